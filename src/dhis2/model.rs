@@ -1,0 +1,123 @@
+//! kadi's version-neutral view of DHIS2 data. Wire structs (per version) live in `client`; they
+//! are converted into these before leaving the module.
+
+use serde::{Deserialize, Serialize};
+
+/// What `/api/system/info` tells kadi.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SystemInfo {
+    /// As the server says it, e.g. `2.40.3.1` or `2.42-SNAPSHOT`.
+    pub version: String,
+    /// (major, minor) parsed from `version`, e.g. (2, 40).
+    pub major_minor: (u32, u32),
+    /// The server's own clock, zone-less as DHIS2 sends it (`2026-11-23T09:00:00.000`).
+    pub server_date: String,
+}
+
+/// A tracker program with the attributes it carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Program {
+    pub uid: String,
+    pub name: String,
+    pub code: Option<String>,
+    pub tracked_entity_type: Option<String>,
+    pub attributes: Vec<ProgramAttribute>,
+}
+
+/// One tracked-entity attribute as a program uses it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgramAttribute {
+    pub uid: String,
+    pub code: Option<String>,
+    pub name: String,
+    pub display_name: Option<String>,
+    /// DHIS2 valueType: TEXT, DATE, AGE, PHONE_NUMBER, NUMBER, BOOLEAN, ...
+    pub value_type: String,
+    pub mandatory: bool,
+    pub option_set: Option<OptionSet>,
+}
+
+/// An option set and its options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptionSet {
+    pub uid: String,
+    pub name: Option<String>,
+    pub options: Vec<OptionItem>,
+}
+
+/// One option (code and display name).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptionItem {
+    pub code: String,
+    pub name: String,
+}
+
+/// An organisation unit with its place in the tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrgUnit {
+    pub uid: String,
+    pub name: String,
+    pub code: Option<String>,
+    pub level: Option<u32>,
+    /// `/root/child/.../self`
+    pub path: Option<String>,
+    pub parent_uid: Option<String>,
+}
+
+/// A named org unit level (1 = country, ...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrgUnitLevel {
+    pub level: u32,
+    pub name: String,
+}
+
+/// One attribute value of a tracked entity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttributeValue {
+    pub attribute: String,
+    pub code: Option<String>,
+    pub display_name: Option<String>,
+    pub value_type: Option<String>,
+    pub value: String,
+    pub updated_at: Option<String>,
+}
+
+/// An enrollment of a tracked entity in a program.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Enrollment {
+    pub uid: String,
+    pub program: String,
+    pub tracked_entity: String,
+    pub org_unit: Option<String>,
+    /// `enrolledAt` (2.36+ tracker API; `enrollmentDate` in the deprecated API).
+    pub enrolled_at: Option<String>,
+    pub occurred_at: Option<String>,
+    pub status: Option<String>,
+    pub updated_at: Option<String>,
+    pub deleted: bool,
+}
+
+/// A tracked entity (a person) with its attributes and enrollments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackedEntity {
+    pub uid: String,
+    pub tracked_entity_type: Option<String>,
+    pub org_unit: Option<String>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+    pub deleted: bool,
+    pub attributes: Vec<AttributeValue>,
+    pub enrollments: Vec<Enrollment>,
+}
+
+/// One page of a tracker export, whatever the server version's wrapper and pager looked like.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub page: u32,
+    pub page_size: u32,
+    /// Only when the server reported it (totalPages=true); never used to stop paging.
+    pub total: Option<u64>,
+    /// Bytes of the response body (for run reports).
+    pub bytes: u64,
+}

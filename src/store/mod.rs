@@ -1,0 +1,160 @@
+//! The box's one SQLite file: schema, migrations and typed queries. This is the only module that
+//! writes SQL for kadi's tables; others call its functions. Submodules group queries by the
+//! capability they serve (`dhis2_data`, `mpi_data`, `card_data`, `web_data`, ...).
+//!
+//! The database runs in WAL mode with foreign keys on and a busy timeout, so the web server, the
+//! sync scheduler and the outbox worker (threads of one `kadi serve`) can share it through short
+//! transactions. Migrations are keyed on `PRAGMA user_version` and run at every open.
+
+use anyhow::{Context, Result};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
+
+/// Migrations in order; entry `i` moves the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql")];
+
+/// The schema version this build expects.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// An open kadi database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) and upgrades the database at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating directory {}", dir.display()))?;
+        }
+        let conn = Connection::open(path).with_context(|| format!("opening database {}", path.display()))?;
+        let store = Store { conn, path: path.to_path_buf() };
+        store.configure().with_context(|| format!("configuring database {}", path.display()))?;
+        store.migrate().with_context(|| format!("migrating database {}", path.display()))?;
+        Ok(store)
+    }
+
+    fn configure(&self) -> Result<()> {
+        self.conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        self.conn.pragma_update(None, "journal_mode", "WAL")?;
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        kadi_sqlext::register(&self.conn).context("registering kadi SQL functions")?;
+        Ok(())
+    }
+
+    /// Applies every migration newer than the file's `user_version`, each in its own transaction.
+    fn migrate(&self) -> Result<()> {
+        let current: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if current > SCHEMA_VERSION {
+            anyhow::bail!(
+                "database schema version {current} is newer than this kadi understands ({SCHEMA_VERSION}); upgrade kadi"
+            );
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            let tx = self.conn.unchecked_transaction()?;
+            tx.execute_batch(sql).with_context(|| format!("applying migration {}", i + 1))?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// The underlying connection, for this module's submodules and tests.
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Where this database lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the open file.
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// Reads a setting.
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", params![key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Writes a setting (and audits it).
+    pub fn set_setting(&self, actor: &str, key: &str, value: &str) -> Result<()> {
+        let before = self.setting(key)?;
+        self.conn.execute(
+            "INSERT INTO settings(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        self.audit(actor, "setting.set", Some(key), before.as_deref(), Some(value))
+    }
+
+    /// Appends one line to the audit trail.
+    pub fn audit(&self, actor: &str, action: &str, entity: Option<&str>, before: Option<&str>, after: Option<&str>) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO audit_log(at, actor, action, entity, before_json, after_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![now_utc(), actor, action, entity, before, after],
+        )?;
+        Ok(())
+    }
+
+    /// Number of rows in a kadi table (for reports and tests). `table` must be a known table name.
+    pub fn count(&self, table: &str) -> Result<i64> {
+        anyhow::ensure!(
+            table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "not a table name: {table}"
+        );
+        Ok(self.conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
+    }
+}
+
+/// Now, UTC, ISO 8601 with seconds (`2026-11-23T09:00:00Z`).
+pub fn now_utc() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opening_twice_is_idempotent_and_sets_wal_and_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kadi.db");
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+        drop(s);
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+        let mode: String = s.conn().pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        let fk: i64 = s.conn().pragma_query_value(None, "foreign_keys", |r| r.get(0)).unwrap();
+        assert_eq!(fk, 1);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kadi.db");
+        drop(Store::open(&path).unwrap());
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+        drop(c);
+        let err = format!("{:#}", Store::open(&path).err().unwrap());
+        assert!(err.contains("newer than this kadi"), "{err}");
+    }
+
+    #[test]
+    fn settings_changes_are_audited() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("kadi.db")).unwrap();
+        s.set_setting("test", "mpi.link_threshold", "0.95").unwrap();
+        assert_eq!(s.setting("mpi.link_threshold").unwrap().as_deref(), Some("0.95"));
+        assert_eq!(s.count("audit_log").unwrap(), 1);
+    }
+}
