@@ -71,10 +71,23 @@ impl std::fmt::Display for ArgError {
 impl std::error::Error for ArgError {}
 
 fn fail(function: &'static str, argument: usize, reason: impl Into<String>) -> Error {
+    // Reasons may quote the user's input; SQLite error messages are C strings, so a NUL (or any
+    // control character) is spelled out rather than allowed to cut or garble the message.
+    let reason: String = reason
+        .into()
+        .chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
     Error::UserFunctionError(Box::new(ArgError {
         function,
         argument,
-        reason: reason.into(),
+        reason,
     }))
 }
 
