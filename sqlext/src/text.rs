@@ -18,6 +18,7 @@
 //! Cost: Jaro and Levenshtein take O(n·m) time and O(n + m) memory; Damerau-Levenshtein takes
 //! O(n·m) time and memory. The functions here are total (no length limit); the SQL layer refuses
 //! inputs longer than [`MAX_METRIC_CHARS`] / [`MAX_DAMERAU_CHARS`] so a query cannot hang.
+use std::cell::RefCell;
 use std::collections::HashMap;
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -112,6 +113,38 @@ impl JaroFast for u32 {
     }
 }
 
+thread_local! {
+    /// Per-character bit masks of the shorter string, for the bit-parallel paths. Kept per thread
+    /// and cleared entry by entry after each call, so no call pays for zeroing 1 KB.
+    static PEQ: RefCell<[u64; 128]> = const { RefCell::new([0u64; 128]) };
+    /// The Damerau-Levenshtein table, reused across calls on this thread.
+    static DAMERAU_TABLE: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with the positions of each byte of `pattern` set in a zeroed-elsewhere table.
+fn with_peq<R>(pattern: &[u8], f: impl FnOnce(&[u64; 128]) -> R) -> R {
+    PEQ.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut peq) => {
+            for (j, &c) in pattern.iter().enumerate() {
+                peq[usize::from(c & 0x7f)] |= 1 << j;
+            }
+            let result = f(&peq);
+            for &c in pattern {
+                peq[usize::from(c & 0x7f)] = 0;
+            }
+            result
+        }
+        // Unreachable (no re-entrancy), but a fresh table is always correct.
+        Err(_) => {
+            let mut peq = [0u64; 128];
+            for (j, &c) in pattern.iter().enumerate() {
+                peq[usize::from(c & 0x7f)] |= 1 << j;
+            }
+            f(&peq)
+        }
+    })
+}
+
 /// Bits `lo..=hi` of a word (`hi` < 64).
 fn bit_range(lo: usize, hi: usize) -> u64 {
     let upto_hi = if hi >= 63 { !0 } else { (1u64 << (hi + 1)) - 1 };
@@ -125,10 +158,10 @@ fn jaro_bits(a: &[u8], b: &[u8]) -> f64 {
     if a.is_empty() || b.is_empty() {
         return 0.0;
     }
-    let mut peq = [0u64; 128];
-    for (j, &c) in b.iter().enumerate() {
-        peq[usize::from(c & 0x7f)] |= 1 << j;
-    }
+    with_peq(b, |peq| jaro_bits_with(a, b, peq))
+}
+
+fn jaro_bits_with(a: &[u8], b: &[u8], peq: &[u64; 128]) -> f64 {
     let window = (a.len().max(b.len()) / 2).saturating_sub(1);
     let (mut a_flags, mut b_flags) = (0u64, 0u64);
     let mut matches = 0usize;
@@ -260,10 +293,10 @@ fn trim_common<'x, T: Eq>(mut a: &'x [T], mut b: &'x [T]) -> (&'x [T], &'x [T]) 
 /// machine word holds a DP column for a `short` of up to 64 ASCII bytes, so each byte of `long`
 /// costs a dozen word operations instead of `short.len()` cell updates.
 fn levenshtein_bits(long: &[u8], short: &[u8]) -> usize {
-    let mut peq = [0u64; 128];
-    for (i, &c) in short.iter().enumerate() {
-        peq[usize::from(c & 0x7f)] |= 1 << i;
-    }
+    with_peq(short, |peq| levenshtein_bits_with(long, short, peq))
+}
+
+fn levenshtein_bits_with(long: &[u8], short: &[u8], peq: &[u64; 128]) -> usize {
     let (mut vp, mut vn) = (!0u64, 0u64);
     let mut distance = short.len();
     let last = 1u64 << (short.len() - 1);
@@ -341,20 +374,41 @@ fn damerau_seq<T: Eq>(
     index: impl Fn(&T) -> usize,
     last_row: &mut [usize],
 ) -> usize {
+    // A common prefix or suffix never takes part in an optimal edit script (as for Levenshtein;
+    // rapidfuzz relies on the same fact), and typo pairs share most of their letters.
+    let (a, b) = trim_common(a, b);
     let (n, m) = (a.len(), b.len());
     if n == 0 || m == 0 {
         return n + m;
     }
+    let cells = (n + 2) * (m + 2);
+    DAMERAU_TABLE.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut table) => {
+            if table.len() < cells {
+                table.resize(cells, 0);
+            }
+            let d = &mut table[..cells];
+            let distance = damerau_fill(a, b, &index, last_row, d);
+            // Give back memory a huge call took, keep a small table warm.
+            if table.len() > 1 << 16 {
+                *table = Vec::new();
+            }
+            distance
+        }
+        Err(_) => damerau_fill(a, b, &index, last_row, &mut vec![0; cells]),
+    })
+}
+
+/// Fills the Lowrance-Wagner table `d` ((n+2)×(m+2), any prior content) and returns the distance.
+fn damerau_fill<T: Eq>(
+    a: &[T],
+    b: &[T],
+    index: &impl Fn(&T) -> usize,
+    last_row: &mut [usize],
+    d: &mut [usize],
+) -> usize {
+    let (n, m) = (a.len(), b.len());
     let width = m + 2;
-    let cells = (n + 2) * width;
-    let mut stack = [0usize; 34 * 34];
-    let mut heap = Vec::new();
-    let d: &mut [usize] = if cells <= stack.len() {
-        &mut stack[..cells]
-    } else {
-        heap.resize(cells, 0);
-        &mut heap
-    };
     let infinite = n + m;
     d[0] = infinite;
     for i in 0..=n {
@@ -456,6 +510,38 @@ mod tests {
             if a.len() <= 64 && b.len() <= 64 {
                 assert_eq!(jaro_bits(&a, &b), jaro_seq(&a, &b).0, "{a:?} {b:?}");
             }
+        }
+    }
+
+    #[test]
+    fn damerau_with_common_affixes_trimmed_agrees_with_the_full_table() {
+        let mut x = 0x5555_1234_u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let mut word = |n: u64| -> Vec<u8> {
+                (0..next() % n)
+                    .map(|_| b"abcab"[(next() % 5) as usize])
+                    .collect()
+            };
+            let (a, b) = (word(12), word(12));
+            let mut last_row = [0usize; 128];
+            let mut full = vec![0usize; (a.len() + 2) * (b.len() + 2)];
+            let want = if a.is_empty() || b.is_empty() {
+                a.len() + b.len()
+            } else {
+                damerau_fill(&a, &b, &|c: &u8| *c as usize, &mut last_row, &mut full)
+            };
+            let mut last_row = [0usize; 128];
+            assert_eq!(
+                damerau_seq(&a, &b, |c| *c as usize, &mut last_row),
+                want,
+                "{a:?} {b:?}"
+            );
         }
     }
 
