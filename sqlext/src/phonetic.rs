@@ -90,16 +90,8 @@ pub fn metaphone(s: &str) -> String {
             continue;
         }
         match c {
-            'A' | 'E' | 'I' | 'O' | 'U' => {
-                if prev.is_none() || prev == Some(' ') {
-                    out.push(c);
-                }
-            }
-            'B' => {
-                if prev != Some('M') || next != '*' {
-                    out.push('B');
-                }
-            }
+            'A' | 'E' | 'I' | 'O' | 'U' if prev.is_none() || prev == Some(' ') => out.push(c),
+            'B' if prev != Some('M') || next != '*' => out.push('B'),
             'C' => {
                 if (next == 'I' && after == 'A') || next == 'H' {
                     i += 1;
@@ -131,16 +123,8 @@ pub fn metaphone(s: &str) -> String {
                     out.push('K');
                 }
             }
-            'H' => {
-                if prev.is_none() || is_vowel(next) || !prev.is_some_and(is_vowel) {
-                    out.push('H');
-                }
-            }
-            'K' => {
-                if prev != Some('C') {
-                    out.push('K');
-                }
-            }
+            'H' if prev.is_none() || is_vowel(next) || !prev.is_some_and(is_vowel) => out.push('H'),
+            'K' if prev != Some('C') => out.push('K'),
             'P' => {
                 if next == 'H' {
                     i += 1;
@@ -191,17 +175,9 @@ pub fn metaphone(s: &str) -> String {
                     out.push_str("KS");
                 }
             }
-            'Y' => {
-                if is_vowel(next) {
-                    out.push('Y');
-                }
-            }
+            'Y' if is_vowel(next) => out.push('Y'),
             'Z' => out.push('S'),
-            ' ' => {
-                if !out.is_empty() && !out.ends_with(' ') {
-                    out.push(' ');
-                }
-            }
+            ' ' if !out.is_empty() && !out.ends_with(' ') => out.push(' '),
             _ => {}
         }
         i += 1;

@@ -100,6 +100,15 @@ const JSONS: &[&str] = &[
     "{\"first_name\":\"\",\"national_id\":\"SN123\"}",
 ];
 
+/// Arguments that cannot be bound from Rust: TEXT that is not UTF-8, empty and zero BLOBs.
+const NASTY_SQL: &[&str] = &[
+    "CAST(x'ff' AS TEXT)",
+    "CAST(x'c328' AS TEXT)",
+    "CAST(x'6162ed' AS TEXT)",
+    "x''",
+    "zeroblob(10)",
+];
+
 fn random_text(rng: &mut Rng, max_pieces: usize) -> String {
     let n = rng.below(max_pieces + 1);
     (0..n).map(|_| *rng.pick(PIECES)).collect()
@@ -140,13 +149,7 @@ fn random_arg(rng: &mut Rng) -> Arg {
             (0..rng.below(64)).map(|_| rng.next() as u8).collect(),
         )),
         14 => Arg::Bound(Value::Blob(random_text(rng, 8).into_bytes())),
-        15 => Arg::Sql(*rng.pick(&[
-            "CAST(x'ff' AS TEXT)",
-            "CAST(x'c328' AS TEXT)",
-            "CAST(x'6162ed' AS TEXT)",
-            "x''",
-            "zeroblob(10)",
-        ])),
+        15 => Arg::Sql(NASTY_SQL[rng.below(NASTY_SQL.len())]),
         16 => Arg::Bound(Value::Text(
             rng.pick(&[
                 "2026-05-15",
