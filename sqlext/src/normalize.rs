@@ -102,7 +102,8 @@ fn is_honorific(token: &str) -> bool {
 fn push_folded(c: char, out: &mut String) {
     match c {
         '\'' | '\u{2019}' | '\u{2018}' | '`' | '\u{b4}' | '\u{2bc}' | '\u{2bb}' | '\u{2032}' => {}
-        '.' => out.push('.'),
+        // A space after the dot makes `Dr.Diallo` two tokens, like `Dr. Diallo`.
+        '.' => out.push_str(". "),
         'ß' => out.push_str("ss"),
         'æ' => out.push_str("ae"),
         'œ' => out.push_str("oe"),
@@ -146,6 +147,7 @@ mod tests {
         assert_eq!(kadi_normalize("Dr. Diallo"), "diallo");
         assert_eq!(kadi_normalize("Mme Ndeye Sene"), "ndeye sene");
         assert_eq!(kadi_normalize("M. Diop"), "diop");
+        assert_eq!(kadi_normalize("Dr.Diallo"), "diallo");
         assert_eq!(kadi_normalize("M Diop"), "m diop");
         assert_eq!(kadi_normalize("Madame"), "madame");
         assert_eq!(kadi_normalize("El Hadji Malick Sy"), "el hadji malick sy");
