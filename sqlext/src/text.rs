@@ -61,6 +61,42 @@ fn intern_one<'a>(g: &'a str, ids: &mut HashMap<&'a str, u32>) -> u32 {
     *ids.entry(g).or_insert(next)
 }
 
+/// True when every byte is its own character: ASCII without CR. For such strings the `*_ascii`
+/// functions below give exactly the results of their `&str` counterparts, without UTF-8 work.
+#[inline]
+pub fn is_plain_ascii_bytes(s: &[u8]) -> bool {
+    s.is_ascii() && !s.contains(&b'\r')
+}
+
+/// [`jaro`] for strings that satisfy [`is_plain_ascii_bytes`] (other bytes count one each).
+pub fn jaro_ascii(a: &[u8], b: &[u8]) -> f64 {
+    u8::jaro(a, b)
+}
+
+/// [`jaro_winkler`] for strings that satisfy [`is_plain_ascii_bytes`].
+pub fn jaro_winkler_ascii(a: &[u8], b: &[u8]) -> f64 {
+    winkler(a, b)
+}
+
+/// [`levenshtein`] for strings that satisfy [`is_plain_ascii_bytes`].
+pub fn levenshtein_ascii(a: &[u8], b: &[u8]) -> usize {
+    let (a, b) = trim_common(a, b);
+    let (long, short) = if a.len() < b.len() { (b, a) } else { (a, b) };
+    if short.is_empty() {
+        long.len()
+    } else if short.len() <= 64 {
+        levenshtein_bits(long, short)
+    } else {
+        levenshtein_seq(long, short)
+    }
+}
+
+/// [`damerau_levenshtein`] for strings that satisfy [`is_plain_ascii_bytes`].
+pub fn damerau_levenshtein_ascii(a: &[u8], b: &[u8]) -> usize {
+    let mut last_row = [0usize; 128];
+    damerau_seq(a, b, |c| usize::from(*c & 0x7f), &mut last_row)
+}
+
 /// Jaro similarity in [0, 1]; 0.0 when either string is empty.
 pub fn jaro(a: &str, b: &str) -> f64 {
     if is_plain_ascii(a) && is_plain_ascii(b) {
@@ -145,12 +181,6 @@ fn with_peq<R>(pattern: &[u8], f: impl FnOnce(&[u64; 128]) -> R) -> R {
     })
 }
 
-/// Bits `lo..=hi` of a word (`hi` < 64).
-fn bit_range(lo: usize, hi: usize) -> u64 {
-    let upto_hi = if hi >= 63 { !0 } else { (1u64 << (hi + 1)) - 1 };
-    upto_hi & !((1u64 << lo) - 1)
-}
-
 /// Jaro for ASCII strings of at most 64 bytes: the "first unmatched equal character in the
 /// window" of the textbook loop is the lowest set bit of (positions of that character in `b`)
 /// AND (window) AND NOT (already matched), so each character costs a few word operations.
@@ -163,21 +193,23 @@ fn jaro_bits(a: &[u8], b: &[u8]) -> f64 {
 
 fn jaro_bits_with(a: &[u8], b: &[u8], peq: &[u64; 128]) -> f64 {
     let window = (a.len().max(b.len()) / 2).saturating_sub(1);
+    // The window of position i is `span` (2·window+1 bits) centred on bit i; bits beyond b's
+    // length never match because `peq` has none there. window <= 31, so span fits a word.
+    let span = (1u64 << (2 * window + 1)) - 1;
     let (mut a_flags, mut b_flags) = (0u64, 0u64);
-    let mut matches = 0usize;
     for (i, &c) in a.iter().enumerate() {
-        let lo = i.saturating_sub(window);
-        let hi = (i + window).min(b.len() - 1);
-        if lo > hi {
-            continue;
-        }
-        let candidates = peq[usize::from(c & 0x7f)] & bit_range(lo, hi) & !b_flags;
+        let in_window = if i >= window {
+            span << (i - window)
+        } else {
+            span >> (window - i)
+        };
+        let candidates = peq[usize::from(c & 0x7f)] & in_window & !b_flags;
         if candidates != 0 {
             b_flags |= candidates & candidates.wrapping_neg();
             a_flags |= 1 << i;
-            matches += 1;
         }
     }
+    let matches = a_flags.count_ones() as usize;
     if matches == 0 {
         return 0.0;
     }
@@ -260,15 +292,7 @@ pub fn levenshtein(a: &str, b: &str) -> usize {
         return 0;
     }
     if is_plain_ascii(a) && is_plain_ascii(b) {
-        let (a, b) = trim_common(a.as_bytes(), b.as_bytes());
-        let (long, short) = if a.len() < b.len() { (b, a) } else { (a, b) };
-        if short.is_empty() {
-            long.len()
-        } else if short.len() <= 64 {
-            levenshtein_bits(long, short)
-        } else {
-            levenshtein_seq(long, short)
-        }
+        levenshtein_ascii(a.as_bytes(), b.as_bytes())
     } else {
         let (va, vb, _) = intern(a, b);
         levenshtein_seq(&va, &vb)
@@ -358,8 +382,7 @@ pub fn damerau_levenshtein(a: &str, b: &str) -> usize {
         return 0;
     }
     if is_plain_ascii(a) && is_plain_ascii(b) {
-        let mut last_row = [0usize; 128];
-        damerau_seq(a.as_bytes(), b.as_bytes(), |c| *c as usize, &mut last_row)
+        damerau_levenshtein_ascii(a.as_bytes(), b.as_bytes())
     } else {
         let (va, vb, alphabet) = intern(a, b);
         let mut last_row = vec![0usize; alphabet];
