@@ -253,7 +253,17 @@ pub fn register(conn: &Connection) -> Result<()> {
         |a, b| text::damerau_levenshtein_ascii(a, b) as i64,
         |a, b| text::damerau_levenshtein(a, b) as i64,
     )?;
-    one_text(conn, "soundex", phonetic::soundex)?;
+    conn.create_scalar_function("soundex", 1, deterministic(), |ctx| {
+        if let ValueRef::Text(t) = ctx.get_raw(0) {
+            if t.is_ascii() {
+                return Ok(Some(match phonetic::soundex_ascii(t) {
+                    Some(code) => ShortText::Four(code),
+                    None => ShortText::Empty,
+                }));
+            }
+        }
+        Ok(text_arg(ctx, 0, "soundex")?.map(|s| ShortText::Owned(phonetic::soundex(&s))))
+    })?;
     one_text(conn, "metaphone", phonetic::metaphone)?;
     one_text(conn, "nysiis", phonetic::nysiis)?;
     one_text(conn, "kadi_normalize", normalize::kadi_normalize)?;
@@ -370,6 +380,27 @@ pub fn register(conn: &Connection) -> Result<()> {
         })
     })?;
     Ok(())
+}
+
+/// A text result that usually fits in four bytes (a Soundex code): returned without a heap
+/// allocation; SQLite copies it.
+enum ShortText {
+    Empty,
+    Four([u8; 4]),
+    Owned(String),
+}
+
+impl rusqlite::types::ToSql for ShortText {
+    fn to_sql(&self) -> Result<rusqlite::types::ToSqlOutput<'_>> {
+        let bytes: &[u8] = match self {
+            ShortText::Empty => b"",
+            ShortText::Four(code) => code,
+            ShortText::Owned(s) => s.as_bytes(),
+        };
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(ValueRef::Text(
+            bytes,
+        )))
+    }
 }
 
 /// Parses both JSON arguments and maps; errors name the argument.

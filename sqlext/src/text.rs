@@ -44,7 +44,7 @@ pub fn char_count(s: &str) -> usize {
 /// True when every byte of `s` is its own grapheme: ASCII without CR (CR LF is one grapheme).
 #[inline]
 fn is_plain_ascii(s: &str) -> bool {
-    s.bytes().all(|b| b < 0x80 && b != b'\r')
+    is_plain_ascii_bytes(s.as_bytes())
 }
 
 /// Both strings as sequences of small integers, one per grapheme, equal graphemes equal ids.
@@ -65,7 +65,21 @@ fn intern_one<'a>(g: &'a str, ids: &mut HashMap<&'a str, u32>) -> u32 {
 /// functions below give exactly the results of their `&str` counterparts, without UTF-8 work.
 #[inline]
 pub fn is_plain_ascii_bytes(s: &[u8]) -> bool {
-    s.is_ascii() && !s.contains(&b'\r')
+    // Eight bytes at a time: no high bit set, and no byte equal to CR (a zero byte in w ^ CRs).
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const CRS: u64 = 0x0d0d_0d0d_0d0d_0d0d;
+    let mut chunks = s.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let x = w ^ CRS;
+        if w & HIGH != 0 || (x.wrapping_sub(ONES) & !x & HIGH) != 0 {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|&b| b < 0x80 && b != b'\r')
 }
 
 /// [`jaro`] for strings that satisfy [`is_plain_ascii_bytes`] (other bytes count one each).
@@ -120,7 +134,11 @@ pub fn jaro_winkler(a: &str, b: &str) -> f64 {
 fn winkler<T: Copy + Eq + JaroFast>(a: &[T], b: &[T]) -> f64 {
     let mut weight = T::jaro(a, b);
     if weight > 0.7 {
-        let prefix = a.iter().zip(b).take(4).take_while(|(x, y)| x == y).count();
+        let limit = a.len().min(b.len()).min(4);
+        let mut prefix = 0;
+        while prefix < limit && a[prefix] == b[prefix] {
+            prefix += 1;
+        }
         if prefix > 0 {
             weight += prefix as f64 * 0.1 * (1.0 - weight);
         }
@@ -565,6 +583,30 @@ mod tests {
                 want,
                 "{a:?} {b:?}"
             );
+        }
+    }
+
+    #[test]
+    fn plain_ascii_detection_agrees_with_a_byte_by_byte_check() {
+        for s in [
+            "",
+            "a",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefg\r",
+            "abcdefgh\r",
+            "\rbcdefghijklmnop",
+            "é",
+            "abcdefghé",
+            "\x0c\x0e\x0d",
+        ] {
+            let want = s.bytes().all(|b| b < 0x80 && b != b'\r');
+            assert_eq!(is_plain_ascii_bytes(s.as_bytes()), want, "{s:?}");
+        }
+        for b in 0..=255u8 {
+            let mut v = vec![b'a'; 16];
+            v[9] = b;
+            assert_eq!(is_plain_ascii_bytes(&v), b < 0x80 && b != b'\r', "byte {b}");
         }
     }
 
