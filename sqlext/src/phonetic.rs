@@ -350,24 +350,29 @@ pub fn nysiis(s: &str) -> String {
 pub fn kadi_phonetic(name: &str) -> String {
     let normalised = kadi_normalize(name);
     let mut out = String::with_capacity(normalised.len());
+    // Scratch buffers reused for every word: the MPI scorer calls this for every record.
+    let (mut letters, mut rewritten) = (Vec::with_capacity(32), Vec::with_capacity(32));
     for word in normalised.split(' ') {
-        let key = word_key(word);
-        if key.is_empty() {
-            continue;
-        }
+        let before = out.len();
         if !out.is_empty() {
             out.push(' ');
         }
-        out.push_str(&key);
+        let key_start = out.len();
+        word_key_into(word, &mut letters, &mut rewritten, &mut out);
+        if out.len() == key_start {
+            out.truncate(before);
+        }
     }
     out
 }
 
-fn word_key(word: &str) -> String {
-    let w: Vec<char> = word.chars().filter(|c| c.is_alphabetic()).collect();
+/// Appends the key of one normalised word to `out`.
+fn word_key_into(word: &str, w: &mut Vec<char>, s: &mut Vec<char>, out: &mut String) {
+    w.clear();
+    w.extend(word.chars().filter(|c| c.is_alphabetic()));
+    s.clear();
     let at = |i: usize| w.get(i).copied().unwrap_or(' ');
     let vowel = |c: char| matches!(c, 'a' | 'e' | 'i' | 'o' | 'u' | 'y');
-    let mut s: Vec<char> = Vec::with_capacity(w.len() + 2);
     let mut i = 0;
     while i < w.len() {
         let (c, n, nn) = (w[i], at(i + 1), at(i + 2));
@@ -401,7 +406,14 @@ fn word_key(word: &str) -> String {
     if s.len() > 2 && s.last() == Some(&'e') {
         s.pop();
     }
-    let mut key = String::with_capacity(s.len());
+    // Vowel pairs fold, `y` becomes `i`; doubles created by folding (`ey` + `e`) count once.
+    let mut last = None;
+    let mut emit = |c: char, out: &mut String| {
+        if Some(c) != last {
+            out.push(c);
+        }
+        last = Some(c);
+    };
     let mut j = 0;
     while j < s.len() {
         let (c, n) = (s[j], s.get(j + 1).copied());
@@ -409,23 +421,13 @@ fn word_key(word: &str) -> String {
             && matches!(n, Some('y') | Some('i'))
             && !s.get(j + 2).is_some_and(|c| vowel(*c))
         {
-            key.push('e');
+            emit('e', out);
             j += 2;
             continue;
         }
-        key.push(if c == 'y' { 'i' } else { c });
+        emit(if c == 'y' { 'i' } else { c }, out);
         j += 1;
     }
-    // Folding can create new doubles (`ey` + `e`); they count once too.
-    let mut tidy = String::with_capacity(key.len());
-    let mut last = None;
-    for c in key.chars() {
-        if Some(c) != last {
-            tidy.push(c);
-        }
-        last = Some(c);
-    }
-    tidy
 }
 
 #[cfg(test)]
