@@ -12,8 +12,9 @@
 //! jellyfish does: nothing matched).
 //!
 //! Speed: when both strings are ASCII (and hold no CR, which pairs with LF into one grapheme) the
-//! metrics run on bytes with stack buffers and allocate nothing; otherwise the graphemes are
-//! interned to small integers once and the same generic code runs on those.
+//! metrics run on bytes and allocate nothing: for up to 64 characters Jaro uses bit masks and
+//! Levenshtein Myers' bit-parallel algorithm, with per-thread tables instead of per-call ones.
+//! Otherwise the graphemes are interned to small integers once and generic code runs on those.
 //!
 //! Cost: Jaro and Levenshtein take O(n·m) time and O(n + m) memory; Damerau-Levenshtein takes
 //! O(n·m) time and memory. The functions here are total (no length limit); the SQL layer refuses
