@@ -464,3 +464,29 @@ fn the_simulator_serves_100k_records_and_reports_its_speed() {
         .items
         .is_empty());
 }
+
+#[test]
+fn a_redirect_to_the_login_page_is_an_auth_failure() {
+    let sim = start("2.41", 5);
+    let c = client(&sim, "district");
+    c.set_version((2, 41));
+    sim.fail_next(1, Fault::Status(302));
+    let err = c.tracked_entities_page(&query(), 1, 10).unwrap_err();
+    assert!(
+        matches!(&err, Dhis2Error::AuthFailed(m) if m.contains("login page")),
+        "{err}"
+    );
+    assert!(!err.is_retryable());
+}
+
+#[test]
+fn unchanged_metadata_is_served_from_the_client_cache_on_304() {
+    let sim = start("2.40", 5);
+    let c = client(&sim, "district");
+    let first = c.programs().unwrap();
+    let levels = c.org_unit_levels().unwrap();
+    assert_eq!(sim.stats().not_modified, 0);
+    assert_eq!(c.programs().unwrap(), first);
+    assert_eq!(c.org_unit_levels().unwrap(), levels);
+    assert_eq!(sim.stats().not_modified, 2);
+}

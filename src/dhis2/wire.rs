@@ -663,8 +663,8 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert!(v.is_object() || v.is_array(), "{}", path.display());
             if v.is_object() {
-                let _: WireError =
-                    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let _: WireError = serde_json::from_slice(&bytes)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             }
             n += 1;
         }

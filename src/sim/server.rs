@@ -154,7 +154,11 @@ pub(super) fn handle(state: &State, request: Request) {
         .find(|h| h.field.equiv("If-None-Match"))
         .map(|h| h.value.as_str().to_string());
     if let Some(Fault::Status(s)) = fault {
-        let resp = if matches!(s, 502..=504) {
+        let resp = if matches!(s, 301..=303 | 307 | 308) {
+            // As a session timeout or an SSO proxy would: off to the login page.
+            let location = format!("{}/dhis-web-commons/security/login.action", state.base_url);
+            html_response(s, LOGIN_PAGE).with_header(header("Location", &location))
+        } else if matches!(s, 502..=504) {
             html_response(s, PROXY_PAGE)
         } else {
             error_response(s, "A wild internal server error appeared!")
@@ -166,6 +170,7 @@ pub(super) fn handle(state: &State, request: Request) {
         Ok(Answer { body, etag }) => {
             if let (Some(tag), Some(inm)) = (&etag, &if_none_match) {
                 if inm.split(',').any(|t| t.trim() == tag) {
+                    lock(&state.stats).not_modified += 1;
                     let resp = Response::from_data(Vec::new())
                         .with_status_code(StatusCode(304))
                         .with_header(header("ETag", tag));
@@ -388,6 +393,7 @@ fn route_request(state: &State, route: &str, params: &Params) -> Result<Answer, 
                     state,
                     te_json(state, i, &p, &m),
                     params.get("fields"),
+                    None,
                     Kind::TrackedEntities,
                 )),
                 None => Err(error_response(
@@ -715,13 +721,19 @@ fn tracker_list(state: &State, params: &Params, kind: Kind) -> Result<Answer, Re
         }
     }
     let fields = params.get("fields");
+    let spec = fields
+        .filter(|f| !f.trim().is_empty())
+        .map(FieldSpec::parse);
+    let spec = spec.as_ref();
     let items: Vec<Value> = picked
         .into_iter()
         .filter_map(|i| state.tracked_entity(&records, i).map(|(p, m)| (i, p, m)))
         .map(|(i, p, m)| match kind {
-            Kind::TrackedEntities => select_fields(state, te_json(state, i, &p, &m), fields, kind),
+            Kind::TrackedEntities => {
+                select_fields(state, te_json(state, i, &p, &m), fields, spec, kind)
+            }
             Kind::Enrollments => {
-                select_fields(state, enrollment_json(state, i, &p, &m), fields, kind)
+                select_fields(state, enrollment_json(state, i, &p, &m), fields, spec, kind)
             }
         })
         .collect();
@@ -835,7 +847,13 @@ fn te_json(state: &State, i: u64, p: &data::Person, m: &Meta) -> Value {
 /// Applies `fields` as the version would: 2.36/2.37 only look for keywords (`enrollments`,
 /// `events`, `relationships`, `programOwners`, or `*`); 2.38+ filter properly, and leave
 /// enrollments out unless asked.
-fn select_fields(state: &State, mut v: Value, fields: Option<&str>, kind: Kind) -> Value {
+fn select_fields(
+    state: &State,
+    mut v: Value,
+    fields: Option<&str>,
+    spec: Option<&FieldSpec>,
+    kind: Kind,
+) -> Value {
     let collections: &[&str] = match kind {
         Kind::TrackedEntities => &["enrollments", "relationships", "programOwners"],
         Kind::Enrollments => &["events", "relationships", "attributes"],
@@ -860,7 +878,10 @@ fn select_fields(state: &State, mut v: Value, fields: Option<&str>, kind: Kind) 
         return v;
     }
     match fields {
-        Some(f) if !f.trim().is_empty() => filter_value(v, f),
+        Some(f) if !f.trim().is_empty() => match spec {
+            Some(spec) => filter_value(v, spec),
+            None => filter_value(v, &FieldSpec::parse(f)),
+        },
         _ => {
             if let Some(o) = v.as_object_mut() {
                 for c in collections {
@@ -891,40 +912,57 @@ fn split_fields(spec: &str) -> Vec<&str> {
     out.into_iter().filter(|s| !s.is_empty()).collect()
 }
 
-fn filter_value(v: Value, spec: &str) -> Value {
+/// A parsed `fields` filter (2.38+ semantics), parsed once per request.
+#[derive(Debug, Default)]
+struct FieldSpec {
+    all: bool,
+    named: Vec<(String, Option<FieldSpec>)>,
+    excluded: Vec<String>,
+}
+
+impl FieldSpec {
+    fn parse(spec: &str) -> FieldSpec {
+        let mut f = FieldSpec::default();
+        for item in split_fields(spec) {
+            if item == "*" || item == ":all" {
+                f.all = true;
+            } else if let Some(x) = item.strip_prefix('!') {
+                f.excluded.push(x.to_string());
+            } else {
+                match item.find(['[', '(']) {
+                    Some(b) => {
+                        let inner = &item[b + 1..item.len().saturating_sub(1)];
+                        f.named
+                            .push((item[..b].to_string(), Some(FieldSpec::parse(inner))));
+                    }
+                    None => f.named.push((item.to_string(), None)),
+                }
+            }
+        }
+        f
+    }
+}
+
+fn filter_value(v: Value, spec: &FieldSpec) -> Value {
     match v {
         Value::Array(items) => {
             Value::Array(items.into_iter().map(|x| filter_value(x, spec)).collect())
         }
         Value::Object(obj) => {
-            let items = split_fields(spec);
-            let all = items.iter().any(|s| *s == "*" || *s == ":all");
             let mut out = Map::new();
             for (k, val) in obj {
-                let named = items.iter().find_map(|s| {
-                    let (name, sub) = match s.find(['[', '(']) {
-                        Some(b) => (
-                            &s[..b],
-                            Some(s[b + 1..s.len().saturating_sub(1)].to_string()),
-                        ),
-                        None => (*s, None),
-                    };
-                    (name == k).then_some(sub)
-                });
-                let excluded = items
-                    .iter()
-                    .any(|s| s.strip_prefix('!') == Some(k.as_str()));
-                if excluded {
+                if spec.excluded.iter().any(|x| *x == k) {
                     continue;
                 }
-                match named {
-                    Some(Some(sub)) => {
-                        out.insert(k, filter_value(val, &sub));
+                match spec.named.iter().find(|(n, _)| *n == k) {
+                    Some((_, Some(sub))) => {
+                        let filtered = filter_value(val, sub);
+                        out.insert(k, filtered);
                     }
-                    Some(None) => {
+                    Some((_, None)) => {
                         out.insert(k, val);
                     }
-                    None if all => {
+                    None if spec.all => {
                         out.insert(k, val);
                     }
                     None => {}
@@ -944,14 +982,14 @@ mod tests {
     fn fields_filter_keeps_named_and_nested_keys() {
         let v = json!({"a": 1, "b": [{"x": 1, "y": 2}], "c": 3});
         assert_eq!(
-            filter_value(v.clone(), "a,b[x]"),
+            filter_value(v.clone(), &FieldSpec::parse("a,b[x]")),
             json!({"a": 1, "b": [{"x": 1}]})
         );
         assert_eq!(
-            filter_value(v.clone(), "*,!c"),
+            filter_value(v.clone(), &FieldSpec::parse("*,!c")),
             json!({"a": 1, "b": [{"x": 1, "y": 2}]})
         );
-        assert_eq!(filter_value(v, "c"), json!({"c": 3}));
+        assert_eq!(filter_value(v, &FieldSpec::parse("c")), json!({"c": 3}));
     }
 
     #[test]
