@@ -951,7 +951,7 @@ fn filter_value(v: Value, spec: &FieldSpec) -> Value {
         Value::Object(obj) => {
             let mut out = Map::new();
             for (k, val) in obj {
-                if spec.excluded.iter().any(|x| *x == k) {
+                if spec.excluded.contains(&k) {
                     continue;
                 }
                 match spec.named.iter().find(|(n, _)| *n == k) {
