@@ -490,3 +490,12 @@ fn unchanged_metadata_is_served_from_the_client_cache_on_304() {
     assert_eq!(c.org_unit_levels().unwrap(), levels);
     assert_eq!(sim.stats().not_modified, 2);
 }
+
+#[test]
+fn the_total_is_available_for_progress_in_every_version() {
+    for v in VERSIONS {
+        let sim = start(v, 37);
+        let c = client(&sim, "district");
+        assert_eq!(c.tracked_entities_total(&query()).unwrap(), Some(37), "{v}");
+    }
+}
