@@ -17,7 +17,7 @@ pub mod schedule;
 
 pub use schedule::{scheduler_loop, scheduler_tick, set_schedule, ScheduleReport};
 
-use crate::dhis2::model::{Program, SystemInfo};
+use crate::dhis2::model::{Program, SystemInfo, TrackedEntity};
 use crate::dhis2::{Client, Dhis2Error, TrackedEntityQuery};
 use crate::mapping::{attribute_is_sensitive, EnrollmentFacts, Guardrail, MappingPlan};
 use crate::store::sync_data::{EntityChange, SyncCursor};
@@ -328,62 +328,9 @@ fn pull_tracked_entities(
         report.bytes += p.bytes;
         report.pulled += p.items.len() as u64;
         cursor.next_page = Some(page + 1);
-        store
-            .in_transaction(|s| {
-                for te in &p.items {
-                    let kept: Vec<(&str, &str, Option<&str>)> = te
-                        .attributes
-                        .iter()
-                        .filter(|a| {
-                            guardrail.allows(
-                                &a.attribute,
-                                a.code.as_deref(),
-                                a.display_name.as_deref(),
-                            )
-                        })
-                        .map(|a| {
-                            (
-                                a.attribute.as_str(),
-                                a.value.as_str(),
-                                a.updated_at.as_deref(),
-                            )
-                        })
-                        .collect();
-                    match s.write_tracked_entity(program_uid, te, &kept)? {
-                        EntityChange::Unchanged => continue,
-                        EntityChange::Created => report.created += 1,
-                        EntityChange::Updated => report.updated += 1,
-                        EntityChange::Deleted => {
-                            report.deleted += 1;
-                            continue;
-                        }
-                    }
-                    for e in te
-                        .enrollments
-                        .iter()
-                        .filter(|e| e.program == program_uid && !e.deleted)
-                    {
-                        let facts = EnrollmentFacts {
-                            enrollment_uid: &e.uid,
-                            tracked_entity_uid: &te.uid,
-                            org_unit_uid: e.org_unit.as_deref(),
-                            enrolled_at: e.enrolled_at.as_deref(),
-                        };
-                        let rec = plan.map(facts, |uid| {
-                            kept.iter().find(|(a, _, _)| *a == uid).map(|(_, v, _)| *v)
-                        });
-                        if s.upsert_card_record(&rec).with_context(|| {
-                            format!("storing card record of enrollment {}", e.uid)
-                        })? {
-                            report.cards_changed += 1;
-                        }
-                    }
-                }
-                s.set_sync_cursor(program_uid, &cursor)
-            })
-            .with_context(|| {
-                format!("storing page {page} of tracked entities of program {program_uid}")
-            })?;
+        store_page(store, plan, guardrail, &p.items, &cursor, report).with_context(|| {
+            format!("storing page {page} of tracked entities of program {program_uid}")
+        })?;
         if (p.items.len() as u32) < page_size {
             break;
         }
@@ -394,6 +341,68 @@ fn pull_tracked_entities(
     cursor.next_page = None;
     report.watermark = cursor.watermark.clone();
     store.set_sync_cursor(program_uid, &cursor)
+}
+
+/// Stores one page of tracked entities with their card records and the cursor, in one
+/// transaction: sensitive values are dropped (and counted), entities already stored with the same
+/// `updatedAt` are skipped, deletions remove card records. Used by [`run`]; public for tests.
+pub fn store_page(
+    store: &Store,
+    plan: &MappingPlan,
+    guardrail: &mut Guardrail,
+    items: &[TrackedEntity],
+    cursor: &SyncCursor,
+    report: &mut SyncReport,
+) -> Result<()> {
+    let program_uid = plan.program_uid.as_str();
+    store.in_transaction(|s| {
+        for te in items {
+            let kept: Vec<(&str, &str, Option<&str>)> = te
+                .attributes
+                .iter()
+                .filter(|a| {
+                    guardrail.allows(&a.attribute, a.code.as_deref(), a.display_name.as_deref())
+                })
+                .map(|a| {
+                    (
+                        a.attribute.as_str(),
+                        a.value.as_str(),
+                        a.updated_at.as_deref(),
+                    )
+                })
+                .collect();
+            match s.write_tracked_entity(program_uid, te, &kept)? {
+                EntityChange::Unchanged => continue,
+                EntityChange::Created => report.created += 1,
+                EntityChange::Updated => report.updated += 1,
+                EntityChange::Deleted => {
+                    report.deleted += 1;
+                    continue;
+                }
+            }
+            for e in te
+                .enrollments
+                .iter()
+                .filter(|e| e.program == program_uid && !e.deleted)
+            {
+                let facts = EnrollmentFacts {
+                    enrollment_uid: &e.uid,
+                    tracked_entity_uid: &te.uid,
+                    org_unit_uid: e.org_unit.as_deref(),
+                    enrolled_at: e.enrolled_at.as_deref(),
+                };
+                let rec = plan.map(facts, |uid| {
+                    kept.iter().find(|(a, _, _)| *a == uid).map(|(_, v, _)| *v)
+                });
+                if s.upsert_card_record(&rec)
+                    .with_context(|| format!("storing card record of enrollment {}", e.uid))?
+                {
+                    report.cards_changed += 1;
+                }
+            }
+        }
+        s.set_sync_cursor(program_uid, cursor)
+    })
 }
 
 /// Lists every UID the server still has for the program and marks the rest deleted (servers up
