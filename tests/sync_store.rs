@@ -208,3 +208,23 @@ fn the_preview_counts_and_lists_synced_enrollments_without_sensitive_values() {
         kadi::sync::preview(&store, PROGRAM, None, Some("2026-03-01"), None, Some(5)).unwrap();
     assert_eq!(none.total_enrollments, 0);
 }
+
+#[test]
+fn a_second_run_of_a_program_is_refused_while_a_live_process_runs_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_metadata(dir.path());
+    let first = store.begin_sync_run(PROGRAM, 4242, &|_| true).unwrap();
+    assert!(first.is_ok());
+    assert_eq!(
+        store.begin_sync_run(PROGRAM, 4343, &|_| true).unwrap(),
+        Err(4242)
+    );
+    // The holder died (SIGKILL): its run becomes `interrupted` and the new one starts.
+    let third = store.begin_sync_run(PROGRAM, 4343, &|_| false).unwrap();
+    assert!(third.is_ok());
+    let runs = store.sync_runs(5).unwrap();
+    assert_eq!(
+        runs.iter().map(|r| r.status.as_str()).collect::<Vec<_>>(),
+        vec!["running", "interrupted"]
+    );
+}

@@ -133,8 +133,14 @@ pub fn run_with_report(
         status: "running".into(),
         ..Default::default()
     };
-    let run_id = match store.begin_sync_run(program_uid) {
-        Ok(id) => id,
+    let run_id = match store.begin_sync_run(program_uid, std::process::id(), &process_is_alive) {
+        Ok(Ok(id)) => id,
+        Ok(Err(pid)) => {
+            report.status = "failed".into();
+            let msg = format!("a sync of program {program_uid} is already running (process {pid}): wait for it to finish");
+            report.errors.push(msg.clone());
+            return (report, Err(anyhow!(msg)));
+        }
         Err(e) => return (report, Err(e)),
     };
     let result = run_inner(store, program_uid, opts, &mut report);
@@ -160,6 +166,13 @@ pub fn run_with_report(
             )
         });
     (report, result.and(stored))
+}
+
+/// Whether a process with this id exists (signal 0 checks without sending anything).
+fn process_is_alive(pid: u32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence and permission; no signal is sent.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 fn run_inner(
