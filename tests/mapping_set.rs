@@ -58,7 +58,7 @@ fn the_demo_mapping_maps_every_attribute_card_field_and_derives_the_rest() {
     assert_eq!(card.first_name.as_deref(), Some("Awa"));
     assert_eq!(card.gender.as_deref(), Some("F"));
     assert_eq!(card.date_of_birth.as_deref(), Some("1990-04-12"));
-    assert_eq!(card.phone_number.as_deref(), Some("+221771234567"));
+    assert_eq!(card.phone_number.as_deref(), Some("00221 77 123 45 67"));
     assert_eq!(card.national_id.as_deref(), Some("1234567890123"));
     assert_eq!(
         card.health_center.as_deref(),

@@ -384,6 +384,7 @@ pub fn store_page(
                     )
                 })
                 .collect();
+            let values: Vec<(&str, &str)> = kept.iter().map(|(a, v, _)| (*a, *v)).collect();
             match s.write_tracked_entity(program_uid, te, &kept)? {
                 EntityChange::Unchanged => continue,
                 EntityChange::Created => report.created += 1,
@@ -404,9 +405,7 @@ pub fn store_page(
                     org_unit_uid: e.org_unit.as_deref(),
                     enrolled_at: e.enrolled_at.as_deref(),
                 };
-                let rec = plan.map(facts, |uid| {
-                    kept.iter().find(|(a, _, _)| *a == uid).map(|(_, v, _)| *v)
-                });
+                let rec = plan.map(facts, &values);
                 if s.upsert_card_record(&rec)
                     .with_context(|| format!("storing card record of enrollment {}", e.uid))?
                 {
