@@ -22,7 +22,7 @@ use crate::dhis2::{Client, Dhis2Error, TrackedEntityQuery};
 use crate::mapping::{attribute_is_sensitive, EnrollmentFacts, Guardrail, MappingPlan};
 use crate::store::sync_data::{EntityChange, SyncCursor};
 use crate::store::Store;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -49,6 +49,8 @@ pub struct SyncOptions {
     pub backoff_cap_ms: u64,
     /// Run MPI resolution after mapping.
     pub resolve_mpi: bool,
+    /// Whole-request timeout of each DHIS2 call (a dropped connection costs this long).
+    pub request_timeout_secs: u64,
     /// Who started the run (audit trail).
     pub actor: String,
 }
@@ -66,6 +68,7 @@ impl Default for SyncOptions {
             backoff_base_ms: 200,
             backoff_cap_ms: 10_000,
             resolve_mpi: true,
+            request_timeout_secs: 60,
             actor: "cli".into(),
         }
     }
@@ -185,7 +188,8 @@ fn run_inner(
         // Fail before any network: without a mapping nothing can become a card.
         MappingPlan::load(store, program_uid)?;
     }
-    let client = crate::dhis2::client_from_store(store)?;
+    let client = crate::dhis2::client_from_store(store)?
+        .with_timeout(Duration::from_secs(opts.request_timeout_secs.max(1)));
     let mut retry = Retry::new(opts);
     // Read the server clock before anything else: it becomes the next watermark.
     let info: SystemInfo =
@@ -259,12 +263,19 @@ fn pull_metadata(
     report: &mut SyncReport,
     program_uid: &str,
 ) -> Result<()> {
-    let programs: Vec<Program> = retry.call(report, "reading programs", || client.programs())?;
-    let Some(program) = programs.into_iter().find(|p| p.uid == program_uid) else {
-        bail!("program {program_uid} is not visible to the configured DHIS2 user: check the UID (`kadi dhis2 programs`) and the user's program access");
-    };
+    let program: Program = retry
+        .call(report, &format!("reading program {program_uid}"), || client.program(program_uid))
+        .with_context(|| {
+            format!("program {program_uid} is not readable on the configured DHIS2 server: check the UID and the user's program access")
+        })?;
     let org_units = retry.call(report, "reading org units", || client.org_units())?;
-    let mut levels: BTreeMap<u32, String> = BTreeMap::new();
+    let named_levels = retry.call(report, "reading org unit levels", || {
+        client.org_unit_levels()
+    })?;
+    let mut levels: BTreeMap<u32, String> = named_levels
+        .into_iter()
+        .map(|l| (l.level, l.name))
+        .collect();
     for u in &org_units {
         if let Some(l) = u.level {
             levels.entry(l).or_insert_with(|| format!("Level {l}"));
@@ -273,13 +284,6 @@ fn pull_metadata(
     let levels: Vec<(u32, String)> = levels.into_iter().collect();
     store
         .in_transaction(|s| {
-            // Keep named levels (from a client that reads them) over our placeholder names.
-            let named = s.org_unit_levels()?;
-            let levels: Vec<(u32, String)> = levels
-                .iter()
-                .filter(|(l, _)| !named.iter().any(|(n, _)| n == l))
-                .cloned()
-                .collect();
             s.upsert_program(&program, &|i| {
                 let a = &program.attributes[i];
                 attribute_is_sensitive(
@@ -344,7 +348,7 @@ fn pull_tracked_entities(
         store_page(store, plan, guardrail, &p.items, &cursor, report).with_context(|| {
             format!("storing page {page} of tracked entities of program {program_uid}")
         })?;
-        if (p.items.len() as u32) < page_size {
+        if is_short_page(p.items.len(), p.page_size, page_size) {
             break;
         }
         page += 1;
@@ -442,18 +446,13 @@ fn reconcile(
             let p = retry.call(
                 report,
                 &format!("reconciling: page {page} of program {program_uid}"),
-                || client.tracked_entities_page(&query, page, page_size),
+                || client.tracked_entity_uids(&query, page, page_size),
             )?;
             report.pages += 1;
             report.bytes += p.bytes;
-            let uids: Vec<&str> = p
-                .items
-                .iter()
-                .filter(|t| !t.deleted)
-                .map(|t| t.uid.as_str())
-                .collect();
+            let uids: Vec<&str> = p.items.iter().map(String::as_str).collect();
             store.in_transaction(|s| s.reconcile_add(&uids))?;
-            if (p.items.len() as u32) < page_size {
+            if is_short_page(p.items.len(), p.page_size, page_size) {
                 break;
             }
             page += 1;
@@ -519,11 +518,18 @@ impl Retry {
 /// Which DHIS2 errors are worth another attempt: nothing answered, a 5xx, 408/429, a body cut
 /// short. Never 401/403 (DHIS2 locks accounts) nor other 4xx (the request itself is wrong).
 pub fn is_retryable(e: &Dhis2Error) -> bool {
-    match e {
-        Dhis2Error::Unreachable(_) | Dhis2Error::Malformed(_) => true,
-        Dhis2Error::AuthFailed(_) => false,
-        Dhis2Error::Rejected { status, .. } => *status >= 500 || *status == 408 || *status == 429,
-    }
+    e.is_retryable()
+}
+
+/// The last page is the first one shorter than the page size the server answered with (it may
+/// cap the size asked for); `total` is never trusted.
+fn is_short_page(items: usize, server_page_size: u32, asked: u32) -> bool {
+    let size = if server_page_size > 0 {
+        server_page_size.min(asked)
+    } else {
+        asked
+    };
+    (items as u32) < size
 }
 
 /// Exponential backoff with jitter: a random delay in `[d/2, d]`, `d = min(cap, base * 2^(n-1))`.
