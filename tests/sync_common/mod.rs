@@ -229,3 +229,51 @@ pub fn entity_lines(dump: &[String]) -> Vec<String> {
         .cloned()
         .collect()
 }
+
+/// Runs the built `kadi` binary on database `db`; returns (success, stdout, stderr).
+pub fn kadi(db: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kadi"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Configures the simulator connection through `kadi dhis2 config` (password on stdin).
+pub fn cli_connect(db: &std::path::Path, sim: &kadi::sim::SimHandle) {
+    let (ok, out, err) = kadi(
+        db,
+        &[
+            "dhis2",
+            "config",
+            "--url",
+            &sim.base_url,
+            "--username",
+            "admin",
+            "--password-stdin",
+            "--json",
+        ],
+        Some("district\n"),
+    );
+    assert!(ok, "dhis2 config failed: {out} {err}");
+}
