@@ -17,7 +17,7 @@ pub mod schedule;
 
 pub use schedule::{scheduler_loop, scheduler_tick, set_schedule, ScheduleReport};
 
-use crate::dhis2::model::{Program, SystemInfo, TrackedEntity};
+use crate::dhis2::model::{Page, Program, SystemInfo, TrackedEntity};
 use crate::dhis2::{Client, Dhis2Error, TrackedEntityQuery};
 use crate::mapping::{attribute_is_sensitive, EnrollmentFacts, Guardrail, MappingPlan};
 use crate::store::sync_data::{EntityChange, SyncCursor};
@@ -190,12 +190,13 @@ fn run_inner(
     }
     let client = crate::dhis2::client_from_store(store)?
         .with_timeout(Duration::from_secs(opts.request_timeout_secs.max(1)));
-    let mut retry = Retry::new(opts);
+    let retry = Retry::new(opts);
     // Read the server clock before anything else: it becomes the next watermark.
-    let info: SystemInfo =
-        retry.call(report, "reading /api/system/info", || client.system_info())?;
+    let info: SystemInfo = retry.call(&mut report.errors, "reading /api/system/info", || {
+        client.system_info()
+    })?;
     report.server_version = Some(info.version.clone());
-    pull_metadata(store, &client, &mut retry, report, program_uid)?;
+    pull_metadata(store, &client, &retry, report, program_uid)?;
     if opts.metadata_only {
         return Ok(());
     }
@@ -206,7 +207,7 @@ fn run_inner(
     pull_tracked_entities(
         store,
         &client,
-        &mut retry,
+        &retry,
         report,
         &plan,
         &mut guardrail,
@@ -231,7 +232,7 @@ fn run_inner(
             .as_deref()
             .is_none_or(|r| hours_between(r, &info.server_date) >= opts.reconcile_every_hours);
     if opts.reconcile || due {
-        reconcile(store, &client, &mut retry, report, program_uid, opts, &info)?;
+        reconcile(store, &client, &retry, report, program_uid, opts, &info)?;
     }
     if opts.resolve_mpi {
         match crate::mpi::resolve_pending(store) {
@@ -251,25 +252,26 @@ fn run_inner(
 pub fn refresh_metadata(store: &Store, program_uid: &str) -> Result<()> {
     let client = crate::dhis2::client_from_store(store)?;
     let opts = SyncOptions::default();
-    let mut retry = Retry::new(&opts);
+    let retry = Retry::new(&opts);
     let mut report = SyncReport::default();
-    pull_metadata(store, &client, &mut retry, &mut report, program_uid)
+    pull_metadata(store, &client, &retry, &mut report, program_uid)
 }
 
 fn pull_metadata(
     store: &Store,
     client: &Client,
-    retry: &mut Retry,
+    retry: &Retry,
     report: &mut SyncReport,
     program_uid: &str,
 ) -> Result<()> {
-    let program: Program = retry
-        .call(report, &format!("reading program {program_uid}"), || client.program(program_uid))
+    let program: Program = retry.call(&mut report.errors, &format!("reading program {program_uid}"), || client.program(program_uid))
         .with_context(|| {
             format!("program {program_uid} is not readable on the configured DHIS2 server: check the UID and the user's program access")
         })?;
-    let org_units = retry.call(report, "reading org units", || client.org_units())?;
-    let named_levels = retry.call(report, "reading org unit levels", || {
+    let org_units = retry.call(&mut report.errors, "reading org units", || {
+        client.org_units()
+    })?;
+    let named_levels = retry.call(&mut report.errors, "reading org unit levels", || {
         client.org_unit_levels()
     })?;
     let mut levels: BTreeMap<u32, String> = named_levels
@@ -302,7 +304,7 @@ fn pull_metadata(
 fn pull_tracked_entities(
     store: &Store,
     client: &Client,
-    retry: &mut Retry,
+    retry: &Retry,
     report: &mut SyncReport,
     plan: &MappingPlan,
     guardrail: &mut Guardrail,
@@ -312,7 +314,7 @@ fn pull_tracked_entities(
 ) -> Result<()> {
     let program_uid = plan.program_uid.as_str();
     let mut cursor = cursor;
-    let mut page = match (&cursor.run_server_date, cursor.next_page) {
+    let page = match (&cursor.run_server_date, cursor.next_page) {
         (Some(_), Some(next)) => {
             report.resumed_from_page = Some(next);
             next
@@ -335,24 +337,51 @@ fn pull_tracked_entities(
         include_deleted: true,
     };
     let page_size = opts.page_size.max(1);
-    loop {
-        let p = retry.call(
-            report,
-            &format!("fetching page {page} of tracked entities of program {program_uid}"),
-            || client.tracked_entities_page(&query, page, page_size),
-        )?;
-        report.pages += 1;
-        report.bytes += p.bytes;
-        report.pulled += p.items.len() as u64;
-        cursor.next_page = Some(page + 1);
-        store_page(store, plan, guardrail, &p.items, &cursor, report).with_context(|| {
-            format!("storing page {page} of tracked entities of program {program_uid}")
-        })?;
-        if is_short_page(p.items.len(), p.page_size, page_size) {
-            break;
+    // A fetcher thread reads page n+1 while page n is stored: the run costs about the slower of
+    // the two instead of their sum, and at most two pages are in memory. Only the storing side
+    // commits (page and cursor together), so a kill loses at most what was not yet committed.
+    let (tx, rx) =
+        std::sync::mpsc::sync_channel::<(u32, Result<Page<TrackedEntity>>, Vec<String>)>(1);
+    let first_page = page;
+    std::thread::scope(|scope| -> Result<()> {
+        // Owned here so that an early return drops it and unblocks the fetcher before the join.
+        let rx = rx;
+        let query = &query;
+        scope.spawn(move || {
+            let mut page = first_page;
+            loop {
+                let mut errors = Vec::new();
+                let fetched = retry.call(
+                    &mut errors,
+                    &format!("fetching page {page} of tracked entities of program {program_uid}"),
+                    || client.tracked_entities_page(query, page, page_size),
+                );
+                let last = match &fetched {
+                    Ok(p) => is_short_page(p.items.len(), p.page_size, page_size),
+                    Err(_) => true,
+                };
+                if tx.send((page, fetched, errors)).is_err() || last {
+                    break;
+                }
+                page += 1;
+            }
+        });
+        for (page, fetched, errors) in rx.iter() {
+            report.errors.extend(errors);
+            let p = fetched?;
+            report.pages += 1;
+            report.bytes += p.bytes;
+            report.pulled += p.items.len() as u64;
+            cursor.next_page = Some(page + 1);
+            store_page(store, plan, guardrail, &p.items, &cursor, report).with_context(|| {
+                format!("storing page {page} of tracked entities of program {program_uid}")
+            })?;
+            if is_short_page(p.items.len(), p.page_size, page_size) {
+                break;
+            }
         }
-        page += 1;
-    }
+        Ok(())
+    })?;
     cursor.watermark = cursor.run_server_date.take();
     cursor.run_updated_after = None;
     cursor.next_page = None;
@@ -426,7 +455,7 @@ pub fn store_page(
 fn reconcile(
     store: &Store,
     client: &Client,
-    retry: &mut Retry,
+    retry: &Retry,
     report: &mut SyncReport,
     program_uid: &str,
     opts: &SyncOptions,
@@ -444,7 +473,7 @@ fn reconcile(
         let mut page = 1;
         loop {
             let p = retry.call(
-                report,
+                &mut report.errors,
                 &format!("reconciling: page {page} of program {program_uid}"),
                 || client.tracked_entity_uids(&query, page, page_size),
             )?;
@@ -491,8 +520,8 @@ impl Retry {
     }
 
     fn call<T>(
-        &mut self,
-        report: &mut SyncReport,
+        &self,
+        errors: &mut Vec<String>,
         what: &str,
         mut f: impl FnMut() -> Result<T, Dhis2Error>,
     ) -> Result<T> {
@@ -502,10 +531,8 @@ impl Retry {
             match f() {
                 Ok(v) => return Ok(v),
                 Err(e) if is_retryable(&e) && attempt < self.max_attempts => {
-                    if report.errors.len() < 50 {
-                        report
-                            .errors
-                            .push(format!("{what}: {e} (attempt {attempt}, retried)"));
+                    if errors.len() < 50 {
+                        errors.push(format!("{what}: {e} (attempt {attempt}, retried)"));
                     }
                     std::thread::sleep(backoff(self.base_ms, self.cap_ms, attempt));
                 }
