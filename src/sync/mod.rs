@@ -196,7 +196,8 @@ fn run_inner(
         client.system_info()
     })?;
     report.server_version = Some(info.version.clone());
-    pull_metadata(store, &client, &retry, report, program_uid)?;
+    let org_units_changed = pull_metadata(store, &client, &retry, report, program_uid)?;
+    remap_if_org_units_changed(store, program_uid, org_units_changed, report)?;
     if opts.metadata_only {
         return Ok(());
     }
@@ -254,7 +255,7 @@ pub fn refresh_metadata(store: &Store, program_uid: &str) -> Result<()> {
     let opts = SyncOptions::default();
     let retry = Retry::new(&opts);
     let mut report = SyncReport::default();
-    pull_metadata(store, &client, &retry, &mut report, program_uid)
+    pull_metadata(store, &client, &retry, &mut report, program_uid).map(|_| ())
 }
 
 fn pull_metadata(
@@ -263,7 +264,7 @@ fn pull_metadata(
     retry: &Retry,
     report: &mut SyncReport,
     program_uid: &str,
-) -> Result<()> {
+) -> Result<u64> {
     let program: Program = retry.call(&mut report.errors, &format!("reading program {program_uid}"), || client.program(program_uid))
         .with_context(|| {
             format!("program {program_uid} is not readable on the configured DHIS2 server: check the UID and the user's program access")
@@ -298,6 +299,20 @@ fn pull_metadata(
             s.upsert_org_units(&org_units, &levels)
         })
         .with_context(|| format!("storing metadata of program {program_uid}"))
+}
+
+/// Re-derives the program's cards when org units changed (renamed health center, moved unit):
+/// `health_center` and `zone` come from them.
+fn remap_if_org_units_changed(
+    store: &Store,
+    program_uid: &str,
+    changed: u64,
+    report: &mut SyncReport,
+) -> Result<()> {
+    if changed > 0 && !store.mapping_rows(program_uid)?.is_empty() {
+        report.cards_changed += crate::mapping::remap_program(store, program_uid)?;
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
