@@ -203,6 +203,7 @@ fn run_inner(
     }
     let plan = MappingPlan::load(store, program_uid)?;
     let mut guardrail = Guardrail::load(store, program_uid)?;
+    store.prepare_for_bulk_writes()?;
     let cursor = store.sync_cursor(program_uid)?;
     let incremental = cursor.watermark.is_some();
     pull_tracked_entities(
