@@ -53,6 +53,23 @@ pub struct SyncOptions {
     pub request_timeout_secs: u64,
     /// Who started the run (audit trail).
     pub actor: String,
+    /// Told after each stored page: tracked entities pulled so far, and the server's total when
+    /// it reported one (for a bar on a terminal, a percentage on the page).
+    pub progress: Progress,
+}
+
+/// A progress callback for [`SyncOptions`] (none by default).
+#[derive(Clone, Default)]
+pub struct Progress(pub Option<std::sync::Arc<dyn Fn(u64, Option<u64>) + Send + Sync>>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Progress(callback)"
+        } else {
+            "Progress(none)"
+        })
+    }
 }
 
 impl Default for SyncOptions {
@@ -70,6 +87,7 @@ impl Default for SyncOptions {
             resolve_mpi: true,
             request_timeout_secs: 60,
             actor: "cli".into(),
+            progress: Progress::default(),
         }
     }
 }
@@ -382,6 +400,7 @@ fn pull_tracked_entities(
                 page += 1;
             }
         });
+        let mut total: Option<u64> = None;
         for (page, fetched, errors) in rx.iter() {
             report.errors.extend(errors);
             let p = fetched?;
@@ -392,6 +411,10 @@ fn pull_tracked_entities(
             store_page(store, plan, guardrail, &p.items, &cursor, report).with_context(|| {
                 format!("storing page {page} of tracked entities of program {program_uid}")
             })?;
+            if let Some(progress) = &opts.progress.0 {
+                total = total.or(p.total);
+                progress(report.pulled, total);
+            }
             if is_short_page(p.items.len(), p.page_size, page_size) {
                 break;
             }
