@@ -124,8 +124,7 @@ impl SyncArgs {
                                 bar.set_length(t);
                             }
                             bar.set_position(pulled);
-                        })
-                            as std::sync::Arc<dyn Fn(u64, Option<u64>) + Send + Sync>
+                        }) as std::sync::Arc<super::ProgressFn>
                     })),
                     ..Default::default()
                 };

@@ -58,9 +58,12 @@ pub struct SyncOptions {
     pub progress: Progress,
 }
 
+/// Tracked entities pulled so far, and the server's total when known.
+pub type ProgressFn = dyn Fn(u64, Option<u64>) + Send + Sync;
+
 /// A progress callback for [`SyncOptions`] (none by default).
 #[derive(Clone, Default)]
-pub struct Progress(pub Option<std::sync::Arc<dyn Fn(u64, Option<u64>) + Send + Sync>>);
+pub struct Progress(pub Option<std::sync::Arc<ProgressFn>>);
 
 impl std::fmt::Debug for Progress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
