@@ -197,3 +197,39 @@ fn a_rejected_request_fails_the_run_with_dhis2s_message_and_no_retry() {
     // The next run completes.
     assert_eq!(run(&store, PROGRAM, &opts()).unwrap().created, 20);
 }
+
+#[test]
+fn a_due_schedule_syncs_calls_the_card_hook_and_plans_the_next_run() {
+    let sim = sim("2.41", 30);
+    let dir = tempfile::tempdir().unwrap();
+    let store = mapped_sim_store(dir.path(), &sim);
+    kadi::sync::set_schedule(&store, PROGRAM, 10, true, true).unwrap();
+    // Not due yet: nothing happens.
+    assert!(kadi::sync::scheduler_tick(&store).unwrap().is_empty());
+    store
+        .set_next_sync_at(PROGRAM, "2020-01-01T00:00:00Z")
+        .unwrap();
+    let called = std::cell::Cell::new(0);
+    let hook = |_: &kadi::store::Store,
+                s: &kadi::store::sync_data::SyncSchedule,
+                r: &kadi::sync::SyncReport| {
+        assert!(s.auto_generate_cards);
+        assert_eq!(r.created, 30);
+        called.set(called.get() + 1);
+        Ok(())
+    };
+    let reports = kadi::sync::scheduler_tick_with(&store, &hook).unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(called.get(), 1);
+    let next = store
+        .sync_schedule(PROGRAM)
+        .unwrap()
+        .unwrap()
+        .next_sync_at
+        .unwrap();
+    assert!(next.as_str() > kadi::store::now_utc().as_str());
+    assert_eq!(
+        store.sync_runs(1).unwrap()[0].report.as_ref().unwrap()["created"],
+        30
+    );
+}

@@ -15,7 +15,10 @@
 pub mod cli;
 pub mod schedule;
 
-pub use schedule::{scheduler_loop, scheduler_tick, set_schedule, ScheduleReport};
+pub use schedule::{
+    scheduler_loop, scheduler_loop_with, scheduler_tick, scheduler_tick_with, set_schedule,
+    AfterSync, ScheduleReport,
+};
 
 use crate::dhis2::model::{Page, Program, SystemInfo, TrackedEntity};
 use crate::dhis2::{Client, Dhis2Error, TrackedEntityQuery};
