@@ -233,3 +233,36 @@ fn a_due_schedule_syncs_calls_the_card_hook_and_plans_the_next_run() {
         30
     );
 }
+
+#[test]
+fn a_failed_run_resumes_at_the_page_it_stopped_on() {
+    let sim = sim("2.41", 400);
+    sim.set_faults(kadi::sim::Faults {
+        error_500: 0.2,
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = mapped_sim_store(dir.path(), &sim);
+    // No retries: every injected 500 fails the run; the next run continues from the cursor.
+    let o = SyncOptions {
+        page_size: 20,
+        max_attempts: 1,
+        ..Default::default()
+    };
+    let mut resumed_beyond_first_page = false;
+    let mut created = 0;
+    for _ in 0..200 {
+        let (r, result) = kadi::sync::run_with_report(&store, PROGRAM, &o);
+        created += r.created;
+        resumed_beyond_first_page |= r.resumed_from_page.is_some_and(|p| p > 1);
+        if result.is_ok() {
+            break;
+        }
+    }
+    assert!(resumed_beyond_first_page, "some run resumed mid-way");
+    assert_eq!(
+        created, 400,
+        "every entity created exactly once across the runs"
+    );
+    assert_eq!(entity_lines(&dump(store.path())), sim_lines(&sim));
+}

@@ -103,9 +103,14 @@ pub fn scheduler_tick_with(store: &Store, after_sync: &AfterSync<'_>) -> Result<
         if !due {
             continue;
         }
+        // The probe is one small request with a short timeout: an offline box waits, quietly.
         let reachable = crate::dhis2::client_from_store(store)
             .ok()
-            .is_some_and(|c| c.system_info().is_ok());
+            .is_some_and(|c| {
+                c.with_timeout(std::time::Duration::from_secs(5))
+                    .system_info()
+                    .is_ok()
+            });
         if !reachable {
             let wait = now
                 + Duration::minutes(PROBE_RETRY_MINUTES)
