@@ -266,3 +266,43 @@ fn a_failed_run_resumes_at_the_page_it_stopped_on() {
     );
     assert_eq!(entity_lines(&dump(store.path())), sim_lines(&sim));
 }
+
+#[test]
+fn a_move_to_another_health_center_changes_health_center_and_zone_on_the_card() {
+    let sim = sim("2.42", 40);
+    let dir = tempfile::tempdir().unwrap();
+    let store = mapped_sim_store(dir.path(), &sim);
+    run(&store, PROGRAM, &opts()).unwrap();
+    let moved = sim.tracked_entity_uid(2);
+    let before = sim
+        .snapshot()
+        .into_iter()
+        .find(|t| t.uid == moved)
+        .unwrap()
+        .org_unit
+        .unwrap();
+    let target = sim
+        .snapshot()
+        .into_iter()
+        .filter_map(|t| t.enrollments.first().and_then(|e| e.org_unit.clone()))
+        .find(|ou| *ou != before)
+        .unwrap();
+    sim.move_tracked_entity(&moved, &target).unwrap();
+    let r = run(&store, PROGRAM, &opts()).unwrap();
+    assert_eq!(r.updated, 1);
+    let card = store
+        .card_records(PROGRAM)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.record.tracked_entity_uid == moved)
+        .unwrap()
+        .record
+        .fields;
+    assert_eq!(card.org_unit.as_deref(), Some(target.as_str()));
+    let plan = kadi::mapping::MappingPlan::load(&store, PROGRAM).unwrap();
+    assert_eq!(card.health_center.as_deref(), plan.org_units.name(&target));
+    assert_eq!(
+        card.zone.as_deref(),
+        plan.org_units.ancestor_name_at(&target, plan.zone_level)
+    );
+}

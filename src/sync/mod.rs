@@ -215,8 +215,13 @@ fn run_inner(
     let client = crate::dhis2::client_from_store(store)?
         .with_timeout(Duration::from_secs(opts.request_timeout_secs.max(1)));
     let retry = Retry::new(opts);
-    // Read the server clock before anything else: it becomes the next watermark.
-    let info: SystemInfo = retry.call(&mut report.errors, "reading /api/system/info", || {
+    // Read the server clock before anything else: it becomes the next watermark. It doubles as
+    // the connectivity probe, so an offline box gives up after a few quick tries.
+    let probe = Retry {
+        max_attempts: retry.max_attempts.min(3),
+        ..retry
+    };
+    let info: SystemInfo = probe.call(&mut report.errors, "reading /api/system/info", || {
         client.system_info()
     })?;
     report.server_version = Some(info.version.clone());
@@ -549,6 +554,7 @@ fn reconcile(
 }
 
 /// Retries DHIS2 calls with exponential backoff and full jitter on errors that may pass.
+#[derive(Clone, Copy)]
 struct Retry {
     max_attempts: u32,
     base_ms: u64,
