@@ -306,3 +306,23 @@ fn a_move_to_another_health_center_changes_health_center_and_zone_on_the_card() 
         plan.org_units.ancestor_name_at(&target, plan.zone_level)
     );
 }
+
+#[test]
+fn an_unreachable_server_fails_quickly_with_a_clear_error_and_keeps_the_store() {
+    let sim = sim("2.41", 20);
+    let dir = tempfile::tempdir().unwrap();
+    let store = mapped_sim_store(dir.path(), &sim);
+    run(&store, PROGRAM, &opts()).unwrap();
+    let before = dump(store.path());
+    drop(sim);
+    let t = std::time::Instant::now();
+    let err = format!("{:#}", run(&store, PROGRAM, &opts()).unwrap_err());
+    assert!(err.contains("unreachable"), "{err}");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(dump(store.path()), before);
+    assert_eq!(store.sync_runs(1).unwrap()[0].status, "failed");
+}
