@@ -131,6 +131,8 @@ pub struct SyncReport {
     pub pages: u64,
     pub bytes: u64,
     pub seconds: f64,
+    /// Of `seconds`, the part spent in MPI resolution.
+    pub mpi_seconds: f64,
     /// The page an interrupted run resumed at.
     pub resumed_from_page: Option<u32>,
     /// Whether a UID reconciliation ran.
@@ -266,7 +268,10 @@ fn run_inner(
         reconcile(store, &client, &retry, report, program_uid, opts, &info)?;
     }
     if opts.resolve_mpi {
-        match crate::mpi::resolve_pending(store) {
+        let started = Instant::now();
+        let resolved = crate::mpi::resolve_pending(store);
+        report.mpi_seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+        match resolved {
             Ok(r) => {
                 report.mpi_resolved = r.resolved;
                 report.mpi_created = r.created;
