@@ -243,15 +243,16 @@ fn a_failed_run_resumes_at_the_page_it_stopped_on() {
     });
     let dir = tempfile::tempdir().unwrap();
     let store = mapped_sim_store(dir.path(), &sim);
-    // No retries: every injected 500 fails the run; the next run continues from the cursor.
-    let o = SyncOptions {
-        page_size: 20,
-        max_attempts: 1,
-        ..Default::default()
-    };
+    // No retries: every injected 500 fails the run; the next run continues from the cursor,
+    // even when asked for another page size.
     let mut resumed_beyond_first_page = false;
     let mut created = 0;
-    for _ in 0..200 {
+    for attempt in 0..200 {
+        let o = SyncOptions {
+            page_size: [20, 50, 7][attempt % 3],
+            max_attempts: 1,
+            ..Default::default()
+        };
         let (r, result) = kadi::sync::run_with_report(&store, PROGRAM, &o);
         created += r.created;
         resumed_beyond_first_page |= r.resumed_from_page.is_some_and(|p| p > 1);

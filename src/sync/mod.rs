@@ -172,7 +172,15 @@ pub fn run_with_report(
         }
         Err(e) => return (report, Err(e)),
     };
-    let result = run_inner(store, program_uid, opts, &mut report);
+    // A panic must not leave the run `running` (that would block this process's next runs).
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_inner(store, program_uid, opts, &mut report)
+    }))
+    .unwrap_or_else(|_| {
+        Err(anyhow!(
+            "internal error: the sync of {program_uid} panicked"
+        ))
+    });
     report.seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     report.status = if result.is_ok() {
         "ok".into()
@@ -376,6 +384,7 @@ fn pull_tracked_entities(
                 .as_deref()
                 .map(|w| minus_seconds(w, opts.overlap_seconds));
             cursor.next_page = Some(1);
+            cursor.run_page_size = Some(opts.page_size.max(1));
             store.set_sync_cursor(program_uid, &cursor)?;
             1
         }
@@ -386,7 +395,8 @@ fn pull_tracked_entities(
         updated_after: cursor.run_updated_after.clone(),
         include_deleted: true,
     };
-    let page_size = opts.page_size.max(1);
+    // A resumed run pages as the interrupted one did, or offsets would not line up.
+    let page_size = cursor.run_page_size.unwrap_or(opts.page_size).max(1);
     // A fetcher thread reads page n+1 while page n is stored: the run costs about the slower of
     // the two instead of their sum, and at most two pages are in memory. Only the storing side
     // commits (page and cursor together), so a kill loses at most what was not yet committed.
@@ -439,6 +449,7 @@ fn pull_tracked_entities(
     })?;
     cursor.watermark = cursor.run_server_date.take();
     cursor.run_updated_after = None;
+    cursor.run_page_size = None;
     cursor.next_page = None;
     report.watermark = cursor.watermark.clone();
     store.set_sync_cursor(program_uid, &cursor)
