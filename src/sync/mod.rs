@@ -426,7 +426,11 @@ fn pull_tracked_entities(
                 page += 1;
             }
         });
-        let mut total: Option<u64> = None;
+        // One small extra request, only when someone shows progress; a failure just means no total.
+        let mut total: Option<u64> = match &opts.progress.0 {
+            Some(_) => client.tracked_entities_total(query).ok().flatten(),
+            None => None,
+        };
         for (page, fetched, errors) in rx.iter() {
             report.errors.extend(errors);
             let p = fetched?;
