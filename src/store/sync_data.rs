@@ -79,10 +79,10 @@ impl Store {
         Ok(value)
     }
 
-    /// Gives this connection ~8 MB of page cache (SQLite's default is 2 MB) so index pages of a
+    /// Gives this connection ~24 MB of page cache (SQLite's default is 2 MB) so index pages of a
     /// large sync stay in memory; peak memory stays flat whatever the number of records.
     pub fn prepare_for_bulk_writes(&self) -> Result<()> {
-        self.conn().pragma_update(None, "cache_size", -8000)?;
+        self.conn().pragma_update(None, "cache_size", -24000)?;
         Ok(())
     }
 
