@@ -770,6 +770,15 @@ mod tests {
     }
 
     #[test]
+    fn paging_stops_on_a_page_shorter_than_the_servers_page_size() {
+        assert!(!is_short_page(50, 50, 50));
+        assert!(is_short_page(49, 50, 50));
+        // The server capped 500 to 100: a full page of 100 is not the end.
+        assert!(!is_short_page(100, 100, 500));
+        assert!(is_short_page(0, 0, 500));
+    }
+
+    #[test]
     fn only_transient_errors_are_retried() {
         assert!(is_retryable(&Dhis2Error::Unreachable("x".into())));
         assert!(is_retryable(&Dhis2Error::Rejected {
