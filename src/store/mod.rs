@@ -7,7 +7,9 @@
 //! transactions. Migrations are keyed on `PRAGMA user_version` and run at every open.
 
 pub mod connection;
+pub mod mapping_data;
 pub mod records;
+pub mod sync_data;
 
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};

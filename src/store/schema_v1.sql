@@ -87,7 +87,7 @@ CREATE TABLE attribute_values (
     value              TEXT NOT NULL,
     server_updated_at  TEXT,
     PRIMARY KEY (tracked_entity_uid, attribute_uid)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE enrollments (
     uid                TEXT PRIMARY KEY,
@@ -194,6 +194,7 @@ CREATE TABLE sync_runs (
     started_at  TEXT NOT NULL,
     finished_at TEXT,
     status      TEXT NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'interrupted')),
+    pid         INTEGER,
     report_json TEXT
 );
 
@@ -202,7 +203,10 @@ CREATE TABLE sync_cursors (
     program_uid      TEXT PRIMARY KEY,
     watermark        TEXT,
     run_server_date  TEXT,
+    run_updated_after TEXT,
+    run_page_size    INTEGER,
     next_page        INTEGER,
+    reconciled_at    TEXT,
     updated_at       TEXT NOT NULL
 );
 

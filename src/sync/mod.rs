@@ -1,4 +1,798 @@
 //! The sync engine: pulls a program's metadata, org units and tracked entities from DHIS2 into the
 //! store, page by page (one transaction per page with its cursor), incrementally by the server's
 //! own `updatedAfter` watermark; runs mapping and MPI resolution on what arrived; schedules runs.
+//!
+//! Invariants:
+//! - The watermark is the server's zone-less `serverDate` read *before* the first page, never the
+//!   box clock; the next run asks `updatedAfter = watermark - overlap` and de-duplicates by UID +
+//!   `updatedAt`, because offset paging shifts under concurrent updates. Paging stops on a short
+//!   page, never on `total`.
+//! - A page, its card records and the cursor commit in one transaction: a process killed at any
+//!   moment resumes at the page it was on, without loss or duplicates.
+//! - Sensitive attribute values never reach the store ([`crate::mapping::Guardrail`]).
+//!
+//! Called by `kadi sync`, the scheduler (`kadi serve`), `kadi demo` and the web page.
 pub mod cli;
+pub mod schedule;
+
+pub use schedule::{
+    scheduler_loop, scheduler_loop_with, scheduler_tick, scheduler_tick_with, set_schedule,
+    AfterSync, ScheduleReport,
+};
+
+use crate::dhis2::model::{Page, Program, SystemInfo, TrackedEntity};
+use crate::dhis2::{Client, Dhis2Error, TrackedEntityQuery};
+use crate::mapping::{attribute_is_sensitive, EnrollmentFacts, Guardrail, MappingPlan};
+use crate::store::sync_data::{EntityChange, SyncCursor};
+use crate::store::Store;
+use anyhow::{anyhow, Context, Result};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// How a sync run behaves; `Default` is what `kadi sync` uses.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Tracked entities per page.
+    pub page_size: u32,
+    /// How far before the watermark an incremental run starts (clock skew, late commits).
+    pub overlap_seconds: i64,
+    /// Force a UID reconciliation (finds deletions on servers without soft deletes).
+    pub reconcile: bool,
+    /// Reconcile automatically on servers up to 2.40 when the last one is older than this.
+    pub reconcile_every_hours: i64,
+    /// Restrict the export to these org units (and descendants); empty = the user's scope.
+    pub org_units: Vec<String>,
+    /// Pull program metadata and org units only.
+    pub metadata_only: bool,
+    /// Attempts per DHIS2 call before the run fails (retryable errors only).
+    pub max_attempts: u32,
+    /// First backoff delay; doubles each attempt, with jitter, up to `backoff_cap_ms`.
+    pub backoff_base_ms: u64,
+    pub backoff_cap_ms: u64,
+    /// Run MPI resolution after mapping.
+    pub resolve_mpi: bool,
+    /// Whole-request timeout of each DHIS2 call (a dropped connection costs this long).
+    pub request_timeout_secs: u64,
+    /// Who started the run (audit trail).
+    pub actor: String,
+    /// Told after each stored page: tracked entities pulled so far, and the server's total when
+    /// it reported one (for a bar on a terminal, a percentage on the page).
+    pub progress: Progress,
+}
+
+/// Tracked entities pulled so far, and the server's total when known.
+pub type ProgressFn = dyn Fn(u64, Option<u64>) + Send + Sync;
+
+/// A progress callback for [`SyncOptions`] (none by default).
+#[derive(Clone, Default)]
+pub struct Progress(pub Option<std::sync::Arc<ProgressFn>>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Progress(callback)"
+        } else {
+            "Progress(none)"
+        })
+    }
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            page_size: 500,
+            overlap_seconds: 300,
+            reconcile: false,
+            reconcile_every_hours: 24,
+            org_units: Vec::new(),
+            metadata_only: false,
+            max_attempts: 8,
+            backoff_base_ms: 200,
+            backoff_cap_ms: 10_000,
+            resolve_mpi: true,
+            request_timeout_secs: 60,
+            actor: "cli".into(),
+            progress: Progress::default(),
+        }
+    }
+}
+
+/// One sensitive attribute the guardrail blocked in a run (its name, never a value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlockedAttribute {
+    pub attribute: String,
+    pub values_blocked: u64,
+}
+
+/// What one sync run did (`kadi sync --json`; also stored in `sync_runs`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SyncReport {
+    pub program_uid: String,
+    /// `ok` or `failed`.
+    pub status: String,
+    pub server_version: Option<String>,
+    /// Tracked entities received (including the overlap that turned out unchanged).
+    pub pulled: u64,
+    /// Tracked entities new to the store.
+    pub created: u64,
+    /// Tracked entities whose `updatedAt` changed.
+    pub updated: u64,
+    /// Tracked entities deleted on the server (soft delete or reconciliation).
+    pub deleted: u64,
+    /// Card records new or changed (queued for the MPI).
+    pub cards_changed: u64,
+    pub mpi_resolved: u64,
+    pub mpi_created: u64,
+    pub mpi_pending_review: u64,
+    /// Sensitive attribute values dropped before the store.
+    pub sensitive_blocked: u64,
+    pub sensitive_attributes: Vec<BlockedAttribute>,
+    pub pages: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    /// Of `seconds`, the part spent in MPI resolution.
+    pub mpi_seconds: f64,
+    /// The page an interrupted run resumed at.
+    pub resumed_from_page: Option<u32>,
+    /// Whether a UID reconciliation ran.
+    pub reconciled: bool,
+    /// The watermark the next run starts from (server date).
+    pub watermark: Option<String>,
+    /// Errors: retried ones (the run went on) and the one that failed the run.
+    pub errors: Vec<String>,
+}
+
+/// Runs one sync of `program_uid`: metadata, org units, tracked entities (incremental and
+/// resumable), mapping, reconciliation when due, MPI resolution. Stores and audits the report.
+pub fn run(store: &Store, program_uid: &str, opts: &SyncOptions) -> Result<SyncReport> {
+    let (report, result) = run_with_report(store, program_uid, opts);
+    result.map(|()| report)
+}
+
+/// Like [`run`], but returns the report also when the run failed (for `--json` output).
+pub fn run_with_report(
+    store: &Store,
+    program_uid: &str,
+    opts: &SyncOptions,
+) -> (SyncReport, Result<()>) {
+    let started = Instant::now();
+    let mut report = SyncReport {
+        program_uid: program_uid.to_string(),
+        status: "running".into(),
+        ..Default::default()
+    };
+    let run_id = match store.begin_sync_run(program_uid, std::process::id(), &process_is_alive) {
+        Ok(Ok(id)) => id,
+        Ok(Err(pid)) => {
+            report.status = "failed".into();
+            let msg = format!("a sync of program {program_uid} is already running (process {pid}): wait for it to finish");
+            report.errors.push(msg.clone());
+            return (report, Err(anyhow!(msg)));
+        }
+        Err(e) => return (report, Err(e)),
+    };
+    // A panic must not leave the run `running` (that would block this process's next runs).
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_inner(store, program_uid, opts, &mut report)
+    }))
+    .unwrap_or_else(|_| {
+        Err(anyhow!(
+            "internal error: the sync of {program_uid} panicked"
+        ))
+    });
+    report.seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+    report.status = if result.is_ok() {
+        "ok".into()
+    } else {
+        "failed".into()
+    };
+    if let Err(e) = &result {
+        report.errors.push(format!("{e:#}"));
+    }
+    let json = serde_json::to_string(&report).unwrap_or_default();
+    let stored = store
+        .finish_sync_run(run_id, &report.status, &json)
+        .and_then(|()| {
+            store.audit(
+                &opts.actor,
+                "sync.run",
+                Some(program_uid),
+                None,
+                Some(&json),
+            )
+        });
+    (report, result.and(stored))
+}
+
+/// Whether a process with this id exists (signal 0 checks without sending anything).
+fn process_is_alive(pid: u32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence and permission; no signal is sent.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+fn run_inner(
+    store: &Store,
+    program_uid: &str,
+    opts: &SyncOptions,
+    report: &mut SyncReport,
+) -> Result<()> {
+    if !opts.metadata_only && store.mapping_rows(program_uid)?.is_empty() {
+        // Fail before any network: without a mapping nothing can become a card.
+        MappingPlan::load(store, program_uid)?;
+    }
+    let client = crate::dhis2::client_from_store(store)?
+        .with_timeout(Duration::from_secs(opts.request_timeout_secs.max(1)));
+    let retry = Retry::new(opts);
+    // Read the server clock before anything else: it becomes the next watermark. It doubles as
+    // the connectivity probe, so an offline box gives up after a few quick tries.
+    let probe = Retry {
+        max_attempts: retry.max_attempts.min(3),
+        ..retry
+    };
+    let info: SystemInfo = probe.call(&mut report.errors, "reading /api/system/info", || {
+        client.system_info()
+    })?;
+    report.server_version = Some(info.version.clone());
+    let org_units_changed = pull_metadata(store, &client, &retry, report, program_uid)?;
+    remap_if_org_units_changed(store, program_uid, org_units_changed, report)?;
+    if opts.metadata_only {
+        return Ok(());
+    }
+    let plan = MappingPlan::load(store, program_uid)?;
+    let mut guardrail = Guardrail::load(store, program_uid)?;
+    store.prepare_for_bulk_writes()?;
+    let cursor = store.sync_cursor(program_uid)?;
+    let incremental = cursor.watermark.is_some();
+    pull_tracked_entities(
+        store,
+        &client,
+        &retry,
+        report,
+        &plan,
+        &mut guardrail,
+        opts,
+        &info,
+        cursor.clone(),
+    )?;
+    report.sensitive_blocked = guardrail.blocked_total();
+    report.sensitive_attributes = guardrail
+        .blocked
+        .iter()
+        .map(|(attribute, n)| BlockedAttribute {
+            attribute: attribute.clone(),
+            values_blocked: *n,
+        })
+        .collect();
+
+    let due = incremental
+        && info.major_minor < (2, 41)
+        && cursor
+            .reconciled_at
+            .as_deref()
+            .is_none_or(|r| hours_between(r, &info.server_date) >= opts.reconcile_every_hours);
+    if opts.reconcile || due {
+        reconcile(store, &client, &retry, report, program_uid, opts, &info)?;
+    }
+    if opts.resolve_mpi {
+        let started = Instant::now();
+        let resolved = crate::mpi::resolve_pending(store);
+        report.mpi_seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+        match resolved {
+            Ok(r) => {
+                report.mpi_resolved = r.resolved;
+                report.mpi_created = r.created;
+                report.mpi_pending_review = r.pending_review;
+            }
+            // The data is synced; the next run resolves what stayed pending.
+            Err(e) => report.errors.push(format!("MPI resolution: {e:#}")),
+        }
+    }
+    Ok(())
+}
+
+/// Pulls the program (attributes, option sets) and org units into the store.
+pub fn refresh_metadata(store: &Store, program_uid: &str) -> Result<()> {
+    let client = crate::dhis2::client_from_store(store)?;
+    let opts = SyncOptions::default();
+    let retry = Retry::new(&opts);
+    let mut report = SyncReport::default();
+    pull_metadata(store, &client, &retry, &mut report, program_uid).map(|_| ())
+}
+
+fn pull_metadata(
+    store: &Store,
+    client: &Client,
+    retry: &Retry,
+    report: &mut SyncReport,
+    program_uid: &str,
+) -> Result<u64> {
+    let program: Program = retry.call(&mut report.errors, &format!("reading program {program_uid}"), || client.program(program_uid))
+        .with_context(|| {
+            format!("program {program_uid} is not readable on the configured DHIS2 server: check the UID and the user's program access")
+        })?;
+    let org_units = retry.call(&mut report.errors, "reading org units", || {
+        client.org_units()
+    })?;
+    let named_levels = retry.call(&mut report.errors, "reading org unit levels", || {
+        client.org_unit_levels()
+    })?;
+    let mut levels: BTreeMap<u32, String> = named_levels
+        .into_iter()
+        .map(|l| (l.level, l.name))
+        .collect();
+    for u in &org_units {
+        if let Some(l) = u.level {
+            levels.entry(l).or_insert_with(|| format!("Level {l}"));
+        }
+    }
+    let levels: Vec<(u32, String)> = levels.into_iter().collect();
+    store
+        .in_transaction(|s| {
+            s.upsert_program(&program, &|i| {
+                let a = &program.attributes[i];
+                attribute_is_sensitive(
+                    a.code.as_deref(),
+                    &a.name,
+                    a.display_name.as_deref(),
+                    a.option_set.as_ref().and_then(|o| o.name.as_deref()),
+                )
+            })?;
+            s.upsert_org_units(&org_units, &levels)
+        })
+        .with_context(|| format!("storing metadata of program {program_uid}"))
+}
+
+/// Re-derives the program's cards when org units changed (renamed health center, moved unit):
+/// `health_center` and `zone` come from them.
+fn remap_if_org_units_changed(
+    store: &Store,
+    program_uid: &str,
+    changed: u64,
+    report: &mut SyncReport,
+) -> Result<()> {
+    if changed > 0 && !store.mapping_rows(program_uid)?.is_empty() {
+        report.cards_changed += crate::mapping::remap_program(store, program_uid)?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pull_tracked_entities(
+    store: &Store,
+    client: &Client,
+    retry: &Retry,
+    report: &mut SyncReport,
+    plan: &MappingPlan,
+    guardrail: &mut Guardrail,
+    opts: &SyncOptions,
+    info: &SystemInfo,
+    cursor: SyncCursor,
+) -> Result<()> {
+    let program_uid = plan.program_uid.as_str();
+    let mut cursor = cursor;
+    let page = match (&cursor.run_server_date, cursor.next_page) {
+        (Some(_), Some(next)) => {
+            report.resumed_from_page = Some(next);
+            next
+        }
+        _ => {
+            cursor.run_server_date = Some(info.server_date.clone());
+            cursor.run_updated_after = cursor
+                .watermark
+                .as_deref()
+                .map(|w| minus_seconds(w, opts.overlap_seconds));
+            cursor.next_page = Some(1);
+            cursor.run_page_size = Some(opts.page_size.max(1));
+            store.set_sync_cursor(program_uid, &cursor)?;
+            1
+        }
+    };
+    let query = TrackedEntityQuery {
+        program: program_uid.to_string(),
+        org_units: opts.org_units.clone(),
+        updated_after: cursor.run_updated_after.clone(),
+        include_deleted: true,
+    };
+    // A resumed run pages as the interrupted one did, or offsets would not line up.
+    let page_size = cursor.run_page_size.unwrap_or(opts.page_size).max(1);
+    // A fetcher thread reads page n+1 while page n is stored: the run costs about the slower of
+    // the two instead of their sum, and at most two pages are in memory. Only the storing side
+    // commits (page and cursor together), so a kill loses at most what was not yet committed.
+    let (tx, rx) =
+        std::sync::mpsc::sync_channel::<(u32, Result<Page<TrackedEntity>>, Vec<String>)>(1);
+    let first_page = page;
+    std::thread::scope(|scope| -> Result<()> {
+        // Owned here so that an early return drops it and unblocks the fetcher before the join.
+        let rx = rx;
+        let query = &query;
+        scope.spawn(move || {
+            let mut page = first_page;
+            loop {
+                let mut errors = Vec::new();
+                let fetched = retry.call(
+                    &mut errors,
+                    &format!("fetching page {page} of tracked entities of program {program_uid}"),
+                    || client.tracked_entities_page(query, page, page_size),
+                );
+                let last = match &fetched {
+                    Ok(p) => is_short_page(p.items.len(), p.page_size, page_size),
+                    Err(_) => true,
+                };
+                if tx.send((page, fetched, errors)).is_err() || last {
+                    break;
+                }
+                page += 1;
+            }
+        });
+        // One small extra request, only when someone shows progress; a failure just means no total.
+        let mut total: Option<u64> = match &opts.progress.0 {
+            Some(_) => client.tracked_entities_total(query).ok().flatten(),
+            None => None,
+        };
+        for (page, fetched, errors) in rx.iter() {
+            report.errors.extend(errors);
+            let p = fetched?;
+            report.pages += 1;
+            report.bytes += p.bytes;
+            report.pulled += p.items.len() as u64;
+            cursor.next_page = Some(page + 1);
+            store_page(store, plan, guardrail, &p.items, &cursor, report).with_context(|| {
+                format!("storing page {page} of tracked entities of program {program_uid}")
+            })?;
+            if let Some(progress) = &opts.progress.0 {
+                total = total.or(p.total);
+                progress(report.pulled, total);
+            }
+            if is_short_page(p.items.len(), p.page_size, page_size) {
+                break;
+            }
+        }
+        Ok(())
+    })?;
+    cursor.watermark = cursor.run_server_date.take();
+    cursor.run_updated_after = None;
+    cursor.run_page_size = None;
+    cursor.next_page = None;
+    report.watermark = cursor.watermark.clone();
+    store.set_sync_cursor(program_uid, &cursor)
+}
+
+/// Stores one page of tracked entities with their card records and the cursor, in one
+/// transaction: sensitive values are dropped (and counted), entities already stored with the same
+/// `updatedAt` are skipped, deletions remove card records. Used by [`run`]; public for tests.
+pub fn store_page(
+    store: &Store,
+    plan: &MappingPlan,
+    guardrail: &mut Guardrail,
+    items: &[TrackedEntity],
+    cursor: &SyncCursor,
+    report: &mut SyncReport,
+) -> Result<()> {
+    let program_uid = plan.program_uid.as_str();
+    store.in_transaction(|s| {
+        for te in items {
+            let kept: Vec<(&str, &str, Option<&str>)> = te
+                .attributes
+                .iter()
+                .filter(|a| {
+                    guardrail.allows(&a.attribute, a.code.as_deref(), a.display_name.as_deref())
+                })
+                .map(|a| {
+                    (
+                        a.attribute.as_str(),
+                        a.value.as_str(),
+                        a.updated_at.as_deref(),
+                    )
+                })
+                .collect();
+            let values: Vec<(&str, &str)> = kept.iter().map(|(a, v, _)| (*a, *v)).collect();
+            match s.write_tracked_entity(program_uid, te, &kept)? {
+                EntityChange::Unchanged => continue,
+                EntityChange::Created => report.created += 1,
+                EntityChange::Updated => report.updated += 1,
+                EntityChange::Deleted => {
+                    report.deleted += 1;
+                    continue;
+                }
+            }
+            for e in te
+                .enrollments
+                .iter()
+                .filter(|e| e.program == program_uid && !e.deleted)
+            {
+                let facts = EnrollmentFacts {
+                    enrollment_uid: &e.uid,
+                    tracked_entity_uid: &te.uid,
+                    org_unit_uid: e.org_unit.as_deref(),
+                    enrolled_at: e.enrolled_at.as_deref(),
+                };
+                let rec = plan.map(facts, &values);
+                if s.upsert_card_record(&rec)
+                    .with_context(|| format!("storing card record of enrollment {}", e.uid))?
+                {
+                    report.cards_changed += 1;
+                }
+            }
+        }
+        s.set_sync_cursor(program_uid, cursor)
+    })
+}
+
+/// Lists every UID the server still has for the program and marks the rest deleted (servers up
+/// to 2.40 do not export soft deletes; entities moved out of scope vanish the same way).
+fn reconcile(
+    store: &Store,
+    client: &Client,
+    retry: &Retry,
+    report: &mut SyncReport,
+    program_uid: &str,
+    opts: &SyncOptions,
+    info: &SystemInfo,
+) -> Result<()> {
+    let query = TrackedEntityQuery {
+        program: program_uid.to_string(),
+        org_units: opts.org_units.clone(),
+        updated_after: None,
+        include_deleted: false,
+    };
+    let page_size = opts.page_size.max(1);
+    store.reconcile_begin()?;
+    let result = (|| -> Result<()> {
+        let mut page = 1;
+        loop {
+            let p = retry.call(
+                &mut report.errors,
+                &format!("reconciling: page {page} of program {program_uid}"),
+                || client.tracked_entity_uids(&query, page, page_size),
+            )?;
+            report.pages += 1;
+            report.bytes += p.bytes;
+            let uids: Vec<&str> = p.items.iter().map(String::as_str).collect();
+            store.in_transaction(|s| s.reconcile_add(&uids))?;
+            if is_short_page(p.items.len(), p.page_size, page_size) {
+                break;
+            }
+            page += 1;
+        }
+        let missing = store.reconcile_missing(program_uid)?;
+        store.in_transaction(|s| {
+            for uid in &missing {
+                s.mark_tracked_entity_deleted(uid)?;
+            }
+            let mut cursor = s.sync_cursor(program_uid)?;
+            cursor.reconciled_at = Some(info.server_date.clone());
+            s.set_sync_cursor(program_uid, &cursor)
+        })?;
+        report.deleted += missing.len() as u64;
+        report.reconciled = true;
+        Ok(())
+    })();
+    store.reconcile_end()?;
+    result
+}
+
+/// Retries DHIS2 calls with exponential backoff and full jitter on errors that may pass.
+#[derive(Clone, Copy)]
+struct Retry {
+    max_attempts: u32,
+    base_ms: u64,
+    cap_ms: u64,
+}
+
+impl Retry {
+    fn new(opts: &SyncOptions) -> Retry {
+        Retry {
+            max_attempts: opts.max_attempts.max(1),
+            base_ms: opts.backoff_base_ms,
+            cap_ms: opts.backoff_cap_ms,
+        }
+    }
+
+    fn call<T>(
+        &self,
+        errors: &mut Vec<String>,
+        what: &str,
+        mut f: impl FnMut() -> Result<T, Dhis2Error>,
+    ) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match f() {
+                Ok(v) => return Ok(v),
+                Err(e) if is_retryable(&e) && attempt < self.max_attempts => {
+                    if errors.len() < 50 {
+                        errors.push(format!("{what}: {e} (attempt {attempt}, retried)"));
+                    }
+                    std::thread::sleep(backoff(self.base_ms, self.cap_ms, attempt));
+                }
+                Err(e) => return Err(anyhow!("{what}: {e}")),
+            }
+        }
+    }
+}
+
+/// Which DHIS2 errors are worth another attempt: nothing answered, a 5xx, 408/429, a body cut
+/// short. Never 401/403 (DHIS2 locks accounts) nor other 4xx (the request itself is wrong).
+pub fn is_retryable(e: &Dhis2Error) -> bool {
+    e.is_retryable()
+}
+
+/// The last page is the first one shorter than the page size the server answered with (it may
+/// cap the size asked for); `total` is never trusted.
+fn is_short_page(items: usize, server_page_size: u32, asked: u32) -> bool {
+    let size = if server_page_size > 0 {
+        server_page_size.min(asked)
+    } else {
+        asked
+    };
+    (items as u32) < size
+}
+
+/// Exponential backoff with jitter: a random delay in `[d/2, d]`, `d = min(cap, base * 2^(n-1))`.
+pub fn backoff(base_ms: u64, cap_ms: u64, attempt: u32) -> Duration {
+    let d = base_ms
+        .saturating_mul(1u64 << attempt.saturating_sub(1).min(20))
+        .min(cap_ms);
+    Duration::from_millis(d / 2 + jitter(d / 2 + 1))
+}
+
+/// A random number in `[0, n)` (n > 0), from the OS.
+pub(crate) fn jitter(n: u64) -> u64 {
+    getrandom::u64().unwrap_or(0) % n.max(1)
+}
+
+const SERVER_DATE_FORMATS: [&str; 2] = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S"];
+
+fn parse_server_date(s: &str) -> Option<chrono::NaiveDateTime> {
+    let s = s.trim().trim_end_matches('Z');
+    let s = s.get(..23.min(s.len())).unwrap_or(s);
+    SERVER_DATE_FORMATS
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
+}
+
+/// A zone-less server date minus `seconds`, in DHIS2's format; unparseable dates stay as they are
+/// (asking for more is safe, the de-duplication absorbs it).
+fn minus_seconds(server_date: &str, seconds: i64) -> String {
+    match parse_server_date(server_date) {
+        Some(d) => (d - chrono::Duration::seconds(seconds))
+            .format("%Y-%m-%dT%H:%M:%S%.3f")
+            .to_string(),
+        None => server_date.to_string(),
+    }
+}
+
+fn hours_between(earlier: &str, later: &str) -> i64 {
+    match (parse_server_date(earlier), parse_server_date(later)) {
+        (Some(a), Some(b)) => (b - a).num_hours(),
+        _ => i64::MAX,
+    }
+}
+
+/// One enrollment in a preview (Oomus CampaignID `preview-enrollments` shape).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PreviewEnrollment {
+    pub enrollment_id: String,
+    pub enrollment_date: Option<String>,
+    pub org_unit_name: Option<String>,
+    /// Attribute code (or UID when it has none) -> value; sensitive attributes are never stored.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// What `preview` answers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PreviewReport {
+    pub programme_uid: String,
+    pub programme_name: Option<String>,
+    pub total_enrollments: u64,
+    pub preview: Vec<PreviewEnrollment>,
+}
+
+/// Previews the synced enrollments of a program under `org_unit`, enrolled between `from` and
+/// `to` (`YYYY-MM-DD`, inclusive), newest first, at most `limit` (default 10). Reads the store
+/// (what the last sync brought), so it works offline.
+pub fn preview(
+    store: &Store,
+    program_uid: &str,
+    org_unit: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+    limit: Option<u32>,
+) -> Result<PreviewReport> {
+    for d in [from, to].into_iter().flatten() {
+        chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .with_context(|| format!("date '{d}' is not YYYY-MM-DD"))?;
+    }
+    let attrs = store.program_attributes(program_uid)?;
+    let label = |uid: &str| {
+        attrs
+            .iter()
+            .find(|a| a.attribute_uid == uid)
+            .and_then(|a| a.code.clone())
+            .unwrap_or_else(|| uid.to_string())
+    };
+    let total = store.count_enrollments(program_uid, org_unit, from, to)?;
+    let rows = store.preview_enrollments(program_uid, org_unit, from, to, limit.unwrap_or(10))?;
+    Ok(PreviewReport {
+        programme_uid: program_uid.to_string(),
+        programme_name: store.program_name(program_uid)?,
+        total_enrollments: total,
+        preview: rows
+            .into_iter()
+            .map(|(e, ou)| PreviewEnrollment {
+                enrollment_id: e.enrollment_uid,
+                enrollment_date: e
+                    .enrolled_at
+                    .as_deref()
+                    .and_then(|d| d.get(..10))
+                    .map(str::to_string),
+                org_unit_name: ou,
+                attributes: e
+                    .attributes
+                    .iter()
+                    .map(|(a, v)| (label(a), v.clone()))
+                    .collect(),
+            })
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_overlap_is_taken_off_the_server_date_without_a_zone() {
+        assert_eq!(
+            minus_seconds("2026-11-23T09:00:00.000", 300),
+            "2026-11-23T08:55:00.000"
+        );
+        assert_eq!(
+            minus_seconds("2026-11-23T09:00:00", 60),
+            "2026-11-23T08:59:00.000"
+        );
+        assert_eq!(minus_seconds("garbage", 60), "garbage");
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_stops_at_the_cap() {
+        for attempt in 1..10 {
+            let d = backoff(100, 2_000, attempt).as_millis() as u64;
+            let full = (100u64 << (attempt - 1)).min(2_000);
+            assert!(
+                d >= full / 2 && d <= full + 1,
+                "attempt {attempt}: {d} not in [{}, {full}]",
+                full / 2
+            );
+        }
+    }
+
+    #[test]
+    fn paging_stops_on_a_page_shorter_than_the_servers_page_size() {
+        assert!(!is_short_page(50, 50, 50));
+        assert!(is_short_page(49, 50, 50));
+        // The server capped 500 to 100: a full page of 100 is not the end.
+        assert!(!is_short_page(100, 100, 500));
+        assert!(is_short_page(0, 0, 500));
+    }
+
+    #[test]
+    fn only_transient_errors_are_retried() {
+        assert!(is_retryable(&Dhis2Error::Unreachable("x".into())));
+        assert!(is_retryable(&Dhis2Error::Rejected {
+            status: 503,
+            message: "x".into()
+        }));
+        assert!(is_retryable(&Dhis2Error::Rejected {
+            status: 429,
+            message: "x".into()
+        }));
+        assert!(!is_retryable(&Dhis2Error::Rejected {
+            status: 409,
+            message: "x".into()
+        }));
+        assert!(!is_retryable(&Dhis2Error::AuthFailed("x".into())));
+    }
+}
