@@ -66,7 +66,7 @@ pub const LINK: f64 = 0.95;
 /// See [`LINK`].
 pub const REVIEW: f64 = 0.75;
 /// Log-odds of a match before any field is compared (see the module doc).
-pub const PRIOR: f64 = -9.0;
+pub const PRIOR: f64 = -8.0;
 
 /// The highest log-odds a guarded pair can reach: just under the link band (0.9499).
 const GUARD_CAP: f64 = 2.943;
@@ -328,12 +328,13 @@ pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
         ("zone", zone, w_simple(zone, 0.3, -0.2)),
     ];
     let mut log_odds = PRIOR + fields.iter().map(|f| f.2).sum::<f64>();
-    // Guard: twins (same last name and date, other first name) and namesakes of another
-    // generation (same names, other date) look like one person to an additive model. A flat
-    // disagreement on first name, last name or date of birth therefore never links on its own:
+    // Guard: twins (same family name and date, another first name) and namesakes of another
+    // generation (same names, another date) look like one person to an additive model, however
+    // much the household data (address, phone, clinic) agrees. Such pairs never link on their own:
     // a person decides, unless the national IDs agree.
-    let flat_disagreement = [first, last, dob].contains(&Level::Disagree);
-    if flat_disagreement && nid != Level::Exact {
+    let twins = first == Level::Disagree && last > Level::Disagree && dob >= Level::Close;
+    let generations = first >= Level::Close && last >= Level::Close && dob <= Level::Similar && dob != Level::Missing;
+    if (twins || generations) && nid != Level::Exact {
         log_odds = log_odds.min(GUARD_CAP);
     }
     Explanation { score: logistic(log_odds), log_odds, fields, names_swapped: swapped }
@@ -407,7 +408,7 @@ fn name_level(a: &Name, b: &Name) -> Level {
     if jw >= 0.92 {
         return Level::Close;
     }
-    if !a.phonetic.is_empty() && a.phonetic == b.phonetic {
+    if (!a.phonetic.is_empty() && a.phonetic == b.phonetic) || (a.code.len() >= 3 && a.code == b.code) {
         return Level::Phonetic;
     }
     // Compound names: "mamadou lamine" and "lamine" are the same person more often than not.
@@ -441,6 +442,15 @@ fn compare_names(a: &PreparedRecord, b: &PreparedRecord) -> (Level, Level, bool)
     let x2 = opt_level(a.last.as_ref(), b.first.as_ref());
     if x1 >= Level::Close && x2 >= Level::Close {
         return (Level::Close, Level::Close, true);
+    }
+    // Swapped and one of them also mistyped or replaced: the crosswise agreement still counts.
+    if first == Level::Disagree && last == Level::Disagree {
+        if x1 >= Level::Close {
+            return (Level::Close, Level::Disagree, true);
+        }
+        if x2 >= Level::Close {
+            return (Level::Disagree, Level::Close, true);
+        }
     }
     (first, last, false)
 }
@@ -656,10 +666,11 @@ fn coarse_code(compact: &str) -> String {
 /// The blocking keys of a record: candidates for a record are the records sharing at least one.
 ///
 /// - `ln:<last code>:<year>`: last name and birth year (first-name and day errors);
-/// - `fd:<first code>:<date>`: first name and full date of birth (last-name errors);
+/// - `nd:<name code>:<date>`: first or last name and full date of birth (name errors, swaps);
 /// - `lm:<last code>:<month-day>`: year errors;
 /// - `nm:<code>:<code>`: both names, sorted (date errors, swapped names);
 /// - `ad:<first address token>:<code of the second>`: house number and street (name and date errors);
+/// - `np:<name code>:<second-last address token>`: a name and the postcode or suburb;
 /// - `dh:<date>:<health center>`: same birth date at the same clinic (both names changed);
 /// - `ph:<last 8 digits>`, `id:<national id>`: direct identifiers.
 pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
@@ -672,8 +683,9 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
             keys.push(format!("ln:{l}:{}", &t[..4]));
             keys.push(format!("lm:{l}:{}", &t[4..]));
         }
-        if let Some(f) = first {
-            keys.push(format!("fd:{f}:{t}"));
+        // Both names with the full date: catches last-name errors and swapped names.
+        for n in [first, last].into_iter().flatten() {
+            keys.push(format!("nd:{n}:{t}"));
         }
     }
     if let (Some(f), Some(l)) = (first, last) {
@@ -682,6 +694,13 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
     }
     if let [number, street, ..] = r.address.as_slice() {
         keys.push(format!("ad:{number}:{}", coarse_code(street)));
+    }
+    // A name with the address's second-last token (the postcode or suburb in most addresses).
+    if r.address.len() >= 2 {
+        let place = &r.address[r.address.len() - 2];
+        for n in [first, last].into_iter().flatten() {
+            keys.push(format!("np:{n}:{place}"));
+        }
     }
     if let (Some(d), Some(hc)) = (r.dob, r.health_center.as_deref()) {
         keys.push(format!("dh:{}:{hc}", d.text()));

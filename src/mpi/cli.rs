@@ -61,6 +61,8 @@ pub enum MpiCommand {
     },
     /// Show the MPI ID (in force) of an enrollment or of any MPI ID ever issued.
     Show { id: String },
+    /// Explain the score of two records given as JSON objects (what SQL `mpi_explain` returns).
+    Explain { a_json: String, b_json: String },
     /// Check an MPI ID's shape and check character.
     CheckId { mpi_id: String },
     /// Evaluate resolution on labelled records (kadi CSV or FEBRL) in a fresh store.
@@ -123,6 +125,11 @@ impl MpiArgs {
                     r.blocking_recall, r.comparisons, r.seconds, r.peak_rss_mb
                 )
             });
+        }
+        if let MpiCommand::Explain { a_json, b_json } = &self.command {
+            let e = kadi_sqlext::mpi::explain_json(a_json, b_json)?;
+            println!("{e}");
+            return Ok(());
         }
         if let MpiCommand::CheckId { mpi_id } = &self.command {
             let valid = super::id::is_valid_mpi_id(mpi_id);
@@ -204,7 +211,7 @@ impl MpiArgs {
                 let v = serde_json::json!({ "query": id, "mpi_id": current, "members": members, "golden": golden });
                 report(json, &v, || format!("{id} -> {current} ({} record(s))", members.len()))
             }
-            MpiCommand::Eval { .. } | MpiCommand::CheckId { .. } => Ok(()),
+            MpiCommand::Eval { .. } | MpiCommand::CheckId { .. } | MpiCommand::Explain { .. } => Ok(()),
         }
     }
 }
