@@ -671,6 +671,7 @@ fn coarse_code(compact: &str) -> String {
 /// - `nm:<code>:<code>`: both names, sorted (date errors, swapped names);
 /// - `ad:<first address token>:<code of the second>`: house number and street (name and date errors);
 /// - `np:<name code>:<second-last address token>`: a name and the postcode or suburb;
+/// - `dp:<date>:<second-last address token>`: the date and the postcode or suburb (both names off);
 /// - `dh:<date>:<health center>`: same birth date at the same clinic (both names changed);
 /// - `ph:<last 8 digits>`, `id:<national id>`: direct identifiers.
 pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
@@ -700,6 +701,9 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
         let place = &r.address[r.address.len() - 2];
         for n in [first, last].into_iter().flatten() {
             keys.push(format!("np:{n}:{place}"));
+        }
+        if let Some(d) = r.dob {
+            keys.push(format!("dp:{}:{place}", d.text()));
         }
     }
     if let (Some(d), Some(hc)) = (r.dob, r.health_center.as_deref()) {

@@ -90,6 +90,9 @@ impl MpiSettings {
 /// The actor name the audit trail uses for automatic decisions.
 pub const AUTO_ACTOR: &str = "mpi";
 
+/// Most review items one record opens.
+const REVIEWS_PER_RECORD: usize = 2;
+
 /// Records resolved per transaction: short enough for the web server to get a word in.
 const BATCH: usize = 500;
 
@@ -197,13 +200,6 @@ impl Engine<'_> {
                 store.mpi_set_link(uid, &target, None, "new")?;
                 store.audit(AUTO_ACTOR, "mpi.new", Some(uid), None, Some(&format!("{{\"mpi_id\":\"{target}\"}}")))?;
             }
-            let best = per_identity.iter().filter(|(m, _)| **m != target).max_by(|a, b| a.1.score.total_cmp(&b.1.score));
-            if let Some((mpi_id, b)) = best.filter(|(_, b)| b.score >= self.settings.review_threshold) {
-                let explain = explain_prepared(&me, &self.candidate(&b.candidate)?.map(|c| c.0).unwrap_or_default()).to_json();
-                store.mpi_insert_review(uid, &b.candidate, mpi_id, b.score, &explain)?;
-                self.report.pending_review += 1;
-                state = "review";
-            }
             target
         } else {
             // Survivor: the identity with the most members, then the smallest ID (deterministic).
@@ -243,6 +239,20 @@ impl Engine<'_> {
             }
             target
         };
+        // Review items: the best identities in the review band other than the one joined (at most
+        // REVIEWS_PER_RECORD), so a person sees every identity this record may also belong to.
+        let mut review: Vec<(&String, &Best)> = per_identity
+            .iter()
+            .filter(|(m, b)| **m != target && b.score >= self.settings.review_threshold && b.score < self.settings.link_threshold)
+            .collect();
+        review.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(b.0)));
+        for (mpi_id, b) in review.into_iter().take(REVIEWS_PER_RECORD) {
+            let other = self.candidate(&b.candidate)?.map(|c| c.0).unwrap_or_default();
+            let explain = explain_prepared(&me, &other).to_json();
+            store.mpi_insert_review(uid, &b.candidate, mpi_id, b.score, &explain)?;
+            self.report.pending_review += 1;
+            state = "review";
+        }
         store.mpi_set_block_keys(uid, &keys)?;
         store.mpi_set_state(uid, state)?;
         touched.insert(target.clone());
