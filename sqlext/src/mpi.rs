@@ -140,7 +140,12 @@ impl Name {
         }
         let phonetic = kadi_phonetic(&norm);
         let code = coarse_code(&compact);
-        Some(Name { norm, compact, phonetic, code })
+        Some(Name {
+            norm,
+            compact,
+            phonetic,
+            code,
+        })
     }
 }
 
@@ -178,7 +183,9 @@ impl Dob {
         Some(d)
     }
     fn num(&self, r: std::ops::Range<usize>) -> u32 {
-        self.digits[r].iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+        self.digits[r]
+            .iter()
+            .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
     }
     fn year(&self) -> u32 {
         self.num(0..4)
@@ -231,7 +238,9 @@ impl PreparedRecord {
             phone: text("phone_number").and_then(phone_key),
             national_id: text("national_id").and_then(id_key),
             address: text("address").map(address_tokens).unwrap_or_default(),
-            health_center: text("health_center").map(kadi_normalize).filter(|s| !s.is_empty()),
+            health_center: text("health_center")
+                .map(kadi_normalize)
+                .filter(|s| !s.is_empty()),
             zone: text("zone").map(kadi_normalize).filter(|s| !s.is_empty()),
         }
     }
@@ -281,7 +290,11 @@ impl Explanation {
             if i > 0 {
                 s.push(',');
             }
-            s.push_str(&format!("\"{f}\":{{\"level\":\"{}\",\"weight\":{}}}", level.as_str(), w));
+            s.push_str(&format!(
+                "\"{f}\":{{\"level\":\"{}\",\"weight\":{}}}",
+                level.as_str(),
+                w
+            ));
         }
         s.push_str("}}");
         s
@@ -333,11 +346,19 @@ pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
     // much the household data (address, phone, clinic) agrees. Such pairs never link on their own:
     // a person decides, unless the national IDs agree.
     let twins = first == Level::Disagree && last > Level::Disagree && dob >= Level::Close;
-    let generations = first >= Level::Close && last >= Level::Close && dob <= Level::Similar && dob != Level::Missing;
+    let generations = first >= Level::Close
+        && last >= Level::Close
+        && dob <= Level::Similar
+        && dob != Level::Missing;
     if (twins || generations) && nid != Level::Exact {
         log_odds = log_odds.min(GUARD_CAP);
     }
-    Explanation { score: logistic(log_odds), log_odds, fields, names_swapped: swapped }
+    Explanation {
+        score: logistic(log_odds),
+        log_odds,
+        fields,
+        names_swapped: swapped,
+    }
 }
 
 fn w_first(l: Level) -> f64 {
@@ -408,13 +429,23 @@ fn name_level(a: &Name, b: &Name) -> Level {
     if jw >= 0.92 {
         return Level::Close;
     }
-    if (!a.phonetic.is_empty() && a.phonetic == b.phonetic) || (a.code.len() >= 3 && a.code == b.code) {
+    if (!a.phonetic.is_empty() && a.phonetic == b.phonetic)
+        || (a.code.len() >= 3 && a.code == b.code)
+    {
         return Level::Phonetic;
     }
     // Compound names: "mamadou lamine" and "lamine" are the same person more often than not.
     if a.norm.contains(' ') || b.norm.contains(' ') {
-        let (short, long) = if a.norm.len() <= b.norm.len() { (a, b) } else { (b, a) };
-        if short.norm.split(' ').all(|t| long.norm.split(' ').any(|u| u == t)) {
+        let (short, long) = if a.norm.len() <= b.norm.len() {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        if short
+            .norm
+            .split(' ')
+            .all(|t| long.norm.split(' ').any(|u| u == t))
+        {
             return Level::Close;
         }
     }
@@ -456,7 +487,9 @@ fn compare_names(a: &PreparedRecord, b: &PreparedRecord) -> (Level, Level, bool)
 }
 
 fn compare_dob(a: Option<&Dob>, b: Option<&Dob>) -> Level {
-    let (Some(a), Some(b)) = (a, b) else { return Level::Missing };
+    let (Some(a), Some(b)) = (a, b) else {
+        return Level::Missing;
+    };
     if a.digits == b.digits {
         return Level::Exact;
     }
@@ -491,7 +524,9 @@ fn one_typo(a: &[u8], b: &[u8]) -> bool {
 
 /// Exact, one typo (same length), or one insertion/deletion: close; else disagree.
 fn compare_codes(a: Option<&str>, b: Option<&str>) -> Level {
-    let (Some(a), Some(b)) = (a, b) else { return Level::Missing };
+    let (Some(a), Some(b)) = (a, b) else {
+        return Level::Missing;
+    };
     if a == b {
         return Level::Exact;
     }
@@ -588,7 +623,10 @@ fn compare_address(a: &[String], b: &[String]) -> Level {
 fn address_tokens(s: &str) -> Vec<String> {
     let n = kadi_normalize(truncate_chars(s, ADDRESS_MAX));
     let mut out: Vec<String> = Vec::new();
-    for t in n.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()) {
+    for t in n
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+    {
         if out.len() == 32 {
             break;
         }
@@ -720,13 +758,19 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
 
 /// Scores two records given as JSON text; result in [0, 1].
 pub fn score_json(a: &str, b: &str) -> Result<f64, MpiError> {
-    let (a, b) = (PreparedRecord::from_json(a, 1)?, PreparedRecord::from_json(b, 2)?);
+    let (a, b) = (
+        PreparedRecord::from_json(a, 1)?,
+        PreparedRecord::from_json(b, 2)?,
+    );
     Ok(score_prepared(&a, &b))
 }
 
 /// Per-field contributions as JSON text.
 pub fn explain_json(a: &str, b: &str) -> Result<String, MpiError> {
-    let (a, b) = (PreparedRecord::from_json(a, 1)?, PreparedRecord::from_json(b, 2)?);
+    let (a, b) = (
+        PreparedRecord::from_json(a, 1)?,
+        PreparedRecord::from_json(b, 2)?,
+    );
     Ok(explain_prepared(&a, &b).to_json())
 }
 
@@ -781,7 +825,10 @@ struct RawFields<'a> {
 
 impl<'a> RawFields<'a> {
     fn get(&self, field: &str) -> Option<&str> {
-        FIELDS.iter().position(|f| *f == field).and_then(|i| self.values[i].as_deref())
+        FIELDS
+            .iter()
+            .position(|f| *f == field)
+            .and_then(|i| self.values[i].as_deref())
     }
 }
 
@@ -819,7 +866,9 @@ impl<'a> Scanner<'a> {
                     return Ok(Cow::Borrowed(&self.s[start..self.i - 1]));
                 }
                 b'\\' => return self.escaped(start),
-                c if c < 0x20 => return Err(format!("control character in string at byte {}", self.i)),
+                c if c < 0x20 => {
+                    return Err(format!("control character in string at byte {}", self.i))
+                }
                 _ => self.i += 1,
             }
         }
@@ -828,7 +877,9 @@ impl<'a> Scanner<'a> {
     fn escaped(&mut self, start: usize) -> Result<Cow<'a, str>, String> {
         let mut out = String::from(&self.s[start..self.i]);
         loop {
-            let Some(c) = self.peek() else { return Err("unterminated string".into()) };
+            let Some(c) = self.peek() else {
+                return Err("unterminated string".into());
+            };
             match c {
                 b'"' => {
                     self.i += 1;
@@ -850,7 +901,9 @@ impl<'a> Scanner<'a> {
                         b'u' => {
                             let hi = self.hex4()?;
                             let cp = if (0xD800..0xDC00).contains(&hi) {
-                                if self.b.get(self.i) != Some(&b'\\') || self.b.get(self.i + 1) != Some(&b'u') {
+                                if self.b.get(self.i) != Some(&b'\\')
+                                    || self.b.get(self.i + 1) != Some(&b'u')
+                                {
                                     return Err("unpaired surrogate".into());
                                 }
                                 self.i += 2;
@@ -867,7 +920,9 @@ impl<'a> Scanner<'a> {
                         _ => return Err(format!("invalid escape at byte {}", self.i)),
                     }
                 }
-                c if c < 0x20 => return Err(format!("control character in string at byte {}", self.i)),
+                c if c < 0x20 => {
+                    return Err(format!("control character in string at byte {}", self.i))
+                }
                 _ => {
                     // Copy one whole UTF-8 character.
                     let len = utf8_len(c);
@@ -895,7 +950,9 @@ impl<'a> Scanner<'a> {
             Some(b'n') => self.literal("null").map(|_| None),
             Some(c) if c == b'-' || c.is_ascii_digit() => {
                 let start = self.i;
-                while self.peek().is_some_and(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E')) {
+                while self.peek().is_some_and(|c| {
+                    c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E')
+                }) {
                     self.i += 1;
                 }
                 let t = &self.s[start..self.i];
@@ -927,7 +984,11 @@ fn utf8_len(first: u8) -> usize {
 }
 
 fn scan_object<'a>(s: &'a str, out: &mut RawFields<'a>) -> Result<(), String> {
-    let mut sc = Scanner { s, b: s.as_bytes(), i: 0 };
+    let mut sc = Scanner {
+        s,
+        b: s.as_bytes(),
+        i: 0,
+    };
     match scan_fast(&mut sc, out) {
         Ok(()) => Ok(()),
         Err(Some(e)) => Err(e),
@@ -972,7 +1033,9 @@ fn scan_fast<'a>(sc: &mut Scanner<'a>, out: &mut RawFields<'a>) -> Result<(), Op
 
 fn scan_slow<'a>(s: &'a str, out: &mut RawFields<'a>) -> Result<(), String> {
     let v: serde_json::Value = serde_json::from_str(s).map_err(|e| e.to_string())?;
-    let serde_json::Value::Object(m) = v else { return Err("not an object".into()) };
+    let serde_json::Value::Object(m) = v else {
+        return Err("not an object".into());
+    };
     for (i, f) in FIELDS.iter().enumerate() {
         out.values[i] = match m.get(*f) {
             Some(serde_json::Value::String(s)) => Some(Cow::Owned(s.clone())),
@@ -996,7 +1059,11 @@ mod tests {
 
     #[test]
     fn scanner_reads_escapes_and_numbers() {
-        let r = PreparedRecord::from_json(r#"{"first_name":"A\u00efcha","national_id":12345,"x":[1,{"y":2}]}"#, 1).unwrap();
+        let r = PreparedRecord::from_json(
+            r#"{"first_name":"A\u00efcha","national_id":12345,"x":[1,{"y":2}]}"#,
+            1,
+        )
+        .unwrap();
         assert_eq!(r.first.as_ref().unwrap().norm, "aicha");
         assert_eq!(r.national_id(), Some("12345"));
     }
