@@ -756,12 +756,35 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
     keys
 }
 
+thread_local! {
+    /// Records prepared recently, by JSON text: SQL such as `mpi_score(a.j, b.j)` over a join
+    /// passes the same records many times, so each is prepared once. Bounded: cleared when full.
+    static PREPARED: std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<PreparedRecord>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+const PREPARED_CACHE_MAX: usize = 4096;
+
+fn prepared_cached(json: &str, argument: usize) -> Result<std::rc::Rc<PreparedRecord>, MpiError> {
+    if let Some(p) = PREPARED.with(|c| c.borrow().get(json).cloned()) {
+        return Ok(p);
+    }
+    let p = std::rc::Rc::new(PreparedRecord::from_json(json, argument)?);
+    if json.len() <= 4096 {
+        PREPARED.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() >= PREPARED_CACHE_MAX {
+                c.clear();
+            }
+            c.insert(json.to_string(), p.clone());
+        });
+    }
+    Ok(p)
+}
+
 /// Scores two records given as JSON text; result in [0, 1].
 pub fn score_json(a: &str, b: &str) -> Result<f64, MpiError> {
-    let (a, b) = (
-        PreparedRecord::from_json(a, 1)?,
-        PreparedRecord::from_json(b, 2)?,
-    );
+    let (a, b) = (prepared_cached(a, 1)?, prepared_cached(b, 2)?);
     Ok(score_prepared(&a, &b))
 }
 
