@@ -11,23 +11,32 @@
 //!
 //! | field | exact | close | phonetic | similar | disagree | why |
 //! |---|---|---|---|---|---|---|
-//! | first_name | +4.0 | +3.0 | +2.5 | +1.0 | -3.5 | first names repeat (u≈1/100); nicknames and typos are common in duplicates |
-//! | last_name | +5.0 | +4.0 | +3.0 | +1.5 | -3.5 | family names are rarer than first names but shared in households |
-//! | date_of_birth | +6.0 (+3.0 on 1 January) | +3.5 (day/month swap, one digit, adjacent digits, year ±1) | | -1.5 same year only | -4.5 | u≈1/(365·80); registrars estimate 1 January |
+//! | first_name | +4.0 (common name +2.5) | +3.0 (JW ≥ 0.92; common +2.0) | +2.5 (common +2.0) | +1.0 (JW ≥ 0.84, or one compound name inside the other) | -2.5 | u≈1/100, ≈1/30 for the most common West African names ([`COMMON_NAMES`]); replaced or nick names in ~10% of true pairs |
+//! | last_name | +5.0 (common +3.0) | +4.0 (common +2.5) | +3.0 (common +2.5) | +1.5 | -2.5 | rarer than first names but shared by households; changed at marriage |
+//! | date_of_birth | +6.0 (+2.5 on 1 January or a zero day/month) | +3.5 (day/month swap, one digit, adjacent digits swapped, year ±1) | | -1.0 (same year only) | -3.0 | u≈1/(365·80); registrars estimate 1 January; ~5% of true pairs carry a wrong date |
 //! | gender | +0.5 | | | | -3.0 | half of everyone agrees; a disagreeing sex is rare in a true pair |
-//! | phone_number (last 8 digits) | +5.0 | +2.0 (one digit) | | | -1.0 | households share phones and people change them |
+//! | phone_number (last 8 digits) | +5.0 | +2.0 (one digit or one insertion) | | | -1.5 | households share phones and people change them |
 //! | national_id | +9.0 | +2.5 (one edit) | | | -3.0 | nearly unique; typos happen |
-//! | address (token set, Dice) | +6.0 (≥0.99) | +4.0 (≥0.75) | | +1.5 (≥0.5) | -2.5 | a full address is nearly unique; people move |
-//! | health_center | +0.7 | | | | -0.3 | one big center holds many people; people change clinics |
+//! | address (token-set Dice, fuzzy tokens) | +8.0 (≥ 0.99) | +6.5 (≥ 0.75) | | +2.0 (≥ 0.5) | -2.5 | a full address is nearly unique (u≈1e-4); people move |
+//! | health_center | +0.7 | | | | -0.7 | one big center holds many people; people change clinics |
 //! | zone | +0.3 | | | | -0.2 | as health_center, coarser |
 //!
-//! `PRIOR = -11.0`: a candidate pair from blocking is a true match with odds around e^-11 before
-//! the fields speak. Consequences, with the fixed bands (link ≥ 0.95 ⇔ Σw ≥ 13.94, review ≥ 0.75
-//! ⇔ Σw ≥ 12.1): exact first + last + date of birth links (15.0); twins sharing last name, date,
-//! phone and clinic but not first name go to review (13.2); a mother and child sharing name and
-//! phone stay apart (≈3). Names are also compared crosswise: when first and last are swapped the
-//! pair scores as two close names. Name, address and id texts are cut at 64 / 256 / 64 characters
-//! before comparison, which bounds the cost of pathological input without changing real records.
+//! `PRIOR = -8.0`: the prior log-odds of a candidate pair (blocking already demanded agreement on
+//! a name code, date, phone or ID, so candidates are far likelier matches than random pairs).
+//! With the fixed bands (link ≥ 0.95 ⇔ Σw ≥ 10.94, review ≥ 0.75 ⇔ Σw ≥ 9.1): exact rare first
+//! and last names with an exact date link (15.0); "Fatou Diallo" with the same date links only
+//! just (11.5) and drops to review when the clinic or phone disagrees; the same names with a date
+//! one digit off need more agreement (9.0 → new unless sex, clinic or phone agree); a mother and
+//! child sharing family name and phone stay apart. Names are also compared crosswise (first ↔ last swapped, even when
+//! one of them is also mistyped).
+//!
+//! **Guard**: twins (another first name, same family name and date) and namesakes of another
+//! generation (same names, another date) look like one person to an additive model however much
+//! household data agrees; such pairs are capped just under the link band (a person decides)
+//! unless the national IDs agree exactly.
+//!
+//! Name, address and ID texts are cut at 64 / 256 / 64 characters before comparison, which bounds
+//! the cost of pathological input without changing real records.
 //!
 //! # Blocking keys
 //! See [`block_keys`]: coarse phonetic codes (a private Soundex-like code, kept here so stored keys
@@ -866,7 +875,11 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
         let t = d.text();
         if let Some(l) = last {
             keys.push(format!("ln:{l}:{}", &t[..4]));
-            keys.push(format!("lm:{l}:{}", &t[4..]));
+            // An estimated date (1 January) says nothing about month and day: no month-day key,
+            // which would otherwise be the largest block of all.
+            if !d.is_estimated() {
+                keys.push(format!("lm:{l}:{}", &t[4..]));
+            }
         }
         // Both names with the full date: catches last-name errors and swapped names.
         for n in [first, last].into_iter().flatten() {
@@ -890,7 +903,7 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
             keys.push(format!("dp:{}:{place}", d.text()));
         }
     }
-    if let (Some(d), Some(hc)) = (r.dob, r.health_center.as_deref()) {
+    if let (Some(d), Some(hc)) = (r.dob.filter(|d| !d.is_estimated()), r.health_center.as_deref()) {
         keys.push(format!("dh:{}:{hc}", d.text()));
     }
     if let Some(p) = &r.phone {

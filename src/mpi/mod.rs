@@ -63,7 +63,7 @@ pub struct MpiSettings {
     pub link_threshold: f64,
     /// Scores at or above wait for review (`mpi.review_threshold`, 0.75).
     pub review_threshold: f64,
-    /// Most candidates read from one blocking key (`mpi.block_cap`, 200).
+    /// Most candidates read from one blocking key (`mpi.block_cap`, 100).
     pub block_cap: usize,
     /// MPI ID prefix: country and district (`mpi.id_prefix`, `SN-DKR`).
     pub id_prefix: String,
@@ -84,7 +84,7 @@ impl MpiSettings {
         Ok(MpiSettings {
             link_threshold: num("mpi.link_threshold", kadi_sqlext::mpi::LINK)?,
             review_threshold: num("mpi.review_threshold", kadi_sqlext::mpi::REVIEW)?,
-            block_cap: num("mpi.block_cap", 200.0)?.max(1.0) as usize,
+            block_cap: num("mpi.block_cap", 100.0)?.max(1.0) as usize,
             id_prefix: store
                 .setting("mpi.id_prefix")?
                 .unwrap_or_else(|| "SN-DKR".into()),
