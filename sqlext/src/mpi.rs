@@ -349,6 +349,10 @@ pub struct PreparedRecord {
     address: Vec<String>,
     health_center: Option<String>,
     zone: Option<String>,
+    /// Order key of the prepared content: comparisons put the smaller record first, so a score
+    /// never depends on argument order (greedy address matching and crosswise names are not
+    /// symmetric by themselves), and resolution does not depend on arrival order.
+    order_key: u64,
 }
 
 impl PreparedRecord {
@@ -362,7 +366,7 @@ impl PreparedRecord {
     /// Prepares a record from a field getter (e.g. `|f| card_fields.get(f)`).
     pub fn from_fields<'a>(get: impl Fn(&str) -> Option<&'a str>) -> PreparedRecord {
         let text = |f: &str| get(f).map(str::trim).filter(|s| !s.is_empty());
-        PreparedRecord {
+        let mut r = PreparedRecord {
             first: text("first_name").and_then(Name::new),
             last: text("last_name").and_then(Name::new),
             dob: text("date_of_birth").and_then(Dob::parse),
@@ -374,7 +378,38 @@ impl PreparedRecord {
                 .map(kadi_normalize)
                 .filter(|s| !s.is_empty()),
             zone: text("zone").map(kadi_normalize).filter(|s| !s.is_empty()),
+            order_key: 0,
+        };
+        r.order_key = r.content_hash();
+        r
+    }
+
+    /// FNV-1a over the prepared fields (stable across runs and platforms).
+    fn content_hash(&self) -> u64 {
+        let mut h: u64 = 0xcbf29ce484222325;
+        let mut eat = |bytes: &[u8]| {
+            for &b in bytes.iter().chain(std::iter::once(&0xffu8)) {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x100000001b3);
+            }
+        };
+        for n in [&self.first, &self.last] {
+            eat(n.as_ref().map_or(&[][..], |n| n.norm.as_bytes()));
         }
+        eat(self.dob.as_ref().map_or(&[][..], |d| &d.digits[..]));
+        eat(&[self.sex.unwrap_or(0)]);
+        for t in [
+            &self.phone,
+            &self.national_id,
+            &self.health_center,
+            &self.zone,
+        ] {
+            eat(t.as_deref().map_or(&[][..], str::as_bytes));
+        }
+        for t in &self.address {
+            eat(t.as_bytes());
+        }
+        h
     }
 
     /// True when no compared field has a value: such a record can never be matched.
@@ -448,6 +483,11 @@ pub fn score_prepared(a: &PreparedRecord, b: &PreparedRecord) -> f64 {
 
 /// Compares two prepared records field by field.
 pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
+    let (a, b) = if a.order_key <= b.order_key {
+        (a, b)
+    } else {
+        (b, a)
+    };
     let (first, last, swapped) = compare_names(a, b);
     let dob = compare_dob(a.dob.as_ref(), b.dob.as_ref());
     let sex = match (a.sex, b.sex) {
@@ -903,7 +943,10 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
             keys.push(format!("dp:{}:{place}", d.text()));
         }
     }
-    if let (Some(d), Some(hc)) = (r.dob.filter(|d| !d.is_estimated()), r.health_center.as_deref()) {
+    if let (Some(d), Some(hc)) = (
+        r.dob.filter(|d| !d.is_estimated()),
+        r.health_center.as_deref(),
+    ) {
         keys.push(format!("dh:{}:{hc}", d.text()));
     }
     if let Some(p) = &r.phone {

@@ -200,3 +200,11 @@ fn mpi_score_through_sql_matches_the_rust_function() {
         .unwrap_err();
     assert!(err.to_string().contains("argument 2"), "{err}");
 }
+
+#[test]
+fn scores_do_not_depend_on_argument_order_even_with_addresses_and_partial_swaps() {
+    let a = r#"{"first_name":"Timothy","last_name":"Dominey","address":"23 bacchus hircuit frankston car avan park werrington 2405 vic"}"#;
+    let b = r#"{"first_name":"Coffey","last_name":"Timothy","address":"23 bacchus circuit frankston caravan park werrington 2450 vic"}"#;
+    assert_eq!(score_json(a, b).unwrap(), score_json(b, a).unwrap());
+    assert_eq!(explain_json(a, b).unwrap(), explain_json(b, a).unwrap());
+}

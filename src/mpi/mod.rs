@@ -96,7 +96,7 @@ impl MpiSettings {
 pub const AUTO_ACTOR: &str = "mpi";
 
 /// Most review items one record opens.
-const REVIEWS_PER_RECORD: usize = 2;
+const REVIEWS_PER_RECORD: usize = 1;
 
 /// Records resolved per transaction: short enough for the web server to get a word in.
 const BATCH: usize = 500;
