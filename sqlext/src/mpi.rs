@@ -901,7 +901,7 @@ fn coarse_code(compact: &str) -> String {
 /// - `ln:<last code>:<year>`: last name and birth year (first-name and day errors);
 /// - `nd:<name code>:<date>`: first or last name and full date of birth (name errors, swaps);
 /// - `lm:<last code>:<month-day>`: year errors;
-/// - `nm:<code>:<code>`: both names, sorted (date errors, swapped names);
+/// - `nm:<code>:<code>`: both names, sorted (date errors, swapped names), unless both are common;
 /// - `ad:<first address token>:<code of the second>`: house number and street (name and date errors);
 /// - `np:<name code>:<second-last address token>`: a name and the postcode or suburb;
 /// - `dp:<date>:<second-last address token>`: the date and the postcode or suburb (both names off);
@@ -926,7 +926,11 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
             keys.push(format!("nd:{n}:{t}"));
         }
     }
-    if let (Some(f), Some(l)) = (first, last) {
+    // Names without a date: only when at least one name is not among the most common ones, or
+    // "Fatou Diallo" alone would be one of the largest blocks of a Senegalese box.
+    let both_common =
+        r.first.as_ref().is_some_and(|n| n.common) && r.last.as_ref().is_some_and(|n| n.common);
+    if let (Some(f), Some(l), false) = (first, last, both_common) {
         let (x, y) = if f <= l { (f, l) } else { (l, f) };
         keys.push(format!("nm:{x}:{y}"));
     }
