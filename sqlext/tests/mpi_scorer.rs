@@ -161,7 +161,14 @@ fn placeholder_dates_are_missing_not_agreement() {
 #[test]
 fn block_keys_cover_names_dates_and_phone() {
     let keys: Vec<String> = serde_json::from_str(&block_keys_json(AMINATA).unwrap()).unwrap();
-    for prefix in ["ln:", "lm:", "nd:", "nm:", "ph:", "dh:"] {
+    assert!(
+        !keys.iter().any(|k| k.starts_with("nm:")),
+        "two very common names make no name-only block: {keys:?}"
+    );
+    let rare = with(AMINATA, "last_name", "Kouyatembe");
+    let rare: Vec<String> = serde_json::from_str(&block_keys_json(&rare).unwrap()).unwrap();
+    assert!(rare.iter().any(|k| k.starts_with("nm:")), "{rare:?}");
+    for prefix in ["ln:", "lm:", "nd:", "ph:", "dh:"] {
         assert!(
             keys.iter().any(|k| k.starts_with(prefix)),
             "{prefix} missing from {keys:?}"
