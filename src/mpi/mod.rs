@@ -13,10 +13,15 @@
 //! - every identity whose best score is >= `mpi.link_threshold` is linked: the record joins it, and
 //!   when several identities qualify they are merged (the record proves they are one person). This
 //!   makes the final identities the connected components of the link graph, the same whatever the
-//!   order records arrive in (see `order_independence` tests), as long as no block is capped;
-//! - otherwise, if the best identity scores >= `mpi.review_threshold`, the record gets its own new
-//!   identity and a review item against that candidate (a person decides; "same" merges);
-//! - otherwise a new identity.
+//!   order records arrive in (scores are symmetric by construction; see
+//!   `the_same_records_in_any_order_end_in_the_same_identities` and `bench/mpi_order.py`), as long
+//!   as no block is capped (a capped block keeps its first records in enrollment order);
+//! - a new identity otherwise;
+//! - in both cases, the best other identity scoring in the review band (>= `mpi.review_threshold`)
+//!   gets a review item (a person decides; "same" merges). One item per record keeps the queue
+//!   short; which member of that identity is shown can depend on arrival order, so the review
+//!   queue (not the automatic identities) may differ slightly between orders: on FEBRL2 without
+//!   national ID, 193-207 items over four orders, same automatic identities.
 //!
 //! Pairs a person declared different (`mpi_not_same`) are never compared again. A record whose
 //! compared fields are all missing gets its own identity and no blocking keys: it can never be
