@@ -31,7 +31,7 @@ pub struct CardsArgs {
 #[derive(Debug, Subcommand)]
 pub enum CardsCommand {
     /// Render the cards of a program (a resumable task; unchanged cards are skipped).
-    Generate(GenerateArgs),
+    Generate(Box<GenerateArgs>),
     /// Render one enrollment's card to a PNG file.
     Preview(PreviewArgs),
     /// List the card templates.
@@ -129,7 +129,7 @@ impl CardsArgs {
     /// Runs the command against the database at `db`.
     pub fn run(self, db: &Path) -> Result<()> {
         match self.command {
-            CardsCommand::Generate(a) => run_generate(a, db, self.json),
+            CardsCommand::Generate(a) => run_generate(*a, db, self.json),
             CardsCommand::Preview(a) => {
                 let store = Store::open(db)?;
                 let png = preview_png(&store, &a.enrollment, &a.template, a.dpi)?;
