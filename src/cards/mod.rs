@@ -19,7 +19,9 @@ pub mod template;
 pub mod template_check;
 pub mod text;
 
-pub use generate::{generate, EnrollmentFilter, GenerateReport, GenerateRequest, TaskView};
+pub use generate::{
+    generate, task_view, EnrollmentFilter, GenerateReport, GenerateRequest, TaskView,
+};
 pub use render::{CardContent, RenderOptions};
 pub use template::{template_names, Template, TemplateOptions};
 
