@@ -230,3 +230,41 @@ fn the_generate_command_prints_cards_generated_and_seconds_as_json() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["total_cards"], 3);
 }
+
+#[test]
+fn the_preview_command_writes_one_card_png_and_refuses_an_unknown_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kadi.db");
+    drop(seed(&db, 1));
+    let out = dir.path().join("card.png");
+    let run = |template: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kadi"))
+            .args([
+                "--db",
+                db.to_str().unwrap(),
+                "cards",
+                "preview",
+                "--enrollment",
+                "EN000000000",
+            ])
+            .args([
+                "--template",
+                template,
+                "--dpi",
+                "300",
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+    };
+    let o = run("horizon");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let reader = png::Decoder::new(std::fs::File::open(&out).unwrap())
+        .read_info()
+        .unwrap();
+    assert_eq!((reader.info().width, reader.info().height), (1011, 638));
+    let o = run("glitter");
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown template"));
+}

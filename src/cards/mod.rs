@@ -90,7 +90,7 @@ pub fn preview_png(
     let opts = RenderOptions {
         dpi,
         include_mpi_id: true,
-        bands: if dpi >= 450 { 4 } else { 1 },
+        bands: if dpi >= 450 { 2 } else { 1 },
     };
     render_card_png_with(&card, &template, opts)
         .with_context(|| format!("rendering the card of enrollment {enrollment_uid}"))
