@@ -25,7 +25,9 @@ pub fn register(conn: &Connection) -> Result<()> {
         let a: Option<String> = ctx.get(0)?;
         let b: Option<String> = ctx.get(1)?;
         match (a, b) {
-            (Some(a), Some(b)) => crate::mpi::score_json(&a, &b).map(Some).map_err(|e| user_err(e.to_string())),
+            (Some(a), Some(b)) => crate::mpi::score_json(&a, &b)
+                .map(Some)
+                .map_err(|e| user_err(e.to_string())),
             _ => Ok(None),
         }
     })?;
@@ -33,6 +35,8 @@ pub fn register(conn: &Connection) -> Result<()> {
         let s: Option<f64> = ctx.get(0)?;
         Ok(s.map(crate::mpi::band))
     })?;
-    conn.create_scalar_function("dhis2_uid", 0, FunctionFlags::SQLITE_UTF8, |_| Ok(crate::dhis2::dhis2_uid()))?;
+    conn.create_scalar_function("dhis2_uid", 0, FunctionFlags::SQLITE_UTF8, |_| {
+        Ok(crate::dhis2::dhis2_uid())
+    })?;
     Ok(())
 }

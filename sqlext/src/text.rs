@@ -60,7 +60,12 @@ pub fn jaro_winkler(a: &str, b: &str) -> f64 {
     if j <= 0.7 {
         return j;
     }
-    let prefix = ac.iter().zip(bc.iter()).take(4).take_while(|(x, y)| x == y).count();
+    let prefix = ac
+        .iter()
+        .zip(bc.iter())
+        .take(4)
+        .take_while(|(x, y)| x == y)
+        .count();
     j + prefix as f64 * 0.1 * (1.0 - j)
 }
 

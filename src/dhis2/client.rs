@@ -45,7 +45,9 @@ impl std::fmt::Display for Dhis2Error {
         match self {
             Dhis2Error::Unreachable(m) => write!(f, "DHIS2 unreachable: {m}"),
             Dhis2Error::AuthFailed(m) => write!(f, "DHIS2 authentication failed: {m}"),
-            Dhis2Error::Rejected { status, message } => write!(f, "DHIS2 rejected the request ({status}): {message}"),
+            Dhis2Error::Rejected { status, message } => {
+                write!(f, "DHIS2 rejected the request ({status}): {message}")
+            }
             Dhis2Error::Malformed(m) => write!(f, "DHIS2 sent a response kadi cannot read: {m}"),
         }
     }
@@ -58,7 +60,12 @@ pub fn normalize_base_url(url: &str) -> String {
     let mut u = url.trim().trim_end_matches('/').to_string();
     if let Some(i) = u.find("/api") {
         let rest = &u[i + 4..];
-        if rest.is_empty() || rest.trim_start_matches('/').chars().all(|c| c.is_ascii_digit()) {
+        if rest.is_empty()
+            || rest
+                .trim_start_matches('/')
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        {
             u.truncate(i);
         }
     }
@@ -115,9 +122,15 @@ mod tests {
     use super::*;
     #[test]
     fn pasted_urls_are_normalised() {
-        assert_eq!(normalize_base_url("https://play.dhis2.org/dev/"), "https://play.dhis2.org/dev");
+        assert_eq!(
+            normalize_base_url("https://play.dhis2.org/dev/"),
+            "https://play.dhis2.org/dev"
+        );
         assert_eq!(normalize_base_url("https://x.org/api"), "https://x.org");
         assert_eq!(normalize_base_url("https://x.org/api/41/"), "https://x.org");
-        assert_eq!(normalize_base_url(" http://127.0.0.1:8080 "), "http://127.0.0.1:8080");
+        assert_eq!(
+            normalize_base_url(" http://127.0.0.1:8080 "),
+            "http://127.0.0.1:8080"
+        );
     }
 }

@@ -1,18 +1,111 @@
-//! `kadi map`: command-line arguments and their handler.
-use std::path::Path;
+//! `kadi map`: command-line arguments and their handlers.
+use super::AssignCodesBody;
+use crate::output::report;
+use crate::store::Store;
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
 
 /// Arguments of `kadi map`.
 #[derive(Debug, clap::Args)]
 pub struct MapArgs {
-    /// Print one JSON document instead of text.
-    #[arg(long)]
-    pub json: bool,
+    #[command(subcommand)]
+    pub command: MapCommand,
+}
+
+/// Subcommands of `kadi map`.
+#[derive(Debug, clap::Subcommand)]
+pub enum MapCommand {
+    /// Set a program's mapping from an assign-codes JSON file (`-` reads stdin).
+    Set {
+        #[arg(long)]
+        program: String,
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Use the simulator's demo mapping instead of a file.
+        #[arg(long, conflicts_with = "file")]
+        demo: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a program's mapping and the card fields left unmapped.
+    Show {
+        #[arg(long)]
+        program: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 impl MapArgs {
     /// Runs the command against the database at `db`.
     pub fn run(self, db: &Path) -> anyhow::Result<()> {
-        let _ = db;
-        anyhow::bail!("kadi map is not implemented yet")
+        let store = Store::open(db)?;
+        match self.command {
+            MapCommand::Set {
+                program,
+                file,
+                demo,
+                json,
+            } => {
+                let mut body = if demo {
+                    super::demo_mapping()
+                } else {
+                    let Some(file) = file else {
+                        bail!("give the mapping: --file F.json (assign-codes body) or --demo")
+                    };
+                    read_body(&file)?
+                };
+                if body.programme_uid.trim().is_empty() {
+                    body.programme_uid = program.clone();
+                }
+                if body.programme_uid.trim() != program {
+                    bail!(
+                        "the file maps programme_uid {} but --program is {program}: make them agree",
+                        body.programme_uid
+                    );
+                }
+                let r = super::set_mapping(&store, &body)?;
+                report(json, &r, || {
+                    format!(
+                        "{} mappings configured for {}; {} card records re-derived; unmapped: {}",
+                        r.mappings_configured,
+                        r.programme_uid,
+                        r.records_remapped,
+                        if r.unmapped_card_fields.is_empty() {
+                            "none".into()
+                        } else {
+                            r.unmapped_card_fields.join(", ")
+                        }
+                    )
+                })
+            }
+            MapCommand::Show { program, json } => {
+                let r = super::show_mapping(&store, &program)?;
+                report(json, &r, || {
+                    let mut s: Vec<String> = r
+                        .mappings
+                        .iter()
+                        .map(|m| format!("{:<16} <- {}", m.card_field, m.source))
+                        .collect();
+                    s.push(format!("unmapped: {}", r.unmapped_card_fields.join(", ")));
+                    s.join("\n")
+                })
+            }
+        }
     }
+}
+
+fn read_body(file: &Path) -> anyhow::Result<AssignCodesBody> {
+    let text = if file == Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).context("reading the mapping from stdin")?
+    } else {
+        std::fs::read_to_string(file)
+            .with_context(|| format!("reading mapping file {}", file.display()))?
+    };
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "mapping file {} is not an assign-codes body ({{\"programme_uid\":…,\"mappings\":[{{\"dhis2_attribute_code\":…,\"card_field\":…}}]}})",
+            file.display()
+        )
+    })
 }

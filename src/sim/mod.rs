@@ -22,7 +22,12 @@ pub struct SimConfig {
 
 impl Default for SimConfig {
     fn default() -> Self {
-        SimConfig { listen: "127.0.0.1:0".into(), version: "2.41".into(), records: 100, seed: 42 }
+        SimConfig {
+            listen: "127.0.0.1:0".into(),
+            version: "2.41".into(),
+            records: 100,
+            seed: 42,
+        }
     }
 }
 

@@ -202,7 +202,9 @@ CREATE TABLE sync_cursors (
     program_uid      TEXT PRIMARY KEY,
     watermark        TEXT,
     run_server_date  TEXT,
+    run_updated_after TEXT,
     next_page        INTEGER,
+    reconciled_at    TEXT,
     updated_at       TEXT NOT NULL
 );
 

@@ -1,34 +1,261 @@
-//! `kadi sync`: command-line arguments and their handler.
+//! `kadi sync` and `kadi schedule`: command-line arguments and their handlers.
+use crate::output::{report, AlreadyReported};
+use crate::store::Store;
 use std::path::Path;
 
 /// Arguments of `kadi sync`.
 #[derive(Debug, clap::Args)]
 pub struct SyncArgs {
+    #[command(subcommand)]
+    pub command: Option<SyncCommand>,
+    /// The DHIS2 program to sync (default: the only program with a mapping).
+    #[arg(long)]
+    pub program: Option<String>,
+    /// Force a UID reconciliation (finds records deleted on servers up to 2.40).
+    #[arg(long)]
+    pub reconcile: bool,
+    /// Pull program metadata and org units only (before `kadi map set`).
+    #[arg(long)]
+    pub metadata_only: bool,
+    /// Tracked entities per page.
+    #[arg(long, default_value_t = 500)]
+    pub page_size: u32,
+    /// Restrict to this org unit and its descendants (repeatable).
+    #[arg(long = "org-unit")]
+    pub org_units: Vec<String>,
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Subcommands of `kadi sync`.
+#[derive(Debug, clap::Subcommand)]
+pub enum SyncCommand {
+    /// Preview synced enrollments (Oomus `preview-enrollments` shape).
+    Preview {
+        #[arg(long)]
+        program: String,
+        #[arg(long = "org-unit")]
+        org_unit: Option<String>,
+        /// First enrollment date, YYYY-MM-DD.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last enrollment date, YYYY-MM-DD.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The most recent sync runs with their reports.
+    Runs {
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 impl SyncArgs {
     /// Runs the command against the database at `db`.
     pub fn run(self, db: &Path) -> anyhow::Result<()> {
-        let _ = db;
-        anyhow::bail!("kadi sync is not implemented yet")
+        let store = Store::open(db)?;
+        match self.command {
+            Some(SyncCommand::Preview {
+                program,
+                org_unit,
+                from,
+                to,
+                limit,
+                json,
+            }) => {
+                let r = super::preview(
+                    &store,
+                    &program,
+                    org_unit.as_deref(),
+                    from.as_deref(),
+                    to.as_deref(),
+                    Some(limit),
+                )?;
+                report(json, &r, || {
+                    let mut s = format!(
+                        "{} enrollments in {}",
+                        r.total_enrollments,
+                        r.programme_name.as_deref().unwrap_or(&program)
+                    );
+                    for p in &r.preview {
+                        s.push_str(&format!(
+                            "\n  {} {} {}",
+                            p.enrollment_id,
+                            p.enrollment_date.as_deref().unwrap_or("-"),
+                            p.org_unit_name.as_deref().unwrap_or("-")
+                        ));
+                    }
+                    s
+                })
+            }
+            Some(SyncCommand::Runs { limit, json }) => {
+                let runs = store.sync_runs(limit)?;
+                report(json, &runs, || {
+                    runs.iter()
+                        .map(|r| {
+                            format!("#{} {} {} {}", r.id, r.program_uid, r.started_at, r.status)
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+            }
+            None => {
+                let program = match self.program {
+                    Some(p) => p,
+                    None => default_program(&store)?,
+                };
+                let opts = super::SyncOptions {
+                    page_size: self.page_size,
+                    reconcile: self.reconcile,
+                    metadata_only: self.metadata_only,
+                    org_units: self.org_units,
+                    ..Default::default()
+                };
+                let (r, result) = super::run_with_report(&store, &program, &opts);
+                match result {
+                    Ok(()) => report(self.json, &r, || human(&r)),
+                    Err(e) if self.json => {
+                        report(true, &r, String::new)?;
+                        eprintln!("kadi: error: {e:#}");
+                        Err(AlreadyReported(1).into())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        }
     }
+}
+
+fn default_program(store: &Store) -> anyhow::Result<String> {
+    let programs = store.mapped_programs()?;
+    match programs.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => anyhow::bail!(
+            "which program? pass --program UID (then map it: `kadi map set --program UID --file mapping.json`)"
+        ),
+        many => anyhow::bail!("several programs are mapped ({}): pass --program UID", many.join(", ")),
+    }
+}
+
+fn human(r: &super::SyncReport) -> String {
+    let mut s = format!(
+        "synced {}: pulled {}, created {}, updated {}, deleted {}; MPI resolved {}, new {}, to review {}; {} pages, {} bytes in {:.1} s",
+        r.program_uid,
+        r.pulled,
+        r.created,
+        r.updated,
+        r.deleted,
+        r.mpi_resolved,
+        r.mpi_created,
+        r.mpi_pending_review,
+        r.pages,
+        r.bytes,
+        r.seconds
+    );
+    if r.sensitive_blocked > 0 {
+        let names: Vec<&str> = r
+            .sensitive_attributes
+            .iter()
+            .map(|a| a.attribute.as_str())
+            .collect();
+        s.push_str(&format!(
+            "\nblocked {} sensitive values ({})",
+            r.sensitive_blocked,
+            names.join(", ")
+        ));
+    }
+    if !r.errors.is_empty() {
+        s.push_str(&format!(
+            "\n{} transient errors (see --json)",
+            r.errors.len()
+        ));
+    }
+    s
 }
 
 /// Arguments of `kadi schedule`.
 #[derive(Debug, clap::Args)]
 pub struct ScheduleArgs {
-    /// Print one JSON document instead of text.
-    #[arg(long)]
-    pub json: bool,
+    #[command(subcommand)]
+    pub command: ScheduleCommand,
+}
+
+/// Subcommands of `kadi schedule`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ScheduleCommand {
+    /// Set a program's automatic sync.
+    Set {
+        #[arg(long)]
+        program: String,
+        /// Minutes between runs: 10, 15, 30, 60 or 180.
+        #[arg(long)]
+        interval: u32,
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        enabled: bool,
+        #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+        auto_generate_cards: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show every schedule.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the scheduler once now (what `kadi serve` does every 30 s).
+    Tick {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 impl ScheduleArgs {
     /// Runs the command against the database at `db`.
     pub fn run(self, db: &Path) -> anyhow::Result<()> {
-        let _ = db;
-        anyhow::bail!("kadi schedule is not implemented yet")
+        let store = Store::open(db)?;
+        match self.command {
+            ScheduleCommand::Set {
+                program,
+                interval,
+                enabled,
+                auto_generate_cards,
+                json,
+            } => {
+                let r =
+                    super::set_schedule(&store, &program, interval, enabled, auto_generate_cards)?;
+                report(json, &r, || match &r.next_sync {
+                    Some(n) => format!("{program}: every {interval} min, next sync at {n}"),
+                    None => format!("{program}: automatic sync disabled"),
+                })
+            }
+            ScheduleCommand::Show { json } => {
+                let all = store.sync_schedules()?;
+                report(json, &all, || {
+                    all.iter()
+                        .map(|s| {
+                            format!(
+                                "{}: every {} min, {}, next {}",
+                                s.program_uid,
+                                s.interval_minutes,
+                                if s.enabled { "enabled" } else { "disabled" },
+                                s.next_sync_at.as_deref().unwrap_or("-")
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+            }
+            ScheduleCommand::Tick { json } => {
+                let runs = super::scheduler_tick(&store)?;
+                report(json, &runs, || format!("{} runs", runs.len()))
+            }
+        }
     }
 }

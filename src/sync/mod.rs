@@ -1,4 +1,664 @@
 //! The sync engine: pulls a program's metadata, org units and tracked entities from DHIS2 into the
 //! store, page by page (one transaction per page with its cursor), incrementally by the server's
 //! own `updatedAfter` watermark; runs mapping and MPI resolution on what arrived; schedules runs.
+//!
+//! Invariants:
+//! - The watermark is the server's zone-less `serverDate` read *before* the first page, never the
+//!   box clock; the next run asks `updatedAfter = watermark - overlap` and de-duplicates by UID +
+//!   `updatedAt`, because offset paging shifts under concurrent updates. Paging stops on a short
+//!   page, never on `total`.
+//! - A page, its card records and the cursor commit in one transaction: a process killed at any
+//!   moment resumes at the page it was on, without loss or duplicates.
+//! - Sensitive attribute values never reach the store ([`crate::mapping::Guardrail`]).
+//!
+//! Called by `kadi sync`, the scheduler (`kadi serve`), `kadi demo` and the web page.
 pub mod cli;
+pub mod schedule;
+
+pub use schedule::{scheduler_loop, scheduler_tick, set_schedule, ScheduleReport};
+
+use crate::dhis2::model::{Program, SystemInfo};
+use crate::dhis2::{Client, Dhis2Error, TrackedEntityQuery};
+use crate::mapping::{attribute_is_sensitive, EnrollmentFacts, Guardrail, MappingPlan};
+use crate::store::sync_data::{EntityChange, SyncCursor};
+use crate::store::Store;
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// How a sync run behaves; `Default` is what `kadi sync` uses.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Tracked entities per page.
+    pub page_size: u32,
+    /// How far before the watermark an incremental run starts (clock skew, late commits).
+    pub overlap_seconds: i64,
+    /// Force a UID reconciliation (finds deletions on servers without soft deletes).
+    pub reconcile: bool,
+    /// Reconcile automatically on servers up to 2.40 when the last one is older than this.
+    pub reconcile_every_hours: i64,
+    /// Restrict the export to these org units (and descendants); empty = the user's scope.
+    pub org_units: Vec<String>,
+    /// Pull program metadata and org units only.
+    pub metadata_only: bool,
+    /// Attempts per DHIS2 call before the run fails (retryable errors only).
+    pub max_attempts: u32,
+    /// First backoff delay; doubles each attempt, with jitter, up to `backoff_cap_ms`.
+    pub backoff_base_ms: u64,
+    pub backoff_cap_ms: u64,
+    /// Run MPI resolution after mapping.
+    pub resolve_mpi: bool,
+    /// Who started the run (audit trail).
+    pub actor: String,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            page_size: 500,
+            overlap_seconds: 300,
+            reconcile: false,
+            reconcile_every_hours: 24,
+            org_units: Vec::new(),
+            metadata_only: false,
+            max_attempts: 8,
+            backoff_base_ms: 200,
+            backoff_cap_ms: 10_000,
+            resolve_mpi: true,
+            actor: "cli".into(),
+        }
+    }
+}
+
+/// One sensitive attribute the guardrail blocked in a run (its name, never a value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlockedAttribute {
+    pub attribute: String,
+    pub values_blocked: u64,
+}
+
+/// What one sync run did (`kadi sync --json`; also stored in `sync_runs`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SyncReport {
+    pub program_uid: String,
+    /// `ok` or `failed`.
+    pub status: String,
+    pub server_version: Option<String>,
+    /// Tracked entities received (including the overlap that turned out unchanged).
+    pub pulled: u64,
+    /// Tracked entities new to the store.
+    pub created: u64,
+    /// Tracked entities whose `updatedAt` changed.
+    pub updated: u64,
+    /// Tracked entities deleted on the server (soft delete or reconciliation).
+    pub deleted: u64,
+    /// Card records new or changed (queued for the MPI).
+    pub cards_changed: u64,
+    pub mpi_resolved: u64,
+    pub mpi_created: u64,
+    pub mpi_pending_review: u64,
+    /// Sensitive attribute values dropped before the store.
+    pub sensitive_blocked: u64,
+    pub sensitive_attributes: Vec<BlockedAttribute>,
+    pub pages: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    /// The page an interrupted run resumed at.
+    pub resumed_from_page: Option<u32>,
+    /// Whether a UID reconciliation ran.
+    pub reconciled: bool,
+    /// The watermark the next run starts from (server date).
+    pub watermark: Option<String>,
+    /// Errors: retried ones (the run went on) and the one that failed the run.
+    pub errors: Vec<String>,
+}
+
+/// Runs one sync of `program_uid`: metadata, org units, tracked entities (incremental and
+/// resumable), mapping, reconciliation when due, MPI resolution. Stores and audits the report.
+pub fn run(store: &Store, program_uid: &str, opts: &SyncOptions) -> Result<SyncReport> {
+    let (report, result) = run_with_report(store, program_uid, opts);
+    result.map(|()| report)
+}
+
+/// Like [`run`], but returns the report also when the run failed (for `--json` output).
+pub fn run_with_report(
+    store: &Store,
+    program_uid: &str,
+    opts: &SyncOptions,
+) -> (SyncReport, Result<()>) {
+    let started = Instant::now();
+    let mut report = SyncReport {
+        program_uid: program_uid.to_string(),
+        status: "running".into(),
+        ..Default::default()
+    };
+    let run_id = match store.begin_sync_run(program_uid) {
+        Ok(id) => id,
+        Err(e) => return (report, Err(e)),
+    };
+    let result = run_inner(store, program_uid, opts, &mut report);
+    report.seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+    report.status = if result.is_ok() {
+        "ok".into()
+    } else {
+        "failed".into()
+    };
+    if let Err(e) = &result {
+        report.errors.push(format!("{e:#}"));
+    }
+    let json = serde_json::to_string(&report).unwrap_or_default();
+    let stored = store
+        .finish_sync_run(run_id, &report.status, &json)
+        .and_then(|()| {
+            store.audit(
+                &opts.actor,
+                "sync.run",
+                Some(program_uid),
+                None,
+                Some(&json),
+            )
+        });
+    (report, result.and(stored))
+}
+
+fn run_inner(
+    store: &Store,
+    program_uid: &str,
+    opts: &SyncOptions,
+    report: &mut SyncReport,
+) -> Result<()> {
+    if !opts.metadata_only && store.mapping_rows(program_uid)?.is_empty() {
+        // Fail before any network: without a mapping nothing can become a card.
+        MappingPlan::load(store, program_uid)?;
+    }
+    let client = crate::dhis2::client_from_store(store)?;
+    let mut retry = Retry::new(opts);
+    // Read the server clock before anything else: it becomes the next watermark.
+    let info: SystemInfo =
+        retry.call(report, "reading /api/system/info", || client.system_info())?;
+    report.server_version = Some(info.version.clone());
+    pull_metadata(store, &client, &mut retry, report, program_uid)?;
+    if opts.metadata_only {
+        return Ok(());
+    }
+    let plan = MappingPlan::load(store, program_uid)?;
+    let mut guardrail = Guardrail::load(store, program_uid)?;
+    let cursor = store.sync_cursor(program_uid)?;
+    let incremental = cursor.watermark.is_some();
+    pull_tracked_entities(
+        store,
+        &client,
+        &mut retry,
+        report,
+        &plan,
+        &mut guardrail,
+        opts,
+        &info,
+        cursor.clone(),
+    )?;
+    report.sensitive_blocked = guardrail.blocked_total();
+    report.sensitive_attributes = guardrail
+        .blocked
+        .iter()
+        .map(|(attribute, n)| BlockedAttribute {
+            attribute: attribute.clone(),
+            values_blocked: *n,
+        })
+        .collect();
+
+    let due = incremental
+        && info.major_minor < (2, 41)
+        && cursor
+            .reconciled_at
+            .as_deref()
+            .is_none_or(|r| hours_between(r, &info.server_date) >= opts.reconcile_every_hours);
+    if opts.reconcile || due {
+        reconcile(store, &client, &mut retry, report, program_uid, opts, &info)?;
+    }
+    if opts.resolve_mpi {
+        match crate::mpi::resolve_pending(store) {
+            Ok(r) => {
+                report.mpi_resolved = r.resolved;
+                report.mpi_created = r.created;
+                report.mpi_pending_review = r.pending_review;
+            }
+            // The data is synced; the next run resolves what stayed pending.
+            Err(e) => report.errors.push(format!("MPI resolution: {e:#}")),
+        }
+    }
+    Ok(())
+}
+
+/// Pulls the program (attributes, option sets) and org units into the store.
+pub fn refresh_metadata(store: &Store, program_uid: &str) -> Result<()> {
+    let client = crate::dhis2::client_from_store(store)?;
+    let opts = SyncOptions::default();
+    let mut retry = Retry::new(&opts);
+    let mut report = SyncReport::default();
+    pull_metadata(store, &client, &mut retry, &mut report, program_uid)
+}
+
+fn pull_metadata(
+    store: &Store,
+    client: &Client,
+    retry: &mut Retry,
+    report: &mut SyncReport,
+    program_uid: &str,
+) -> Result<()> {
+    let programs: Vec<Program> = retry.call(report, "reading programs", || client.programs())?;
+    let Some(program) = programs.into_iter().find(|p| p.uid == program_uid) else {
+        bail!("program {program_uid} is not visible to the configured DHIS2 user: check the UID (`kadi dhis2 programs`) and the user's program access");
+    };
+    let org_units = retry.call(report, "reading org units", || client.org_units())?;
+    let mut levels: BTreeMap<u32, String> = BTreeMap::new();
+    for u in &org_units {
+        if let Some(l) = u.level {
+            levels.entry(l).or_insert_with(|| format!("Level {l}"));
+        }
+    }
+    let levels: Vec<(u32, String)> = levels.into_iter().collect();
+    store
+        .in_transaction(|s| {
+            // Keep named levels (from a client that reads them) over our placeholder names.
+            let named = s.org_unit_levels()?;
+            let levels: Vec<(u32, String)> = levels
+                .iter()
+                .filter(|(l, _)| !named.iter().any(|(n, _)| n == l))
+                .cloned()
+                .collect();
+            s.upsert_program(&program, &|i| {
+                let a = &program.attributes[i];
+                attribute_is_sensitive(
+                    a.code.as_deref(),
+                    &a.name,
+                    a.display_name.as_deref(),
+                    a.option_set.as_ref().and_then(|o| o.name.as_deref()),
+                )
+            })?;
+            s.upsert_org_units(&org_units, &levels)
+        })
+        .with_context(|| format!("storing metadata of program {program_uid}"))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pull_tracked_entities(
+    store: &Store,
+    client: &Client,
+    retry: &mut Retry,
+    report: &mut SyncReport,
+    plan: &MappingPlan,
+    guardrail: &mut Guardrail,
+    opts: &SyncOptions,
+    info: &SystemInfo,
+    cursor: SyncCursor,
+) -> Result<()> {
+    let program_uid = plan.program_uid.as_str();
+    let mut cursor = cursor;
+    let mut page = match (&cursor.run_server_date, cursor.next_page) {
+        (Some(_), Some(next)) => {
+            report.resumed_from_page = Some(next);
+            next
+        }
+        _ => {
+            cursor.run_server_date = Some(info.server_date.clone());
+            cursor.run_updated_after = cursor
+                .watermark
+                .as_deref()
+                .map(|w| minus_seconds(w, opts.overlap_seconds));
+            cursor.next_page = Some(1);
+            store.set_sync_cursor(program_uid, &cursor)?;
+            1
+        }
+    };
+    let query = TrackedEntityQuery {
+        program: program_uid.to_string(),
+        org_units: opts.org_units.clone(),
+        updated_after: cursor.run_updated_after.clone(),
+        include_deleted: true,
+    };
+    let page_size = opts.page_size.max(1);
+    loop {
+        let p = retry.call(
+            report,
+            &format!("fetching page {page} of tracked entities of program {program_uid}"),
+            || client.tracked_entities_page(&query, page, page_size),
+        )?;
+        report.pages += 1;
+        report.bytes += p.bytes;
+        report.pulled += p.items.len() as u64;
+        cursor.next_page = Some(page + 1);
+        store
+            .in_transaction(|s| {
+                for te in &p.items {
+                    let kept: Vec<(&str, &str, Option<&str>)> = te
+                        .attributes
+                        .iter()
+                        .filter(|a| {
+                            guardrail.allows(
+                                &a.attribute,
+                                a.code.as_deref(),
+                                a.display_name.as_deref(),
+                            )
+                        })
+                        .map(|a| {
+                            (
+                                a.attribute.as_str(),
+                                a.value.as_str(),
+                                a.updated_at.as_deref(),
+                            )
+                        })
+                        .collect();
+                    match s.write_tracked_entity(program_uid, te, &kept)? {
+                        EntityChange::Unchanged => continue,
+                        EntityChange::Created => report.created += 1,
+                        EntityChange::Updated => report.updated += 1,
+                        EntityChange::Deleted => {
+                            report.deleted += 1;
+                            continue;
+                        }
+                    }
+                    for e in te
+                        .enrollments
+                        .iter()
+                        .filter(|e| e.program == program_uid && !e.deleted)
+                    {
+                        let facts = EnrollmentFacts {
+                            enrollment_uid: &e.uid,
+                            tracked_entity_uid: &te.uid,
+                            org_unit_uid: e.org_unit.as_deref(),
+                            enrolled_at: e.enrolled_at.as_deref(),
+                        };
+                        let rec = plan.map(facts, |uid| {
+                            kept.iter().find(|(a, _, _)| *a == uid).map(|(_, v, _)| *v)
+                        });
+                        if s.upsert_card_record(&rec).with_context(|| {
+                            format!("storing card record of enrollment {}", e.uid)
+                        })? {
+                            report.cards_changed += 1;
+                        }
+                    }
+                }
+                s.set_sync_cursor(program_uid, &cursor)
+            })
+            .with_context(|| {
+                format!("storing page {page} of tracked entities of program {program_uid}")
+            })?;
+        if (p.items.len() as u32) < page_size {
+            break;
+        }
+        page += 1;
+    }
+    cursor.watermark = cursor.run_server_date.take();
+    cursor.run_updated_after = None;
+    cursor.next_page = None;
+    report.watermark = cursor.watermark.clone();
+    store.set_sync_cursor(program_uid, &cursor)
+}
+
+/// Lists every UID the server still has for the program and marks the rest deleted (servers up
+/// to 2.40 do not export soft deletes; entities moved out of scope vanish the same way).
+fn reconcile(
+    store: &Store,
+    client: &Client,
+    retry: &mut Retry,
+    report: &mut SyncReport,
+    program_uid: &str,
+    opts: &SyncOptions,
+    info: &SystemInfo,
+) -> Result<()> {
+    let query = TrackedEntityQuery {
+        program: program_uid.to_string(),
+        org_units: opts.org_units.clone(),
+        updated_after: None,
+        include_deleted: false,
+    };
+    let page_size = opts.page_size.max(1);
+    store.reconcile_begin()?;
+    let result = (|| -> Result<()> {
+        let mut page = 1;
+        loop {
+            let p = retry.call(
+                report,
+                &format!("reconciling: page {page} of program {program_uid}"),
+                || client.tracked_entities_page(&query, page, page_size),
+            )?;
+            report.pages += 1;
+            report.bytes += p.bytes;
+            let uids: Vec<&str> = p
+                .items
+                .iter()
+                .filter(|t| !t.deleted)
+                .map(|t| t.uid.as_str())
+                .collect();
+            store.in_transaction(|s| s.reconcile_add(&uids))?;
+            if (p.items.len() as u32) < page_size {
+                break;
+            }
+            page += 1;
+        }
+        let missing = store.reconcile_missing(program_uid)?;
+        store.in_transaction(|s| {
+            for uid in &missing {
+                s.mark_tracked_entity_deleted(uid)?;
+            }
+            let mut cursor = s.sync_cursor(program_uid)?;
+            cursor.reconciled_at = Some(info.server_date.clone());
+            s.set_sync_cursor(program_uid, &cursor)
+        })?;
+        report.deleted += missing.len() as u64;
+        report.reconciled = true;
+        Ok(())
+    })();
+    store.reconcile_end()?;
+    result
+}
+
+/// Retries DHIS2 calls with exponential backoff and full jitter on errors that may pass.
+struct Retry {
+    max_attempts: u32,
+    base_ms: u64,
+    cap_ms: u64,
+}
+
+impl Retry {
+    fn new(opts: &SyncOptions) -> Retry {
+        Retry {
+            max_attempts: opts.max_attempts.max(1),
+            base_ms: opts.backoff_base_ms,
+            cap_ms: opts.backoff_cap_ms,
+        }
+    }
+
+    fn call<T>(
+        &mut self,
+        report: &mut SyncReport,
+        what: &str,
+        mut f: impl FnMut() -> Result<T, Dhis2Error>,
+    ) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match f() {
+                Ok(v) => return Ok(v),
+                Err(e) if is_retryable(&e) && attempt < self.max_attempts => {
+                    if report.errors.len() < 50 {
+                        report
+                            .errors
+                            .push(format!("{what}: {e} (attempt {attempt}, retried)"));
+                    }
+                    std::thread::sleep(backoff(self.base_ms, self.cap_ms, attempt));
+                }
+                Err(e) => return Err(anyhow!("{what}: {e}")),
+            }
+        }
+    }
+}
+
+/// Which DHIS2 errors are worth another attempt: nothing answered, a 5xx, 408/429, a body cut
+/// short. Never 401/403 (DHIS2 locks accounts) nor other 4xx (the request itself is wrong).
+pub fn is_retryable(e: &Dhis2Error) -> bool {
+    match e {
+        Dhis2Error::Unreachable(_) | Dhis2Error::Malformed(_) => true,
+        Dhis2Error::AuthFailed(_) => false,
+        Dhis2Error::Rejected { status, .. } => *status >= 500 || *status == 408 || *status == 429,
+    }
+}
+
+/// Exponential backoff with jitter: a random delay in `[d/2, d]`, `d = min(cap, base * 2^(n-1))`.
+pub fn backoff(base_ms: u64, cap_ms: u64, attempt: u32) -> Duration {
+    let d = base_ms
+        .saturating_mul(1u64 << attempt.saturating_sub(1).min(20))
+        .min(cap_ms);
+    Duration::from_millis(d / 2 + jitter(d / 2 + 1))
+}
+
+/// A random number in `[0, n)` (n > 0), from the OS.
+pub(crate) fn jitter(n: u64) -> u64 {
+    getrandom::u64().unwrap_or(0) % n.max(1)
+}
+
+const SERVER_DATE_FORMATS: [&str; 2] = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S"];
+
+fn parse_server_date(s: &str) -> Option<chrono::NaiveDateTime> {
+    let s = s.trim().trim_end_matches('Z');
+    let s = s.get(..23.min(s.len())).unwrap_or(s);
+    SERVER_DATE_FORMATS
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
+}
+
+/// A zone-less server date minus `seconds`, in DHIS2's format; unparseable dates stay as they are
+/// (asking for more is safe, the de-duplication absorbs it).
+fn minus_seconds(server_date: &str, seconds: i64) -> String {
+    match parse_server_date(server_date) {
+        Some(d) => (d - chrono::Duration::seconds(seconds))
+            .format("%Y-%m-%dT%H:%M:%S%.3f")
+            .to_string(),
+        None => server_date.to_string(),
+    }
+}
+
+fn hours_between(earlier: &str, later: &str) -> i64 {
+    match (parse_server_date(earlier), parse_server_date(later)) {
+        (Some(a), Some(b)) => (b - a).num_hours(),
+        _ => i64::MAX,
+    }
+}
+
+/// One enrollment in a preview (Oomus CampaignID `preview-enrollments` shape).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PreviewEnrollment {
+    pub enrollment_id: String,
+    pub enrollment_date: Option<String>,
+    pub org_unit_name: Option<String>,
+    /// Attribute code (or UID when it has none) -> value; sensitive attributes are never stored.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// What `preview` answers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PreviewReport {
+    pub programme_uid: String,
+    pub programme_name: Option<String>,
+    pub total_enrollments: u64,
+    pub preview: Vec<PreviewEnrollment>,
+}
+
+/// Previews the synced enrollments of a program under `org_unit`, enrolled between `from` and
+/// `to` (`YYYY-MM-DD`, inclusive), newest first, at most `limit` (default 10). Reads the store
+/// (what the last sync brought), so it works offline.
+pub fn preview(
+    store: &Store,
+    program_uid: &str,
+    org_unit: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+    limit: Option<u32>,
+) -> Result<PreviewReport> {
+    for d in [from, to].into_iter().flatten() {
+        chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .with_context(|| format!("date '{d}' is not YYYY-MM-DD"))?;
+    }
+    let attrs = store.program_attributes(program_uid)?;
+    let label = |uid: &str| {
+        attrs
+            .iter()
+            .find(|a| a.attribute_uid == uid)
+            .and_then(|a| a.code.clone())
+            .unwrap_or_else(|| uid.to_string())
+    };
+    let total = store.count_enrollments(program_uid, org_unit, from, to)?;
+    let rows = store.preview_enrollments(program_uid, org_unit, from, to, limit.unwrap_or(10))?;
+    Ok(PreviewReport {
+        programme_uid: program_uid.to_string(),
+        programme_name: store.program_name(program_uid)?,
+        total_enrollments: total,
+        preview: rows
+            .into_iter()
+            .map(|(e, ou)| PreviewEnrollment {
+                enrollment_id: e.enrollment_uid,
+                enrollment_date: e
+                    .enrolled_at
+                    .as_deref()
+                    .and_then(|d| d.get(..10))
+                    .map(str::to_string),
+                org_unit_name: ou,
+                attributes: e
+                    .attributes
+                    .iter()
+                    .map(|(a, v)| (label(a), v.clone()))
+                    .collect(),
+            })
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_overlap_is_taken_off_the_server_date_without_a_zone() {
+        assert_eq!(
+            minus_seconds("2026-11-23T09:00:00.000", 300),
+            "2026-11-23T08:55:00.000"
+        );
+        assert_eq!(
+            minus_seconds("2026-11-23T09:00:00", 60),
+            "2026-11-23T08:59:00.000"
+        );
+        assert_eq!(minus_seconds("garbage", 60), "garbage");
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_stops_at_the_cap() {
+        for attempt in 1..10 {
+            let d = backoff(100, 2_000, attempt).as_millis() as u64;
+            let full = (100u64 << (attempt - 1)).min(2_000);
+            assert!(
+                d >= full / 2 && d <= full + 1,
+                "attempt {attempt}: {d} not in [{}, {full}]",
+                full / 2
+            );
+        }
+    }
+
+    #[test]
+    fn only_transient_errors_are_retried() {
+        assert!(is_retryable(&Dhis2Error::Unreachable("x".into())));
+        assert!(is_retryable(&Dhis2Error::Rejected {
+            status: 503,
+            message: "x".into()
+        }));
+        assert!(is_retryable(&Dhis2Error::Rejected {
+            status: 429,
+            message: "x".into()
+        }));
+        assert!(!is_retryable(&Dhis2Error::Rejected {
+            status: 409,
+            message: "x".into()
+        }));
+        assert!(!is_retryable(&Dhis2Error::AuthFailed("x".into())));
+    }
+}

@@ -1,0 +1,569 @@
+//! Queries for the sync engine: program metadata, org units, tracked entities with their
+//! (non-sensitive) attribute values and enrollments, the resumable cursor, run records and the
+//! schedule. The engine commits each page together with its cursor through [`Store::in_transaction`].
+use super::{now_utc, Store};
+use crate::dhis2::model::{Enrollment, OrgUnit, Program, TrackedEntity};
+use anyhow::{Context, Result};
+use rusqlite::{params, OptionalExtension};
+
+/// What writing one tracked entity changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntityChange {
+    /// Same UID and `updatedAt` as stored: nothing written (the overlap of incremental runs).
+    Unchanged,
+    Created,
+    Updated,
+    /// Newly marked deleted (soft delete from the server or vanished at reconciliation).
+    Deleted,
+}
+
+/// The resumable position of a program's sync.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncCursor {
+    /// Server date (zone-less) read before the first page of the last complete run.
+    pub watermark: Option<String>,
+    /// Server date of the run in progress (set while a run is unfinished).
+    pub run_server_date: Option<String>,
+    /// The `updatedAfter` the run in progress uses (so a resumed run asks for the same set).
+    pub run_updated_after: Option<String>,
+    /// The next page (1-based) the run in progress has to fetch.
+    pub next_page: Option<u32>,
+    /// Server date of the last UID reconciliation.
+    pub reconciled_at: Option<String>,
+}
+
+/// A program's automatic sync schedule.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SyncSchedule {
+    pub program_uid: String,
+    pub interval_minutes: u32,
+    pub enabled: bool,
+    pub auto_generate_cards: bool,
+    pub next_sync_at: Option<String>,
+}
+
+/// One enrollment with its tracked entity's stored attribute values, for (re)mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEnrollment {
+    pub enrollment_uid: String,
+    pub tracked_entity_uid: String,
+    pub org_unit_uid: Option<String>,
+    pub enrolled_at: Option<String>,
+    /// (attribute UID, value)
+    pub attributes: Vec<(String, String)>,
+}
+
+/// A recent sync run as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SyncRunRow {
+    pub id: i64,
+    pub program_uid: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub status: String,
+    pub report: Option<serde_json::Value>,
+}
+
+impl Store {
+    /// Runs `f` in one transaction on this store's connection: committed when `f` returns `Ok`,
+    /// rolled back otherwise (also when the process dies half-way). Not re-entrant.
+    pub fn in_transaction<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+        let tx = self
+            .conn()
+            .unchecked_transaction()
+            .context("beginning a transaction")?;
+        let value = f(self)?;
+        tx.commit().context("committing a transaction")?;
+        Ok(value)
+    }
+
+    /// Stores a program with its attributes, option sets and options. `sensitive(attr)` flags
+    /// attributes the guardrail blocks. Attributes no longer in the program are removed.
+    pub fn upsert_program(
+        &self,
+        program: &Program,
+        sensitive: &dyn Fn(usize) -> bool,
+    ) -> Result<()> {
+        let now = now_utc();
+        let c = self.conn();
+        c.execute(
+            "INSERT INTO programs(uid, name, code, tracked_entity_type, fetched_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(uid) DO UPDATE SET name = excluded.name, code = excluded.code,
+               tracked_entity_type = excluded.tracked_entity_type, fetched_at = excluded.fetched_at",
+            params![program.uid, program.name, program.code, program.tracked_entity_type, now],
+        )
+        .with_context(|| format!("storing program {}", program.uid))?;
+        c.execute(
+            "DELETE FROM program_attributes WHERE program_uid = ?1",
+            params![program.uid],
+        )?;
+        let mut attr = c.prepare_cached(
+            "INSERT INTO program_attributes(program_uid, attribute_uid, code, name, display_name, value_type,
+               option_set_uid, mandatory, sort_order, sensitive) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        let mut set = c.prepare_cached(
+            "INSERT INTO option_sets(uid, name) VALUES (?1, ?2) ON CONFLICT(uid) DO UPDATE SET name = excluded.name",
+        )?;
+        let mut del_options = c.prepare_cached("DELETE FROM options WHERE option_set_uid = ?1")?;
+        let mut option = c.prepare_cached(
+            "INSERT OR REPLACE INTO options(option_set_uid, code, name, sort_order) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (i, a) in program.attributes.iter().enumerate() {
+            if let Some(os) = &a.option_set {
+                set.execute(params![os.uid, os.name])?;
+                del_options.execute(params![os.uid])?;
+                for (j, o) in os.options.iter().enumerate() {
+                    option.execute(params![os.uid, o.code, o.name, j as i64])?;
+                }
+            }
+            attr.execute(params![
+                program.uid,
+                a.uid,
+                a.code,
+                a.name,
+                a.display_name,
+                a.value_type,
+                a.option_set.as_ref().map(|o| o.uid.as_str()),
+                a.mandatory as i64,
+                i as i64,
+                sensitive(i) as i64
+            ])
+            .with_context(|| format!("storing attribute {} of program {}", a.uid, program.uid))?;
+        }
+        Ok(())
+    }
+
+    /// Stores org units (insert or update by UID) and the level names.
+    pub fn upsert_org_units(&self, units: &[OrgUnit], levels: &[(u32, String)]) -> Result<()> {
+        let c = self.conn();
+        let mut stmt = c.prepare_cached(
+            "INSERT INTO org_units(uid, name, code, level, path, parent_uid) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(uid) DO UPDATE SET name = excluded.name, code = excluded.code, level = excluded.level,
+               path = excluded.path, parent_uid = excluded.parent_uid",
+        )?;
+        for u in units {
+            stmt.execute(params![
+                u.uid,
+                u.name,
+                u.code,
+                u.level,
+                u.path,
+                u.parent_uid
+            ])
+            .with_context(|| format!("storing org unit {}", u.uid))?;
+        }
+        let mut lvl = c.prepare_cached(
+            "INSERT INTO org_unit_levels(level, name) VALUES (?1, ?2) ON CONFLICT(level) DO UPDATE SET name = excluded.name",
+        )?;
+        for (level, name) in levels {
+            lvl.execute(params![level, name])?;
+        }
+        Ok(())
+    }
+
+    /// The stored `updatedAt` and deleted flag of a tracked entity, if known.
+    pub fn tracked_entity_version(&self, uid: &str) -> Result<Option<(Option<String>, bool)>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT server_updated_at, deleted FROM tracked_entities WHERE uid = ?1",
+        )?;
+        Ok(stmt
+            .query_row(params![uid], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0)))
+            .optional()?)
+    }
+
+    /// Writes one tracked entity with the attribute values the guardrail kept and its enrollments
+    /// in `program_uid`. A deleted entity (or enrollment) loses its card records. De-duplicates by
+    /// UID + `updatedAt`: an entity already stored with the same `updatedAt` is left alone.
+    pub fn write_tracked_entity(
+        &self,
+        program_uid: &str,
+        te: &TrackedEntity,
+        kept_attributes: &[(&str, &str, Option<&str>)],
+    ) -> Result<EntityChange> {
+        let stored = self.tracked_entity_version(&te.uid)?;
+        let change = match &stored {
+            Some((updated, deleted)) if *updated == te.updated_at && *deleted == te.deleted => {
+                return Ok(EntityChange::Unchanged)
+            }
+            Some((_, false)) if te.deleted => EntityChange::Deleted,
+            Some((_, true)) if te.deleted => return Ok(EntityChange::Unchanged),
+            Some(_) => EntityChange::Updated,
+            // Never seen and already deleted: nothing to keep, no tombstone (so stores synced
+            // from servers with and without soft deletes end up the same).
+            None if te.deleted => return Ok(EntityChange::Unchanged),
+            None => EntityChange::Created,
+        };
+        let c = self.conn();
+        let now = now_utc();
+        c.prepare_cached(
+            "INSERT INTO tracked_entities(uid, tracked_entity_type, org_unit_uid, server_created_at, server_updated_at, deleted, synced_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(uid) DO UPDATE SET tracked_entity_type = excluded.tracked_entity_type,
+               org_unit_uid = excluded.org_unit_uid, server_created_at = excluded.server_created_at,
+               server_updated_at = excluded.server_updated_at, deleted = excluded.deleted, synced_at = excluded.synced_at",
+        )?
+        .execute(params![te.uid, te.tracked_entity_type, te.org_unit, te.created_at, te.updated_at, te.deleted as i64, now])
+        .with_context(|| format!("storing tracked entity {}", te.uid))?;
+        c.prepare_cached("DELETE FROM attribute_values WHERE tracked_entity_uid = ?1")?
+            .execute(params![te.uid])?;
+        if te.deleted {
+            self.delete_card_records_of_entity(&te.uid)?;
+            c.prepare_cached(
+                "UPDATE enrollments SET deleted = 1, synced_at = ?2 WHERE tracked_entity_uid = ?1",
+            )?
+            .execute(params![te.uid, now])?;
+            return Ok(change);
+        }
+        {
+            let mut ins = c.prepare_cached(
+                "INSERT INTO attribute_values(tracked_entity_uid, attribute_uid, value, server_updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(tracked_entity_uid, attribute_uid) DO UPDATE SET value = excluded.value",
+            )?;
+            for (attr, value, updated) in kept_attributes {
+                ins.execute(params![te.uid, attr, value, updated])
+                    .with_context(|| {
+                        format!("storing attribute {attr} of tracked entity {}", te.uid)
+                    })?;
+            }
+        }
+        for e in te.enrollments.iter().filter(|e| e.program == program_uid) {
+            self.write_enrollment(&te.uid, e, &now)?;
+        }
+        Ok(change)
+    }
+
+    fn write_enrollment(&self, te_uid: &str, e: &Enrollment, now: &str) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO enrollments(uid, tracked_entity_uid, program_uid, org_unit_uid, enrolled_at, occurred_at, status,
+                   server_updated_at, deleted, synced_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT(uid) DO UPDATE SET tracked_entity_uid = excluded.tracked_entity_uid,
+                   program_uid = excluded.program_uid, org_unit_uid = excluded.org_unit_uid,
+                   enrolled_at = excluded.enrolled_at, occurred_at = excluded.occurred_at, status = excluded.status,
+                   server_updated_at = excluded.server_updated_at, deleted = excluded.deleted, synced_at = excluded.synced_at",
+            )?
+            .execute(params![
+                e.uid,
+                te_uid,
+                e.program,
+                e.org_unit,
+                e.enrolled_at,
+                e.occurred_at,
+                e.status,
+                e.updated_at,
+                e.deleted as i64,
+                now
+            ])
+            .with_context(|| format!("storing enrollment {} of tracked entity {te_uid}", e.uid))?;
+        if e.deleted {
+            self.conn()
+                .prepare_cached("DELETE FROM card_records WHERE enrollment_uid = ?1")?
+                .execute(params![e.uid])?;
+        }
+        Ok(())
+    }
+
+    fn delete_card_records_of_entity(&self, te_uid: &str) -> Result<()> {
+        self.conn()
+            .prepare_cached("DELETE FROM card_records WHERE tracked_entity_uid = ?1")?
+            .execute(params![te_uid])?;
+        Ok(())
+    }
+
+    /// Marks a tracked entity deleted (it vanished from the server or moved out of scope).
+    pub fn mark_tracked_entity_deleted(&self, uid: &str) -> Result<()> {
+        let now = now_utc();
+        self.delete_card_records_of_entity(uid)?;
+        let c = self.conn();
+        c.prepare_cached("UPDATE tracked_entities SET deleted = 1, synced_at = ?2 WHERE uid = ?1")?
+            .execute(params![uid, now])?;
+        c.prepare_cached(
+            "UPDATE enrollments SET deleted = 1, synced_at = ?2 WHERE tracked_entity_uid = ?1",
+        )?
+        .execute(params![uid, now])?;
+        c.prepare_cached("DELETE FROM attribute_values WHERE tracked_entity_uid = ?1")?
+            .execute(params![uid])?;
+        Ok(())
+    }
+
+    /// Starts a reconciliation: an empty temporary set of UIDs the server still has.
+    pub fn reconcile_begin(&self) -> Result<()> {
+        self.conn().execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS reconcile_seen(uid TEXT PRIMARY KEY) WITHOUT ROWID; DELETE FROM reconcile_seen;",
+        )?;
+        Ok(())
+    }
+
+    /// Adds UIDs the server listed to the reconciliation set.
+    pub fn reconcile_add(&self, uids: &[&str]) -> Result<()> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("INSERT OR IGNORE INTO temp.reconcile_seen(uid) VALUES (?1)")?;
+        for uid in uids {
+            stmt.execute(params![uid])?;
+        }
+        Ok(())
+    }
+
+    /// Live tracked entities enrolled in `program_uid` that the server did not list (to delete).
+    pub fn reconcile_missing(&self, program_uid: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT DISTINCT t.uid FROM tracked_entities t JOIN enrollments e ON e.tracked_entity_uid = t.uid
+             WHERE e.program_uid = ?1 AND t.deleted = 0
+               AND NOT EXISTS (SELECT 1 FROM temp.reconcile_seen s WHERE s.uid = t.uid)",
+        )?;
+        let rows = stmt.query_map(params![program_uid], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+    }
+
+    /// Drops the reconciliation set.
+    pub fn reconcile_end(&self) -> Result<()> {
+        self.conn()
+            .execute_batch("DROP TABLE IF EXISTS temp.reconcile_seen;")?;
+        Ok(())
+    }
+
+    /// Live enrollments of a program after `after_uid` (keyset paging by enrollment UID), with
+    /// their tracked entity's stored attribute values: the input of re-mapping.
+    pub fn enrollments_for_mapping(
+        &self,
+        program_uid: &str,
+        after_uid: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredEnrollment>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT e.uid, e.tracked_entity_uid, e.org_unit_uid, e.enrolled_at FROM enrollments e
+             JOIN tracked_entities t ON t.uid = e.tracked_entity_uid
+             WHERE e.program_uid = ?1 AND e.uid > ?2 AND e.deleted = 0 AND t.deleted = 0
+             ORDER BY e.uid LIMIT ?3",
+        )?;
+        let mut out: Vec<StoredEnrollment> = stmt
+            .query_map(params![program_uid, after_uid, limit], |r| {
+                Ok(StoredEnrollment {
+                    enrollment_uid: r.get(0)?,
+                    tracked_entity_uid: r.get(1)?,
+                    org_unit_uid: r.get(2)?,
+                    enrolled_at: r.get(3)?,
+                    attributes: Vec::new(),
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut attrs = self.conn().prepare_cached(
+            "SELECT attribute_uid, value FROM attribute_values WHERE tracked_entity_uid = ?1",
+        )?;
+        for e in &mut out {
+            e.attributes = attrs
+                .query_map(params![e.tracked_entity_uid], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+        }
+        Ok(out)
+    }
+
+    /// Number of live enrollments of a program enrolled in `[from, to]` (dates `YYYY-MM-DD`) under
+    /// `org_unit` (any descendant), as the preview counts them.
+    pub fn count_enrollments(
+        &self,
+        program_uid: &str,
+        org_unit: Option<&str>,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<u64> {
+        let n: i64 = self.conn().query_row(
+            &format!("SELECT count(*) FROM enrollments e {PREVIEW_WHERE}"),
+            params![program_uid, org_unit, from, to],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
+    /// The first `limit` such enrollments (newest first) with org unit name and attributes.
+    pub fn preview_enrollments(
+        &self,
+        program_uid: &str,
+        org_unit: Option<&str>,
+        from: Option<&str>,
+        to: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(StoredEnrollment, Option<String>)>> {
+        let mut stmt = self.conn().prepare(&format!(
+            "SELECT e.uid, e.tracked_entity_uid, e.org_unit_uid, e.enrolled_at,
+               (SELECT name FROM org_units o WHERE o.uid = e.org_unit_uid)
+             FROM enrollments e {PREVIEW_WHERE} ORDER BY e.enrolled_at DESC, e.uid LIMIT ?5"
+        ))?;
+        let mut out: Vec<(StoredEnrollment, Option<String>)> = stmt
+            .query_map(params![program_uid, org_unit, from, to, limit], |r| {
+                Ok((
+                    StoredEnrollment {
+                        enrollment_uid: r.get(0)?,
+                        tracked_entity_uid: r.get(1)?,
+                        org_unit_uid: r.get(2)?,
+                        enrolled_at: r.get(3)?,
+                        attributes: Vec::new(),
+                    },
+                    r.get(4)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut attrs = self.conn().prepare_cached(
+            "SELECT attribute_uid, value FROM attribute_values WHERE tracked_entity_uid = ?1",
+        )?;
+        for (e, _) in &mut out {
+            e.attributes = attrs
+                .query_map(params![e.tracked_entity_uid], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+        }
+        Ok(out)
+    }
+
+    /// The sync cursor of a program (default when it never synced).
+    pub fn sync_cursor(&self, program_uid: &str) -> Result<SyncCursor> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT watermark, run_server_date, run_updated_after, next_page, reconciled_at FROM sync_cursors WHERE program_uid = ?1",
+                params![program_uid],
+                |r| {
+                    Ok(SyncCursor {
+                        watermark: r.get(0)?,
+                        run_server_date: r.get(1)?,
+                        run_updated_after: r.get(2)?,
+                        next_page: r.get(3)?,
+                        reconciled_at: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?
+            .unwrap_or_default())
+    }
+
+    /// Writes the sync cursor of a program (inside the page's transaction).
+    pub fn set_sync_cursor(&self, program_uid: &str, cursor: &SyncCursor) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO sync_cursors(program_uid, watermark, run_server_date, run_updated_after, next_page, reconciled_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(program_uid) DO UPDATE SET watermark = excluded.watermark, run_server_date = excluded.run_server_date,
+                   run_updated_after = excluded.run_updated_after, next_page = excluded.next_page,
+                   reconciled_at = excluded.reconciled_at, updated_at = excluded.updated_at",
+            )?
+            .execute(params![
+                program_uid,
+                cursor.watermark,
+                cursor.run_server_date,
+                cursor.run_updated_after,
+                cursor.next_page,
+                cursor.reconciled_at,
+                now_utc()
+            ])?;
+        Ok(())
+    }
+
+    /// Records the start of a run; runs of the program left `running` by a killed process
+    /// become `interrupted`. Returns the run id.
+    pub fn begin_sync_run(&self, program_uid: &str) -> Result<i64> {
+        self.conn().execute(
+            "UPDATE sync_runs SET status = 'interrupted' WHERE program_uid = ?1 AND status = 'running'",
+            params![program_uid],
+        )?;
+        self.conn().execute(
+            "INSERT INTO sync_runs(program_uid, started_at, status) VALUES (?1, ?2, 'running')",
+            params![program_uid, now_utc()],
+        )?;
+        Ok(self.conn().last_insert_rowid())
+    }
+
+    /// Records the end of a run (`ok` or `failed`) with its report.
+    pub fn finish_sync_run(&self, run_id: i64, status: &str, report_json: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE sync_runs SET finished_at = ?2, status = ?3, report_json = ?4 WHERE id = ?1",
+            params![run_id, now_utc(), status, report_json],
+        )?;
+        Ok(())
+    }
+
+    /// The most recent runs, newest first.
+    pub fn sync_runs(&self, limit: u32) -> Result<Vec<SyncRunRow>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT id, program_uid, started_at, finished_at, status, report_json FROM sync_runs ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![limit], |r| {
+            let json: Option<String> = r.get(5)?;
+            Ok(SyncRunRow {
+                id: r.get(0)?,
+                program_uid: r.get(1)?,
+                started_at: r.get(2)?,
+                finished_at: r.get(3)?,
+                status: r.get(4)?,
+                report: json.and_then(|j| serde_json::from_str(&j).ok()),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Sets a program's schedule (and audits it).
+    pub fn set_sync_schedule(&self, actor: &str, s: &SyncSchedule) -> Result<()> {
+        let before = self
+            .sync_schedule(&s.program_uid)?
+            .map(|b| serde_json::to_string(&b))
+            .transpose()?;
+        self.conn().execute(
+            "INSERT INTO sync_schedule(program_uid, interval_minutes, enabled, auto_generate_cards, next_sync_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(program_uid) DO UPDATE SET interval_minutes = excluded.interval_minutes, enabled = excluded.enabled,
+               auto_generate_cards = excluded.auto_generate_cards, next_sync_at = excluded.next_sync_at, updated_at = excluded.updated_at",
+            params![s.program_uid, s.interval_minutes, s.enabled as i64, s.auto_generate_cards as i64, s.next_sync_at, now_utc()],
+        )?;
+        let after = serde_json::to_string(s)?;
+        self.audit(
+            actor,
+            "sync.schedule.set",
+            Some(&s.program_uid),
+            before.as_deref(),
+            Some(&after),
+        )
+    }
+
+    /// Moves a schedule's next run (no audit: the scheduler does this every run).
+    pub fn set_next_sync_at(&self, program_uid: &str, next: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE sync_schedule SET next_sync_at = ?2 WHERE program_uid = ?1",
+            params![program_uid, next],
+        )?;
+        Ok(())
+    }
+
+    /// A program's schedule, if set.
+    pub fn sync_schedule(&self, program_uid: &str) -> Result<Option<SyncSchedule>> {
+        Ok(self
+            .sync_schedules()?
+            .into_iter()
+            .find(|s| s.program_uid == program_uid))
+    }
+
+    /// Every schedule.
+    pub fn sync_schedules(&self) -> Result<Vec<SyncSchedule>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT program_uid, interval_minutes, enabled, auto_generate_cards, next_sync_at FROM sync_schedule ORDER BY program_uid",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(SyncSchedule {
+                program_uid: r.get(0)?,
+                interval_minutes: r.get(1)?,
+                enabled: r.get::<_, i64>(2)? != 0,
+                auto_generate_cards: r.get::<_, i64>(3)? != 0,
+                next_sync_at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// `?1` program, `?2` org unit (ancestor UID, matched on the path), `?3` from, `?4` to.
+const PREVIEW_WHERE: &str = "WHERE e.program_uid = ?1 AND e.deleted = 0
+   AND (?2 IS NULL OR e.org_unit_uid = ?2 OR EXISTS (SELECT 1 FROM org_units o WHERE o.uid = e.org_unit_uid AND o.path LIKE '%/' || ?2 || '/%'))
+   AND (?3 IS NULL OR substr(e.enrolled_at, 1, 10) >= ?3)
+   AND (?4 IS NULL OR substr(e.enrolled_at, 1, 10) <= ?4)";
