@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn firmware(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("firmware").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("firmware")
+        .join(name)
 }
 
 #[test]
@@ -20,13 +22,20 @@ fn the_unit_serves_on_the_lan_with_its_state_directory_and_hardening() {
         "Restart=on-failure",
         "WantedBy=multi-user.target",
     ] {
-        assert!(unit.lines().any(|l| l.trim() == line), "kadi.service lacks `{line}`");
+        assert!(
+            unit.lines().any(|l| l.trim() == line),
+            "kadi.service lacks `{line}`"
+        );
     }
 }
 
 #[test]
 fn the_unit_passes_systemd_analyze_verify() {
-    if Command::new("systemd-analyze").arg("--version").output().is_err() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("SKIPPED: systemd-analyze is not installed on this machine");
         return;
     }
@@ -35,15 +44,25 @@ fn the_unit_passes_systemd_analyze_verify() {
     let unit = std::fs::read_to_string(firmware("kadi.service")).unwrap();
     let exe = env!("CARGO_BIN_EXE_kadi");
     assert!(unit.contains("ExecStart=/usr/local/bin/kadi "));
-    let copy = unit.replace("ExecStart=/usr/local/bin/kadi ", &format!("ExecStart={exe} "));
+    let copy = unit.replace(
+        "ExecStart=/usr/local/bin/kadi ",
+        &format!("ExecStart={exe} "),
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kadi.service");
     std::fs::write(&path, copy).unwrap();
-    let out = Command::new("systemd-analyze").arg("verify").arg(&path).output().unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     // Lines about other units on this machine (not ours) are not ours to fix.
     let ours: Vec<&str> = stderr.lines().filter(|l| l.contains("kadi")).collect();
-    assert!(out.status.success() && ours.is_empty(), "systemd-analyze verify failed:\n{stderr}");
+    assert!(
+        out.status.success() && ours.is_empty(),
+        "systemd-analyze verify failed:\n{stderr}"
+    );
 }
 
 #[test]
@@ -60,7 +79,11 @@ fn the_install_script_is_idempotent() {
             .env("KADI_NO_ENABLE", "1")
             .output()
             .unwrap();
-        assert!(out.status.success(), "round {round}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "round {round}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let installed = prefix.join("bin/kadi");
     let out = Command::new(&installed).arg("--version").output().unwrap();

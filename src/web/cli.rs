@@ -14,6 +14,9 @@ pub struct ServeArgs {
     /// Worker threads answering requests.
     #[arg(long, default_value_t = 4)]
     pub threads: usize,
+    /// Do not run the sync scheduler in this process (the page only).
+    #[arg(long)]
+    pub no_scheduler: bool,
     /// Print one JSON document (the URL) at start instead of text.
     #[arg(long)]
     pub json: bool,
