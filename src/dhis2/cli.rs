@@ -1,9 +1,50 @@
 //! `kadi dhis2`: command-line arguments and their handler.
+use super::{Auth, ConnectionTest};
+use crate::output::AlreadyReported;
+use crate::store::Store;
+use anyhow::Context;
+use std::io::Read;
 use std::path::Path;
 
 /// Arguments of `kadi dhis2`.
 #[derive(Debug, clap::Args)]
 pub struct Dhis2Args {
+    #[command(subcommand)]
+    pub command: Dhis2Command,
+}
+
+/// `kadi dhis2` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Dhis2Command {
+    /// Store the DHIS2 connection (URL and credentials; the secret is read from stdin and sealed).
+    Config(ConfigArgs),
+    /// Test the stored connection: version, server date, programmes, org units.
+    Test(TestArgs),
+}
+
+/// Arguments of `kadi dhis2 config`.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    /// The DHIS2 address (a trailing slash or a pasted `/api` is removed).
+    #[arg(long)]
+    pub url: String,
+    /// DHIS2 username (with --password-stdin).
+    #[arg(long, requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the password from the first line of stdin.
+    #[arg(long, conflicts_with = "token_stdin", requires = "username")]
+    pub password_stdin: bool,
+    /// Read a personal access token (DHIS2 2.37+) from the first line of stdin.
+    #[arg(long)]
+    pub token_stdin: bool,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `kadi dhis2 test`.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
@@ -12,7 +53,89 @@ pub struct Dhis2Args {
 impl Dhis2Args {
     /// Runs the command against the database at `db`.
     pub fn run(self, db: &Path) -> anyhow::Result<()> {
-        let _ = db;
-        anyhow::bail!("kadi dhis2 is not implemented yet")
+        match self.command {
+            Dhis2Command::Config(a) => a.run(db),
+            Dhis2Command::Test(a) => a.run(db),
+        }
+    }
+}
+
+fn read_secret_line() -> anyhow::Result<String> {
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .context("reading the secret from stdin")?;
+    Ok(input
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('\r')
+        .to_string())
+}
+
+impl ConfigArgs {
+    fn run(self, db: &Path) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.password_stdin || self.token_stdin,
+            "give --username U --password-stdin or --token-stdin (secrets are never taken on the command line)"
+        );
+        let secret = read_secret_line()?;
+        let auth = match (self.password_stdin, self.username) {
+            (true, Some(username)) => Auth::Basic {
+                username,
+                password: secret,
+            },
+            _ => Auth::Token(secret),
+        };
+        let store = Store::open(db)?;
+        let url = super::save_connection(&store, "cli", &self.url, &auth)?;
+        let (kind, user) = match &auth {
+            Auth::Basic { username, .. } => ("basic", Some(username.clone())),
+            Auth::Token(_) => ("token", None),
+        };
+        let report = serde_json::json!({ "status": "saved", "base_url": url, "auth": kind, "username": user });
+        crate::output::report(self.json, &report, || {
+            match &user {
+            Some(u) => format!("DHIS2 connection saved: {url} as {u} (password sealed); run `kadi dhis2 test`"),
+            None => format!("DHIS2 connection saved: {url} with a personal access token (sealed); run `kadi dhis2 test`"),
+        }
+        })
+    }
+}
+
+impl TestArgs {
+    fn run(self, db: &Path) -> anyhow::Result<()> {
+        let store = Store::open(db)?;
+        let client = super::client_from_store(&store)?;
+        let result: ConnectionTest = super::test_connection(&client);
+        store.record_dhis2_test(&result.status, result.dhis2_version.as_deref())?;
+        let code = match result.status.as_str() {
+            "connected" => 0,
+            "auth_failed" => 2,
+            "unreachable" => 3,
+            _ => 4,
+        };
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&result)?);
+        } else if code == 0 {
+            println!(
+                "connected to DHIS2 {} at {} (server time {}): {} programmes, {} organisation units",
+                result.dhis2_version.as_deref().unwrap_or("?"),
+                client.base_url(),
+                result.server_date.as_deref().unwrap_or("?"),
+                result.programmes_available.unwrap_or(0),
+                result.organisation_units.unwrap_or(0)
+            );
+        } else {
+            eprintln!(
+                "{}: {}",
+                result.status,
+                result.error.as_deref().unwrap_or("")
+            );
+        }
+        if code != 0 {
+            return Err(AlreadyReported(code).into());
+        }
+        Ok(())
     }
 }

@@ -1,5 +1,18 @@
-//! Skeleton: replaced by the dhis2 work. The public signatures here are the contract sync relies on.
+//! The blocking DHIS2 client: one `ureq` agent, configured once (timeouts, no redirects, gzip,
+//! rustls), reused across a sync. Version-aware: it asks `/api/system/info` once and from then
+//! on speaks that version's parameter names; every answer is converted into [`super::model`].
+//!
+//! It never retries by itself: the sync engine retries with backoff, guided by
+//! [`Dhis2Error::is_retryable`]. A 401 is never retryable (DHIS2 locks an account after four
+//! failed logins). Credentials travel only in the `Authorization` header and never appear in an
+//! error, a log line or `Debug` output.
 use super::model::*;
+use super::wire;
+use base64::Engine;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
 
 /// How kadi authenticates to DHIS2.
 #[derive(Clone)]
@@ -15,6 +28,21 @@ impl std::fmt::Debug for Auth {
         match self {
             Auth::Basic { username, .. } => write!(f, "Basic({username}, <hidden>)"),
             Auth::Token(_) => write!(f, "Token(<hidden>)"),
+        }
+    }
+}
+
+impl Auth {
+    fn header_value(&self) -> String {
+        match self {
+            Auth::Basic { username, password } => {
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD
+                        .encode(format!("{username}:{password}"))
+                )
+            }
+            Auth::Token(t) => format!("ApiToken {}", t.trim()),
         }
     }
 }
@@ -37,7 +65,33 @@ pub enum Dhis2Error {
     /// The server answered with an error status and (when it gave one) DHIS2's `message`.
     Rejected { status: u16, message: String },
     /// The server answered 2xx with a body kadi cannot read (HTML, truncated JSON, ...).
+    /// A message starting with `truncated` marks a body cut short (worth retrying).
     Malformed(String),
+}
+
+impl Dhis2Error {
+    /// Whether trying again later may succeed: network failures, 5xx, 408/429 and truncated
+    /// bodies. Never for authentication failures.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Dhis2Error::Unreachable(_) => true,
+            Dhis2Error::AuthFailed(_) => false,
+            Dhis2Error::Rejected { status, .. } => {
+                *status >= 500 || *status == 408 || *status == 429
+            }
+            Dhis2Error::Malformed(m) => m.starts_with("truncated"),
+        }
+    }
+
+    /// A stable one-word category: `unreachable`, `auth_failed`, `rejected`, `malformed`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Dhis2Error::Unreachable(_) => "unreachable",
+            Dhis2Error::AuthFailed(_) => "auth_failed",
+            Dhis2Error::Rejected { .. } => "rejected",
+            Dhis2Error::Malformed(_) => "malformed",
+        }
+    }
 }
 
 impl std::fmt::Display for Dhis2Error {
@@ -55,27 +109,40 @@ impl std::fmt::Display for Dhis2Error {
 
 impl std::error::Error for Dhis2Error {}
 
-/// Normalises a pasted DHIS2 URL: trims, drops trailing slashes and an `/api` (or `/api/41`) suffix.
+/// Normalises a pasted DHIS2 URL: trims, drops credentials, trailing slashes, a query or
+/// fragment, and an `/api` (or `/api/41`, `/api/...`) or `/dhis-web-…` suffix.
 pub fn normalize_base_url(url: &str) -> String {
-    let mut u = url.trim().trim_end_matches('/').to_string();
-    if let Some(i) = u.find("/api") {
-        let rest = &u[i + 4..];
-        if rest.is_empty()
-            || rest
-                .trim_start_matches('/')
-                .chars()
-                .all(|c| c.is_ascii_digit())
-        {
-            u.truncate(i);
+    let mut u = url.trim().to_string();
+    if let Some(i) = u.find(['?', '#']) {
+        u.truncate(i);
+    }
+    // Never keep `user:password@` in a stored URL.
+    if let Some(scheme_end) = u.find("://") {
+        let rest = &u[scheme_end + 3..];
+        let host_end = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..host_end].rfind('@') {
+            u = format!("{}{}", &u[..scheme_end + 3], &rest[at + 1..]);
         }
     }
+    let mut u = u.trim_end_matches('/').to_string();
+    let cut = |u: &str, marker: &str| -> Option<usize> {
+        let scheme_end = u.find("://").map(|i| i + 3).unwrap_or(0);
+        let path_start = u[scheme_end..].find('/').map(|i| i + scheme_end)?;
+        u[path_start..]
+            .match_indices(marker)
+            .map(|(i, _)| i + path_start)
+            .find(|&i| {
+                let after = &u[i + marker.len()..];
+                marker.ends_with('-') || after.is_empty() || after.starts_with('/')
+            })
+    };
+    if let Some(i) = cut(&u, "/dhis-web-") {
+        u.truncate(i);
+    }
+    if let Some(i) = cut(&u, "/api") {
+        u.truncate(i);
+    }
     u.trim_end_matches('/').to_string()
-}
-
-/// A DHIS2 client, configured once and reused across a sync.
-pub struct Client {
-    #[allow(dead_code)]
-    config: ConnectionConfig,
 }
 
 /// Which tracked entities to export.
@@ -89,37 +156,538 @@ pub struct TrackedEntityQuery {
     pub include_deleted: bool,
 }
 
+/// One `fields` string for every version: 2.36/2.37 only look for the keyword `enrollments`
+/// (and would add events for `events`, which is not named); 2.38+ filter exactly.
+pub const TRACKED_ENTITY_FIELDS: &str = "trackedEntity,trackedEntityType,orgUnit,createdAt,updatedAt,deleted,\
+attributes[attribute,code,displayName,valueType,value,updatedAt],\
+enrollments[enrollment,program,trackedEntity,orgUnit,enrolledAt,occurredAt,status,updatedAt,deleted]";
+
+/// `fields` for the enrollments export.
+pub const ENROLLMENT_FIELDS: &str =
+    "enrollment,program,trackedEntity,orgUnit,enrolledAt,occurredAt,status,updatedAt,deleted";
+
+const PROGRAM_FIELDS: &str = "id,name,displayName,code,trackedEntityType[id],\
+programTrackedEntityAttributes[mandatory,valueType,name,displayName,\
+trackedEntityAttribute[id,code,name,displayName,valueType,optionSet[id,name,displayName,options[code,name,displayName]]]]";
+
+const ORG_UNIT_FIELDS: &str = "id,name,displayName,code,level,path,parent[id]";
+
+/// Bodies larger than this are refused (a tracker page of 1,000 entities is a few MB).
+const MAX_BODY: u64 = 512 * 1024 * 1024;
+
+/// A DHIS2 client, configured once and reused across a sync.
+pub struct Client {
+    config: ConnectionConfig,
+    agent: ureq::Agent,
+    timeout: Duration,
+    version: Mutex<Option<(u32, u32)>>,
+    /// ETag and body of metadata answers, by URL, for `If-None-Match`.
+    etags: Mutex<HashMap<String, (String, Vec<u8>)>>,
+    requests: AtomicU64,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn build_agent(timeout: Duration) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        // A redirect is information (login page, http→https, wrong path), not something to follow.
+        .max_redirects(0)
+        .timeout_global(Some(timeout))
+        .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
+        .user_agent(format!("kadi/{}", env!("CARGO_PKG_VERSION")))
+        .build();
+    ureq::Agent::new_with_config(config)
+}
+
+/// A 2xx body, read whole.
+struct Body {
+    bytes: Vec<u8>,
+    url: String,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Parses `2.40.3.1`, `2.42-SNAPSHOT`, `2.41` into (2, 40) etc.
+pub fn parse_version(v: &str) -> Option<(u32, u32)> {
+    crate::sim::parse_version(v)
+}
+
+fn html_hint(url: &str) -> String {
+    format!(
+        "{url} answered with an HTML page, not DHIS2 JSON: check the base URL (the address DHIS2 opens at, \
+         e.g. https://dhis2.example.org or https://example.org/dhis, without /api or /dhis-web-…)"
+    )
+}
+
 impl Client {
-    /// Builds a client (no request is made).
+    /// Builds a client (no request is made). Timeout: 120 s per request, 10 s to connect.
     pub fn new(config: ConnectionConfig) -> Client {
-        Client { config }
+        let timeout = Duration::from_secs(120);
+        Client {
+            config: ConnectionConfig {
+                base_url: normalize_base_url(&config.base_url),
+                auth: config.auth,
+            },
+            agent: build_agent(timeout),
+            timeout,
+            version: Mutex::new(None),
+            etags: Mutex::new(HashMap::new()),
+            requests: AtomicU64::new(0),
+        }
     }
-    /// `/api/system/info`.
+
+    /// The same client with another whole-request timeout (connecting: at most 10 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Client {
+        self.agent = build_agent(timeout);
+        self.timeout = timeout;
+        self
+    }
+
+    /// The normalised base URL.
+    pub fn base_url(&self) -> &str {
+        &self.config.base_url
+    }
+
+    /// Requests sent so far by this client.
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// The server's (major, minor) version once known (after [`Client::system_info`]).
+    pub fn known_version(&self) -> Option<(u32, u32)> {
+        *lock(&self.version)
+    }
+
+    /// Tells the client the server version (e.g. from a previous run) to skip `/api/system/info`.
+    pub fn set_version(&self, major_minor: (u32, u32)) {
+        *lock(&self.version) = Some(major_minor);
+    }
+
+    fn version(&self) -> Result<(u32, u32), Dhis2Error> {
+        if let Some(v) = self.known_version() {
+            return Ok(v);
+        }
+        Ok(self.system_info()?.major_minor)
+    }
+
+    /// GET `/api/{path}` with `query`; 2xx bodies only, every other answer mapped to an error.
+    fn get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        use_etag: bool,
+    ) -> Result<Body, Dhis2Error> {
+        let url = format!("{}/api/{}", self.config.base_url, path);
+        let mut request = self
+            .agent
+            .get(&url)
+            .header("Accept", "application/json")
+            .header("Authorization", self.config.auth.header_value());
+        for (k, v) in query {
+            request = request.query(*k, v);
+        }
+        let cache_key = {
+            let q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{url}?{}", q.join("&"))
+        };
+        if use_etag {
+            if let Some((tag, _)) = lock(&self.etags).get(&cache_key) {
+                request = request.header("If-None-Match", tag.as_str());
+            }
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut response = request.call().map_err(|e| transport_error(e, &url))?;
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let content_type = header("content-type").unwrap_or_default();
+        let location = header("location");
+        let etag = header("etag");
+        match status {
+            304 => match lock(&self.etags).get(&cache_key) {
+                Some((_, bytes)) => Ok(Body {
+                    bytes: bytes.clone(),
+                    url,
+                }),
+                None => Err(Dhis2Error::Malformed(format!(
+                    "{url} answered 304 Not Modified to a request kadi had not cached"
+                ))),
+            },
+            300..=399 => {
+                let loc = location.unwrap_or_default();
+                if loc.contains("login") || loc.contains("security") || loc.contains("/uaa/") {
+                    Err(Dhis2Error::AuthFailed(format!(
+                        "{url} redirected to the DHIS2 login page: credentials were not sent or not accepted"
+                    )))
+                } else {
+                    Err(Dhis2Error::Malformed(format!(
+                        "{url} redirects to {loc}: use that address (e.g. https instead of http) as the base URL"
+                    )))
+                }
+            }
+            401 | 403 => {
+                let body = read_limited(&mut response, 64 * 1024).unwrap_or_default();
+                let message = error_message(&body, &content_type).unwrap_or_else(|| {
+                    if status == 401 {
+                        "Unauthorized".into()
+                    } else {
+                        "Forbidden".into()
+                    }
+                });
+                Err(Dhis2Error::AuthFailed(format!(
+                    "{status} from {url}: {message}"
+                )))
+            }
+            200..=299 => {
+                let bytes = response
+                    .body_mut()
+                    .with_config()
+                    .limit(MAX_BODY)
+                    .read_to_vec()
+                    .map_err(|e| body_error(e, &url))?;
+                if content_type.contains("html")
+                    || bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<')
+                {
+                    return Err(Dhis2Error::Malformed(html_hint(&url)));
+                }
+                if let (true, Some(tag)) = (use_etag, etag) {
+                    lock(&self.etags).insert(cache_key, (tag, bytes.clone()));
+                }
+                Ok(Body { bytes, url })
+            }
+            _ => {
+                let body = read_limited(&mut response, 64 * 1024).unwrap_or_default();
+                let message = error_message(&body, &content_type).unwrap_or_else(|| {
+                    response
+                        .status()
+                        .canonical_reason()
+                        .unwrap_or("error")
+                        .to_string()
+                });
+                Err(Dhis2Error::Rejected { status, message })
+            }
+        }
+    }
+
+    fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        use_etag: bool,
+    ) -> Result<(T, u64), Dhis2Error> {
+        let body = self.get(path, query, use_etag)?;
+        let value = parse_json(&body.bytes, &body.url)?;
+        Ok((value, body.bytes.len() as u64))
+    }
+
+    /// `/api/system/info`: the version (remembered for later requests) and the server's clock.
     pub fn system_info(&self) -> Result<SystemInfo, Dhis2Error> {
-        Err(Dhis2Error::Unreachable("not implemented yet".into()))
+        let (info, _) = self.get_json::<wire::WireSystemInfo>("system/info", &[], false)?;
+        let version = info.version.unwrap_or_default();
+        let major_minor = parse_version(&version).ok_or_else(|| {
+            Dhis2Error::Malformed(format!(
+                "{}/api/system/info gave no DHIS2 version kadi recognises ({version:?})",
+                self.config.base_url
+            ))
+        })?;
+        self.set_version(major_minor);
+        Ok(SystemInfo {
+            version,
+            major_minor,
+            server_date: info.server_date.unwrap_or_default(),
+        })
     }
+
+    /// `/api/me`: the user kadi connects as.
+    pub fn me(&self) -> Result<Me, Dhis2Error> {
+        let fields = "id,username,name,displayName,userCredentials[username],organisationUnits[id]"
+            .to_string();
+        let (me, _) = self.get_json::<wire::WireMe>("me", &[("fields", fields)], false)?;
+        Ok(me.into_model())
+    }
+
     /// Programs visible to the user, with attributes and option sets.
     pub fn programs(&self) -> Result<Vec<Program>, Dhis2Error> {
-        Err(Dhis2Error::Unreachable("not implemented yet".into()))
+        let q = [
+            ("fields", PROGRAM_FIELDS.to_string()),
+            ("paging", "false".to_string()),
+        ];
+        let (list, _) = self.get_json::<wire::WirePrograms>("programs", &q, true)?;
+        Ok(list
+            .programs
+            .into_iter()
+            .map(wire::WireProgram::into_model)
+            .collect())
     }
+
+    /// One program with its attributes and option sets.
+    pub fn program(&self, uid: &str) -> Result<Program, Dhis2Error> {
+        let (p, _) = self.get_json::<wire::WireProgram>(
+            &format!("programs/{uid}"),
+            &[("fields", PROGRAM_FIELDS.to_string())],
+            true,
+        )?;
+        Ok(p.into_model())
+    }
+
     /// All org units (paged internally) with path and level.
     pub fn org_units(&self) -> Result<Vec<OrgUnit>, Dhis2Error> {
-        Err(Dhis2Error::Unreachable("not implemented yet".into()))
+        const PAGE_SIZE: u32 = 1000;
+        let mut out = Vec::new();
+        for page in 1..=100_000u32 {
+            let q = [
+                ("fields", ORG_UNIT_FIELDS.to_string()),
+                ("paging", "true".to_string()),
+                ("page", page.to_string()),
+                ("pageSize", PAGE_SIZE.to_string()),
+            ];
+            let (list, _) = self.get_json::<wire::WireOrgUnits>("organisationUnits", &q, true)?;
+            let n = list.organisation_units.len();
+            out.extend(
+                list.organisation_units
+                    .into_iter()
+                    .map(wire::WireOrgUnit::into_model),
+            );
+            let more = match list.pager.as_ref().map(|p| p.page_count) {
+                Some(Some(count)) => (page as u64) < count,
+                Some(None) => n >= PAGE_SIZE as usize,
+                // No pager: the server sent everything at once.
+                None => false,
+            };
+            if !more || n == 0 {
+                break;
+            }
+        }
+        Ok(out)
     }
-    /// One page (1-based) of tracked entities with attributes and enrollments.
+
+    /// How many org units the user can see (one small request: the pager's total).
+    pub fn org_unit_count(&self) -> Result<u64, Dhis2Error> {
+        let q = [
+            ("fields", "id".to_string()),
+            ("page", "1".to_string()),
+            ("pageSize", "1".to_string()),
+        ];
+        let (list, _) = self.get_json::<wire::WireOrgUnits>("organisationUnits", &q, false)?;
+        Ok(list
+            .pager
+            .and_then(|p| p.total)
+            .unwrap_or(list.organisation_units.len() as u64))
+    }
+
+    /// The named org unit levels, by level.
+    pub fn org_unit_levels(&self) -> Result<Vec<OrgUnitLevel>, Dhis2Error> {
+        let q = [
+            ("fields", "level,name,displayName".to_string()),
+            ("paging", "false".to_string()),
+        ];
+        let (list, _) =
+            self.get_json::<wire::WireOrgUnitLevels>("organisationUnitLevels", &q, true)?;
+        Ok(list.into_model())
+    }
+
+    /// The tracker query parameters this server version understands (never the other
+    /// version's names: 2.41 answers 400 to a mix and 2.42 ignores the old ones, widening the query).
+    fn tracker_params(
+        &self,
+        query: &TrackedEntityQuery,
+        page: u32,
+        page_size: u32,
+        fields: &str,
+    ) -> Result<Vec<(&'static str, String)>, Dhis2Error> {
+        let new_names = self.version()? >= (2, 41);
+        let mut q: Vec<(&'static str, String)> = Vec::with_capacity(10);
+        if !query.program.is_empty() {
+            q.push(("program", query.program.clone()));
+        }
+        let (ou_key, mode_key, sep) = if new_names {
+            ("orgUnits", "orgUnitMode", ",")
+        } else {
+            ("orgUnit", "ouMode", ";")
+        };
+        if query.org_units.is_empty() {
+            q.push((mode_key, "ACCESSIBLE".into()));
+        } else {
+            q.push((ou_key, query.org_units.join(sep)));
+            q.push((mode_key, "DESCENDANTS".into()));
+        }
+        if let Some(t) = &query.updated_after {
+            q.push(("updatedAfter", t.clone()));
+        }
+        if query.include_deleted {
+            q.push(("includeDeleted", "true".into()));
+        }
+        q.push(("fields", fields.to_string()));
+        q.push(("page", page.max(1).to_string()));
+        q.push(("pageSize", page_size.max(1).to_string()));
+        Ok(q)
+    }
+
+    /// One page (1-based) of tracked entities with attributes and enrollments (in the query's
+    /// program). Stop paging when `items.len() < page.page_size` (the server's page size, which a
+    /// server may cap below the one asked for).
     pub fn tracked_entities_page(
         &self,
-        _query: &TrackedEntityQuery,
-        _page: u32,
-        _page_size: u32,
+        query: &TrackedEntityQuery,
+        page: u32,
+        page_size: u32,
     ) -> Result<Page<TrackedEntity>, Dhis2Error> {
-        Err(Dhis2Error::Unreachable("not implemented yet".into()))
+        let q = self.tracker_params(query, page, page_size, TRACKED_ENTITY_FIELDS)?;
+        let (wire, bytes) = self.get_json::<wire::WireTrackerPage<wire::WireTrackedEntity>>(
+            "tracker/trackedEntities",
+            &q,
+            false,
+        )?;
+        Ok(wire.into_page(page, page_size, bytes, |te| te.into_model(&query.program)))
+    }
+
+    /// One page of tracked-entity UIDs only (`fields=trackedEntity`), for deletion reconciliation.
+    pub fn tracked_entity_uids(
+        &self,
+        query: &TrackedEntityQuery,
+        page: u32,
+        page_size: u32,
+    ) -> Result<Page<String>, Dhis2Error> {
+        let q = self.tracker_params(query, page, page_size, "trackedEntity")?;
+        let (wire, bytes) = self.get_json::<wire::WireTrackerPage<wire::WireUidOnly>>(
+            "tracker/trackedEntities",
+            &q,
+            false,
+        )?;
+        Ok(wire.into_page(page, page_size, bytes, |te| te.tracked_entity))
+    }
+
+    /// The tracked entities with these UIDs (in `program`), in one request per 100 UIDs.
+    pub fn tracked_entities_by_uid(
+        &self,
+        program: &str,
+        uids: &[String],
+    ) -> Result<Vec<TrackedEntity>, Dhis2Error> {
+        let new_names = self.version()? >= (2, 41);
+        let mut out = Vec::with_capacity(uids.len());
+        for chunk in uids.chunks(100) {
+            let mut q: Vec<(&str, String)> = vec![("program", program.to_string())];
+            if new_names {
+                q.push(("trackedEntities", chunk.join(",")));
+                q.push(("orgUnitMode", "ACCESSIBLE".into()));
+            } else {
+                q.push(("trackedEntity", chunk.join(";")));
+                q.push(("ouMode", "ACCESSIBLE".into()));
+            }
+            q.push(("fields", TRACKED_ENTITY_FIELDS.to_string()));
+            q.push(("pageSize", chunk.len().to_string()));
+            let (wire, _) = self.get_json::<wire::WireTrackerPage<wire::WireTrackedEntity>>(
+                "tracker/trackedEntities",
+                &q,
+                false,
+            )?;
+            out.extend(wire.items.into_iter().map(|te| te.into_model(program)));
+        }
+        Ok(out)
+    }
+
+    /// One page (1-based) of enrollments in the query's program.
+    pub fn enrollments_page(
+        &self,
+        query: &TrackedEntityQuery,
+        page: u32,
+        page_size: u32,
+    ) -> Result<Page<Enrollment>, Dhis2Error> {
+        let q = self.tracker_params(query, page, page_size, ENROLLMENT_FIELDS)?;
+        let (wire, bytes) = self.get_json::<wire::WireTrackerPage<wire::WireEnrollment>>(
+            "tracker/enrollments",
+            &q,
+            false,
+        )?;
+        Ok(wire.into_page(page, page_size, bytes, |e| e.into_model(None)))
+    }
+}
+
+fn read_limited(response: &mut ureq::http::Response<ureq::Body>, limit: u64) -> Option<Vec<u8>> {
+    response
+        .body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_vec()
+        .ok()
+}
+
+/// DHIS2's `message` from an error body (JSON), or a short plain-text body; never HTML.
+fn error_message(body: &[u8], content_type: &str) -> Option<String> {
+    if let Ok(e) = serde_json::from_slice::<wire::WireError>(body) {
+        if let Some(m) = e.message.or(e.error).filter(|m| !m.trim().is_empty()) {
+            return Some(m);
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() || content_type.contains("html") || text.starts_with('<') {
+        return None;
+    }
+    Some(text.chars().take(300).collect())
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], url: &str) -> Result<T, Dhis2Error> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        if e.classify() == serde_json::error::Category::Eof {
+            Dhis2Error::Malformed(format!(
+                "truncated response from {url} ({} bytes): {e}",
+                bytes.len()
+            ))
+        } else {
+            Dhis2Error::Malformed(format!("unexpected JSON from {url}: {e}"))
+        }
+    })
+}
+
+fn transport_error(e: ureq::Error, url: &str) -> Dhis2Error {
+    match e {
+        ureq::Error::Timeout(t) => {
+            Dhis2Error::Unreachable(format!("{url}: no answer in time ({t})"))
+        }
+        ureq::Error::HostNotFound => {
+            Dhis2Error::Unreachable(format!("{url}: host not found (DNS)"))
+        }
+        ureq::Error::ConnectionFailed => {
+            Dhis2Error::Unreachable(format!("{url}: connection refused or failed"))
+        }
+        ureq::Error::BadUri(m) => {
+            Dhis2Error::Unreachable(format!("{url} is not a usable URL: {m}"))
+        }
+        other => Dhis2Error::Unreachable(format!("{url}: {other}")),
+    }
+}
+
+fn body_error(e: ureq::Error, url: &str) -> Dhis2Error {
+    match e {
+        ureq::Error::BodyExceedsLimit(n) => {
+            Dhis2Error::Malformed(format!("{url}: answer larger than {n} bytes"))
+        }
+        ureq::Error::Timeout(t) => {
+            Dhis2Error::Unreachable(format!("{url}: the answer stopped midway ({t})"))
+        }
+        other => Dhis2Error::Unreachable(format!("{url}: the answer stopped midway: {other}")),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
     #[test]
     fn pasted_urls_are_normalised() {
         assert_eq!(
@@ -132,5 +700,58 @@ mod tests {
             normalize_base_url(" http://127.0.0.1:8080 "),
             "http://127.0.0.1:8080"
         );
+        assert_eq!(
+            normalize_base_url("https://x.org/dhis/api/system/info"),
+            "https://x.org/dhis"
+        );
+        assert_eq!(
+            normalize_base_url("https://x.org/dhis/dhis-web-dashboard/#/"),
+            "https://x.org/dhis"
+        );
+        assert_eq!(
+            normalize_base_url("https://admin:district@x.org/dhis"),
+            "https://x.org/dhis"
+        );
+        assert_eq!(
+            normalize_base_url("https://apistore.org/apis"),
+            "https://apistore.org/apis"
+        );
+    }
+
+    #[test]
+    fn versions_parse_with_patch_and_snapshot_suffixes() {
+        assert_eq!(parse_version("2.40.3.1"), Some((2, 40)));
+        assert_eq!(parse_version("2.42-SNAPSHOT"), Some((2, 42)));
+        assert_eq!(parse_version("2.41.0"), Some((2, 41)));
+        assert_eq!(parse_version("garbage"), None);
+    }
+
+    #[test]
+    fn only_transient_failures_are_retryable() {
+        assert!(Dhis2Error::Unreachable("x".into()).is_retryable());
+        assert!(Dhis2Error::Rejected {
+            status: 503,
+            message: "x".into()
+        }
+        .is_retryable());
+        assert!(!Dhis2Error::Rejected {
+            status: 400,
+            message: "x".into()
+        }
+        .is_retryable());
+        assert!(!Dhis2Error::AuthFailed("x".into()).is_retryable());
+        assert!(Dhis2Error::Malformed("truncated response".into()).is_retryable());
+        assert!(!Dhis2Error::Malformed("html".into()).is_retryable());
+    }
+
+    #[test]
+    fn auth_debug_output_hides_secrets() {
+        let a = Auth::Basic {
+            username: "admin".into(),
+            password: "s3cret-pw".into(),
+        };
+        assert!(!format!("{a:?}").contains("s3cret-pw"));
+        let t = Auth::Token("d2pat_secret".into());
+        assert!(!format!("{t:?}").contains("d2pat_secret"));
     }
 }

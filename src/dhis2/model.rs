@@ -121,3 +121,14 @@ pub struct Page<T> {
     /// Bytes of the response body (for run reports).
     pub bytes: u64,
 }
+
+/// The user kadi connects as (`/api/me`), whatever the version put where.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Me {
+    pub uid: String,
+    /// Top level from 2.38, under `userCredentials` before.
+    pub username: Option<String>,
+    pub name: Option<String>,
+    /// UIDs of the user's capture org units.
+    pub org_units: Vec<String>,
+}

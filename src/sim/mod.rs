@@ -1,24 +1,93 @@
 //! A DHIS2 simulator (tiny_http) speaking the documented shapes of 2.36-2.42 with deterministic
 //! synthetic data for a seed, near-duplicates with exportable truth, and fault injection. Used by
 //! tests, benchmarks and `kadi demo`.
+//!
+//! What differs by version, as in the real servers: the tracker list key (`instances` up to 2.40,
+//! `trackedEntities`/`enrollments` from 2.41), the pager (top-level fields, then `pager{}` plus
+//! deprecated copies in 2.41, `pager{}` only in 2.42), parameter names (`orgUnit`/`ouMode`/
+//! `trackedEntity` up to 2.40; 2.41 takes both but answers 400 to a mix; 2.42 silently ignores the
+//! old names, widening the query), `fields` (2.36/2.37 only look for keywords; from 2.38 enrollments
+//! come only when asked), `orgUnitName` (gone from 2.41), personal access tokens (2.37+).
+//! Everywhere: zone-less timestamps, a 302 to the login page without credentials, and an account
+//! locked after four failed logins.
+//!
+//! Faults (from [`Faults`] or [`SimHandle::fail_next`]) apply to `/api/tracker/*` only, so that
+//! metadata stays reachable and tests stay deterministic.
 pub mod cli;
+pub mod data;
+mod server;
 
-use anyhow::Result;
+use crate::dhis2::model::{AttributeValue, Enrollment, TrackedEntity};
+use anyhow::{bail, Context, Result};
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 /// The demo program's UID.
 pub const PROGRAM_UID: &str = "P3jJH5Tu5VC";
+
+/// Failures the simulator injects into `/api/tracker/*` answers, as shares in `[0, 1]`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Faults {
+    /// Share of answers that are `500` with DHIS2's error JSON.
+    pub error_500: f64,
+    /// Share of answers that are `503` with a proxy's HTML page.
+    pub error_503: f64,
+    /// Share of answers that stop after half the body and never finish (the client times out).
+    pub drop: f64,
+    /// Share of answers whose body is cut in half (complete HTTP response, broken JSON).
+    pub truncate: f64,
+    /// Share of answers delayed by `slow_ms`.
+    pub slow: f64,
+    /// Delay of a slow answer, in milliseconds.
+    pub slow_ms: u64,
+    /// Largest `pageSize` served; bigger requests get this many items (and this `pageSize`).
+    pub max_page_size: Option<u32>,
+}
+
+/// One forced failure, for [`SimHandle::fail_next`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// Answer with this HTTP status (DHIS2 error JSON; HTML for 502/503/504).
+    Status(u16),
+    /// Stop after half the body and never finish.
+    Drop,
+    /// Cut the body in half.
+    Truncate,
+    /// Wait this long, then answer normally.
+    Slow(Duration),
+}
 
 /// How to run a simulator.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     /// `127.0.0.1:0` picks a free port.
     pub listen: String,
-    /// DHIS2 version to imitate, e.g. "2.41".
+    /// DHIS2 version to imitate, e.g. "2.41" (served as `2.41.0`) or a full "2.40.3.1" / "2.42-SNAPSHOT".
     pub version: String,
     /// Number of beneficiaries (tracked entities).
     pub records: usize,
     pub seed: u64,
+    /// Basic-auth user (default `admin`).
+    pub username: String,
+    /// Basic-auth password (default `district`).
+    pub password: String,
+    /// Personal access token accepted as `Authorization: ApiToken …` (2.37+).
+    pub token: Option<String>,
+    /// Consecutive failed logins that lock an account (DHIS2: 4).
+    pub lockout_after: u32,
+    /// How long a locked account stays locked (DHIS2: 15 minutes).
+    pub lockout: Duration,
+    /// Injected failures.
+    pub faults: Faults,
+    /// Worker threads answering requests.
+    pub workers: usize,
 }
+
+/// The token the simulator accepts by default.
+pub const DEFAULT_TOKEN: &str = "d2pat_kadiSimulatorToken0000000000001234567890";
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -27,7 +96,114 @@ impl Default for SimConfig {
             version: "2.41".into(),
             records: 100,
             seed: 42,
+            username: "admin".into(),
+            password: "district".into(),
+            token: Some(DEFAULT_TOKEN.into()),
+            lockout_after: 4,
+            lockout: Duration::from_secs(15 * 60),
+            faults: Faults::default(),
+            workers: 4,
         }
+    }
+}
+
+/// What the simulator has seen (for tests and benchmarks).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SimStats {
+    /// Every request received, authenticated or not.
+    pub requests: u64,
+    /// Requests that failed authentication (401).
+    pub auth_failures: u64,
+    /// Requests answered 302 to the login page (no credentials).
+    pub login_redirects: u64,
+    /// Tracker requests that carried a pre-2.41 parameter name (`orgUnit`, `ouMode`, `trackedEntity`).
+    pub old_param_requests: u64,
+    /// Tracker requests that carried a 2.41+ parameter name (`orgUnits`, `orgUnitMode`, `trackedEntities`).
+    pub new_param_requests: u64,
+    /// Faults injected so far.
+    pub faults_injected: u64,
+    /// Tracker pages served successfully.
+    pub pages_served: u64,
+}
+
+/// Per-record state that changes between runs; the record's content is generated from the seed.
+#[derive(Debug, Clone, Copy)]
+struct Meta {
+    updated_ms: i64,
+    health_center: u8,
+    deleted: bool,
+}
+
+#[derive(Default)]
+struct Records {
+    meta: Vec<Meta>,
+    /// Edited attribute values by record index: (attribute index, new value or removal).
+    edits: HashMap<u64, Vec<(usize, Option<String>)>>,
+}
+
+#[derive(Default)]
+struct AuthState {
+    failures: HashMap<String, u32>,
+    locked_until: HashMap<String, Instant>,
+}
+
+/// Shared between the handle and the worker threads.
+struct State {
+    config: SimConfig,
+    version: String,
+    major_minor: (u32, u32),
+    base_url: String,
+    org_units: Vec<crate::dhis2::model::OrgUnit>,
+    /// Level-4 org units in generation order (index = `Person::health_center`).
+    health_centers: Vec<usize>,
+    records: RwLock<Records>,
+    auth: Mutex<AuthState>,
+    faults: Mutex<Faults>,
+    forced: Mutex<VecDeque<Fault>>,
+    fault_rng: Mutex<data::SplitMix64>,
+    stats: Mutex<SimStats>,
+    log: Mutex<VecDeque<String>>,
+    /// The last "now" handed out, so that edits always move `updatedAt` forward.
+    last_now_ms: AtomicU64,
+}
+
+const LOG_LIMIT: usize = 10_000;
+
+impl State {
+    fn now_ms(&self) -> i64 {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let mut prev = self.last_now_ms.load(Ordering::SeqCst);
+        loop {
+            let next = wall.max(prev + 1);
+            match self
+                .last_now_ms
+                .compare_exchange(prev, next, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return next as i64,
+                Err(p) => prev = p,
+            }
+        }
+    }
+
+    /// Record `i` with edits applied.
+    fn tracked_entity(&self, records: &Records, i: u64) -> Option<(data::Person, Meta)> {
+        let meta = *records.meta.get(i as usize)?;
+        let mut p = data::person(self.config.seed, i);
+        if let Some(edits) = records.edits.get(&i) {
+            for (a, v) in edits {
+                p.values[*a] = v.clone();
+            }
+        }
+        p.health_center = meta.health_center as usize;
+        p.updated_ms = meta.updated_ms;
+        Some((p, meta))
+    }
+
+    fn health_center(&self, hc: usize) -> &crate::dhis2::model::OrgUnit {
+        &self.org_units[self.health_centers[hc % self.health_centers.len()]]
     }
 }
 
@@ -35,10 +211,406 @@ impl Default for SimConfig {
 pub struct SimHandle {
     /// Base URL such as `http://127.0.0.1:43121`.
     pub base_url: String,
+    state: Arc<State>,
+    server: Arc<tiny_http::Server>,
+    stop: Arc<AtomicBool>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Parses `2.40.3.1`, `2.42-SNAPSHOT`, `2.41` into (2, 40) etc.
+pub fn parse_version(v: &str) -> Option<(u32, u32)> {
+    let mut parts = v.trim().trim_start_matches('v').split(['.', '-']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
 }
 
 /// Starts a simulator on its own threads.
 pub fn start(config: SimConfig) -> Result<SimHandle> {
-    let _ = config;
-    anyhow::bail!("the simulator is not implemented yet")
+    let major_minor = parse_version(&config.version)
+        .with_context(|| format!("not a DHIS2 version: {:?}", config.version))?;
+    if major_minor < (2, 36) {
+        bail!(
+            "the simulator imitates DHIS2 2.36 and later, not {}",
+            config.version
+        );
+    }
+    let version = if config.version.matches('.').count() == 1 && !config.version.contains('-') {
+        format!("{}.0", config.version)
+    } else {
+        config.version.clone()
+    };
+    let server = tiny_http::Server::http(&config.listen)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let addr = server
+        .server_addr()
+        .to_ip()
+        .with_context(|| format!("{} is not an IP address", config.listen))?;
+    let base_url = format!("http://{addr}");
+    let org_units = data::org_units();
+    let health_centers: Vec<usize> = org_units
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.level == Some(4))
+        .map(|(i, _)| i)
+        .collect();
+    let meta = (0..config.records as u64)
+        .map(|i| {
+            let p = data::person(config.seed, i);
+            Meta {
+                updated_ms: p.updated_ms,
+                health_center: p.health_center as u8,
+                deleted: false,
+            }
+        })
+        .collect();
+    let workers_n = config.workers.max(1);
+    let state = Arc::new(State {
+        version,
+        major_minor,
+        base_url: base_url.clone(),
+        org_units,
+        health_centers,
+        records: RwLock::new(Records {
+            meta,
+            edits: HashMap::new(),
+        }),
+        auth: Mutex::new(AuthState::default()),
+        faults: Mutex::new(config.faults.clone()),
+        forced: Mutex::new(VecDeque::new()),
+        fault_rng: Mutex::new(data::SplitMix64::new(config.seed ^ 0xFA17)),
+        stats: Mutex::new(SimStats::default()),
+        log: Mutex::new(VecDeque::new()),
+        last_now_ms: AtomicU64::new(0),
+        config,
+    });
+    let server = Arc::new(server);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::with_capacity(workers_n);
+    for n in 0..workers_n {
+        let (server, state, stop) = (server.clone(), state.clone(), stop.clone());
+        let worker = std::thread::Builder::new()
+            .name(format!("kadi-sim-{n}"))
+            .spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match server.recv() {
+                        Ok(request) => server::handle(&state, request),
+                        Err(_) => break,
+                    }
+                }
+            })
+            .context("starting a simulator thread")?;
+        workers.push(worker);
+    }
+    Ok(SimHandle {
+        base_url,
+        state,
+        server,
+        stop,
+        workers,
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl SimHandle {
+    /// The version string `/api/system/info` reports (e.g. `2.41.0`).
+    pub fn version(&self) -> &str {
+        &self.state.version
+    }
+
+    /// The seed the data comes from.
+    pub fn seed(&self) -> u64 {
+        self.state.config.seed
+    }
+
+    /// Number of records (including deleted ones and those added by [`SimHandle::add_records`]).
+    pub fn record_count(&self) -> usize {
+        self.state.records.read().map(|r| r.meta.len()).unwrap_or(0)
+    }
+
+    /// The tracked-entity UID of record `i`.
+    pub fn tracked_entity_uid(&self, i: usize) -> String {
+        data::record_uid(self.state.config.seed, data::KIND_TE, i as u64)
+    }
+
+    /// The enrollment UID of record `i` (each tracked entity has one enrollment).
+    pub fn enrollment_uid(&self, i: usize) -> String {
+        data::record_uid(self.state.config.seed, data::KIND_ENROLLMENT, i as u64)
+    }
+
+    /// The record index of a tracked-entity or enrollment UID of this simulator.
+    pub fn record_index(&self, uid: &str) -> Option<usize> {
+        let seed = self.state.config.seed;
+        let n = self.record_count() as u64;
+        data::record_index(seed, data::KIND_TE, uid)
+            .or_else(|| data::record_index(seed, data::KIND_ENROLLMENT, uid))
+            .filter(|&i| i < n)
+            .map(|i| i as usize)
+    }
+
+    fn index_of_te(&self, te_uid: &str) -> Result<u64> {
+        let n = self.record_count() as u64;
+        data::record_index(self.state.config.seed, data::KIND_TE, te_uid)
+            .filter(|&i| i < n)
+            .with_context(|| format!("no tracked entity {te_uid} in the simulator"))
+    }
+
+    /// Sets (or with `None` removes) one attribute of a tracked entity; its `updatedAt` becomes now.
+    /// `attribute` is an attribute UID or code (e.g. `FIRST_NAME`).
+    pub fn edit_attribute(&self, te_uid: &str, attribute: &str, value: Option<&str>) -> Result<()> {
+        let i = self.index_of_te(te_uid)?;
+        let a = data::ATTRIBUTES
+            .iter()
+            .position(|d| d.uid == attribute || d.code == attribute)
+            .with_context(|| format!("no attribute {attribute} in the simulator's program"))?;
+        let now = self.state.now_ms();
+        let mut records = self
+            .state
+            .records
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        records
+            .edits
+            .entry(i)
+            .or_default()
+            .push((a, value.map(str::to_string)));
+        records.meta[i as usize].updated_ms = now;
+        Ok(())
+    }
+
+    /// Moves a tracked entity (and its enrollment) to another org unit; `updatedAt` becomes now.
+    pub fn move_tracked_entity(&self, te_uid: &str, health_center_uid: &str) -> Result<()> {
+        let i = self.index_of_te(te_uid)?;
+        let hc = (0..self.state.health_centers.len())
+            .find(|&k| self.state.health_center(k).uid == health_center_uid)
+            .with_context(|| {
+                format!("{health_center_uid} is not a health center of the simulator")
+            })?;
+        let now = self.state.now_ms();
+        let mut records = self
+            .state
+            .records
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let m = &mut records.meta[i as usize];
+        m.health_center = hc as u8;
+        m.updated_ms = now;
+        Ok(())
+    }
+
+    /// Soft-deletes a tracked entity (and its enrollment), as DHIS2 does: it disappears from
+    /// exports unless `includeDeleted=true`, where it shows `deleted: true`.
+    pub fn delete_tracked_entity(&self, te_uid: &str) -> Result<()> {
+        let i = self.index_of_te(te_uid)?;
+        let now = self.state.now_ms();
+        let mut records = self
+            .state
+            .records
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let m = &mut records.meta[i as usize];
+        m.deleted = true;
+        m.updated_ms = now;
+        Ok(())
+    }
+
+    /// Registers `n` more beneficiaries (generated from the seed like the others, some of them
+    /// second registrations), created now; returns their tracked-entity UIDs.
+    pub fn add_records(&self, n: usize) -> Vec<String> {
+        let seed = self.state.config.seed;
+        let mut records = self
+            .state
+            .records
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let start = records.meta.len() as u64;
+        let mut uids = Vec::with_capacity(n);
+        for i in start..start + n as u64 {
+            let p = data::person(seed, i);
+            let now = self.state.now_ms();
+            records.meta.push(Meta {
+                updated_ms: now,
+                health_center: p.health_center as u8,
+                deleted: false,
+            });
+            uids.push(data::record_uid(seed, data::KIND_TE, i));
+        }
+        uids
+    }
+
+    /// Every true duplicate pair `(enrollment_a, enrollment_b)` among records not deleted,
+    /// `a` registered before `b`.
+    pub fn truth_pairs(&self) -> Vec<(String, String)> {
+        let seed = self.state.config.seed;
+        let records = self.state.records.read().unwrap_or_else(|e| e.into_inner());
+        let mut clusters: HashMap<u64, Vec<u64>> = HashMap::new();
+        for (i, m) in records.meta.iter().enumerate() {
+            if m.deleted {
+                continue;
+            }
+            let o = data::orig_index(seed, i as u64);
+            if o != i as u64 || clusters.contains_key(&o) {
+                clusters.entry(o).or_default().push(i as u64);
+            } else {
+                clusters.insert(o, vec![o]);
+            }
+        }
+        let mut keys: Vec<u64> = clusters.keys().copied().collect();
+        keys.sort_unstable();
+        let mut pairs = Vec::new();
+        for k in keys {
+            let members = &clusters[&k];
+            for (x, &a) in members.iter().enumerate() {
+                for &b in &members[x + 1..] {
+                    pairs.push((
+                        data::record_uid(seed, data::KIND_ENROLLMENT, a),
+                        data::record_uid(seed, data::KIND_ENROLLMENT, b),
+                    ));
+                }
+            }
+        }
+        pairs
+    }
+
+    /// Writes [`SimHandle::truth_pairs`] as CSV `id_a,id_b` (enrollment UIDs) to `path`.
+    pub fn write_truth(&self, path: &Path) -> Result<usize> {
+        write_truth_csv(path, &self.truth_pairs())
+    }
+
+    /// The tracked entities the server holds now (edits applied, deleted ones included and
+    /// flagged), in kadi's version-neutral shape: what a complete sync should end up with.
+    pub fn snapshot(&self) -> Vec<TrackedEntity> {
+        let records = self.state.records.read().unwrap_or_else(|e| e.into_inner());
+        (0..records.meta.len() as u64)
+            .filter_map(|i| {
+                self.state
+                    .tracked_entity(&records, i)
+                    .map(|(p, m)| to_model(&self.state, i, &p, &m))
+            })
+            .collect()
+    }
+
+    /// Counters of what the simulator has seen.
+    pub fn stats(&self) -> SimStats {
+        lock(&self.state.stats).clone()
+    }
+
+    /// Number of requests received so far (any path, any outcome).
+    pub fn request_count(&self) -> u64 {
+        lock(&self.state.stats).requests
+    }
+
+    /// The last requests received (method, path and query as sent), oldest first, at most 10,000.
+    pub fn request_log(&self) -> Vec<String> {
+        lock(&self.state.log).iter().cloned().collect()
+    }
+
+    /// Forgets the request log and counters.
+    pub fn reset_stats(&self) {
+        *lock(&self.state.stats) = SimStats::default();
+        lock(&self.state.log).clear();
+    }
+
+    /// Replaces the injected failure shares.
+    pub fn set_faults(&self, faults: Faults) {
+        *lock(&self.state.faults) = faults;
+    }
+
+    /// Forces the next `n` tracker requests to fail with `fault` (before random faults apply).
+    pub fn fail_next(&self, n: usize, fault: Fault) {
+        let mut q = lock(&self.state.forced);
+        for _ in 0..n {
+            q.push_back(fault.clone());
+        }
+    }
+
+    /// Failed logins in a row for `username` (reset by a successful one).
+    pub fn failed_logins(&self, username: &str) -> u32 {
+        lock(&self.state.auth)
+            .failures
+            .get(username)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Whether `username` is locked out now.
+    pub fn is_locked(&self, username: &str) -> bool {
+        lock(&self.state.auth)
+            .locked_until
+            .get(username)
+            .is_some_and(|t| *t > Instant::now())
+    }
+
+    /// Unlocks every account and forgets failed logins.
+    pub fn reset_lockouts(&self) {
+        *lock(&self.state.auth) = AuthState::default();
+    }
+}
+
+fn to_model(state: &State, i: u64, p: &data::Person, m: &Meta) -> TrackedEntity {
+    let seed = state.config.seed;
+    let te_uid = data::record_uid(seed, data::KIND_TE, i);
+    let ou = state.health_center(p.health_center).uid.clone();
+    TrackedEntity {
+        uid: te_uid.clone(),
+        tracked_entity_type: Some(data::TRACKED_ENTITY_TYPE_UID.into()),
+        org_unit: Some(ou.clone()),
+        created_at: Some(data::format_timestamp(p.created_ms)),
+        updated_at: Some(data::format_timestamp(m.updated_ms)),
+        deleted: m.deleted,
+        attributes: data::ATTRIBUTES
+            .iter()
+            .zip(p.values.iter())
+            .filter_map(|(a, v)| {
+                v.as_ref().map(|v| AttributeValue {
+                    attribute: a.uid.into(),
+                    code: Some(a.code.into()),
+                    display_name: Some(a.name.into()),
+                    value_type: Some(a.value_type.into()),
+                    value: v.clone(),
+                    updated_at: Some(data::format_timestamp(m.updated_ms)),
+                })
+            })
+            .collect(),
+        enrollments: vec![Enrollment {
+            uid: data::record_uid(seed, data::KIND_ENROLLMENT, i),
+            program: PROGRAM_UID.into(),
+            tracked_entity: te_uid,
+            org_unit: Some(ou),
+            enrolled_at: Some(data::format_timestamp(p.enrolled_ms)),
+            occurred_at: Some(data::format_timestamp(p.enrolled_ms)),
+            status: Some("ACTIVE".into()),
+            updated_at: Some(data::format_timestamp(m.updated_ms)),
+            deleted: m.deleted,
+        }],
+    }
+}
+
+fn write_truth_csv(path: &Path, pairs: &[(String, String)]) -> Result<usize> {
+    use std::io::Write;
+    let file = std::fs::File::create(path)
+        .with_context(|| format!("creating truth file {}", path.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    writeln!(w, "id_a,id_b").with_context(|| format!("writing {}", path.display()))?;
+    for (a, b) in pairs {
+        writeln!(w, "{a},{b}").with_context(|| format!("writing {}", path.display()))?;
+    }
+    w.flush()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(pairs.len())
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for _ in 0..self.workers.len() {
+            self.server.unblock();
+        }
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
 }

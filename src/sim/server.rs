@@ -1,0 +1,965 @@
+//! The simulator's request loop body: authentication, routing (one `match`), the per-version
+//! wire shapes, `fields` handling and fault injection.
+use super::data::{self, ATTRIBUTES};
+use super::{lock, Fault, Meta, State, PROGRAM_UID};
+use base64::Engine;
+use serde_json::{json, Map, Value};
+use std::io::{Cursor, Read};
+use std::time::Instant;
+use tiny_http::{Header, Request, Response, StatusCode};
+
+type Resp = Response<Cursor<Vec<u8>>>;
+
+fn header(name: &str, value: &str) -> Header {
+    Header::from_bytes(name.as_bytes(), value.as_bytes()).unwrap_or_else(|_| {
+        Header::from_bytes(&b"X-Invalid"[..], &b"1"[..]).expect("a static header is valid")
+    })
+}
+
+fn json_response(status: u16, body: String) -> Resp {
+    Response::from_data(body.into_bytes())
+        .with_status_code(StatusCode(status))
+        .with_header(header("Content-Type", "application/json;charset=UTF-8"))
+}
+
+fn html_response(status: u16, body: &str) -> Resp {
+    Response::from_data(body.as_bytes().to_vec())
+        .with_status_code(StatusCode(status))
+        .with_header(header("Content-Type", "text/html;charset=UTF-8"))
+}
+
+/// DHIS2's error JSON (`httpStatus`, `httpStatusCode`, `status`, `message`).
+fn error_response(status: u16, message: &str) -> Resp {
+    let reason = match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        409 => "Conflict",
+        500 => "Internal Server Error",
+        _ => "Error",
+    };
+    json_response(
+        status,
+        json!({"httpStatus": reason, "httpStatusCode": status, "status": "ERROR", "message": message}).to_string(),
+    )
+}
+
+const LOGIN_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>DHIS 2</title></head><body>\
+<form action=\"/dhis-web-commons-security/login.action\" method=\"post\">\
+<input type=\"text\" name=\"j_username\"><input type=\"password\" name=\"j_password\">\
+<input type=\"submit\" value=\"Sign in\"></form></body></html>\n";
+
+const PROXY_PAGE: &str = "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n\
+<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+
+fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_query(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    }
+    fn flag(&self, k: &str) -> bool {
+        self.get(k).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+    fn number(&self, k: &str, default: u32) -> Result<u32, Resp> {
+        match self.get(k) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| {
+                error_response(
+                    400,
+                    &format!(
+                        "Value '{v}' is not valid for parameter {k}. It should be of type Integer"
+                    ),
+                )
+            }),
+        }
+    }
+}
+
+/// Handles one request from start to answer.
+pub(super) fn handle(state: &State, request: Request) {
+    let url = request.url().to_string();
+    {
+        lock(&state.stats).requests += 1;
+        let mut log = lock(&state.log);
+        if log.len() >= super::LOG_LIMIT {
+            log.pop_front();
+        }
+        log.push_back(format!("{} {url}", request.method()));
+    }
+    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+    let params = Params(parse_query(query));
+    if !(path == "/api" || path.starts_with("/api/")) {
+        // Anything outside the API is the web app: an HTML page, as a wrong base URL would give.
+        let _ = request.respond(html_response(200, LOGIN_PAGE));
+        return;
+    }
+    if let Err(resp) = authenticate(state, &request) {
+        let _ = request.respond(resp);
+        return;
+    }
+    let mut route = path.trim_start_matches("/api").trim_start_matches('/');
+    if let Some((first, rest)) = route.split_once('/') {
+        if !first.is_empty() && first.chars().all(|c| c.is_ascii_digit()) {
+            route = rest;
+        }
+    }
+    let route = route.trim_end_matches('/').trim_end_matches(".json");
+    let fault = if route.starts_with("tracker/") {
+        choose_fault(state)
+    } else {
+        None
+    };
+    if let Some(Fault::Slow(d)) = &fault {
+        std::thread::sleep(*d);
+    }
+    let if_none_match = request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("If-None-Match"))
+        .map(|h| h.value.as_str().to_string());
+    if let Some(Fault::Status(s)) = fault {
+        let resp = if matches!(s, 502..=504) {
+            html_response(s, PROXY_PAGE)
+        } else {
+            error_response(s, "A wild internal server error appeared!")
+        };
+        let _ = request.respond(resp);
+        return;
+    }
+    let resp = match route_request(state, route, &params) {
+        Ok(Answer { body, etag }) => {
+            if let (Some(tag), Some(inm)) = (&etag, &if_none_match) {
+                if inm.split(',').any(|t| t.trim() == tag) {
+                    let resp = Response::from_data(Vec::new())
+                        .with_status_code(StatusCode(304))
+                        .with_header(header("ETag", tag));
+                    let _ = request.respond(resp);
+                    return;
+                }
+            }
+            if route.starts_with("tracker/") {
+                lock(&state.stats).pages_served += 1;
+            }
+            match fault {
+                Some(Fault::Drop) => {
+                    let len = body.len();
+                    let reader = StallAfterHalf {
+                        data: body.into_bytes(),
+                        pos: 0,
+                    };
+                    let resp = Response::new(
+                        StatusCode(200),
+                        vec![header("Content-Type", "application/json;charset=UTF-8")],
+                        reader,
+                        Some(len),
+                        None,
+                    );
+                    let _ = request.respond(resp);
+                    return;
+                }
+                Some(Fault::Truncate) => {
+                    let mut cut = body.len() / 2;
+                    while !body.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    json_response(200, body[..cut].to_string())
+                }
+                _ => {
+                    let mut r = json_response(200, body);
+                    if let Some(tag) = etag {
+                        r = r.with_header(header("ETag", &tag));
+                    }
+                    r
+                }
+            }
+        }
+        Err(resp) => resp,
+    };
+    let _ = request.respond(resp);
+}
+
+/// Serves half the body, then fails: the connection stays open with the response unfinished.
+struct StallAfterHalf {
+    data: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for StallAfterHalf {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let half = self.data.len() / 2;
+        if self.pos >= half {
+            return Err(std::io::Error::other("simulated dropped connection"));
+        }
+        let n = buf.len().min(half - self.pos);
+        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+fn choose_fault(state: &State) -> Option<Fault> {
+    let forced = lock(&state.forced).pop_front();
+    let fault = forced.or_else(|| {
+        let f = lock(&state.faults).clone();
+        let mut rng = lock(&state.fault_rng);
+        let x = rng.unit();
+        let slow = rng.unit() < f.slow;
+        let mut edge = f.error_500;
+        if x < edge {
+            return Some(Fault::Status(500));
+        }
+        edge += f.error_503;
+        if x < edge {
+            return Some(Fault::Status(503));
+        }
+        edge += f.drop;
+        if x < edge {
+            return Some(Fault::Drop);
+        }
+        edge += f.truncate;
+        if x < edge {
+            return Some(Fault::Truncate);
+        }
+        slow.then(|| Fault::Slow(std::time::Duration::from_millis(f.slow_ms)))
+    });
+    if fault.is_some() {
+        lock(&state.stats).faults_injected += 1;
+    }
+    fault
+}
+
+fn authenticate(state: &State, request: &Request) -> Result<(), Resp> {
+    let auth = request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Authorization"))
+        .map(|h| h.value.as_str().trim().to_string());
+    let Some(auth) = auth else {
+        lock(&state.stats).login_redirects += 1;
+        let location = format!("{}/dhis-web-commons/security/login.action", state.base_url);
+        return Err(html_response(302, LOGIN_PAGE).with_header(header("Location", &location)));
+    };
+    let unauthorized = |state: &State, message: &str| {
+        lock(&state.stats).auth_failures += 1;
+        Err(error_response(401, message))
+    };
+    if let Some(token) = auth.strip_prefix("ApiToken ") {
+        if state.major_minor < (2, 37) {
+            return unauthorized(state, "Unauthorized");
+        }
+        return match &state.config.token {
+            Some(t) if t == token.trim() => Ok(()),
+            _ => unauthorized(state, "The API token does not exist"),
+        };
+    }
+    let Some(encoded) = auth.strip_prefix("Basic ") else {
+        return unauthorized(state, "Unauthorized");
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_default();
+    let (user, pass) = decoded.split_once(':').unwrap_or((&decoded, ""));
+    let now = Instant::now();
+    let mut a = lock(&state.auth);
+    if let Some(until) = a.locked_until.get(user).copied() {
+        if until > now {
+            drop(a);
+            return unauthorized(state, "Unauthorized");
+        }
+        a.locked_until.remove(user);
+        a.failures.remove(user);
+    }
+    if user == state.config.username && pass == state.config.password {
+        a.failures.remove(user);
+        return Ok(());
+    }
+    let failures = a.failures.entry(user.to_string()).or_insert(0);
+    *failures += 1;
+    if *failures >= state.config.lockout_after {
+        a.locked_until
+            .insert(user.to_string(), now + state.config.lockout);
+    }
+    drop(a);
+    unauthorized(state, "Unauthorized")
+}
+
+struct Answer {
+    body: String,
+    etag: Option<String>,
+}
+
+fn ok(v: Value) -> Result<Answer, Resp> {
+    Ok(Answer {
+        body: v.to_string(),
+        etag: None,
+    })
+}
+
+/// Metadata answers carry an ETag so clients can ask with `If-None-Match`.
+fn ok_tagged(v: Value) -> Result<Answer, Resp> {
+    let body = v.to_string();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in body.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    Ok(Answer {
+        body,
+        etag: Some(format!("\"{h:016x}\"")),
+    })
+}
+
+fn route_request(state: &State, route: &str, params: &Params) -> Result<Answer, Resp> {
+    let parts: Vec<&str> = route.split('/').collect();
+    match parts.as_slice() {
+        ["system", "info"] => ok(system_info(state)),
+        ["me"] => ok(me(state)),
+        ["programs"] => {
+            let list = vec![program_json()];
+            ok_tagged(metadata_list("programs", list, params)?)
+        }
+        ["programs", uid] if *uid == PROGRAM_UID => ok_tagged(program_json()),
+        ["organisationUnits"] => {
+            let list = state.org_units.iter().map(org_unit_json).collect();
+            ok_tagged(metadata_list("organisationUnits", list, params)?)
+        }
+        ["organisationUnits", uid] => match state.org_units.iter().find(|o| o.uid == *uid) {
+            Some(o) => ok_tagged(org_unit_json(o)),
+            None => Err(error_response(
+                404,
+                &format!("OrganisationUnit with id {uid} could not be found."),
+            )),
+        },
+        ["organisationUnitLevels"] => {
+            let list = data::LEVELS
+                .iter()
+                .enumerate()
+                .map(|(i, (name, uid))| json!({"id": uid, "level": i + 1, "name": name, "displayName": name}))
+                .collect();
+            ok_tagged(metadata_list("organisationUnitLevels", list, params)?)
+        }
+        ["tracker", "trackedEntities"] => tracker_list(state, params, Kind::TrackedEntities),
+        ["tracker", "enrollments"] => tracker_list(state, params, Kind::Enrollments),
+        ["tracker", "trackedEntities", uid] => {
+            let records = state.records.read().unwrap_or_else(|e| e.into_inner());
+            let found = data::record_index(state.config.seed, data::KIND_TE, uid)
+                .and_then(|i| state.tracked_entity(&records, i).map(|(p, m)| (i, p, m)))
+                .filter(|(_, _, m)| !m.deleted);
+            match found {
+                Some((i, p, m)) => ok(select_fields(
+                    state,
+                    te_json(state, i, &p, &m),
+                    params.get("fields"),
+                    Kind::TrackedEntities,
+                )),
+                None => Err(error_response(
+                    404,
+                    &format!("TrackedEntity with id {uid} could not be found."),
+                )),
+            }
+        }
+        _ => Err(error_response(
+            404,
+            &format!("No endpoint for /api/{route}"),
+        )),
+    }
+}
+
+fn now_string(state: &State) -> String {
+    data::format_timestamp(state.now_ms())
+}
+
+fn system_info(state: &State) -> Value {
+    json!({
+        "contextPath": state.base_url,
+        "userAgent": "kadi",
+        "calendar": "iso8601",
+        "dateFormat": "yyyy-mm-dd",
+        "serverDate": now_string(state),
+        "serverTimeZoneId": "Etc/UTC",
+        "serverTimeZoneDisplayName": "Coordinated Universal Time",
+        "version": state.version,
+        "revision": "5f1e3c9",
+        "buildTime": "2024-06-01T10:00:00.000",
+        "jasperReportsVersion": "6.20.1",
+        "environmentVariable": "DHIS2_HOME",
+        "databaseInfo": {"spatialSupport": true},
+        "encryption": false,
+        "emailConfigured": false,
+        "systemId": "8d3f2a6e-1b1c-4c0e-9a53-5f0b7e2b1d44",
+        "systemName": format!("kadi DHIS2 simulator ({})", state.version),
+        "isMetadataVersionEnabled": false,
+        "isMetadataSyncEnabled": false
+    })
+}
+
+fn me(state: &State) -> Value {
+    let country = &state.org_units[0];
+    let username = &state.config.username;
+    let ou = json!([{"id": country.uid, "path": country.path}]);
+    let roles = json!([{"id": "Ufph3mGRmMo", "name": "Superuser", "displayName": "Superuser", "programs": [{"id": PROGRAM_UID}]}]);
+    if state.major_minor <= (2, 37) {
+        json!({
+            "id": "M5zQapPyTZI", "name": "Awa Ndiaye", "displayName": "Awa Ndiaye", "firstName": "Awa", "surname": "Ndiaye",
+            "userCredentials": {"id": "KvMx6c1eoYo", "username": username, "userRoles": roles},
+            "organisationUnits": ou, "teiSearchOrganisationUnits": [], "dataViewOrganisationUnits": ou
+        })
+    } else {
+        json!({
+            "id": "M5zQapPyTZI", "username": username, "name": "Awa Ndiaye", "displayName": "Awa Ndiaye",
+            "firstName": "Awa", "surname": "Ndiaye", "userRoles": roles,
+            "organisationUnits": ou, "teiSearchOrganisationUnits": [], "dataViewOrganisationUnits": ou
+        })
+    }
+}
+
+/// Metadata lists: `paging=false` gives all, else a `pager` with page, pageCount, total, pageSize.
+fn metadata_list(key: &str, list: Vec<Value>, params: &Params) -> Result<Value, Resp> {
+    if params
+        .get("paging")
+        .is_some_and(|v| v.eq_ignore_ascii_case("false"))
+    {
+        return Ok(json!({ key: list }));
+    }
+    let page = params.number("page", 1)?.max(1) as usize;
+    let page_size = params.number("pageSize", 50)?.max(1) as usize;
+    let total = list.len();
+    let page_count = total.div_ceil(page_size).max(1);
+    let items: Vec<Value> = list
+        .into_iter()
+        .skip((page - 1) * page_size)
+        .take(page_size)
+        .collect();
+    let mut pager =
+        json!({"page": page, "pageCount": page_count, "total": total, "pageSize": page_size});
+    if page < page_count {
+        pager["nextPage"] = json!(format!("/api/{key}?page={}", page + 1));
+    }
+    Ok(json!({ "pager": pager, key: items }))
+}
+
+fn program_json() -> Value {
+    let ptea: Vec<Value> = ATTRIBUTES
+        .iter()
+        .enumerate()
+        .map(|(k, a)| {
+            let mut tea = json!({
+                "id": a.uid, "code": a.code, "name": a.name, "displayName": a.name, "shortName": a.name,
+                "valueType": a.value_type, "unique": a.code == "NATIONAL_ID" || a.code == "BENEFICIARY_ID",
+                "confidential": a.code == "HIV_STATUS"
+            });
+            if let Some((uid, name, options)) = a.option_set {
+                tea["optionSet"] = json!({
+                    "id": uid, "name": name, "displayName": name, "valueType": "TEXT",
+                    "options": options.iter().enumerate().map(|(n, (code, oname))| json!({
+                        "id": data::fixed_uid(&format!("OPT:{uid}:{code}")), "code": code, "name": oname,
+                        "displayName": oname, "sortOrder": n + 1
+                    })).collect::<Vec<_>>()
+                });
+            }
+            json!({
+                "id": data::fixed_uid(&format!("PTEA:{}", a.uid)),
+                "mandatory": a.mandatory,
+                "valueType": a.value_type,
+                "displayInList": k < 4,
+                "searchable": k < 3 || a.code == "NATIONAL_ID",
+                "sortOrder": k + 1,
+                "program": {"id": PROGRAM_UID},
+                "trackedEntityAttribute": tea
+            })
+        })
+        .collect();
+    json!({
+        "id": PROGRAM_UID,
+        "name": data::PROGRAM_NAME,
+        "displayName": data::PROGRAM_NAME,
+        "shortName": "Health ID",
+        "code": "HEALTH_ID",
+        "programType": "WITH_REGISTRATION",
+        "version": 3,
+        "created": "2023-11-02T09:12:44.120",
+        "lastUpdated": "2024-01-15T16:40:02.318",
+        "trackedEntityType": {"id": data::TRACKED_ENTITY_TYPE_UID},
+        "programTrackedEntityAttributes": ptea
+    })
+}
+
+fn org_unit_json(o: &crate::dhis2::model::OrgUnit) -> Value {
+    let mut v = json!({
+        "id": o.uid, "name": o.name, "displayName": o.name, "shortName": o.name, "code": o.code,
+        "level": o.level, "path": o.path, "openingDate": "1990-01-01T00:00:00.000",
+        "created": "2023-11-02T09:12:44.120", "lastUpdated": "2024-01-15T16:40:02.318"
+    });
+    if let Some(p) = &o.parent_uid {
+        v["parent"] = json!({"id": p});
+    }
+    v
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    TrackedEntities,
+    Enrollments,
+}
+
+struct TrackerQuery {
+    /// Health centers (by index) in scope.
+    in_scope: Vec<bool>,
+    uids: Option<Vec<u64>>,
+    updated_after: Option<i64>,
+    include_deleted: bool,
+    page: u32,
+    page_size: u32,
+    total_pages: bool,
+}
+
+const OLD_NAMES: [(&str, &str); 3] = [
+    ("orgUnit", "orgUnits"),
+    ("ouMode", "orgUnitMode"),
+    ("trackedEntity", "trackedEntities"),
+];
+const OLD_NAMES_ENROLLMENTS: [(&str, &str); 3] = [
+    ("orgUnit", "orgUnits"),
+    ("ouMode", "orgUnitMode"),
+    ("enrollment", "enrollments"),
+];
+
+fn tracker_query(state: &State, params: &Params, kind: Kind) -> Result<TrackerQuery, Resp> {
+    let v = state.major_minor;
+    let names = if kind == Kind::TrackedEntities {
+        OLD_NAMES
+    } else {
+        OLD_NAMES_ENROLLMENTS
+    };
+    let has_old = names.iter().any(|(o, _)| params.get(o).is_some());
+    let has_new = names.iter().any(|(_, n)| params.get(n).is_some());
+    {
+        let mut s = lock(&state.stats);
+        s.old_param_requests += has_old as u64;
+        s.new_param_requests += has_new as u64;
+    }
+    let pick = |i: usize| -> Result<Option<String>, Resp> {
+        let (old, new) = names[i];
+        if v <= (2, 40) {
+            Ok(params.get(old).map(str::to_string))
+        } else if v == (2, 41) {
+            if params.get(old).is_some() && params.get(new).is_some() {
+                return Err(error_response(
+                    400,
+                    &format!("Only one parameter of '{old}' and '{new}' must be specified. Prefer '{new}' as '{old}' will be removed."),
+                ));
+            }
+            Ok(params.get(new).or(params.get(old)).map(str::to_string))
+        } else {
+            // 2.42 no longer knows the old names: they are ignored and the query widens.
+            Ok(params.get(new).map(str::to_string))
+        }
+    };
+    let org_units: Vec<String> = pick(0)?
+        .map(|s| {
+            s.split([';', ','])
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mode = pick(1)?.map(|m| m.to_ascii_uppercase());
+    let uid_kind = if kind == Kind::TrackedEntities {
+        data::KIND_TE
+    } else {
+        data::KIND_ENROLLMENT
+    };
+    let uids: Option<Vec<u64>> = pick(2)?.map(|s| {
+        s.split([';', ','])
+            .filter_map(|u| data::record_index(state.config.seed, uid_kind, u.trim()))
+            .collect()
+    });
+    match params.get("program") {
+        Some(p) if p != PROGRAM_UID => {
+            return Err(error_response(
+                400,
+                &format!("Program is specified but does not exist: {p}"),
+            ))
+        }
+        None if params.get("trackedEntityType").is_none()
+            && uids.is_none()
+            && kind == Kind::TrackedEntities =>
+        {
+            return Err(error_response(
+                400,
+                "Either Program or Tracked entity type should be specified",
+            ))
+        }
+        _ => {}
+    }
+    let mode = match mode {
+        Some(m) => m,
+        None if !org_units.is_empty() => "SELECTED".to_string(),
+        None if v <= (2, 40) && uids.is_none() => {
+            let (o, m) = (names[0].0, names[1].0);
+            return Err(error_response(
+                400,
+                &format!("Either `{o}` parameter or `{m}` parameter set to `ACCESSIBLE`, `ALL` or `CAPTURE` must be specified"),
+            ));
+        }
+        None => "ACCESSIBLE".to_string(),
+    };
+    let hc_count = state.health_centers.len();
+    let in_scope: Vec<bool> = (0..hc_count)
+        .map(|k| {
+            let hc = state.health_center(k);
+            let path = hc.path.as_deref().unwrap_or("");
+            match mode.as_str() {
+                "ACCESSIBLE" | "ALL" | "CAPTURE" => true,
+                "CHILDREN" => org_units
+                    .iter()
+                    .any(|u| *u == hc.uid || hc.parent_uid.as_deref() == Some(u)),
+                "DESCENDANTS" => org_units.iter().any(|u| path.split('/').any(|p| p == u)),
+                _ => org_units.contains(&hc.uid),
+            }
+        })
+        .collect();
+    if !matches!(
+        mode.as_str(),
+        "ACCESSIBLE" | "ALL" | "CAPTURE" | "CHILDREN" | "DESCENDANTS" | "SELECTED"
+    ) {
+        return Err(error_response(
+            400,
+            &format!("Value {mode} is not valid for parameter orgUnitMode"),
+        ));
+    }
+    let updated_after = match params.get("updatedAfter") {
+        Some(s) => Some(
+            data::parse_timestamp(s)
+                .ok_or_else(|| error_response(400, &format!("Invalid date format: {s}")))?,
+        ),
+        None => None,
+    };
+    let mut page_size = params.number("pageSize", 50)?.max(1);
+    if let Some(cap) = lock(&state.faults).max_page_size {
+        page_size = page_size.min(cap.max(1));
+    }
+    Ok(TrackerQuery {
+        in_scope,
+        uids,
+        updated_after,
+        include_deleted: params.flag("includeDeleted"),
+        page: params.number("page", 1)?.max(1),
+        page_size,
+        total_pages: params.flag("totalPages"),
+    })
+}
+
+fn tracker_list(state: &State, params: &Params, kind: Kind) -> Result<Answer, Resp> {
+    let q = tracker_query(state, params, kind)?;
+    let records = state.records.read().unwrap_or_else(|e| e.into_inner());
+    let matches = |i: usize, m: &Meta| {
+        (q.include_deleted || !m.deleted)
+            && q.updated_after.is_none_or(|t| m.updated_ms >= t)
+            && q.in_scope
+                .get(m.health_center as usize)
+                .copied()
+                .unwrap_or(false)
+            && q.uids.as_ref().is_none_or(|u| u.contains(&(i as u64)))
+    };
+    let skip = (q.page as usize - 1) * q.page_size as usize;
+    let mut picked = Vec::with_capacity(q.page_size as usize);
+    let mut total = 0u64;
+    for (i, m) in records.meta.iter().enumerate() {
+        if !matches(i, m) {
+            continue;
+        }
+        total += 1;
+        if total as usize > skip && picked.len() < q.page_size as usize {
+            picked.push(i as u64);
+        } else if picked.len() >= q.page_size as usize && !q.total_pages {
+            break;
+        }
+    }
+    let fields = params.get("fields");
+    let items: Vec<Value> = picked
+        .into_iter()
+        .filter_map(|i| state.tracked_entity(&records, i).map(|(p, m)| (i, p, m)))
+        .map(|(i, p, m)| match kind {
+            Kind::TrackedEntities => select_fields(state, te_json(state, i, &p, &m), fields, kind),
+            Kind::Enrollments => {
+                select_fields(state, enrollment_json(state, i, &p, &m), fields, kind)
+            }
+        })
+        .collect();
+    drop(records);
+    let list_key = match (state.major_minor >= (2, 41), kind) {
+        (false, _) => "instances",
+        (true, Kind::TrackedEntities) => "trackedEntities",
+        (true, Kind::Enrollments) => "enrollments",
+    };
+    let mut pager = Map::new();
+    pager.insert("page".into(), json!(q.page));
+    pager.insert("pageSize".into(), json!(q.page_size));
+    if q.total_pages {
+        pager.insert("total".into(), json!(total));
+        pager.insert(
+            "pageCount".into(),
+            json!(total.div_ceil(q.page_size as u64)),
+        );
+    }
+    let mut out = Map::new();
+    if state.major_minor >= (2, 41) {
+        out.insert("pager".into(), Value::Object(pager.clone()));
+    }
+    if state.major_minor <= (2, 41) {
+        // Up to 2.40 the only paging fields; in 2.41 deprecated copies of the pager.
+        for (k, v) in pager {
+            if k != "pageCount" || state.major_minor == (2, 41) {
+                out.insert(k, v);
+            }
+        }
+    }
+    out.insert(list_key.into(), Value::Array(items));
+    ok(Value::Object(out))
+}
+
+fn attributes_json(p: &data::Person, m: &Meta) -> Vec<Value> {
+    ATTRIBUTES
+        .iter()
+        .zip(p.values.iter())
+        .filter_map(|(a, v)| {
+            v.as_ref().map(|v| {
+                json!({
+                    "attribute": a.uid, "code": a.code, "displayName": a.name,
+                    "createdAt": data::format_timestamp(p.created_ms), "updatedAt": data::format_timestamp(m.updated_ms),
+                    "storedBy": "admin", "valueType": a.value_type, "value": v
+                })
+            })
+        })
+        .collect()
+}
+
+fn enrollment_json(state: &State, i: u64, p: &data::Person, m: &Meta) -> Value {
+    let seed = state.config.seed;
+    let hc = state.health_center(p.health_center);
+    let mut e = json!({
+        "enrollment": data::record_uid(seed, data::KIND_ENROLLMENT, i),
+        "createdAt": data::format_timestamp(p.created_ms),
+        "createdAtClient": data::format_timestamp(p.created_ms),
+        "updatedAt": data::format_timestamp(m.updated_ms),
+        "updatedAtClient": data::format_timestamp(m.updated_ms),
+        "trackedEntity": data::record_uid(seed, data::KIND_TE, i),
+        "program": PROGRAM_UID,
+        "status": "ACTIVE",
+        "orgUnit": hc.uid,
+        "enrolledAt": data::format_timestamp(p.enrolled_ms),
+        "occurredAt": data::format_timestamp(p.enrolled_ms),
+        "followUp": false,
+        "deleted": m.deleted,
+        "storedBy": "admin",
+        "events": [],
+        "relationships": [],
+        "attributes": attributes_json(p, m),
+        "notes": []
+    });
+    if state.major_minor <= (2, 40) {
+        e["orgUnitName"] = json!(hc.name);
+        e["trackedEntityType"] = json!(data::TRACKED_ENTITY_TYPE_UID);
+    }
+    e
+}
+
+fn te_json(state: &State, i: u64, p: &data::Person, m: &Meta) -> Value {
+    let seed = state.config.seed;
+    let hc = state.health_center(p.health_center);
+    let te_uid = data::record_uid(seed, data::KIND_TE, i);
+    let mut enrollment = enrollment_json(state, i, p, m);
+    if let Some(o) = enrollment.as_object_mut() {
+        o.remove("attributes");
+    }
+    let mut te = json!({
+        "trackedEntity": te_uid,
+        "trackedEntityType": data::TRACKED_ENTITY_TYPE_UID,
+        "createdAt": data::format_timestamp(p.created_ms),
+        "createdAtClient": data::format_timestamp(p.created_ms),
+        "updatedAt": data::format_timestamp(m.updated_ms),
+        "updatedAtClient": data::format_timestamp(m.updated_ms),
+        "orgUnit": hc.uid,
+        "inactive": false,
+        "deleted": m.deleted,
+        "relationships": [],
+        "attributes": attributes_json(p, m),
+        "enrollments": [enrollment],
+        "programOwners": [{"orgUnit": hc.uid, "trackedEntity": te_uid, "program": PROGRAM_UID}]
+    });
+    if state.major_minor >= (2, 39) {
+        te["potentialDuplicate"] = json!(false);
+    }
+    te
+}
+
+/// Applies `fields` as the version would: 2.36/2.37 only look for keywords (`enrollments`,
+/// `events`, `relationships`, `programOwners`, or `*`); 2.38+ filter properly, and leave
+/// enrollments out unless asked.
+fn select_fields(state: &State, mut v: Value, fields: Option<&str>, kind: Kind) -> Value {
+    let collections: &[&str] = match kind {
+        Kind::TrackedEntities => &["enrollments", "relationships", "programOwners"],
+        Kind::Enrollments => &["events", "relationships", "attributes"],
+    };
+    if state.major_minor <= (2, 37) {
+        let f = fields.unwrap_or("");
+        let all = f.contains('*');
+        if let Some(o) = v.as_object_mut() {
+            for c in collections {
+                if !all && !f.contains(c) {
+                    o.remove(*c);
+                }
+            }
+            if !all && !f.contains("events") {
+                if let Some(Value::Array(es)) = o.get_mut("enrollments") {
+                    for e in es.iter_mut().filter_map(Value::as_object_mut) {
+                        e.remove("events");
+                    }
+                }
+            }
+        }
+        return v;
+    }
+    match fields {
+        Some(f) if !f.trim().is_empty() => filter_value(v, f),
+        _ => {
+            if let Some(o) = v.as_object_mut() {
+                for c in collections {
+                    o.remove(*c);
+                }
+            }
+            v
+        }
+    }
+}
+
+/// Splits a `fields` list at top-level commas: `a,b[c,d],e` → `a`, `b[c,d]`, `e`.
+fn split_fields(spec: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0i32, 0usize);
+    for (i, c) in spec.char_indices() {
+        match c {
+            '[' | '(' => depth += 1,
+            ']' | ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(spec[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(spec[start..].trim());
+    out.into_iter().filter(|s| !s.is_empty()).collect()
+}
+
+fn filter_value(v: Value, spec: &str) -> Value {
+    match v {
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|x| filter_value(x, spec)).collect())
+        }
+        Value::Object(obj) => {
+            let items = split_fields(spec);
+            let all = items.iter().any(|s| *s == "*" || *s == ":all");
+            let mut out = Map::new();
+            for (k, val) in obj {
+                let named = items.iter().find_map(|s| {
+                    let (name, sub) = match s.find(['[', '(']) {
+                        Some(b) => (
+                            &s[..b],
+                            Some(s[b + 1..s.len().saturating_sub(1)].to_string()),
+                        ),
+                        None => (*s, None),
+                    };
+                    (name == k).then_some(sub)
+                });
+                let excluded = items
+                    .iter()
+                    .any(|s| s.strip_prefix('!') == Some(k.as_str()));
+                if excluded {
+                    continue;
+                }
+                match named {
+                    Some(Some(sub)) => {
+                        out.insert(k, filter_value(val, &sub));
+                    }
+                    Some(None) => {
+                        out.insert(k, val);
+                    }
+                    None if all => {
+                        out.insert(k, val);
+                    }
+                    None => {}
+                }
+            }
+            Value::Object(out)
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_filter_keeps_named_and_nested_keys() {
+        let v = json!({"a": 1, "b": [{"x": 1, "y": 2}], "c": 3});
+        assert_eq!(
+            filter_value(v.clone(), "a,b[x]"),
+            json!({"a": 1, "b": [{"x": 1}]})
+        );
+        assert_eq!(
+            filter_value(v.clone(), "*,!c"),
+            json!({"a": 1, "b": [{"x": 1, "y": 2}]})
+        );
+        assert_eq!(filter_value(v, "c"), json!({"c": 3}));
+    }
+
+    #[test]
+    fn query_strings_are_decoded() {
+        let q =
+            parse_query("orgUnit=a%3Bb&fields=x%5By%5D&updatedAfter=2025-01-01T00%3A00%3A00.000");
+        assert_eq!(q[0], ("orgUnit".to_string(), "a;b".to_string()));
+        assert_eq!(q[1].1, "x[y]");
+        assert_eq!(q[2].1, "2025-01-01T00:00:00.000");
+    }
+}
