@@ -15,9 +15,7 @@ pub enum MpiError {
 impl std::fmt::Display for MpiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            MpiError::NotAnObject { argument, reason } => {
-                write!(f, "argument {argument} is not a JSON object: {reason}")
-            }
+            MpiError::NotAnObject { argument, reason } => write!(f, "argument {argument} is not a JSON object: {reason}"),
         }
     }
 }
@@ -32,21 +30,13 @@ pub const REVIEW: f64 = 0.75;
 fn parse(arg: usize, s: &str) -> Result<serde_json::Map<String, Value>, MpiError> {
     match serde_json::from_str::<Value>(s) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(MpiError::NotAnObject {
-            argument: arg,
-            reason: "not an object".into(),
-        }),
-        Err(e) => Err(MpiError::NotAnObject {
-            argument: arg,
-            reason: e.to_string(),
-        }),
+        Ok(_) => Err(MpiError::NotAnObject { argument: arg, reason: "not an object".into() }),
+        Err(e) => Err(MpiError::NotAnObject { argument: arg, reason: e.to_string() }),
     }
 }
 
 fn field<'a>(m: &'a serde_json::Map<String, Value>, k: &str) -> Option<&'a str> {
-    m.get(k)
-        .and_then(Value::as_str)
-        .filter(|s| !s.trim().is_empty())
+    m.get(k).and_then(Value::as_str).filter(|s| !s.trim().is_empty())
 }
 
 /// Scores two records given as JSON text; result in [0, 1].
@@ -54,14 +44,7 @@ pub fn score_json(a: &str, b: &str) -> Result<f64, MpiError> {
     let (a, b) = (parse(1, a)?, parse(2, b)?);
     let mut total = 0.0;
     let mut weight = 0.0;
-    for (k, w) in [
-        ("first_name", 0.25),
-        ("last_name", 0.25),
-        ("date_of_birth", 0.2),
-        ("gender", 0.1),
-        ("health_center", 0.1),
-        ("national_id", 0.1),
-    ] {
+    for (k, w) in [("first_name", 0.25), ("last_name", 0.25), ("date_of_birth", 0.2), ("gender", 0.1), ("health_center", 0.1), ("national_id", 0.1)] {
         if let (Some(x), Some(y)) = (field(&a, k), field(&b, k)) {
             weight += w;
             total += w * jaro_winkler(&kadi_normalize(x), &kadi_normalize(y));

@@ -1,42 +1,366 @@
-//! The SQLite glue: registers every kadi SQL function on a connection. Skeleton.
-use rusqlite::functions::FunctionFlags;
+//! The SQLite glue: [`register`] installs every kadi SQL function on a connection. The binary
+//! (static SQLite) and the loadable extension (stock `sqlite3` shell) both call it.
+//!
+//! Conventions every function follows, so analysts can rely on them:
+//! - a NULL argument gives NULL (except `dhis2_uid()`, which takes none);
+//! - text comes as TEXT, as a BLOB holding UTF-8, or as a number (used as its decimal text);
+//!   a BLOB that is not UTF-8 is an error naming the argument;
+//! - malformed JSON, an impossible date or an over-long string is an error naming the function,
+//!   the argument and the reason; nothing here panics, and rusqlite would turn a panic into an
+//!   SQL error anyway (`panic = "unwind"`), so the user's shell survives;
+//! - arguments are read as borrowed `ValueRef`s, so the ASCII path of the metrics allocates
+//!   nothing per call.
+use crate::{dhis2, mapping, mpi, normalize, phonetic, text};
+use rusqlite::functions::{Context, FunctionFlags};
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Error, Result};
+use std::borrow::Cow;
 
-fn user_err(msg: String) -> Error {
-    Error::UserFunctionError(msg.into())
+/// Every SQL function kadi registers, with its number of arguments.
+pub const FUNCTIONS: &[(&str, usize)] = &[
+    ("jaro", 2),
+    ("jaro_winkler", 2),
+    ("levenshtein", 2),
+    ("damerau_levenshtein", 2),
+    ("soundex", 1),
+    ("metaphone", 1),
+    ("nysiis", 1),
+    ("kadi_normalize", 1),
+    ("kadi_phonetic", 1),
+    ("mpi_score", 2),
+    ("mpi_explain", 2),
+    ("mpi_band", 1),
+    ("mpi_block_keys", 1),
+    ("dhis2_map", 2),
+    ("card_field", 3),
+    ("is_sensitive", 1),
+    ("dhis2_uid", 0),
+    ("dhis2_uid_valid", 1),
+    ("dhis2_period", 2),
+];
+
+/// Largest MPI record (JSON text) the SQL functions accept: the scorer compares names with
+/// quadratic string metrics, so this bounds one call to well under a second.
+pub const MAX_RECORD_BYTES: usize = 16 * 1024;
+
+/// An SQL-level error: which function, which argument (1-based), and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArgError {
+    /// The SQL function's name.
+    pub function: &'static str,
+    /// 1-based argument position; 0 when the error is not about one argument.
+    pub argument: usize,
+    /// What was wrong.
+    pub reason: String,
 }
 
-/// Registers all of kadi's SQL functions on `conn`.
+impl std::fmt::Display for ArgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.argument == 0 {
+            write!(f, "{}: {}", self.function, self.reason)
+        } else {
+            write!(
+                f,
+                "{}: argument {} {}",
+                self.function, self.argument, self.reason
+            )
+        }
+    }
+}
+
+impl std::error::Error for ArgError {}
+
+fn fail(function: &'static str, argument: usize, reason: impl Into<String>) -> Error {
+    // Reasons may quote the user's input; SQLite error messages are C strings, so a NUL (or any
+    // control character) is spelled out rather than allowed to cut or garble the message.
+    let reason: String = reason
+        .into()
+        .chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
+    Error::UserFunctionError(Box::new(ArgError {
+        function,
+        argument,
+        reason,
+    }))
+}
+
+/// Argument `i` (0-based) as text, `None` for NULL.
+fn text_arg<'a>(
+    ctx: &'a Context<'_>,
+    i: usize,
+    function: &'static str,
+) -> Result<Option<Cow<'a, str>>> {
+    match ctx.get_raw(i) {
+        ValueRef::Null => Ok(None),
+        ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+            Ok(s) => Ok(Some(Cow::Borrowed(s))),
+            Err(e) => Err(fail(
+                function,
+                i + 1,
+                format!("is TEXT that is not valid UTF-8 ({e})"),
+            )),
+        },
+        ValueRef::Blob(bytes) => match std::str::from_utf8(bytes) {
+            Ok(s) => Ok(Some(Cow::Borrowed(s))),
+            Err(e) => Err(fail(
+                function,
+                i + 1,
+                format!("is a BLOB that is not UTF-8 text ({e})"),
+            )),
+        },
+        ValueRef::Integer(n) => Ok(Some(Cow::Owned(n.to_string()))),
+        ValueRef::Real(x) => Ok(Some(Cow::Owned(x.to_string()))),
+    }
+}
+
+/// Refuses strings a quadratic metric could not finish quickly.
+fn check_len(s: &str, limit: usize, function: &'static str, i: usize) -> Result<()> {
+    // Byte length bounds the character count from above, so most calls skip the count.
+    if s.len() > limit {
+        let n = text::char_count(s);
+        if n > limit {
+            return Err(fail(function, i + 1, format!("has {n} characters; {function} accepts at most {limit} (its cost grows with the product of the lengths)")));
+        }
+    }
+    Ok(())
+}
+
+fn record_arg<'a>(
+    ctx: &'a Context<'_>,
+    i: usize,
+    function: &'static str,
+) -> Result<Option<Cow<'a, str>>> {
+    let v = text_arg(ctx, i, function)?;
+    if let Some(s) = &v {
+        if s.len() > MAX_RECORD_BYTES {
+            return Err(fail(
+                function,
+                i + 1,
+                format!(
+                    "is {} bytes of JSON; MPI records are limited to {MAX_RECORD_BYTES} bytes",
+                    s.len()
+                ),
+            ));
+        }
+    }
+    Ok(v)
+}
+
+fn json_arg<T: serde::de::DeserializeOwned>(
+    s: &str,
+    function: &'static str,
+    i: usize,
+    what: &str,
+) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| {
+        fail(
+            function,
+            i + 1,
+            format!("({what}) is not valid JSON of the expected shape: {e}"),
+        )
+    })
+}
+
+fn mpi_err(function: &'static str, e: mpi::MpiError) -> Error {
+    fail(function, 0, e.to_string())
+}
+
+/// Registers a two-text-argument function; NULL in either gives NULL.
+fn two_texts<T, F>(conn: &Connection, name: &'static str, limit: usize, f: F) -> Result<()>
+where
+    T: rusqlite::types::ToSql,
+    F: Fn(&str, &str) -> T + Send + 'static,
+{
+    conn.create_scalar_function(name, 2, deterministic(), move |ctx| {
+        let (Some(a), Some(b)) = (text_arg(ctx, 0, name)?, text_arg(ctx, 1, name)?) else {
+            return Ok(None);
+        };
+        check_len(&a, limit, name, 0)?;
+        check_len(&b, limit, name, 1)?;
+        Ok(Some(f(&a, &b)))
+    })
+}
+
+/// Registers a one-text-argument function returning text; NULL gives NULL.
+fn one_text<T, F>(conn: &Connection, name: &'static str, f: F) -> Result<()>
+where
+    T: rusqlite::types::ToSql,
+    F: Fn(&str) -> T + Send + 'static,
+{
+    conn.create_scalar_function(name, 1, deterministic(), move |ctx| {
+        Ok(text_arg(ctx, 0, name)?.map(|s| f(&s)))
+    })
+}
+
+fn deterministic() -> FunctionFlags {
+    FunctionFlags::SQLITE_UTF8
+        | FunctionFlags::SQLITE_DETERMINISTIC
+        | FunctionFlags::SQLITE_INNOCUOUS
+}
+
+/// Registers all of kadi's SQL functions on `conn` (see `sqlext/README.md` for each one).
 pub fn register(conn: &Connection) -> Result<()> {
-    let det = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
-    conn.create_scalar_function("jaro_winkler", 2, det, |ctx| {
-        let a: Option<String> = ctx.get(0)?;
-        let b: Option<String> = ctx.get(1)?;
-        Ok(match (a, b) {
-            (Some(a), Some(b)) => Some(crate::text::jaro_winkler(&a, &b)),
-            _ => None,
+    two_texts(conn, "jaro", text::MAX_METRIC_CHARS, text::jaro)?;
+    two_texts(
+        conn,
+        "jaro_winkler",
+        text::MAX_METRIC_CHARS,
+        text::jaro_winkler,
+    )?;
+    two_texts(conn, "levenshtein", text::MAX_METRIC_CHARS, |a, b| {
+        text::levenshtein(a, b) as i64
+    })?;
+    two_texts(
+        conn,
+        "damerau_levenshtein",
+        text::MAX_DAMERAU_CHARS,
+        |a, b| text::damerau_levenshtein(a, b) as i64,
+    )?;
+    one_text(conn, "soundex", phonetic::soundex)?;
+    one_text(conn, "metaphone", phonetic::metaphone)?;
+    one_text(conn, "nysiis", phonetic::nysiis)?;
+    one_text(conn, "kadi_normalize", normalize::kadi_normalize)?;
+    one_text(conn, "kadi_phonetic", phonetic::kadi_phonetic)?;
+    one_text(conn, "is_sensitive", |s| {
+        i64::from(mapping::is_sensitive(s))
+    })?;
+    one_text(conn, "dhis2_uid_valid", |s| {
+        i64::from(dhis2::dhis2_uid_valid(s))
+    })?;
+
+    conn.create_scalar_function("mpi_score", 2, deterministic(), |ctx| {
+        let (Some(a), Some(b)) = (
+            record_arg(ctx, 0, "mpi_score")?,
+            record_arg(ctx, 1, "mpi_score")?,
+        ) else {
+            return Ok(None);
+        };
+        mpi::score_json(&a, &b)
+            .map(Some)
+            .map_err(|e| mpi_err("mpi_score", e))
+    })?;
+    conn.create_scalar_function("mpi_explain", 2, deterministic(), |ctx| {
+        let (Some(a), Some(b)) = (
+            record_arg(ctx, 0, "mpi_explain")?,
+            record_arg(ctx, 1, "mpi_explain")?,
+        ) else {
+            return Ok(None);
+        };
+        mpi::explain_json(&a, &b)
+            .map(Some)
+            .map_err(|e| mpi_err("mpi_explain", e))
+    })?;
+    conn.create_scalar_function("mpi_block_keys", 1, deterministic(), |ctx| {
+        let Some(r) = record_arg(ctx, 0, "mpi_block_keys")? else {
+            return Ok(None);
+        };
+        mpi::block_keys_json(&r)
+            .map(Some)
+            .map_err(|e| mpi_err("mpi_block_keys", e))
+    })?;
+    conn.create_scalar_function("mpi_band", 1, deterministic(), |ctx| {
+        let score = match ctx.get_raw(0) {
+            ValueRef::Null => return Ok(None),
+            ValueRef::Integer(n) => n as f64,
+            ValueRef::Real(x) => x,
+            ValueRef::Text(t) => match std::str::from_utf8(t)
+                .ok()
+                .and_then(|s| s.trim().parse::<f64>().ok())
+            {
+                Some(x) => x,
+                None => return Err(fail("mpi_band", 1, "(score) is text that is not a number")),
+            },
+            ValueRef::Blob(_) => {
+                return Err(fail("mpi_band", 1, "(score) is a BLOB, not a number"))
+            }
+        };
+        Ok(Some(mpi::band(score)))
+    })?;
+
+    conn.create_scalar_function("dhis2_map", 2, deterministic(), |ctx| {
+        let (Some(attrs), Some(map)) = (
+            text_arg(ctx, 0, "dhis2_map")?,
+            text_arg(ctx, 1, "dhis2_map")?,
+        ) else {
+            return Ok(None);
+        };
+        let card = map_card(&attrs, &map, "dhis2_map")?;
+        Ok(Some(serde_json::Value::Object(card).to_string()))
+    })?;
+    conn.create_scalar_function("card_field", 3, deterministic(), |ctx| {
+        let (Some(attrs), Some(map), Some(field)) = (
+            text_arg(ctx, 0, "card_field")?,
+            text_arg(ctx, 1, "card_field")?,
+            text_arg(ctx, 2, "card_field")?,
+        ) else {
+            return Ok(None);
+        };
+        if !mapping::CARD_FIELDS.contains(&field.as_ref()) {
+            let shown: String = field.chars().take(40).collect();
+            return Err(fail(
+                "card_field",
+                3,
+                format!(
+                    "(field) '{shown}' is not a card field; expected one of {}",
+                    mapping::CARD_FIELDS.join(", ")
+                ),
+            ));
+        }
+        let card = map_card(&attrs, &map, "card_field")?;
+        Ok(card
+            .get(field.as_ref())
+            .and_then(|v| v.as_str())
+            .map(str::to_owned))
+    })?;
+
+    conn.create_scalar_function("dhis2_uid", 0, FunctionFlags::SQLITE_UTF8, |_| {
+        dhis2::dhis2_uid().map_err(|e| fail("dhis2_uid", 0, e.to_string()))
+    })?;
+    conn.create_scalar_function("dhis2_period", 2, deterministic(), |ctx| {
+        let (Some(date), Some(kind)) = (
+            text_arg(ctx, 0, "dhis2_period")?,
+            text_arg(ctx, 1, "dhis2_period")?,
+        ) else {
+            return Ok(None);
+        };
+        dhis2::dhis2_period(&date, &kind).map(Some).map_err(|e| {
+            let argument = if matches!(e, dhis2::Dhis2Error::UnknownPeriodType(_)) {
+                2
+            } else {
+                1
+            };
+            fail("dhis2_period", argument, format!("is wrong: {e}"))
         })
     })?;
-    conn.create_scalar_function("kadi_normalize", 1, det, |ctx| {
-        let a: Option<String> = ctx.get(0)?;
-        Ok(a.map(|a| crate::normalize::kadi_normalize(&a)))
-    })?;
-    conn.create_scalar_function("mpi_score", 2, det, |ctx| {
-        let a: Option<String> = ctx.get(0)?;
-        let b: Option<String> = ctx.get(1)?;
-        match (a, b) {
-            (Some(a), Some(b)) => crate::mpi::score_json(&a, &b)
-                .map(Some)
-                .map_err(|e| user_err(e.to_string())),
-            _ => Ok(None),
-        }
-    })?;
-    conn.create_scalar_function("mpi_band", 1, det, |ctx| {
-        let s: Option<f64> = ctx.get(0)?;
-        Ok(s.map(crate::mpi::band))
-    })?;
-    conn.create_scalar_function("dhis2_uid", 0, FunctionFlags::SQLITE_UTF8, |_| {
-        Ok(crate::dhis2::dhis2_uid())
-    })?;
     Ok(())
+}
+
+/// Parses both JSON arguments and maps; errors name the argument.
+fn map_card(
+    attrs: &str,
+    map: &str,
+    function: &'static str,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let attrs: Vec<mapping::Attr> = json_arg(
+        attrs,
+        function,
+        0,
+        "attributes_json, an array of {attribute, code, displayName, value}",
+    )?;
+    let map: mapping::Mapping = json_arg(
+        map,
+        function,
+        1,
+        "mapping_json, {programme_uid, mappings: [...]}",
+    )?;
+    mapping::map_attributes(&attrs, &map)
+        .map(|(card, _blocked)| card)
+        .map_err(|e| fail(function, 2, format!("(mapping_json) is wrong: {e}")))
 }

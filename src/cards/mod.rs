@@ -7,12 +7,7 @@ use crate::store::Store;
 use anyhow::Result;
 
 /// Renders the card of one enrollment as PNG bytes (for the page's preview and print).
-pub fn preview_png(
-    store: &Store,
-    enrollment_uid: &str,
-    template: &str,
-    dpi: u32,
-) -> Result<Vec<u8>> {
+pub fn preview_png(store: &Store, enrollment_uid: &str, template: &str, dpi: u32) -> Result<Vec<u8>> {
     let _ = (store, enrollment_uid, template, dpi);
     anyhow::bail!("card rendering is not implemented yet")
 }

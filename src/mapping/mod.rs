@@ -30,20 +30,9 @@ pub struct AssignCodesBody {
     pub zone_level: Option<u32>,
 }
 
-/// One line of the assign-codes body: exactly one of code, display name or UID, and a card field.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct AttributeMapping {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dhis2_attribute_code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dhis2_attribute_display_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dhis2_attribute_uid: Option<String>,
-    pub card_field: String,
-    /// DHIS2 value (option code or name) -> card value, e.g. `{"MALE":"M"}`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value_map: Option<BTreeMap<String, String>>,
-}
+/// One line of the assign-codes body (code, display name or UID, a card field, an optional value
+/// map): the very type the SQL function `dhis2_map` reads, so box and analyst agree.
+pub use kadi_sqlext::mapping::MappingEntry as AttributeMapping;
 
 /// What `kadi map set` answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -121,14 +110,7 @@ pub fn attribute_is_sensitive(
 
 /// Folds a sex value (option code or name, any language kadi knows) to `M`, `F` or `U`.
 pub fn normalize_sex(value: &str) -> &'static str {
-    // One small function so the sqlext version can replace it when it lands.
-    let v = kadi_sqlext::normalize::kadi_normalize(value);
-    match v.as_str() {
-        "m" | "male" | "masculin" | "masculine" | "homme" | "h" | "man" | "1" | "boy"
-        | "garcon" => "M",
-        "f" | "female" | "feminin" | "feminine" | "femme" | "woman" | "2" | "girl" | "fille" => "F",
-        _ => "U",
-    }
+    kadi_sqlext::mapping::normalize_sex(value).unwrap_or("U")
 }
 
 /// Which DHIS2 value types can feed a card field (`None`: any type).
@@ -453,11 +435,8 @@ impl OrgUnitIndex {
 /// Where one card field's value comes from.
 #[derive(Debug, Clone, PartialEq)]
 enum Source {
-    Attribute {
-        uid: String,
-        value_type: String,
-        value_map: Option<BTreeMap<String, String>>,
-    },
+    /// Filled by `kadi_sqlext::mapping::map_attributes` with the plan's attribute mapping.
+    Attribute,
     OrgUnitName,
     OrgUnitUid,
     EnrollmentDate,
@@ -478,6 +457,8 @@ pub struct EnrollmentFacts<'a> {
 pub struct MappingPlan {
     pub program_uid: String,
     fields: Vec<(&'static str, Source)>,
+    /// The attribute-fed fields, by attribute UID, in the shape the SQL function `dhis2_map` reads.
+    attribute_mapping: kadi_sqlext::mapping::Mapping,
     /// Ancestor level used for `zone`.
     pub zone_level: u32,
     pub org_units: OrgUnitIndex,
@@ -497,6 +478,10 @@ impl MappingPlan {
         let levels = store.org_unit_levels()?;
         let mut zone_level = default_zone_level(&levels);
         let mut fields: Vec<(&'static str, Source)> = Vec::new();
+        let mut attribute_mapping = kadi_sqlext::mapping::Mapping {
+            programme_uid: Some(program_uid.to_string()),
+            mappings: Vec::new(),
+        };
         for r in &rows {
             let Some(field) = CARD_FIELDS
                 .iter()
@@ -521,14 +506,13 @@ impl MappingPlan {
                         .with_context(|| {
                             format!("stored value map of card field {field} is unreadable")
                         })?;
-                    fields.push((
-                        field,
-                        Source::Attribute {
-                            uid: uid.clone(),
-                            value_type: attr.value_type.clone(),
-                            value_map,
-                        },
-                    ));
+                    attribute_mapping.mappings.push(AttributeMapping {
+                        dhis2_attribute_uid: Some(uid.clone()),
+                        card_field: field.to_string(),
+                        value_map,
+                        ..Default::default()
+                    });
+                    fields.push((field, Source::Attribute));
                 }
                 None => {
                     if let Some(l) = r
@@ -554,27 +538,34 @@ impl MappingPlan {
         Ok(MappingPlan {
             program_uid: program_uid.to_string(),
             fields,
+            attribute_mapping,
             zone_level,
             org_units: OrgUnitIndex::load(store)?,
         })
     }
 
-    /// Maps one enrollment. `attribute(uid)` gives the tracked entity's (non-sensitive) value.
-    pub fn map<'v>(
-        &self,
-        e: EnrollmentFacts<'_>,
-        attribute: impl Fn(&str) -> Option<&'v str>,
-    ) -> CardRecord {
+    /// Maps one enrollment. `attributes` are the tracked entity's (non-sensitive) values as
+    /// (attribute UID, value).
+    pub fn map(&self, e: EnrollmentFacts<'_>, attributes: &[(&str, &str)]) -> CardRecord {
+        let attrs: Vec<kadi_sqlext::mapping::Attr> = attributes
+            .iter()
+            .map(|(uid, value)| kadi_sqlext::mapping::Attr {
+                attribute: Some(uid.to_string()),
+                value: Some(value.to_string()),
+                ..Default::default()
+            })
+            .collect();
+        // The mapping was validated at `map set`; an error here leaves the attribute fields empty.
+        let (from_attributes, _blocked) =
+            kadi_sqlext::mapping::map_attributes(&attrs, &self.attribute_mapping)
+                .unwrap_or_default();
         let mut fields = CardFields::default();
         for (field, source) in &self.fields {
             let value = match source {
-                Source::Attribute {
-                    uid,
-                    value_type,
-                    value_map,
-                } => attribute(uid).and_then(|v| {
-                    convert_value(field, value_type, value_map.as_ref(), v, &self.org_units)
-                }),
+                Source::Attribute => from_attributes
+                    .get(*field)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string),
                 Source::OrgUnitName => e
                     .org_unit_uid
                     .and_then(|u| self.org_units.name(u))
@@ -619,43 +610,6 @@ fn date_part(s: &str) -> Option<String> {
     chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
         .ok()
         .map(|_| d.to_string())
-}
-
-fn convert_value(
-    field: &str,
-    value_type: &str,
-    value_map: Option<&BTreeMap<String, String>>,
-    raw: &str,
-    ous: &OrgUnitIndex,
-) -> Option<String> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return None;
-    }
-    if let Some(mapped) = value_map.and_then(|m| m.get(raw)) {
-        return Some(mapped.clone());
-    }
-    Some(match field {
-        "gender" => normalize_sex(raw).to_string(),
-        "date_of_birth" | "enrollment_date" => date_part(raw)?,
-        "phone_number" => normalize_phone(raw),
-        "health_center" | "zone" if value_type == "ORGANISATION_UNIT" => {
-            ous.name(raw).unwrap_or(raw).to_string()
-        }
-        _ => raw.to_string(),
-    })
-}
-
-/// Strips separators; `00` becomes `+`. Numbers without a country code stay as they are.
-fn normalize_phone(raw: &str) -> String {
-    let digits: String = raw
-        .chars()
-        .filter(|c| c.is_ascii_digit() || *c == '+')
-        .collect();
-    match digits.strip_prefix("00") {
-        Some(rest) => format!("+{rest}"),
-        None => digits,
-    }
 }
 
 /// Which attributes the guardrail blocks for a program, and counts what it blocked.
@@ -727,12 +681,12 @@ pub fn remap_program(store: &Store, program_uid: &str) -> Result<u64> {
                     org_unit_uid: e.org_unit_uid.as_deref(),
                     enrolled_at: e.enrolled_at.as_deref(),
                 };
-                let rec = plan.map(facts, |uid| {
-                    e.attributes
-                        .iter()
-                        .find(|(a, _)| a == uid)
-                        .map(|(_, v)| v.as_str())
-                });
+                let attrs: Vec<(&str, &str)> = e
+                    .attributes
+                    .iter()
+                    .map(|(a, v)| (a.as_str(), v.as_str()))
+                    .collect();
+                let rec = plan.map(facts, &attrs);
                 if s.upsert_card_record(&rec)
                     .with_context(|| format!("storing card record {}", rec.enrollment_uid))?
                 {
@@ -788,12 +742,6 @@ mod tests {
             None,
             None
         ));
-    }
-
-    #[test]
-    fn phone_numbers_lose_separators_and_00_becomes_plus() {
-        assert_eq!(normalize_phone("00221 77-123 45 67"), "+221771234567");
-        assert_eq!(normalize_phone("+221 77 123 45 67"), "+221771234567");
     }
 
     #[test]

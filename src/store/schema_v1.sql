@@ -194,6 +194,7 @@ CREATE TABLE sync_runs (
     started_at  TEXT NOT NULL,
     finished_at TEXT,
     status      TEXT NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'interrupted')),
+    pid         INTEGER,
     report_json TEXT
 );
 

@@ -462,18 +462,46 @@ impl Store {
         Ok(())
     }
 
-    /// Records the start of a run; runs of the program left `running` by a killed process
-    /// become `interrupted`. Returns the run id.
-    pub fn begin_sync_run(&self, program_uid: &str) -> Result<i64> {
-        self.conn().execute(
-            "UPDATE sync_runs SET status = 'interrupted' WHERE program_uid = ?1 AND status = 'running'",
-            params![program_uid],
-        )?;
-        self.conn().execute(
-            "INSERT INTO sync_runs(program_uid, started_at, status) VALUES (?1, ?2, 'running')",
-            params![program_uid, now_utc()],
-        )?;
-        Ok(self.conn().last_insert_rowid())
+    /// Records the start of a run by process `pid`, unless a live process (`is_alive(pid)`) is
+    /// already running one for the program (then `Ok(Err(pid))`). Runs left `running` by a
+    /// killed process become `interrupted`. Returns the run id.
+    pub fn begin_sync_run(
+        &self,
+        program_uid: &str,
+        pid: u32,
+        is_alive: &dyn Fn(u32) -> bool,
+    ) -> Result<std::result::Result<i64, u32>> {
+        let c = self.conn();
+        // IMMEDIATE: two processes checking at once must not both see "nobody runs".
+        c.execute_batch("BEGIN IMMEDIATE")?;
+        let result = (|| -> Result<std::result::Result<i64, u32>> {
+            let running: Vec<(i64, Option<u32>, String)> = c
+                .prepare("SELECT id, pid, started_at FROM sync_runs WHERE program_uid = ?1 AND status = 'running'")?
+                .query_map(params![program_uid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let stale_before = (chrono::Utc::now() - chrono::Duration::hours(6))
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string();
+            if let Some((_, Some(holder), _)) = running.iter().find(|(_, p, started)| {
+                p.is_some_and(is_alive) && started.as_str() > stale_before.as_str()
+            }) {
+                return Ok(Err(*holder));
+            }
+            c.execute(
+                "UPDATE sync_runs SET status = 'interrupted', finished_at = ?2 WHERE program_uid = ?1 AND status = 'running'",
+                params![program_uid, now_utc()],
+            )?;
+            c.execute(
+                "INSERT INTO sync_runs(program_uid, started_at, status, pid) VALUES (?1, ?2, 'running', ?3)",
+                params![program_uid, now_utc(), pid],
+            )?;
+            Ok(Ok(c.last_insert_rowid()))
+        })();
+        match &result {
+            Ok(_) => c.execute_batch("COMMIT")?,
+            Err(_) => c.execute_batch("ROLLBACK")?,
+        }
+        result
     }
 
     /// Records the end of a run (`ok` or `failed`) with its report.

@@ -17,7 +17,7 @@ pub mod schedule;
 
 pub use schedule::{scheduler_loop, scheduler_tick, set_schedule, ScheduleReport};
 
-use crate::dhis2::model::{Program, SystemInfo};
+use crate::dhis2::model::{Program, SystemInfo, TrackedEntity};
 use crate::dhis2::{Client, Dhis2Error, TrackedEntityQuery};
 use crate::mapping::{attribute_is_sensitive, EnrollmentFacts, Guardrail, MappingPlan};
 use crate::store::sync_data::{EntityChange, SyncCursor};
@@ -133,8 +133,14 @@ pub fn run_with_report(
         status: "running".into(),
         ..Default::default()
     };
-    let run_id = match store.begin_sync_run(program_uid) {
-        Ok(id) => id,
+    let run_id = match store.begin_sync_run(program_uid, std::process::id(), &process_is_alive) {
+        Ok(Ok(id)) => id,
+        Ok(Err(pid)) => {
+            report.status = "failed".into();
+            let msg = format!("a sync of program {program_uid} is already running (process {pid}): wait for it to finish");
+            report.errors.push(msg.clone());
+            return (report, Err(anyhow!(msg)));
+        }
         Err(e) => return (report, Err(e)),
     };
     let result = run_inner(store, program_uid, opts, &mut report);
@@ -160,6 +166,13 @@ pub fn run_with_report(
             )
         });
     (report, result.and(stored))
+}
+
+/// Whether a process with this id exists (signal 0 checks without sending anything).
+fn process_is_alive(pid: u32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence and permission; no signal is sent.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 fn run_inner(
@@ -328,62 +341,9 @@ fn pull_tracked_entities(
         report.bytes += p.bytes;
         report.pulled += p.items.len() as u64;
         cursor.next_page = Some(page + 1);
-        store
-            .in_transaction(|s| {
-                for te in &p.items {
-                    let kept: Vec<(&str, &str, Option<&str>)> = te
-                        .attributes
-                        .iter()
-                        .filter(|a| {
-                            guardrail.allows(
-                                &a.attribute,
-                                a.code.as_deref(),
-                                a.display_name.as_deref(),
-                            )
-                        })
-                        .map(|a| {
-                            (
-                                a.attribute.as_str(),
-                                a.value.as_str(),
-                                a.updated_at.as_deref(),
-                            )
-                        })
-                        .collect();
-                    match s.write_tracked_entity(program_uid, te, &kept)? {
-                        EntityChange::Unchanged => continue,
-                        EntityChange::Created => report.created += 1,
-                        EntityChange::Updated => report.updated += 1,
-                        EntityChange::Deleted => {
-                            report.deleted += 1;
-                            continue;
-                        }
-                    }
-                    for e in te
-                        .enrollments
-                        .iter()
-                        .filter(|e| e.program == program_uid && !e.deleted)
-                    {
-                        let facts = EnrollmentFacts {
-                            enrollment_uid: &e.uid,
-                            tracked_entity_uid: &te.uid,
-                            org_unit_uid: e.org_unit.as_deref(),
-                            enrolled_at: e.enrolled_at.as_deref(),
-                        };
-                        let rec = plan.map(facts, |uid| {
-                            kept.iter().find(|(a, _, _)| *a == uid).map(|(_, v, _)| *v)
-                        });
-                        if s.upsert_card_record(&rec).with_context(|| {
-                            format!("storing card record of enrollment {}", e.uid)
-                        })? {
-                            report.cards_changed += 1;
-                        }
-                    }
-                }
-                s.set_sync_cursor(program_uid, &cursor)
-            })
-            .with_context(|| {
-                format!("storing page {page} of tracked entities of program {program_uid}")
-            })?;
+        store_page(store, plan, guardrail, &p.items, &cursor, report).with_context(|| {
+            format!("storing page {page} of tracked entities of program {program_uid}")
+        })?;
         if (p.items.len() as u32) < page_size {
             break;
         }
@@ -394,6 +354,67 @@ fn pull_tracked_entities(
     cursor.next_page = None;
     report.watermark = cursor.watermark.clone();
     store.set_sync_cursor(program_uid, &cursor)
+}
+
+/// Stores one page of tracked entities with their card records and the cursor, in one
+/// transaction: sensitive values are dropped (and counted), entities already stored with the same
+/// `updatedAt` are skipped, deletions remove card records. Used by [`run`]; public for tests.
+pub fn store_page(
+    store: &Store,
+    plan: &MappingPlan,
+    guardrail: &mut Guardrail,
+    items: &[TrackedEntity],
+    cursor: &SyncCursor,
+    report: &mut SyncReport,
+) -> Result<()> {
+    let program_uid = plan.program_uid.as_str();
+    store.in_transaction(|s| {
+        for te in items {
+            let kept: Vec<(&str, &str, Option<&str>)> = te
+                .attributes
+                .iter()
+                .filter(|a| {
+                    guardrail.allows(&a.attribute, a.code.as_deref(), a.display_name.as_deref())
+                })
+                .map(|a| {
+                    (
+                        a.attribute.as_str(),
+                        a.value.as_str(),
+                        a.updated_at.as_deref(),
+                    )
+                })
+                .collect();
+            let values: Vec<(&str, &str)> = kept.iter().map(|(a, v, _)| (*a, *v)).collect();
+            match s.write_tracked_entity(program_uid, te, &kept)? {
+                EntityChange::Unchanged => continue,
+                EntityChange::Created => report.created += 1,
+                EntityChange::Updated => report.updated += 1,
+                EntityChange::Deleted => {
+                    report.deleted += 1;
+                    continue;
+                }
+            }
+            for e in te
+                .enrollments
+                .iter()
+                .filter(|e| e.program == program_uid && !e.deleted)
+            {
+                let facts = EnrollmentFacts {
+                    enrollment_uid: &e.uid,
+                    tracked_entity_uid: &te.uid,
+                    org_unit_uid: e.org_unit.as_deref(),
+                    enrolled_at: e.enrolled_at.as_deref(),
+                };
+                let rec = plan.map(facts, &values);
+                if s.upsert_card_record(&rec)
+                    .with_context(|| format!("storing card record of enrollment {}", e.uid))?
+                {
+                    report.cards_changed += 1;
+                }
+            }
+        }
+        s.set_sync_cursor(program_uid, cursor)
+    })
 }
 
 /// Lists every UID the server still has for the program and marks the rest deleted (servers up
