@@ -1,9 +1,46 @@
-//! MPI scoring of two card-field records (JSON objects). Skeleton: the product model's recipe
-//! (Jaro-Winkler on normalised names, weights 25/25/20/10/10/10). The signatures are the contract
-//! `register.rs` and the binary's `mpi` module use.
+//! MPI scoring of two card-field records: the one scorer behind SQL `mpi_score` / `mpi_explain` /
+//! `mpi_band` / `mpi_block_keys` and the binary's identity resolution (`kadi::mpi`), so an analyst
+//! in `sqlite3` and the box compute the very same numbers.
+//!
+//! # Model
+//! Fellegi-Sunter style: every field compared gives an *agreement level* (exact, close, phonetic,
+//! similar, disagree, missing) and each level a log-likelihood weight `ln(m/u)` (natural log), set
+//! a priori from what each error means, not fitted on the evaluation truth. The weights and a prior
+//! are summed and squashed by a logistic: `score = 1 / (1 + exp(-(PRIOR + Σ w)))`. A missing field
+//! (absent, empty, non-string, `U` sex, placeholder date) weighs 0: neither rewards nor punishes.
+//!
+//! | field | exact | close | phonetic | similar | disagree | why |
+//! |---|---|---|---|---|---|---|
+//! | first_name | +4.0 | +3.0 | +2.5 | +1.0 | -3.5 | first names repeat (u≈1/100); nicknames and typos are common in duplicates |
+//! | last_name | +5.0 | +4.0 | +3.0 | +1.5 | -3.5 | family names are rarer than first names but shared in households |
+//! | date_of_birth | +6.0 (+3.0 on 1 January) | +3.5 (day/month swap, one digit, adjacent digits, year ±1) | | -1.5 same year only | -4.5 | u≈1/(365·80); registrars estimate 1 January |
+//! | gender | +0.5 | | | | -3.0 | half of everyone agrees; a disagreeing sex is rare in a true pair |
+//! | phone_number (last 8 digits) | +5.0 | +2.0 (one digit) | | | -1.0 | households share phones and people change them |
+//! | national_id | +9.0 | +2.5 (one edit) | | | -3.0 | nearly unique; typos happen |
+//! | address (token set, Dice) | +6.0 (≥0.99) | +4.0 (≥0.75) | | +1.5 (≥0.5) | -2.5 | a full address is nearly unique; people move |
+//! | health_center | +0.7 | | | | -0.3 | one big center holds many people; people change clinics |
+//! | zone | +0.3 | | | | -0.2 | as health_center, coarser |
+//!
+//! `PRIOR = -11.0`: a candidate pair from blocking is a true match with odds around e^-11 before
+//! the fields speak. Consequences, with the fixed bands (link ≥ 0.95 ⇔ Σw ≥ 13.94, review ≥ 0.75
+//! ⇔ Σw ≥ 12.1): exact first + last + date of birth links (15.0); twins sharing last name, date,
+//! phone and clinic but not first name go to review (13.2); a mother and child sharing name and
+//! phone stay apart (≈3). Names are also compared crosswise: when first and last are swapped the
+//! pair scores as two close names. Name, address and id texts are cut at 64 / 256 / 64 characters
+//! before comparison, which bounds the cost of pathological input without changing real records.
+//!
+//! # Blocking keys
+//! See [`block_keys`]: coarse phonetic codes (a private Soundex-like code, kept here so stored keys
+//! do not change when `kadi_phonetic` evolves) combined with date parts, plus phone and national ID.
+//!
+//! # Speed
+//! [`PreparedRecord`] holds everything the comparison needs (normalised names, phonetic keys,
+//! date digits, phone digits, address tokens) so the binary prepares each record once; the JSON
+//! entry points use a small scanner that borrows unescaped strings and ignores unknown fields.
 use crate::normalize::kadi_normalize;
+use crate::phonetic::kadi_phonetic;
 use crate::text::jaro_winkler;
-use serde_json::Value;
+use std::borrow::Cow;
 
 /// Why a record could not be scored.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,7 +52,9 @@ pub enum MpiError {
 impl std::fmt::Display for MpiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            MpiError::NotAnObject { argument, reason } => write!(f, "argument {argument} is not a JSON object: {reason}"),
+            MpiError::NotAnObject { argument, reason } => {
+                write!(f, "argument {argument} is not a JSON object: {reason}")
+            }
         }
     }
 }
@@ -26,37 +65,646 @@ impl std::error::Error for MpiError {}
 pub const LINK: f64 = 0.95;
 /// See [`LINK`].
 pub const REVIEW: f64 = 0.75;
+/// Log-odds of a match before any field is compared (see the module doc).
+pub const PRIOR: f64 = -9.0;
 
-fn parse(arg: usize, s: &str) -> Result<serde_json::Map<String, Value>, MpiError> {
-    match serde_json::from_str::<Value>(s) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(MpiError::NotAnObject { argument: arg, reason: "not an object".into() }),
-        Err(e) => Err(MpiError::NotAnObject { argument: arg, reason: e.to_string() }),
+/// The highest log-odds a guarded pair can reach: just under the link band (0.9499).
+const GUARD_CAP: f64 = 2.943;
+const NAME_MAX: usize = 64;
+const ADDRESS_MAX: usize = 256;
+const ID_MAX: usize = 64;
+
+/// How well one field agrees between two records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Missing on either side: weight 0.
+    Missing,
+    /// Clearly different values.
+    Disagree,
+    /// Weak agreement (partly similar names, same birth year only, half the address).
+    Similar,
+    /// Same phonetic key.
+    Phonetic,
+    /// One typo, swapped day/month, a name contained in the other.
+    Close,
+    /// Same value after normalisation.
+    Exact,
+}
+
+impl Level {
+    /// The level's name in `mpi_explain`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Missing => "missing",
+            Level::Disagree => "disagree",
+            Level::Similar => "similar",
+            Level::Phonetic => "phonetic",
+            Level::Close => "close",
+            Level::Exact => "exact",
+        }
     }
 }
 
-fn field<'a>(m: &'a serde_json::Map<String, Value>, k: &str) -> Option<&'a str> {
-    m.get(k).and_then(Value::as_str).filter(|s| !s.trim().is_empty())
+/// The fields the scorer compares, in `mpi_explain` order.
+pub const FIELDS: [&str; 9] = [
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "gender",
+    "phone_number",
+    "national_id",
+    "address",
+    "health_center",
+    "zone",
+];
+
+/// A normalised name with its keys.
+#[derive(Debug, Clone, PartialEq)]
+struct Name {
+    norm: String,
+    compact: String,
+    phonetic: String,
+    code: String,
+}
+
+impl Name {
+    fn new(raw: &str) -> Option<Name> {
+        let raw = truncate_chars(raw, NAME_MAX);
+        let norm = kadi_normalize(raw);
+        if norm.is_empty() {
+            return None;
+        }
+        let compact: String = norm.chars().filter(|c| c.is_alphanumeric()).collect();
+        if compact.is_empty() {
+            return None;
+        }
+        let phonetic = kadi_phonetic(&norm);
+        let code = coarse_code(&compact);
+        Some(Name { norm, compact, phonetic, code })
+    }
+}
+
+/// A date of birth as its eight digits `YYYYMMDD` (kept even when impossible, e.g. month 13,
+/// because typos in real dates produce them and the digits still compare).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Dob {
+    digits: [u8; 8],
+}
+
+impl Dob {
+    fn parse(s: &str) -> Option<Dob> {
+        let b = s.trim().as_bytes();
+        let mut digits = [0u8; 8];
+        let ok = match b.len() {
+            10 if b[4] == b'-' && b[7] == b'-' => {
+                let src = [b[0], b[1], b[2], b[3], b[5], b[6], b[8], b[9]];
+                digits.copy_from_slice(&src);
+                true
+            }
+            8 => {
+                digits.copy_from_slice(b);
+                true
+            }
+            _ => false,
+        };
+        if !ok || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let d = Dob { digits };
+        // `YYYY-00-00` is a placeholder for "unknown", not a date: treat as missing.
+        if d.month() == 0 && d.day() == 0 {
+            return None;
+        }
+        Some(d)
+    }
+    fn num(&self, r: std::ops::Range<usize>) -> u32 {
+        self.digits[r].iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+    }
+    fn year(&self) -> u32 {
+        self.num(0..4)
+    }
+    fn month(&self) -> u32 {
+        self.num(4..6)
+    }
+    fn day(&self) -> u32 {
+        self.num(6..8)
+    }
+    /// 1 January (or a zero day or month) is what registrars write when only the year is known.
+    fn is_estimated(&self) -> bool {
+        (self.month() == 1 && self.day() == 1) || self.month() == 0 || self.day() == 0
+    }
+    fn text(&self) -> &str {
+        std::str::from_utf8(&self.digits).unwrap_or("")
+    }
+}
+
+/// One record ready to compare: everything derived from its fields, computed once.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PreparedRecord {
+    first: Option<Name>,
+    last: Option<Name>,
+    dob: Option<Dob>,
+    sex: Option<u8>,
+    phone: Option<String>,
+    national_id: Option<String>,
+    address: Vec<String>,
+    health_center: Option<String>,
+    zone: Option<String>,
+}
+
+impl PreparedRecord {
+    /// Prepares a record from a JSON object of card fields; `argument` names it in errors.
+    pub fn from_json(json: &str, argument: usize) -> Result<PreparedRecord, MpiError> {
+        let mut raw = RawFields::default();
+        scan_object(json, &mut raw).map_err(|reason| MpiError::NotAnObject { argument, reason })?;
+        Ok(PreparedRecord::from_fields(|f| raw.get(f)))
+    }
+
+    /// Prepares a record from a field getter (e.g. `|f| card_fields.get(f)`).
+    pub fn from_fields<'a>(get: impl Fn(&str) -> Option<&'a str>) -> PreparedRecord {
+        let text = |f: &str| get(f).map(str::trim).filter(|s| !s.is_empty());
+        PreparedRecord {
+            first: text("first_name").and_then(Name::new),
+            last: text("last_name").and_then(Name::new),
+            dob: text("date_of_birth").and_then(Dob::parse),
+            sex: text("gender").and_then(parse_sex),
+            phone: text("phone_number").and_then(phone_key),
+            national_id: text("national_id").and_then(id_key),
+            address: text("address").map(address_tokens).unwrap_or_default(),
+            health_center: text("health_center").map(kadi_normalize).filter(|s| !s.is_empty()),
+            zone: text("zone").map(kadi_normalize).filter(|s| !s.is_empty()),
+        }
+    }
+
+    /// True when no compared field has a value: such a record can never be matched.
+    pub fn is_empty(&self) -> bool {
+        self.first.is_none()
+            && self.last.is_none()
+            && self.dob.is_none()
+            && self.phone.is_none()
+            && self.national_id.is_none()
+            && self.address.is_empty()
+    }
+
+    /// The normalised national ID, if any (deterministic links use it).
+    pub fn national_id(&self) -> Option<&str> {
+        self.national_id.as_deref()
+    }
+}
+
+/// Per-field outcome of one comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation {
+    /// The score in [0, 1].
+    pub score: f64,
+    /// `PRIOR + Σ weights`.
+    pub log_odds: f64,
+    /// One entry per field in [`FIELDS`] order: (field, level, weight).
+    pub fields: [(&'static str, Level, f64); 9],
+    /// True when first and last names agreed crosswise.
+    pub names_swapped: bool,
+}
+
+impl Explanation {
+    /// The explanation as a JSON object text.
+    pub fn to_json(&self) -> String {
+        let mut s = String::with_capacity(512);
+        s.push_str(&format!(
+            "{{\"score\":{},\"band\":\"{}\",\"log_odds\":{},\"prior\":{},\"names_swapped\":{},\"fields\":{{",
+            round6(self.score),
+            band(self.score),
+            round6(self.log_odds),
+            PRIOR,
+            self.names_swapped
+        ));
+        for (i, (f, level, w)) in self.fields.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str(&format!("\"{f}\":{{\"level\":\"{}\",\"weight\":{}}}", level.as_str(), w));
+        }
+        s.push_str("}}");
+        s
+    }
+}
+
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+fn logistic(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Scores two prepared records; result in [0, 1].
+pub fn score_prepared(a: &PreparedRecord, b: &PreparedRecord) -> f64 {
+    explain_prepared(a, b).score
+}
+
+/// Compares two prepared records field by field.
+pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
+    let (first, last, swapped) = compare_names(a, b);
+    let dob = compare_dob(a.dob.as_ref(), b.dob.as_ref());
+    let sex = match (a.sex, b.sex) {
+        (Some(x), Some(y)) if x == y => Level::Exact,
+        (Some(_), Some(_)) => Level::Disagree,
+        _ => Level::Missing,
+    };
+    let phone = compare_codes(a.phone.as_deref(), b.phone.as_deref());
+    let nid = compare_codes(a.national_id.as_deref(), b.national_id.as_deref());
+    let address = compare_address(&a.address, &b.address);
+    let hc = compare_plain(a.health_center.as_deref(), b.health_center.as_deref());
+    let zone = compare_plain(a.zone.as_deref(), b.zone.as_deref());
+    let estimated = a.dob.is_some_and(|d| d.is_estimated());
+    let fields = [
+        ("first_name", first, w_first(first)),
+        ("last_name", last, w_last(last)),
+        ("date_of_birth", dob, w_dob(dob, estimated)),
+        ("gender", sex, w_simple(sex, 0.5, -3.0)),
+        ("phone_number", phone, w_code(phone, 5.0, 2.0, -1.0)),
+        ("national_id", nid, w_code(nid, 9.0, 2.5, -3.0)),
+        ("address", address, w_address(address)),
+        ("health_center", hc, w_simple(hc, 0.7, -0.3)),
+        ("zone", zone, w_simple(zone, 0.3, -0.2)),
+    ];
+    let mut log_odds = PRIOR + fields.iter().map(|f| f.2).sum::<f64>();
+    // Guard: twins (same last name and date, other first name) and namesakes of another
+    // generation (same names, other date) look like one person to an additive model. A flat
+    // disagreement on first name, last name or date of birth therefore never links on its own:
+    // a person decides, unless the national IDs agree.
+    let flat_disagreement = [first, last, dob].contains(&Level::Disagree);
+    if flat_disagreement && nid != Level::Exact {
+        log_odds = log_odds.min(GUARD_CAP);
+    }
+    Explanation { score: logistic(log_odds), log_odds, fields, names_swapped: swapped }
+}
+
+fn w_first(l: Level) -> f64 {
+    match l {
+        Level::Exact => 4.0,
+        Level::Close => 3.0,
+        Level::Phonetic => 2.5,
+        Level::Similar => 1.0,
+        Level::Disagree => -2.5,
+        Level::Missing => 0.0,
+    }
+}
+
+fn w_last(l: Level) -> f64 {
+    match l {
+        Level::Exact => 5.0,
+        Level::Close => 4.0,
+        Level::Phonetic => 3.0,
+        Level::Similar => 1.5,
+        Level::Disagree => -2.5,
+        Level::Missing => 0.0,
+    }
+}
+
+fn w_dob(l: Level, estimated: bool) -> f64 {
+    match l {
+        Level::Exact if estimated => 2.5,
+        Level::Exact => 6.0,
+        Level::Close | Level::Phonetic => 3.5,
+        Level::Similar => -1.0,
+        Level::Disagree => -3.0,
+        Level::Missing => 0.0,
+    }
+}
+
+fn w_simple(l: Level, agree: f64, disagree: f64) -> f64 {
+    match l {
+        Level::Exact => agree,
+        Level::Missing => 0.0,
+        _ => disagree,
+    }
+}
+
+fn w_code(l: Level, exact: f64, close: f64, disagree: f64) -> f64 {
+    match l {
+        Level::Exact => exact,
+        Level::Close => close,
+        Level::Missing => 0.0,
+        _ => disagree,
+    }
+}
+
+fn w_address(l: Level) -> f64 {
+    match l {
+        Level::Exact => 8.0,
+        Level::Close => 6.5,
+        Level::Similar => 2.0,
+        Level::Missing => 0.0,
+        _ => -2.5,
+    }
+}
+
+fn name_level(a: &Name, b: &Name) -> Level {
+    if a.compact == b.compact {
+        return Level::Exact;
+    }
+    let jw = jaro_winkler(&a.norm, &b.norm);
+    if jw >= 0.92 {
+        return Level::Close;
+    }
+    if !a.phonetic.is_empty() && a.phonetic == b.phonetic {
+        return Level::Phonetic;
+    }
+    // Compound names: "mamadou lamine" and "lamine" are the same person more often than not.
+    if a.norm.contains(' ') || b.norm.contains(' ') {
+        let (short, long) = if a.norm.len() <= b.norm.len() { (a, b) } else { (b, a) };
+        if short.norm.split(' ').all(|t| long.norm.split(' ').any(|u| u == t)) {
+            return Level::Close;
+        }
+    }
+    if jw >= 0.84 {
+        return Level::Similar;
+    }
+    Level::Disagree
+}
+
+fn opt_level(a: Option<&Name>, b: Option<&Name>) -> Level {
+    match (a, b) {
+        (Some(a), Some(b)) => name_level(a, b),
+        _ => Level::Missing,
+    }
+}
+
+/// (first level, last level, swapped): crosswise agreement counts as two close names.
+fn compare_names(a: &PreparedRecord, b: &PreparedRecord) -> (Level, Level, bool) {
+    let first = opt_level(a.first.as_ref(), b.first.as_ref());
+    let last = opt_level(a.last.as_ref(), b.last.as_ref());
+    if first >= Level::Close && last >= Level::Close {
+        return (first, last, false);
+    }
+    let x1 = opt_level(a.first.as_ref(), b.last.as_ref());
+    let x2 = opt_level(a.last.as_ref(), b.first.as_ref());
+    if x1 >= Level::Close && x2 >= Level::Close {
+        return (Level::Close, Level::Close, true);
+    }
+    (first, last, false)
+}
+
+fn compare_dob(a: Option<&Dob>, b: Option<&Dob>) -> Level {
+    let (Some(a), Some(b)) = (a, b) else { return Level::Missing };
+    if a.digits == b.digits {
+        return Level::Exact;
+    }
+    let (ya, yb) = (a.year(), b.year());
+    if ya == yb && a.month() == b.day() && a.day() == b.month() {
+        return Level::Close;
+    }
+    if a.digits[4..] == b.digits[4..] && ya.abs_diff(yb) == 1 {
+        return Level::Close;
+    }
+    if one_typo(&a.digits, &b.digits) {
+        return Level::Close;
+    }
+    if ya == yb {
+        return Level::Similar;
+    }
+    Level::Disagree
+}
+
+/// One substituted character or two adjacent characters swapped (same length).
+fn one_typo(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diffs: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).take(3).collect();
+    match diffs.as_slice() {
+        [_] => true,
+        [i, j] => *j == i + 1 && a[*i] == b[*j] && a[*j] == b[*i],
+        _ => false,
+    }
+}
+
+/// Exact, one typo (same length), or one insertion/deletion: close; else disagree.
+fn compare_codes(a: Option<&str>, b: Option<&str>) -> Level {
+    let (Some(a), Some(b)) = (a, b) else { return Level::Missing };
+    if a == b {
+        return Level::Exact;
+    }
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    if one_typo(x, y) || one_indel(x, y) {
+        return Level::Close;
+    }
+    Level::Disagree
+}
+
+fn one_indel(a: &[u8], b: &[u8]) -> bool {
+    let (s, l) = if a.len() < b.len() { (a, b) } else { (b, a) };
+    if l.len() != s.len() + 1 {
+        return false;
+    }
+    let p = s.iter().zip(l).take_while(|(x, y)| x == y).count();
+    s[p..] == l[p + 1..]
+}
+
+fn compare_plain(a: Option<&str>, b: Option<&str>) -> Level {
+    match (a, b) {
+        (Some(a), Some(b)) if a == b => Level::Exact,
+        (Some(_), Some(_)) => Level::Disagree,
+        _ => Level::Missing,
+    }
+}
+
+/// Token-set Dice similarity with fuzzy token matches (typos in street or suburb names, split
+/// words) mapped to levels.
+fn compare_address(a: &[String], b: &[String]) -> Level {
+    if a.is_empty() || b.is_empty() {
+        return Level::Missing;
+    }
+    let mut used = [false; 32];
+    let mut unmatched_a: [bool; 32] = [false; 32];
+    let mut matched = 0.0;
+    for (i, t) in a.iter().enumerate() {
+        if let Some(j) = b.iter().enumerate().position(|(j, u)| !used[j] && u == t) {
+            used[j] = true;
+            matched += 1.0;
+        } else {
+            unmatched_a[i] = true;
+        }
+    }
+    for (i, t) in a.iter().enumerate() {
+        if !unmatched_a[i] {
+            continue;
+        }
+        let digits = t.bytes().all(|c| c.is_ascii_digit());
+        let mut best: Option<(usize, f64)> = None;
+        for (j, u) in b.iter().enumerate() {
+            if used[j] {
+                continue;
+            }
+            let sim = if digits {
+                if one_typo(t.as_bytes(), u.as_bytes()) {
+                    0.5
+                } else {
+                    0.0
+                }
+            } else if t.len() >= 3 && u.len() >= 3 {
+                let jw = jaro_winkler(t, u);
+                if jw >= 0.88 {
+                    jw
+                } else if u.starts_with(t.as_str()) || t.starts_with(u.as_str()) {
+                    0.5
+                } else {
+                    0.0
+                }
+            } else {
+                0.0
+            };
+            if sim > 0.0 && best.is_none_or(|(_, s)| sim > s) {
+                best = Some((j, sim));
+            }
+        }
+        if let Some((j, s)) = best {
+            used[j] = true;
+            matched += s;
+        }
+    }
+    let dice = 2.0 * matched / (a.len() + b.len()) as f64;
+    if dice >= 0.99 {
+        Level::Exact
+    } else if dice >= 0.75 {
+        Level::Close
+    } else if dice >= 0.5 {
+        Level::Similar
+    } else {
+        Level::Disagree
+    }
+}
+
+fn address_tokens(s: &str) -> Vec<String> {
+    let n = kadi_normalize(truncate_chars(s, ADDRESS_MAX));
+    let mut out: Vec<String> = Vec::new();
+    for t in n.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()) {
+        if out.len() == 32 {
+            break;
+        }
+        if !out.iter().any(|u| u == t) {
+            out.push(t.to_string());
+        }
+    }
+    out
+}
+
+fn parse_sex(s: &str) -> Option<u8> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "m" | "male" | "h" | "homme" | "masculin" => Some(b'M'),
+        "f" | "female" | "femme" | "feminin" | "féminin" => Some(b'F'),
+        _ => None,
+    }
+}
+
+/// The last 8 digits of a phone number (E.164 or local): country codes and trunk prefixes vary
+/// between records of one person, the subscriber number does not. Fewer than 6 digits: missing.
+fn phone_key(s: &str) -> Option<String> {
+    let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_digit).collect();
+    if digits.len() < 6 || digits.len() > 20 {
+        return None;
+    }
+    let tail = &digits[digits.len().saturating_sub(8)..];
+    String::from_utf8(tail.to_vec()).ok()
+}
+
+fn id_key(s: &str) -> Option<String> {
+    let k: String = truncate_chars(s, ID_MAX)
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_uppercase)
+        .collect();
+    (!k.is_empty()).then_some(k)
+}
+
+fn truncate_chars(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// A coarse Soundex-like code (first letter + up to 3 consonant classes) for blocking: tolerant of
+/// vowel changes and doubled letters, stable whatever `kadi_phonetic` becomes.
+fn coarse_code(compact: &str) -> String {
+    let mut out = String::with_capacity(4);
+    let mut last = 0u8;
+    for (i, c) in compact.chars().enumerate() {
+        let class = match c {
+            'b' | 'f' | 'p' | 'v' => b'1',
+            'c' | 'g' | 'j' | 'k' | 'q' | 's' | 'x' | 'z' => b'2',
+            'd' | 't' => b'3',
+            'l' => b'4',
+            'm' | 'n' => b'5',
+            'r' => b'6',
+            'h' | 'w' => continue,
+            _ => b'0',
+        };
+        if i == 0 {
+            out.push(c);
+        } else if class != b'0' && class != last {
+            out.push(class as char);
+        }
+        last = class;
+        if out.len() >= 4 {
+            break;
+        }
+    }
+    out
+}
+
+/// The blocking keys of a record: candidates for a record are the records sharing at least one.
+///
+/// - `ln:<last code>:<year>`: last name and birth year (first-name and day errors);
+/// - `fd:<first code>:<date>`: first name and full date of birth (last-name errors);
+/// - `lm:<last code>:<month-day>`: year errors;
+/// - `nm:<code>:<code>`: both names, sorted (date errors, swapped names);
+/// - `ad:<first address token>:<code of the second>`: house number and street (name and date errors);
+/// - `dh:<date>:<health center>`: same birth date at the same clinic (both names changed);
+/// - `ph:<last 8 digits>`, `id:<national id>`: direct identifiers.
+pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
+    let mut keys = Vec::with_capacity(6);
+    let first = r.first.as_ref().map(|n| n.code.as_str());
+    let last = r.last.as_ref().map(|n| n.code.as_str());
+    if let Some(d) = r.dob {
+        let t = d.text();
+        if let Some(l) = last {
+            keys.push(format!("ln:{l}:{}", &t[..4]));
+            keys.push(format!("lm:{l}:{}", &t[4..]));
+        }
+        if let Some(f) = first {
+            keys.push(format!("fd:{f}:{t}"));
+        }
+    }
+    if let (Some(f), Some(l)) = (first, last) {
+        let (x, y) = if f <= l { (f, l) } else { (l, f) };
+        keys.push(format!("nm:{x}:{y}"));
+    }
+    if let [number, street, ..] = r.address.as_slice() {
+        keys.push(format!("ad:{number}:{}", coarse_code(street)));
+    }
+    if let (Some(d), Some(hc)) = (r.dob, r.health_center.as_deref()) {
+        keys.push(format!("dh:{}:{hc}", d.text()));
+    }
+    if let Some(p) = &r.phone {
+        keys.push(format!("ph:{p}"));
+    }
+    if let Some(n) = &r.national_id {
+        keys.push(format!("id:{n}"));
+    }
+    keys
 }
 
 /// Scores two records given as JSON text; result in [0, 1].
 pub fn score_json(a: &str, b: &str) -> Result<f64, MpiError> {
-    let (a, b) = (parse(1, a)?, parse(2, b)?);
-    let mut total = 0.0;
-    let mut weight = 0.0;
-    for (k, w) in [("first_name", 0.25), ("last_name", 0.25), ("date_of_birth", 0.2), ("gender", 0.1), ("health_center", 0.1), ("national_id", 0.1)] {
-        if let (Some(x), Some(y)) = (field(&a, k), field(&b, k)) {
-            weight += w;
-            total += w * jaro_winkler(&kadi_normalize(x), &kadi_normalize(y));
-        }
-    }
-    Ok(if weight == 0.0 { 0.0 } else { total / weight })
+    let (a, b) = (PreparedRecord::from_json(a, 1)?, PreparedRecord::from_json(b, 2)?);
+    Ok(score_prepared(&a, &b))
 }
 
 /// Per-field contributions as JSON text.
 pub fn explain_json(a: &str, b: &str) -> Result<String, MpiError> {
-    let s = score_json(a, b)?;
-    Ok(serde_json::json!({ "score": s }).to_string())
+    let (a, b) = (PreparedRecord::from_json(a, 1)?, PreparedRecord::from_json(b, 2)?);
+    Ok(explain_prepared(&a, &b).to_json())
 }
 
 /// 'link', 'review' or 'new' for a score.
@@ -72,10 +720,261 @@ pub fn band(score: f64) -> &'static str {
 
 /// Blocking keys of a record, as a JSON array text.
 pub fn block_keys_json(record: &str) -> Result<String, MpiError> {
-    let r = parse(1, record)?;
-    let mut keys = Vec::new();
-    if let Some(l) = field(&r, "last_name") {
-        keys.push(format!("ln:{}", crate::phonetic::kadi_phonetic(l)));
+    let r = PreparedRecord::from_json(record, 1)?;
+    let keys = block_keys(&r);
+    let mut s = String::from("[");
+    for (i, k) in keys.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        push_json_string(&mut s, k);
     }
-    Ok(serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()))
+    s.push(']');
+    Ok(s)
+}
+
+fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+// ---------------------------------------------------------------------------------------------
+// A small JSON object scanner: the SQL function parses two objects per call, so it keeps the
+// compared string values (borrowed when they hold no escapes) and validates the rest without
+// building a tree. Nested objects/arrays are validated by serde_json (rare in card records).
+
+#[derive(Default)]
+struct RawFields<'a> {
+    values: [Option<Cow<'a, str>>; 9],
+}
+
+impl<'a> RawFields<'a> {
+    fn get(&self, field: &str) -> Option<&str> {
+        FIELDS.iter().position(|f| *f == field).and_then(|i| self.values[i].as_deref())
+    }
+}
+
+struct Scanner<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn ws(&mut self) {
+        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+    fn expect(&mut self, c: u8) -> Result<(), String> {
+        self.ws();
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(format!("expected '{}' at byte {}", c as char, self.i))
+        }
+    }
+    fn string(&mut self) -> Result<Cow<'a, str>, String> {
+        self.expect(b'"')?;
+        let start = self.i;
+        while let Some(c) = self.peek() {
+            match c {
+                b'"' => {
+                    self.i += 1;
+                    return Ok(Cow::Borrowed(&self.s[start..self.i - 1]));
+                }
+                b'\\' => return self.escaped(start),
+                c if c < 0x20 => return Err(format!("control character in string at byte {}", self.i)),
+                _ => self.i += 1,
+            }
+        }
+        Err("unterminated string".into())
+    }
+    fn escaped(&mut self, start: usize) -> Result<Cow<'a, str>, String> {
+        let mut out = String::from(&self.s[start..self.i]);
+        loop {
+            let Some(c) = self.peek() else { return Err("unterminated string".into()) };
+            match c {
+                b'"' => {
+                    self.i += 1;
+                    return Ok(Cow::Owned(out));
+                }
+                b'\\' => {
+                    self.i += 1;
+                    let e = self.peek().ok_or("unterminated escape")?;
+                    self.i += 1;
+                    match e {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            let cp = if (0xD800..0xDC00).contains(&hi) {
+                                if self.b.get(self.i) != Some(&b'\\') || self.b.get(self.i + 1) != Some(&b'u') {
+                                    return Err("unpaired surrogate".into());
+                                }
+                                self.i += 2;
+                                let lo = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&lo) {
+                                    return Err("unpaired surrogate".into());
+                                }
+                                0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                            } else {
+                                hi
+                            };
+                            out.push(char::from_u32(cp).ok_or("invalid \\u escape")?);
+                        }
+                        _ => return Err(format!("invalid escape at byte {}", self.i)),
+                    }
+                }
+                c if c < 0x20 => return Err(format!("control character in string at byte {}", self.i)),
+                _ => {
+                    // Copy one whole UTF-8 character.
+                    let len = utf8_len(c);
+                    let end = (self.i + len).min(self.b.len());
+                    out.push_str(self.s.get(self.i..end).ok_or("invalid UTF-8")?);
+                    self.i = end;
+                }
+            }
+        }
+    }
+    fn hex4(&mut self) -> Result<u32, String> {
+        let h = self.s.get(self.i..self.i + 4).ok_or("short \\u escape")?;
+        self.i += 4;
+        u32::from_str_radix(h, 16).map_err(|_| "invalid \\u escape".to_string())
+    }
+    /// A scalar value: Some(text) for strings and numbers, None for true/false/null.
+    /// Err(None) asks the caller to validate with serde_json (nested value).
+    fn scalar(&mut self) -> Result<Option<Cow<'a, str>>, Option<String>> {
+        self.ws();
+        match self.peek() {
+            Some(b'"') => self.string().map(Some).map_err(Some),
+            Some(b'{') | Some(b'[') => Err(None),
+            Some(b't') => self.literal("true").map(|_| None),
+            Some(b'f') => self.literal("false").map(|_| None),
+            Some(b'n') => self.literal("null").map(|_| None),
+            Some(c) if c == b'-' || c.is_ascii_digit() => {
+                let start = self.i;
+                while self.peek().is_some_and(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E')) {
+                    self.i += 1;
+                }
+                let t = &self.s[start..self.i];
+                if t.parse::<f64>().is_err() || t.starts_with('+') {
+                    return Err(Some(format!("invalid number at byte {start}")));
+                }
+                Ok(Some(Cow::Borrowed(t)))
+            }
+            _ => Err(Some(format!("expected a value at byte {}", self.i))),
+        }
+    }
+    fn literal(&mut self, word: &str) -> Result<(), Option<String>> {
+        if self.s[self.i..].starts_with(word) {
+            self.i += word.len();
+            Ok(())
+        } else {
+            Err(Some(format!("invalid literal at byte {}", self.i)))
+        }
+    }
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0xF0..=0xFF => 4,
+        0xE0..=0xEF => 3,
+        0xC0..=0xDF => 2,
+        _ => 1,
+    }
+}
+
+fn scan_object<'a>(s: &'a str, out: &mut RawFields<'a>) -> Result<(), String> {
+    let mut sc = Scanner { s, b: s.as_bytes(), i: 0 };
+    match scan_fast(&mut sc, out) {
+        Ok(()) => Ok(()),
+        Err(Some(e)) => Err(e),
+        Err(None) => scan_slow(s, out),
+    }
+}
+
+fn scan_fast<'a>(sc: &mut Scanner<'a>, out: &mut RawFields<'a>) -> Result<(), Option<String>> {
+    sc.ws();
+    if sc.peek() != Some(b'{') {
+        return Err(Some("not an object".into()));
+    }
+    sc.i += 1;
+    sc.ws();
+    if sc.peek() == Some(b'}') {
+        sc.i += 1;
+    } else {
+        loop {
+            let key = sc.string().map_err(Some)?;
+            sc.expect(b':').map_err(Some)?;
+            let value = sc.scalar()?;
+            if let Some(slot) = FIELDS.iter().position(|f| *f == key) {
+                out.values[slot] = value;
+            }
+            sc.ws();
+            match sc.peek() {
+                Some(b',') => sc.i += 1,
+                Some(b'}') => {
+                    sc.i += 1;
+                    break;
+                }
+                _ => return Err(Some(format!("expected ',' or '}}' at byte {}", sc.i))),
+            }
+        }
+    }
+    sc.ws();
+    if sc.i != sc.b.len() {
+        return Err(Some(format!("trailing characters at byte {}", sc.i)));
+    }
+    Ok(())
+}
+
+fn scan_slow<'a>(s: &'a str, out: &mut RawFields<'a>) -> Result<(), String> {
+    let v: serde_json::Value = serde_json::from_str(s).map_err(|e| e.to_string())?;
+    let serde_json::Value::Object(m) = v else { return Err("not an object".into()) };
+    for (i, f) in FIELDS.iter().enumerate() {
+        out.values[i] = match m.get(*f) {
+            Some(serde_json::Value::String(s)) => Some(Cow::Owned(s.clone())),
+            Some(serde_json::Value::Number(n)) => Some(Cow::Owned(n.to_string())),
+            _ => None,
+        };
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coarse_code_is_soundex_like() {
+        assert_eq!(coarse_code("diallo"), "d4");
+        assert_eq!(coarse_code("ndiaye"), "n3");
+        assert_eq!(coarse_code("robert"), "r163");
+    }
+
+    #[test]
+    fn scanner_reads_escapes_and_numbers() {
+        let r = PreparedRecord::from_json(r#"{"first_name":"A\u00efcha","national_id":12345,"x":[1,{"y":2}]}"#, 1).unwrap();
+        assert_eq!(r.first.as_ref().unwrap().norm, "aicha");
+        assert_eq!(r.national_id(), Some("12345"));
+    }
 }

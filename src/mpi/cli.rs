@@ -1,18 +1,210 @@
-//! `kadi mpi`: command-line arguments and their handler.
-use std::path::Path;
+//! `kadi mpi`: command-line arguments and their handler (a thin shell over `kadi::mpi`).
+use super::eval::{EvalInput, EvalOptions};
+use super::review::{self, Decision};
+use crate::output::report;
+use crate::store::Store;
+use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
 
 /// Arguments of `kadi mpi`.
 #[derive(Debug, clap::Args)]
 pub struct MpiArgs {
     /// Print one JSON document instead of text.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub json: bool,
+    #[command(subcommand)]
+    pub command: MpiCommand,
+}
+
+/// The `kadi mpi` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum MpiCommand {
+    /// Resolve every pending card record (what sync does after each run).
+    Resolve,
+    /// The review queue: list pending pairs, decide one.
+    Review {
+        #[command(subcommand)]
+        command: ReviewCommand,
+    },
+    /// Link an enrollment to an identity by hand.
+    Link {
+        enrollment: String,
+        mpi_id: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// Take an enrollment out of its identity into a new one.
+    Unlink {
+        enrollment: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// Merge identity B into A (B stays resolvable and points to A).
+    Merge {
+        a: String,
+        b: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// Undo the merge of a merged identity.
+    Unmerge {
+        merged: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// Move the given enrollments of one identity into a new identity.
+    Split {
+        #[arg(required = true)]
+        enrollments: Vec<String>,
+        #[arg(long)]
+        by: String,
+    },
+    /// Show the MPI ID (in force) of an enrollment or of any MPI ID ever issued.
+    Show { id: String },
+    /// Check an MPI ID's shape and check character.
+    CheckId { mpi_id: String },
+    /// Evaluate resolution on labelled records (kadi CSV or FEBRL) in a fresh store.
+    Eval {
+        /// kadi evaluation CSV (`id` plus card field columns, `address`, `national_id`).
+        #[arg(long, conflicts_with = "febrl", requires = "truth")]
+        records: Option<PathBuf>,
+        /// True pairs `id_a,id_b` for --records.
+        #[arg(long)]
+        truth: Option<PathBuf>,
+        /// A FEBRL file (converted as ../shared/mpi-data/README.md says).
+        #[arg(long, requires = "febrl_truth")]
+        febrl: Option<PathBuf>,
+        /// FEBRL truth pairs.
+        #[arg(long)]
+        febrl_truth: Option<PathBuf>,
+        /// Drop a field from every record (repeatable), e.g. `--without national_id`.
+        #[arg(long)]
+        without: Vec<String>,
+        /// Keep the evaluation store at this path (default: a temporary file, removed after).
+        #[arg(long)]
+        store: Option<PathBuf>,
+    },
+}
+
+/// `kadi mpi review` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum ReviewCommand {
+    /// Pending pairs with both records, score and explanation.
+    List,
+    /// Decide one review item.
+    Decide {
+        id: i64,
+        #[arg(long, conflicts_with = "different", required_unless_present = "different")]
+        same: bool,
+        #[arg(long)]
+        different: bool,
+        /// The staff member deciding.
+        #[arg(long)]
+        by: String,
+    },
 }
 
 impl MpiArgs {
     /// Runs the command against the database at `db`.
-    pub fn run(self, db: &Path) -> anyhow::Result<()> {
-        let _ = db;
-        anyhow::bail!("kadi mpi is not implemented yet")
+    pub fn run(self, db: &Path) -> Result<()> {
+        let json = self.json;
+        if let MpiCommand::Eval { records, truth, febrl, febrl_truth, without, store } = self.command {
+            let input = match (records, truth, febrl, febrl_truth) {
+                (Some(records), Some(truth), None, _) => EvalInput::Kadi { records, truth },
+                (None, _, Some(records), Some(truth)) => EvalInput::Febrl { records, truth },
+                _ => bail!("give --records FILE --truth PAIRS or --febrl FILE --febrl-truth PAIRS"),
+            };
+            let r = super::eval::run(&EvalOptions { input, without, store })?;
+            return report(json, &r, || {
+                format!(
+                    "{} records, {} true pairs\n  auto:        P {:.4}  R {:.4}  F1 {:.4}\n  auto+review: P {:.4}  R {:.4}  F1 {:.4}\n  review items {}, true pairs left apart {}, blocking recall {:.4}, comparisons {}, {:.3} s, peak RSS {} MB",
+                    r.records, r.true_pairs, r.auto.precision, r.auto.recall, r.auto.f1, r.auto_plus_review.precision,
+                    r.auto_plus_review.recall, r.auto_plus_review.f1, r.review_items, r.new_identity_true_pairs,
+                    r.blocking_recall, r.comparisons, r.seconds, r.peak_rss_mb
+                )
+            });
+        }
+        if let MpiCommand::CheckId { mpi_id } = &self.command {
+            let valid = super::id::is_valid_mpi_id(mpi_id);
+            report(json, &serde_json::json!({ "mpi_id": mpi_id, "valid": valid }), || {
+                format!("{mpi_id}: {}", if valid { "valid" } else { "INVALID (mistyped?)" })
+            })?;
+            if !valid {
+                return Err(crate::output::AlreadyReported(1).into());
+            }
+            return Ok(());
+        }
+        let store = Store::open(db)?;
+        match self.command {
+            MpiCommand::Resolve => {
+                let r = super::resolve_pending(&store)?;
+                report(json, &r, || {
+                    format!(
+                        "resolved {} (linked), created {}, pending review {}; {} comparisons, {} capped blocks",
+                        r.resolved, r.created, r.pending_review, r.comparisons, r.capped_blocks
+                    )
+                })
+            }
+            MpiCommand::Review { command: ReviewCommand::List } => {
+                let items = review::review_list(&store)?;
+                report(json, &items, || {
+                    let mut s = format!("{} pending review item(s)", items.len());
+                    for i in &items {
+                        s.push_str(&format!(
+                            "\n#{} score {:.3}: {} {:?} <-> {} {:?}",
+                            i.id,
+                            i.score,
+                            i.record.enrollment_uid,
+                            i.record.fields.full_name(),
+                            i.candidate.enrollment_uid,
+                            i.candidate.fields.full_name()
+                        ));
+                    }
+                    s
+                })
+            }
+            MpiCommand::Review { command: ReviewCommand::Decide { id, same, different: _, by } } => {
+                let d = if same { Decision::Same } else { Decision::Different };
+                review::review_decide(&store, id, d, &by)?;
+                report(json, &serde_json::json!({ "id": id, "decision": if same { "same" } else { "different" }, "by": by }), || {
+                    format!("review item {id} decided {} by {by}", if same { "same" } else { "different" })
+                })
+            }
+            MpiCommand::Link { enrollment, mpi_id, by } => {
+                review::link(&store, &enrollment, &mpi_id, &by)?;
+                report(json, &serde_json::json!({ "enrollment": enrollment, "mpi_id": mpi_id }), || format!("{enrollment} linked to {mpi_id}"))
+            }
+            MpiCommand::Unlink { enrollment, by } => {
+                let id = review::unlink(&store, &enrollment, &by)?;
+                report(json, &serde_json::json!({ "enrollment": enrollment, "mpi_id": id }), || format!("{enrollment} now has its own identity {id}"))
+            }
+            MpiCommand::Merge { a, b, by } => {
+                review::merge(&store, &a, &b, &by)?;
+                report(json, &serde_json::json!({ "survivor": a, "merged": b }), || format!("{b} merged into {a}"))
+            }
+            MpiCommand::Unmerge { merged, by } => {
+                review::unmerge(&store, &merged, &by)?;
+                report(json, &serde_json::json!({ "unmerged": merged }), || format!("{merged} stands on its own again"))
+            }
+            MpiCommand::Split { enrollments, by } => {
+                let id = review::split(&store, &enrollments, &by)?;
+                report(json, &serde_json::json!({ "enrollments": enrollments, "mpi_id": id }), || format!("moved to new identity {id}"))
+            }
+            MpiCommand::Show { id } => {
+                let current = match super::mpi_id_for(&store, &id)? {
+                    Some(m) => Some(m),
+                    None if store.mpi_identity(&id)?.is_some() => Some(super::current_mpi_id(&store, &id)?),
+                    None => None,
+                };
+                let Some(current) = current else { bail!("{id} is neither a resolved enrollment nor an MPI ID of this box") };
+                let ident = store.mpi_identity(&current)?;
+                let members = store.mpi_members(&current)?;
+                let golden: serde_json::Value =
+                    ident.as_ref().and_then(|i| serde_json::from_str(&i.golden_json).ok()).unwrap_or(serde_json::Value::Null);
+                let v = serde_json::json!({ "query": id, "mpi_id": current, "members": members, "golden": golden });
+                report(json, &v, || format!("{id} -> {current} ({} record(s))", members.len()))
+            }
+            MpiCommand::Eval { .. } | MpiCommand::CheckId { .. } => Ok(()),
+        }
     }
 }

@@ -1,10 +1,43 @@
-//! The Master Patient Index: blocking keys, candidate scoring with `kadi_sqlext::mpi`, the link /
-//! review / new bands, review decisions, link/unlink/merge/split with an audit trail, MPI IDs.
+//! The Master Patient Index: blocking keys, candidate scoring with `kadi_sqlext::mpi` (the same
+//! scorer as SQL `mpi_score`), the link / review / new bands, review decisions, link / unlink /
+//! merge / unmerge / split with an audit trail, MPI IDs and golden records.
+//!
+//! Callers: `sync` calls [`resolve_pending`] after each run; the page calls [`review::review_list`],
+//! [`review::review_decide`] and [`mpi_id_for`]; `kadi mpi` (see `cli.rs`) calls everything.
+//!
+//! # Resolution
+//! Each pending card record (new or changed) is prepared once, its blocking keys are looked up in
+//! `mpi_block_keys` (never a full scan; a key holding more than `mpi.block_cap` records is read
+//! only up to the cap, in enrollment order, and reported as capped), every candidate is scored,
+//! and scores are grouped per identity (best member wins). Then:
+//! - every identity whose best score is >= `mpi.link_threshold` is linked: the record joins it, and
+//!   when several identities qualify they are merged (the record proves they are one person). This
+//!   makes the final identities the connected components of the link graph, the same whatever the
+//!   order records arrive in (see `order_independence` tests), as long as no block is capped;
+//! - otherwise, if the best identity scores >= `mpi.review_threshold`, the record gets its own new
+//!   identity and a review item against that candidate (a person decides; "same" merges);
+//! - otherwise a new identity.
+//!
+//! Pairs a person declared different (`mpi_not_same`) are never compared again. A record whose
+//! compared fields are all missing gets its own identity and no blocking keys: it can never be
+//! merged silently. The method of a link is `deterministic` when the best candidate shares the
+//! national ID, `auto` otherwise, `human` after a review or a manual link, `new` for the first.
+//!
+//! # Golden record (survivorship)
+//! Per field, the value held by most member records wins; a tie goes to the most recently mapped
+//! record, then to the smallest value (so the result does not depend on row order).
 pub mod cli;
+pub mod eval;
+pub mod id;
+pub mod review;
 
+use crate::record::{CardFields, CARD_FIELDS};
 use crate::store::Store;
-use anyhow::Result;
+use anyhow::{Context, Result};
+use kadi_sqlext::mpi::{block_keys, explain_prepared, PreparedRecord};
 use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::rc::Rc;
 
 /// What one resolution pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -15,11 +48,292 @@ pub struct ResolveReport {
     pub created: u64,
     /// Records waiting for a person's review.
     pub pending_review: u64,
+    /// Candidate pairs scored.
+    pub comparisons: u64,
+    /// Blocking keys read only up to the cap because they held too many records.
+    pub capped_blocks: u64,
+    /// Identities merged because one record linked to several.
+    pub merged: u64,
 }
+
+/// Resolution settings (from the store's settings, with the defaults).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MpiSettings {
+    /// Scores at or above link automatically (`mpi.link_threshold`, 0.95).
+    pub link_threshold: f64,
+    /// Scores at or above wait for review (`mpi.review_threshold`, 0.75).
+    pub review_threshold: f64,
+    /// Most candidates read from one blocking key (`mpi.block_cap`, 200).
+    pub block_cap: usize,
+    /// MPI ID prefix: country and district (`mpi.id_prefix`, `SN-DKR`).
+    pub id_prefix: String,
+}
+
+impl MpiSettings {
+    /// Reads the settings, falling back to defaults; a malformed value is an error naming it.
+    pub fn load(store: &Store) -> Result<MpiSettings> {
+        let num = |key: &str, default: f64| -> Result<f64> {
+            match store.setting(key)? {
+                Some(v) => v.trim().parse::<f64>().with_context(|| format!("setting {key} = {v:?} is not a number")),
+                None => Ok(default),
+            }
+        };
+        Ok(MpiSettings {
+            link_threshold: num("mpi.link_threshold", kadi_sqlext::mpi::LINK)?,
+            review_threshold: num("mpi.review_threshold", kadi_sqlext::mpi::REVIEW)?,
+            block_cap: num("mpi.block_cap", 200.0)?.max(1.0) as usize,
+            id_prefix: store.setting("mpi.id_prefix")?.unwrap_or_else(|| "SN-DKR".into()),
+        })
+    }
+}
+
+/// The actor name the audit trail uses for automatic decisions.
+pub const AUTO_ACTOR: &str = "mpi";
+
+/// Records resolved per transaction: short enough for the web server to get a word in.
+const BATCH: usize = 500;
 
 /// Resolves every card record whose `mpi_state` is `pending` (new or changed since last pass).
 /// Called by sync after each run; idempotent.
 pub fn resolve_pending(store: &Store) -> Result<ResolveReport> {
-    let _ = store;
-    Ok(ResolveReport::default())
+    resolve_pending_observed(store, &mut |_, _| {})
+}
+
+/// As [`resolve_pending`], calling `observe(a, b)` for every scored pair (evaluation).
+pub fn resolve_pending_observed(store: &Store, observe: &mut dyn FnMut(&str, &str)) -> Result<ResolveReport> {
+    let settings = MpiSettings::load(store)?;
+    let mut engine = Engine { store, settings, cache: HashMap::new(), report: ResolveReport::default() };
+    loop {
+        let batch = store.mpi_pending_records(BATCH)?;
+        if batch.is_empty() {
+            break;
+        }
+        store.mpi_batch(|| {
+            let mut touched = BTreeSet::new();
+            for rec in &batch {
+                engine.resolve_one(rec, observe, &mut touched)?;
+            }
+            for mpi_id in &touched {
+                update_golden(store, mpi_id)?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(engine.report)
+}
+
+struct Cached {
+    prepared: Rc<PreparedRecord>,
+    mpi_id: Option<String>,
+}
+
+struct Engine<'s> {
+    store: &'s Store,
+    settings: MpiSettings,
+    cache: HashMap<String, Cached>,
+    report: ResolveReport,
+}
+
+/// The best candidate within one identity.
+struct Best {
+    score: f64,
+    candidate: String,
+    same_national_id: bool,
+}
+
+impl Engine<'_> {
+    fn candidate(&mut self, uid: &str) -> Result<Option<(Rc<PreparedRecord>, String)>> {
+        if !self.cache.contains_key(uid) {
+            let Some(json) = self.store.mpi_record_fields(uid)? else { return Ok(None) };
+            let prepared = Rc::new(prepare_json(uid, &json)?);
+            let mpi_id = self.store.mpi_link(uid)?.map(|l| l.mpi_id);
+            self.cache.insert(uid.to_string(), Cached { prepared, mpi_id });
+        }
+        Ok(self.cache.get(uid).and_then(|c| Some((c.prepared.clone(), c.mpi_id.clone()?))))
+    }
+
+    fn resolve_one(&mut self, rec: &crate::store::mpi_data::PendingRecord, observe: &mut dyn FnMut(&str, &str), touched: &mut BTreeSet<String>) -> Result<()> {
+        let store = self.store;
+        let uid = rec.enrollment_uid.as_str();
+        let me = Rc::new(prepare_json(uid, &rec.fields_json)?);
+        let old = store.mpi_link(uid)?;
+        store.mpi_delete_pending_reviews(uid)?;
+        let keys = if me.is_empty() { Vec::new() } else { block_keys(&me) };
+        let not_same: HashSet<String> = store.mpi_not_same_as(uid)?.into_iter().collect();
+
+        let mut candidates = BTreeSet::new();
+        for key in &keys {
+            let found = store.mpi_block_candidates(key, self.settings.block_cap + 1)?;
+            if found.len() > self.settings.block_cap {
+                self.report.capped_blocks += 1;
+            }
+            candidates.extend(found.into_iter().take(self.settings.block_cap).filter(|c| c != uid && !not_same.contains(c)));
+        }
+        let mut per_identity: BTreeMap<String, Best> = BTreeMap::new();
+        for c in &candidates {
+            let Some((prepared, mpi_id)) = self.candidate(c)? else { continue };
+            observe(uid, c);
+            self.report.comparisons += 1;
+            let score = kadi_sqlext::mpi::score_prepared(&me, &prepared);
+            let better = per_identity.get(&mpi_id).is_none_or(|b| score > b.score);
+            if better {
+                let same_national_id = me.national_id().is_some() && me.national_id() == prepared.national_id();
+                per_identity.insert(mpi_id, Best { score, candidate: c.clone(), same_national_id });
+            }
+        }
+
+        let linked: Vec<(&String, &Best)> =
+            per_identity.iter().filter(|(_, b)| b.score >= self.settings.link_threshold).collect();
+        let mut state = "resolved";
+        let target = if linked.is_empty() {
+            let target = match &old {
+                Some(l) => l.mpi_id.clone(),
+                None => {
+                    self.report.created += 1;
+                    create_identity(store, &self.settings.id_prefix)?
+                }
+            };
+            if old.is_none() {
+                store.mpi_set_link(uid, &target, None, "new")?;
+                store.audit(AUTO_ACTOR, "mpi.new", Some(uid), None, Some(&format!("{{\"mpi_id\":\"{target}\"}}")))?;
+            }
+            let best = per_identity.iter().filter(|(m, _)| **m != target).max_by(|a, b| a.1.score.total_cmp(&b.1.score));
+            if let Some((mpi_id, b)) = best.filter(|(_, b)| b.score >= self.settings.review_threshold) {
+                let explain = explain_prepared(&me, &self.candidate(&b.candidate)?.map(|c| c.0).unwrap_or_default()).to_json();
+                store.mpi_insert_review(uid, &b.candidate, mpi_id, b.score, &explain)?;
+                self.report.pending_review += 1;
+                state = "review";
+            }
+            target
+        } else {
+            // Survivor: the identity with the most members, then the smallest ID (deterministic).
+            let mut sizes = Vec::new();
+            for (m, _) in &linked {
+                sizes.push((store.mpi_members(m)?.len(), (*m).clone()));
+            }
+            sizes.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            let target = sizes[0].1.clone();
+            let best = &per_identity[&target];
+            let method = if best.same_national_id { "deterministic" } else { "auto" };
+            let before = old.as_ref().map(|l| l.mpi_id.clone());
+            store.mpi_set_link(uid, &target, Some(best.score), method)?;
+            store.audit(
+                AUTO_ACTOR,
+                "mpi.link",
+                Some(uid),
+                before.as_deref().map(|m| format!("{{\"mpi_id\":\"{m}\"}}")).as_deref(),
+                Some(&format!("{{\"mpi_id\":\"{target}\",\"score\":{},\"method\":\"{method}\",\"candidate\":\"{}\"}}", best.score, best.candidate)),
+            )?;
+            self.report.resolved += 1;
+            for (_, other) in sizes.iter().skip(1) {
+                merge_identities(store, &target, other, AUTO_ACTOR)?;
+                self.report.merged += 1;
+                for c in self.cache.values_mut() {
+                    if c.mpi_id.as_deref() == Some(other.as_str()) {
+                        c.mpi_id = Some(target.clone());
+                    }
+                }
+            }
+            // A changed record that leaves an identity it held alone: that identity points on.
+            if let Some(prev) = before.filter(|p| *p != target) {
+                touched.insert(prev.clone());
+                if store.mpi_members(&prev)?.is_empty() {
+                    store.mpi_set_merged_into(&prev, Some(&target))?;
+                }
+            }
+            target
+        };
+        store.mpi_set_block_keys(uid, &keys)?;
+        store.mpi_set_state(uid, state)?;
+        touched.insert(target.clone());
+        self.cache.insert(uid.to_string(), Cached { prepared: me, mpi_id: Some(target) });
+        Ok(())
+    }
+}
+
+fn prepare_json(uid: &str, json: &str) -> Result<PreparedRecord> {
+    PreparedRecord::from_json(json, 1).map_err(|e| anyhow::anyhow!("card record {uid} has unreadable fields: {e}"))
+}
+
+/// Creates a fresh identity with an unused MPI ID.
+pub fn create_identity(store: &Store, prefix: &str) -> Result<String> {
+    let year = chrono::Datelike::year(&chrono::Utc::now()) as u32;
+    for _ in 0..16 {
+        let id = id::new_mpi_id(prefix, year)?;
+        if store.mpi_insert_identity(&id)? {
+            return Ok(id);
+        }
+    }
+    anyhow::bail!("could not draw an unused MPI ID with prefix {prefix}")
+}
+
+/// Merges identity `merged` into `survivor`: every link moves, `merged` points to `survivor`
+/// (so the old ID stays resolvable), the move is remembered for unmerge and audited.
+pub fn merge_identities(store: &Store, survivor: &str, merged: &str, by: &str) -> Result<()> {
+    anyhow::ensure!(survivor != merged, "cannot merge {merged} into itself");
+    let moved = store.mpi_move_links(merged, survivor)?;
+    store.mpi_set_merged_into(merged, Some(survivor))?;
+    store.mpi_record_merge(merged, survivor, &moved, by)?;
+    store.audit(
+        by,
+        "mpi.merge",
+        Some(merged),
+        Some(&serde_json::json!({ "mpi_id": merged, "enrollments": moved }).to_string()),
+        Some(&serde_json::json!({ "merged_into": survivor }).to_string()),
+    )?;
+    update_golden(store, survivor)?;
+    Ok(())
+}
+
+/// The MPI ID an enrollment resolved to (the survivor, if its identity was merged).
+pub fn mpi_id_for(store: &Store, enrollment_uid: &str) -> Result<Option<String>> {
+    match store.mpi_link(enrollment_uid)? {
+        Some(l) => Ok(Some(current_mpi_id(store, &l.mpi_id)?)),
+        None => Ok(None),
+    }
+}
+
+/// Follows `merged_into` from any MPI ID ever issued to the identity in force.
+pub fn current_mpi_id(store: &Store, mpi_id: &str) -> Result<String> {
+    let mut id = mpi_id.to_string();
+    for _ in 0..64 {
+        match store.mpi_identity(&id)?.and_then(|i| i.merged_into) {
+            Some(next) => id = next,
+            None => return Ok(id),
+        }
+    }
+    anyhow::bail!("MPI ID {mpi_id} has a merge chain that does not end")
+}
+
+/// Recomputes an identity's golden record (see the module doc for the survivorship rules).
+pub fn update_golden(store: &Store, mpi_id: &str) -> Result<()> {
+    let members = store.mpi_member_records(mpi_id)?;
+    let mut parsed = Vec::with_capacity(members.len());
+    for m in &members {
+        let f: CardFields = serde_json::from_str(&m.fields_json)
+            .with_context(|| format!("card record {} has unreadable fields", m.enrollment_uid))?;
+        parsed.push((f, m.mapped_at.as_str()));
+    }
+    let golden = golden_record(&parsed);
+    store.mpi_set_golden(mpi_id, &serde_json::to_string(&golden)?)
+}
+
+/// Survivorship: most frequent non-empty value; ties to the most recent record, then the smallest.
+pub fn golden_record(members: &[(CardFields, &str)]) -> CardFields {
+    let mut golden = CardFields::default();
+    for field in CARD_FIELDS.iter().copied().chain(["national_id", "address"]) {
+        let mut votes: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
+        for (f, at) in members {
+            if let Some(v) = f.get(field).map(str::trim).filter(|v| !v.is_empty()) {
+                let e = votes.entry(v).or_insert((0, at));
+                e.0 += 1;
+                if *at > e.1 {
+                    e.1 = at;
+                }
+            }
+        }
+        let best = votes.iter().max_by(|a, b| a.1 .0.cmp(&b.1 .0).then(a.1 .1.cmp(b.1 .1)).then(b.0.cmp(a.0)));
+        golden.set(field, best.map(|(v, _)| v.to_string()));
+    }
+    golden
 }

@@ -8,6 +8,7 @@
 
 pub mod connection;
 pub mod mapping_data;
+pub mod mpi_data;
 pub mod records;
 pub mod sync_data;
 pub mod web_data;

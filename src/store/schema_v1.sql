@@ -117,8 +117,9 @@ CREATE TABLE mappings (
 );
 
 -- Card fields of each enrollment, as produced by mapping (what the MPI compares and cards show).
+-- No foreign key to enrollments: `kadi mpi eval` resolves CSV records that have no enrollment.
 CREATE TABLE card_records (
-    enrollment_uid     TEXT PRIMARY KEY REFERENCES enrollments(uid) ON DELETE CASCADE,
+    enrollment_uid     TEXT PRIMARY KEY,
     tracked_entity_uid TEXT NOT NULL,
     program_uid        TEXT NOT NULL,
     fields_json        TEXT NOT NULL,
@@ -167,6 +168,17 @@ CREATE TABLE review_items (
     created_at          TEXT NOT NULL
 );
 CREATE INDEX review_items_status ON review_items(status);
+CREATE INDEX review_items_enrollment ON review_items(enrollment_uid);
+
+-- One row per merge still in force: which records came from the merged identity, so a merge can
+-- be undone exactly (`kadi mpi unmerge`).
+CREATE TABLE mpi_merges (
+    merged_mpi_id    TEXT PRIMARY KEY REFERENCES mpi_identities(mpi_id),
+    survivor_mpi_id  TEXT NOT NULL REFERENCES mpi_identities(mpi_id),
+    enrollments_json TEXT NOT NULL,
+    merged_by        TEXT NOT NULL,
+    merged_at        TEXT NOT NULL
+);
 
 -- Pairs a person said are different people: never proposed again.
 CREATE TABLE mpi_not_same (

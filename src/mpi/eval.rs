@@ -1,0 +1,345 @@
+//! `kadi mpi eval`: resolves a labelled record set into a fresh store through the same code path
+//! as sync ([`super::resolve_pending`]) and measures the result against true duplicate pairs.
+//!
+//! Inputs: kadi's evaluation CSV (header of card field names plus `id`, `address`,
+//! `national_id`, any of them missing; unknown columns are ignored) with a truth CSV of `id_a,id_b`,
+//! or a FEBRL file converted on the fly as `../shared/mpi-data/README.md` says. A duplicate `id`
+//! or a truth pair naming an unknown record is an error, never a silent merge.
+//!
+//! Pairs: `auto` counts every two records under one MPI ID; `auto_plus_review` additionally joins
+//! the two identities of every pending review item (what accepting all reviews would give).
+//! `new_identity_true_pairs` are true pairs joined by neither. `blocking_recall` is the share of
+//! true pairs that were scored directly at least once.
+use crate::record::{CardFields, CardRecord};
+use crate::store::Store;
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Precision, recall and F1 of one set of predicted pairs.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Prf {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+}
+
+/// The evaluation report; its JSON keys are the issue's, exactly.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub records: usize,
+    pub true_pairs: usize,
+    pub auto: Prf,
+    pub auto_plus_review: Prf,
+    pub review_items: usize,
+    pub new_identity_true_pairs: usize,
+    pub blocking_recall: f64,
+    pub comparisons: u64,
+    pub seconds: f64,
+    pub peak_rss_mb: f64,
+}
+
+/// Where the labelled records come from.
+#[derive(Debug, Clone)]
+pub enum EvalInput {
+    /// kadi's evaluation CSV and `id_a,id_b` truth.
+    Kadi { records: PathBuf, truth: PathBuf },
+    /// A FEBRL file and its truth (`rec_id_l,rec_id_r`).
+    Febrl { records: PathBuf, truth: PathBuf },
+}
+
+/// Options of one evaluation.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    pub input: EvalInput,
+    /// Fields to drop from every record (e.g. `national_id`).
+    pub without: Vec<String>,
+    /// Keep the store here instead of a temporary file.
+    pub store: Option<PathBuf>,
+}
+
+/// Parses CSV text (RFC 4180 quoting) into rows of fields.
+pub fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if quoted {
+            match c {
+                '"' if chars.peek() == Some(&'"') => {
+                    chars.next();
+                    field.push('"');
+                }
+                '"' => quoted = false,
+                c => field.push(c),
+            }
+            continue;
+        }
+        match c {
+            '"' if field.is_empty() => quoted = true,
+            ',' => row.push(std::mem::take(&mut field)),
+            '\r' => {}
+            '\n' => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            c => field.push(c),
+        }
+    }
+    if !field.is_empty() || !row.is_empty() {
+        row.push(field);
+        rows.push(row);
+    }
+    rows.retain(|r| !(r.len() == 1 && r[0].trim().is_empty()));
+    rows
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Loads labelled records as (id, fields).
+pub fn load_records(input: &EvalInput) -> Result<Vec<(String, CardFields)>> {
+    let (path, febrl) = match input {
+        EvalInput::Kadi { records, .. } => (records, false),
+        EvalInput::Febrl { records, .. } => (records, true),
+    };
+    let rows = parse_csv(&read(path)?);
+    let Some((header, body)) = rows.split_first() else { bail!("{} is empty", path.display()) };
+    let col = |name: &str| header.iter().position(|h| h.trim() == name);
+    let id_col = col(if febrl { "rec_id" } else { "id" })
+        .with_context(|| format!("{} has no {} column", path.display(), if febrl { "rec_id" } else { "id" }))?;
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(body.len());
+    for (n, row) in body.iter().enumerate() {
+        let get = |i: Option<usize>| i.and_then(|i| row.get(i)).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        let id = get(Some(id_col)).with_context(|| format!("{} line {}: empty id", path.display(), n + 2))?;
+        if !seen.insert(id.clone()) {
+            bail!("{} line {}: duplicate id {id:?} (ids must be unique)", path.display(), n + 2);
+        }
+        let mut f = CardFields::default();
+        if febrl {
+            f.first_name = get(col("given_name"));
+            f.last_name = get(col("surname"));
+            f.date_of_birth = get(col("date_of_birth")).map(|d| {
+                if d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()) {
+                    format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..])
+                } else {
+                    d
+                }
+            });
+            let parts: Vec<String> = ["street_number", "address_1", "address_2", "suburb", "postcode", "state"]
+                .iter()
+                .filter_map(|c| get(col(c)))
+                .collect();
+            f.address = (!parts.is_empty()).then(|| parts.join(" "));
+            f.national_id = get(col("soc_sec_id"));
+        } else {
+            for (i, h) in header.iter().enumerate() {
+                if i != id_col {
+                    f.set(h.trim(), get(Some(i)));
+                }
+            }
+        }
+        out.push((id, f));
+    }
+    Ok(out)
+}
+
+/// Loads true pairs (first two columns after a header), checking every ID is known.
+pub fn load_truth(path: &Path, ids: &HashSet<&str>) -> Result<HashSet<(String, String)>> {
+    let rows = parse_csv(&read(path)?);
+    let mut out = HashSet::new();
+    for (n, row) in rows.iter().enumerate().skip(1) {
+        let (Some(a), Some(b)) = (row.first(), row.get(1)) else {
+            bail!("{} line {}: expected id_a,id_b", path.display(), n + 1)
+        };
+        let (a, b) = (a.trim(), b.trim());
+        for x in [a, b] {
+            if !ids.contains(x) {
+                bail!("{} line {}: unknown record id {x:?}", path.display(), n + 1);
+            }
+        }
+        if a != b {
+            out.insert(ordered(a, b));
+        }
+    }
+    Ok(out)
+}
+
+fn ordered(a: &str, b: &str) -> (String, String) {
+    if a < b {
+        (a.to_string(), b.to_string())
+    } else {
+        (b.to_string(), a.to_string())
+    }
+}
+
+fn prf(tp: usize, predicted: usize, truth: usize) -> Prf {
+    let precision = if predicted == 0 { 1.0 } else { tp as f64 / predicted as f64 };
+    let recall = if truth == 0 { 1.0 } else { tp as f64 / truth as f64 };
+    let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
+    Prf { precision, recall, f1 }
+}
+
+/// Peak resident memory of this process in MB (Linux `VmHWM`; 0 elsewhere).
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| (kb / 1024.0 * 10.0).round() / 10.0)
+        .unwrap_or(0.0)
+}
+
+/// Inserts labelled records as card records of program `eval` (enrollment = record id).
+pub fn insert_records(store: &Store, records: &[(String, CardFields)]) -> Result<()> {
+    store.mpi_batch(|| {
+        for (id, fields) in records {
+            store.upsert_card_record(&CardRecord {
+                enrollment_uid: id.clone(),
+                tracked_entity_uid: id.clone(),
+                program_uid: "eval".into(),
+                fields: fields.clone(),
+            })?;
+        }
+        Ok(())
+    })
+}
+
+/// Runs one evaluation.
+pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
+    let started = Instant::now();
+    let truth_path = match &opts.input {
+        EvalInput::Kadi { truth, .. } | EvalInput::Febrl { truth, .. } => truth.clone(),
+    };
+    let mut records = load_records(&opts.input)?;
+    for (_, f) in records.iter_mut() {
+        for field in &opts.without {
+            if !f.set(field, None) {
+                bail!("--without {field}: not a field (use a card field, national_id or address)");
+            }
+        }
+    }
+    let ids: HashSet<&str> = records.iter().map(|(id, _)| id.as_str()).collect();
+    let truth = load_truth(&truth_path, &ids)?;
+
+    let temp = opts.store.is_none();
+    let path = match &opts.store {
+        Some(p) => p.clone(),
+        None => std::env::temp_dir().join(format!(
+            "kadi-mpi-eval-{}-{}.db",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+        )),
+    };
+    let result = (|| {
+        let store = Store::open(&path)?;
+        insert_records(&store, &records)?;
+        let mut scored: HashSet<(String, String)> = HashSet::new();
+        let report = super::resolve_pending_observed(&store, &mut |a, b| {
+            let key = ordered(a, b);
+            if truth.contains(&key) {
+                scored.insert(key);
+            }
+        })?;
+        measure(&store, &records, &truth, &scored, report.comparisons)
+    })();
+    if temp {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+    let mut report = result?;
+    report.seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+    report.peak_rss_mb = peak_rss_mb();
+    Ok(report)
+}
+
+/// Union-find over record indices.
+struct Sets(Vec<usize>);
+
+impl Sets {
+    fn find(&mut self, x: usize) -> usize {
+        let mut r = x;
+        while self.0[r] != r {
+            r = self.0[r];
+        }
+        let mut y = x;
+        while self.0[y] != r {
+            let n = self.0[y];
+            self.0[y] = r;
+            y = n;
+        }
+        r
+    }
+    fn union(&mut self, a: usize, b: usize) {
+        let (a, b) = (self.find(a), self.find(b));
+        if a != b {
+            self.0[a.max(b)] = a.min(b);
+        }
+    }
+}
+
+fn pairs_within(sets: &mut Sets, n: usize) -> usize {
+    let mut sizes: HashMap<usize, usize> = HashMap::new();
+    for i in 0..n {
+        *sizes.entry(sets.find(i)).or_default() += 1;
+    }
+    sizes.values().map(|s| s * (s - 1) / 2).sum()
+}
+
+fn measure(store: &Store, records: &[(String, CardFields)], truth: &HashSet<(String, String)>, scored: &HashSet<(String, String)>, comparisons: u64) -> Result<EvalReport> {
+    let index: HashMap<&str, usize> = records.iter().enumerate().map(|(i, (id, _))| (id.as_str(), i)).collect();
+    let n = records.len();
+    let mut auto = Sets((0..n).collect());
+    let mut first_of: HashMap<String, usize> = HashMap::new();
+    for (uid, mpi_id) in store.mpi_all_links()? {
+        let Some(&i) = index.get(uid.as_str()) else { continue };
+        match first_of.get(&mpi_id) {
+            Some(&j) => auto.union(i, j),
+            None => {
+                first_of.insert(mpi_id, i);
+            }
+        }
+    }
+    let mut both = Sets(auto.0.clone());
+    let reviews = store.mpi_review_items("pending")?;
+    for r in &reviews {
+        if let (Some(&i), Some(&j)) = (index.get(r.enrollment_uid.as_str()), index.get(r.candidate_enrollment_uid.as_str())) {
+            both.union(i, j);
+        }
+    }
+    let (mut tp_auto, mut tp_both) = (0, 0);
+    for (a, b) in truth {
+        let (i, j) = (index[a.as_str()], index[b.as_str()]);
+        if auto.find(i) == auto.find(j) {
+            tp_auto += 1;
+        }
+        if both.find(i) == both.find(j) {
+            tp_both += 1;
+        }
+    }
+    let predicted_auto = pairs_within(&mut auto, n);
+    let predicted_both = pairs_within(&mut both, n);
+    Ok(EvalReport {
+        records: n,
+        true_pairs: truth.len(),
+        auto: prf(tp_auto, predicted_auto, truth.len()),
+        auto_plus_review: prf(tp_both, predicted_both, truth.len()),
+        review_items: reviews.len(),
+        new_identity_true_pairs: truth.len() - tp_both,
+        blocking_recall: if truth.is_empty() { 1.0 } else { scored.len() as f64 / truth.len() as f64 },
+        comparisons,
+        seconds: 0.0,
+        peak_rss_mb: 0.0,
+    })
+}

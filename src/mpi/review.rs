@@ -1,0 +1,191 @@
+//! People's decisions on identities: the review queue (list, decide), manual link / unlink,
+//! merge / unmerge and split. Every change is audited with who, when, before and after, and runs
+//! in one transaction. The web page and `kadi mpi` call these functions.
+use super::{create_identity, current_mpi_id, merge_identities, update_golden, MpiSettings};
+use crate::store::records::ResolvedCard;
+use crate::store::Store;
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+/// One side of a review pair.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewSide {
+    /// The enrollment.
+    pub enrollment_uid: String,
+    /// The MPI ID it currently resolves to.
+    pub mpi_id: Option<String>,
+    /// Its card fields.
+    pub fields: crate::record::CardFields,
+}
+
+/// A pending review item with both records, for the page and `kadi mpi review list --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewPair {
+    /// Review item ID (what `decide` takes).
+    pub id: i64,
+    /// The score that put the pair in the review band.
+    pub score: f64,
+    /// The record waiting for a decision.
+    pub record: ReviewSide,
+    /// The candidate it may be the same person as.
+    pub candidate: ReviewSide,
+    /// `mpi_explain` of the pair.
+    pub explain: serde_json::Value,
+    /// When the item was created.
+    pub created_at: String,
+}
+
+/// A person's answer on a review item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// The two records are one person: their identities merge.
+    Same,
+    /// Different people: the pair is never proposed again.
+    Different,
+}
+
+fn side(store: &Store, uid: &str) -> Result<ReviewSide> {
+    let card: Option<ResolvedCard> = store.card_record(uid)?;
+    let fields = card.map(|c| c.record.fields).unwrap_or_default();
+    Ok(ReviewSide { enrollment_uid: uid.to_string(), mpi_id: super::mpi_id_for(store, uid)?, fields })
+}
+
+/// Pending review items, oldest first, with both records and the explanation.
+pub fn review_list(store: &Store) -> Result<Vec<ReviewPair>> {
+    let mut out = Vec::new();
+    for item in store.mpi_review_items("pending")? {
+        out.push(ReviewPair {
+            id: item.id,
+            score: item.score,
+            record: side(store, &item.enrollment_uid)?,
+            candidate: side(store, &item.candidate_enrollment_uid)?,
+            explain: serde_json::from_str(&item.explain_json).unwrap_or(serde_json::Value::Null),
+            created_at: item.created_at,
+        });
+    }
+    Ok(out)
+}
+
+/// Records a decision on review item `id` by staff member `by`.
+pub fn review_decide(store: &Store, id: i64, decision: Decision, by: &str) -> Result<()> {
+    anyhow::ensure!(!by.trim().is_empty(), "a decision needs the staff member who made it (--by)");
+    store.mpi_batch(|| {
+        let item = store.mpi_review_item(id)?.with_context(|| format!("no review item {id}"))?;
+        if item.status != "pending" {
+            bail!("review item {id} was already decided ({}) by {}", item.status, item.decided_by.as_deref().unwrap_or("?"));
+        }
+        let before = serde_json::json!({ "status": "pending", "record_mpi_id": super::mpi_id_for(store, &item.enrollment_uid)?, "candidate_mpi_id": super::mpi_id_for(store, &item.candidate_enrollment_uid)? });
+        match decision {
+            Decision::Same => {
+                let survivor = super::mpi_id_for(store, &item.candidate_enrollment_uid)?
+                    .with_context(|| format!("candidate {} has no identity", item.candidate_enrollment_uid))?;
+                let mine = super::mpi_id_for(store, &item.enrollment_uid)?;
+                match mine {
+                    Some(m) if m != survivor => merge_identities(store, &survivor, &m, by)?,
+                    Some(_) => {}
+                    None => store.mpi_set_link(&item.enrollment_uid, &survivor, Some(item.score), "human")?,
+                }
+                store.mpi_set_link(&item.enrollment_uid, &survivor, Some(item.score), "human")?;
+                store.mpi_decide_review(id, "same", by)?;
+            }
+            Decision::Different => {
+                store.mpi_insert_not_same(&item.enrollment_uid, &item.candidate_enrollment_uid, by)?;
+                store.mpi_decide_review(id, "different", by)?;
+            }
+        }
+        if store.mpi_pending_review_count(&item.enrollment_uid)? == 0 {
+            store.mpi_set_state(&item.enrollment_uid, "resolved")?;
+        }
+        let after = serde_json::json!({ "status": if decision == Decision::Same { "same" } else { "different" }, "record_mpi_id": super::mpi_id_for(store, &item.enrollment_uid)? });
+        store.audit(by, "mpi.review.decide", Some(&format!("review_item:{id}")), Some(&before.to_string()), Some(&after.to_string()))
+    })
+}
+
+/// Links an enrollment to an identity by hand (method `human`).
+pub fn link(store: &Store, enrollment_uid: &str, mpi_id: &str, by: &str) -> Result<()> {
+    store.mpi_batch(|| {
+        let target = current_mpi_id(store, mpi_id)?;
+        anyhow::ensure!(store.mpi_identity(&target)?.is_some(), "no identity {mpi_id}");
+        anyhow::ensure!(store.card_record(enrollment_uid)?.is_some(), "no card record {enrollment_uid}");
+        let before = store.mpi_link(enrollment_uid)?.map(|l| l.mpi_id);
+        store.mpi_set_link(enrollment_uid, &target, None, "human")?;
+        store.mpi_set_state(enrollment_uid, "resolved")?;
+        update_golden(store, &target)?;
+        if let Some(b) = &before {
+            update_golden(store, b)?;
+        }
+        store.audit(by, "mpi.link", Some(enrollment_uid), before.map(|b| format!("{{\"mpi_id\":\"{b}\"}}")).as_deref(), Some(&format!("{{\"mpi_id\":\"{target}\"}}")))
+    })
+}
+
+/// Takes an enrollment out of its identity into a new one of its own; returns the new MPI ID.
+pub fn unlink(store: &Store, enrollment_uid: &str, by: &str) -> Result<String> {
+    split(store, &[enrollment_uid.to_string()], by)
+}
+
+/// Moves the given enrollments (of one identity) into one new identity; returns its MPI ID.
+pub fn split(store: &Store, enrollments: &[String], by: &str) -> Result<String> {
+    anyhow::ensure!(!enrollments.is_empty(), "nothing to split");
+    let settings = MpiSettings::load(store)?;
+    store.mpi_batch(|| {
+        let mut from = None;
+        for e in enrollments {
+            let l = store.mpi_link(e)?.with_context(|| format!("enrollment {e} has no identity"))?;
+            if from.as_ref().is_some_and(|f| *f != l.mpi_id) {
+                bail!("enrollments belong to different identities; split one identity at a time");
+            }
+            from = Some(l.mpi_id);
+        }
+        let from = from.unwrap_or_default();
+        let new_id = create_identity(store, &settings.id_prefix)?;
+        for e in enrollments {
+            store.mpi_set_link(e, &new_id, None, "human")?;
+        }
+        update_golden(store, &new_id)?;
+        update_golden(store, &from)?;
+        store.audit(
+            by,
+            "mpi.split",
+            Some(&from),
+            Some(&serde_json::json!({ "mpi_id": from, "enrollments": enrollments }).to_string()),
+            Some(&serde_json::json!({ "mpi_id": new_id, "enrollments": enrollments }).to_string()),
+        )?;
+        Ok(new_id)
+    })
+}
+
+/// Merges identity `b` into `a` by hand; `b` stays resolvable and points to `a`.
+pub fn merge(store: &Store, a: &str, b: &str, by: &str) -> Result<()> {
+    store.mpi_batch(|| {
+        let (a, b) = (current_mpi_id(store, a)?, current_mpi_id(store, b)?);
+        anyhow::ensure!(store.mpi_identity(&a)?.is_some(), "no identity {a}");
+        anyhow::ensure!(store.mpi_identity(&b)?.is_some(), "no identity {b}");
+        merge_identities(store, &a, &b, by)
+    })
+}
+
+/// Undoes the merge of `merged`: the records it brought go back and it stands on its own again.
+pub fn unmerge(store: &Store, merged: &str, by: &str) -> Result<()> {
+    store.mpi_batch(|| {
+        let m = store.mpi_merge_of(merged)?.with_context(|| format!("{merged} is not a merged identity"))?;
+        let mut moved = Vec::new();
+        for e in &m.enrollments {
+            // Only records still under the survivor go back (others were relinked since).
+            if store.mpi_link(e)?.is_some_and(|l| l.mpi_id == m.survivor_mpi_id) {
+                store.mpi_set_link(e, merged, None, "human")?;
+                moved.push(e.clone());
+            }
+        }
+        store.mpi_set_merged_into(merged, None)?;
+        store.mpi_delete_merge(merged)?;
+        update_golden(store, merged)?;
+        update_golden(store, &m.survivor_mpi_id)?;
+        store.audit(
+            by,
+            "mpi.unmerge",
+            Some(merged),
+            Some(&serde_json::json!({ "merged_into": m.survivor_mpi_id }).to_string()),
+            Some(&serde_json::json!({ "mpi_id": merged, "enrollments": moved }).to_string()),
+        )
+    })
+}

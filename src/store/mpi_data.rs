@@ -1,0 +1,370 @@
+//! Queries for the Master Patient Index (`kadi::mpi`): identities, links, the blocking index,
+//! review items, "not the same" memory and merges. Only `mpi` calls these; the logic (what to link,
+//! when to merge) lives there, this file only reads and writes rows.
+use super::{now_utc, Store};
+use anyhow::{Context, Result};
+use rusqlite::{params, OptionalExtension};
+
+/// A pending card record as the MPI reads it.
+#[derive(Debug, Clone)]
+pub struct PendingRecord {
+    pub enrollment_uid: String,
+    pub fields_json: String,
+}
+
+/// One enrollment's link to an identity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MpiLink {
+    pub enrollment_uid: String,
+    pub mpi_id: String,
+    pub score: Option<f64>,
+    pub method: String,
+    pub linked_at: String,
+}
+
+/// One identity row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MpiIdentity {
+    pub mpi_id: String,
+    pub golden_json: String,
+    pub merged_into: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One review item row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewItemRow {
+    pub id: i64,
+    pub enrollment_uid: String,
+    pub candidate_enrollment_uid: String,
+    pub candidate_mpi_id: String,
+    pub score: f64,
+    pub explain_json: String,
+    pub status: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
+    pub created_at: String,
+}
+
+/// A member record of an identity, for survivorship.
+#[derive(Debug, Clone)]
+pub struct MemberRecord {
+    pub enrollment_uid: String,
+    pub fields_json: String,
+    pub mapped_at: String,
+}
+
+/// One merge still in force.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MpiMerge {
+    pub merged_mpi_id: String,
+    pub survivor_mpi_id: String,
+    pub enrollments: Vec<String>,
+}
+
+fn row_to_review(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReviewItemRow> {
+    Ok(ReviewItemRow {
+        id: r.get(0)?,
+        enrollment_uid: r.get(1)?,
+        candidate_enrollment_uid: r.get(2)?,
+        candidate_mpi_id: r.get(3)?,
+        score: r.get(4)?,
+        explain_json: r.get(5)?,
+        status: r.get(6)?,
+        decided_by: r.get(7)?,
+        decided_at: r.get(8)?,
+        created_at: r.get(9)?,
+    })
+}
+
+const REVIEW_COLUMNS: &str = "id, enrollment_uid, candidate_enrollment_uid, candidate_mpi_id, score, explain_json, status, decided_by, decided_at, created_at";
+
+impl Store {
+    /// Runs `f` in one transaction (IMMEDIATE when none is open, else a savepoint), committing on
+    /// success and rolling back on error, so a resolution batch is all-or-nothing.
+    pub fn mpi_batch<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let outer = self.conn().is_autocommit();
+        if outer {
+            self.conn().execute_batch("BEGIN IMMEDIATE")?;
+        } else {
+            self.conn().execute_batch("SAVEPOINT mpi_batch")?;
+        }
+        match f() {
+            Ok(v) => {
+                self.conn().execute_batch(if outer { "COMMIT" } else { "RELEASE mpi_batch" })?;
+                Ok(v)
+            }
+            Err(e) => {
+                let undo = if outer { "ROLLBACK" } else { "ROLLBACK TO mpi_batch; RELEASE mpi_batch" };
+                let _ = self.conn().execute_batch(undo);
+                Err(e)
+            }
+        }
+    }
+
+    /// Card records waiting for resolution, in enrollment order (deterministic passes).
+    pub fn mpi_pending_records(&self, limit: usize) -> Result<Vec<PendingRecord>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT enrollment_uid, fields_json FROM card_records WHERE mpi_state = 'pending' ORDER BY enrollment_uid LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![limit as i64], |r| {
+            Ok(PendingRecord { enrollment_uid: r.get(0)?, fields_json: r.get(1)? })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The fields JSON of one card record.
+    pub fn mpi_record_fields(&self, enrollment_uid: &str) -> Result<Option<String>> {
+        let mut stmt = self.conn().prepare_cached("SELECT fields_json FROM card_records WHERE enrollment_uid = ?1")?;
+        Ok(stmt.query_row(params![enrollment_uid], |r| r.get(0)).optional()?)
+    }
+
+    /// Sets a card record's resolution state (`pending`, `resolved`, `review`).
+    pub fn mpi_set_state(&self, enrollment_uid: &str, state: &str) -> Result<()> {
+        let mut stmt = self.conn().prepare_cached("UPDATE card_records SET mpi_state = ?2 WHERE enrollment_uid = ?1")?;
+        stmt.execute(params![enrollment_uid, state])?;
+        Ok(())
+    }
+
+    /// Enrollments under one blocking key, at most `limit`, in enrollment order.
+    pub fn mpi_block_candidates(&self, block_key: &str, limit: usize) -> Result<Vec<String>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT enrollment_uid FROM mpi_block_keys WHERE block_key = ?1 ORDER BY enrollment_uid LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![block_key, limit as i64], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Replaces the blocking keys of one enrollment.
+    pub fn mpi_set_block_keys(&self, enrollment_uid: &str, keys: &[String]) -> Result<()> {
+        self.conn()
+            .prepare_cached("DELETE FROM mpi_block_keys WHERE enrollment_uid = ?1")?
+            .execute(params![enrollment_uid])?;
+        let mut ins = self
+            .conn()
+            .prepare_cached("INSERT OR IGNORE INTO mpi_block_keys(block_key, enrollment_uid) VALUES (?1, ?2)")?;
+        for k in keys {
+            ins.execute(params![k, enrollment_uid])?;
+        }
+        Ok(())
+    }
+
+    /// Creates an identity; false when the ID is already taken (the caller draws another).
+    pub fn mpi_insert_identity(&self, mpi_id: &str) -> Result<bool> {
+        let now = now_utc();
+        let n = self
+            .conn()
+            .prepare_cached("INSERT OR IGNORE INTO mpi_identities(mpi_id, created_at, updated_at) VALUES (?1, ?2, ?2)")?
+            .execute(params![mpi_id, now])?;
+        Ok(n == 1)
+    }
+
+    /// One identity by ID (merged ones included).
+    pub fn mpi_identity(&self, mpi_id: &str) -> Result<Option<MpiIdentity>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT mpi_id, golden_json, merged_into, created_at, updated_at FROM mpi_identities WHERE mpi_id = ?1",
+        )?;
+        Ok(stmt
+            .query_row(params![mpi_id], |r| {
+                Ok(MpiIdentity {
+                    mpi_id: r.get(0)?,
+                    golden_json: r.get(1)?,
+                    merged_into: r.get(2)?,
+                    created_at: r.get(3)?,
+                    updated_at: r.get(4)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Sets or clears the identity an identity was merged into.
+    pub fn mpi_set_merged_into(&self, mpi_id: &str, survivor: Option<&str>) -> Result<()> {
+        self.conn()
+            .prepare_cached("UPDATE mpi_identities SET merged_into = ?2, updated_at = ?3 WHERE mpi_id = ?1")?
+            .execute(params![mpi_id, survivor, now_utc()])?;
+        Ok(())
+    }
+
+    /// Stores an identity's golden record.
+    pub fn mpi_set_golden(&self, mpi_id: &str, golden_json: &str) -> Result<()> {
+        self.conn()
+            .prepare_cached("UPDATE mpi_identities SET golden_json = ?2, updated_at = ?3 WHERE mpi_id = ?1")?
+            .execute(params![mpi_id, golden_json, now_utc()])?;
+        Ok(())
+    }
+
+    /// The link of one enrollment.
+    pub fn mpi_link(&self, enrollment_uid: &str) -> Result<Option<MpiLink>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT enrollment_uid, mpi_id, score, method, linked_at FROM mpi_links WHERE enrollment_uid = ?1",
+        )?;
+        Ok(stmt
+            .query_row(params![enrollment_uid], |r| {
+                Ok(MpiLink {
+                    enrollment_uid: r.get(0)?,
+                    mpi_id: r.get(1)?,
+                    score: r.get(2)?,
+                    method: r.get(3)?,
+                    linked_at: r.get(4)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Links (or re-links) an enrollment to an identity.
+    pub fn mpi_set_link(&self, enrollment_uid: &str, mpi_id: &str, score: Option<f64>, method: &str) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO mpi_links(enrollment_uid, mpi_id, score, method, linked_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(enrollment_uid) DO UPDATE SET mpi_id = excluded.mpi_id, score = excluded.score,
+                   method = excluded.method, linked_at = excluded.linked_at",
+            )?
+            .execute(params![enrollment_uid, mpi_id, score, method, now_utc()])
+            .with_context(|| format!("linking {enrollment_uid} to {mpi_id}"))?;
+        Ok(())
+    }
+
+    /// Enrollments linked to an identity, in enrollment order.
+    pub fn mpi_members(&self, mpi_id: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT enrollment_uid FROM mpi_links WHERE mpi_id = ?1 ORDER BY enrollment_uid")?;
+        let rows = stmt.query_map(params![mpi_id], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Member records with their fields and mapping time, for the golden record.
+    pub fn mpi_member_records(&self, mpi_id: &str) -> Result<Vec<MemberRecord>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT c.enrollment_uid, c.fields_json, c.mapped_at FROM mpi_links l
+             JOIN card_records c ON c.enrollment_uid = l.enrollment_uid WHERE l.mpi_id = ?1 ORDER BY c.enrollment_uid",
+        )?;
+        let rows = stmt.query_map(params![mpi_id], |r| {
+            Ok(MemberRecord { enrollment_uid: r.get(0)?, fields_json: r.get(1)?, mapped_at: r.get(2)? })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Moves every link of `from` to `to`; returns the moved enrollments.
+    pub fn mpi_move_links(&self, from: &str, to: &str) -> Result<Vec<String>> {
+        let moved = self.mpi_members(from)?;
+        self.conn()
+            .prepare_cached("UPDATE mpi_links SET mpi_id = ?2 WHERE mpi_id = ?1")?
+            .execute(params![from, to])?;
+        Ok(moved)
+    }
+
+    /// Every link (for evaluation and reports), in enrollment order.
+    pub fn mpi_all_links(&self) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn().prepare("SELECT enrollment_uid, mpi_id FROM mpi_links ORDER BY enrollment_uid")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records a merge so it can be undone.
+    pub fn mpi_record_merge(&self, merged: &str, survivor: &str, enrollments: &[String], by: &str) -> Result<()> {
+        let json = serde_json::to_string(enrollments)?;
+        self.conn().execute(
+            "INSERT OR REPLACE INTO mpi_merges(merged_mpi_id, survivor_mpi_id, enrollments_json, merged_by, merged_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![merged, survivor, json, by, now_utc()],
+        )?;
+        Ok(())
+    }
+
+    /// The merge in force for a merged identity.
+    pub fn mpi_merge_of(&self, merged: &str) -> Result<Option<MpiMerge>> {
+        let row: Option<(String, String, String)> = self
+            .conn()
+            .query_row(
+                "SELECT merged_mpi_id, survivor_mpi_id, enrollments_json FROM mpi_merges WHERE merged_mpi_id = ?1",
+                params![merged],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        row.map(|(m, s, j)| {
+            let enrollments = serde_json::from_str(&j).with_context(|| format!("merge record of {m} is unreadable"))?;
+            Ok(MpiMerge { merged_mpi_id: m, survivor_mpi_id: s, enrollments })
+        })
+        .transpose()
+    }
+
+    /// Forgets a merge (after it was undone).
+    pub fn mpi_delete_merge(&self, merged: &str) -> Result<()> {
+        self.conn().execute("DELETE FROM mpi_merges WHERE merged_mpi_id = ?1", params![merged])?;
+        Ok(())
+    }
+
+    /// Adds a review item; returns its ID.
+    pub fn mpi_insert_review(&self, enrollment_uid: &str, candidate_uid: &str, candidate_mpi_id: &str, score: f64, explain_json: &str) -> Result<i64> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO review_items(enrollment_uid, candidate_enrollment_uid, candidate_mpi_id, score, explain_json, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![enrollment_uid, candidate_uid, candidate_mpi_id, score, explain_json, now_utc()])?;
+        Ok(self.conn().last_insert_rowid())
+    }
+
+    /// Drops the pending review items of an enrollment (it is being resolved again).
+    pub fn mpi_delete_pending_reviews(&self, enrollment_uid: &str) -> Result<usize> {
+        Ok(self
+            .conn()
+            .prepare_cached("DELETE FROM review_items WHERE status = 'pending' AND enrollment_uid = ?1")?
+            .execute(params![enrollment_uid])?)
+    }
+
+    /// Review items with a given status (`pending`, `same`, `different`), oldest first.
+    pub fn mpi_review_items(&self, status: &str) -> Result<Vec<ReviewItemRow>> {
+        let mut stmt =
+            self.conn().prepare(&format!("SELECT {REVIEW_COLUMNS} FROM review_items WHERE status = ?1 ORDER BY id"))?;
+        let rows = stmt.query_map(params![status], row_to_review)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// One review item.
+    pub fn mpi_review_item(&self, id: i64) -> Result<Option<ReviewItemRow>> {
+        Ok(self
+            .conn()
+            .query_row(&format!("SELECT {REVIEW_COLUMNS} FROM review_items WHERE id = ?1"), params![id], row_to_review)
+            .optional()?)
+    }
+
+    /// Number of pending review items of an enrollment.
+    pub fn mpi_pending_review_count(&self, enrollment_uid: &str) -> Result<i64> {
+        Ok(self.conn().query_row(
+            "SELECT count(*) FROM review_items WHERE status = 'pending' AND enrollment_uid = ?1",
+            params![enrollment_uid],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Records a person's decision on a review item.
+    pub fn mpi_decide_review(&self, id: i64, status: &str, by: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE review_items SET status = ?2, decided_by = ?3, decided_at = ?4 WHERE id = ?1",
+            params![id, status, by, now_utc()],
+        )?;
+        Ok(())
+    }
+
+    /// Remembers that two enrollments are different people.
+    pub fn mpi_insert_not_same(&self, a: &str, b: &str, by: &str) -> Result<()> {
+        let (a, b) = if a < b { (a, b) } else { (b, a) };
+        self.conn().execute(
+            "INSERT OR IGNORE INTO mpi_not_same(enrollment_a, enrollment_b, decided_by, decided_at) VALUES (?1, ?2, ?3, ?4)",
+            params![a, b, by, now_utc()],
+        )?;
+        Ok(())
+    }
+
+    /// Enrollments a person said are not the same as `enrollment_uid`.
+    pub fn mpi_not_same_as(&self, enrollment_uid: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT enrollment_b FROM mpi_not_same WHERE enrollment_a = ?1 UNION SELECT enrollment_a FROM mpi_not_same WHERE enrollment_b = ?1",
+        )?;
+        let rows = stmt.query_map(params![enrollment_uid], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
