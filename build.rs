@@ -2,6 +2,11 @@
 //! binary with `include_bytes!`/`include_str!`, so the binary is self-contained).
 use std::process::Command;
 
+// Card template validation (owned by cards): the same checks the library runs at load time.
+#[path = "src/cards/template_check.rs"]
+#[allow(dead_code)]
+mod template_check;
+
 fn main() {
     let commit = Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
@@ -17,5 +22,38 @@ fn main() {
     };
     println!("cargo:rustc-env=KADI_BUILD_VERSION={version}");
     println!("cargo:rerun-if-changed=assets");
+    check_card_templates();
     println!("cargo:rerun-if-changed=.git/HEAD");
+}
+
+/// Refuses to build when a card template in `assets/templates/` is malformed (see
+/// `src/cards/template_check.rs` for what is checked).
+fn check_card_templates() {
+    println!("cargo:rerun-if-changed=assets/templates");
+    println!("cargo:rerun-if-changed=src/cards/template_check.rs");
+    let Ok(dir) = std::fs::read_dir("assets/templates") else {
+        return;
+    };
+    let mut errors = Vec::new();
+    for entry in dir.flatten() {
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("")
+            .to_string();
+        match std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+        {
+            Ok(v) => errors.extend(template_check::check_template(&name, &v)),
+            Err(e) => errors.push(format!("template {name}: {e}")),
+        }
+    }
+    if !errors.is_empty() {
+        panic!("card templates are invalid:\n  {}", errors.join("\n  "));
+    }
 }

@@ -6,6 +6,7 @@
 //! sync scheduler and the outbox worker (threads of one `kadi serve`) can share it through short
 //! transactions. Migrations are keyed on `PRAGMA user_version` and run at every open.
 
+pub mod card_data;
 pub mod connection;
 pub mod mapping_data;
 pub mod mpi_data;

@@ -1,0 +1,438 @@
+//! Bulk card generation as a task: the generate-cards request (the product model's
+//! `POST /dhis2/generate-cards` body), rendering on rayon's threads in batches, progress and ETA
+//! through the `tasks` table, resume after a kill, and re-rendering only cards whose content
+//! changed.
+//!
+//! Resume: the task is keyed by its request. Re-running the same request finds the unfinished
+//! task and continues it; each batch's cards are recorded in `cards` (with their content hash) in
+//! one transaction after their PNGs are written (write to a temporary name, then rename), so a
+//! kill loses at most the batch in flight and never records a card whose file is incomplete.
+//!
+//! Content hash: SHA-256 of the renderer version, template (with options), dpi, whether the MPI
+//! ID is printed, and the card content (fields, MPI ID, QR payload). A card whose hash matches
+//! the recorded one and whose file still exists is not rendered again.
+use super::render::{render_frame, CardContent, RenderOptions};
+use super::sheet;
+use super::template::{Template, TemplateOptions};
+use super::{geometry, png_out};
+use crate::store::card_data::{CardFilter, RenderedCard, TaskRow};
+use crate::store::Store;
+use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Bumped whenever the renderer's output changes, so every card's hash changes with it.
+pub const RENDERER_VERSION: &str = "kadi-cards-1";
+/// Task kind in the `tasks` table.
+pub const TASK_KIND: &str = "generate_cards";
+/// Cards rendered between two progress updates (and store transactions).
+const BATCH: usize = 128;
+
+/// Which enrollments to generate cards for (all optional; dates `YYYY-MM-DD`, inclusive).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollmentFilter {
+    /// Enrolled on or after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrollment_date_from: Option<String>,
+    /// Enrolled on or before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrollment_date_to: Option<String>,
+    /// Org unit UID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_unit: Option<String>,
+    /// `ACTIVE`, `COMPLETED` or `CANCELLED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrollment_status: Option<String>,
+}
+
+/// The generate-cards request body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateRequest {
+    /// Program whose enrollments get cards (`program_uid` is accepted too).
+    #[serde(alias = "program_uid")]
+    pub programme_uid: String,
+    /// Template name.
+    #[serde(default = "default_template")]
+    pub template: String,
+    /// 300, 450 or 600.
+    #[serde(default = "default_dpi")]
+    pub dpi: u32,
+    /// Print the MPI ID on the card (the QR carries it, signed, either way).
+    #[serde(default = "default_true")]
+    pub include_mpi_id: bool,
+    /// Which enrollments.
+    #[serde(default)]
+    pub enrollment_filter: EnrollmentFilter,
+    /// Template options (`sovereign`'s parameters).
+    #[serde(default, skip_serializing_if = "is_default_options")]
+    pub template_options: TemplateOptions,
+    /// Where the PNGs go; default `cards/<template>-<dpi>/` beside the database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_dir: Option<String>,
+    /// Also write A4 sheets (PNG, 10 cards, cut marks) and a printable HTML page.
+    #[serde(default)]
+    pub sheets: bool,
+    /// Rendering threads (default: rayon's, one per core). Not part of the wire body.
+    #[serde(skip)]
+    pub threads: Option<usize>,
+}
+
+fn default_template() -> String {
+    "pulse".into()
+}
+fn default_dpi() -> u32 {
+    300
+}
+fn default_true() -> bool {
+    true
+}
+fn is_default_options(o: &TemplateOptions) -> bool {
+    *o == TemplateOptions::default()
+}
+
+impl GenerateRequest {
+    /// A request for every card of `programme_uid` with defaults (pulse, 300 dpi, MPI ID shown).
+    pub fn new(programme_uid: &str) -> GenerateRequest {
+        GenerateRequest {
+            programme_uid: programme_uid.to_string(),
+            template: default_template(),
+            dpi: default_dpi(),
+            include_mpi_id: true,
+            enrollment_filter: EnrollmentFilter::default(),
+            template_options: TemplateOptions::default(),
+            out_dir: None,
+            sheets: false,
+            threads: None,
+        }
+    }
+}
+
+/// A task as `GET /dhis2/tasks/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskView {
+    /// Task ID.
+    pub task_id: String,
+    /// `pending`, `generating`, `done` or `failed`.
+    pub status: String,
+    /// 0 to 100.
+    pub progress: f64,
+    /// Cards ready (rendered now or unchanged since an earlier run).
+    pub cards_generated: i64,
+    /// Cards the task covers.
+    pub total_cards: i64,
+    /// Estimated seconds left, while generating.
+    pub eta_seconds: Option<f64>,
+    /// When generation started (UTC, ISO 8601).
+    pub started_at: Option<String>,
+    /// When it finished.
+    pub finished_at: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+impl TaskView {
+    /// The view of a task row; the ETA extrapolates the rate since `started_at`.
+    pub fn from_row(t: &TaskRow) -> TaskView {
+        let progress = if t.total > 0 {
+            (t.done as f64 * 1000.0 / t.total as f64).round() / 10.0
+        } else if t.status == "done" {
+            100.0
+        } else {
+            0.0
+        };
+        let eta_seconds = (t.status == "generating" && t.done > 0)
+            .then(|| {
+                let started =
+                    chrono::DateTime::parse_from_rfc3339(t.started_at.as_deref()?).ok()?;
+                let elapsed = (chrono::Utc::now() - started.with_timezone(&chrono::Utc))
+                    .num_milliseconds() as f64
+                    / 1000.0;
+                Some(
+                    ((elapsed / t.done as f64) * (t.total - t.done).max(0) as f64 * 10.0).round()
+                        / 10.0,
+                )
+            })
+            .flatten();
+        TaskView {
+            task_id: t.id.clone(),
+            status: t.status.clone(),
+            progress,
+            cards_generated: t.done,
+            total_cards: t.total,
+            eta_seconds,
+            started_at: t.started_at.clone(),
+            finished_at: t.finished_at.clone(),
+            error: t.error.clone(),
+        }
+    }
+}
+
+/// Reads a task for the page (`GET /dhis2/tasks/{id}`).
+pub fn task_view(store: &Store, task_id: &str) -> Result<Option<TaskView>> {
+    Ok(store.task(task_id)?.as_ref().map(TaskView::from_row))
+}
+
+/// A card that could not be rendered, and why (the others are still generated).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CardFailure {
+    /// Enrollment.
+    pub enrollment_uid: String,
+    /// Why.
+    pub error: String,
+}
+
+/// What a generation did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerateReport {
+    /// Task ID (`kadi cards generate` re-run with the same request resumes it).
+    pub task_id: String,
+    /// Cards ready: rendered now plus unchanged.
+    pub cards_generated: usize,
+    /// Cards rendered by this run.
+    pub cards_rendered: usize,
+    /// Cards whose content had not changed since they were last rendered.
+    pub cards_unchanged: usize,
+    /// Cards that could not be rendered.
+    pub cards_failed: Vec<CardFailure>,
+    /// Cards the request covers.
+    pub total_cards: usize,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Directory of the PNGs.
+    pub out_dir: String,
+    /// A4 sheet PNGs written (when requested).
+    pub sheets: Vec<String>,
+    /// Printable HTML page (when requested).
+    pub html: Option<String>,
+}
+
+/// Hash of everything a card's pixels depend on.
+pub fn card_content_hash(
+    card: &CardContent,
+    template: &Template,
+    dpi: u32,
+    include_mpi_id: bool,
+) -> String {
+    let mut h = Sha256::new();
+    h.update(RENDERER_VERSION.as_bytes());
+    h.update(template.fingerprint().as_bytes());
+    h.update(format!("|{dpi}|{include_mpi_id}|").as_bytes());
+    h.update(serde_json::to_string(card).unwrap_or_default().as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn check_date(what: &str, v: &Option<String>) -> Result<()> {
+    if let Some(d) = v {
+        if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {
+            bail!("{what} {d:?} is not a date (expected YYYY-MM-DD)");
+        }
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a kill never leaves a
+/// truncated PNG under the final name.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("png.tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
+
+/// Generates the cards of `req` as a task (new, or the unfinished one with the same request),
+/// calling `progress` after every batch with the task as the page sees it.
+pub fn generate(
+    store: &Store,
+    req: &GenerateRequest,
+    mut progress: impl FnMut(&TaskView),
+) -> Result<GenerateReport> {
+    let started = Instant::now();
+    geometry::check_dpi(req.dpi)?;
+    let template = Template::named(&req.template)?.with_options(&req.template_options)?;
+    let f = &req.enrollment_filter;
+    check_date("enrollment_date_from", &f.enrollment_date_from)?;
+    check_date("enrollment_date_to", &f.enrollment_date_to)?;
+    if req.programme_uid.trim().is_empty() {
+        bail!("programme_uid is required");
+    }
+    let body = serde_json::to_string(req)?;
+    let task_id = match store.unfinished_task(TASK_KIND, &body)? {
+        Some(t) => t.id,
+        None => store.create_task(TASK_KIND, &body)?,
+    };
+    let result = run(store, req, &template, &task_id, started, &mut progress);
+    if let Err(e) = &result {
+        store.fail_task(&task_id, &format!("{e:#}"))?;
+        if let Some(t) = store.task(&task_id)? {
+            progress(&TaskView::from_row(&t));
+        }
+    }
+    result
+}
+
+fn out_dir_for(store: &Store, req: &GenerateRequest) -> PathBuf {
+    match &req.out_dir {
+        Some(d) => PathBuf::from(d),
+        None => store
+            .path()
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .join("cards")
+            .join(format!("{}-{}", req.template, req.dpi)),
+    }
+}
+
+fn run(
+    store: &Store,
+    req: &GenerateRequest,
+    template: &Template,
+    task_id: &str,
+    started: Instant,
+    progress: &mut impl FnMut(&TaskView),
+) -> Result<GenerateReport> {
+    let out_dir = out_dir_for(store, req);
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let f = &req.enrollment_filter;
+    let filter = CardFilter {
+        enrollment_date_from: f.enrollment_date_from.as_deref(),
+        enrollment_date_to: f.enrollment_date_to.as_deref(),
+        org_unit: f.org_unit.as_deref(),
+        enrollment_status: f.enrollment_status.as_deref(),
+    };
+    let records = store.cards_to_generate(&req.programme_uid, &filter)?;
+    let secret = store.card_qr_secret()?;
+    let before = store.rendered_cards(&req.template, req.dpi)?;
+    let mut todo = Vec::new();
+    let mut all = Vec::with_capacity(records.len());
+    let mut unchanged = 0usize;
+    for r in &records {
+        let content = CardContent::from_record(r, &secret);
+        let hash = card_content_hash(&content, template, req.dpi, req.include_mpi_id);
+        let path = out_dir.join(format!("{}.png", r.record.enrollment_uid));
+        let same = before
+            .get(&r.record.enrollment_uid)
+            .is_some_and(|(h, p)| *h == hash && p.as_deref() == path.to_str() && path.exists());
+        if same {
+            unchanged += 1;
+        } else {
+            todo.push((
+                r.record.enrollment_uid.clone(),
+                content.clone(),
+                hash,
+                path.clone(),
+            ));
+        }
+        all.push((content, path));
+    }
+    let total = records.len() as i64;
+    store.start_task(task_id, total, unchanged as i64)?;
+    let report_progress = |progress: &mut dyn FnMut(&TaskView)| -> Result<()> {
+        if let Some(t) = store.task(task_id)? {
+            progress(&TaskView::from_row(&t));
+        }
+        Ok(())
+    };
+    report_progress(progress)?;
+    let opts = RenderOptions {
+        dpi: req.dpi,
+        include_mpi_id: req.include_mpi_id,
+        bands: 1,
+    };
+    let mut done = unchanged;
+    let mut rendered = 0usize;
+    let mut failures = Vec::new();
+    let pool = match req.threads {
+        Some(n) => Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n.max(1))
+                .build()?,
+        ),
+        None => None,
+    };
+    for batch in todo.chunks(BATCH) {
+        let render_batch = || -> Vec<Result<Result<RenderedCard, CardFailure>>> {
+            batch
+                .par_iter()
+                .map(|(uid, content, hash, path)| {
+                    let png = match render_frame(content, template, opts)
+                        .and_then(|fr| png_out::encode_png(&fr, req.dpi))
+                    {
+                        Ok(p) => p,
+                        Err(e) => {
+                            return Ok(Err(CardFailure {
+                                enrollment_uid: uid.clone(),
+                                error: format!("{e:#}"),
+                            }))
+                        }
+                    };
+                    write_atomically(path, &png)?;
+                    Ok(Ok(RenderedCard {
+                        enrollment_uid: uid.clone(),
+                        template: req.template.clone(),
+                        dpi: req.dpi,
+                        content_hash: hash.clone(),
+                        path: path.to_str().map(String::from),
+                    }))
+                })
+                .collect()
+        };
+        let results = match &pool {
+            Some(p) => p.install(render_batch),
+            None => render_batch(),
+        };
+        let mut ok = Vec::with_capacity(results.len());
+        for r in results {
+            match r? {
+                Ok(c) => ok.push(c),
+                Err(f) => failures.push(f),
+            }
+        }
+        store.record_rendered_cards(&ok)?;
+        rendered += ok.len();
+        done += ok.len();
+        store.set_task_progress(task_id, done as i64)?;
+        report_progress(progress)?;
+    }
+    let mut sheets = Vec::new();
+    let mut html = None;
+    if req.sheets {
+        let failed: std::collections::HashSet<&str> =
+            failures.iter().map(|f| f.enrollment_uid.as_str()).collect();
+        let printable: Vec<&(CardContent, PathBuf)> = all
+            .iter()
+            .zip(&records)
+            .filter(|(_, r)| !failed.contains(r.record.enrollment_uid.as_str()))
+            .map(|(a, _)| a)
+            .collect();
+        let contents: Vec<CardContent> = printable.iter().map(|(c, _)| c.clone()).collect();
+        let (written, page) = sheet::write_sheets(
+            &contents,
+            &printable.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>(),
+            template,
+            req.include_mpi_id,
+            &out_dir,
+        )?;
+        sheets = written.iter().map(|p| p.display().to_string()).collect();
+        html = Some(page.display().to_string());
+    }
+    store.finish_task(task_id, done as i64)?;
+    report_progress(progress)?;
+    Ok(GenerateReport {
+        task_id: task_id.to_string(),
+        cards_generated: done,
+        cards_rendered: rendered,
+        cards_unchanged: unchanged,
+        cards_failed: failures,
+        total_cards: records.len(),
+        seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        out_dir: out_dir.display().to_string(),
+        sheets,
+        html,
+    })
+}

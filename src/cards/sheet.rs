@@ -1,0 +1,220 @@
+//! A4 sheets for ordinary office printers: ten CR80 cards (2 columns x 5 rows) at 300 dpi with
+//! cut marks in the margins, as a PNG (pHYs = 300 dpi, so "actual size" printing keeps 85.60 mm)
+//! and as an HTML page whose CSS places the card PNGs in millimetres under `@page { size: A4 }`.
+//!
+//! Layout (mm): cards 85.60 x 53.98 with 4 mm between columns and 3 mm between rows, centred on
+//! the page: left margin 17.4, top margin 7.55. Cut marks are 0.25 mm lines in the page margins
+//! continuing every card edge, so they never print on a card.
+use super::frame::Frame;
+use super::geometry::{card_px, mm_to_px, CARD_H_MM, CARD_W_MM};
+use super::png_out::encode_png;
+use super::render::{render_frame, CardContent, RenderOptions};
+use super::template::Template;
+use anyhow::{Context, Result};
+use embedded_graphics::pixelcolor::{Rgb888, RgbColor};
+use embedded_graphics::prelude::*;
+use embedded_graphics::primitives::Rectangle;
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// Cards per A4 sheet.
+pub const CARDS_PER_SHEET: usize = 10;
+/// A4 in millimetres.
+pub const A4_MM: (f32, f32) = (210.0, 297.0);
+/// Sheets are printed at this resolution.
+pub const SHEET_DPI: u32 = 300;
+const COLS: usize = 2;
+const GAP_X_MM: f32 = 4.0;
+const GAP_Y_MM: f32 = 3.0;
+
+/// Top-left corner (mm) of card slot `i` (0..10) on the sheet.
+pub fn slot_mm(i: usize) -> (f32, f32) {
+    let rows = CARDS_PER_SHEET.div_ceil(COLS) as f32;
+    let left = (A4_MM.0 - COLS as f32 * CARD_W_MM - (COLS as f32 - 1.0) * GAP_X_MM) / 2.0;
+    let top = (A4_MM.1 - rows * CARD_H_MM - (rows - 1.0) * GAP_Y_MM) / 2.0;
+    let (c, r) = ((i % COLS) as f32, (i / COLS) as f32);
+    (
+        left + c * (CARD_W_MM + GAP_X_MM),
+        top + r * (CARD_H_MM + GAP_Y_MM),
+    )
+}
+
+/// Renders up to ten cards onto one A4 sheet (white, cut marks) and returns the frame.
+pub fn render_sheet(
+    cards: &[CardContent],
+    template: &Template,
+    include_mpi_id: bool,
+) -> Result<Frame> {
+    let dpi = SHEET_DPI;
+    let (w, h) = (mm_to_px(A4_MM.0, dpi) as u32, mm_to_px(A4_MM.1, dpi) as u32);
+    let mut sheet = Frame::new(w, h, Rgb888::WHITE);
+    let opts = RenderOptions {
+        dpi,
+        include_mpi_id,
+        bands: 1,
+    };
+    let frames: Vec<Frame> = cards
+        .iter()
+        .take(CARDS_PER_SHEET)
+        .collect::<Vec<_>>()
+        .par_iter()
+        .map(|c| render_frame(c, template, opts))
+        .collect::<Result<_>>()?;
+    let (cw, ch) = card_px(dpi);
+    let mark = Rgb888::new(40, 40, 40);
+    let thick = mm_to_px(0.25, dpi).max(1) as u32;
+    let (len, off) = (mm_to_px(4.0, dpi), mm_to_px(1.0, dpi));
+    for (i, f) in frames.iter().enumerate() {
+        let (x, y) = slot_mm(i);
+        let (px, py) = (mm_to_px(x, dpi), mm_to_px(y, dpi));
+        sheet.blit(f, px as u32, py as u32);
+        let (gx0, gy0) = (mm_to_px(slot_mm(0).0, dpi), mm_to_px(slot_mm(0).1, dpi));
+        let (gx1, gy1) = (
+            mm_to_px(slot_mm(CARDS_PER_SHEET - 1).0, dpi) + cw as i32,
+            mm_to_px(slot_mm(CARDS_PER_SHEET - 1).1, dpi) + ch as i32,
+        );
+        // Vertical marks above and below the grid for this card's left and right edges.
+        for ex in [px, px + cw as i32 - thick as i32] {
+            let _ = sheet.fill_solid(
+                &Rectangle::new(
+                    Point::new(ex, gy0 - off - len),
+                    Size::new(thick, len as u32),
+                ),
+                mark,
+            );
+            let _ = sheet.fill_solid(
+                &Rectangle::new(Point::new(ex, gy1 + off), Size::new(thick, len as u32)),
+                mark,
+            );
+        }
+        // Horizontal marks left and right of the grid for this card's top and bottom edges.
+        for ey in [py, py + ch as i32 - thick as i32] {
+            let _ = sheet.fill_solid(
+                &Rectangle::new(
+                    Point::new(gx0 - off - len, ey),
+                    Size::new(len as u32, thick),
+                ),
+                mark,
+            );
+            let _ = sheet.fill_solid(
+                &Rectangle::new(Point::new(gx1 + off, ey), Size::new(len as u32, thick)),
+                mark,
+            );
+        }
+    }
+    Ok(sheet)
+}
+
+/// Renders one A4 sheet of up to ten cards as PNG bytes (300 dpi in pHYs).
+pub fn render_sheet_png(
+    cards: &[CardContent],
+    template: &Template,
+    include_mpi_id: bool,
+) -> Result<Vec<u8>> {
+    encode_png(&render_sheet(cards, template, include_mpi_id)?, SHEET_DPI)
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A printable HTML page placing `card_srcs` (image URLs or relative paths), ten per A4 page, in
+/// millimetres, with cut marks; print it at 100 % ("actual size") on any office printer.
+pub fn sheet_html(card_srcs: &[String], title: &str) -> String {
+    let mut out = String::new();
+    out.push_str("<!doctype html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\"><title>");
+    out.push_str(&escape(title));
+    out.push_str(&format!(
+        "</title>\n<style>\n@page {{ size: A4; margin: 0; }}\nhtml, body {{ margin: 0; padding: 0; }}\n\
+         .sheet {{ position: relative; width: {}mm; height: {}mm; overflow: hidden; page-break-after: always; break-after: page; }}\n\
+         .card {{ position: absolute; width: {CARD_W_MM}mm; height: {CARD_H_MM}mm; }}\n\
+         .card img {{ width: {CARD_W_MM}mm; height: {CARD_H_MM}mm; display: block; }}\n\
+         .mark {{ position: absolute; background: #282828; }}\n\
+         @media screen {{ body {{ background: #ddd; }} .sheet {{ background: #fff; margin: 8mm auto; box-shadow: 0 1mm 4mm #0004; }} }}\n\
+         </style></head><body>\n",
+        A4_MM.0, A4_MM.1
+    ));
+    for page in card_srcs.chunks(CARDS_PER_SHEET) {
+        out.push_str("<section class=\"sheet\">\n");
+        let (gx0, gy0) = slot_mm(0);
+        let (lx, ly) = slot_mm(CARDS_PER_SHEET - 1);
+        let (gx1, gy1) = (lx + CARD_W_MM, ly + CARD_H_MM);
+        for (i, src) in page.iter().enumerate() {
+            let (x, y) = slot_mm(i);
+            out.push_str(&format!(
+                "<div class=\"card\" style=\"left:{x:.2}mm;top:{y:.2}mm\"><img src=\"{}\" alt=\"carte\"></div>\n",
+                escape(src)
+            ));
+            for ex in [x, x + CARD_W_MM - 0.25] {
+                for top in [gy0 - 5.0, gy1 + 1.0] {
+                    out.push_str(&format!("<div class=\"mark\" style=\"left:{ex:.2}mm;top:{top:.2}mm;width:0.25mm;height:4mm\"></div>\n"));
+                }
+            }
+            for ey in [y, y + CARD_H_MM - 0.25] {
+                for left in [gx0 - 5.0, gx1 + 1.0] {
+                    out.push_str(&format!("<div class=\"mark\" style=\"left:{left:.2}mm;top:{ey:.2}mm;width:4mm;height:0.25mm\"></div>\n"));
+                }
+            }
+        }
+        out.push_str("</section>\n");
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+/// Writes `sheet-NNN.png` files and `cards.html` into `dir` for cards whose PNGs are `paths`.
+pub fn write_sheets(
+    cards: &[CardContent],
+    paths: &[PathBuf],
+    template: &Template,
+    include_mpi_id: bool,
+    dir: &Path,
+) -> Result<(Vec<PathBuf>, PathBuf)> {
+    let mut written = Vec::new();
+    for (n, group) in cards.chunks(CARDS_PER_SHEET).enumerate() {
+        let png = render_sheet_png(group, template, include_mpi_id)?;
+        let path = dir.join(format!("sheet-{:03}.png", n + 1));
+        std::fs::write(&path, png).with_context(|| format!("writing {}", path.display()))?;
+        written.push(path);
+    }
+    let srcs: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            p.strip_prefix(dir)
+                .unwrap_or(p)
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let page = dir.join("cards.html");
+    std::fs::write(
+        &page,
+        sheet_html(&srcs, &format!("Cartes {}", template.name)),
+    )
+    .with_context(|| format!("writing {}", page.display()))?;
+    Ok((written, page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ten_slots_fit_on_a4_with_margins_for_cut_marks() {
+        let (x0, y0) = slot_mm(0);
+        let (x9, y9) = slot_mm(9);
+        assert!(x0 > 6.0 && y0 > 6.0, "{x0} {y0}");
+        assert!(x9 + CARD_W_MM < A4_MM.0 - 6.0 && y9 + CARD_H_MM < A4_MM.1 - 6.0);
+    }
+
+    #[test]
+    fn the_html_sheet_sizes_cards_in_millimetres_and_escapes_paths() {
+        let html = sheet_html(&["a\"b.png".into()], "t");
+        assert!(html.contains("@page { size: A4"));
+        assert!(html.contains("width: 85.6mm"));
+        assert!(html.contains("a&quot;b.png"));
+    }
+}

@@ -1,0 +1,277 @@
+//! Queries for card generation: which records to render (with the generate-cards filter), what
+//! was rendered already (`cards`: one row per enrollment, template and dpi with the content hash
+//! it was rendered from), generation tasks (`tasks`) and the box's QR signing secret. Every task
+//! state change goes through here, so the page reading `GET /dhis2/tasks/{id}` sees what the
+//! generator did.
+use super::records::ResolvedCard;
+use super::{now_utc, Store};
+use crate::record::{CardFields, CardRecord};
+use anyhow::{anyhow, Context, Result};
+use rusqlite::{params, OptionalExtension};
+use std::collections::HashMap;
+
+/// Setting that holds the box's QR signing secret (hex of 32 random bytes).
+const QR_SECRET_KEY: &str = "cards.qr_secret";
+
+/// Which enrollments a generation covers (all optional; dates are `YYYY-MM-DD`, inclusive).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CardFilter<'a> {
+    /// Enrollment date on or after.
+    pub enrollment_date_from: Option<&'a str>,
+    /// Enrollment date on or before.
+    pub enrollment_date_to: Option<&'a str>,
+    /// Org unit UID of the enrollment (or the mapped `org_unit` card field).
+    pub org_unit: Option<&'a str>,
+    /// DHIS2 enrollment status (`ACTIVE`, `COMPLETED`, `CANCELLED`).
+    pub enrollment_status: Option<&'a str>,
+}
+
+/// One rendered card as recorded in `cards`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedCard {
+    /// Enrollment the card belongs to.
+    pub enrollment_uid: String,
+    /// Template name.
+    pub template: String,
+    /// Resolution.
+    pub dpi: u32,
+    /// Hash of everything the pixels depend on (fields, MPI ID, template, options).
+    pub content_hash: String,
+    /// Where the PNG was written.
+    pub path: Option<String>,
+}
+
+/// A row of `tasks`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRow {
+    /// Task ID (a DHIS2-shaped UID).
+    pub id: String,
+    /// What the task does (`generate_cards`).
+    pub kind: String,
+    /// `pending`, `generating`, `done` or `failed`.
+    pub status: String,
+    /// Cards to generate.
+    pub total: i64,
+    /// Cards generated (or found unchanged) so far.
+    pub done: i64,
+    /// The request, as JSON.
+    pub body_json: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// When generation started.
+    pub started_at: Option<String>,
+    /// When it finished.
+    pub finished_at: Option<String>,
+    /// When it was created.
+    pub created_at: String,
+}
+
+fn task_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
+    Ok(TaskRow {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        status: r.get(2)?,
+        total: r.get(3)?,
+        done: r.get(4)?,
+        body_json: r.get(5)?,
+        error: r.get(6)?,
+        started_at: r.get(7)?,
+        finished_at: r.get(8)?,
+        created_at: r.get(9)?,
+    })
+}
+
+const TASK_COLUMNS: &str =
+    "id, kind, status, total, done, body_json, error, started_at, finished_at, created_at";
+
+impl Store {
+    /// The box's QR signing secret, created (32 random bytes) on first use.
+    pub fn card_qr_secret(&self) -> Result<Vec<u8>> {
+        if self.setting(QR_SECRET_KEY)?.is_none() {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).map_err(|e| anyhow!("no system randomness: {e}"))?;
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            // INSERT OR IGNORE: two processes creating it at once agree on the first one.
+            self.conn().execute(
+                "INSERT OR IGNORE INTO settings(key, value) VALUES (?1, ?2)",
+                params![QR_SECRET_KEY, hex],
+            )?;
+        }
+        let hex = self.setting(QR_SECRET_KEY)?.unwrap_or_default();
+        (0..hex.len() / 2)
+            .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or(""), 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .ok()
+            .filter(|b| b.len() == 32)
+            .with_context(|| format!("setting {QR_SECRET_KEY} is damaged (expected 64 hex digits)"))
+    }
+
+    /// Card records of `program_uid` that pass `filter`, with their MPI IDs, in a stable order.
+    pub fn cards_to_generate(
+        &self,
+        program_uid: &str,
+        filter: &CardFilter<'_>,
+    ) -> Result<Vec<ResolvedCard>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT c.enrollment_uid, c.tracked_entity_uid, c.program_uid, c.fields_json, l.mpi_id
+             FROM card_records c
+             LEFT JOIN mpi_links l ON l.enrollment_uid = c.enrollment_uid
+             LEFT JOIN enrollments e ON e.uid = c.enrollment_uid
+             WHERE c.program_uid = ?1
+               AND (?2 IS NULL OR coalesce(json_extract(c.fields_json, '$.enrollment_date'), substr(e.enrolled_at, 1, 10)) >= ?2)
+               AND (?3 IS NULL OR coalesce(json_extract(c.fields_json, '$.enrollment_date'), substr(e.enrolled_at, 1, 10)) <= ?3)
+               AND (?4 IS NULL OR e.org_unit_uid = ?4 OR json_extract(c.fields_json, '$.org_unit') = ?4)
+               AND (?5 IS NULL OR upper(e.status) = upper(?5))
+             ORDER BY c.enrollment_uid",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                program_uid,
+                filter.enrollment_date_from,
+                filter.enrollment_date_to,
+                filter.org_unit,
+                filter.enrollment_status
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            },
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (enrollment_uid, tracked_entity_uid, program_uid, json, mpi_id) = row?;
+            let fields: CardFields = serde_json::from_str(&json)
+                .with_context(|| format!("card record {enrollment_uid} has unreadable fields"))?;
+            out.push(ResolvedCard {
+                record: CardRecord {
+                    enrollment_uid,
+                    tracked_entity_uid,
+                    program_uid,
+                    fields,
+                },
+                mpi_id,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Content hashes and paths of the cards already rendered with `template` at `dpi`.
+    pub fn rendered_cards(
+        &self,
+        template: &str,
+        dpi: u32,
+    ) -> Result<HashMap<String, (String, Option<String>)>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT enrollment_uid, content_hash, path FROM cards WHERE template = ?1 AND dpi = ?2",
+        )?;
+        let rows = stmt.query_map(params![template, dpi], |r| {
+            Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?)))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records rendered cards (one transaction, so a kill never leaves half a batch recorded).
+    pub fn record_rendered_cards(&self, cards: &[RenderedCard]) -> Result<()> {
+        let tx = self.conn().unchecked_transaction()?;
+        {
+            let mut stmt = tx.prepare(
+                "INSERT INTO cards(enrollment_uid, template, dpi, content_hash, path, generated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(enrollment_uid, template, dpi) DO UPDATE SET content_hash = excluded.content_hash,
+                   path = excluded.path, generated_at = excluded.generated_at",
+            )?;
+            let now = now_utc();
+            for c in cards {
+                stmt.execute(params![
+                    c.enrollment_uid,
+                    c.template,
+                    c.dpi,
+                    c.content_hash,
+                    c.path,
+                    now
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Creates a `pending` task of `kind` for the request `body_json`; returns its ID.
+    pub fn create_task(&self, kind: &str, body_json: &str) -> Result<String> {
+        let id = kadi_sqlext::dhis2::dhis2_uid();
+        self.conn().execute(
+            "INSERT INTO tasks(id, kind, status, total, done, body_json, created_at) VALUES (?1, ?2, 'pending', 0, 0, ?3, ?4)",
+            params![id, kind, body_json, now_utc()],
+        )?;
+        Ok(id)
+    }
+
+    /// The newest unfinished (`pending` or `generating`) task of `kind` for exactly this request:
+    /// what a re-run after a kill continues.
+    pub fn unfinished_task(&self, kind: &str, body_json: &str) -> Result<Option<TaskRow>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!(
+                    "SELECT {TASK_COLUMNS} FROM tasks WHERE kind = ?1 AND body_json = ?2 AND status IN ('pending', 'generating')
+                     ORDER BY created_at DESC, rowid DESC LIMIT 1"
+                ),
+                params![kind, body_json],
+                task_from_row,
+            )
+            .optional()?)
+    }
+
+    /// One task by ID.
+    pub fn task(&self, id: &str) -> Result<Option<TaskRow>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"),
+                params![id],
+                task_from_row,
+            )
+            .optional()?)
+    }
+
+    /// Moves a task to `generating` with `total` cards; keeps the first start time on a resume.
+    pub fn start_task(&self, id: &str, total: i64, done: i64) -> Result<()> {
+        self.conn().execute(
+            "UPDATE tasks SET status = 'generating', total = ?2, done = ?3, error = NULL, finished_at = NULL,
+               started_at = coalesce(started_at, ?4) WHERE id = ?1",
+            params![id, total, done, now_utc()],
+        )?;
+        Ok(())
+    }
+
+    /// Records progress of a generating task.
+    pub fn set_task_progress(&self, id: &str, done: i64) -> Result<()> {
+        self.conn().execute(
+            "UPDATE tasks SET done = ?2 WHERE id = ?1",
+            params![id, done],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a task `done`.
+    pub fn finish_task(&self, id: &str, done: i64) -> Result<()> {
+        self.conn().execute(
+            "UPDATE tasks SET status = 'done', done = ?2, finished_at = ?3 WHERE id = ?1",
+            params![id, done, now_utc()],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a task `failed` with the reason.
+    pub fn fail_task(&self, id: &str, error: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE tasks SET status = 'failed', error = ?2, finished_at = ?3 WHERE id = ?1",
+            params![id, error, now_utc()],
+        )?;
+        Ok(())
+    }
+}
