@@ -10,7 +10,14 @@ use unicode_segmentation::UnicodeSegmentation;
 /// American Soundex (letter + 3 digits) of `s`; `""` for `""`. Upper-cased and NFKD-decomposed
 /// first; the first character is kept as is, whatever script it is in.
 pub fn soundex(s: &str) -> String {
-    let mut chars = s.to_uppercase().nfkd().collect::<Vec<char>>().into_iter();
+    if s.is_ascii() {
+        // Same rules without the Unicode pipeline: upper-casing and NFKD leave ASCII as is.
+        return soundex_chars(s.bytes().map(|b| char::from(b.to_ascii_uppercase())));
+    }
+    soundex_chars(s.to_uppercase().nfkd())
+}
+
+fn soundex_chars(mut chars: impl Iterator<Item = char>) -> String {
     let Some(first) = chars.next() else {
         return String::new();
     };

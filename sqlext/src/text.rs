@@ -63,7 +63,7 @@ fn intern_one<'a>(g: &'a str, ids: &mut HashMap<&'a str, u32>) -> u32 {
 /// Jaro similarity in [0, 1]; 0.0 when either string is empty.
 pub fn jaro(a: &str, b: &str) -> f64 {
     if is_plain_ascii(a) && is_plain_ascii(b) {
-        jaro_seq(a.as_bytes(), b.as_bytes()).0
+        u8::jaro(a.as_bytes(), b.as_bytes())
     } else {
         let (va, vb, _) = intern(a, b);
         jaro_seq(&va, &vb).0
@@ -80,8 +80,8 @@ pub fn jaro_winkler(a: &str, b: &str) -> f64 {
     }
 }
 
-fn winkler<T: Copy + Eq>(a: &[T], b: &[T]) -> f64 {
-    let (mut weight, _) = jaro_seq(a, b);
+fn winkler<T: Copy + Eq + JaroFast>(a: &[T], b: &[T]) -> f64 {
+    let mut weight = T::jaro(a, b);
     if weight > 0.7 {
         let prefix = a.iter().zip(b).take(4).take_while(|(x, y)| x == y).count();
         if prefix > 0 {
@@ -89,6 +89,78 @@ fn winkler<T: Copy + Eq>(a: &[T], b: &[T]) -> f64 {
         }
     }
     weight
+}
+
+/// Picks the fastest Jaro for a sequence type: bitmasks for short ASCII, the general loop else.
+trait JaroFast: Sized {
+    fn jaro(a: &[Self], b: &[Self]) -> f64;
+}
+
+impl JaroFast for u8 {
+    fn jaro(a: &[u8], b: &[u8]) -> f64 {
+        if a.len() <= 64 && b.len() <= 64 {
+            jaro_bits(a, b)
+        } else {
+            jaro_seq(a, b).0
+        }
+    }
+}
+
+impl JaroFast for u32 {
+    fn jaro(a: &[u32], b: &[u32]) -> f64 {
+        jaro_seq(a, b).0
+    }
+}
+
+/// Bits `lo..=hi` of a word (`hi` < 64).
+fn bit_range(lo: usize, hi: usize) -> u64 {
+    let upto_hi = if hi >= 63 { !0 } else { (1u64 << (hi + 1)) - 1 };
+    upto_hi & !((1u64 << lo) - 1)
+}
+
+/// Jaro for ASCII strings of at most 64 bytes: the "first unmatched equal character in the
+/// window" of the textbook loop is the lowest set bit of (positions of that character in `b`)
+/// AND (window) AND NOT (already matched), so each character costs a few word operations.
+fn jaro_bits(a: &[u8], b: &[u8]) -> f64 {
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    let mut peq = [0u64; 128];
+    for (j, &c) in b.iter().enumerate() {
+        peq[usize::from(c & 0x7f)] |= 1 << j;
+    }
+    let window = (a.len().max(b.len()) / 2).saturating_sub(1);
+    let (mut a_flags, mut b_flags) = (0u64, 0u64);
+    let mut matches = 0usize;
+    for (i, &c) in a.iter().enumerate() {
+        let lo = i.saturating_sub(window);
+        let hi = (i + window).min(b.len() - 1);
+        if lo > hi {
+            continue;
+        }
+        let candidates = peq[usize::from(c & 0x7f)] & bit_range(lo, hi) & !b_flags;
+        if candidates != 0 {
+            b_flags |= candidates & candidates.wrapping_neg();
+            a_flags |= 1 << i;
+            matches += 1;
+        }
+    }
+    if matches == 0 {
+        return 0.0;
+    }
+    let mut half_transpositions = 0usize;
+    let (mut af, mut bf) = (a_flags, b_flags);
+    while af != 0 {
+        let (i, j) = (af.trailing_zeros() as usize, bf.trailing_zeros() as usize);
+        if a[i] != b[j] {
+            half_transpositions += 1;
+        }
+        af &= af - 1;
+        bf &= bf - 1;
+    }
+    let t = (half_transpositions / 2) as f64;
+    let m = matches as f64;
+    (m / a.len() as f64 + m / b.len() as f64 + (m - t) / m) / 3.0
 }
 
 /// Jaro on two sequences; also returns the number of matches. The arithmetic is written in the
@@ -155,7 +227,15 @@ pub fn levenshtein(a: &str, b: &str) -> usize {
         return 0;
     }
     if is_plain_ascii(a) && is_plain_ascii(b) {
-        levenshtein_seq(a.as_bytes(), b.as_bytes())
+        let (a, b) = trim_common(a.as_bytes(), b.as_bytes());
+        let (long, short) = if a.len() < b.len() { (b, a) } else { (a, b) };
+        if short.is_empty() {
+            long.len()
+        } else if short.len() <= 64 {
+            levenshtein_bits(long, short)
+        } else {
+            levenshtein_seq(long, short)
+        }
     } else {
         let (va, vb, _) = intern(a, b);
         levenshtein_seq(&va, &vb)
@@ -174,6 +254,36 @@ fn trim_common<'x, T: Eq>(mut a: &'x [T], mut b: &'x [T]) -> (&'x [T], &'x [T]) 
         .take_while(|(x, y)| x == y)
         .count();
     (&a[..a.len() - s], &b[..b.len() - s])
+}
+
+/// Levenshtein by Myers' bit-parallel algorithm (Hyyrö's formulation for whole strings): one
+/// machine word holds a DP column for a `short` of up to 64 ASCII bytes, so each byte of `long`
+/// costs a dozen word operations instead of `short.len()` cell updates.
+fn levenshtein_bits(long: &[u8], short: &[u8]) -> usize {
+    let mut peq = [0u64; 128];
+    for (i, &c) in short.iter().enumerate() {
+        peq[usize::from(c & 0x7f)] |= 1 << i;
+    }
+    let (mut vp, mut vn) = (!0u64, 0u64);
+    let mut distance = short.len();
+    let last = 1u64 << (short.len() - 1);
+    for &c in long {
+        let pm = peq[usize::from(c & 0x7f)];
+        let d0 = (((pm & vp).wrapping_add(vp)) ^ vp) | pm | vn;
+        let mut hp = vn | !(d0 | vp);
+        let mut hn = d0 & vp;
+        if hp & last != 0 {
+            distance += 1;
+        }
+        if hn & last != 0 {
+            distance -= 1;
+        }
+        hp = (hp << 1) | 1;
+        hn <<= 1;
+        vp = hn | !(d0 | hp);
+        vn = hp & d0;
+    }
+    distance
 }
 
 fn levenshtein_seq<T: Copy + Eq>(a: &[T], b: &[T]) -> usize {
@@ -297,6 +407,56 @@ mod tests {
         assert_eq!(levenshtein("é", "e\u{301}"), 1);
         assert_eq!(char_count("Se\u{300}ne"), 4);
         assert_eq!(char_count("a\r\nb"), 3);
+    }
+
+    #[test]
+    fn bit_parallel_levenshtein_agrees_with_the_table_on_random_ascii() {
+        let mut x = 0x1234_5678_u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let mut word = |n: u64| -> Vec<u8> {
+                (0..next() % n)
+                    .map(|_| b"abcd \x7f"[(next() % 6) as usize])
+                    .collect()
+            };
+            let (a, b) = (word(80), word(70));
+            let (sa, sb) = (
+                String::from_utf8_lossy(&a).into_owned(),
+                String::from_utf8_lossy(&b).into_owned(),
+            );
+            assert_eq!(
+                levenshtein(&sa, &sb),
+                levenshtein_seq(&a, &b),
+                "{sa:?} {sb:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bitmask_jaro_agrees_with_the_textbook_loop_on_random_ascii() {
+        let mut x = 0x9876_5431_u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let mut word = |n: u64| -> Vec<u8> {
+                (0..next() % n)
+                    .map(|_| b"abcab "[(next() % 6) as usize])
+                    .collect()
+            };
+            let (a, b) = (word(65), word(65));
+            if a.len() <= 64 && b.len() <= 64 {
+                assert_eq!(jaro_bits(&a, &b), jaro_seq(&a, &b).0, "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Calls per second of kadi's SQL functions next to sqlean's `fuzzy` extension, in one process.
+
+Both extensions are loaded into the SAME sqlite connection (the one `sqlean.py` provides, which
+allows `load_extension`), so both pay exactly the same per-row and per-call overhead; the
+`length()` row shows that overhead on its own. Pairs are ASCII names with typos (sqlean's
+distances refuse non-ASCII), 1,000,000 rows by default. A benchmark, never a test: it prints a
+table and exits 0 whatever the numbers.
+
+    pip install sqlean.py
+    cargo build --release --manifest-path sqlext/loadable/Cargo.toml
+    python3 bench/sqlext_bench.py [--rows N] [--repeat R]
+"""
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SO = os.path.join(ROOT, "sqlext/loadable/target/release/libkadi_sqlext.so")
+
+FIRST = ["Mamadou", "Fatou", "Aissatou", "Ousmane", "Aminata", "Ibrahima", "Mariama", "Abdoulaye", "Khadija", "Seydou",
+         "Ndeye", "Moussa", "Awa", "Cheikh", "Binta", "Souleymane", "Kadiatou", "Oumar", "Ramatoulaye", "Djibril",
+         "Astou", "Boubacar", "Coumba", "Lamine", "Penda", "Modou", "Rokhaya", "Alioune", "Dieynaba", "Babacar"]
+LAST = ["Diallo", "Ndiaye", "Diop", "Sow", "Ba", "Fall", "Gueye", "Sy", "Traore", "Coulibaly", "Konate", "Camara",
+        "Toure", "Cisse", "Sarr", "Faye", "Mbaye", "Kane", "Thiam", "Ouattara", "Keita", "Diarra", "Sangare", "Barry"]
+
+
+def typo(rng, s):
+    """One random edit (delete, insert, transpose or substitute), or none."""
+    if len(s) < 2 or rng.random() < 0.3:
+        return s
+    i = rng.randrange(len(s) - 1)
+    k = rng.randrange(4)
+    c = rng.choice("aeioudnlmrst")
+    if k == 0:
+        return s[:i] + s[i + 1:]
+    if k == 1:
+        return s[:i] + c + s[i:]
+    if k == 2:
+        return s[:i] + s[i + 1] + s[i] + s[i + 2:]
+    return s[:i] + c + s[i + 1:]
+
+
+def record(rng, first, last):
+    return {
+        "first_name": first, "last_name": last,
+        "date_of_birth": "19%02d-%02d-%02d" % (rng.randrange(40, 99), rng.randrange(1, 13), rng.randrange(1, 29)),
+        "gender": rng.choice("MF"), "health_center": rng.choice(["Pikine", "Guediawaye", "Rufisque"]),
+    }
+
+
+def best_rate(conn, sql, rows, repeat):
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        conn.execute(sql).fetchone()
+        best = min(best, time.perf_counter() - t)
+    return rows / best
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    try:
+        import sqlean
+    except ImportError:
+        sys.exit("needs sqlean.py: pip install sqlean.py")
+    # A no-op when the extension is fresh.
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--manifest-path",
+                    os.path.join(ROOT, "sqlext/loadable/Cargo.toml")], check=True)
+    sqlean.extensions.enable("fuzzy")
+    conn = sqlean.connect(":memory:")
+    conn.enable_load_extension(True)
+    conn.load_extension(SO[:-3])
+
+    rng = random.Random(20260515)
+    pairs, recs = [], []
+    for _ in range(args.rows):
+        f, l = rng.choice(FIRST), rng.choice(LAST)
+        a = f + " " + l
+        b = typo(rng, f) + " " + typo(rng, l)
+        pairs.append((a, b))
+        ra = record(rng, f, l)
+        rb = dict(ra, first_name=typo(rng, f), last_name=typo(rng, l))
+        recs.append((json.dumps(ra), json.dumps(rb)))
+    conn.execute("CREATE TABLE pairs(a TEXT, b TEXT)")
+    conn.executemany("INSERT INTO pairs VALUES (?, ?)", pairs)
+    conn.execute("CREATE TABLE recs(a TEXT, b TEXT)")
+    conn.executemany("INSERT INTO recs VALUES (?, ?)", recs)
+    conn.commit()
+
+    # Same answers first: the two must agree where their definitions agree.
+    diff = conn.execute("SELECT count(*) FROM pairs WHERE levenshtein(a, b) != fuzzy_leven(a, b)").fetchone()[0]
+    n = args.rows
+    print(f"SQLite {conn.execute('select sqlite_version()').fetchone()[0]} (sqlean.py), {n:,} ASCII name pairs, best of {args.repeat}")
+    print(f"levenshtein disagreements kadi vs sqlean: {diff}")
+    print(f"kadi .so size: {os.path.getsize(SO):,} bytes")
+    print()
+    rows = [
+        ("per-row overhead: length(a)+length(b)", "SELECT sum(length(a) + length(b)) FROM pairs", None),
+        ("jaro_winkler", "SELECT sum(jaro_winkler(a, b)) FROM pairs", "SELECT sum(fuzzy_jarowin(a, b)) FROM pairs"),
+        ("levenshtein", "SELECT sum(levenshtein(a, b)) FROM pairs", "SELECT sum(fuzzy_leven(a, b)) FROM pairs"),
+        ("damerau_levenshtein", "SELECT sum(damerau_levenshtein(a, b)) FROM pairs", "SELECT sum(fuzzy_damlev(a, b)) FROM pairs"),
+        ("soundex", "SELECT count(soundex(a)) FROM pairs", "SELECT count(fuzzy_soundex(a)) FROM pairs"),
+        ("mpi_score (JSON records)", "SELECT sum(mpi_score(a, b)) FROM recs", None),
+    ]
+    print(f"| {'function':<40} | {'kadi calls/s':>14} | {'sqlean calls/s':>14} | {'kadi/sqlean':>11} |")
+    print(f"|{'-' * 42}|{'-' * 16}|{'-' * 16}|{'-' * 13}|")
+    for name, kadi_sql, sqlean_sql in rows:
+        k = best_rate(conn, kadi_sql, n, args.repeat)
+        if sqlean_sql:
+            s = best_rate(conn, sqlean_sql, n, args.repeat)
+            print(f"| {name:<40} | {k:>14,.0f} | {s:>14,.0f} | {k / s:>10.2f}x |")
+        else:
+            extra = f"{n / k:.2f} s for {n:,}" if "mpi" in name else ""
+            print(f"| {name:<40} | {k:>14,.0f} | {'':>14} | {extra:>11} |")
+
+
+if __name__ == "__main__":
+    main()
