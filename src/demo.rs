@@ -186,14 +186,25 @@ pub fn run_pipeline(db: &Path, records: usize, seed: u64, progress: bool) -> Res
 
 /// Points the box at the simulator (admin / district, the simulator's documented login).
 fn configure_dhis2(store: &Store, base_url: &str) -> Result<()> {
-    let _ = (store, base_url);
-    bail!("storing a DHIS2 connection is not available yet (dhis2 module)")
+    let auth = crate::dhis2::Auth::Basic { username: "admin".into(), password: "district".into() };
+    crate::dhis2::save_connection(store, "demo", base_url, &auth).context("storing the simulator's connection")?;
+    Ok(())
 }
 
 /// Renders every card of the demo program; returns (cards ready, directory).
 fn render_cards(store: &Store) -> Result<(u64, String)> {
-    let _ = store;
-    bail!("card generation is not available yet (cards module)")
+    let request = crate::cards::GenerateRequest::new(crate::sim::PROGRAM_UID);
+    let report = crate::cards::generate(store, &request, |_| {}).context("rendering the demo cards")?;
+    if let Some(failure) = report.cards_failed.first() {
+        bail!(
+            "{} of {} cards failed to render; first: {}: {}",
+            report.cards_failed.len(),
+            report.total_cards,
+            failure.enrollment_uid,
+            failure.error
+        );
+    }
+    Ok((report.cards_generated as u64, report.out_dir))
 }
 
 /// A random 6-digit PIN for the demo account.

@@ -12,7 +12,7 @@ pub const PREVIEW_DPIS: [u32; 3] = [300, 450, 600];
 
 /// Card templates the page offers (the cards module's list).
 pub fn card_templates() -> Vec<String> {
-    vec![DEFAULT_TEMPLATE.to_string()]
+    crate::cards::template_names().into_iter().map(str::to_string).collect()
 }
 
 /// `GET /healthz`: no session needed, no data.
