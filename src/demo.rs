@@ -76,12 +76,19 @@ impl DemoArgs {
         if self.once {
             return crate::output::report(self.json, &summary, || human_summary(&summary));
         }
-        let config = crate::web::ServeConfig { db: db.to_path_buf(), listen: self.listen.clone(), threads: 4 };
+        let config = crate::web::ServeConfig {
+            db: db.to_path_buf(),
+            listen: self.listen.clone(),
+            threads: 4,
+        };
         let running = match crate::web::start(&config) {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("kadi demo: {e:#}; using a free port instead");
-                crate::web::start(&crate::web::ServeConfig { listen: "127.0.0.1:0".into(), ..config })?
+                crate::web::start(&crate::web::ServeConfig {
+                    listen: "127.0.0.1:0".into(),
+                    ..config
+                })?
             }
         };
         summary.url = Some(running.url());
@@ -123,7 +130,12 @@ fn human_summary(s: &DemoSummary) -> String {
 
 /// Simulator, configure, map, sync, resolve, render, staff account. Returns the running simulator
 /// (kept alive while the page is served, so "sync now" has a server to talk to) and the summary.
-pub fn run_pipeline(db: &Path, records: usize, seed: u64, progress: bool) -> Result<(crate::sim::SimHandle, DemoSummary)> {
+pub fn run_pipeline(
+    db: &Path,
+    records: usize,
+    seed: u64,
+    progress: bool,
+) -> Result<(crate::sim::SimHandle, DemoSummary)> {
     let started = Instant::now();
     let mut t = DemoTimings::default();
     let step = |msg: &str| {
@@ -131,23 +143,38 @@ pub fn run_pipeline(db: &Path, records: usize, seed: u64, progress: bool) -> Res
             eprintln!("kadi demo: {msg}");
         }
     };
-    step(&format!("starting the DHIS2 simulator with {records} beneficiaries"));
+    step(&format!(
+        "starting the DHIS2 simulator with {records} beneficiaries"
+    ));
     let lap = Instant::now();
-    let sim = crate::sim::start(crate::sim::SimConfig { records, seed, ..Default::default() })
-        .context("starting the DHIS2 simulator")?;
+    let sim = crate::sim::start(crate::sim::SimConfig {
+        records,
+        seed,
+        ..Default::default()
+    })
+    .context("starting the DHIS2 simulator")?;
     t.simulator = lap.elapsed().as_secs_f64();
 
     let lap = Instant::now();
     let store = Store::open(db)?;
-    step(&format!("configuring {} against {}", db.display(), sim.base_url));
+    step(&format!(
+        "configuring {} against {}",
+        db.display(),
+        sim.base_url
+    ));
     configure_dhis2(&store, &sim.base_url)?;
-    crate::mapping::set_mapping(&store, &crate::mapping::demo_mapping()).context("setting the demo mapping")?;
+    crate::mapping::set_mapping(&store, &crate::mapping::demo_mapping())
+        .context("setting the demo mapping")?;
     t.configure_and_map = lap.elapsed().as_secs_f64();
 
     step("syncing");
     let lap = Instant::now();
-    let opts = crate::sync::SyncOptions { actor: "demo".into(), ..Default::default() };
-    let sync = crate::sync::run(&store, crate::sim::PROGRAM_UID, &opts).context("syncing from the simulator")?;
+    let opts = crate::sync::SyncOptions {
+        actor: "demo".into(),
+        ..Default::default()
+    };
+    let sync = crate::sync::run(&store, crate::sim::PROGRAM_UID, &opts)
+        .context("syncing from the simulator")?;
     t.sync = lap.elapsed().as_secs_f64();
 
     step("resolving identities");
@@ -186,15 +213,20 @@ pub fn run_pipeline(db: &Path, records: usize, seed: u64, progress: bool) -> Res
 
 /// Points the box at the simulator (admin / district, the simulator's documented login).
 fn configure_dhis2(store: &Store, base_url: &str) -> Result<()> {
-    let auth = crate::dhis2::Auth::Basic { username: "admin".into(), password: "district".into() };
-    crate::dhis2::save_connection(store, "demo", base_url, &auth).context("storing the simulator's connection")?;
+    let auth = crate::dhis2::Auth::Basic {
+        username: "admin".into(),
+        password: "district".into(),
+    };
+    crate::dhis2::save_connection(store, "demo", base_url, &auth)
+        .context("storing the simulator's connection")?;
     Ok(())
 }
 
 /// Renders every card of the demo program; returns (cards ready, directory).
 fn render_cards(store: &Store) -> Result<(u64, String)> {
     let request = crate::cards::GenerateRequest::new(crate::sim::PROGRAM_UID);
-    let report = crate::cards::generate(store, &request, |_| {}).context("rendering the demo cards")?;
+    let report =
+        crate::cards::generate(store, &request, |_| {}).context("rendering the demo cards")?;
     if let Some(failure) = report.cards_failed.first() {
         bail!(
             "{} of {} cards failed to render; first: {}: {}",

@@ -12,7 +12,10 @@ pub const PREVIEW_DPIS: [u32; 3] = [300, 450, 600];
 
 /// Card templates the page offers (the cards module's list).
 pub fn card_templates() -> Vec<String> {
-    crate::cards::template_names().into_iter().map(str::to_string).collect()
+    crate::cards::template_names()
+        .into_iter()
+        .map(str::to_string)
+        .collect()
 }
 
 /// `GET /healthz`: no session needed, no data.

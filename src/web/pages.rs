@@ -254,7 +254,7 @@ pub fn card(ctx: &Ctx, call: &mut Call) -> Reply {
 
 /// `first_name` -> `First name`.
 fn field_label(field: &str) -> String {
-    let spaced = field.replace('_', " ");
+    let spaced = field.replace('_', " ").replace(" id", " ID");
     let mut chars = spaced.chars();
     match chars.next() {
         Some(c) => c.to_uppercase().chain(chars).collect(),

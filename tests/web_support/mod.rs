@@ -213,11 +213,17 @@ pub fn login(base: &str, username: &str, pin: &str) -> String {
 
 /// Decodes a PNG: (width, height, RGB(A) pixels as grey levels).
 pub fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
-    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    // Cards are palette PNGs: expand them to RGB before reading pixels.
+    decoder.set_transformations(png::Transformations::EXPAND);
     let mut reader = decoder.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).unwrap();
     let channels = info.color_type.samples();
+    assert!(
+        channels != 1 || info.color_type == png::ColorType::Grayscale,
+        "unexpanded palette"
+    );
     assert_eq!(info.bit_depth, png::BitDepth::Eight, "8-bit PNG expected");
     let grey: Vec<u8> = buf[..info.buffer_size()]
         .chunks(channels)
