@@ -304,4 +304,9 @@ fn oversized_bodies_are_refused_with_413() {
         &[("username", "awa"), ("pin", &big)],
     );
     assert_eq!(got.status, 413);
+    let api = agent()
+        .post(&format!("{}/api/beneficiaries", s.url))
+        .send(&vec![b'x'; 200_000][..])
+        .unwrap();
+    assert_eq!(api.status().as_u16(), 413);
 }

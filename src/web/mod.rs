@@ -197,6 +197,10 @@ pub fn session_token(request: &Request) -> Option<&str> {
 /// The router: every route of the page and API, in one place.
 pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
     let method = call.request.method().clone();
+    // No route takes more than this; refuse before anyone reads (or tiny_http drains) the body.
+    if call.request.body_length().is_some_and(|n| n > http::MAX_BODY_BYTES) {
+        return Reply::json_error(413, "request body too large");
+    }
     match (&method, call.path.as_str()) {
         (Method::Get, "/healthz") => api::healthz(ctx, call),
         (Method::Get, "/static/kadi.css") => {
