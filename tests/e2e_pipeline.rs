@@ -115,6 +115,76 @@ fn a_box_synced_from_the_simulator_shows_every_beneficiary_and_card() {
     }
 }
 
+/// Counts finished sync runs in a box's store.
+fn finished_sync_runs(db: &std::path::Path) -> i64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(
+        "SELECT count(*) FROM sync_runs WHERE status = 'ok'",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn sync_now_on_the_page_runs_a_sync_and_is_audited() {
+    let sim = kadi::sim::start(kadi::sim::SimConfig {
+        records: 20,
+        seed: 3,
+        ..Default::default()
+    })
+    .unwrap();
+    let b = TestBox::new();
+    let out = b.kadi(
+        &[
+            "dhis2",
+            "config",
+            "--url",
+            &sim.base_url,
+            "--username",
+            "admin",
+            "--password-stdin",
+        ],
+        "district\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    b.kadi_json(&["map", "set", "--program", PROGRAM, "--demo", "--json"]);
+    b.add_staff("awa", "4321");
+    let s = b.serve();
+    let anonymous = post_form(&format!("{}/sync-now", s.url), None, &[]);
+    assert_eq!(anonymous.status, 303);
+    assert!(anonymous.location.starts_with("/login"));
+    assert_eq!(finished_sync_runs(&b.db), 0);
+
+    let cookie = login(&s.url, "awa", "4321");
+    let got = post_form(&format!("{}/sync-now", s.url), Some(&cookie), &[]);
+    assert_eq!(got.status, 303);
+    let started = std::time::Instant::now();
+    while finished_sync_runs(&b.db) == 0 {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "sync now did not finish a sync within a minute"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let status = get(&format!("{}/api/status", s.url), Some(&cookie)).json();
+    assert_eq!(status["beneficiaries"], 20);
+    assert!(status["last_sync_at"].is_string());
+    let conn = rusqlite::Connection::open(&b.db).unwrap();
+    let audited: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM audit_log WHERE action = 'sync.requested' AND actor = 'awa'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(audited, 1);
+}
+
 /// CR80 at 300 dpi (either orientation), not blank, and carrying a QR code that decodes.
 fn assert_card_300dpi(w: u32, h: u32, grey: &[u8]) {
     let (long, short) = (w.max(h), w.min(h));

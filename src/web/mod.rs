@@ -198,7 +198,11 @@ pub fn session_token(request: &Request) -> Option<&str> {
 pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
     let method = call.request.method().clone();
     // No route takes more than this; refuse before anyone reads (or tiny_http drains) the body.
-    if call.request.body_length().is_some_and(|n| n > http::MAX_BODY_BYTES) {
+    if call
+        .request
+        .body_length()
+        .is_some_and(|n| n > http::MAX_BODY_BYTES)
+    {
         return Reply::json_error(413, "request body too large");
     }
     match (&method, call.path.as_str()) {
@@ -215,6 +219,7 @@ pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
         (Method::Get, "/") => page(ctx, call, |_, _| Reply::redirect("/beneficiaries")),
         (Method::Get, "/beneficiaries") => page(ctx, call, pages::beneficiaries),
         (Method::Get, p) if p.starts_with("/beneficiaries/") => page(ctx, call, pages::card),
+        (Method::Post, "/sync-now") => page(ctx, call, pages::sync_now),
         (Method::Get, "/api/beneficiaries") => api(ctx, call, api::beneficiaries),
         (Method::Get, "/api/status") => api(ctx, call, api::status),
         (Method::Get, "/dhis2/preview-card-png") => api(ctx, call, api::preview_card_png),

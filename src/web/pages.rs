@@ -169,6 +169,45 @@ pub fn logout(ctx: &Ctx, call: &mut Call) -> Reply {
     Reply::redirect("/login").with_header("Set-Cookie", &auth::clear_session_cookie())
 }
 
+/// `POST /sync-now`: starts a sync of every mapped program on a background thread (with its own
+/// database connection, so the page stays responsive) and returns to the list. Audited.
+pub fn sync_now(ctx: &Ctx, call: &mut Call) -> Reply {
+    if !same_origin(call) {
+        return Reply::text(403, "cross-site form posts are refused");
+    }
+    let actor = call
+        .staff
+        .as_ref()
+        .map(|s| s.username.clone())
+        .unwrap_or_default();
+    if let Err(e) = ctx.store.audit(&actor, "sync.requested", None, None, None) {
+        return internal_error("auditing the sync request", &e);
+    }
+    let db = ctx.store.path().to_path_buf();
+    let started = std::thread::Builder::new()
+        .name("kadi-sync-now".into())
+        .spawn(move || {
+            let run = || -> anyhow::Result<()> {
+                let store = crate::store::Store::open(&db)?;
+                for program in store.mapped_programs()? {
+                    let opts = crate::sync::SyncOptions {
+                        actor: actor.clone(),
+                        ..Default::default()
+                    };
+                    crate::sync::run(&store, &program, &opts)?;
+                }
+                Ok(())
+            };
+            if let Err(e) = run() {
+                eprintln!("kadi serve: sync now failed: {e:#}");
+            }
+        });
+    if let Err(e) = started {
+        return internal_error("starting the sync", &anyhow::Error::new(e));
+    }
+    Reply::redirect("/beneficiaries?sync=started")
+}
+
 /// `GET /beneficiaries?q=&page=`.
 pub fn beneficiaries(ctx: &Ctx, call: &mut Call) -> Reply {
     let q = call
@@ -192,7 +231,10 @@ pub fn beneficiaries(ctx: &Ctx, call: &mut Call) -> Reply {
         ctx,
         200,
         "beneficiaries.html",
-        minijinja::context! { staff => call.staff, status => status, q => q, result => result },
+        minijinja::context! {
+            staff => call.staff, status => status, q => q, result => result,
+            sync_started => call.param("sync") == Some("started"),
+        },
     )
 }
 
