@@ -41,17 +41,12 @@ pub fn client_from_store(store: &Store) -> Result<Client> {
             password: secret,
         },
     };
+    // The stored version is not trusted for parameter names: a server upgraded from 2.40 to 2.42
+    // would silently ignore the old names and widen queries. The client asks system/info first.
     let client = Client::new(ConnectionConfig {
         base_url: conn.base_url,
         auth,
     });
-    if let Some(v) = conn
-        .dhis2_version
-        .as_deref()
-        .and_then(client::parse_version)
-    {
-        client.set_version(v);
-    }
     Ok(client)
 }
 

@@ -450,3 +450,224 @@ impl WireMe {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    fn samples_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/dhis2-samples")
+    }
+
+    fn read(name: &str) -> Vec<u8> {
+        std::fs::read(samples_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    fn te_page(name: &str) -> Page<TrackedEntity> {
+        let bytes = read(name);
+        let wire: WireTrackerPage<WireTrackedEntity> =
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        wire.into_page(1, 50, bytes.len() as u64, |te| te.into_model(""))
+    }
+
+    #[test]
+    fn tracker_pages_of_every_version_parse_into_one_shape() {
+        let p = te_page("tracker_trackedEntities_page_2.36-2.40.json");
+        assert_eq!(
+            (p.items.len(), p.page, p.page_size, p.total),
+            (2, 1, 50, None)
+        );
+        assert_eq!(p.items[0].uid, "nWrB0TfWlvh");
+        assert_eq!(p.items[0].attributes[0].value, "4081507");
+        let p41 = te_page("tracker_trackedEntities_page_2.41.json");
+        assert_eq!(p41.items, p.items);
+        assert_eq!((p41.page, p41.page_size), (1, 50));
+        let p36 = te_page("tracker_trackedEntities_page_2.36.json");
+        assert_eq!(
+            (p36.items.len(), p36.page_size, p36.total),
+            (1, 1, Some(39))
+        );
+        assert_eq!(
+            p36.items[0].attributes[0].code.as_deref(),
+            Some("MMD_PER_ADR1")
+        );
+        let p42 = te_page("tracker_trackedEntities_page_2.42.json");
+        assert_eq!((p42.items.len(), p42.page, p42.page_size), (1, 1, 1));
+        assert_eq!(p42.items[0].attributes[1].value, "Sarah");
+        assert_eq!(
+            p42.items[0].updated_at.as_deref(),
+            Some("2019-08-21T13:31:33.410")
+        );
+        assert_eq!(
+            te_page("tracker_trackedEntities_page_2.41_docs.json").items,
+            p42.items
+        );
+        let empty = te_page("tracker_trackedEntities_empty_2.36-2.40.json");
+        assert!(empty.items.is_empty());
+        let full = te_page("tracker_trackedEntities_full_page_2.36-2.40.json");
+        assert!(!full.items.is_empty());
+        assert!(full.items.iter().any(|te| !te.enrollments.is_empty()));
+        assert_eq!(
+            full.items[0].enrollments[0].tracked_entity,
+            full.items[0].uid
+        );
+        let old = te_page("old_api_trackedEntityInstances_page_2.36-2.41.json");
+        assert_eq!(old.items[0].uid, "nWrB0TfWlvh");
+        assert_eq!(
+            old.items[0].updated_at.as_deref(),
+            Some("2019-01-10T13:40:28.592")
+        );
+        assert!(old.items[0]
+            .enrollments
+            .iter()
+            .all(|e| e.enrolled_at.is_some()));
+    }
+
+    #[test]
+    fn single_tracked_entities_and_enrollments_parse() {
+        for name in [
+            "tracker_trackedEntity_single_2.36.json",
+            "tracker_trackedEntity_single_with_enrollments_2.41.json",
+        ] {
+            let te: WireTrackedEntity =
+                serde_json::from_slice(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let te = te.into_model("");
+            assert_eq!(te.uid.len(), 11, "{name}");
+            assert!(!te.enrollments.is_empty(), "{name}");
+            assert!(
+                te.enrollments.iter().all(|e| e.enrolled_at.is_some()),
+                "{name}"
+            );
+        }
+        for name in [
+            "tracker_enrollment_single_2.36-2.40.json",
+            "old_api_enrollment_single_2.36-2.41.json",
+        ] {
+            let e: WireEnrollment =
+                serde_json::from_slice(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let e = e.into_model(None);
+            assert!(
+                e.enrolled_at.is_some() && !e.tracked_entity.is_empty() && !e.program.is_empty(),
+                "{name}"
+            );
+        }
+        for (name, n, size) in [
+            ("tracker_enrollments_page_2.36.json", 1, 5),
+            ("tracker_enrollments_page_2.41.json", 1, 1),
+        ] {
+            let bytes = read(name);
+            let w: WireTrackerPage<WireEnrollment> = serde_json::from_slice(&bytes).unwrap();
+            let p = w.into_page(1, 50, 0, |e| e.into_model(None));
+            assert_eq!((p.items.len(), p.page_size), (n, size), "{name}");
+            assert!(p.items[0].enrolled_at.is_some());
+        }
+    }
+
+    #[test]
+    fn metadata_samples_parse() {
+        let info: WireSystemInfo = serde_json::from_slice(&read("system_info_2.41.json")).unwrap();
+        assert_eq!(
+            info.version
+                .as_deref()
+                .and_then(super::super::client::parse_version),
+            Some((2, 41))
+        );
+        assert_eq!(info.server_date.as_deref(), Some("2017-11-29T11:27:46.935"));
+        for name in ["me_2.37.json", "me_2.38plus.json"] {
+            let me: WireMe = serde_json::from_slice(&read(name)).unwrap();
+            let me = me.into_model();
+            assert_eq!(me.username.as_deref(), Some("android"), "{name}");
+            assert_eq!(me.org_units, vec!["YuQRtpLP10I".to_string()]);
+        }
+        let programs: WirePrograms = serde_json::from_slice(&read("programs_list.json")).unwrap();
+        let programs: Vec<Program> = programs
+            .programs
+            .into_iter()
+            .map(WireProgram::into_model)
+            .collect();
+        let child = programs.iter().find(|p| p.uid == "IpHINAT79UW").unwrap();
+        assert_eq!(child.tracked_entity_type.as_deref(), Some("nEenWmSyUEp"));
+        assert!(child
+            .attributes
+            .iter()
+            .any(|a| a.uid == "cejWyOfXge6" && a.mandatory && a.name == "Child Programme Gender"));
+        let pa: WireProgramAttribute =
+            serde_json::from_slice(&read("programTrackedEntityAttribute_single.json")).unwrap();
+        assert_eq!(
+            pa.tracked_entity_attribute.map(|t| t.id).as_deref(),
+            Some("cejWyOfXge6")
+        );
+        let ous: WireOrgUnits =
+            serde_json::from_slice(&read("organisationUnits_list.json")).unwrap();
+        let ous: Vec<OrgUnit> = ous
+            .organisation_units
+            .into_iter()
+            .map(WireOrgUnit::into_model)
+            .collect();
+        assert_eq!(ous.len(), 3);
+        assert_eq!(ous[1].parent_uid.as_deref(), Some("YuQRtpLP10I"));
+        assert_eq!(ous[1].level, Some(4));
+        let levels: WireOrgUnitLevels =
+            serde_json::from_slice(&read("organisationUnitLevels_list.json")).unwrap();
+        let levels = levels.into_model();
+        assert_eq!(
+            levels.iter().map(|l| l.level).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4]
+        );
+        assert_eq!(levels[0].name, "National");
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct OptionSets {
+            option_sets: Vec<WireOptionSet>,
+        }
+        let sets: OptionSets = serde_json::from_slice(&read("optionSets_list.json")).unwrap();
+        assert_eq!(sets.option_sets.len(), 2);
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Teas {
+            tracked_entity_attributes: Vec<WireTrackedEntityAttribute>,
+        }
+        let teas: Teas =
+            serde_json::from_slice(&read("trackedEntityAttributes_list.json")).unwrap();
+        assert!(teas
+            .tracked_entity_attributes
+            .iter()
+            .any(|t| t.option_set.is_some()));
+    }
+
+    #[test]
+    fn error_bodies_give_dhis2_message() {
+        let e: WireError =
+            serde_json::from_slice(&read("error_401_unauthorized_all.json")).unwrap();
+        assert_eq!(e.message.as_deref(), Some("Unauthorized"));
+        let e: WireError = serde_json::from_slice(&read("error_500_internal_all.json")).unwrap();
+        assert_eq!(
+            e.message.as_deref(),
+            Some("A wild internal server error appeared!")
+        );
+    }
+
+    #[test]
+    fn every_sample_file_is_json_kadi_can_read() {
+        let mut n = 0;
+        for entry in std::fs::read_dir(samples_dir()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            // Import reports and job logs belong to the later import work; they must at least be
+            // JSON whose error message (when any) kadi can extract.
+            let v: serde_json::Value = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(v.is_object() || v.is_array(), "{}", path.display());
+            if v.is_object() {
+                let _: WireError = serde_json::from_slice(&bytes)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            }
+            n += 1;
+        }
+        assert!(n >= 37, "expected the shared samples, found {n}");
+    }
+}

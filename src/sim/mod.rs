@@ -50,7 +50,8 @@ pub struct Faults {
 /// One forced failure, for [`SimHandle::fail_next`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
-    /// Answer with this HTTP status (DHIS2 error JSON; HTML for 502/503/504).
+    /// Answer with this HTTP status (DHIS2 error JSON; HTML for 502/503/504; a redirect to the
+    /// login page for 301/302/303/307/308).
     Status(u16),
     /// Stop after half the body and never finish.
     Drop,
@@ -124,6 +125,8 @@ pub struct SimStats {
     pub faults_injected: u64,
     /// Tracker pages served successfully.
     pub pages_served: u64,
+    /// Metadata answers that were `304 Not Modified` (the client's `If-None-Match` matched).
+    pub not_modified: u64,
 }
 
 /// Per-record state that changes between runs; the record's content is generated from the seed.

@@ -154,7 +154,11 @@ pub(super) fn handle(state: &State, request: Request) {
         .find(|h| h.field.equiv("If-None-Match"))
         .map(|h| h.value.as_str().to_string());
     if let Some(Fault::Status(s)) = fault {
-        let resp = if matches!(s, 502..=504) {
+        let resp = if matches!(s, 301..=303 | 307 | 308) {
+            // As a session timeout or an SSO proxy would: off to the login page.
+            let location = format!("{}/dhis-web-commons/security/login.action", state.base_url);
+            html_response(s, LOGIN_PAGE).with_header(header("Location", &location))
+        } else if matches!(s, 502..=504) {
             html_response(s, PROXY_PAGE)
         } else {
             error_response(s, "A wild internal server error appeared!")
@@ -166,6 +170,7 @@ pub(super) fn handle(state: &State, request: Request) {
         Ok(Answer { body, etag }) => {
             if let (Some(tag), Some(inm)) = (&etag, &if_none_match) {
                 if inm.split(',').any(|t| t.trim() == tag) {
+                    lock(&state.stats).not_modified += 1;
                     let resp = Response::from_data(Vec::new())
                         .with_status_code(StatusCode(304))
                         .with_header(header("ETag", tag));
@@ -384,12 +389,12 @@ fn route_request(state: &State, route: &str, params: &Params) -> Result<Answer, 
                 .and_then(|i| state.tracked_entity(&records, i).map(|(p, m)| (i, p, m)))
                 .filter(|(_, _, m)| !m.deleted);
             match found {
-                Some((i, p, m)) => ok(select_fields(
-                    state,
-                    te_json(state, i, &p, &m),
-                    params.get("fields"),
-                    Kind::TrackedEntities,
-                )),
+                Some((i, p, m)) => {
+                    let spec = effective_fields(state, params.get("fields"), Kind::TrackedEntities);
+                    let mut body = String::new();
+                    write_tracked_entity(&mut body, &spec, state, i, &p, &m);
+                    Ok(Answer { body, etag: None })
+                }
                 None => Err(error_response(
                     404,
                     &format!("TrackedEntity with id {uid} could not be found."),
@@ -714,17 +719,20 @@ fn tracker_list(state: &State, params: &Params, kind: Kind) -> Result<Answer, Re
             break;
         }
     }
-    let fields = params.get("fields");
-    let items: Vec<Value> = picked
-        .into_iter()
-        .filter_map(|i| state.tracked_entity(&records, i).map(|(p, m)| (i, p, m)))
-        .map(|(i, p, m)| match kind {
-            Kind::TrackedEntities => select_fields(state, te_json(state, i, &p, &m), fields, kind),
-            Kind::Enrollments => {
-                select_fields(state, enrollment_json(state, i, &p, &m), fields, kind)
-            }
-        })
-        .collect();
+    let spec = effective_fields(state, params.get("fields"), kind);
+    let mut items = String::with_capacity(picked.len() * 1800);
+    for i in picked {
+        let Some((p, m)) = state.tracked_entity(&records, i) else {
+            continue;
+        };
+        if !items.is_empty() {
+            items.push(',');
+        }
+        match kind {
+            Kind::TrackedEntities => write_tracked_entity(&mut items, &spec, state, i, &p, &m),
+            Kind::Enrollments => write_enrollment(&mut items, &spec, state, i, &p, &m, true),
+        }
+    }
     drop(records);
     let list_key = match (state.major_minor >= (2, 41), kind) {
         (false, _) => "instances",
@@ -753,122 +761,256 @@ fn tracker_list(state: &State, params: &Params, kind: Kind) -> Result<Answer, Re
             }
         }
     }
-    out.insert(list_key.into(), Value::Array(items));
-    ok(Value::Object(out))
+    // The head (pager fields) through serde, the list spliced in as written.
+    let head = Value::Object(out).to_string();
+    let mut body = String::with_capacity(head.len() + items.len() + 32);
+    body.push_str(&head[..head.len() - 1]);
+    if head.len() > 2 {
+        body.push(',');
+    }
+    write_json_str(&mut body, list_key);
+    body.push_str(":[");
+    body.push_str(&items);
+    body.push_str("]}");
+    Ok(Answer { body, etag: None })
 }
 
-fn attributes_json(p: &data::Person, m: &Meta) -> Vec<Value> {
-    ATTRIBUTES
-        .iter()
-        .zip(p.values.iter())
-        .filter_map(|(a, v)| {
-            v.as_ref().map(|v| {
-                json!({
-                    "attribute": a.uid, "code": a.code, "displayName": a.name,
-                    "createdAt": data::format_timestamp(p.created_ms), "updatedAt": data::format_timestamp(m.updated_ms),
-                    "storedBy": "admin", "valueType": a.value_type, "value": v
-                })
-            })
-        })
-        .collect()
+/// Writes JSON objects straight into a string, leaving out what the `fields` spec leaves out:
+/// a 500-entity page is written without building a `serde_json::Value` tree.
+struct ObjWriter<'a> {
+    out: &'a mut String,
+    spec: &'a FieldSpec,
+    first: bool,
 }
 
-fn enrollment_json(state: &State, i: u64, p: &data::Person, m: &Meta) -> Value {
+fn write_json_str(out: &mut String, v: &str) {
+    out.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+impl<'a> ObjWriter<'a> {
+    fn begin(out: &'a mut String, spec: &'a FieldSpec) -> Self {
+        out.push('{');
+        ObjWriter {
+            out,
+            spec,
+            first: true,
+        }
+    }
+
+    /// Writes `"k":` when the spec wants `k`; returns the spec for its value.
+    fn key(&mut self, k: &str) -> Option<&'a FieldSpec> {
+        let sub = self.spec.wants(k)?;
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+        write_json_str(self.out, k);
+        self.out.push(':');
+        Some(sub)
+    }
+
+    fn str(&mut self, k: &str, v: &str) {
+        if self.key(k).is_some() {
+            write_json_str(self.out, v);
+        }
+    }
+
+    fn raw(&mut self, k: &str, v: &str) {
+        if self.key(k).is_some() {
+            self.out.push_str(v);
+        }
+    }
+
+    fn bool(&mut self, k: &str, v: bool) {
+        self.raw(k, if v { "true" } else { "false" });
+    }
+
+    fn ts(&mut self, k: &str, ms: i64) {
+        if self.key(k).is_some() {
+            write_json_str(self.out, &data::format_timestamp(ms));
+        }
+    }
+
+    fn end(self) {
+        self.out.push('}');
+    }
+}
+
+fn write_attributes(out: &mut String, spec: &FieldSpec, p: &data::Person, m: &Meta) {
+    out.push('[');
+    let mut first = true;
+    for (a, v) in ATTRIBUTES.iter().zip(p.values.iter()) {
+        let Some(v) = v else { continue };
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        let mut o = ObjWriter::begin(out, spec);
+        o.str("attribute", a.uid);
+        o.str("code", a.code);
+        o.str("displayName", a.name);
+        o.ts("createdAt", p.created_ms);
+        o.ts("updatedAt", m.updated_ms);
+        o.str("storedBy", "admin");
+        o.str("valueType", a.value_type);
+        o.str("value", v);
+        o.end();
+    }
+    out.push(']');
+}
+
+fn write_enrollment(
+    out: &mut String,
+    spec: &FieldSpec,
+    state: &State,
+    i: u64,
+    p: &data::Person,
+    m: &Meta,
+    with_attributes: bool,
+) {
     let seed = state.config.seed;
     let hc = state.health_center(p.health_center);
-    let mut e = json!({
-        "enrollment": data::record_uid(seed, data::KIND_ENROLLMENT, i),
-        "createdAt": data::format_timestamp(p.created_ms),
-        "createdAtClient": data::format_timestamp(p.created_ms),
-        "updatedAt": data::format_timestamp(m.updated_ms),
-        "updatedAtClient": data::format_timestamp(m.updated_ms),
-        "trackedEntity": data::record_uid(seed, data::KIND_TE, i),
-        "program": PROGRAM_UID,
-        "status": "ACTIVE",
-        "orgUnit": hc.uid,
-        "enrolledAt": data::format_timestamp(p.enrolled_ms),
-        "occurredAt": data::format_timestamp(p.enrolled_ms),
-        "followUp": false,
-        "deleted": m.deleted,
-        "storedBy": "admin",
-        "events": [],
-        "relationships": [],
-        "attributes": attributes_json(p, m),
-        "notes": []
-    });
+    let mut o = ObjWriter::begin(out, spec);
+    o.str(
+        "enrollment",
+        &data::record_uid(seed, data::KIND_ENROLLMENT, i),
+    );
+    o.ts("createdAt", p.created_ms);
+    o.ts("createdAtClient", p.created_ms);
+    o.ts("updatedAt", m.updated_ms);
+    o.ts("updatedAtClient", m.updated_ms);
+    o.str("trackedEntity", &data::record_uid(seed, data::KIND_TE, i));
     if state.major_minor <= (2, 40) {
-        e["orgUnitName"] = json!(hc.name);
-        e["trackedEntityType"] = json!(data::TRACKED_ENTITY_TYPE_UID);
+        o.str("trackedEntityType", data::TRACKED_ENTITY_TYPE_UID);
     }
-    e
+    o.str("program", PROGRAM_UID);
+    o.str("status", "ACTIVE");
+    o.str("orgUnit", &hc.uid);
+    if state.major_minor <= (2, 40) {
+        // Gone from 2.41: names come from the org unit tree.
+        o.str("orgUnitName", &hc.name);
+    }
+    o.ts("enrolledAt", p.enrolled_ms);
+    o.ts("occurredAt", p.enrolled_ms);
+    o.bool("followUp", false);
+    o.bool("deleted", m.deleted);
+    o.str("storedBy", "admin");
+    o.raw("events", "[]");
+    o.raw("relationships", "[]");
+    if with_attributes {
+        if let Some(sub) = o.key("attributes") {
+            write_attributes(o.out, sub, p, m);
+        }
+    }
+    o.raw("notes", "[]");
+    o.end();
 }
 
-fn te_json(state: &State, i: u64, p: &data::Person, m: &Meta) -> Value {
+fn write_tracked_entity(
+    out: &mut String,
+    spec: &FieldSpec,
+    state: &State,
+    i: u64,
+    p: &data::Person,
+    m: &Meta,
+) {
     let seed = state.config.seed;
     let hc = state.health_center(p.health_center);
     let te_uid = data::record_uid(seed, data::KIND_TE, i);
-    let mut enrollment = enrollment_json(state, i, p, m);
-    if let Some(o) = enrollment.as_object_mut() {
-        o.remove("attributes");
-    }
-    let mut te = json!({
-        "trackedEntity": te_uid,
-        "trackedEntityType": data::TRACKED_ENTITY_TYPE_UID,
-        "createdAt": data::format_timestamp(p.created_ms),
-        "createdAtClient": data::format_timestamp(p.created_ms),
-        "updatedAt": data::format_timestamp(m.updated_ms),
-        "updatedAtClient": data::format_timestamp(m.updated_ms),
-        "orgUnit": hc.uid,
-        "inactive": false,
-        "deleted": m.deleted,
-        "relationships": [],
-        "attributes": attributes_json(p, m),
-        "enrollments": [enrollment],
-        "programOwners": [{"orgUnit": hc.uid, "trackedEntity": te_uid, "program": PROGRAM_UID}]
-    });
+    let mut o = ObjWriter::begin(out, spec);
+    o.str("trackedEntity", &te_uid);
+    o.str("trackedEntityType", data::TRACKED_ENTITY_TYPE_UID);
+    o.ts("createdAt", p.created_ms);
+    o.ts("createdAtClient", p.created_ms);
+    o.ts("updatedAt", m.updated_ms);
+    o.ts("updatedAtClient", m.updated_ms);
+    o.str("orgUnit", &hc.uid);
+    o.bool("inactive", false);
+    o.bool("deleted", m.deleted);
     if state.major_minor >= (2, 39) {
-        te["potentialDuplicate"] = json!(false);
+        o.bool("potentialDuplicate", false);
     }
-    te
+    o.raw("relationships", "[]");
+    if let Some(sub) = o.key("attributes") {
+        write_attributes(o.out, sub, p, m);
+    }
+    if let Some(sub) = o.key("enrollments") {
+        o.out.push('[');
+        write_enrollment(o.out, sub, state, i, p, m, false);
+        o.out.push(']');
+    }
+    if let Some(sub) = o.key("programOwners") {
+        let mut w = String::new();
+        let mut po = ObjWriter::begin(&mut w, sub);
+        po.str("orgUnit", &hc.uid);
+        po.str("trackedEntity", &te_uid);
+        po.str("program", PROGRAM_UID);
+        po.end();
+        o.out.push('[');
+        o.out.push_str(&w);
+        o.out.push(']');
+    }
+    o.end();
 }
 
-/// Applies `fields` as the version would: 2.36/2.37 only look for keywords (`enrollments`,
-/// `events`, `relationships`, `programOwners`, or `*`); 2.38+ filter properly, and leave
-/// enrollments out unless asked.
-fn select_fields(state: &State, mut v: Value, fields: Option<&str>, kind: Kind) -> Value {
+/// The `fields` spec a version applies: 2.36/2.37 only look for keywords (`enrollments`,
+/// `events`, `relationships`, `programOwners`, or `*`) and send everything else; 2.38+ filter
+/// properly and leave collections (enrollments among them) out unless asked.
+fn effective_fields(state: &State, fields: Option<&str>, kind: Kind) -> FieldSpec {
     let collections: &[&str] = match kind {
         Kind::TrackedEntities => &["enrollments", "relationships", "programOwners"],
         Kind::Enrollments => &["events", "relationships", "attributes"],
     };
+    let fields = fields.map(str::trim).filter(|f| !f.is_empty());
     if state.major_minor <= (2, 37) {
         let f = fields.unwrap_or("");
-        let all = f.contains('*');
-        if let Some(o) = v.as_object_mut() {
-            for c in collections {
-                if !all && !f.contains(c) {
-                    o.remove(*c);
-                }
-            }
-            if !all && !f.contains("events") {
-                if let Some(Value::Array(es)) = o.get_mut("enrollments") {
-                    for e in es.iter_mut().filter_map(Value::as_object_mut) {
-                        e.remove("events");
-                    }
-                }
+        if f.contains('*') {
+            return FieldSpec {
+                all: true,
+                ..FieldSpec::default()
+            };
+        }
+        let mut spec = FieldSpec {
+            all: true,
+            ..FieldSpec::default()
+        };
+        spec.excluded = collections
+            .iter()
+            .filter(|c| !f.contains(**c))
+            .map(|c| c.to_string())
+            .collect();
+        if !f.contains("events") {
+            let inner = FieldSpec {
+                all: true,
+                excluded: vec!["events".into()],
+                ..FieldSpec::default()
+            };
+            spec.named.push(("enrollments".into(), Some(inner)));
+            if kind == Kind::Enrollments {
+                spec.excluded.push("events".into());
             }
         }
-        return v;
+        return spec;
     }
     match fields {
-        Some(f) if !f.trim().is_empty() => filter_value(v, f),
-        _ => {
-            if let Some(o) = v.as_object_mut() {
-                for c in collections {
-                    o.remove(*c);
-                }
-            }
-            v
-        }
+        Some(f) => FieldSpec::parse(f),
+        None => FieldSpec {
+            all: true,
+            excluded: collections.iter().map(|c| c.to_string()).collect(),
+            ..FieldSpec::default()
+        },
     }
 }
 
@@ -891,48 +1033,54 @@ fn split_fields(spec: &str) -> Vec<&str> {
     out.into_iter().filter(|s| !s.is_empty()).collect()
 }
 
-fn filter_value(v: Value, spec: &str) -> Value {
-    match v {
-        Value::Array(items) => {
-            Value::Array(items.into_iter().map(|x| filter_value(x, spec)).collect())
-        }
-        Value::Object(obj) => {
-            let items = split_fields(spec);
-            let all = items.iter().any(|s| *s == "*" || *s == ":all");
-            let mut out = Map::new();
-            for (k, val) in obj {
-                let named = items.iter().find_map(|s| {
-                    let (name, sub) = match s.find(['[', '(']) {
-                        Some(b) => (
-                            &s[..b],
-                            Some(s[b + 1..s.len().saturating_sub(1)].to_string()),
-                        ),
-                        None => (*s, None),
-                    };
-                    (name == k).then_some(sub)
-                });
-                let excluded = items
-                    .iter()
-                    .any(|s| s.strip_prefix('!') == Some(k.as_str()));
-                if excluded {
-                    continue;
-                }
-                match named {
-                    Some(Some(sub)) => {
-                        out.insert(k, filter_value(val, &sub));
+/// A parsed `fields` filter (2.38+ semantics), parsed once per request.
+#[derive(Debug, Default)]
+struct FieldSpec {
+    all: bool,
+    named: Vec<(String, Option<FieldSpec>)>,
+    excluded: Vec<String>,
+}
+
+/// Everything (a field named without a sub-list).
+static FULL: FieldSpec = FieldSpec {
+    all: true,
+    named: Vec::new(),
+    excluded: Vec::new(),
+};
+
+impl FieldSpec {
+    fn parse(spec: &str) -> FieldSpec {
+        let mut f = FieldSpec::default();
+        for item in split_fields(spec) {
+            if item == "*" || item == ":all" {
+                f.all = true;
+            } else if let Some(x) = item.strip_prefix('!') {
+                f.excluded.push(x.to_string());
+            } else {
+                match item.find(['[', '(']) {
+                    Some(b) => {
+                        let inner = &item[b + 1..item.len().saturating_sub(1)];
+                        f.named
+                            .push((item[..b].to_string(), Some(FieldSpec::parse(inner))));
                     }
-                    Some(None) => {
-                        out.insert(k, val);
-                    }
-                    None if all => {
-                        out.insert(k, val);
-                    }
-                    None => {}
+                    None => f.named.push((item.to_string(), None)),
                 }
             }
-            Value::Object(out)
         }
-        other => other,
+        f
+    }
+
+    /// Whether `key` is wanted, and the spec for its value.
+    fn wants(&self, key: &str) -> Option<&FieldSpec> {
+        if self.excluded.iter().any(|x| x == key) {
+            return None;
+        }
+        match self.named.iter().find(|(n, _)| n == key) {
+            Some((_, Some(sub))) => Some(sub),
+            Some((_, None)) => Some(&FULL),
+            None if self.all => Some(&FULL),
+            None => None,
+        }
     }
 }
 
@@ -942,16 +1090,24 @@ mod tests {
 
     #[test]
     fn fields_filter_keeps_named_and_nested_keys() {
-        let v = json!({"a": 1, "b": [{"x": 1, "y": 2}], "c": 3});
-        assert_eq!(
-            filter_value(v.clone(), "a,b[x]"),
-            json!({"a": 1, "b": [{"x": 1}]})
+        let spec = FieldSpec::parse("a,b[x],!c,d[*,!e]");
+        assert!(
+            spec.wants("a").is_some() && spec.wants("c").is_none() && spec.wants("z").is_none()
         );
-        assert_eq!(
-            filter_value(v.clone(), "*,!c"),
-            json!({"a": 1, "b": [{"x": 1, "y": 2}]})
-        );
-        assert_eq!(filter_value(v, "c"), json!({"c": 3}));
+        let b = spec.wants("b").unwrap();
+        assert!(b.wants("x").is_some() && b.wants("y").is_none());
+        let d = spec.wants("d").unwrap();
+        assert!(d.wants("q").is_some() && d.wants("e").is_none());
+        let all = FieldSpec::parse("*");
+        assert!(all.wants("anything").is_some());
+    }
+
+    #[test]
+    fn written_json_strings_are_escaped() {
+        let mut s = String::new();
+        write_json_str(&mut s, "N'Diaye \"Awa\"\n\u{1}é");
+        let back: String = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, "N'Diaye \"Awa\"\n\u{1}é");
     }
 
     #[test]
