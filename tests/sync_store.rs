@@ -228,3 +228,36 @@ fn a_second_run_of_a_program_is_refused_while_a_live_process_runs_one() {
         vec!["running", "interrupted"]
     );
 }
+
+#[test]
+fn an_attribute_flagged_sensitive_later_loses_its_stored_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = mapped_store(dir.path());
+    apply(
+        &store,
+        &[tracked_entity(
+            "Tabcdefghij",
+            "Awa",
+            "2026-03-01T00:00:00.000",
+        )],
+    );
+    let p = program();
+    let code = |i: usize| p.attributes[i].code.clone().unwrap_or_default();
+    let purged = store
+        .upsert_program(&p, &|i| {
+            matches!(code(i).as_str(), "HIV_STATUS" | "NATIONAL_ID")
+        })
+        .unwrap();
+    assert_eq!(purged, 1);
+    assert_eq!(store.count("attribute_values").unwrap(), 6);
+}
+
+#[test]
+fn only_new_or_changed_org_units_are_counted_as_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_metadata(dir.path());
+    assert_eq!(store.upsert_org_units(&org_units(), &[]).unwrap(), 0);
+    let mut renamed = org_units();
+    renamed[3].name = "CS Thiaroye Gare".into();
+    assert_eq!(store.upsert_org_units(&renamed, &[]).unwrap(), 1);
+}

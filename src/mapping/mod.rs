@@ -12,7 +12,7 @@ use crate::store::mapping_data::{MappingRow, StoredAttribute, StoredOrgUnit};
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 /// Fields a mapping may target besides the card fields: used by the MPI only, never printed.
 pub const MPI_ONLY_FIELDS: [&str; 2] = ["national_id", "address"];
@@ -615,22 +615,33 @@ fn date_part(s: &str) -> Option<String> {
 /// Which attributes the guardrail blocks for a program, and counts what it blocked.
 #[derive(Debug, Default)]
 pub struct Guardrail {
-    sensitive_uids: HashSet<String>,
-    /// (attribute uid, code or name) -> values blocked
+    /// Attribute UID -> `Some(label)` when sensitive, `None` when allowed. Pre-filled from the
+    /// program's flags; attributes the program does not declare are judged once by their code
+    /// and name (judging every value would cost more than storing it).
+    verdicts: HashMap<String, Option<String>>,
+    /// "uid CODE" -> values blocked
     pub blocked: BTreeMap<String, u64>,
 }
 
 impl Guardrail {
     /// Builds the guardrail from the program's stored attribute flags.
     pub fn load(store: &Store, program_uid: &str) -> Result<Guardrail> {
-        let sensitive_uids = store
+        let verdicts = store
             .program_attributes(program_uid)?
             .into_iter()
-            .filter(|a| a.sensitive)
-            .map(|a| a.attribute_uid)
+            .map(|a| {
+                let label = a.sensitive.then(|| {
+                    format!(
+                        "{} {}",
+                        a.attribute_uid,
+                        a.code.as_deref().unwrap_or(&a.name)
+                    )
+                });
+                (a.attribute_uid, label)
+            })
             .collect();
         Ok(Guardrail {
-            sensitive_uids,
+            verdicts,
             blocked: BTreeMap::new(),
         })
     }
@@ -643,17 +654,29 @@ impl Guardrail {
         code: Option<&str>,
         display_name: Option<&str>,
     ) -> bool {
-        let sensitive = self.sensitive_uids.contains(attribute_uid)
-            || code.is_some_and(kadi_sqlext::mapping::is_sensitive)
-            || display_name.is_some_and(kadi_sqlext::mapping::is_sensitive);
-        if sensitive {
-            let label = code.or(display_name).unwrap_or(attribute_uid);
-            *self
-                .blocked
-                .entry(format!("{attribute_uid} {label}"))
-                .or_default() += 1;
+        if !self.verdicts.contains_key(attribute_uid) {
+            let sensitive = code.is_some_and(kadi_sqlext::mapping::is_sensitive)
+                || display_name.is_some_and(kadi_sqlext::mapping::is_sensitive);
+            let label = sensitive.then(|| {
+                format!(
+                    "{attribute_uid} {}",
+                    code.or(display_name).unwrap_or(attribute_uid)
+                )
+            });
+            self.verdicts.insert(attribute_uid.to_string(), label);
         }
-        !sensitive
+        match self.verdicts.get(attribute_uid) {
+            Some(Some(label)) => {
+                match self.blocked.get_mut(label) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.blocked.insert(label.clone(), 1);
+                    }
+                }
+                false
+            }
+            _ => true,
+        }
     }
 
     /// Values blocked in total.

@@ -27,20 +27,21 @@ impl Store {
         let hash = content_hash(&rec.fields);
         let old: Option<String> = self
             .conn()
-            .query_row("SELECT content_hash FROM card_records WHERE enrollment_uid = ?1", params![rec.enrollment_uid], |r| r.get(0))
+            .prepare_cached("SELECT content_hash FROM card_records WHERE enrollment_uid = ?1")?
+            .query_row(params![rec.enrollment_uid], |r| r.get(0))
             .optional()?;
         if old.as_deref() == Some(hash.as_str()) {
             return Ok(false);
         }
         let json = serde_json::to_string(&rec.fields)?;
-        self.conn().execute(
+        self.conn().prepare_cached(
             "INSERT INTO card_records(enrollment_uid, tracked_entity_uid, program_uid, fields_json, content_hash, mapped_at, mpi_state)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')
              ON CONFLICT(enrollment_uid) DO UPDATE SET tracked_entity_uid = excluded.tracked_entity_uid,
                program_uid = excluded.program_uid, fields_json = excluded.fields_json,
                content_hash = excluded.content_hash, mapped_at = excluded.mapped_at, mpi_state = 'pending'",
-            params![rec.enrollment_uid, rec.tracked_entity_uid, rec.program_uid, json, hash, now_utc()],
-        )?;
+        )?
+        .execute(params![rec.enrollment_uid, rec.tracked_entity_uid, rec.program_uid, json, hash, now_utc()])?;
         Ok(true)
     }
 

@@ -87,7 +87,7 @@ CREATE TABLE attribute_values (
     value              TEXT NOT NULL,
     server_updated_at  TEXT,
     PRIMARY KEY (tracked_entity_uid, attribute_uid)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE enrollments (
     uid                TEXT PRIMARY KEY,

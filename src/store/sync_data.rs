@@ -77,13 +77,21 @@ impl Store {
         Ok(value)
     }
 
+    /// Gives this connection ~8 MB of page cache (SQLite's default is 2 MB) so index pages of a
+    /// large sync stay in memory; peak memory stays flat whatever the number of records.
+    pub fn prepare_for_bulk_writes(&self) -> Result<()> {
+        self.conn().pragma_update(None, "cache_size", -8000)?;
+        Ok(())
+    }
+
     /// Stores a program with its attributes, option sets and options. `sensitive(attr)` flags
-    /// attributes the guardrail blocks. Attributes no longer in the program are removed.
+    /// attributes the guardrail blocks; values of flagged attributes already stored are deleted
+    /// (returns how many). Attributes no longer in the program are removed.
     pub fn upsert_program(
         &self,
         program: &Program,
         sensitive: &dyn Fn(usize) -> bool,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         let now = now_utc();
         let c = self.conn();
         c.execute(
@@ -130,27 +138,38 @@ impl Store {
             ])
             .with_context(|| format!("storing attribute {} of program {}", a.uid, program.uid))?;
         }
-        Ok(())
+        // An attribute that became sensitive since the last sync loses every value stored before.
+        let purged = c
+            .prepare_cached(
+                "DELETE FROM attribute_values WHERE attribute_uid IN
+                   (SELECT attribute_uid FROM program_attributes WHERE program_uid = ?1 AND sensitive = 1)",
+            )?
+            .execute(params![program.uid])?;
+        Ok(purged as u64)
     }
 
-    /// Stores org units (insert or update by UID) and the level names.
-    pub fn upsert_org_units(&self, units: &[OrgUnit], levels: &[(u32, String)]) -> Result<()> {
+    /// Stores org units (insert or update by UID) and the level names. Returns how many org units
+    /// are new or changed (a rename or move changes card fields derived from them).
+    pub fn upsert_org_units(&self, units: &[OrgUnit], levels: &[(u32, String)]) -> Result<u64> {
         let c = self.conn();
         let mut stmt = c.prepare_cached(
             "INSERT INTO org_units(uid, name, code, level, path, parent_uid) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT(uid) DO UPDATE SET name = excluded.name, code = excluded.code, level = excluded.level,
-               path = excluded.path, parent_uid = excluded.parent_uid",
+               path = excluded.path, parent_uid = excluded.parent_uid
+             WHERE name IS NOT excluded.name OR level IS NOT excluded.level OR path IS NOT excluded.path",
         )?;
+        let mut changed = 0u64;
         for u in units {
-            stmt.execute(params![
-                u.uid,
-                u.name,
-                u.code,
-                u.level,
-                u.path,
-                u.parent_uid
-            ])
-            .with_context(|| format!("storing org unit {}", u.uid))?;
+            changed +=
+                stmt.execute(params![
+                    u.uid,
+                    u.name,
+                    u.code,
+                    u.level,
+                    u.path,
+                    u.parent_uid
+                ])
+                .with_context(|| format!("storing org unit {}", u.uid))? as u64;
         }
         let mut lvl = c.prepare_cached(
             "INSERT INTO org_unit_levels(level, name) VALUES (?1, ?2) ON CONFLICT(level) DO UPDATE SET name = excluded.name",
@@ -158,7 +177,7 @@ impl Store {
         for (level, name) in levels {
             lvl.execute(params![level, name])?;
         }
-        Ok(())
+        Ok(changed)
     }
 
     /// The stored `updatedAt` and deleted flag of a tracked entity, if known.
@@ -204,8 +223,10 @@ impl Store {
         )?
         .execute(params![te.uid, te.tracked_entity_type, te.org_unit, te.created_at, te.updated_at, te.deleted as i64, now])
         .with_context(|| format!("storing tracked entity {}", te.uid))?;
-        c.prepare_cached("DELETE FROM attribute_values WHERE tracked_entity_uid = ?1")?
-            .execute(params![te.uid])?;
+        if change != EntityChange::Created {
+            c.prepare_cached("DELETE FROM attribute_values WHERE tracked_entity_uid = ?1")?
+                .execute(params![te.uid])?;
+        }
         if te.deleted {
             self.delete_card_records_of_entity(&te.uid)?;
             c.prepare_cached(

@@ -111,14 +111,27 @@ impl SyncArgs {
                     Some(p) => p,
                     None => default_program(&store)?,
                 };
+                let bar = (!self.json && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                    .then(progress_bar);
                 let opts = super::SyncOptions {
                     page_size: self.page_size,
                     reconcile: self.reconcile,
                     metadata_only: self.metadata_only,
                     org_units: self.org_units,
+                    progress: super::Progress(bar.clone().map(|bar| {
+                        std::sync::Arc::new(move |pulled: u64, total: Option<u64>| {
+                            if let Some(t) = total {
+                                bar.set_length(t);
+                            }
+                            bar.set_position(pulled);
+                        }) as std::sync::Arc<super::ProgressFn>
+                    })),
                     ..Default::default()
                 };
                 let (r, result) = super::run_with_report(&store, &program, &opts);
+                if let Some(bar) = bar {
+                    bar.finish_and_clear();
+                }
                 match result {
                     Ok(()) => report(self.json, &r, || human(&r)),
                     Err(e) if self.json => {
@@ -131,6 +144,16 @@ impl SyncArgs {
             }
         }
     }
+}
+
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} {pos} tracked entities {wide_bar} {percent}% eta {eta}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
 }
 
 fn default_program(store: &Store) -> anyhow::Result<String> {

@@ -15,14 +15,17 @@
 pub mod cli;
 pub mod schedule;
 
-pub use schedule::{scheduler_loop, scheduler_tick, set_schedule, ScheduleReport};
+pub use schedule::{
+    scheduler_loop, scheduler_loop_with, scheduler_tick, scheduler_tick_with, set_schedule,
+    AfterSync, ScheduleReport,
+};
 
-use crate::dhis2::model::{Program, SystemInfo, TrackedEntity};
+use crate::dhis2::model::{Page, Program, SystemInfo, TrackedEntity};
 use crate::dhis2::{Client, Dhis2Error, TrackedEntityQuery};
 use crate::mapping::{attribute_is_sensitive, EnrollmentFacts, Guardrail, MappingPlan};
 use crate::store::sync_data::{EntityChange, SyncCursor};
 use crate::store::Store;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -49,8 +52,30 @@ pub struct SyncOptions {
     pub backoff_cap_ms: u64,
     /// Run MPI resolution after mapping.
     pub resolve_mpi: bool,
+    /// Whole-request timeout of each DHIS2 call (a dropped connection costs this long).
+    pub request_timeout_secs: u64,
     /// Who started the run (audit trail).
     pub actor: String,
+    /// Told after each stored page: tracked entities pulled so far, and the server's total when
+    /// it reported one (for a bar on a terminal, a percentage on the page).
+    pub progress: Progress,
+}
+
+/// Tracked entities pulled so far, and the server's total when known.
+pub type ProgressFn = dyn Fn(u64, Option<u64>) + Send + Sync;
+
+/// A progress callback for [`SyncOptions`] (none by default).
+#[derive(Clone, Default)]
+pub struct Progress(pub Option<std::sync::Arc<ProgressFn>>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Progress(callback)"
+        } else {
+            "Progress(none)"
+        })
+    }
 }
 
 impl Default for SyncOptions {
@@ -66,7 +91,9 @@ impl Default for SyncOptions {
             backoff_base_ms: 200,
             backoff_cap_ms: 10_000,
             resolve_mpi: true,
+            request_timeout_secs: 60,
             actor: "cli".into(),
+            progress: Progress::default(),
         }
     }
 }
@@ -185,24 +212,28 @@ fn run_inner(
         // Fail before any network: without a mapping nothing can become a card.
         MappingPlan::load(store, program_uid)?;
     }
-    let client = crate::dhis2::client_from_store(store)?;
-    let mut retry = Retry::new(opts);
+    let client = crate::dhis2::client_from_store(store)?
+        .with_timeout(Duration::from_secs(opts.request_timeout_secs.max(1)));
+    let retry = Retry::new(opts);
     // Read the server clock before anything else: it becomes the next watermark.
-    let info: SystemInfo =
-        retry.call(report, "reading /api/system/info", || client.system_info())?;
+    let info: SystemInfo = retry.call(&mut report.errors, "reading /api/system/info", || {
+        client.system_info()
+    })?;
     report.server_version = Some(info.version.clone());
-    pull_metadata(store, &client, &mut retry, report, program_uid)?;
+    let org_units_changed = pull_metadata(store, &client, &retry, report, program_uid)?;
+    remap_if_org_units_changed(store, program_uid, org_units_changed, report)?;
     if opts.metadata_only {
         return Ok(());
     }
     let plan = MappingPlan::load(store, program_uid)?;
     let mut guardrail = Guardrail::load(store, program_uid)?;
+    store.prepare_for_bulk_writes()?;
     let cursor = store.sync_cursor(program_uid)?;
     let incremental = cursor.watermark.is_some();
     pull_tracked_entities(
         store,
         &client,
-        &mut retry,
+        &retry,
         report,
         &plan,
         &mut guardrail,
@@ -227,7 +258,7 @@ fn run_inner(
             .as_deref()
             .is_none_or(|r| hours_between(r, &info.server_date) >= opts.reconcile_every_hours);
     if opts.reconcile || due {
-        reconcile(store, &client, &mut retry, report, program_uid, opts, &info)?;
+        reconcile(store, &client, &retry, report, program_uid, opts, &info)?;
     }
     if opts.resolve_mpi {
         match crate::mpi::resolve_pending(store) {
@@ -247,24 +278,32 @@ fn run_inner(
 pub fn refresh_metadata(store: &Store, program_uid: &str) -> Result<()> {
     let client = crate::dhis2::client_from_store(store)?;
     let opts = SyncOptions::default();
-    let mut retry = Retry::new(&opts);
+    let retry = Retry::new(&opts);
     let mut report = SyncReport::default();
-    pull_metadata(store, &client, &mut retry, &mut report, program_uid)
+    pull_metadata(store, &client, &retry, &mut report, program_uid).map(|_| ())
 }
 
 fn pull_metadata(
     store: &Store,
     client: &Client,
-    retry: &mut Retry,
+    retry: &Retry,
     report: &mut SyncReport,
     program_uid: &str,
-) -> Result<()> {
-    let programs: Vec<Program> = retry.call(report, "reading programs", || client.programs())?;
-    let Some(program) = programs.into_iter().find(|p| p.uid == program_uid) else {
-        bail!("program {program_uid} is not visible to the configured DHIS2 user: check the UID (`kadi dhis2 programs`) and the user's program access");
-    };
-    let org_units = retry.call(report, "reading org units", || client.org_units())?;
-    let mut levels: BTreeMap<u32, String> = BTreeMap::new();
+) -> Result<u64> {
+    let program: Program = retry.call(&mut report.errors, &format!("reading program {program_uid}"), || client.program(program_uid))
+        .with_context(|| {
+            format!("program {program_uid} is not readable on the configured DHIS2 server: check the UID and the user's program access")
+        })?;
+    let org_units = retry.call(&mut report.errors, "reading org units", || {
+        client.org_units()
+    })?;
+    let named_levels = retry.call(&mut report.errors, "reading org unit levels", || {
+        client.org_unit_levels()
+    })?;
+    let mut levels: BTreeMap<u32, String> = named_levels
+        .into_iter()
+        .map(|l| (l.level, l.name))
+        .collect();
     for u in &org_units {
         if let Some(l) = u.level {
             levels.entry(l).or_insert_with(|| format!("Level {l}"));
@@ -273,13 +312,6 @@ fn pull_metadata(
     let levels: Vec<(u32, String)> = levels.into_iter().collect();
     store
         .in_transaction(|s| {
-            // Keep named levels (from a client that reads them) over our placeholder names.
-            let named = s.org_unit_levels()?;
-            let levels: Vec<(u32, String)> = levels
-                .iter()
-                .filter(|(l, _)| !named.iter().any(|(n, _)| n == l))
-                .cloned()
-                .collect();
             s.upsert_program(&program, &|i| {
                 let a = &program.attributes[i];
                 attribute_is_sensitive(
@@ -294,11 +326,25 @@ fn pull_metadata(
         .with_context(|| format!("storing metadata of program {program_uid}"))
 }
 
+/// Re-derives the program's cards when org units changed (renamed health center, moved unit):
+/// `health_center` and `zone` come from them.
+fn remap_if_org_units_changed(
+    store: &Store,
+    program_uid: &str,
+    changed: u64,
+    report: &mut SyncReport,
+) -> Result<()> {
+    if changed > 0 && !store.mapping_rows(program_uid)?.is_empty() {
+        report.cards_changed += crate::mapping::remap_program(store, program_uid)?;
+    }
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 fn pull_tracked_entities(
     store: &Store,
     client: &Client,
-    retry: &mut Retry,
+    retry: &Retry,
     report: &mut SyncReport,
     plan: &MappingPlan,
     guardrail: &mut Guardrail,
@@ -308,7 +354,7 @@ fn pull_tracked_entities(
 ) -> Result<()> {
     let program_uid = plan.program_uid.as_str();
     let mut cursor = cursor;
-    let mut page = match (&cursor.run_server_date, cursor.next_page) {
+    let page = match (&cursor.run_server_date, cursor.next_page) {
         (Some(_), Some(next)) => {
             report.resumed_from_page = Some(next);
             next
@@ -331,24 +377,56 @@ fn pull_tracked_entities(
         include_deleted: true,
     };
     let page_size = opts.page_size.max(1);
-    loop {
-        let p = retry.call(
-            report,
-            &format!("fetching page {page} of tracked entities of program {program_uid}"),
-            || client.tracked_entities_page(&query, page, page_size),
-        )?;
-        report.pages += 1;
-        report.bytes += p.bytes;
-        report.pulled += p.items.len() as u64;
-        cursor.next_page = Some(page + 1);
-        store_page(store, plan, guardrail, &p.items, &cursor, report).with_context(|| {
-            format!("storing page {page} of tracked entities of program {program_uid}")
-        })?;
-        if (p.items.len() as u32) < page_size {
-            break;
+    // A fetcher thread reads page n+1 while page n is stored: the run costs about the slower of
+    // the two instead of their sum, and at most two pages are in memory. Only the storing side
+    // commits (page and cursor together), so a kill loses at most what was not yet committed.
+    let (tx, rx) =
+        std::sync::mpsc::sync_channel::<(u32, Result<Page<TrackedEntity>>, Vec<String>)>(1);
+    let first_page = page;
+    std::thread::scope(|scope| -> Result<()> {
+        // Owned here so that an early return drops it and unblocks the fetcher before the join.
+        let rx = rx;
+        let query = &query;
+        scope.spawn(move || {
+            let mut page = first_page;
+            loop {
+                let mut errors = Vec::new();
+                let fetched = retry.call(
+                    &mut errors,
+                    &format!("fetching page {page} of tracked entities of program {program_uid}"),
+                    || client.tracked_entities_page(query, page, page_size),
+                );
+                let last = match &fetched {
+                    Ok(p) => is_short_page(p.items.len(), p.page_size, page_size),
+                    Err(_) => true,
+                };
+                if tx.send((page, fetched, errors)).is_err() || last {
+                    break;
+                }
+                page += 1;
+            }
+        });
+        let mut total: Option<u64> = None;
+        for (page, fetched, errors) in rx.iter() {
+            report.errors.extend(errors);
+            let p = fetched?;
+            report.pages += 1;
+            report.bytes += p.bytes;
+            report.pulled += p.items.len() as u64;
+            cursor.next_page = Some(page + 1);
+            store_page(store, plan, guardrail, &p.items, &cursor, report).with_context(|| {
+                format!("storing page {page} of tracked entities of program {program_uid}")
+            })?;
+            if let Some(progress) = &opts.progress.0 {
+                total = total.or(p.total);
+                progress(report.pulled, total);
+            }
+            if is_short_page(p.items.len(), p.page_size, page_size) {
+                break;
+            }
         }
-        page += 1;
-    }
+        Ok(())
+    })?;
     cursor.watermark = cursor.run_server_date.take();
     cursor.run_updated_after = None;
     cursor.next_page = None;
@@ -422,7 +500,7 @@ pub fn store_page(
 fn reconcile(
     store: &Store,
     client: &Client,
-    retry: &mut Retry,
+    retry: &Retry,
     report: &mut SyncReport,
     program_uid: &str,
     opts: &SyncOptions,
@@ -440,20 +518,15 @@ fn reconcile(
         let mut page = 1;
         loop {
             let p = retry.call(
-                report,
+                &mut report.errors,
                 &format!("reconciling: page {page} of program {program_uid}"),
-                || client.tracked_entities_page(&query, page, page_size),
+                || client.tracked_entity_uids(&query, page, page_size),
             )?;
             report.pages += 1;
             report.bytes += p.bytes;
-            let uids: Vec<&str> = p
-                .items
-                .iter()
-                .filter(|t| !t.deleted)
-                .map(|t| t.uid.as_str())
-                .collect();
+            let uids: Vec<&str> = p.items.iter().map(String::as_str).collect();
             store.in_transaction(|s| s.reconcile_add(&uids))?;
-            if (p.items.len() as u32) < page_size {
+            if is_short_page(p.items.len(), p.page_size, page_size) {
                 break;
             }
             page += 1;
@@ -492,8 +565,8 @@ impl Retry {
     }
 
     fn call<T>(
-        &mut self,
-        report: &mut SyncReport,
+        &self,
+        errors: &mut Vec<String>,
         what: &str,
         mut f: impl FnMut() -> Result<T, Dhis2Error>,
     ) -> Result<T> {
@@ -503,10 +576,8 @@ impl Retry {
             match f() {
                 Ok(v) => return Ok(v),
                 Err(e) if is_retryable(&e) && attempt < self.max_attempts => {
-                    if report.errors.len() < 50 {
-                        report
-                            .errors
-                            .push(format!("{what}: {e} (attempt {attempt}, retried)"));
+                    if errors.len() < 50 {
+                        errors.push(format!("{what}: {e} (attempt {attempt}, retried)"));
                     }
                     std::thread::sleep(backoff(self.base_ms, self.cap_ms, attempt));
                 }
@@ -519,11 +590,18 @@ impl Retry {
 /// Which DHIS2 errors are worth another attempt: nothing answered, a 5xx, 408/429, a body cut
 /// short. Never 401/403 (DHIS2 locks accounts) nor other 4xx (the request itself is wrong).
 pub fn is_retryable(e: &Dhis2Error) -> bool {
-    match e {
-        Dhis2Error::Unreachable(_) | Dhis2Error::Malformed(_) => true,
-        Dhis2Error::AuthFailed(_) => false,
-        Dhis2Error::Rejected { status, .. } => *status >= 500 || *status == 408 || *status == 429,
-    }
+    e.is_retryable()
+}
+
+/// The last page is the first one shorter than the page size the server answered with (it may
+/// cap the size asked for); `total` is never trusted.
+fn is_short_page(items: usize, server_page_size: u32, asked: u32) -> bool {
+    let size = if server_page_size > 0 {
+        server_page_size.min(asked)
+    } else {
+        asked
+    };
+    (items as u32) < size
 }
 
 /// Exponential backoff with jitter: a random delay in `[d/2, d]`, `d = min(cap, base * 2^(n-1))`.

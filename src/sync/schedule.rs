@@ -82,6 +82,16 @@ pub fn set_schedule(
 /// and plan the next run one interval later; when it does not, wait a few minutes (with jitter).
 /// Returns the reports of the runs it made.
 pub fn scheduler_tick(store: &Store) -> Result<Vec<SyncReport>> {
+    scheduler_tick_with(store, &|_, _, _| Ok(()))
+}
+
+/// What to do after a scheduled run of a schedule with `auto_generate_cards` (e.g. call
+/// `kadi::cards::generate` for the program); `kadi serve` passes it.
+pub type AfterSync<'a> = dyn Fn(&Store, &SyncSchedule, &SyncReport) -> Result<()> + 'a;
+
+/// [`scheduler_tick`], calling `after_sync` after each successful run whose schedule has
+/// `auto_generate_cards` on. Its failure is recorded in the run's errors, never fatal.
+pub fn scheduler_tick_with(store: &Store, after_sync: &AfterSync<'_>) -> Result<Vec<SyncReport>> {
     let now = Utc::now();
     let mut reports = Vec::new();
     for s in store.sync_schedules()? {
@@ -93,9 +103,14 @@ pub fn scheduler_tick(store: &Store) -> Result<Vec<SyncReport>> {
         if !due {
             continue;
         }
+        // The probe is one small request with a short timeout: an offline box waits, quietly.
         let reachable = crate::dhis2::client_from_store(store)
             .ok()
-            .is_some_and(|c| c.system_info().is_ok());
+            .is_some_and(|c| {
+                c.with_timeout(std::time::Duration::from_secs(5))
+                    .system_info()
+                    .is_ok()
+            });
         if !reachable {
             let wait = now
                 + Duration::minutes(PROBE_RETRY_MINUTES)
@@ -107,7 +122,14 @@ pub fn scheduler_tick(store: &Store) -> Result<Vec<SyncReport>> {
             actor: "scheduler".into(),
             ..SyncOptions::default()
         };
-        let (report, _result) = run_with_report(store, &s.program_uid, &opts);
+        let (mut report, result) = run_with_report(store, &s.program_uid, &opts);
+        if result.is_ok() && s.auto_generate_cards {
+            if let Err(e) = after_sync(store, &s, &report) {
+                report
+                    .errors
+                    .push(format!("generating cards after sync: {e:#}"));
+            }
+        }
         store.set_next_sync_at(
             &s.program_uid,
             &fmt(next_after(Utc::now(), s.interval_minutes)),
@@ -120,9 +142,14 @@ pub fn scheduler_tick(store: &Store) -> Result<Vec<SyncReport>> {
 /// Runs the scheduler until `stop` is set: a tick, then a pause of about 30 s. Opens its own
 /// connection to `db` (start it on a thread of `kadi serve`).
 pub fn scheduler_loop(db: &Path, stop: &AtomicBool) -> Result<()> {
+    scheduler_loop_with(db, stop, &|_, _, _| Ok(()))
+}
+
+/// [`scheduler_loop`] with an [`AfterSync`] hook for `auto_generate_cards`.
+pub fn scheduler_loop_with(db: &Path, stop: &AtomicBool, after_sync: &AfterSync<'_>) -> Result<()> {
     let store = Store::open(db)?;
     while !stop.load(Ordering::Relaxed) {
-        if let Err(e) = scheduler_tick(&store) {
+        if let Err(e) = scheduler_tick_with(&store, after_sync) {
             eprintln!("kadi: scheduler: {e:#}");
         }
         for _ in 0..30 {

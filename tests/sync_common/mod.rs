@@ -152,3 +152,128 @@ pub fn tracked_entity(uid: &str, first: &str, updated_at: &str) -> TrackedEntity
         }],
     }
 }
+
+/// Starts the simulator imitating `version` with `records` beneficiaries.
+pub fn sim(version: &str, records: usize) -> kadi::sim::SimHandle {
+    kadi::sim::start(kadi::sim::SimConfig {
+        version: version.into(),
+        records,
+        seed: 7,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// Stores the simulator's connection (basic auth) in the database at `db`.
+pub fn connect(store: &Store, sim: &kadi::sim::SimHandle) {
+    let auth = kadi::dhis2::Auth::Basic {
+        username: "admin".into(),
+        password: "district".into(),
+    };
+    kadi::dhis2::save_connection(store, "test", &sim.base_url, &auth).unwrap();
+}
+
+/// A store at `dir/kadi.db` connected to `sim` with the demo mapping (pulls metadata).
+pub fn mapped_sim_store(dir: &std::path::Path, sim: &kadi::sim::SimHandle) -> Store {
+    let store = Store::open(&dir.join("kadi.db")).unwrap();
+    connect(&store, sim);
+    kadi::mapping::set_mapping(&store, &kadi::mapping::demo_mapping()).unwrap();
+    store
+}
+
+/// What a complete sync must leave in the store, as sorted lines (no timestamps of the box):
+/// live tracked entities with `updatedAt`, their attribute values, enrollments and card fields.
+pub fn dump(db: &std::path::Path) -> Vec<String> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT 'te ' || uid || ' ' || ifnull(org_unit_uid,'') || ' ' || ifnull(server_updated_at,'') FROM tracked_entities WHERE deleted = 0",
+        "SELECT 'av ' || a.tracked_entity_uid || ' ' || a.attribute_uid || ' ' || a.value FROM attribute_values a JOIN tracked_entities t ON t.uid = a.tracked_entity_uid WHERE t.deleted = 0",
+        "SELECT 'en ' || uid || ' ' || tracked_entity_uid || ' ' || ifnull(org_unit_uid,'') || ' ' || ifnull(enrolled_at,'') FROM enrollments WHERE deleted = 0",
+        "SELECT 'card ' || enrollment_uid || ' ' || fields_json FROM card_records",
+    ] {
+        let mut stmt = c.prepare(sql).unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+        out.extend(rows.map(|r| r.unwrap()));
+    }
+    out.sort();
+    out
+}
+
+/// The simulator's live records as the same kind of lines (tracked entities and values only).
+pub fn sim_lines(sim: &kadi::sim::SimHandle) -> Vec<String> {
+    let mut out = Vec::new();
+    for te in sim.snapshot().into_iter().filter(|t| !t.deleted) {
+        out.push(format!(
+            "te {} {} {}",
+            te.uid,
+            te.org_unit.clone().unwrap_or_default(),
+            te.updated_at.clone().unwrap_or_default()
+        ));
+        for a in te
+            .attributes
+            .iter()
+            .filter(|a| a.code.as_deref() != Some("HIV_STATUS"))
+        {
+            out.push(format!("av {} {} {}", te.uid, a.attribute, a.value));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Only the `te` and `av` lines of a dump.
+pub fn entity_lines(dump: &[String]) -> Vec<String> {
+    dump.iter()
+        .filter(|l| l.starts_with("te ") || l.starts_with("av "))
+        .cloned()
+        .collect()
+}
+
+/// Runs the built `kadi` binary on database `db`; returns (success, stdout, stderr).
+pub fn kadi(db: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kadi"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Configures the simulator connection through `kadi dhis2 config` (password on stdin).
+pub fn cli_connect(db: &std::path::Path, sim: &kadi::sim::SimHandle) {
+    let (ok, out, err) = kadi(
+        db,
+        &[
+            "dhis2",
+            "config",
+            "--url",
+            &sim.base_url,
+            "--username",
+            "admin",
+            "--password-stdin",
+            "--json",
+        ],
+        Some("district\n"),
+    );
+    assert!(ok, "dhis2 config failed: {out} {err}");
+}

@@ -1,0 +1,182 @@
+//! Sync benchmark: N tracked entities from the in-process simulator (DHIS2 2.41) over loopback
+//! into a fresh SQLite store, by the built `kadi sync` (a child process, so its peak RSS is the
+//! sync's own, not the simulator's). Baseline in the same run: the client alone fetching and
+//! parsing every page without storing anything. Prints a table; never fails on timing.
+//!
+//! `KADI_BENCH_SIZES=10000,100000 cargo bench --bench sync --profile dev` (the dev profile
+//! optimises dependencies; `cargo bench` alone builds with LTO, which takes long on 2 cores).
+use kadi::dhis2::{Auth, Client, ConnectionConfig, TrackedEntityQuery};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+const PAGE_SIZE: u32 = 500;
+
+fn main() {
+    let sizes: Vec<usize> = std::env::var("KADI_BENCH_SIZES")
+        .unwrap_or_else(|_| "10000,100000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    println!("| records | what                         | seconds | records/s | peak RSS MB |");
+    println!("|--------:|------------------------------|--------:|----------:|------------:|");
+    for n in sizes {
+        if let Err(e) = bench(n) {
+            eprintln!("bench {n}: {e:#}");
+        }
+    }
+}
+
+fn bench(n: usize) -> anyhow::Result<()> {
+    let sim = kadi::sim::start(kadi::sim::SimConfig {
+        records: n,
+        version: "2.41".into(),
+        seed: 11,
+        ..Default::default()
+    })?;
+
+    // Baseline: HTTP + JSON only.
+    let client = Client::new(ConnectionConfig {
+        base_url: sim.base_url.clone(),
+        auth: Auth::Basic {
+            username: "admin".into(),
+            password: "district".into(),
+        },
+    });
+    client.system_info()?;
+    let query = TrackedEntityQuery {
+        program: kadi::sim::PROGRAM_UID.into(),
+        include_deleted: true,
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let mut pulled = 0usize;
+    for page in 1.. {
+        let p = client.tracked_entities_page(&query, page, PAGE_SIZE)?;
+        pulled += p.items.len();
+        if (p.items.len() as u32) < p.page_size.min(PAGE_SIZE) {
+            break;
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "| {n:>7} | fetch + parse only (baseline) | {secs:>7.2} | {:>9.0} |           - |",
+        pulled as f64 / secs
+    );
+
+    // In-process store share: the same pages, each written with `store_page` (timed alone).
+    {
+        let dir = tempfile::tempdir()?;
+        let store = kadi::store::Store::open(&dir.path().join("kadi.db"))?;
+        let auth = Auth::Basic {
+            username: "admin".into(),
+            password: "district".into(),
+        };
+        kadi::dhis2::save_connection(&store, "bench", &sim.base_url, &auth)?;
+        kadi::mapping::set_mapping(&store, &kadi::mapping::demo_mapping())?;
+        let plan = kadi::mapping::MappingPlan::load(&store, kadi::sim::PROGRAM_UID)?;
+        let mut guardrail = kadi::mapping::Guardrail::load(&store, kadi::sim::PROGRAM_UID)?;
+        let mut report = kadi::sync::SyncReport::default();
+        let cursor = kadi::store::sync_data::SyncCursor::default();
+        let mut store_secs = 0.0;
+        for page in 1.. {
+            let p = client.tracked_entities_page(&query, page, PAGE_SIZE)?;
+            let t = Instant::now();
+            kadi::sync::store_page(
+                &store,
+                &plan,
+                &mut guardrail,
+                &p.items,
+                &cursor,
+                &mut report,
+            )?;
+            store_secs += t.elapsed().as_secs_f64();
+            if (p.items.len() as u32) < p.page_size.min(PAGE_SIZE) {
+                break;
+            }
+        }
+        println!(
+            "| {n:>7} | store_page only (in-process)  | {store_secs:>7.2} | {:>9.0} |           - |",
+            report.created as f64 / store_secs
+        );
+    }
+
+    // kadi sync end to end, in its own process.
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("kadi.db");
+    let kadi = env!("CARGO_BIN_EXE_kadi");
+    let mut config = Command::new(kadi)
+        .arg("--db")
+        .arg(&db)
+        .args([
+            "dhis2",
+            "config",
+            "--url",
+            &sim.base_url,
+            "--username",
+            "admin",
+            "--password-stdin",
+            "--json",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()?;
+    if let Some(mut stdin) = config.stdin.take() {
+        use std::io::Write;
+        stdin.write_all(b"district\n")?;
+    }
+    anyhow::ensure!(config.wait()?.success(), "kadi dhis2 config failed");
+    let map = Command::new(kadi)
+        .arg("--db")
+        .arg(&db)
+        .args([
+            "map",
+            "set",
+            "--program",
+            kadi::sim::PROGRAM_UID,
+            "--demo",
+            "--json",
+        ])
+        .output()?;
+    anyhow::ensure!(
+        map.status.success(),
+        "kadi map set failed: {}",
+        String::from_utf8_lossy(&map.stderr)
+    );
+
+    let t = Instant::now();
+    let child = Command::new(kadi)
+        .arg("--db")
+        .arg(&db)
+        .args([
+            "sync",
+            "--program",
+            kadi::sim::PROGRAM_UID,
+            "--page-size",
+            &PAGE_SIZE.to_string(),
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let (ok, peak_kb) = wait_with_peak_rss(child.id());
+    let secs = t.elapsed().as_secs_f64();
+    anyhow::ensure!(ok, "kadi sync failed");
+    println!(
+        "| {n:>7} | kadi sync end to end          | {secs:>7.2} | {:>9.0} | {:>11.1} |",
+        n as f64 / secs,
+        peak_kb as f64 / 1024.0
+    );
+    Ok(())
+}
+
+/// Waits for a child and returns (success, its peak resident set in KiB) from `wait4`.
+fn wait_with_peak_rss(pid: u32) -> (bool, i64) {
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+    (
+        rc > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        usage.ru_maxrss,
+    )
+}

@@ -1,0 +1,216 @@
+//! `kadi map`, `kadi sync` and `kadi schedule` through the built binary against the simulator.
+mod sync_common;
+
+use serde_json::Value;
+use sync_common::*;
+
+fn json(out: &str) -> Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+#[test]
+fn map_set_then_sync_twice_reports_counts_and_adds_no_duplicates() {
+    let sim = sim("2.41", 40);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kadi.db");
+    cli_connect(&db, &sim);
+
+    let (ok, _, err) = kadi(&db, &["sync", "--program", PROGRAM, "--json"], None);
+    assert!(!ok);
+    assert!(
+        err.contains("kadi map set --program P3jJH5Tu5VC --file"),
+        "{err}"
+    );
+
+    let file = dir.path().join("mapping.json");
+    std::fs::write(
+        &file,
+        serde_json::to_string(&kadi::mapping::demo_mapping()).unwrap(),
+    )
+    .unwrap();
+    let (ok, out, err) = kadi(
+        &db,
+        &[
+            "map",
+            "set",
+            "--program",
+            PROGRAM,
+            "--file",
+            file.to_str().unwrap(),
+            "--json",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let set = json(&out);
+    assert_eq!(set["programme_uid"], PROGRAM);
+    assert_eq!(set["mappings_configured"], 7);
+    assert_eq!(set["unmapped_card_fields"], serde_json::json!([]));
+
+    let (ok, out, err) = kadi(&db, &["sync", "--program", PROGRAM, "--json"], None);
+    assert!(ok, "{err}");
+    let first = json(&out);
+    for key in [
+        "pulled",
+        "created",
+        "updated",
+        "deleted",
+        "mpi_resolved",
+        "mpi_created",
+        "mpi_pending_review",
+        "sensitive_blocked",
+        "pages",
+        "bytes",
+        "seconds",
+        "errors",
+    ] {
+        assert!(first.get(key).is_some(), "report lacks {key}: {out}");
+    }
+    assert_eq!(first["pulled"], 40);
+    assert_eq!(first["created"], 40);
+
+    let (ok, out, _) = kadi(&db, &["sync", "--json"], None);
+    assert!(ok, "the only mapped program is the default");
+    let second = json(&out);
+    assert_eq!(
+        (second["created"].as_u64(), second["updated"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let store = kadi::store::Store::open(&db).unwrap();
+    assert_eq!(store.count("tracked_entities").unwrap(), 40);
+    assert_eq!(store.count("card_records").unwrap(), 40);
+
+    let (ok, out, _) = kadi(&db, &["map", "show", "--program", PROGRAM, "--json"], None);
+    assert!(ok);
+    assert_eq!(json(&out)["unmapped_card_fields"], serde_json::json!([]));
+
+    let (ok, out, _) = kadi(
+        &db,
+        &[
+            "sync",
+            "preview",
+            "--program",
+            PROGRAM,
+            "--limit",
+            "3",
+            "--json",
+        ],
+        None,
+    );
+    assert!(ok);
+    let preview = json(&out);
+    assert_eq!(preview["total_enrollments"], 40);
+    assert_eq!(preview["preview"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn map_set_with_an_unknown_code_or_card_field_fails_with_a_clear_message() {
+    let sim = sim("2.41", 5);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kadi.db");
+    cli_connect(&db, &sim);
+    let file = dir.path().join("bad.json");
+    std::fs::write(
+        &file,
+        r#"{"programme_uid":"P3jJH5Tu5VC","mappings":[{"dhis2_attribute_code":"PRENOM","card_field":"first_name"}]}"#,
+    )
+    .unwrap();
+    let (ok, _, err) = kadi(
+        &db,
+        &[
+            "map",
+            "set",
+            "--program",
+            PROGRAM,
+            "--file",
+            file.to_str().unwrap(),
+            "--json",
+        ],
+        None,
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("unknown DHIS2 attribute code 'PRENOM'") && err.contains("FIRST_NAME"),
+        "{err}"
+    );
+    std::fs::write(
+        &file,
+        r#"{"programme_uid":"P3jJH5Tu5VC","mappings":[{"dhis2_attribute_code":"FIRST_NAME","card_field":"surname"}]}"#,
+    )
+    .unwrap();
+    let (ok, _, err) = kadi(
+        &db,
+        &[
+            "map",
+            "set",
+            "--program",
+            PROGRAM,
+            "--file",
+            file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(!ok);
+    assert!(err.contains("unknown card field 'surname'"), "{err}");
+    std::fs::write(
+        &file,
+        r#"{"programme_uid":"P3jJH5Tu5VC","mappings":[{"dhis2_attribute_code":"HIV_STATUS","card_field":"beneficiary_id"}]}"#,
+    )
+    .unwrap();
+    let (ok, _, err) = kadi(
+        &db,
+        &[
+            "map",
+            "set",
+            "--program",
+            PROGRAM,
+            "--file",
+            file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(!ok);
+    assert!(err.contains("sensitive"), "{err}");
+}
+
+#[test]
+fn schedule_set_answers_next_sync_and_refuses_other_intervals() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kadi.db");
+    let (ok, out, err) = kadi(
+        &db,
+        &[
+            "schedule",
+            "set",
+            "--program",
+            PROGRAM,
+            "--interval",
+            "15",
+            "--enabled",
+            "true",
+            "--auto-generate-cards",
+            "false",
+            "--json",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let r = json(&out);
+    assert_eq!(r["interval_minutes"], 15);
+    assert!(r["next_sync"].as_str().unwrap().ends_with('Z'));
+    let (ok, _, err) = kadi(
+        &db,
+        &[
+            "schedule",
+            "set",
+            "--program",
+            PROGRAM,
+            "--interval",
+            "20",
+            "--json",
+        ],
+        None,
+    );
+    assert!(!ok);
+    assert!(err.contains("10, 15, 30, 60, 180"), "{err}");
+}
