@@ -66,7 +66,7 @@ pub const LINK: f64 = 0.95;
 /// See [`LINK`].
 pub const REVIEW: f64 = 0.75;
 /// Log-odds of a match before any field is compared (see the module doc).
-pub const PRIOR: f64 = -9.0;
+pub const PRIOR: f64 = -8.0;
 
 /// The highest log-odds a guarded pair can reach: just under the link band (0.9499).
 const GUARD_CAP: f64 = 2.943;
@@ -140,7 +140,12 @@ impl Name {
         }
         let phonetic = kadi_phonetic(&norm);
         let code = coarse_code(&compact);
-        Some(Name { norm, compact, phonetic, code })
+        Some(Name {
+            norm,
+            compact,
+            phonetic,
+            code,
+        })
     }
 }
 
@@ -178,7 +183,9 @@ impl Dob {
         Some(d)
     }
     fn num(&self, r: std::ops::Range<usize>) -> u32 {
-        self.digits[r].iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+        self.digits[r]
+            .iter()
+            .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
     }
     fn year(&self) -> u32 {
         self.num(0..4)
@@ -231,7 +238,9 @@ impl PreparedRecord {
             phone: text("phone_number").and_then(phone_key),
             national_id: text("national_id").and_then(id_key),
             address: text("address").map(address_tokens).unwrap_or_default(),
-            health_center: text("health_center").map(kadi_normalize).filter(|s| !s.is_empty()),
+            health_center: text("health_center")
+                .map(kadi_normalize)
+                .filter(|s| !s.is_empty()),
             zone: text("zone").map(kadi_normalize).filter(|s| !s.is_empty()),
         }
     }
@@ -281,7 +290,11 @@ impl Explanation {
             if i > 0 {
                 s.push(',');
             }
-            s.push_str(&format!("\"{f}\":{{\"level\":\"{}\",\"weight\":{}}}", level.as_str(), w));
+            s.push_str(&format!(
+                "\"{f}\":{{\"level\":\"{}\",\"weight\":{}}}",
+                level.as_str(),
+                w
+            ));
         }
         s.push_str("}}");
         s
@@ -328,15 +341,24 @@ pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
         ("zone", zone, w_simple(zone, 0.3, -0.2)),
     ];
     let mut log_odds = PRIOR + fields.iter().map(|f| f.2).sum::<f64>();
-    // Guard: twins (same last name and date, other first name) and namesakes of another
-    // generation (same names, other date) look like one person to an additive model. A flat
-    // disagreement on first name, last name or date of birth therefore never links on its own:
+    // Guard: twins (same family name and date, another first name) and namesakes of another
+    // generation (same names, another date) look like one person to an additive model, however
+    // much the household data (address, phone, clinic) agrees. Such pairs never link on their own:
     // a person decides, unless the national IDs agree.
-    let flat_disagreement = [first, last, dob].contains(&Level::Disagree);
-    if flat_disagreement && nid != Level::Exact {
+    let twins = first == Level::Disagree && last > Level::Disagree && dob >= Level::Close;
+    let generations = first >= Level::Close
+        && last >= Level::Close
+        && dob <= Level::Similar
+        && dob != Level::Missing;
+    if (twins || generations) && nid != Level::Exact {
         log_odds = log_odds.min(GUARD_CAP);
     }
-    Explanation { score: logistic(log_odds), log_odds, fields, names_swapped: swapped }
+    Explanation {
+        score: logistic(log_odds),
+        log_odds,
+        fields,
+        names_swapped: swapped,
+    }
 }
 
 fn w_first(l: Level) -> f64 {
@@ -407,13 +429,23 @@ fn name_level(a: &Name, b: &Name) -> Level {
     if jw >= 0.92 {
         return Level::Close;
     }
-    if !a.phonetic.is_empty() && a.phonetic == b.phonetic {
+    if (!a.phonetic.is_empty() && a.phonetic == b.phonetic)
+        || (a.code.len() >= 3 && a.code == b.code)
+    {
         return Level::Phonetic;
     }
     // Compound names: "mamadou lamine" and "lamine" are the same person more often than not.
     if a.norm.contains(' ') || b.norm.contains(' ') {
-        let (short, long) = if a.norm.len() <= b.norm.len() { (a, b) } else { (b, a) };
-        if short.norm.split(' ').all(|t| long.norm.split(' ').any(|u| u == t)) {
+        let (short, long) = if a.norm.len() <= b.norm.len() {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        if short
+            .norm
+            .split(' ')
+            .all(|t| long.norm.split(' ').any(|u| u == t))
+        {
             return Level::Close;
         }
     }
@@ -442,11 +474,22 @@ fn compare_names(a: &PreparedRecord, b: &PreparedRecord) -> (Level, Level, bool)
     if x1 >= Level::Close && x2 >= Level::Close {
         return (Level::Close, Level::Close, true);
     }
+    // Swapped and one of them also mistyped or replaced: the crosswise agreement still counts.
+    if first == Level::Disagree && last == Level::Disagree {
+        if x1 >= Level::Close {
+            return (Level::Close, Level::Disagree, true);
+        }
+        if x2 >= Level::Close {
+            return (Level::Disagree, Level::Close, true);
+        }
+    }
     (first, last, false)
 }
 
 fn compare_dob(a: Option<&Dob>, b: Option<&Dob>) -> Level {
-    let (Some(a), Some(b)) = (a, b) else { return Level::Missing };
+    let (Some(a), Some(b)) = (a, b) else {
+        return Level::Missing;
+    };
     if a.digits == b.digits {
         return Level::Exact;
     }
@@ -481,7 +524,9 @@ fn one_typo(a: &[u8], b: &[u8]) -> bool {
 
 /// Exact, one typo (same length), or one insertion/deletion: close; else disagree.
 fn compare_codes(a: Option<&str>, b: Option<&str>) -> Level {
-    let (Some(a), Some(b)) = (a, b) else { return Level::Missing };
+    let (Some(a), Some(b)) = (a, b) else {
+        return Level::Missing;
+    };
     if a == b {
         return Level::Exact;
     }
@@ -578,7 +623,10 @@ fn compare_address(a: &[String], b: &[String]) -> Level {
 fn address_tokens(s: &str) -> Vec<String> {
     let n = kadi_normalize(truncate_chars(s, ADDRESS_MAX));
     let mut out: Vec<String> = Vec::new();
-    for t in n.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()) {
+    for t in n
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+    {
         if out.len() == 32 {
             break;
         }
@@ -656,10 +704,12 @@ fn coarse_code(compact: &str) -> String {
 /// The blocking keys of a record: candidates for a record are the records sharing at least one.
 ///
 /// - `ln:<last code>:<year>`: last name and birth year (first-name and day errors);
-/// - `fd:<first code>:<date>`: first name and full date of birth (last-name errors);
+/// - `nd:<name code>:<date>`: first or last name and full date of birth (name errors, swaps);
 /// - `lm:<last code>:<month-day>`: year errors;
 /// - `nm:<code>:<code>`: both names, sorted (date errors, swapped names);
 /// - `ad:<first address token>:<code of the second>`: house number and street (name and date errors);
+/// - `np:<name code>:<second-last address token>`: a name and the postcode or suburb;
+/// - `dp:<date>:<second-last address token>`: the date and the postcode or suburb (both names off);
 /// - `dh:<date>:<health center>`: same birth date at the same clinic (both names changed);
 /// - `ph:<last 8 digits>`, `id:<national id>`: direct identifiers.
 pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
@@ -672,8 +722,9 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
             keys.push(format!("ln:{l}:{}", &t[..4]));
             keys.push(format!("lm:{l}:{}", &t[4..]));
         }
-        if let Some(f) = first {
-            keys.push(format!("fd:{f}:{t}"));
+        // Both names with the full date: catches last-name errors and swapped names.
+        for n in [first, last].into_iter().flatten() {
+            keys.push(format!("nd:{n}:{t}"));
         }
     }
     if let (Some(f), Some(l)) = (first, last) {
@@ -682,6 +733,16 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
     }
     if let [number, street, ..] = r.address.as_slice() {
         keys.push(format!("ad:{number}:{}", coarse_code(street)));
+    }
+    // A name with the address's second-last token (the postcode or suburb in most addresses).
+    if r.address.len() >= 2 {
+        let place = &r.address[r.address.len() - 2];
+        for n in [first, last].into_iter().flatten() {
+            keys.push(format!("np:{n}:{place}"));
+        }
+        if let Some(d) = r.dob {
+            keys.push(format!("dp:{}:{place}", d.text()));
+        }
     }
     if let (Some(d), Some(hc)) = (r.dob, r.health_center.as_deref()) {
         keys.push(format!("dh:{}:{hc}", d.text()));
@@ -695,15 +756,44 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
     keys
 }
 
+thread_local! {
+    /// Records prepared recently, by JSON text: SQL such as `mpi_score(a.j, b.j)` over a join
+    /// passes the same records many times, so each is prepared once. Bounded: cleared when full.
+    static PREPARED: std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<PreparedRecord>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+const PREPARED_CACHE_MAX: usize = 4096;
+
+fn prepared_cached(json: &str, argument: usize) -> Result<std::rc::Rc<PreparedRecord>, MpiError> {
+    if let Some(p) = PREPARED.with(|c| c.borrow().get(json).cloned()) {
+        return Ok(p);
+    }
+    let p = std::rc::Rc::new(PreparedRecord::from_json(json, argument)?);
+    if json.len() <= 4096 {
+        PREPARED.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() >= PREPARED_CACHE_MAX {
+                c.clear();
+            }
+            c.insert(json.to_string(), p.clone());
+        });
+    }
+    Ok(p)
+}
+
 /// Scores two records given as JSON text; result in [0, 1].
 pub fn score_json(a: &str, b: &str) -> Result<f64, MpiError> {
-    let (a, b) = (PreparedRecord::from_json(a, 1)?, PreparedRecord::from_json(b, 2)?);
+    let (a, b) = (prepared_cached(a, 1)?, prepared_cached(b, 2)?);
     Ok(score_prepared(&a, &b))
 }
 
 /// Per-field contributions as JSON text.
 pub fn explain_json(a: &str, b: &str) -> Result<String, MpiError> {
-    let (a, b) = (PreparedRecord::from_json(a, 1)?, PreparedRecord::from_json(b, 2)?);
+    let (a, b) = (
+        PreparedRecord::from_json(a, 1)?,
+        PreparedRecord::from_json(b, 2)?,
+    );
     Ok(explain_prepared(&a, &b).to_json())
 }
 
@@ -758,7 +848,10 @@ struct RawFields<'a> {
 
 impl<'a> RawFields<'a> {
     fn get(&self, field: &str) -> Option<&str> {
-        FIELDS.iter().position(|f| *f == field).and_then(|i| self.values[i].as_deref())
+        FIELDS
+            .iter()
+            .position(|f| *f == field)
+            .and_then(|i| self.values[i].as_deref())
     }
 }
 
@@ -796,7 +889,9 @@ impl<'a> Scanner<'a> {
                     return Ok(Cow::Borrowed(&self.s[start..self.i - 1]));
                 }
                 b'\\' => return self.escaped(start),
-                c if c < 0x20 => return Err(format!("control character in string at byte {}", self.i)),
+                c if c < 0x20 => {
+                    return Err(format!("control character in string at byte {}", self.i))
+                }
                 _ => self.i += 1,
             }
         }
@@ -805,7 +900,9 @@ impl<'a> Scanner<'a> {
     fn escaped(&mut self, start: usize) -> Result<Cow<'a, str>, String> {
         let mut out = String::from(&self.s[start..self.i]);
         loop {
-            let Some(c) = self.peek() else { return Err("unterminated string".into()) };
+            let Some(c) = self.peek() else {
+                return Err("unterminated string".into());
+            };
             match c {
                 b'"' => {
                     self.i += 1;
@@ -827,7 +924,9 @@ impl<'a> Scanner<'a> {
                         b'u' => {
                             let hi = self.hex4()?;
                             let cp = if (0xD800..0xDC00).contains(&hi) {
-                                if self.b.get(self.i) != Some(&b'\\') || self.b.get(self.i + 1) != Some(&b'u') {
+                                if self.b.get(self.i) != Some(&b'\\')
+                                    || self.b.get(self.i + 1) != Some(&b'u')
+                                {
                                     return Err("unpaired surrogate".into());
                                 }
                                 self.i += 2;
@@ -844,7 +943,9 @@ impl<'a> Scanner<'a> {
                         _ => return Err(format!("invalid escape at byte {}", self.i)),
                     }
                 }
-                c if c < 0x20 => return Err(format!("control character in string at byte {}", self.i)),
+                c if c < 0x20 => {
+                    return Err(format!("control character in string at byte {}", self.i))
+                }
                 _ => {
                     // Copy one whole UTF-8 character.
                     let len = utf8_len(c);
@@ -872,7 +973,9 @@ impl<'a> Scanner<'a> {
             Some(b'n') => self.literal("null").map(|_| None),
             Some(c) if c == b'-' || c.is_ascii_digit() => {
                 let start = self.i;
-                while self.peek().is_some_and(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E')) {
+                while self.peek().is_some_and(|c| {
+                    c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E')
+                }) {
                     self.i += 1;
                 }
                 let t = &self.s[start..self.i];
@@ -904,7 +1007,11 @@ fn utf8_len(first: u8) -> usize {
 }
 
 fn scan_object<'a>(s: &'a str, out: &mut RawFields<'a>) -> Result<(), String> {
-    let mut sc = Scanner { s, b: s.as_bytes(), i: 0 };
+    let mut sc = Scanner {
+        s,
+        b: s.as_bytes(),
+        i: 0,
+    };
     match scan_fast(&mut sc, out) {
         Ok(()) => Ok(()),
         Err(Some(e)) => Err(e),
@@ -949,7 +1056,9 @@ fn scan_fast<'a>(sc: &mut Scanner<'a>, out: &mut RawFields<'a>) -> Result<(), Op
 
 fn scan_slow<'a>(s: &'a str, out: &mut RawFields<'a>) -> Result<(), String> {
     let v: serde_json::Value = serde_json::from_str(s).map_err(|e| e.to_string())?;
-    let serde_json::Value::Object(m) = v else { return Err("not an object".into()) };
+    let serde_json::Value::Object(m) = v else {
+        return Err("not an object".into());
+    };
     for (i, f) in FIELDS.iter().enumerate() {
         out.values[i] = match m.get(*f) {
             Some(serde_json::Value::String(s)) => Some(Cow::Owned(s.clone())),
@@ -973,7 +1082,11 @@ mod tests {
 
     #[test]
     fn scanner_reads_escapes_and_numbers() {
-        let r = PreparedRecord::from_json(r#"{"first_name":"A\u00efcha","national_id":12345,"x":[1,{"y":2}]}"#, 1).unwrap();
+        let r = PreparedRecord::from_json(
+            r#"{"first_name":"A\u00efcha","national_id":12345,"x":[1,{"y":2}]}"#,
+            1,
+        )
+        .unwrap();
         assert_eq!(r.first.as_ref().unwrap().norm, "aicha");
         assert_eq!(r.national_id(), Some("12345"));
     }

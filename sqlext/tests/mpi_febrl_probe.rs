@@ -2,58 +2,135 @@
 use kadi_sqlext::mpi::*;
 use std::collections::{HashMap, HashSet};
 
-fn load(name: &str, nid: bool) -> (Vec<(String, PreparedRecord, String)>, HashSet<(String, String)>) {
+fn load(
+    name: &str,
+    nid: bool,
+) -> (
+    Vec<(String, PreparedRecord, String)>,
+    HashSet<(String, String)>,
+) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/mpi-data");
     let text = std::fs::read_to_string(dir.join(format!("{name}.csv"))).unwrap();
     let mut recs = Vec::new();
     for line in text.lines().skip(1) {
         let c: Vec<&str> = line.split(',').collect();
         let d = c[9];
-        let dob = if d.len() == 8 { format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..]) } else { d.to_string() };
-        let addr = [c[3], c[4], c[5], c[6], c[7], c[8]].iter().filter(|s| !s.is_empty()).cloned().collect::<Vec<_>>().join(" ");
-        let f: HashMap<&str, String> = [("first_name", c[1].to_string()), ("last_name", c[2].to_string()), ("date_of_birth", dob), ("address", addr), ("national_id", if nid { c[10].to_string() } else { String::new() })].into_iter().collect();
+        let dob = if d.len() == 8 {
+            format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..])
+        } else {
+            d.to_string()
+        };
+        let addr = [c[3], c[4], c[5], c[6], c[7], c[8]]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let f: HashMap<&str, String> = [
+            ("first_name", c[1].to_string()),
+            ("last_name", c[2].to_string()),
+            ("date_of_birth", dob),
+            ("address", addr),
+            (
+                "national_id",
+                if nid {
+                    c[10].to_string()
+                } else {
+                    String::new()
+                },
+            ),
+        ]
+        .into_iter()
+        .collect();
         let p = PreparedRecord::from_fields(|k| f.get(k).map(|s| s.as_str()));
         recs.push((c[0].to_string(), p, line.to_string()));
     }
     let t = std::fs::read_to_string(dir.join(format!("{name}_truth.csv"))).unwrap();
-    let truth = t.lines().skip(1).map(|l| { let (a, b) = l.split_once(',').unwrap(); (a.to_string(), b.to_string()) }).collect();
+    let truth = t
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (a, b) = l.split_once(',').unwrap();
+            (a.to_string(), b.to_string())
+        })
+        .collect();
     (recs, truth)
 }
 
 #[test]
 #[ignore]
 fn probe() {
-    for (name, nid) in [("febrl1", true), ("febrl1", false), ("febrl2", true), ("febrl2", false)] {
+    for (name, nid) in [
+        ("febrl1", true),
+        ("febrl1", false),
+        ("febrl2", true),
+        ("febrl2", false),
+    ] {
         let (recs, truth) = load(name, nid);
-        let idx: HashMap<&str, usize> = recs.iter().enumerate().map(|(i, r)| (r.0.as_str(), i)).collect();
+        let idx: HashMap<&str, usize> = recs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.0.as_str(), i))
+            .collect();
         let mut bands = HashMap::new();
         let mut low = Vec::new();
         for (a, b) in &truth {
             let (x, y) = (&recs[idx[a.as_str()]], &recs[idx[b.as_str()]]);
             let e = explain_prepared(&x.1, &y.1);
             *bands.entry(band(e.score)).or_insert(0) += 1;
-            if e.score < REVIEW && low.len() < 8 { low.push(format!("{:.3}\n  {}\n  {}\n  {}", e.score, x.2, y.2, e.to_json())); }
+            if e.score < REVIEW && low.len() < 8 {
+                low.push(format!(
+                    "{:.3}\n  {}\n  {}\n  {}",
+                    e.score,
+                    x.2,
+                    y.2,
+                    e.to_json()
+                ));
+            }
         }
         // non-matches in blocks
         let mut blocks: HashMap<String, Vec<usize>> = HashMap::new();
-        for (i, r) in recs.iter().enumerate() { for k in block_keys(&r.1) { blocks.entry(k).or_default().push(i); } }
+        for (i, r) in recs.iter().enumerate() {
+            for k in block_keys(&r.1) {
+                blocks.entry(k).or_default().push(i);
+            }
+        }
         let mut seen = HashSet::new();
         let mut fp = HashMap::new();
         let mut covered = 0;
         let mut fps = Vec::new();
-        for v in blocks.values() { for i in 0..v.len() { for j in i+1..v.len() {
-            let (a, b) = (v[i].min(v[j]), v[i].max(v[j]));
-            if !seen.insert((a, b)) { continue; }
-            let (x, y) = (&recs[a], &recs[b]);
-            let key = if x.0 < y.0 { (x.0.clone(), y.0.clone()) } else { (y.0.clone(), x.0.clone()) };
-            if truth.contains(&key) { covered += 1; continue; }
-            let s = score_prepared(&x.1, &y.1);
-            *fp.entry(band(s)).or_insert(0) += 1;
-            if s >= REVIEW && fps.len() < 5 { fps.push(format!("{s:.3}\n  {}\n  {}", x.2, y.2)); }
-        }}}
+        for v in blocks.values() {
+            for i in 0..v.len() {
+                for j in i + 1..v.len() {
+                    let (a, b) = (v[i].min(v[j]), v[i].max(v[j]));
+                    if !seen.insert((a, b)) {
+                        continue;
+                    }
+                    let (x, y) = (&recs[a], &recs[b]);
+                    let key = if x.0 < y.0 {
+                        (x.0.clone(), y.0.clone())
+                    } else {
+                        (y.0.clone(), x.0.clone())
+                    };
+                    if truth.contains(&key) {
+                        covered += 1;
+                        continue;
+                    }
+                    let s = score_prepared(&x.1, &y.1);
+                    *fp.entry(band(s)).or_insert(0) += 1;
+                    if s >= REVIEW && fps.len() < 5 {
+                        fps.push(format!("{s:.3}\n  {}\n  {}", x.2, y.2));
+                    }
+                }
+            }
+        }
         println!("{name} nid={nid} true pairs {} bands {:?}; blocked pairs {} covered {} ; non-match bands {:?}", truth.len(), bands, seen.len(), covered, fp);
-        for l in &low { println!("LOW {l}"); }
-        for l in &fps { println!("FP {l}"); }
+        for l in &low {
+            println!("LOW {l}");
+        }
+        for l in &fps {
+            println!("FP {l}");
+        }
     }
 }
 
@@ -61,26 +138,54 @@ fn probe() {
 #[ignore]
 fn probe_levels() {
     let (recs, truth) = load("febrl2", false);
-    let idx: HashMap<&str, usize> = recs.iter().enumerate().map(|(i, r)| (r.0.as_str(), i)).collect();
+    let idx: HashMap<&str, usize> = recs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.0.as_str(), i))
+        .collect();
     let mut pat: HashMap<String, usize> = HashMap::new();
     for (a, b) in &truth {
         let e = explain_prepared(&recs[idx[a.as_str()]].1, &recs[idx[b.as_str()]].1);
-        if e.score >= REVIEW { continue; }
-        let k = e.fields.iter().filter(|f| f.1 != Level::Missing).map(|f| format!("{}={}", &f.0[..4], f.1.as_str())).collect::<Vec<_>>().join(" ");
+        if e.score >= REVIEW {
+            continue;
+        }
+        let k = e
+            .fields
+            .iter()
+            .filter(|f| f.1 != Level::Missing)
+            .map(|f| format!("{}={}", &f.0[..4], f.1.as_str()))
+            .collect::<Vec<_>>()
+            .join(" ");
         *pat.entry(format!("{:.1} {k}", e.log_odds)).or_default() += 1;
     }
     let mut v: Vec<_> = pat.into_iter().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1));
-    for (k, n) in v.iter().take(25) { println!("{n:4} {k}"); }
+    for (k, n) in v.iter().take(25) {
+        println!("{n:4} {k}");
+    }
     let mut blocks: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, r) in recs.iter().enumerate() { for k in block_keys(&r.1) { blocks.entry(k).or_default().push(i); } }
+    for (i, r) in recs.iter().enumerate() {
+        for k in block_keys(&r.1) {
+            blocks.entry(k).or_default().push(i);
+        }
+    }
     let mut mx: Vec<f64> = Vec::new();
-    for v in blocks.values() { for i in 0..v.len() { for j in i+1..v.len() {
-        let (x, y) = (&recs[v[i]], &recs[v[j]]);
-        let key = if x.0 < y.0 { (x.0.clone(), y.0.clone()) } else { (y.0.clone(), x.0.clone()) };
-        if truth.contains(&key) { continue; }
-        mx.push(explain_prepared(&x.1, &y.1).log_odds);
-    }}}
+    for v in blocks.values() {
+        for i in 0..v.len() {
+            for j in i + 1..v.len() {
+                let (x, y) = (&recs[v[i]], &recs[v[j]]);
+                let key = if x.0 < y.0 {
+                    (x.0.clone(), y.0.clone())
+                } else {
+                    (y.0.clone(), x.0.clone())
+                };
+                if truth.contains(&key) {
+                    continue;
+                }
+                mx.push(explain_prepared(&x.1, &y.1).log_odds);
+            }
+        }
+    }
     mx.sort_by(|a, b| b.partial_cmp(a).unwrap());
     println!("top non-match log-odds {:?}", &mx[..10.min(mx.len())]);
 }

@@ -61,6 +61,8 @@ pub enum MpiCommand {
     },
     /// Show the MPI ID (in force) of an enrollment or of any MPI ID ever issued.
     Show { id: String },
+    /// Explain the score of two records given as JSON objects (what SQL `mpi_explain` returns).
+    Explain { a_json: String, b_json: String },
     /// Check an MPI ID's shape and check character.
     CheckId { mpi_id: String },
     /// Evaluate resolution on labelled records (kadi CSV or FEBRL) in a fresh store.
@@ -94,7 +96,11 @@ pub enum ReviewCommand {
     /// Decide one review item.
     Decide {
         id: i64,
-        #[arg(long, conflicts_with = "different", required_unless_present = "different")]
+        #[arg(
+            long,
+            conflicts_with = "different",
+            required_unless_present = "different"
+        )]
         same: bool,
         #[arg(long)]
         different: bool,
@@ -108,13 +114,25 @@ impl MpiArgs {
     /// Runs the command against the database at `db`.
     pub fn run(self, db: &Path) -> Result<()> {
         let json = self.json;
-        if let MpiCommand::Eval { records, truth, febrl, febrl_truth, without, store } = self.command {
+        if let MpiCommand::Eval {
+            records,
+            truth,
+            febrl,
+            febrl_truth,
+            without,
+            store,
+        } = self.command
+        {
             let input = match (records, truth, febrl, febrl_truth) {
                 (Some(records), Some(truth), None, _) => EvalInput::Kadi { records, truth },
                 (None, _, Some(records), Some(truth)) => EvalInput::Febrl { records, truth },
                 _ => bail!("give --records FILE --truth PAIRS or --febrl FILE --febrl-truth PAIRS"),
             };
-            let r = super::eval::run(&EvalOptions { input, without, store })?;
+            let r = super::eval::run(&EvalOptions {
+                input,
+                without,
+                store,
+            })?;
             return report(json, &r, || {
                 format!(
                     "{} records, {} true pairs\n  auto:        P {:.4}  R {:.4}  F1 {:.4}\n  auto+review: P {:.4}  R {:.4}  F1 {:.4}\n  review items {}, true pairs left apart {}, blocking recall {:.4}, comparisons {}, {:.3} s, peak RSS {} MB",
@@ -124,11 +142,27 @@ impl MpiArgs {
                 )
             });
         }
+        if let MpiCommand::Explain { a_json, b_json } = &self.command {
+            let e = kadi_sqlext::mpi::explain_json(a_json, b_json)?;
+            println!("{e}");
+            return Ok(());
+        }
         if let MpiCommand::CheckId { mpi_id } = &self.command {
             let valid = super::id::is_valid_mpi_id(mpi_id);
-            report(json, &serde_json::json!({ "mpi_id": mpi_id, "valid": valid }), || {
-                format!("{mpi_id}: {}", if valid { "valid" } else { "INVALID (mistyped?)" })
-            })?;
+            report(
+                json,
+                &serde_json::json!({ "mpi_id": mpi_id, "valid": valid }),
+                || {
+                    format!(
+                        "{mpi_id}: {}",
+                        if valid {
+                            "valid"
+                        } else {
+                            "INVALID (mistyped?)"
+                        }
+                    )
+                },
+            )?;
             if !valid {
                 return Err(crate::output::AlreadyReported(1).into());
             }
@@ -145,7 +179,9 @@ impl MpiArgs {
                     )
                 })
             }
-            MpiCommand::Review { command: ReviewCommand::List } => {
+            MpiCommand::Review {
+                command: ReviewCommand::List,
+            } => {
                 let items = review::review_list(&store)?;
                 report(json, &items, || {
                     let mut s = format!("{} pending review item(s)", items.len());
@@ -163,48 +199,99 @@ impl MpiArgs {
                     s
                 })
             }
-            MpiCommand::Review { command: ReviewCommand::Decide { id, same, different: _, by } } => {
-                let d = if same { Decision::Same } else { Decision::Different };
+            MpiCommand::Review {
+                command:
+                    ReviewCommand::Decide {
+                        id,
+                        same,
+                        different: _,
+                        by,
+                    },
+            } => {
+                let d = if same {
+                    Decision::Same
+                } else {
+                    Decision::Different
+                };
                 review::review_decide(&store, id, d, &by)?;
-                report(json, &serde_json::json!({ "id": id, "decision": if same { "same" } else { "different" }, "by": by }), || {
-                    format!("review item {id} decided {} by {by}", if same { "same" } else { "different" })
-                })
+                report(
+                    json,
+                    &serde_json::json!({ "id": id, "decision": if same { "same" } else { "different" }, "by": by }),
+                    || {
+                        format!(
+                            "review item {id} decided {} by {by}",
+                            if same { "same" } else { "different" }
+                        )
+                    },
+                )
             }
-            MpiCommand::Link { enrollment, mpi_id, by } => {
+            MpiCommand::Link {
+                enrollment,
+                mpi_id,
+                by,
+            } => {
                 review::link(&store, &enrollment, &mpi_id, &by)?;
-                report(json, &serde_json::json!({ "enrollment": enrollment, "mpi_id": mpi_id }), || format!("{enrollment} linked to {mpi_id}"))
+                report(
+                    json,
+                    &serde_json::json!({ "enrollment": enrollment, "mpi_id": mpi_id }),
+                    || format!("{enrollment} linked to {mpi_id}"),
+                )
             }
             MpiCommand::Unlink { enrollment, by } => {
                 let id = review::unlink(&store, &enrollment, &by)?;
-                report(json, &serde_json::json!({ "enrollment": enrollment, "mpi_id": id }), || format!("{enrollment} now has its own identity {id}"))
+                report(
+                    json,
+                    &serde_json::json!({ "enrollment": enrollment, "mpi_id": id }),
+                    || format!("{enrollment} now has its own identity {id}"),
+                )
             }
             MpiCommand::Merge { a, b, by } => {
                 review::merge(&store, &a, &b, &by)?;
-                report(json, &serde_json::json!({ "survivor": a, "merged": b }), || format!("{b} merged into {a}"))
+                report(
+                    json,
+                    &serde_json::json!({ "survivor": a, "merged": b }),
+                    || format!("{b} merged into {a}"),
+                )
             }
             MpiCommand::Unmerge { merged, by } => {
                 review::unmerge(&store, &merged, &by)?;
-                report(json, &serde_json::json!({ "unmerged": merged }), || format!("{merged} stands on its own again"))
+                report(json, &serde_json::json!({ "unmerged": merged }), || {
+                    format!("{merged} stands on its own again")
+                })
             }
             MpiCommand::Split { enrollments, by } => {
                 let id = review::split(&store, &enrollments, &by)?;
-                report(json, &serde_json::json!({ "enrollments": enrollments, "mpi_id": id }), || format!("moved to new identity {id}"))
+                report(
+                    json,
+                    &serde_json::json!({ "enrollments": enrollments, "mpi_id": id }),
+                    || format!("moved to new identity {id}"),
+                )
             }
             MpiCommand::Show { id } => {
                 let current = match super::mpi_id_for(&store, &id)? {
                     Some(m) => Some(m),
-                    None if store.mpi_identity(&id)?.is_some() => Some(super::current_mpi_id(&store, &id)?),
+                    None if store.mpi_identity(&id)?.is_some() => {
+                        Some(super::current_mpi_id(&store, &id)?)
+                    }
                     None => None,
                 };
-                let Some(current) = current else { bail!("{id} is neither a resolved enrollment nor an MPI ID of this box") };
+                let Some(current) = current else {
+                    bail!("{id} is neither a resolved enrollment nor an MPI ID of this box")
+                };
                 let ident = store.mpi_identity(&current)?;
                 let members = store.mpi_members(&current)?;
-                let golden: serde_json::Value =
-                    ident.as_ref().and_then(|i| serde_json::from_str(&i.golden_json).ok()).unwrap_or(serde_json::Value::Null);
+                let golden: serde_json::Value = ident
+                    .as_ref()
+                    .and_then(|i| serde_json::from_str(&i.golden_json).ok())
+                    .unwrap_or(serde_json::Value::Null);
                 let v = serde_json::json!({ "query": id, "mpi_id": current, "members": members, "golden": golden });
-                report(json, &v, || format!("{id} -> {current} ({} record(s))", members.len()))
+                report(json, &v, || {
+                    format!("{id} -> {current} ({} record(s))", members.len())
+                })
             }
-            MpiCommand::Eval { .. } | MpiCommand::CheckId { .. } => Ok(()),
+            MpiCommand::Eval { .. } | MpiCommand::CheckId { .. } | MpiCommand::Explain { .. } => {
+                Ok(())
+            }
         }
     }
 }

@@ -109,17 +109,33 @@ pub fn load_records(input: &EvalInput) -> Result<Vec<(String, CardFields)>> {
         EvalInput::Febrl { records, .. } => (records, true),
     };
     let rows = parse_csv(&read(path)?);
-    let Some((header, body)) = rows.split_first() else { bail!("{} is empty", path.display()) };
+    let Some((header, body)) = rows.split_first() else {
+        bail!("{} is empty", path.display())
+    };
     let col = |name: &str| header.iter().position(|h| h.trim() == name);
-    let id_col = col(if febrl { "rec_id" } else { "id" })
-        .with_context(|| format!("{} has no {} column", path.display(), if febrl { "rec_id" } else { "id" }))?;
+    let id_col = col(if febrl { "rec_id" } else { "id" }).with_context(|| {
+        format!(
+            "{} has no {} column",
+            path.display(),
+            if febrl { "rec_id" } else { "id" }
+        )
+    })?;
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(body.len());
     for (n, row) in body.iter().enumerate() {
-        let get = |i: Option<usize>| i.and_then(|i| row.get(i)).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-        let id = get(Some(id_col)).with_context(|| format!("{} line {}: empty id", path.display(), n + 2))?;
+        let get = |i: Option<usize>| {
+            i.and_then(|i| row.get(i))
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
+        let id = get(Some(id_col))
+            .with_context(|| format!("{} line {}: empty id", path.display(), n + 2))?;
         if !seen.insert(id.clone()) {
-            bail!("{} line {}: duplicate id {id:?} (ids must be unique)", path.display(), n + 2);
+            bail!(
+                "{} line {}: duplicate id {id:?} (ids must be unique)",
+                path.display(),
+                n + 2
+            );
         }
         let mut f = CardFields::default();
         if febrl {
@@ -132,10 +148,17 @@ pub fn load_records(input: &EvalInput) -> Result<Vec<(String, CardFields)>> {
                     d
                 }
             });
-            let parts: Vec<String> = ["street_number", "address_1", "address_2", "suburb", "postcode", "state"]
-                .iter()
-                .filter_map(|c| get(col(c)))
-                .collect();
+            let parts: Vec<String> = [
+                "street_number",
+                "address_1",
+                "address_2",
+                "suburb",
+                "postcode",
+                "state",
+            ]
+            .iter()
+            .filter_map(|c| get(col(c)))
+            .collect();
             f.address = (!parts.is_empty()).then(|| parts.join(" "));
             f.national_id = get(col("soc_sec_id"));
         } else {
@@ -180,10 +203,26 @@ fn ordered(a: &str, b: &str) -> (String, String) {
 }
 
 fn prf(tp: usize, predicted: usize, truth: usize) -> Prf {
-    let precision = if predicted == 0 { 1.0 } else { tp as f64 / predicted as f64 };
-    let recall = if truth == 0 { 1.0 } else { tp as f64 / truth as f64 };
-    let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
-    Prf { precision, recall, f1 }
+    let precision = if predicted == 0 {
+        1.0
+    } else {
+        tp as f64 / predicted as f64
+    };
+    let recall = if truth == 0 {
+        1.0
+    } else {
+        tp as f64 / truth as f64
+    };
+    let f1 = if precision + recall == 0.0 {
+        0.0
+    } else {
+        2.0 * precision * recall / (precision + recall)
+    };
+    Prf {
+        precision,
+        recall,
+        f1,
+    }
 }
 
 /// Peak resident memory of this process in MB (Linux `VmHWM`; 0 elsewhere).
@@ -238,11 +277,15 @@ pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
         None => std::env::temp_dir().join(format!(
             "kadi-mpi-eval-{}-{}.db",
             std::process::id(),
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
         )),
     };
     let result = (|| {
         let store = Store::open(&path)?;
+        store.mpi_prepare_for_pass()?;
         insert_records(&store, &records)?;
         let mut scored: HashSet<(String, String)> = HashSet::new();
         let report = super::resolve_pending_observed(&store, &mut |a, b| {
@@ -297,13 +340,25 @@ fn pairs_within(sets: &mut Sets, n: usize) -> usize {
     sizes.values().map(|s| s * (s - 1) / 2).sum()
 }
 
-fn measure(store: &Store, records: &[(String, CardFields)], truth: &HashSet<(String, String)>, scored: &HashSet<(String, String)>, comparisons: u64) -> Result<EvalReport> {
-    let index: HashMap<&str, usize> = records.iter().enumerate().map(|(i, (id, _))| (id.as_str(), i)).collect();
+fn measure(
+    store: &Store,
+    records: &[(String, CardFields)],
+    truth: &HashSet<(String, String)>,
+    scored: &HashSet<(String, String)>,
+    comparisons: u64,
+) -> Result<EvalReport> {
+    let index: HashMap<&str, usize> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (id.as_str(), i))
+        .collect();
     let n = records.len();
     let mut auto = Sets((0..n).collect());
     let mut first_of: HashMap<String, usize> = HashMap::new();
     for (uid, mpi_id) in store.mpi_all_links()? {
-        let Some(&i) = index.get(uid.as_str()) else { continue };
+        let Some(&i) = index.get(uid.as_str()) else {
+            continue;
+        };
         match first_of.get(&mpi_id) {
             Some(&j) => auto.union(i, j),
             None => {
@@ -314,7 +369,10 @@ fn measure(store: &Store, records: &[(String, CardFields)], truth: &HashSet<(Str
     let mut both = Sets(auto.0.clone());
     let reviews = store.mpi_review_items("pending")?;
     for r in &reviews {
-        if let (Some(&i), Some(&j)) = (index.get(r.enrollment_uid.as_str()), index.get(r.candidate_enrollment_uid.as_str())) {
+        if let (Some(&i), Some(&j)) = (
+            index.get(r.enrollment_uid.as_str()),
+            index.get(r.candidate_enrollment_uid.as_str()),
+        ) {
             both.union(i, j);
         }
     }
@@ -337,7 +395,11 @@ fn measure(store: &Store, records: &[(String, CardFields)], truth: &HashSet<(Str
         auto_plus_review: prf(tp_both, predicted_both, truth.len()),
         review_items: reviews.len(),
         new_identity_true_pairs: truth.len() - tp_both,
-        blocking_recall: if truth.is_empty() { 1.0 } else { scored.len() as f64 / truth.len() as f64 },
+        blocking_recall: if truth.is_empty() {
+            1.0
+        } else {
+            scored.len() as f64 / truth.len() as f64
+        },
         comparisons,
         seconds: 0.0,
         peak_rss_mb: 0.0,

@@ -12,7 +12,10 @@
 pub const ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
 
 fn value(c: u8) -> Option<u8> {
-    ALPHABET.iter().position(|&a| a == c.to_ascii_uppercase()).map(|p| p as u8)
+    ALPHABET
+        .iter()
+        .position(|&a| a == c.to_ascii_uppercase())
+        .map(|p| p as u8)
 }
 
 /// Multiplication by 2 in GF(32) with x⁵+x²+1.
@@ -43,15 +46,21 @@ pub fn check_char(random: &str) -> Option<char> {
 pub fn new_mpi_id(prefix: &str, year: u32) -> anyhow::Result<String> {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for an MPI ID: {e}"))?;
-    let random: String = bytes.iter().map(|b| ALPHABET[(b & 31) as usize] as char).collect();
-    let check = check_char(&random).ok_or_else(|| anyhow::anyhow!("internal: bad MPI ID alphabet"))?;
+    let random: String = bytes
+        .iter()
+        .map(|b| ALPHABET[(b & 31) as usize] as char)
+        .collect();
+    let check =
+        check_char(&random).ok_or_else(|| anyhow::anyhow!("internal: bad MPI ID alphabet"))?;
     Ok(format!("{prefix}-{:02}-{random}-{check}", year % 100))
 }
 
 /// True when `id` has the MPI ID shape and its check character is right.
 pub fn is_valid_mpi_id(id: &str) -> bool {
     let parts: Vec<&str> = id.rsplitn(3, '-').collect();
-    let [check, random, _rest] = parts.as_slice() else { return false };
+    let [check, random, _rest] = parts.as_slice() else {
+        return false;
+    };
     if random.len() != 8 || check.len() != 1 {
         return false;
     }
@@ -86,7 +95,13 @@ mod tests {
                     let s: String = c.iter().collect();
                     assert!(!is_valid_mpi_id(&s), "{id} -> {s}");
                 }
-                let j = if i + 1 < id.len() && chars[i + 1] != '-' { i + 1 } else if i + 2 < id.len() { i + 2 } else { continue };
+                let j = if i + 1 < id.len() && chars[i + 1] != '-' {
+                    i + 1
+                } else if i + 2 < id.len() {
+                    i + 2
+                } else {
+                    continue;
+                };
                 if chars[i] != chars[j] {
                     let mut c = chars.clone();
                     c.swap(i, j);

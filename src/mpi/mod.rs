@@ -74,7 +74,10 @@ impl MpiSettings {
     pub fn load(store: &Store) -> Result<MpiSettings> {
         let num = |key: &str, default: f64| -> Result<f64> {
             match store.setting(key)? {
-                Some(v) => v.trim().parse::<f64>().with_context(|| format!("setting {key} = {v:?} is not a number")),
+                Some(v) => v
+                    .trim()
+                    .parse::<f64>()
+                    .with_context(|| format!("setting {key} = {v:?} is not a number")),
                 None => Ok(default),
             }
         };
@@ -82,13 +85,18 @@ impl MpiSettings {
             link_threshold: num("mpi.link_threshold", kadi_sqlext::mpi::LINK)?,
             review_threshold: num("mpi.review_threshold", kadi_sqlext::mpi::REVIEW)?,
             block_cap: num("mpi.block_cap", 200.0)?.max(1.0) as usize,
-            id_prefix: store.setting("mpi.id_prefix")?.unwrap_or_else(|| "SN-DKR".into()),
+            id_prefix: store
+                .setting("mpi.id_prefix")?
+                .unwrap_or_else(|| "SN-DKR".into()),
         })
     }
 }
 
 /// The actor name the audit trail uses for automatic decisions.
 pub const AUTO_ACTOR: &str = "mpi";
+
+/// Most review items one record opens.
+const REVIEWS_PER_RECORD: usize = 2;
 
 /// Records resolved per transaction: short enough for the web server to get a word in.
 const BATCH: usize = 500;
@@ -100,9 +108,25 @@ pub fn resolve_pending(store: &Store) -> Result<ResolveReport> {
 }
 
 /// As [`resolve_pending`], calling `observe(a, b)` for every scored pair (evaluation).
-pub fn resolve_pending_observed(store: &Store, observe: &mut dyn FnMut(&str, &str)) -> Result<ResolveReport> {
+pub fn resolve_pending_observed(
+    store: &Store,
+    observe: &mut dyn FnMut(&str, &str),
+) -> Result<ResolveReport> {
     let settings = MpiSettings::load(store)?;
-    let mut engine = Engine { store, settings, cache: HashMap::new(), report: ResolveReport::default() };
+    let mut not_same: HashMap<String, HashSet<String>> = HashMap::new();
+    for (a, b) in store.mpi_all_not_same()? {
+        not_same.entry(a.clone()).or_default().insert(b.clone());
+        not_same.entry(b).or_default().insert(a);
+    }
+    let mut engine = Engine {
+        store,
+        settings,
+        cache: HashMap::new(),
+        not_same,
+        created_in_batch: Vec::new(),
+        report: ResolveReport::default(),
+    };
+    store.mpi_prepare_for_pass()?;
     loop {
         let batch = store.mpi_pending_records(BATCH)?;
         if batch.is_empty() {
@@ -115,6 +139,17 @@ pub fn resolve_pending_observed(store: &Store, observe: &mut dyn FnMut(&str, &st
             }
             for mpi_id in &touched {
                 update_golden(store, mpi_id)?;
+            }
+            if !engine.created_in_batch.is_empty() {
+                let created: BTreeMap<&str, &str> = engine
+                    .created_in_batch
+                    .iter()
+                    .map(|(e, m)| (e.as_str(), m.as_str()))
+                    .collect();
+                let after = serde_json::json!({ "method": "new", "enrollment_to_mpi_id": created })
+                    .to_string();
+                store.audit(AUTO_ACTOR, "mpi.new", None, None, Some(&after))?;
+                engine.created_in_batch.clear();
             }
             Ok(())
         })?;
@@ -131,6 +166,9 @@ struct Engine<'s> {
     store: &'s Store,
     settings: MpiSettings,
     cache: HashMap<String, Cached>,
+    not_same: HashMap<String, HashSet<String>>,
+    /// New identities of the current batch, audited as one entry per batch.
+    created_in_batch: Vec<(String, String)>,
     report: ResolveReport,
 }
 
@@ -144,22 +182,44 @@ struct Best {
 impl Engine<'_> {
     fn candidate(&mut self, uid: &str) -> Result<Option<(Rc<PreparedRecord>, String)>> {
         if !self.cache.contains_key(uid) {
-            let Some(json) = self.store.mpi_record_fields(uid)? else { return Ok(None) };
+            let Some(json) = self.store.mpi_record_fields(uid)? else {
+                return Ok(None);
+            };
             let prepared = Rc::new(prepare_json(uid, &json)?);
             let mpi_id = self.store.mpi_link(uid)?.map(|l| l.mpi_id);
-            self.cache.insert(uid.to_string(), Cached { prepared, mpi_id });
+            self.cache
+                .insert(uid.to_string(), Cached { prepared, mpi_id });
         }
-        Ok(self.cache.get(uid).and_then(|c| Some((c.prepared.clone(), c.mpi_id.clone()?))))
+        Ok(self
+            .cache
+            .get(uid)
+            .and_then(|c| Some((c.prepared.clone(), c.mpi_id.clone()?))))
     }
 
-    fn resolve_one(&mut self, rec: &crate::store::mpi_data::PendingRecord, observe: &mut dyn FnMut(&str, &str), touched: &mut BTreeSet<String>) -> Result<()> {
+    fn resolve_one(
+        &mut self,
+        rec: &crate::store::mpi_data::PendingRecord,
+        observe: &mut dyn FnMut(&str, &str),
+        touched: &mut BTreeSet<String>,
+    ) -> Result<()> {
         let store = self.store;
         let uid = rec.enrollment_uid.as_str();
         let me = Rc::new(prepare_json(uid, &rec.fields_json)?);
-        let old = store.mpi_link(uid)?;
-        store.mpi_delete_pending_reviews(uid)?;
-        let keys = if me.is_empty() { Vec::new() } else { block_keys(&me) };
-        let not_same: HashSet<String> = store.mpi_not_same_as(uid)?.into_iter().collect();
+        // A changed record: its old review items and keys go, its identity is kept if nothing better.
+        let old = match rec.mpi_id {
+            Some(_) => store.mpi_link(uid)?,
+            None => None,
+        };
+        if old.is_some() {
+            store.mpi_delete_pending_reviews(uid)?;
+        }
+        let keys = if me.is_empty() {
+            Vec::new()
+        } else {
+            block_keys(&me)
+        };
+        let no_one = HashSet::new();
+        let not_same = self.not_same.get(uid).unwrap_or(&no_one);
 
         let mut candidates = BTreeSet::new();
         for key in &keys {
@@ -167,42 +227,58 @@ impl Engine<'_> {
             if found.len() > self.settings.block_cap {
                 self.report.capped_blocks += 1;
             }
-            candidates.extend(found.into_iter().take(self.settings.block_cap).filter(|c| c != uid && !not_same.contains(c)));
+            candidates.extend(
+                found
+                    .into_iter()
+                    .take(self.settings.block_cap)
+                    .filter(|c| c != uid && !not_same.contains(c)),
+            );
         }
         let mut per_identity: BTreeMap<String, Best> = BTreeMap::new();
         for c in &candidates {
-            let Some((prepared, mpi_id)) = self.candidate(c)? else { continue };
+            let Some((prepared, mpi_id)) = self.candidate(c)? else {
+                continue;
+            };
             observe(uid, c);
             self.report.comparisons += 1;
             let score = kadi_sqlext::mpi::score_prepared(&me, &prepared);
             let better = per_identity.get(&mpi_id).is_none_or(|b| score > b.score);
             if better {
-                let same_national_id = me.national_id().is_some() && me.national_id() == prepared.national_id();
-                per_identity.insert(mpi_id, Best { score, candidate: c.clone(), same_national_id });
+                let same_national_id =
+                    me.national_id().is_some() && me.national_id() == prepared.national_id();
+                per_identity.insert(
+                    mpi_id,
+                    Best {
+                        score,
+                        candidate: c.clone(),
+                        same_national_id,
+                    },
+                );
             }
         }
 
-        let linked: Vec<(&String, &Best)> =
-            per_identity.iter().filter(|(_, b)| b.score >= self.settings.link_threshold).collect();
+        let linked: Vec<(&String, &Best)> = per_identity
+            .iter()
+            .filter(|(_, b)| b.score >= self.settings.link_threshold)
+            .collect();
         let mut state = "resolved";
+        let mut fresh = false;
         let target = if linked.is_empty() {
             let target = match &old {
                 Some(l) => l.mpi_id.clone(),
                 None => {
                     self.report.created += 1;
-                    create_identity(store, &self.settings.id_prefix)?
+                    // A new identity of one record: its golden record is that record.
+                    let id =
+                        create_identity_with(store, &self.settings.id_prefix, &rec.fields_json)?;
+                    fresh = true;
+                    id
                 }
             };
             if old.is_none() {
                 store.mpi_set_link(uid, &target, None, "new")?;
-                store.audit(AUTO_ACTOR, "mpi.new", Some(uid), None, Some(&format!("{{\"mpi_id\":\"{target}\"}}")))?;
-            }
-            let best = per_identity.iter().filter(|(m, _)| **m != target).max_by(|a, b| a.1.score.total_cmp(&b.1.score));
-            if let Some((mpi_id, b)) = best.filter(|(_, b)| b.score >= self.settings.review_threshold) {
-                let explain = explain_prepared(&me, &self.candidate(&b.candidate)?.map(|c| c.0).unwrap_or_default()).to_json();
-                store.mpi_insert_review(uid, &b.candidate, mpi_id, b.score, &explain)?;
-                self.report.pending_review += 1;
-                state = "review";
+                self.created_in_batch
+                    .push((uid.to_string(), target.clone()));
             }
             target
         } else {
@@ -214,7 +290,11 @@ impl Engine<'_> {
             sizes.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
             let target = sizes[0].1.clone();
             let best = &per_identity[&target];
-            let method = if best.same_national_id { "deterministic" } else { "auto" };
+            let method = if best.same_national_id {
+                "deterministic"
+            } else {
+                "auto"
+            };
             let before = old.as_ref().map(|l| l.mpi_id.clone());
             store.mpi_set_link(uid, &target, Some(best.score), method)?;
             store.audit(
@@ -243,24 +323,58 @@ impl Engine<'_> {
             }
             target
         };
-        store.mpi_set_block_keys(uid, &keys)?;
+        // Review items: the best identities in the review band other than the one joined (at most
+        // REVIEWS_PER_RECORD), so a person sees every identity this record may also belong to.
+        let mut review: Vec<(&String, &Best)> = per_identity
+            .iter()
+            .filter(|(m, b)| {
+                **m != target
+                    && b.score >= self.settings.review_threshold
+                    && b.score < self.settings.link_threshold
+            })
+            .collect();
+        review.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(b.0)));
+        for (mpi_id, b) in review.into_iter().take(REVIEWS_PER_RECORD) {
+            let other = self
+                .candidate(&b.candidate)?
+                .map(|c| c.0)
+                .unwrap_or_default();
+            let explain = explain_prepared(&me, &other).to_json();
+            store.mpi_insert_review(uid, &b.candidate, mpi_id, b.score, &explain)?;
+            self.report.pending_review += 1;
+            state = "review";
+        }
+        store.mpi_set_block_keys(uid, &keys, old.is_some())?;
         store.mpi_set_state(uid, state)?;
-        touched.insert(target.clone());
-        self.cache.insert(uid.to_string(), Cached { prepared: me, mpi_id: Some(target) });
+        if !fresh {
+            touched.insert(target.clone());
+        }
+        self.cache.insert(
+            uid.to_string(),
+            Cached {
+                prepared: me,
+                mpi_id: Some(target),
+            },
+        );
         Ok(())
     }
 }
 
 fn prepare_json(uid: &str, json: &str) -> Result<PreparedRecord> {
-    PreparedRecord::from_json(json, 1).map_err(|e| anyhow::anyhow!("card record {uid} has unreadable fields: {e}"))
+    PreparedRecord::from_json(json, 1)
+        .map_err(|e| anyhow::anyhow!("card record {uid} has unreadable fields: {e}"))
 }
 
 /// Creates a fresh identity with an unused MPI ID.
 pub fn create_identity(store: &Store, prefix: &str) -> Result<String> {
+    create_identity_with(store, prefix, "{}")
+}
+
+fn create_identity_with(store: &Store, prefix: &str, golden_json: &str) -> Result<String> {
     let year = chrono::Datelike::year(&chrono::Utc::now()) as u32;
     for _ in 0..16 {
         let id = id::new_mpi_id(prefix, year)?;
-        if store.mpi_insert_identity(&id)? {
+        if store.mpi_insert_identity(&id, golden_json)? {
             return Ok(id);
         }
     }
@@ -321,7 +435,11 @@ pub fn update_golden(store: &Store, mpi_id: &str) -> Result<()> {
 /// Survivorship: most frequent non-empty value; ties to the most recent record, then the smallest.
 pub fn golden_record(members: &[(CardFields, &str)]) -> CardFields {
     let mut golden = CardFields::default();
-    for field in CARD_FIELDS.iter().copied().chain(["national_id", "address"]) {
+    for field in CARD_FIELDS
+        .iter()
+        .copied()
+        .chain(["national_id", "address"])
+    {
         let mut votes: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
         for (f, at) in members {
             if let Some(v) = f.get(field).map(str::trim).filter(|v| !v.is_empty()) {
@@ -332,7 +450,12 @@ pub fn golden_record(members: &[(CardFields, &str)]) -> CardFields {
                 }
             }
         }
-        let best = votes.iter().max_by(|a, b| a.1 .0.cmp(&b.1 .0).then(a.1 .1.cmp(b.1 .1)).then(b.0.cmp(a.0)));
+        let best = votes.iter().max_by(|a, b| {
+            a.1 .0
+                .cmp(&b.1 .0)
+                .then(a.1 .1.cmp(b.1 .1))
+                .then(b.0.cmp(a.0))
+        });
         golden.set(field, best.map(|(v, _)| v.to_string()));
     }
     golden

@@ -47,7 +47,11 @@ pub enum Decision {
 fn side(store: &Store, uid: &str) -> Result<ReviewSide> {
     let card: Option<ResolvedCard> = store.card_record(uid)?;
     let fields = card.map(|c| c.record.fields).unwrap_or_default();
-    Ok(ReviewSide { enrollment_uid: uid.to_string(), mpi_id: super::mpi_id_for(store, uid)?, fields })
+    Ok(ReviewSide {
+        enrollment_uid: uid.to_string(),
+        mpi_id: super::mpi_id_for(store, uid)?,
+        fields,
+    })
 }
 
 /// Pending review items, oldest first, with both records and the explanation.
@@ -68,7 +72,10 @@ pub fn review_list(store: &Store) -> Result<Vec<ReviewPair>> {
 
 /// Records a decision on review item `id` by staff member `by`.
 pub fn review_decide(store: &Store, id: i64, decision: Decision, by: &str) -> Result<()> {
-    anyhow::ensure!(!by.trim().is_empty(), "a decision needs the staff member who made it (--by)");
+    anyhow::ensure!(
+        !by.trim().is_empty(),
+        "a decision needs the staff member who made it (--by)"
+    );
     store.mpi_batch(|| {
         let item = store.mpi_review_item(id)?.with_context(|| format!("no review item {id}"))?;
         if item.status != "pending" {
@@ -105,8 +112,14 @@ pub fn review_decide(store: &Store, id: i64, decision: Decision, by: &str) -> Re
 pub fn link(store: &Store, enrollment_uid: &str, mpi_id: &str, by: &str) -> Result<()> {
     store.mpi_batch(|| {
         let target = current_mpi_id(store, mpi_id)?;
-        anyhow::ensure!(store.mpi_identity(&target)?.is_some(), "no identity {mpi_id}");
-        anyhow::ensure!(store.card_record(enrollment_uid)?.is_some(), "no card record {enrollment_uid}");
+        anyhow::ensure!(
+            store.mpi_identity(&target)?.is_some(),
+            "no identity {mpi_id}"
+        );
+        anyhow::ensure!(
+            store.card_record(enrollment_uid)?.is_some(),
+            "no card record {enrollment_uid}"
+        );
         let before = store.mpi_link(enrollment_uid)?.map(|l| l.mpi_id);
         store.mpi_set_link(enrollment_uid, &target, None, "human")?;
         store.mpi_set_state(enrollment_uid, "resolved")?;
@@ -114,7 +127,13 @@ pub fn link(store: &Store, enrollment_uid: &str, mpi_id: &str, by: &str) -> Resu
         if let Some(b) = &before {
             update_golden(store, b)?;
         }
-        store.audit(by, "mpi.link", Some(enrollment_uid), before.map(|b| format!("{{\"mpi_id\":\"{b}\"}}")).as_deref(), Some(&format!("{{\"mpi_id\":\"{target}\"}}")))
+        store.audit(
+            by,
+            "mpi.link",
+            Some(enrollment_uid),
+            before.map(|b| format!("{{\"mpi_id\":\"{b}\"}}")).as_deref(),
+            Some(&format!("{{\"mpi_id\":\"{target}\"}}")),
+        )
     })
 }
 
@@ -130,7 +149,9 @@ pub fn split(store: &Store, enrollments: &[String], by: &str) -> Result<String> 
     store.mpi_batch(|| {
         let mut from = None;
         for e in enrollments {
-            let l = store.mpi_link(e)?.with_context(|| format!("enrollment {e} has no identity"))?;
+            let l = store
+                .mpi_link(e)?
+                .with_context(|| format!("enrollment {e} has no identity"))?;
             if from.as_ref().is_some_and(|f| *f != l.mpi_id) {
                 bail!("enrollments belong to different identities; split one identity at a time");
             }
@@ -167,11 +188,16 @@ pub fn merge(store: &Store, a: &str, b: &str, by: &str) -> Result<()> {
 /// Undoes the merge of `merged`: the records it brought go back and it stands on its own again.
 pub fn unmerge(store: &Store, merged: &str, by: &str) -> Result<()> {
     store.mpi_batch(|| {
-        let m = store.mpi_merge_of(merged)?.with_context(|| format!("{merged} is not a merged identity"))?;
+        let m = store
+            .mpi_merge_of(merged)?
+            .with_context(|| format!("{merged} is not a merged identity"))?;
         let mut moved = Vec::new();
         for e in &m.enrollments {
             // Only records still under the survivor go back (others were relinked since).
-            if store.mpi_link(e)?.is_some_and(|l| l.mpi_id == m.survivor_mpi_id) {
+            if store
+                .mpi_link(e)?
+                .is_some_and(|l| l.mpi_id == m.survivor_mpi_id)
+            {
                 store.mpi_set_link(e, merged, None, "human")?;
                 moved.push(e.clone());
             }

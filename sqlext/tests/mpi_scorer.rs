@@ -1,0 +1,202 @@
+//! The MPI scorer as a user of `mpi_score` / `mpi_explain` / `mpi_band` / `mpi_block_keys` sees it.
+use kadi_sqlext::mpi::*;
+
+const AMINATA: &str = r#"{"first_name":"Aminata","last_name":"Diallo","date_of_birth":"1990-03-12","gender":"F","phone_number":"+221771234567","health_center":"Pikine"}"#;
+
+fn with(base: &str, field: &str, value: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(base).unwrap();
+    v[field] = serde_json::Value::String(value.into());
+    v.to_string()
+}
+
+#[test]
+fn bands_are_fixed_at_095_and_075() {
+    assert_eq!(band(0.95), "link");
+    assert_eq!(band(0.9499), "review");
+    assert_eq!(band(0.75), "review");
+    assert_eq!(band(0.7499), "new");
+    assert_eq!(band(0.0), "new");
+    assert_eq!(band(1.0), "link");
+}
+
+#[test]
+fn the_same_record_links_and_scores_are_symmetric_and_in_range() {
+    let s = score_json(AMINATA, AMINATA).unwrap();
+    assert!(s >= LINK && s <= 1.0, "{s}");
+    let other = with(AMINATA, "first_name", "Aminta");
+    let (ab, ba) = (
+        score_json(AMINATA, &other).unwrap(),
+        score_json(&other, AMINATA).unwrap(),
+    );
+    assert!((ab - ba).abs() < 1e-12);
+}
+
+#[test]
+fn typos_swapped_day_month_and_local_phone_formats_still_link() {
+    let b = r#"{"first_name":"Aminatta","last_name":"DIALLO","date_of_birth":"1990-12-03","gender":"F","phone_number":"77 123 45 67","health_center":"Pikine"}"#;
+    assert_eq!(band(score_json(AMINATA, b).unwrap()), "link");
+}
+
+#[test]
+fn swapped_first_and_last_names_count_as_agreement() {
+    let b = with(
+        &with(AMINATA, "first_name", "Diallo"),
+        "last_name",
+        "Aminata",
+    );
+    let e: serde_json::Value = serde_json::from_str(&explain_json(AMINATA, &b).unwrap()).unwrap();
+    assert_eq!(e["names_swapped"], true);
+    assert_eq!(e["band"], "link");
+}
+
+#[test]
+fn twins_with_other_first_names_never_link_automatically() {
+    let twin = with(AMINATA, "first_name", "Fatou");
+    let s = score_json(AMINATA, &twin).unwrap();
+    assert_ne!(band(s), "link", "{s}");
+}
+
+#[test]
+fn a_namesake_of_another_generation_does_not_link() {
+    let father = r#"{"first_name":"Mamadou","last_name":"Ba","date_of_birth":"1960-05-01","gender":"M","phone_number":"+221770000001"}"#;
+    let son = r#"{"first_name":"Mamadou","last_name":"Ba","date_of_birth":"1992-08-17","gender":"M","phone_number":"+221770000001"}"#;
+    assert_ne!(band(score_json(father, son).unwrap()), "link");
+}
+
+#[test]
+fn a_mother_and_child_sharing_phone_and_family_name_stay_apart() {
+    let child = r#"{"first_name":"Moussa","last_name":"Diallo","date_of_birth":"2019-07-02","gender":"M","phone_number":"+221771234567","health_center":"Pikine"}"#;
+    assert_eq!(band(score_json(AMINATA, child).unwrap()), "new");
+}
+
+#[test]
+fn a_disagreeing_sex_counts_against_and_a_missing_field_is_neutral() {
+    let base = score_json(AMINATA, AMINATA).unwrap();
+    let other_sex = score_json(AMINATA, &with(AMINATA, "gender", "M")).unwrap();
+    assert!(other_sex < base);
+    let e: serde_json::Value =
+        serde_json::from_str(&explain_json(AMINATA, r#"{"first_name":"Aminata"}"#).unwrap())
+            .unwrap();
+    assert_eq!(e["fields"]["phone_number"]["level"], "missing");
+    assert_eq!(e["fields"]["phone_number"]["weight"], 0.0);
+}
+
+#[test]
+fn an_agreeing_national_id_counts_heavily() {
+    let a =
+        r#"{"last_name":"Ndiaye","national_id":"1 234 1990 00123","date_of_birth":"1990-01-01"}"#;
+    let b = r#"{"last_name":"Ndiaye","national_id":"1234199000123","date_of_birth":"1990-01-01"}"#;
+    let without = score_json(
+        r#"{"last_name":"Ndiaye","date_of_birth":"1990-01-01"}"#,
+        r#"{"last_name":"Ndiaye","date_of_birth":"1990-01-01"}"#,
+    )
+    .unwrap();
+    let with_id = score_json(a, b).unwrap();
+    assert_eq!(band(with_id), "link");
+    assert_eq!(band(without), "new");
+}
+
+#[test]
+fn explain_lists_every_field_with_level_and_weight() {
+    let e: serde_json::Value =
+        serde_json::from_str(&explain_json(AMINATA, AMINATA).unwrap()).unwrap();
+    for f in FIELDS {
+        assert!(e["fields"][f]["level"].is_string(), "{f}");
+        assert!(e["fields"][f]["weight"].is_number(), "{f}");
+    }
+    assert_eq!(e["fields"]["first_name"]["level"], "exact");
+}
+
+#[test]
+fn malformed_json_is_an_error_naming_the_argument() {
+    let e = score_json(AMINATA, "{not json").unwrap_err();
+    assert!(e.to_string().contains("argument 2"), "{e}");
+    let e = score_json("[1,2]", AMINATA).unwrap_err();
+    assert!(e.to_string().contains("argument 1"), "{e}");
+    for bad in [
+        r#"{"a":1}x"#,
+        r#"{"a":01x}"#,
+        r#"{"a":tru}"#,
+        r#"{"a":"\q"}"#,
+        r#"{"a":[1,,2]}"#,
+        "",
+        "{",
+        r#"{"a" 1}"#,
+    ] {
+        assert!(score_json(bad, AMINATA).is_err(), "{bad:?} accepted");
+    }
+    assert!(block_keys_json("null").is_err());
+}
+
+#[test]
+fn odd_inputs_never_panic() {
+    let long = "a".repeat(10_000);
+    let odd = [
+        "{}".to_string(),
+        r#"{"date_of_birth":"1900-00-00","first_name":""}"#.into(),
+        r#"{"first_name":5,"last_name":null,"gender":true,"date_of_birth":{"y":1},"phone_number":[1]}"#.into(),
+        format!(r#"{{"first_name":"{long}","last_name":"{long}","address":"{long}"}}"#),
+        r#"{"first_name":"\ud83d\ude00 É","date_of_birth":"99999999","phone_number":"+"}"#.into(),
+        r#"{"date_of_birth":"2024-13-45","national_id":"-","address":"  ,, "}"#.into(),
+    ];
+    for a in &odd {
+        for b in &odd {
+            let s = score_json(a, b).unwrap();
+            assert!((0.0..=1.0).contains(&s), "{a} {b} {s}");
+            explain_json(a, b).unwrap();
+        }
+        block_keys_json(a).unwrap();
+    }
+    assert_eq!(band(score_json("{}", "{}").unwrap()), "new");
+}
+
+#[test]
+fn placeholder_dates_are_missing_not_agreement() {
+    let a = r#"{"last_name":"Sow","date_of_birth":"1900-00-00"}"#;
+    let e: serde_json::Value = serde_json::from_str(&explain_json(a, a).unwrap()).unwrap();
+    assert_eq!(e["fields"]["date_of_birth"]["level"], "missing");
+    assert_eq!(block_keys_json(a).unwrap(), "[]");
+}
+
+#[test]
+fn block_keys_cover_names_dates_and_phone() {
+    let keys: Vec<String> = serde_json::from_str(&block_keys_json(AMINATA).unwrap()).unwrap();
+    for prefix in ["ln:", "lm:", "nd:", "nm:", "ph:", "dh:"] {
+        assert!(
+            keys.iter().any(|k| k.starts_with(prefix)),
+            "{prefix} missing from {keys:?}"
+        );
+    }
+    assert!(keys.contains(&"ph:71234567".to_string()), "{keys:?}");
+}
+
+#[test]
+fn prepared_and_json_paths_agree() {
+    let b = with(AMINATA, "last_name", "Dialo");
+    let (pa, pb) = (
+        PreparedRecord::from_json(AMINATA, 1).unwrap(),
+        PreparedRecord::from_json(&b, 2).unwrap(),
+    );
+    assert_eq!(score_prepared(&pa, &pb), score_json(AMINATA, &b).unwrap());
+    let keys = block_keys(&pa);
+    assert_eq!(
+        serde_json::to_string(&keys).unwrap(),
+        block_keys_json(AMINATA).unwrap()
+    );
+}
+
+#[test]
+fn mpi_score_through_sql_matches_the_rust_function() {
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    kadi_sqlext::register(&conn).unwrap();
+    let s: f64 = conn
+        .query_row("SELECT mpi_score(?1, ?2)", [AMINATA, AMINATA], |r| r.get(0))
+        .unwrap();
+    assert_eq!(s, score_json(AMINATA, AMINATA).unwrap());
+    let err = conn
+        .query_row("SELECT mpi_score(?1, 'x')", [AMINATA], |r| {
+            r.get::<_, f64>(0)
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("argument 2"), "{err}");
+}

@@ -1,0 +1,157 @@
+//! `kadi mpi` driven as a user would: the built binary, real files.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn kadi(db: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_kadi"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/mpi-data")
+}
+
+#[test]
+fn eval_on_febrl1_prints_exactly_the_issue_keys_and_auto_links_are_precise() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = shared();
+    for without in [None, Some("national_id")] {
+        let mut args = vec!["mpi", "eval", "--json", "--febrl"];
+        let (f, t) = (d.join("febrl1.csv"), d.join("febrl1_truth.csv"));
+        args.push(f.to_str().unwrap());
+        args.push("--febrl-truth");
+        args.push(t.to_str().unwrap());
+        if let Some(w) = without {
+            args.extend(["--without", w]);
+        }
+        let out = kadi(&dir.path().join("unused.db"), &args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        let mut want = vec![
+            "records",
+            "true_pairs",
+            "auto",
+            "auto_plus_review",
+            "review_items",
+            "new_identity_true_pairs",
+            "blocking_recall",
+            "comparisons",
+            "seconds",
+            "peak_rss_mb",
+        ];
+        let mut got = keys.clone();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
+        assert_eq!(v["records"], 1000);
+        assert_eq!(v["true_pairs"], 500);
+        assert!(v["auto"]["precision"].as_f64().unwrap() >= 0.999, "{v}");
+        assert!(v["auto_plus_review"]["f1"].as_f64().unwrap() >= 0.95, "{v}");
+        assert!(v["review_items"].as_u64().unwrap() <= 100, "{v}");
+    }
+}
+
+#[test]
+fn eval_refuses_duplicate_ids_and_unknown_truth_ids_with_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let recs = dir.path().join("r.csv");
+    let truth = dir.path().join("t.csv");
+    std::fs::write(&recs, "id,first_name,last_name\n1,Awa,Ba\n1,Awa,Ba\n").unwrap();
+    std::fs::write(&truth, "id_a,id_b\n1,2\n").unwrap();
+    let out = kadi(
+        &dir.path().join("x.db"),
+        &[
+            "mpi",
+            "eval",
+            "--records",
+            recs.to_str().unwrap(),
+            "--truth",
+            truth.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("duplicate id"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(
+        &recs,
+        "id,first_name,last_name,date_of_birth\n1,Awa,Ba,1990-01-02\n2,Awa,Ba,1990-01-02\n",
+    )
+    .unwrap();
+    std::fs::write(&truth, "id_a,id_b\n1,3\n").unwrap();
+    let out = kadi(
+        &dir.path().join("x.db"),
+        &[
+            "mpi",
+            "eval",
+            "--records",
+            recs.to_str().unwrap(),
+            "--truth",
+            truth.to_str().unwrap(),
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown record id"));
+    std::fs::write(&truth, "id_a,id_b\n1,2\n").unwrap();
+    let out = kadi(
+        &dir.path().join("x.db"),
+        &[
+            "mpi",
+            "eval",
+            "--json",
+            "--records",
+            recs.to_str().unwrap(),
+            "--truth",
+            truth.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["auto"]["recall"], 1.0, "{v}");
+}
+
+#[test]
+fn review_list_is_json_and_a_mistyped_mpi_id_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kadi.db");
+    let out = kadi(&db, &["mpi", "review", "list", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(),
+        serde_json::json!([])
+    );
+    let id = kadi::mpi::id::new_mpi_id("SN-DKR", 26).unwrap();
+    assert!(kadi(&db, &["mpi", "check-id", &id]).status.success());
+    let mut typo: Vec<char> = id.chars().collect();
+    typo.swap(10, 11);
+    if typo[10] != typo[11] {
+        let typo: String = typo.into_iter().collect();
+        assert!(
+            !kadi(&db, &["mpi", "check-id", &typo]).status.success(),
+            "{typo}"
+        );
+    }
+    let out = kadi(
+        &db,
+        &["mpi", "review", "decide", "7", "--same", "--by", "awa"],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no review item 7"));
+}

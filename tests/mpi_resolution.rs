@@ -1,0 +1,326 @@
+//! Identity resolution on real SQLite files: bands, transitivity, order independence, review
+//! decisions and their memory, merge/unmerge round trips, audit trail.
+use kadi::mpi::review::{self, Decision};
+use kadi::mpi::{id::is_valid_mpi_id, mpi_id_for, resolve_pending};
+use kadi::record::{CardFields, CardRecord};
+use kadi::store::Store;
+use std::collections::{BTreeMap, BTreeSet};
+
+fn fields(first: &str, last: &str, dob: &str, phone: &str) -> CardFields {
+    CardFields {
+        first_name: Some(first.into()),
+        last_name: Some(last.into()),
+        date_of_birth: Some(dob.into()),
+        gender: Some("F".into()),
+        phone_number: (!phone.is_empty()).then(|| phone.into()),
+        health_center: Some("Pikine".into()),
+        ..Default::default()
+    }
+}
+
+fn put(store: &Store, uid: &str, f: CardFields) {
+    store
+        .upsert_card_record(&CardRecord {
+            enrollment_uid: uid.into(),
+            tracked_entity_uid: format!("te-{uid}"),
+            program_uid: "P3jJH5Tu5VC".into(),
+            fields: f,
+        })
+        .unwrap();
+}
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("kadi.db")).unwrap();
+    (dir, store)
+}
+
+/// The people of the tests: three records of Aminata (typos), a twin, a stranger.
+fn people() -> Vec<(&'static str, CardFields)> {
+    vec![
+        (
+            "e1",
+            fields("Aminata", "Diallo", "1990-03-12", "+221771234567"),
+        ),
+        (
+            "e2",
+            fields("Aminatta", "Diallo", "1990-03-12", "771234567"),
+        ),
+        (
+            "e3",
+            fields("Aminata", "Dialo", "1990-12-03", "+221771234567"),
+        ),
+        (
+            "e4",
+            fields("Fatou", "Diallo", "1990-03-12", "+221771234567"),
+        ),
+        ("e5", fields("Khady", "Sarr", "1975-06-30", "+221700000000")),
+    ]
+}
+
+fn partition(store: &Store, uids: &[&str]) -> BTreeSet<BTreeSet<String>> {
+    let mut by_id: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for u in uids {
+        by_id
+            .entry(mpi_id_for(store, u).unwrap().unwrap())
+            .or_default()
+            .insert(u.to_string());
+    }
+    by_id.into_values().collect()
+}
+
+#[test]
+fn duplicates_link_twins_go_to_review_and_strangers_get_their_own_identity() {
+    let (_d, store) = open();
+    for (u, f) in people() {
+        put(&store, u, f);
+    }
+    let report = resolve_pending(&store).unwrap();
+    assert_eq!(report.resolved, 2, "{report:?}");
+    assert_eq!(report.created, 3, "{report:?}");
+    let a = mpi_id_for(&store, "e1").unwrap().unwrap();
+    assert!(is_valid_mpi_id(&a), "{a}");
+    assert_eq!(
+        mpi_id_for(&store, "e2").unwrap().as_deref(),
+        Some(a.as_str())
+    );
+    assert_eq!(
+        mpi_id_for(&store, "e3").unwrap().as_deref(),
+        Some(a.as_str())
+    );
+    assert_ne!(
+        mpi_id_for(&store, "e4").unwrap().as_deref(),
+        Some(a.as_str())
+    );
+    assert_ne!(
+        mpi_id_for(&store, "e5").unwrap().as_deref(),
+        Some(a.as_str())
+    );
+    let items = review::review_list(&store).unwrap();
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0].record.enrollment_uid, "e4");
+    assert_eq!(
+        items[0].explain["fields"]["first_name"]["level"],
+        "disagree"
+    );
+    // Resolving again does nothing: the pass is idempotent.
+    assert_eq!(resolve_pending(&store).unwrap().comparisons, 0);
+}
+
+#[test]
+fn the_same_records_in_any_order_end_in_the_same_identities() {
+    let uids: Vec<&str> = people().iter().map(|p| p.0).collect();
+    let mut seen = BTreeSet::new();
+    // Enrollment UIDs fix the pass order, so rename them to change the arrival order.
+    for order in [
+        [0, 1, 2, 3, 4],
+        [4, 3, 2, 1, 0],
+        [2, 0, 4, 1, 3],
+        [3, 2, 1, 4, 0],
+    ] {
+        let (_d, store) = open();
+        let mut names = BTreeMap::new();
+        for (rank, &i) in order.iter().enumerate() {
+            let (u, f) = people()[i].clone();
+            let renamed = format!("r{rank}-{u}");
+            put(&store, &renamed, f);
+            names.insert(renamed, u);
+        }
+        resolve_pending(&store).unwrap();
+        let renamed: Vec<&str> = names.keys().map(|s| s.as_str()).collect();
+        let p: BTreeSet<BTreeSet<String>> = partition(&store, &renamed)
+            .into_iter()
+            .map(|set| set.into_iter().map(|r| names[&r].to_string()).collect())
+            .collect();
+        seen.insert(p);
+    }
+    assert_eq!(seen.len(), 1, "partitions differ by order: {seen:?}");
+    assert_eq!(uids.len(), 5);
+}
+
+#[test]
+fn a_record_linking_two_identities_merges_them_and_both_ids_stay_resolvable() {
+    let (_d, store) = open();
+    // Two records too different to link directly (no date, other phone), and a bridge that
+    // links to each: the bridge proves they are one person.
+    put(
+        &store,
+        "a",
+        fields("Aminata", "Diallo", "1990-03-12", "+221771234567"),
+    );
+    let mut no_date = fields("Aminata", "Diallo", "", "+221765555555");
+    no_date.date_of_birth = None;
+    put(&store, "b", no_date);
+    resolve_pending(&store).unwrap();
+    let (ida, idb) = (
+        mpi_id_for(&store, "a").unwrap().unwrap(),
+        mpi_id_for(&store, "b").unwrap().unwrap(),
+    );
+    assert_ne!(ida, idb, "not linked directly");
+    put(
+        &store,
+        "c",
+        fields("Aminata", "Diallo", "1990-03-12", "+221765555555"),
+    );
+    let r = resolve_pending(&store).unwrap();
+    assert_eq!(
+        mpi_id_for(&store, "a").unwrap(),
+        mpi_id_for(&store, "b").unwrap(),
+        "{r:?}"
+    );
+    let survivor = mpi_id_for(&store, "a").unwrap().unwrap();
+    assert_eq!(kadi::mpi::current_mpi_id(&store, &ida).unwrap(), survivor);
+    assert_eq!(kadi::mpi::current_mpi_id(&store, &idb).unwrap(), survivor);
+}
+
+#[test]
+fn a_pair_decided_different_is_never_proposed_again() {
+    let (_d, store) = open();
+    for (u, f) in people() {
+        put(&store, u, f);
+    }
+    resolve_pending(&store).unwrap();
+    let item = review::review_list(&store).unwrap().remove(0);
+    review::review_decide(&store, item.id, Decision::Different, "awa.staff").unwrap();
+    assert!(review::review_list(&store).unwrap().is_empty());
+    // The twin's record changes (new phone format): it is resolved again, and not proposed again.
+    let mut twin = people()[3].1.clone();
+    twin.phone_number = Some("77 123 45 67".into());
+    put(&store, "e4", twin);
+    resolve_pending(&store).unwrap();
+    let again = review::review_list(&store).unwrap();
+    assert!(
+        again.iter().all(|i| !(i.record.enrollment_uid == "e4"
+            && i.candidate.enrollment_uid == item.candidate.enrollment_uid)),
+        "{again:?}"
+    );
+    assert!(
+        review::review_decide(&store, item.id, Decision::Same, "awa.staff").is_err(),
+        "a decided item cannot be decided twice"
+    );
+    assert!(store.count("audit_log").unwrap() > 0);
+}
+
+#[test]
+fn deciding_same_merges_the_two_identities_and_is_audited() {
+    let (_d, store) = open();
+    for (u, f) in people() {
+        put(&store, u, f);
+    }
+    resolve_pending(&store).unwrap();
+    let item = review::review_list(&store).unwrap().remove(0);
+    let before = store.count("audit_log").unwrap();
+    review::review_decide(&store, item.id, Decision::Same, "awa.staff").unwrap();
+    assert_eq!(
+        mpi_id_for(&store, "e4").unwrap(),
+        mpi_id_for(&store, "e1").unwrap()
+    );
+    assert_eq!(store.mpi_link("e4").unwrap().unwrap().method, "human");
+    assert!(
+        store.count("audit_log").unwrap() >= before + 2,
+        "merge and decision are both audited"
+    );
+    assert!(review::review_decide(&store, 999, Decision::Same, "awa.staff").is_err());
+}
+
+#[test]
+fn merge_then_unmerge_restores_both_identities_exactly() {
+    let (_d, store) = open();
+    for (u, f) in people() {
+        put(&store, u, f);
+    }
+    resolve_pending(&store).unwrap();
+    let uids = ["e1", "e2", "e3", "e4", "e5"];
+    let before = partition(&store, &uids);
+    let a = mpi_id_for(&store, "e1").unwrap().unwrap();
+    let b = mpi_id_for(&store, "e5").unwrap().unwrap();
+    review::merge(&store, &a, &b, "admin").unwrap();
+    assert_eq!(
+        mpi_id_for(&store, "e5").unwrap().as_deref(),
+        Some(a.as_str())
+    );
+    assert_eq!(
+        kadi::mpi::current_mpi_id(&store, &b).unwrap(),
+        a,
+        "the old ID points to the survivor"
+    );
+    review::unmerge(&store, &b, "admin").unwrap();
+    assert_eq!(partition(&store, &uids), before);
+    assert_eq!(
+        mpi_id_for(&store, "e5").unwrap().as_deref(),
+        Some(b.as_str())
+    );
+    assert!(
+        review::unmerge(&store, &b, "admin").is_err(),
+        "nothing left to unmerge"
+    );
+}
+
+#[test]
+fn unlink_and_link_move_one_record_and_golden_records_follow_survivorship() {
+    let (_d, store) = open();
+    for (u, f) in people() {
+        put(&store, u, f);
+    }
+    resolve_pending(&store).unwrap();
+    let a = mpi_id_for(&store, "e1").unwrap().unwrap();
+    let golden: CardFields =
+        serde_json::from_str(&store.mpi_identity(&a).unwrap().unwrap().golden_json).unwrap();
+    assert_eq!(
+        golden.first_name.as_deref(),
+        Some("Aminata"),
+        "most frequent value wins"
+    );
+    assert_eq!(golden.last_name.as_deref(), Some("Diallo"));
+    let own = review::unlink(&store, "e3", "admin").unwrap();
+    assert_ne!(own, a);
+    assert_eq!(
+        mpi_id_for(&store, "e3").unwrap().as_deref(),
+        Some(own.as_str())
+    );
+    review::link(&store, "e3", &a, "admin").unwrap();
+    assert_eq!(
+        mpi_id_for(&store, "e3").unwrap().as_deref(),
+        Some(a.as_str())
+    );
+    assert!(review::link(&store, "nope", &a, "admin").is_err());
+}
+
+#[test]
+fn records_with_every_field_missing_get_their_own_identity_and_never_merge() {
+    let (_d, store) = open();
+    put(&store, "x1", CardFields::default());
+    put(&store, "x2", CardFields::default());
+    put(
+        &store,
+        "x3",
+        CardFields {
+            date_of_birth: Some("1900-00-00".into()),
+            first_name: Some("a".repeat(10_000)),
+            ..Default::default()
+        },
+    );
+    let r = resolve_pending(&store).unwrap();
+    assert_eq!(r.created, 3, "{r:?}");
+    assert_ne!(
+        mpi_id_for(&store, "x1").unwrap(),
+        mpi_id_for(&store, "x2").unwrap()
+    );
+}
+
+#[test]
+fn huge_blocks_are_capped_and_reported() {
+    let (_d, store) = open();
+    store.set_setting("test", "mpi.block_cap", "20").unwrap();
+    for i in 0..60 {
+        // Same family name and 1 January birth date: one big block.
+        put(
+            &store,
+            &format!("p{i:03}"),
+            fields(&format!("Name{i}x{}", i * 7), "Ndiaye", "1980-01-01", ""),
+        );
+    }
+    let r = resolve_pending(&store).unwrap();
+    assert!(r.capped_blocks > 0, "{r:?}");
+    assert!(r.comparisons <= 60 * 20 * 6, "{r:?}");
+}
