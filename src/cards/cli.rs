@@ -31,7 +31,7 @@ pub struct CardsArgs {
 #[derive(Debug, Subcommand)]
 pub enum CardsCommand {
     /// Render the cards of a program (a resumable task; unchanged cards are skipped).
-    Generate(GenerateArgs),
+    Generate(Box<GenerateArgs>),
     /// Render one enrollment's card to a PNG file.
     Preview(PreviewArgs),
     /// List the card templates.
@@ -39,6 +39,13 @@ pub enum CardsCommand {
     /// Render synthetic cards and print the speed (used by bench/cards_bench.sh).
     #[command(hide = true)]
     Bench(BenchArgs),
+    /// Write a contact sheet of all templates (docs/cards-contact-sheet.png).
+    #[command(hide = true)]
+    ContactSheet {
+        /// PNG file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// `kadi cards generate`.
@@ -129,7 +136,7 @@ impl CardsArgs {
     /// Runs the command against the database at `db`.
     pub fn run(self, db: &Path) -> Result<()> {
         match self.command {
-            CardsCommand::Generate(a) => run_generate(a, db, self.json),
+            CardsCommand::Generate(a) => run_generate(*a, db, self.json),
             CardsCommand::Preview(a) => {
                 let store = Store::open(db)?;
                 let png = preview_png(&store, &a.enrollment, &a.template, a.dpi)?;
@@ -164,6 +171,15 @@ impl CardsArgs {
                 })
             }
             CardsCommand::Bench(a) => run_bench(a),
+            CardsCommand::ContactSheet { out } => {
+                let png = contact_sheet()?;
+                std::fs::write(&out, &png).with_context(|| format!("writing {}", out.display()))?;
+                report(
+                    self.json,
+                    &serde_json::json!({ "out": out.display().to_string(), "bytes": png.len() }),
+                    || format!("wrote {}", out.display()),
+                )
+            }
         }
     }
 }
@@ -375,4 +391,20 @@ fn tempdir() -> Result<PathBuf> {
     let d = std::env::temp_dir().join(format!("kadi-cards-bench-{}", std::process::id()));
     std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
     Ok(d)
+}
+
+/// The contact sheet of all ten templates with sample people (what `docs/` shows).
+pub fn contact_sheet() -> Result<Vec<u8>> {
+    let cards = template_names()
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mut c = bench_card([0, 1, 2, 3, 4, 6, 7, 8, 9, 5][i]);
+            if i == 2 {
+                c.full_name = "Ŋoné Mame Diarra N’Diaye".into();
+            }
+            Ok((name.to_string(), c, Template::named(name)?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    super::sheet::contact_sheet_png(&cards)
 }

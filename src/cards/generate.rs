@@ -314,7 +314,10 @@ fn run(
     for r in &records {
         let content = CardContent::from_record(r, &secret);
         let hash = card_content_hash(&content, template, req.dpi, req.include_mpi_id);
-        let path = out_dir.join(format!("{}.png", r.record.enrollment_uid));
+        let path = out_dir.join(format!(
+            "{}_{}_{}.png",
+            r.record.enrollment_uid, req.template, req.dpi
+        ));
         let same = before
             .get(&r.record.enrollment_uid)
             .is_some_and(|(h, p)| *h == hash && p.as_deref() == path.to_str() && path.exists());

@@ -11,7 +11,7 @@ use crate::store::records::ResolvedCard;
 use anyhow::{bail, Result};
 use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::{
-    Circle, Line, PrimitiveStyleBuilder, Rectangle, RoundedRectangle, StrokeAlignment, Triangle,
+    Circle, Line, PrimitiveStyleBuilder, Rectangle, RoundedRectangle, StrokeAlignment,
 };
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -95,12 +95,12 @@ impl CardContent {
 pub fn field_label(field: &str) -> &'static str {
     match field {
         "full_name" => "Nom · Name",
-        "date_of_birth" => "Né(e) le · Date of birth",
+        "date_of_birth" => "Né(e) le · Born",
         "sex" => "Sexe · Sex",
         "mpi_id" => "ID patient · MPI ID",
         "health_center" => "Centre de santé · Health centre",
         "zone" => "District · Zone",
-        "beneficiary_id" => "N° bénéficiaire · Beneficiary",
+        "beneficiary_id" => "N° bénéficiaire · Beneficiary ID",
         "enrollment_date" => "Inscrit le · Enrolled",
         "phone" => "Téléphone · Phone",
         _ => "",
@@ -220,6 +220,49 @@ fn cased(text: &str, style: &Style) -> String {
     }
 }
 
+/// Fills a triangle (pixel coordinates) one horizontal span per row, sampling at pixel centres.
+/// embedded-graphics' own triangle overflows i32 in its collinearity test at card sizes.
+fn fill_triangle(
+    frame: &mut Frame,
+    p: [(f64, f64); 3],
+    color: embedded_graphics::pixelcolor::Rgb888,
+) {
+    let top = p
+        .iter()
+        .map(|q| q.1)
+        .fold(f64::INFINITY, f64::min)
+        .floor()
+        .max(0.0) as i32;
+    let bottom = p
+        .iter()
+        .map(|q| q.1)
+        .fold(f64::NEG_INFINITY, f64::max)
+        .ceil()
+        .min(frame.height() as f64) as i32;
+    for y in top.max(frame.y0() as i32)..bottom.min((frame.y0() + frame.rows()) as i32) {
+        let yc = y as f64 + 0.5;
+        let mut xs: Vec<f64> = Vec::with_capacity(3);
+        for i in 0..3 {
+            let (a, b) = (p[i], p[(i + 1) % 3]);
+            if (a.1 <= yc && b.1 > yc) || (b.1 <= yc && a.1 > yc) {
+                xs.push(a.0 + (yc - a.1) * (b.0 - a.0) / (b.1 - a.1));
+            }
+        }
+        if xs.len() < 2 {
+            continue;
+        }
+        let x0 = xs.iter().cloned().fold(f64::INFINITY, f64::min);
+        let x1 = xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let (x0, x1) = ((x0 - 0.5).ceil() as i32, (x1 - 0.5).ceil() as i32);
+        if x1 > x0 {
+            let _ = frame.fill_solid(
+                &Rectangle::new(Point::new(x0, y), Size::new((x1 - x0) as u32, 1)),
+                color,
+            );
+        }
+    }
+}
+
 /// Paints every element of `template` into `frame` (a whole card or one band of it).
 fn paint(
     frame: &mut Frame,
@@ -281,16 +324,13 @@ fn paint(
                     .draw(frame);
             }
             Element::Triangle { points, color } => {
-                let style = PrimitiveStyleBuilder::new()
-                    .fill_color(t.color(color)?)
-                    .build();
-                let _ = Triangle::new(
-                    point(points[0], dpi),
-                    point(points[1], dpi),
-                    point(points[2], dpi),
-                )
-                .into_styled(style)
-                .draw(frame);
+                let pts = points.map(|p| {
+                    (
+                        p[0] as f64 / 25.4 * dpi as f64,
+                        p[1] as f64 / 25.4 * dpi as f64,
+                    )
+                });
+                fill_triangle(frame, pts, t.color(color)?);
             }
             Element::Line {
                 from,

@@ -198,6 +198,77 @@ pub fn write_sheets(
     Ok((written, page))
 }
 
+/// A contact sheet of cards (template name above each, two per row) at 300 dpi, for people to
+/// look at the templates side by side (`docs/cards-contact-sheet.png`). Ten templates together
+/// have more than 256 colours, so the sheet is composed and written as RGB.
+pub fn contact_sheet_png(cards: &[(String, CardContent, Template)]) -> Result<Vec<u8>> {
+    use super::text::{draw_text, Align, Face, PxBox, TextStyle};
+    let (cw, ch) = card_px(SHEET_DPI);
+    let (margin, label_h, cols) = (40u32, 56u32, 2u32);
+    let rows = (cards.len() as u32).div_ceil(cols).max(1);
+    let w = cols * cw + (cols + 1) * margin;
+    let h = rows * (ch + label_h + margin) + margin;
+    let grey = Rgb888::new(0xE9, 0xEB, 0xEE);
+    let mut rgb = [grey.r(), grey.g(), grey.b()].repeat((w * h) as usize);
+    let opts = RenderOptions::at(SHEET_DPI);
+    let frames: Vec<Frame> = cards
+        .par_iter()
+        .map(|(_, c, t)| render_frame(c, t, opts))
+        .collect::<Result<_>>()?;
+    let style = TextStyle {
+        face: Face::Bold,
+        max_px: 34,
+        min_px: 20,
+        max_lines: 1,
+        align: Align::Left,
+        ink: Rgb888::new(0x33, 0x3A, 0x44),
+    };
+    let mut paste = |f: &Frame, x: u32, y: u32| {
+        let src = f.to_rgb();
+        let row = (f.width() * 3) as usize;
+        for r in 0..f.rows() {
+            let at = (((y + r) * w + x) * 3) as usize;
+            rgb[at..at + row].copy_from_slice(&src[r as usize * row..(r as usize + 1) * row]);
+        }
+    };
+    for (i, ((label, _, _), f)) in cards.iter().zip(&frames).enumerate() {
+        let (c, r) = (i as u32 % cols, i as u32 / cols);
+        let x = margin + c * (cw + margin);
+        let y = margin + r * (ch + label_h + margin);
+        let mut caption = Frame::new(cw, label_h, grey);
+        draw_text(
+            &mut caption,
+            label,
+            &style,
+            PxBox {
+                x: 0,
+                y: 0,
+                w: cw as i32,
+                h: label_h as i32 - 8,
+            },
+        )?;
+        paste(&caption, x, y);
+        paste(f, x, y + label_h);
+    }
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_compression(png::Compression::Best);
+        let ppm = super::geometry::px_per_metre(SHEET_DPI);
+        enc.set_pixel_dims(Some(png::PixelDimensions {
+            xppu: ppm,
+            yppu: ppm,
+            unit: png::Unit::Meter,
+        }));
+        let mut writer = enc.write_header().context("writing PNG header")?;
+        writer.write_image_data(&rgb).context("writing PNG data")?;
+        writer.finish().context("finishing PNG")?;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
