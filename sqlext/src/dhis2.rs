@@ -210,8 +210,8 @@ pub fn dhis2_period(date: &str, period_type: &str) -> Result<String, Dhis2Error>
             format!("{wy:04}W{w}")
         }
         "Monthly" => format!("{y:04}{m:02}"),
-        "BiMonthly" => format!("{y:04}{:02}B", (m + 1) / 2),
-        "Quarterly" => format!("{y:04}Q{}", (m + 2) / 3),
+        "BiMonthly" => format!("{y:04}{:02}B", m.div_ceil(2)),
+        "Quarterly" => format!("{y:04}Q{}", m.div_ceil(3)),
         "SixMonthly" => format!("{y:04}S{}", if m <= 6 { 1 } else { 2 }),
         "Yearly" => format!("{y:04}"),
         "FinancialApril" => financial(4, "April"),

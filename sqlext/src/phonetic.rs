@@ -12,9 +12,45 @@ use unicode_segmentation::UnicodeSegmentation;
 pub fn soundex(s: &str) -> String {
     if s.is_ascii() {
         // Same rules without the Unicode pipeline: upper-casing and NFKD leave ASCII as is.
-        return soundex_chars(s.bytes().map(|b| char::from(b.to_ascii_uppercase())));
+        return soundex_ascii(s.as_bytes())
+            .map(|code| code.iter().map(|&b| char::from(b)).collect())
+            .unwrap_or_default();
     }
     soundex_chars(s.to_uppercase().nfkd())
+}
+
+/// [`soundex`] of an ASCII string without allocating: `None` for `""`, else the four bytes.
+pub fn soundex_ascii(s: &[u8]) -> Option<[u8; 4]> {
+    let (&first, rest) = s.split_first()?;
+    let code = |c: u8| match c.to_ascii_uppercase() {
+        b'B' | b'F' | b'P' | b'V' => b'1',
+        b'C' | b'G' | b'J' | b'K' | b'Q' | b'S' | b'X' | b'Z' => b'2',
+        b'D' | b'T' => b'3',
+        b'L' => b'4',
+        b'M' | b'N' => b'5',
+        b'R' => b'6',
+        _ => 0,
+    };
+    let mut out = [first.to_ascii_uppercase(), b'0', b'0', b'0'];
+    let mut filled = 1;
+    let mut last = code(first);
+    for &c in rest {
+        match code(c) {
+            0 if !matches!(c, b'H' | b'h' | b'W' | b'w') => last = 0,
+            0 => {}
+            d => {
+                if d != last {
+                    out[filled] = d;
+                    filled += 1;
+                    if filled == 4 {
+                        break;
+                    }
+                }
+                last = d;
+            }
+        }
+    }
+    Some(out)
 }
 
 fn soundex_chars(mut chars: impl Iterator<Item = char>) -> String {
@@ -90,16 +126,8 @@ pub fn metaphone(s: &str) -> String {
             continue;
         }
         match c {
-            'A' | 'E' | 'I' | 'O' | 'U' => {
-                if prev.is_none() || prev == Some(' ') {
-                    out.push(c);
-                }
-            }
-            'B' => {
-                if prev != Some('M') || next != '*' {
-                    out.push('B');
-                }
-            }
+            'A' | 'E' | 'I' | 'O' | 'U' if prev.is_none() || prev == Some(' ') => out.push(c),
+            'B' if prev != Some('M') || next != '*' => out.push('B'),
             'C' => {
                 if (next == 'I' && after == 'A') || next == 'H' {
                     i += 1;
@@ -131,16 +159,8 @@ pub fn metaphone(s: &str) -> String {
                     out.push('K');
                 }
             }
-            'H' => {
-                if prev.is_none() || is_vowel(next) || !prev.is_some_and(is_vowel) {
-                    out.push('H');
-                }
-            }
-            'K' => {
-                if prev != Some('C') {
-                    out.push('K');
-                }
-            }
+            'H' if prev.is_none() || is_vowel(next) || !prev.is_some_and(is_vowel) => out.push('H'),
+            'K' if prev != Some('C') => out.push('K'),
             'P' => {
                 if next == 'H' {
                     i += 1;
@@ -191,17 +211,9 @@ pub fn metaphone(s: &str) -> String {
                     out.push_str("KS");
                 }
             }
-            'Y' => {
-                if is_vowel(next) {
-                    out.push('Y');
-                }
-            }
+            'Y' if is_vowel(next) => out.push('Y'),
             'Z' => out.push('S'),
-            ' ' => {
-                if !out.is_empty() && !out.ends_with(' ') {
-                    out.push(' ');
-                }
-            }
+            ' ' if !out.is_empty() && !out.ends_with(' ') => out.push(' '),
             _ => {}
         }
         i += 1;
@@ -336,26 +348,36 @@ pub fn nysiis(s: &str) -> String {
 ///
 /// Digits are dropped; words stay separated by one space. `""` for a name with no letters.
 pub fn kadi_phonetic(name: &str) -> String {
-    let normalised = kadi_normalize(name);
+    kadi_phonetic_of_normalized(&kadi_normalize(name))
+}
+
+/// [`kadi_phonetic`] of a name already passed through [`kadi_normalize`] (saves normalising
+/// twice when the caller keeps both, as the MPI scorer does).
+pub fn kadi_phonetic_of_normalized(normalised: &str) -> String {
     let mut out = String::with_capacity(normalised.len());
+    // Scratch buffers reused for every word: the MPI scorer calls this for every record.
+    let (mut letters, mut rewritten) = (Vec::with_capacity(32), Vec::with_capacity(32));
     for word in normalised.split(' ') {
-        let key = word_key(word);
-        if key.is_empty() {
-            continue;
-        }
+        let before = out.len();
         if !out.is_empty() {
             out.push(' ');
         }
-        out.push_str(&key);
+        let key_start = out.len();
+        word_key_into(word, &mut letters, &mut rewritten, &mut out);
+        if out.len() == key_start {
+            out.truncate(before);
+        }
     }
     out
 }
 
-fn word_key(word: &str) -> String {
-    let w: Vec<char> = word.chars().filter(|c| c.is_alphabetic()).collect();
+/// Appends the key of one normalised word to `out`.
+fn word_key_into(word: &str, w: &mut Vec<char>, s: &mut Vec<char>, out: &mut String) {
+    w.clear();
+    w.extend(word.chars().filter(|c| c.is_alphabetic()));
+    s.clear();
     let at = |i: usize| w.get(i).copied().unwrap_or(' ');
     let vowel = |c: char| matches!(c, 'a' | 'e' | 'i' | 'o' | 'u' | 'y');
-    let mut s: Vec<char> = Vec::with_capacity(w.len() + 2);
     let mut i = 0;
     while i < w.len() {
         let (c, n, nn) = (w[i], at(i + 1), at(i + 2));
@@ -389,7 +411,14 @@ fn word_key(word: &str) -> String {
     if s.len() > 2 && s.last() == Some(&'e') {
         s.pop();
     }
-    let mut key = String::with_capacity(s.len());
+    // Vowel pairs fold, `y` becomes `i`; doubles created by folding (`ey` + `e`) count once.
+    let mut last = None;
+    let mut emit = |c: char, out: &mut String| {
+        if Some(c) != last {
+            out.push(c);
+        }
+        last = Some(c);
+    };
     let mut j = 0;
     while j < s.len() {
         let (c, n) = (s[j], s.get(j + 1).copied());
@@ -397,23 +426,13 @@ fn word_key(word: &str) -> String {
             && matches!(n, Some('y') | Some('i'))
             && !s.get(j + 2).is_some_and(|c| vowel(*c))
         {
-            key.push('e');
+            emit('e', out);
             j += 2;
             continue;
         }
-        key.push(if c == 'y' { 'i' } else { c });
+        emit(if c == 'y' { 'i' } else { c }, out);
         j += 1;
     }
-    // Folding can create new doubles (`ey` + `e`); they count once too.
-    let mut tidy = String::with_capacity(key.len());
-    let mut last = None;
-    for c in key.chars() {
-        if Some(c) != last {
-            tidy.push(c);
-        }
-        last = Some(c);
-    }
-    tidy
 }
 
 #[cfg(test)]
@@ -464,9 +483,42 @@ mod tests {
     }
 
     #[test]
+    fn the_key_of_a_normalised_name_is_the_key_of_the_name() {
+        for (a, b) in SAME_KEY {
+            assert_eq!(
+                kadi_phonetic_of_normalized(&kadi_normalize(a)),
+                kadi_phonetic(a)
+            );
+            assert_eq!(
+                kadi_phonetic_of_normalized(&kadi_normalize(b)),
+                kadi_phonetic(b)
+            );
+        }
+    }
+
+    #[test]
     fn names_without_letters_give_an_empty_key() {
         assert_eq!(kadi_phonetic(""), "");
         assert_eq!(kadi_phonetic("123 - '"), "");
+    }
+
+    #[test]
+    fn ascii_soundex_agrees_with_the_unicode_path() {
+        let mut x = 0x2545_f491_u64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 9) as usize;
+            let word: String = (0..len)
+                .map(|k| b"aBhWcdTlmR o1-"[((x >> (8 + 4 * k)) % 14) as usize] as char)
+                .collect();
+            let fast = soundex_ascii(word.as_bytes())
+                .map(|c| String::from_utf8_lossy(&c).into_owned())
+                .unwrap_or_default();
+            let unicode = soundex_chars(word.to_uppercase().chars());
+            assert_eq!(fast, unicode, "{word:?}");
+        }
     }
 
     #[test]

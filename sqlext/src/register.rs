@@ -172,19 +172,37 @@ fn mpi_err(function: &'static str, e: mpi::MpiError) -> Error {
     fail(function, 0, e.to_string())
 }
 
-/// Registers a two-text-argument function; NULL in either gives NULL.
-fn two_texts<T, F>(conn: &Connection, name: &'static str, limit: usize, f: F) -> Result<()>
+/// Registers a string metric; NULL in either argument gives NULL. `ascii` is the byte-level
+/// version used when both arguments are plain ASCII TEXT (the common case, with no UTF-8
+/// validation or allocation); `general` handles everything else.
+fn metric<T, A, G>(
+    conn: &Connection,
+    name: &'static str,
+    limit: usize,
+    ascii: A,
+    general: G,
+) -> Result<()>
 where
     T: rusqlite::types::ToSql,
-    F: Fn(&str, &str) -> T + Send + 'static,
+    A: Fn(&[u8], &[u8]) -> T + Send + 'static,
+    G: Fn(&str, &str) -> T + Send + 'static,
 {
     conn.create_scalar_function(name, 2, deterministic(), move |ctx| {
+        if let (ValueRef::Text(a), ValueRef::Text(b)) = (ctx.get_raw(0), ctx.get_raw(1)) {
+            if a.len() <= limit
+                && b.len() <= limit
+                && text::is_plain_ascii_bytes(a)
+                && text::is_plain_ascii_bytes(b)
+            {
+                return Ok(Some(ascii(a, b)));
+            }
+        }
         let (Some(a), Some(b)) = (text_arg(ctx, 0, name)?, text_arg(ctx, 1, name)?) else {
             return Ok(None);
         };
         check_len(&a, limit, name, 0)?;
         check_len(&b, limit, name, 1)?;
-        Ok(Some(f(&a, &b)))
+        Ok(Some(general(&a, &b)))
     })
 }
 
@@ -207,23 +225,45 @@ fn deterministic() -> FunctionFlags {
 
 /// Registers all of kadi's SQL functions on `conn` (see `sqlext/README.md` for each one).
 pub fn register(conn: &Connection) -> Result<()> {
-    two_texts(conn, "jaro", text::MAX_METRIC_CHARS, text::jaro)?;
-    two_texts(
+    metric(
+        conn,
+        "jaro",
+        text::MAX_METRIC_CHARS,
+        text::jaro_ascii,
+        text::jaro,
+    )?;
+    metric(
         conn,
         "jaro_winkler",
         text::MAX_METRIC_CHARS,
+        text::jaro_winkler_ascii,
         text::jaro_winkler,
     )?;
-    two_texts(conn, "levenshtein", text::MAX_METRIC_CHARS, |a, b| {
-        text::levenshtein(a, b) as i64
-    })?;
-    two_texts(
+    metric(
+        conn,
+        "levenshtein",
+        text::MAX_METRIC_CHARS,
+        |a, b| text::levenshtein_ascii(a, b) as i64,
+        |a, b| text::levenshtein(a, b) as i64,
+    )?;
+    metric(
         conn,
         "damerau_levenshtein",
         text::MAX_DAMERAU_CHARS,
+        |a, b| text::damerau_levenshtein_ascii(a, b) as i64,
         |a, b| text::damerau_levenshtein(a, b) as i64,
     )?;
-    one_text(conn, "soundex", phonetic::soundex)?;
+    conn.create_scalar_function("soundex", 1, deterministic(), |ctx| {
+        if let ValueRef::Text(t) = ctx.get_raw(0) {
+            if t.is_ascii() {
+                return Ok(Some(match phonetic::soundex_ascii(t) {
+                    Some(code) => ShortText::Four(code),
+                    None => ShortText::Empty,
+                }));
+            }
+        }
+        Ok(text_arg(ctx, 0, "soundex")?.map(|s| ShortText::Owned(phonetic::soundex(&s))))
+    })?;
     one_text(conn, "metaphone", phonetic::metaphone)?;
     one_text(conn, "nysiis", phonetic::nysiis)?;
     one_text(conn, "kadi_normalize", normalize::kadi_normalize)?;
@@ -340,6 +380,27 @@ pub fn register(conn: &Connection) -> Result<()> {
         })
     })?;
     Ok(())
+}
+
+/// A text result that usually fits in four bytes (a Soundex code): returned without a heap
+/// allocation; SQLite copies it.
+enum ShortText {
+    Empty,
+    Four([u8; 4]),
+    Owned(String),
+}
+
+impl rusqlite::types::ToSql for ShortText {
+    fn to_sql(&self) -> Result<rusqlite::types::ToSqlOutput<'_>> {
+        let bytes: &[u8] = match self {
+            ShortText::Empty => b"",
+            ShortText::Four(code) => code,
+            ShortText::Owned(s) => s.as_bytes(),
+        };
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(ValueRef::Text(
+            bytes,
+        )))
+    }
 }
 
 /// Parses both JSON arguments and maps; errors name the argument.

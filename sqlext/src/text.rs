@@ -12,12 +12,14 @@
 //! jellyfish does: nothing matched).
 //!
 //! Speed: when both strings are ASCII (and hold no CR, which pairs with LF into one grapheme) the
-//! metrics run on bytes with stack buffers and allocate nothing; otherwise the graphemes are
-//! interned to small integers once and the same generic code runs on those.
+//! metrics run on bytes and allocate nothing: for up to 64 characters Jaro uses bit masks and
+//! Levenshtein Myers' bit-parallel algorithm, with per-thread tables instead of per-call ones.
+//! Otherwise the graphemes are interned to small integers once and generic code runs on those.
 //!
 //! Cost: Jaro and Levenshtein take O(n·m) time and O(n + m) memory; Damerau-Levenshtein takes
 //! O(n·m) time and memory. The functions here are total (no length limit); the SQL layer refuses
 //! inputs longer than [`MAX_METRIC_CHARS`] / [`MAX_DAMERAU_CHARS`] so a query cannot hang.
+use std::cell::RefCell;
 use std::collections::HashMap;
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -43,7 +45,7 @@ pub fn char_count(s: &str) -> usize {
 /// True when every byte of `s` is its own grapheme: ASCII without CR (CR LF is one grapheme).
 #[inline]
 fn is_plain_ascii(s: &str) -> bool {
-    s.bytes().all(|b| b < 0x80 && b != b'\r')
+    is_plain_ascii_bytes(s.as_bytes())
 }
 
 /// Both strings as sequences of small integers, one per grapheme, equal graphemes equal ids.
@@ -58,6 +60,56 @@ fn intern(a: &str, b: &str) -> (Vec<u32>, Vec<u32>, usize) {
 fn intern_one<'a>(g: &'a str, ids: &mut HashMap<&'a str, u32>) -> u32 {
     let next = ids.len() as u32;
     *ids.entry(g).or_insert(next)
+}
+
+/// True when every byte is its own character: ASCII without CR. For such strings the `*_ascii`
+/// functions below give exactly the results of their `&str` counterparts, without UTF-8 work.
+#[inline]
+pub fn is_plain_ascii_bytes(s: &[u8]) -> bool {
+    // Eight bytes at a time: no high bit set, and no byte equal to CR (a zero byte in w ^ CRs).
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const CRS: u64 = 0x0d0d_0d0d_0d0d_0d0d;
+    let mut chunks = s.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let x = w ^ CRS;
+        if w & HIGH != 0 || (x.wrapping_sub(ONES) & !x & HIGH) != 0 {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|&b| b < 0x80 && b != b'\r')
+}
+
+/// [`jaro`] for strings that satisfy [`is_plain_ascii_bytes`] (other bytes count one each).
+pub fn jaro_ascii(a: &[u8], b: &[u8]) -> f64 {
+    u8::jaro(a, b)
+}
+
+/// [`jaro_winkler`] for strings that satisfy [`is_plain_ascii_bytes`].
+pub fn jaro_winkler_ascii(a: &[u8], b: &[u8]) -> f64 {
+    winkler(a, b)
+}
+
+/// [`levenshtein`] for strings that satisfy [`is_plain_ascii_bytes`].
+pub fn levenshtein_ascii(a: &[u8], b: &[u8]) -> usize {
+    let (a, b) = trim_common(a, b);
+    let (long, short) = if a.len() < b.len() { (b, a) } else { (a, b) };
+    if short.is_empty() {
+        long.len()
+    } else if short.len() <= 64 {
+        levenshtein_bits(long, short)
+    } else {
+        levenshtein_seq(long, short)
+    }
+}
+
+/// [`damerau_levenshtein`] for strings that satisfy [`is_plain_ascii_bytes`].
+pub fn damerau_levenshtein_ascii(a: &[u8], b: &[u8]) -> usize {
+    let mut last_row = [0usize; 128];
+    damerau_seq(a, b, |c| usize::from(*c & 0x7f), &mut last_row)
 }
 
 /// Jaro similarity in [0, 1]; 0.0 when either string is empty.
@@ -83,7 +135,11 @@ pub fn jaro_winkler(a: &str, b: &str) -> f64 {
 fn winkler<T: Copy + Eq + JaroFast>(a: &[T], b: &[T]) -> f64 {
     let mut weight = T::jaro(a, b);
     if weight > 0.7 {
-        let prefix = a.iter().zip(b).take(4).take_while(|(x, y)| x == y).count();
+        let limit = a.len().min(b.len()).min(4);
+        let mut prefix = 0;
+        while prefix < limit && a[prefix] == b[prefix] {
+            prefix += 1;
+        }
         if prefix > 0 {
             weight += prefix as f64 * 0.1 * (1.0 - weight);
         }
@@ -112,10 +168,36 @@ impl JaroFast for u32 {
     }
 }
 
-/// Bits `lo..=hi` of a word (`hi` < 64).
-fn bit_range(lo: usize, hi: usize) -> u64 {
-    let upto_hi = if hi >= 63 { !0 } else { (1u64 << (hi + 1)) - 1 };
-    upto_hi & !((1u64 << lo) - 1)
+thread_local! {
+    /// Per-character bit masks of the shorter string, for the bit-parallel paths. Kept per thread
+    /// and cleared entry by entry after each call, so no call pays for zeroing 1 KB.
+    static PEQ: RefCell<[u64; 128]> = const { RefCell::new([0u64; 128]) };
+    /// The Damerau-Levenshtein table, reused across calls on this thread.
+    static DAMERAU_TABLE: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with the positions of each byte of `pattern` set in a zeroed-elsewhere table.
+fn with_peq<R>(pattern: &[u8], f: impl FnOnce(&[u64; 128]) -> R) -> R {
+    PEQ.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut peq) => {
+            for (j, &c) in pattern.iter().enumerate() {
+                peq[usize::from(c & 0x7f)] |= 1 << j;
+            }
+            let result = f(&peq);
+            for &c in pattern {
+                peq[usize::from(c & 0x7f)] = 0;
+            }
+            result
+        }
+        // Unreachable (no re-entrancy), but a fresh table is always correct.
+        Err(_) => {
+            let mut peq = [0u64; 128];
+            for (j, &c) in pattern.iter().enumerate() {
+                peq[usize::from(c & 0x7f)] |= 1 << j;
+            }
+            f(&peq)
+        }
+    })
 }
 
 /// Jaro for ASCII strings of at most 64 bytes: the "first unmatched equal character in the
@@ -125,26 +207,28 @@ fn jaro_bits(a: &[u8], b: &[u8]) -> f64 {
     if a.is_empty() || b.is_empty() {
         return 0.0;
     }
-    let mut peq = [0u64; 128];
-    for (j, &c) in b.iter().enumerate() {
-        peq[usize::from(c & 0x7f)] |= 1 << j;
-    }
+    with_peq(b, |peq| jaro_bits_with(a, b, peq))
+}
+
+fn jaro_bits_with(a: &[u8], b: &[u8], peq: &[u64; 128]) -> f64 {
     let window = (a.len().max(b.len()) / 2).saturating_sub(1);
+    // The window of position i is `span` (2·window+1 bits) centred on bit i; bits beyond b's
+    // length never match because `peq` has none there. window <= 31, so span fits a word.
+    let span = (1u64 << (2 * window + 1)) - 1;
     let (mut a_flags, mut b_flags) = (0u64, 0u64);
-    let mut matches = 0usize;
     for (i, &c) in a.iter().enumerate() {
-        let lo = i.saturating_sub(window);
-        let hi = (i + window).min(b.len() - 1);
-        if lo > hi {
-            continue;
-        }
-        let candidates = peq[usize::from(c & 0x7f)] & bit_range(lo, hi) & !b_flags;
+        let in_window = if i >= window {
+            span << (i - window)
+        } else {
+            span >> (window - i)
+        };
+        let candidates = peq[usize::from(c & 0x7f)] & in_window & !b_flags;
         if candidates != 0 {
             b_flags |= candidates & candidates.wrapping_neg();
             a_flags |= 1 << i;
-            matches += 1;
         }
     }
+    let matches = a_flags.count_ones() as usize;
     if matches == 0 {
         return 0.0;
     }
@@ -227,15 +311,7 @@ pub fn levenshtein(a: &str, b: &str) -> usize {
         return 0;
     }
     if is_plain_ascii(a) && is_plain_ascii(b) {
-        let (a, b) = trim_common(a.as_bytes(), b.as_bytes());
-        let (long, short) = if a.len() < b.len() { (b, a) } else { (a, b) };
-        if short.is_empty() {
-            long.len()
-        } else if short.len() <= 64 {
-            levenshtein_bits(long, short)
-        } else {
-            levenshtein_seq(long, short)
-        }
+        levenshtein_ascii(a.as_bytes(), b.as_bytes())
     } else {
         let (va, vb, _) = intern(a, b);
         levenshtein_seq(&va, &vb)
@@ -260,10 +336,10 @@ fn trim_common<'x, T: Eq>(mut a: &'x [T], mut b: &'x [T]) -> (&'x [T], &'x [T]) 
 /// machine word holds a DP column for a `short` of up to 64 ASCII bytes, so each byte of `long`
 /// costs a dozen word operations instead of `short.len()` cell updates.
 fn levenshtein_bits(long: &[u8], short: &[u8]) -> usize {
-    let mut peq = [0u64; 128];
-    for (i, &c) in short.iter().enumerate() {
-        peq[usize::from(c & 0x7f)] |= 1 << i;
-    }
+    with_peq(short, |peq| levenshtein_bits_with(long, short, peq))
+}
+
+fn levenshtein_bits_with(long: &[u8], short: &[u8], peq: &[u64; 128]) -> usize {
     let (mut vp, mut vn) = (!0u64, 0u64);
     let mut distance = short.len();
     let last = 1u64 << (short.len() - 1);
@@ -325,8 +401,7 @@ pub fn damerau_levenshtein(a: &str, b: &str) -> usize {
         return 0;
     }
     if is_plain_ascii(a) && is_plain_ascii(b) {
-        let mut last_row = [0usize; 128];
-        damerau_seq(a.as_bytes(), b.as_bytes(), |c| *c as usize, &mut last_row)
+        damerau_levenshtein_ascii(a.as_bytes(), b.as_bytes())
     } else {
         let (va, vb, alphabet) = intern(a, b);
         let mut last_row = vec![0usize; alphabet];
@@ -341,20 +416,41 @@ fn damerau_seq<T: Eq>(
     index: impl Fn(&T) -> usize,
     last_row: &mut [usize],
 ) -> usize {
+    // A common prefix or suffix never takes part in an optimal edit script (as for Levenshtein;
+    // rapidfuzz relies on the same fact), and typo pairs share most of their letters.
+    let (a, b) = trim_common(a, b);
     let (n, m) = (a.len(), b.len());
     if n == 0 || m == 0 {
         return n + m;
     }
+    let cells = (n + 2) * (m + 2);
+    DAMERAU_TABLE.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut table) => {
+            if table.len() < cells {
+                table.resize(cells, 0);
+            }
+            let d = &mut table[..cells];
+            let distance = damerau_fill(a, b, &index, last_row, d);
+            // Give back memory a huge call took, keep a small table warm.
+            if table.len() > 1 << 16 {
+                *table = Vec::new();
+            }
+            distance
+        }
+        Err(_) => damerau_fill(a, b, &index, last_row, &mut vec![0; cells]),
+    })
+}
+
+/// Fills the Lowrance-Wagner table `d` ((n+2)×(m+2), any prior content) and returns the distance.
+fn damerau_fill<T: Eq>(
+    a: &[T],
+    b: &[T],
+    index: &impl Fn(&T) -> usize,
+    last_row: &mut [usize],
+    d: &mut [usize],
+) -> usize {
+    let (n, m) = (a.len(), b.len());
     let width = m + 2;
-    let cells = (n + 2) * width;
-    let mut stack = [0usize; 34 * 34];
-    let mut heap = Vec::new();
-    let d: &mut [usize] = if cells <= stack.len() {
-        &mut stack[..cells]
-    } else {
-        heap.resize(cells, 0);
-        &mut heap
-    };
     let infinite = n + m;
     d[0] = infinite;
     for i in 0..=n {
@@ -456,6 +552,62 @@ mod tests {
             if a.len() <= 64 && b.len() <= 64 {
                 assert_eq!(jaro_bits(&a, &b), jaro_seq(&a, &b).0, "{a:?} {b:?}");
             }
+        }
+    }
+
+    #[test]
+    fn damerau_with_common_affixes_trimmed_agrees_with_the_full_table() {
+        let mut x = 0x5555_1234_u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let mut word = |n: u64| -> Vec<u8> {
+                (0..next() % n)
+                    .map(|_| b"abcab"[(next() % 5) as usize])
+                    .collect()
+            };
+            let (a, b) = (word(12), word(12));
+            let mut last_row = [0usize; 128];
+            let mut full = vec![0usize; (a.len() + 2) * (b.len() + 2)];
+            let want = if a.is_empty() || b.is_empty() {
+                a.len() + b.len()
+            } else {
+                damerau_fill(&a, &b, &|c: &u8| *c as usize, &mut last_row, &mut full)
+            };
+            let mut last_row = [0usize; 128];
+            assert_eq!(
+                damerau_seq(&a, &b, |c| *c as usize, &mut last_row),
+                want,
+                "{a:?} {b:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn plain_ascii_detection_agrees_with_a_byte_by_byte_check() {
+        for s in [
+            "",
+            "a",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefg\r",
+            "abcdefgh\r",
+            "\rbcdefghijklmnop",
+            "é",
+            "abcdefghé",
+            "\x0c\x0e\x0d",
+        ] {
+            let want = s.bytes().all(|b| b < 0x80 && b != b'\r');
+            assert_eq!(is_plain_ascii_bytes(s.as_bytes()), want, "{s:?}");
+        }
+        for b in 0..=255u8 {
+            let mut v = vec![b'a'; 16];
+            v[9] = b;
+            assert_eq!(is_plain_ascii_bytes(&v), b < 0x80 && b != b'\r', "byte {b}");
         }
     }
 

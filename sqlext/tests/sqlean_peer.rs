@@ -40,7 +40,7 @@ fn shared_checks(file: &str) -> (Vec<(String, String)>, usize) {
     let mut skipped = 0;
     for line in text.lines().filter(|l| l.starts_with("select '")) {
         let id = line.split('\'').nth(1).unwrap_or_default().to_owned();
-        let body = line.splitn(2, ", ").nth(1).unwrap_or_default();
+        let body = line.split_once(", ").map(|(_, b)| b).unwrap_or_default();
         if NOT_PROVIDED.iter().any(|f| body.contains(f))
             || !SHARED
                 .iter()
