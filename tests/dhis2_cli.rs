@@ -237,3 +237,16 @@ fn sim_writes_the_duplicate_truth_file() {
         assert!(a.len() == 11 && b.len() == 11, "{line}");
     }
 }
+
+#[test]
+fn testing_without_a_configuration_says_not_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kadi(
+        &dir.path().join("kadi.db"),
+        &["dhis2", "test", "--json"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(5));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "not_configured");
+}

@@ -490,3 +490,41 @@ fn unchanged_metadata_is_served_from_the_client_cache_on_304() {
     assert_eq!(c.org_unit_levels().unwrap(), levels);
     assert_eq!(sim.stats().not_modified, 2);
 }
+
+#[test]
+fn the_total_is_available_for_progress_in_every_version() {
+    for v in VERSIONS {
+        let sim = start(v, 37);
+        let c = client(&sim, "district");
+        assert_eq!(c.tracked_entities_total(&query()).unwrap(), Some(37), "{v}");
+    }
+}
+
+#[test]
+fn enrollments_come_only_when_fields_name_them() {
+    for v in ["2.36", "2.38", "2.41"] {
+        let sim = start(v, 3);
+        let base = format!("{}/api/tracker/trackedEntities?program={PROGRAM_UID}&ouMode=ACCESSIBLE&orgUnitMode=ACCESSIBLE", sim.base_url);
+        let base = if v == "2.41" {
+            base.replace("&ouMode=ACCESSIBLE", "")
+        } else {
+            base.replace("&orgUnitMode=ACCESSIBLE", "")
+        };
+        for (fields, expect) in [
+            ("", false),
+            ("&fields=trackedEntity,attributes", false),
+            ("&fields=trackedEntity,enrollments", true),
+        ] {
+            let (status, body) = raw_get(&format!("{base}{fields}"), Some("admin:district"));
+            assert_eq!(status, 200, "{v}{fields}: {body}");
+            assert_eq!(body.contains("\"enrollments\""), expect, "{v} {fields}");
+            // 2.36 adds events only for the keyword `events`; 2.38+ expands a bare `enrollments`.
+            if v == "2.36" || !expect {
+                assert!(
+                    !body.contains("\"events\""),
+                    "{v} {fields}: events never asked for"
+                );
+            }
+        }
+    }
+}

@@ -106,6 +106,16 @@ impl ConfigArgs {
 impl TestArgs {
     fn run(self, db: &Path) -> anyhow::Result<()> {
         let store = Store::open(db)?;
+        if store.dhis2_connection()?.is_none() {
+            let message = "no DHIS2 connection configured: run `kadi dhis2 config --url URL --username U --password-stdin`";
+            if self.json {
+                let v = serde_json::json!({ "status": "not_configured", "error": message });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                eprintln!("not_configured: {message}");
+            }
+            return Err(AlreadyReported(5).into());
+        }
         let client = super::client_from_store(&store)?;
         let result: ConnectionTest = super::test_connection(&client);
         store.record_dhis2_test(&result.status, result.dhis2_version.as_deref())?;

@@ -555,6 +555,22 @@ impl Client {
         Ok(wire.into_page(page, page_size, bytes, |te| te.into_model(&query.program)))
     }
 
+    /// How many tracked entities match `query`, when the server says (`totalPages=true` on a
+    /// one-entity page): for progress and ETA only, never to decide when paging stops.
+    pub fn tracked_entities_total(
+        &self,
+        query: &TrackedEntityQuery,
+    ) -> Result<Option<u64>, Dhis2Error> {
+        let mut q = self.tracker_params(query, 1, 1, "trackedEntity")?;
+        q.push(("totalPages", "true".into()));
+        let (wire, bytes) = self.get_json::<wire::WireTrackerPage<wire::WireUidOnly>>(
+            "tracker/trackedEntities",
+            &q,
+            false,
+        )?;
+        Ok(wire.into_page(1, 1, bytes, |te| te.tracked_entity).total)
+    }
+
     /// One page of tracked-entity UIDs only (`fields=trackedEntity`), for deletion reconciliation.
     pub fn tracked_entity_uids(
         &self,
