@@ -158,13 +158,27 @@ fn bench(n: usize) -> anyhow::Result<()> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
+    let mut child = child;
     let (ok, peak_kb) = wait_with_peak_rss(child.id());
     let secs = t.elapsed().as_secs_f64();
     anyhow::ensure!(ok, "kadi sync failed");
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        use std::io::Read;
+        stdout.read_to_string(&mut out)?;
+    }
+    let report: serde_json::Value = serde_json::from_str(&out)?;
+    let mpi = report["mpi_seconds"].as_f64().unwrap_or(0.0);
     println!(
         "| {n:>7} | kadi sync end to end          | {secs:>7.2} | {:>9.0} | {:>11.1} |",
         n as f64 / secs,
         peak_kb as f64 / 1024.0
+    );
+    println!("| {n:>7} |   of which MPI resolution     | {mpi:>7.2} |         - |           - |");
+    println!(
+        "| {n:>7} |   sync without MPI            | {:>7.2} | {:>9.0} |           - |",
+        secs - mpi,
+        n as f64 / (secs - mpi).max(1e-9)
     );
     Ok(())
 }

@@ -243,15 +243,16 @@ fn a_failed_run_resumes_at_the_page_it_stopped_on() {
     });
     let dir = tempfile::tempdir().unwrap();
     let store = mapped_sim_store(dir.path(), &sim);
-    // No retries: every injected 500 fails the run; the next run continues from the cursor.
-    let o = SyncOptions {
-        page_size: 20,
-        max_attempts: 1,
-        ..Default::default()
-    };
+    // No retries: every injected 500 fails the run; the next run continues from the cursor,
+    // even when asked for another page size.
     let mut resumed_beyond_first_page = false;
     let mut created = 0;
-    for _ in 0..200 {
+    for attempt in 0..200 {
+        let o = SyncOptions {
+            page_size: [20, 50, 7][attempt % 3],
+            max_attempts: 1,
+            ..Default::default()
+        };
         let (r, result) = kadi::sync::run_with_report(&store, PROGRAM, &o);
         created += r.created;
         resumed_beyond_first_page |= r.resumed_from_page.is_some_and(|p| p > 1);
@@ -265,4 +266,64 @@ fn a_failed_run_resumes_at_the_page_it_stopped_on() {
         "every entity created exactly once across the runs"
     );
     assert_eq!(entity_lines(&dump(store.path())), sim_lines(&sim));
+}
+
+#[test]
+fn a_move_to_another_health_center_changes_health_center_and_zone_on_the_card() {
+    let sim = sim("2.42", 40);
+    let dir = tempfile::tempdir().unwrap();
+    let store = mapped_sim_store(dir.path(), &sim);
+    run(&store, PROGRAM, &opts()).unwrap();
+    let moved = sim.tracked_entity_uid(2);
+    let before = sim
+        .snapshot()
+        .into_iter()
+        .find(|t| t.uid == moved)
+        .unwrap()
+        .org_unit
+        .unwrap();
+    let target = sim
+        .snapshot()
+        .into_iter()
+        .filter_map(|t| t.enrollments.first().and_then(|e| e.org_unit.clone()))
+        .find(|ou| *ou != before)
+        .unwrap();
+    sim.move_tracked_entity(&moved, &target).unwrap();
+    let r = run(&store, PROGRAM, &opts()).unwrap();
+    assert_eq!(r.updated, 1);
+    let card = store
+        .card_records(PROGRAM)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.record.tracked_entity_uid == moved)
+        .unwrap()
+        .record
+        .fields;
+    assert_eq!(card.org_unit.as_deref(), Some(target.as_str()));
+    let plan = kadi::mapping::MappingPlan::load(&store, PROGRAM).unwrap();
+    assert_eq!(card.health_center.as_deref(), plan.org_units.name(&target));
+    assert_eq!(
+        card.zone.as_deref(),
+        plan.org_units.ancestor_name_at(&target, plan.zone_level)
+    );
+}
+
+#[test]
+fn an_unreachable_server_fails_quickly_with_a_clear_error_and_keeps_the_store() {
+    let sim = sim("2.41", 20);
+    let dir = tempfile::tempdir().unwrap();
+    let store = mapped_sim_store(dir.path(), &sim);
+    run(&store, PROGRAM, &opts()).unwrap();
+    let before = dump(store.path());
+    drop(sim);
+    let t = std::time::Instant::now();
+    let err = format!("{:#}", run(&store, PROGRAM, &opts()).unwrap_err());
+    assert!(err.contains("unreachable"), "{err}");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(dump(store.path()), before);
+    assert_eq!(store.sync_runs(1).unwrap()[0].status, "failed");
 }

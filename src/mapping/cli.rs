@@ -87,7 +87,14 @@ impl MapArgs {
                         .iter()
                         .map(|m| format!("{:<16} <- {}", m.card_field, m.source))
                         .collect();
-                    s.push(format!("unmapped: {}", r.unmapped_card_fields.join(", ")));
+                    s.push(format!(
+                        "unmapped: {}",
+                        if r.unmapped_card_fields.is_empty() {
+                            "none".to_string()
+                        } else {
+                            r.unmapped_card_fields.join(", ")
+                        }
+                    ));
                     s.join("\n")
                 })
             }

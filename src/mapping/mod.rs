@@ -325,6 +325,7 @@ fn unmapped_card_fields(rows: &[MappingRow]) -> Vec<String> {
 pub fn show_mapping(store: &Store, program_uid: &str) -> Result<MapShowReport> {
     let rows = store.mapping_rows(program_uid)?;
     let plan = MappingPlan::load(store, program_uid).ok();
+    let levels = store.org_unit_levels()?;
     let attrs = store.program_attributes(program_uid)?;
     let mut mappings: Vec<MappingView> = rows
         .iter()
@@ -359,10 +360,13 @@ pub fn show_mapping(store: &Store, program_uid: &str) -> Result<MapShowReport> {
                 "health_center" => "enrollment org unit name".to_string(),
                 "org_unit" => "enrollment org unit UID".to_string(),
                 "enrollment_date" => "enrollment date (enrolledAt)".to_string(),
-                _ => format!(
-                    "org unit ancestor at level {}",
-                    plan.as_ref().map(|p| p.zone_level).unwrap_or(3)
-                ),
+                _ => {
+                    let level = plan.as_ref().map(|p| p.zone_level).unwrap_or(3);
+                    match levels.iter().find(|(l, _)| *l == level) {
+                        Some((_, name)) => format!("org unit ancestor at level {level} ({name})"),
+                        None => format!("org unit ancestor at level {level}"),
+                    }
+                }
             };
             mappings.push(MappingView {
                 card_field: field.into(),

@@ -216,6 +216,7 @@ CREATE TABLE sync_cursors (
     watermark        TEXT,
     run_server_date  TEXT,
     run_updated_after TEXT,
+    run_page_size    INTEGER,
     next_page        INTEGER,
     reconciled_at    TEXT,
     updated_at       TEXT NOT NULL

@@ -26,6 +26,8 @@ pub struct SyncCursor {
     pub run_server_date: Option<String>,
     /// The `updatedAfter` the run in progress uses (so a resumed run asks for the same set).
     pub run_updated_after: Option<String>,
+    /// The page size of the run in progress (a resumed run must page the same way).
+    pub run_page_size: Option<u32>,
     /// The next page (1-based) the run in progress has to fetch.
     pub next_page: Option<u32>,
     /// Server date of the last UID reconciliation.
@@ -77,10 +79,10 @@ impl Store {
         Ok(value)
     }
 
-    /// Gives this connection ~8 MB of page cache (SQLite's default is 2 MB) so index pages of a
+    /// Gives this connection ~24 MB of page cache (SQLite's default is 2 MB) so index pages of a
     /// large sync stay in memory; peak memory stays flat whatever the number of records.
     pub fn prepare_for_bulk_writes(&self) -> Result<()> {
-        self.conn().pragma_update(None, "cache_size", -8000)?;
+        self.conn().pragma_update(None, "cache_size", -24000)?;
         Ok(())
     }
 
@@ -445,7 +447,8 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                "SELECT watermark, run_server_date, run_updated_after, next_page, reconciled_at FROM sync_cursors WHERE program_uid = ?1",
+                "SELECT watermark, run_server_date, run_updated_after, next_page, reconciled_at, run_page_size
+                 FROM sync_cursors WHERE program_uid = ?1",
                 params![program_uid],
                 |r| {
                     Ok(SyncCursor {
@@ -454,6 +457,7 @@ impl Store {
                         run_updated_after: r.get(2)?,
                         next_page: r.get(3)?,
                         reconciled_at: r.get(4)?,
+                        run_page_size: r.get(5)?,
                     })
                 },
             )
@@ -465,11 +469,13 @@ impl Store {
     pub fn set_sync_cursor(&self, program_uid: &str, cursor: &SyncCursor) -> Result<()> {
         self.conn()
             .prepare_cached(
-                "INSERT INTO sync_cursors(program_uid, watermark, run_server_date, run_updated_after, next_page, reconciled_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                "INSERT INTO sync_cursors(program_uid, watermark, run_server_date, run_updated_after, next_page, reconciled_at,
+                   updated_at, run_page_size)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT(program_uid) DO UPDATE SET watermark = excluded.watermark, run_server_date = excluded.run_server_date,
                    run_updated_after = excluded.run_updated_after, next_page = excluded.next_page,
-                   reconciled_at = excluded.reconciled_at, updated_at = excluded.updated_at",
+                   reconciled_at = excluded.reconciled_at, updated_at = excluded.updated_at,
+                   run_page_size = excluded.run_page_size",
             )?
             .execute(params![
                 program_uid,
@@ -478,7 +484,8 @@ impl Store {
                 cursor.run_updated_after,
                 cursor.next_page,
                 cursor.reconciled_at,
-                now_utc()
+                now_utc(),
+                cursor.run_page_size
             ])?;
         Ok(())
     }

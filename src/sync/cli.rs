@@ -182,6 +182,12 @@ fn human(r: &super::SyncReport) -> String {
         r.bytes,
         r.seconds
     );
+    if r.reconciled {
+        s.push_str("\nreconciled deletions with the server's list of UIDs");
+    }
+    if let Some(page) = r.resumed_from_page {
+        s.push_str(&format!("\nresumed an interrupted run at page {page}"));
+    }
     if r.sensitive_blocked > 0 {
         let names: Vec<&str> = r
             .sensitive_attributes

@@ -131,6 +131,8 @@ pub struct SyncReport {
     pub pages: u64,
     pub bytes: u64,
     pub seconds: f64,
+    /// Of `seconds`, the part spent in MPI resolution.
+    pub mpi_seconds: f64,
     /// The page an interrupted run resumed at.
     pub resumed_from_page: Option<u32>,
     /// Whether a UID reconciliation ran.
@@ -170,7 +172,15 @@ pub fn run_with_report(
         }
         Err(e) => return (report, Err(e)),
     };
-    let result = run_inner(store, program_uid, opts, &mut report);
+    // A panic must not leave the run `running` (that would block this process's next runs).
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_inner(store, program_uid, opts, &mut report)
+    }))
+    .unwrap_or_else(|_| {
+        Err(anyhow!(
+            "internal error: the sync of {program_uid} panicked"
+        ))
+    });
     report.seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     report.status = if result.is_ok() {
         "ok".into()
@@ -215,8 +225,13 @@ fn run_inner(
     let client = crate::dhis2::client_from_store(store)?
         .with_timeout(Duration::from_secs(opts.request_timeout_secs.max(1)));
     let retry = Retry::new(opts);
-    // Read the server clock before anything else: it becomes the next watermark.
-    let info: SystemInfo = retry.call(&mut report.errors, "reading /api/system/info", || {
+    // Read the server clock before anything else: it becomes the next watermark. It doubles as
+    // the connectivity probe, so an offline box gives up after a few quick tries.
+    let probe = Retry {
+        max_attempts: retry.max_attempts.min(3),
+        ..retry
+    };
+    let info: SystemInfo = probe.call(&mut report.errors, "reading /api/system/info", || {
         client.system_info()
     })?;
     report.server_version = Some(info.version.clone());
@@ -261,7 +276,10 @@ fn run_inner(
         reconcile(store, &client, &retry, report, program_uid, opts, &info)?;
     }
     if opts.resolve_mpi {
-        match crate::mpi::resolve_pending(store) {
+        let started = Instant::now();
+        let resolved = crate::mpi::resolve_pending(store);
+        report.mpi_seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+        match resolved {
             Ok(r) => {
                 report.mpi_resolved = r.resolved;
                 report.mpi_created = r.created;
@@ -366,6 +384,7 @@ fn pull_tracked_entities(
                 .as_deref()
                 .map(|w| minus_seconds(w, opts.overlap_seconds));
             cursor.next_page = Some(1);
+            cursor.run_page_size = Some(opts.page_size.max(1));
             store.set_sync_cursor(program_uid, &cursor)?;
             1
         }
@@ -376,7 +395,8 @@ fn pull_tracked_entities(
         updated_after: cursor.run_updated_after.clone(),
         include_deleted: true,
     };
-    let page_size = opts.page_size.max(1);
+    // A resumed run pages as the interrupted one did, or offsets would not line up.
+    let page_size = cursor.run_page_size.unwrap_or(opts.page_size).max(1);
     // A fetcher thread reads page n+1 while page n is stored: the run costs about the slower of
     // the two instead of their sum, and at most two pages are in memory. Only the storing side
     // commits (page and cursor together), so a kill loses at most what was not yet committed.
@@ -406,7 +426,11 @@ fn pull_tracked_entities(
                 page += 1;
             }
         });
-        let mut total: Option<u64> = None;
+        // One small extra request, only when someone shows progress; a failure just means no total.
+        let mut total: Option<u64> = match &opts.progress.0 {
+            Some(_) => client.tracked_entities_total(query).ok().flatten(),
+            None => None,
+        };
         for (page, fetched, errors) in rx.iter() {
             report.errors.extend(errors);
             let p = fetched?;
@@ -429,6 +453,7 @@ fn pull_tracked_entities(
     })?;
     cursor.watermark = cursor.run_server_date.take();
     cursor.run_updated_after = None;
+    cursor.run_page_size = None;
     cursor.next_page = None;
     report.watermark = cursor.watermark.clone();
     store.set_sync_cursor(program_uid, &cursor)
@@ -549,6 +574,7 @@ fn reconcile(
 }
 
 /// Retries DHIS2 calls with exponential backoff and full jitter on errors that may pass.
+#[derive(Clone, Copy)]
 struct Retry {
     max_attempts: u32,
     base_ms: u64,
@@ -741,6 +767,15 @@ mod tests {
                 full / 2
             );
         }
+    }
+
+    #[test]
+    fn paging_stops_on_a_page_shorter_than_the_servers_page_size() {
+        assert!(!is_short_page(50, 50, 50));
+        assert!(is_short_page(49, 50, 50));
+        // The server capped 500 to 100: a full page of 100 is not the end.
+        assert!(!is_short_page(100, 100, 500));
+        assert!(is_short_page(0, 0, 500));
     }
 
     #[test]
