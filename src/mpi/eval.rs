@@ -274,7 +274,8 @@ pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
     let temp = opts.store.is_none();
     let path = match &opts.store {
         Some(p) => p.clone(),
-        None => std::env::temp_dir().join(format!(
+        // A throwaway store needs no disk: tmpfs when the system has one (Linux), else temp_dir.
+        None => eval_dir().join(format!(
             "kadi-mpi-eval-{}-{}.db",
             std::process::id(),
             std::time::SystemTime::now()
@@ -305,6 +306,15 @@ pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
     report.seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     report.peak_rss_mb = peak_rss_mb();
     Ok(report)
+}
+
+fn eval_dir() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() && std::fs::metadata(shm).is_ok_and(|m| !m.permissions().readonly()) {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
 }
 
 /// Union-find over record indices.
