@@ -230,3 +230,111 @@ fn the_generate_command_prints_cards_generated_and_seconds_as_json() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["total_cards"], 3);
 }
+
+#[test]
+fn the_preview_command_writes_one_card_png_and_refuses_an_unknown_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kadi.db");
+    drop(seed(&db, 1));
+    let out = dir.path().join("card.png");
+    let run = |template: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kadi"))
+            .args([
+                "--db",
+                db.to_str().unwrap(),
+                "cards",
+                "preview",
+                "--enrollment",
+                "EN000000000",
+            ])
+            .args([
+                "--template",
+                template,
+                "--dpi",
+                "300",
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+    };
+    let o = run("horizon");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let reader = png::Decoder::new(std::fs::File::open(&out).unwrap())
+        .read_info()
+        .unwrap();
+    assert_eq!((reader.info().width, reader.info().height), (1011, 638));
+    let o = run("glitter");
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown template"));
+}
+
+#[test]
+fn generate_resumes_after_the_process_is_killed_mid_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kadi.db");
+    drop(seed(&db, 400));
+    let out = dir.path().join("cards");
+    let args = |c: &mut std::process::Command| {
+        c.args([
+            "--db",
+            db.to_str().unwrap(),
+            "cards",
+            "generate",
+            "--program",
+            PROGRAM,
+            "--threads",
+            "1",
+        ])
+        .args(["--out", out.to_str().unwrap(), "--json"]);
+    };
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kadi"));
+    args(&mut cmd);
+    let mut child = cmd.stdout(std::process::Stdio::null()).spawn().unwrap();
+    let conn = Connection::open(&db).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let killed_at = loop {
+        let row: Option<(String, i64)> = conn
+            .query_row("SELECT status, done FROM tasks", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .ok();
+        if let Some((status, done)) = row {
+            if status == "generating" && done >= 128 {
+                child.kill().unwrap();
+                break Some(done);
+            }
+            if status == "done" {
+                break None;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "generation never progressed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let _ = child.wait();
+    eprintln!("killed after {killed_at:?} cards");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kadi"));
+    args(&mut cmd);
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["cards_generated"], 400);
+    let tasks: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM tasks WHERE status = 'done'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tasks, 1, "the killed task was resumed, not duplicated");
+    if let Some(done) = killed_at {
+        assert!(
+            v["cards_unchanged"].as_i64().unwrap() >= done,
+            "cards finished before the kill are not rendered again: {v}"
+        );
+        assert!(v["cards_rendered"].as_i64().unwrap() < 400);
+    }
+}

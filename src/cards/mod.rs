@@ -19,7 +19,9 @@ pub mod template;
 pub mod template_check;
 pub mod text;
 
-pub use generate::{generate, EnrollmentFilter, GenerateReport, GenerateRequest, TaskView};
+pub use generate::{
+    generate, task_view, EnrollmentFilter, GenerateReport, GenerateRequest, TaskView,
+};
 pub use render::{CardContent, RenderOptions};
 pub use template::{template_names, Template, TemplateOptions};
 
@@ -88,7 +90,7 @@ pub fn preview_png(
     let opts = RenderOptions {
         dpi,
         include_mpi_id: true,
-        bands: if dpi >= 450 { 4 } else { 1 },
+        bands: if dpi >= 450 { 2 } else { 1 },
     };
     render_card_png_with(&card, &template, opts)
         .with_context(|| format!("rendering the card of enrollment {enrollment_uid}"))
