@@ -23,13 +23,13 @@ fn demo_once_reports_every_record_its_identities_and_cards() {
     );
     assert_eq!(summary["records"], records);
     assert_eq!(summary["cards_written"], records);
-    let mpi: u64 = ["mpi_resolved", "mpi_created", "mpi_pending_review"]
+    let mpi: u64 = ["mpi_resolved", "mpi_created"]
         .iter()
         .map(|k| summary[k].as_u64().unwrap())
         .sum();
     assert!(
         mpi >= records as u64,
-        "every record went through the MPI: {summary:#}"
+        "every record is linked or new: {summary:#}"
     );
     assert!(summary["mpi_identities"].as_u64().unwrap() > 0);
     assert!(summary["mpi_identities"].as_u64().unwrap() <= records as u64);
