@@ -1,6 +1,15 @@
-//! `kadi demo`: the whole pipeline with no DHIS2 needed (in-process simulator on a free loopback
-//! port, configure, map, sync, resolve, render, serve).
+//! `kadi demo`: the whole pipeline with no DHIS2 needed. Starts the simulator in-process on a free
+//! loopback port, configures the box against it, maps, syncs, resolves identities, renders every
+//! card, creates a demo staff account and serves the page (or, with `--once`, prints a summary
+//! and exits). Only calls other modules' public functions; writes no SQL of its own.
+use crate::store::Store;
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
 use std::path::Path;
+use std::time::Instant;
+
+/// Username of the staff account the demo creates.
+pub const DEMO_STAFF: &str = "demo";
 
 /// Arguments of `kadi demo`.
 #[derive(Debug, clap::Args)]
@@ -14,12 +23,225 @@ pub struct DemoArgs {
     /// How many beneficiaries the simulator makes.
     #[arg(long, default_value_t = 200)]
     pub records: usize,
+    /// Seed of the simulator's synthetic data (same seed, same people).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Where the page listens (a free port is used if this one is taken).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+}
+
+/// Seconds each step took.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DemoTimings {
+    pub simulator: f64,
+    pub configure_and_map: f64,
+    pub sync: f64,
+    pub resolve: f64,
+    pub cards: f64,
+    pub total: f64,
+}
+
+/// What `kadi demo` did (`--json`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DemoSummary {
+    /// Beneficiaries the simulator served.
+    pub simulator_records: usize,
+    /// Card records in the store after the sync.
+    pub records: i64,
+    pub pulled: u64,
+    pub mpi_identities: i64,
+    pub mpi_resolved: u64,
+    pub mpi_created: u64,
+    pub mpi_pending_review: u64,
+    /// Card PNGs ready (rendered now or unchanged since an earlier demo).
+    pub cards_written: u64,
+    pub cards_dir: String,
+    pub database: String,
+    pub simulator_url: String,
+    /// The page's URL (absent with `--once`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub staff_username: String,
+    /// The demo account's PIN (new each run); only a local demo prints a PIN.
+    pub staff_pin: String,
+    pub seconds: DemoTimings,
 }
 
 impl DemoArgs {
     /// Runs the demo against the database at `db`.
-    pub fn run(self, db: &Path) -> anyhow::Result<()> {
-        let _ = db;
-        anyhow::bail!("kadi demo is not implemented yet")
+    pub fn run(self, db: &Path) -> Result<()> {
+        let progress = !self.json;
+        let (sim, mut summary) = run_pipeline(db, self.records, self.seed, progress)?;
+        if self.once {
+            return crate::output::report(self.json, &summary, || human_summary(&summary));
+        }
+        let config = crate::web::ServeConfig {
+            db: db.to_path_buf(),
+            listen: self.listen.clone(),
+            threads: 4,
+        };
+        let running = match crate::web::start(&config) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("kadi demo: {e:#}; using a free port instead");
+                crate::web::start(&crate::web::ServeConfig {
+                    listen: "127.0.0.1:0".into(),
+                    ..config
+                })?
+            }
+        };
+        summary.url = Some(running.url());
+        crate::output::report(self.json, &summary, || {
+            format!(
+                "{}\n\nOpen {} and log in as `{}` with PIN {} (Ctrl-C stops the demo).",
+                human_summary(&summary),
+                running.url(),
+                summary.staff_username,
+                summary.staff_pin
+            )
+        })?;
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        running.wait();
+        drop(sim);
+        Ok(())
     }
+}
+
+fn human_summary(s: &DemoSummary) -> String {
+    format!(
+        "kadi demo: {} records synced from the simulator ({}), {} MPI identities ({} linked, {} new, {} to review), \
+         {} cards in {} ({:.1} s)\ndatabase: {}\nstaff login: {} / PIN {}",
+        s.records,
+        s.simulator_url,
+        s.mpi_identities,
+        s.mpi_resolved,
+        s.mpi_created,
+        s.mpi_pending_review,
+        s.cards_written,
+        s.cards_dir,
+        s.seconds.total,
+        s.database,
+        s.staff_username,
+        s.staff_pin
+    )
+}
+
+/// Simulator, configure, map, sync, resolve, render, staff account. Returns the running simulator
+/// (kept alive while the page is served, so "sync now" has a server to talk to) and the summary.
+pub fn run_pipeline(
+    db: &Path,
+    records: usize,
+    seed: u64,
+    progress: bool,
+) -> Result<(crate::sim::SimHandle, DemoSummary)> {
+    let started = Instant::now();
+    let mut t = DemoTimings::default();
+    let step = |msg: &str| {
+        if progress {
+            eprintln!("kadi demo: {msg}");
+        }
+    };
+    step(&format!(
+        "starting the DHIS2 simulator with {records} beneficiaries"
+    ));
+    let lap = Instant::now();
+    let sim = crate::sim::start(crate::sim::SimConfig {
+        records,
+        seed,
+        ..Default::default()
+    })
+    .context("starting the DHIS2 simulator")?;
+    t.simulator = lap.elapsed().as_secs_f64();
+
+    let lap = Instant::now();
+    let store = Store::open(db)?;
+    step(&format!(
+        "configuring {} against {}",
+        db.display(),
+        sim.base_url
+    ));
+    configure_dhis2(&store, &sim.base_url)?;
+    crate::mapping::set_mapping(&store, &crate::mapping::demo_mapping())
+        .context("setting the demo mapping")?;
+    t.configure_and_map = lap.elapsed().as_secs_f64();
+
+    step("syncing");
+    let lap = Instant::now();
+    let opts = crate::sync::SyncOptions {
+        actor: "demo".into(),
+        ..Default::default()
+    };
+    let sync = crate::sync::run(&store, crate::sim::PROGRAM_UID, &opts)
+        .context("syncing from the simulator")?;
+    t.sync = lap.elapsed().as_secs_f64();
+
+    step("resolving identities");
+    let lap = Instant::now();
+    // Sync resolves already; a second pass is idempotent and catches anything left pending.
+    let resolve = crate::mpi::resolve_pending(&store).context("resolving identities")?;
+    t.resolve = lap.elapsed().as_secs_f64();
+
+    step("rendering cards");
+    let lap = Instant::now();
+    let (cards_written, cards_dir) = render_cards(&store)?;
+    t.cards = lap.elapsed().as_secs_f64();
+
+    let pin = random_pin()?;
+    crate::web::cli::add_staff(&store, "demo", DEMO_STAFF, &pin, Some("Demo staff"), true)?;
+    t.total = started.elapsed().as_secs_f64();
+    let summary = DemoSummary {
+        simulator_records: records,
+        records: store.count("card_records")?,
+        pulled: sync.pulled,
+        mpi_identities: store.web_status()?.mpi_identities,
+        mpi_resolved: sync.mpi_resolved + resolve.resolved,
+        mpi_created: sync.mpi_created + resolve.created,
+        mpi_pending_review: store.web_status()?.pending_review.max(0) as u64,
+        cards_written,
+        cards_dir,
+        database: db.display().to_string(),
+        simulator_url: sim.base_url.clone(),
+        url: None,
+        staff_username: DEMO_STAFF.into(),
+        staff_pin: pin,
+        seconds: t,
+    };
+    Ok((sim, summary))
+}
+
+/// Points the box at the simulator (admin / district, the simulator's documented login).
+fn configure_dhis2(store: &Store, base_url: &str) -> Result<()> {
+    let auth = crate::dhis2::Auth::Basic {
+        username: "admin".into(),
+        password: "district".into(),
+    };
+    crate::dhis2::save_connection(store, "demo", base_url, &auth)
+        .context("storing the simulator's connection")?;
+    Ok(())
+}
+
+/// Renders every card of the demo program; returns (cards ready, directory).
+fn render_cards(store: &Store) -> Result<(u64, String)> {
+    let request = crate::cards::GenerateRequest::new(crate::sim::PROGRAM_UID);
+    let report =
+        crate::cards::generate(store, &request, |_| {}).context("rendering the demo cards")?;
+    if let Some(failure) = report.cards_failed.first() {
+        bail!(
+            "{} of {} cards failed to render; first: {}: {}",
+            report.cards_failed.len(),
+            report.total_cards,
+            failure.enrollment_uid,
+            failure.error
+        );
+    }
+    Ok((report.cards_generated as u64, report.out_dir))
+}
+
+/// A random 6-digit PIN for the demo account.
+fn random_pin() -> Result<String> {
+    let mut bytes = [0u8; 4];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no system randomness: {e}"))?;
+    Ok(format!("{:06}", u32::from_le_bytes(bytes) % 1_000_000))
 }

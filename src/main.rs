@@ -36,6 +36,8 @@ enum Command {
     Cards(kadi::cards::cli::CardsArgs),
     /// Serve the local web page and JSON API.
     Serve(kadi::web::cli::ServeArgs),
+    /// Manage the staff accounts that log in to the page.
+    Staff(kadi::web::cli::StaffArgs),
     /// Run a DHIS2 simulator (for tests and demos).
     Sim(kadi::sim::cli::SimArgs),
     /// Run the whole pipeline against a built-in simulator.
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Mpi(a) => a.run(&db),
         Command::Cards(a) => a.run(&db),
         Command::Serve(a) => a.run(&db),
+        Command::Staff(a) => a.run(&db),
         Command::Sim(a) => a.run(&db),
         Command::Demo(a) => a.run(&db),
     };

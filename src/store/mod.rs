@@ -12,6 +12,7 @@ pub mod mapping_data;
 pub mod mpi_data;
 pub mod records;
 pub mod sync_data;
+pub mod web_data;
 
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};

@@ -1,18 +1,170 @@
-//! `kadi serve`: command-line arguments and their handler.
+//! `kadi serve` and `kadi staff`: command-line arguments and their handlers.
+use super::auth;
+use crate::store::Store;
+use anyhow::{bail, Context, Result};
+use std::io::BufRead;
 use std::path::Path;
 
 /// Arguments of `kadi serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Print one JSON document instead of text.
+    /// Address to listen on (`0.0.0.0:8080` for the clinic LAN).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Worker threads answering requests.
+    #[arg(long, default_value_t = 4)]
+    pub threads: usize,
+    /// Do not run the sync scheduler in this process (the page only).
+    #[arg(long)]
+    pub no_scheduler: bool,
+    /// Print one JSON document (the URL) at start instead of text.
     #[arg(long)]
     pub json: bool,
 }
 
 impl ServeArgs {
-    /// Runs the command against the database at `db`.
-    pub fn run(self, db: &Path) -> anyhow::Result<()> {
-        let _ = db;
-        anyhow::bail!("kadi serve is not implemented yet")
+    /// Runs the command against the database at `db` (until killed).
+    pub fn run(self, db: &Path) -> Result<()> {
+        let store = Store::open(db)?;
+        let staff = store.count("staff")?;
+        drop(store);
+        let running = super::start(&super::ServeConfig {
+            db: db.to_path_buf(),
+            listen: self.listen,
+            threads: self.threads,
+        })?;
+        let url = running.url();
+        let report =
+            serde_json::json!({ "url": url, "database": db.display().to_string(), "staff": staff });
+        crate::output::report(self.json, &report, || {
+            let mut s = format!("kadi serving {url} (database {})", db.display());
+            if staff == 0 {
+                s.push_str("\nno staff account yet: add one with `kadi staff add --username NAME --pin-stdin`");
+            }
+            s
+        })?;
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        running.wait();
+        Ok(())
     }
+}
+
+/// Arguments of `kadi staff`.
+#[derive(Debug, clap::Args)]
+pub struct StaffArgs {
+    #[command(subcommand)]
+    pub command: StaffCommand,
+}
+
+/// What `kadi staff` does.
+#[derive(Debug, clap::Subcommand)]
+pub enum StaffCommand {
+    /// Add a staff account, or set a new PIN for an existing one.
+    Add {
+        /// Login name (letters, digits, '.', '_', '-').
+        #[arg(long)]
+        username: String,
+        /// Read the PIN (4 to 12 digits) from the first line of standard input.
+        #[arg(long, required = true)]
+        pin_stdin: bool,
+        /// Name shown on the page.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Give the account the admin role (settings, staff management).
+        #[arg(long)]
+        admin: bool,
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a staff account (and end its sessions).
+    Remove {
+        #[arg(long)]
+        username: String,
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List staff accounts.
+    List {
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl StaffArgs {
+    /// Runs the command against the database at `db`.
+    pub fn run(self, db: &Path) -> Result<()> {
+        let store = Store::open(db)?;
+        match self.command {
+            StaffCommand::Add {
+                username,
+                pin_stdin: _,
+                display_name,
+                admin,
+                json,
+            } => {
+                let mut line = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .context("reading the PIN from standard input")?;
+                let pin = line.trim_end_matches(['\r', '\n']);
+                add_staff(
+                    &store,
+                    "cli",
+                    &username,
+                    pin,
+                    display_name.as_deref(),
+                    admin,
+                )?;
+                let report = serde_json::json!({ "username": username, "role": if admin { "admin" } else { "staff" } });
+                crate::output::report(json, &report, || format!("staff account {username} saved"))
+            }
+            StaffCommand::Remove { username, json } => {
+                if !store.remove_staff("cli", &username)? {
+                    bail!("no staff account named {username}");
+                }
+                crate::output::report(json, &serde_json::json!({ "removed": username }), || {
+                    format!("staff account {username} removed")
+                })
+            }
+            StaffCommand::List { json } => {
+                let staff = store.staff_list()?;
+                crate::output::report(json, &staff, || {
+                    if staff.is_empty() {
+                        return "no staff accounts".to_string();
+                    }
+                    staff
+                        .iter()
+                        .map(|s| format!("{}\t{}", s.username, s.role))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+            }
+        }
+    }
+}
+
+/// Validates and saves a staff account with a freshly hashed PIN (used by the CLI and the demo).
+pub fn add_staff(
+    store: &Store,
+    actor: &str,
+    username: &str,
+    pin: &str,
+    display_name: Option<&str>,
+    admin: bool,
+) -> Result<()> {
+    auth::validate_username(username)?;
+    auth::validate_pin(pin)?;
+    let hash = auth::hash_pin(pin)?;
+    store.upsert_staff(
+        actor,
+        username,
+        display_name,
+        if admin { "admin" } else { "staff" },
+        &hash,
+    )
 }

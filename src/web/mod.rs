@@ -1,3 +1,269 @@
 //! The local web page and JSON API over tiny_http: staff login, beneficiaries, card preview and
-//! print, duplicate review, DHIS2 settings, and the Oomus-CampaignID-shaped `/dhis2/...` endpoints.
+//! print, and the Oomus-CampaignID-shaped `/dhis2/...` endpoints (later: duplicate review, DHIS2
+//! settings, send).
+//!
+//! Shape: one `tiny_http::Server`, a few worker threads each running
+//! `for request in server.incoming_requests()` with its own [`Store`] connection, and one router
+//! ([`route`]) that is a `match` on method and path. Handlers are `fn(&Ctx, &mut Call) -> Reply`.
+//! Every patient-data route goes through [`page`] (redirects to the login page without a session)
+//! or [`api`] (401 JSON without a session). HTML is rendered by minijinja with auto-escaping; the
+//! templates and CSS are compiled into the binary. Every state change is audited.
+//!
+//! Invariants: nothing here reads or returns the DHIS2 secret; request bodies are size-limited
+//! (413); session tokens are only stored hashed.
+pub mod api;
+pub mod auth;
 pub mod cli;
+pub mod http;
+pub mod pages;
+
+use crate::store::web_data::StaffMember;
+use crate::store::Store;
+use anyhow::{Context, Result};
+use http::Reply;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use tiny_http::{Method, Request, Server};
+
+const CSS: &str = include_str!("../../assets/web/kadi.css");
+const JS: &str = include_str!("../../assets/web/kadi.js");
+
+/// How to run the page.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The box's database.
+    pub db: PathBuf,
+    /// Address to listen on, e.g. `127.0.0.1:8080` (port 0 picks a free one).
+    pub listen: String,
+    /// Worker threads (each with its own database connection).
+    pub threads: usize,
+}
+
+/// What every worker shares: templates and the login throttle.
+pub struct Shared {
+    pub templates: minijinja::Environment<'static>,
+    pub throttle: auth::LoginThrottle,
+}
+
+/// What a handler gets: this worker's database connection and the shared state.
+pub struct Ctx {
+    pub store: Store,
+    pub shared: Arc<Shared>,
+}
+
+/// One request being answered: the request, its decoded path and query, and who is logged in.
+pub struct Call<'r> {
+    pub request: &'r mut Request,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    /// The logged-in staff member, when the request carries a live session cookie.
+    pub staff: Option<StaffMember>,
+}
+
+impl Call<'_> {
+    /// A decoded query parameter.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        http::param(&self.query, name)
+    }
+}
+
+/// A running page; [`Running::wait`] blocks, [`Running::stop`] ends it.
+pub struct Running {
+    server: Arc<Server>,
+    workers: Vec<JoinHandle<()>>,
+    /// The address actually bound (useful with port 0).
+    pub addr: SocketAddr,
+}
+
+impl Running {
+    /// `http://ADDR` of the page.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Blocks until every worker ends (normally never).
+    pub fn wait(self) {
+        for w in self.workers {
+            let _ = w.join();
+        }
+    }
+
+    /// Stops accepting requests and joins the workers.
+    pub fn stop(self) {
+        for _ in &self.workers {
+            self.server.unblock();
+        }
+        self.wait();
+    }
+}
+
+/// The HTML templates, registered from files compiled into the binary (auto-escaped: `.html`).
+pub fn templates() -> Result<minijinja::Environment<'static>> {
+    let mut env = minijinja::Environment::new();
+    for (name, source) in [
+        ("base.html", include_str!("../../assets/web/base.html")),
+        ("login.html", include_str!("../../assets/web/login.html")),
+        (
+            "beneficiaries.html",
+            include_str!("../../assets/web/beneficiaries.html"),
+        ),
+        ("card.html", include_str!("../../assets/web/card.html")),
+        ("error.html", include_str!("../../assets/web/error.html")),
+    ] {
+        env.add_template(name, source)
+            .with_context(|| format!("compiling template {name}"))?;
+    }
+    env.add_filter("urlencode", |s: String| http::percent_encode(&s));
+    env.add_global("version", crate::VERSION);
+    Ok(env)
+}
+
+/// Binds the address, opens one database connection per worker and starts the workers.
+pub fn start(config: &ServeConfig) -> Result<Running> {
+    let server = Server::http(&config.listen)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let addr = server
+        .server_addr()
+        .to_ip()
+        .with_context(|| format!("{} is not an IP address", config.listen))?;
+    let server = Arc::new(server);
+    let shared = Arc::new(Shared {
+        templates: templates()?,
+        throttle: auth::LoginThrottle::default(),
+    });
+    let mut workers = Vec::new();
+    for i in 0..config.threads.max(1) {
+        let ctx = Ctx {
+            store: Store::open(&config.db)?,
+            shared: shared.clone(),
+        };
+        let server = server.clone();
+        let worker = std::thread::Builder::new()
+            .name(format!("kadi-web-{i}"))
+            .spawn(move || {
+                for request in server.incoming_requests() {
+                    handle(&ctx, request);
+                }
+            })
+            .context("starting a web worker thread")?;
+        workers.push(worker);
+    }
+    Ok(Running {
+        server,
+        workers,
+        addr,
+    })
+}
+
+/// Answers one request and logs a line (method, path without query, status, time).
+fn handle(ctx: &Ctx, mut request: Request) {
+    let started = std::time::Instant::now();
+    let (path, query) = http::split_url(request.url());
+    let staff = session_token(&request).and_then(|token| {
+        ctx.store
+            .session_staff(&auth::token_hash(token), &crate::store::now_utc())
+            .ok()
+            .flatten()
+    });
+    let method = request.method().clone();
+    let mut call = Call {
+        request: &mut request,
+        path,
+        query,
+        staff,
+    };
+    // A panic in one handler must not kill the worker: answer 500 and go on.
+    let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(ctx, &mut call)))
+        .unwrap_or_else(|_| Reply::json_error(500, "internal error"));
+    let status = reply.status;
+    let path = call.path.clone();
+    if let Err(e) = request.respond(reply.into_response()) {
+        eprintln!("kadi serve: could not answer {method} {path}: {e}");
+        return;
+    }
+    eprintln!(
+        "{method} {path} {status} {}ms",
+        started.elapsed().as_millis()
+    );
+}
+
+/// The session token from the request's cookie.
+pub fn session_token(request: &Request) -> Option<&str> {
+    http::header(request, "Cookie").and_then(auth::token_from_cookie_header)
+}
+
+/// The router: every route of the page and API, in one place.
+pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
+    let method = call.request.method().clone();
+    // No route takes more than this; refuse before anyone reads (or tiny_http drains) the body.
+    if call
+        .request
+        .body_length()
+        .is_some_and(|n| n > http::MAX_BODY_BYTES)
+    {
+        return Reply::json_error(413, "request body too large");
+    }
+    match (&method, call.path.as_str()) {
+        (Method::Get, "/healthz") => api::healthz(ctx, call),
+        (Method::Get, "/static/kadi.css") => {
+            Reply::bytes("text/css; charset=utf-8", CSS.as_bytes().to_vec())
+        }
+        (Method::Get, "/static/kadi.js") => {
+            Reply::bytes("text/javascript; charset=utf-8", JS.as_bytes().to_vec())
+        }
+        (Method::Get, "/login") => pages::login_form(ctx, call),
+        (Method::Post, "/login") => pages::login_submit(ctx, call),
+        (Method::Post, "/logout") => pages::logout(ctx, call),
+        (Method::Get, "/") => page(ctx, call, |_, _| Reply::redirect("/beneficiaries")),
+        (Method::Get, "/beneficiaries") => page(ctx, call, pages::beneficiaries),
+        (Method::Get, p) if p.starts_with("/beneficiaries/") => page(ctx, call, pages::card),
+        (Method::Post, "/sync-now") => page(ctx, call, pages::sync_now),
+        (Method::Get, "/api/beneficiaries") => api(ctx, call, api::beneficiaries),
+        (Method::Get, "/api/status") => api(ctx, call, api::status),
+        (Method::Get, "/dhis2/preview-card-png") => api(ctx, call, api::preview_card_png),
+        (
+            _,
+            "/healthz" | "/login" | "/logout" | "/beneficiaries" | "/api/beneficiaries"
+            | "/api/status",
+        )
+        | (_, "/dhis2/preview-card-png") => Reply::json_error(405, "method not allowed"),
+        (_, p) if p.starts_with("/api/") || p.starts_with("/dhis2/") => {
+            Reply::json_error(404, "no such endpoint")
+        }
+        _ => pages::error_page(
+            ctx,
+            call,
+            404,
+            "Not found",
+            "There is no page at this address.",
+        ),
+    }
+}
+
+/// Runs an HTML handler for a logged-in staff member, or redirects to the login page.
+pub fn page(ctx: &Ctx, call: &mut Call, handler: fn(&Ctx, &mut Call) -> Reply) -> Reply {
+    if call.staff.is_none() {
+        let next = match call.request.url() {
+            "/" => String::new(),
+            url => format!("?next={}", http::percent_encode(url)),
+        };
+        return Reply::redirect(&format!("/login{next}"));
+    }
+    handler(ctx, call)
+}
+
+/// Runs a JSON/API handler for a logged-in staff member, or answers 401 JSON.
+pub fn api(ctx: &Ctx, call: &mut Call, handler: fn(&Ctx, &mut Call) -> Reply) -> Reply {
+    if call.staff.is_none() {
+        return Reply::json_error(401, "log in first (POST /login with username and pin)");
+    }
+    handler(ctx, call)
+}
+
+/// Logs an internal error and answers a generic 500 (details stay in the box's log).
+pub fn internal_error(context: &str, e: &anyhow::Error) -> Reply {
+    eprintln!("kadi serve: {context}: {e:#}");
+    Reply::json_error(500, &format!("{context} failed; see the box's log"))
+}

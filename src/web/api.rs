@@ -1,0 +1,110 @@
+//! JSON and image endpoints: `/healthz`, `/api/beneficiaries`, `/api/status`, and the
+//! Oomus-CampaignID-shaped `/dhis2/preview-card-png`. JSON shapes are the serde structs here.
+use super::http::Reply;
+use super::pages::PAGE_SIZE;
+use super::{internal_error, Call, Ctx};
+use serde::Serialize;
+
+/// The template the page shows when none is picked.
+pub const DEFAULT_TEMPLATE: &str = "pulse";
+/// Resolutions a preview may be rendered at.
+pub const PREVIEW_DPIS: [u32; 3] = [300, 450, 600];
+
+/// Card templates the page offers (the cards module's list).
+pub fn card_templates() -> Vec<String> {
+    crate::cards::template_names()
+        .into_iter()
+        .map(str::to_string)
+        .collect()
+}
+
+/// `GET /healthz`: no session needed, no data.
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    version: &'static str,
+    database: bool,
+}
+
+/// `GET /healthz`.
+pub fn healthz(ctx: &Ctx, _call: &mut Call) -> Reply {
+    let database = ctx.store.schema_version().is_ok();
+    let status = if database { "ok" } else { "degraded" };
+    Reply::json(
+        if database { 200 } else { 503 },
+        &Health {
+            status,
+            version: crate::VERSION,
+            database,
+        },
+    )
+}
+
+/// `GET /api/beneficiaries?q=&page=`: one page of the search, as `BeneficiaryPage`.
+pub fn beneficiaries(ctx: &Ctx, call: &mut Call) -> Reply {
+    let q: String = call.param("q").unwrap_or("").chars().take(200).collect();
+    let page = match call.param("page").map(str::parse::<u32>) {
+        None => 1,
+        Some(Ok(p)) if p >= 1 => p,
+        Some(_) => return Reply::json_error(400, "page must be a positive integer"),
+    };
+    match ctx.store.search_beneficiaries(&q, page, PAGE_SIZE) {
+        Ok(result) => Reply::json(200, &result),
+        Err(e) => internal_error("searching beneficiaries", &e),
+    }
+}
+
+/// `GET /api/status`: last sync and counts.
+#[derive(Serialize)]
+struct StatusReply {
+    version: &'static str,
+    #[serde(flatten)]
+    status: crate::store::web_data::WebStatus,
+}
+
+/// `GET /api/status`.
+pub fn status(ctx: &Ctx, _call: &mut Call) -> Reply {
+    match ctx.store.web_status() {
+        Ok(status) => Reply::json(
+            200,
+            &StatusReply {
+                version: crate::VERSION,
+                status,
+            },
+        ),
+        Err(e) => internal_error("reading status", &e),
+    }
+}
+
+/// `GET /dhis2/preview-card-png?enrollment_id=…&template=pulse&dpi=300`: the card as PNG.
+/// 400 (JSON) for a missing enrollment_id or a bad template/dpi, 404 for an unknown enrollment.
+pub fn preview_card_png(ctx: &Ctx, call: &mut Call) -> Reply {
+    let Some(enrollment_id) = call.param("enrollment_id").filter(|e| !e.is_empty()) else {
+        return Reply::json_error(400, "enrollment_id is required");
+    };
+    let template = call.param("template").unwrap_or(DEFAULT_TEMPLATE);
+    let templates = card_templates();
+    if !templates.iter().any(|t| t == template) {
+        return Reply::json_error(
+            400,
+            &format!(
+                "unknown template; known templates: {}",
+                templates.join(", ")
+            ),
+        );
+    }
+    let dpi = match call.param("dpi").map(str::parse::<u32>) {
+        None => 300,
+        Some(Ok(d)) if PREVIEW_DPIS.contains(&d) => d,
+        Some(_) => return Reply::json_error(400, "dpi must be 300, 450 or 600"),
+    };
+    match ctx.store.card_record(enrollment_id) {
+        Ok(Some(_)) => {}
+        Ok(None) => return Reply::json_error(404, "no card record for this enrollment_id"),
+        Err(e) => return internal_error("reading a card record", &e),
+    }
+    match crate::cards::preview_png(&ctx.store, enrollment_id, template, dpi) {
+        Ok(png) => Reply::bytes("image/png", png),
+        Err(e) => internal_error("rendering the card", &e),
+    }
+}

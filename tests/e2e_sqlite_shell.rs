@@ -1,0 +1,111 @@
+//! The analyst's path: the box's own database, opened read-only in the stock `/usr/bin/sqlite3`
+//! shell with kadi's loadable extension, answers `mpi_score` over its card records with the very
+//! values the box computes.
+mod web_support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use web_support::*;
+
+/// Builds the loadable extension (its own workspace, see DESIGN.md) and returns the .so path.
+fn build_extension() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = root.join("sqlext/loadable/Cargo.toml");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "--release", "--quiet", "--manifest-path"])
+        .arg(&manifest)
+        // Not the outer test build's settings: this is a separate build with its own features.
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "building the extension failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let so = root.join("sqlext/loadable/target/release/libkadi_sqlext.so");
+    assert!(so.exists(), "{} was not built", so.display());
+    so
+}
+
+#[test]
+fn the_box_database_answers_mpi_score_in_the_sqlite3_shell() {
+    let shell = Path::new("/usr/bin/sqlite3");
+    if !shell.exists() {
+        eprintln!("SKIPPED: /usr/bin/sqlite3 is not installed (bash .ci/run installs it)");
+        return;
+    }
+    let b = TestBox::new();
+    let summary = b.kadi_json(&["demo", "--once", "--json", "--records", "40"]);
+    assert_eq!(summary["records"], 40);
+    let so = build_extension();
+    // `.load` takes the path without its suffix; SQLite adds `.so` and derives the entry point.
+    let load = so.with_extension("");
+    let sql = format!(
+        ".load {}\n.mode csv\n\
+         SELECT a.enrollment_uid, b.enrollment_uid, printf('%.9f', mpi_score(a.fields_json, b.fields_json)), \
+                mpi_band(mpi_score(a.fields_json, b.fields_json)) \
+         FROM card_records a JOIN card_records b ON a.enrollment_uid <= b.enrollment_uid \
+         ORDER BY 1, 2;\n",
+        load.display()
+    );
+    let out = Command::new(shell)
+        .arg("-readonly")
+        .arg("-bail")
+        .arg(&b.db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(sql.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "sqlite3 failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The box's own numbers for the same pairs, with the same Rust code the box links.
+    let store = kadi::store::Store::open(&b.db).unwrap();
+    let fields: std::collections::HashMap<String, String> = store
+        .card_records(kadi::sim::PROGRAM_UID)
+        .unwrap()
+        .into_iter()
+        .map(|c| {
+            (
+                c.record.enrollment_uid.clone(),
+                serde_json::to_string(&c.record.fields).unwrap(),
+            )
+        })
+        .collect();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 40 * 41 / 2, "one answer per pair");
+    let mut self_pairs = 0;
+    for line in lines {
+        let cols: Vec<&str> = line.split(',').collect();
+        let [a, b, score, band] = cols.as_slice() else {
+            panic!("unexpected line {line}")
+        };
+        let score: f64 = score.parse().unwrap();
+        assert!((0.0..=1.0).contains(&score), "{line}");
+        assert!(["link", "review", "new"].contains(band), "{line}");
+        // The stored JSON and the typed fields re-serialised are the same record.
+        let expected = kadi_sqlext::mpi::score_json(&fields[*a], &fields[*b]).unwrap();
+        assert!(
+            (score - expected).abs() < 1e-6,
+            "{a} {b}: shell {score}, box {expected}"
+        );
+        if a == b {
+            self_pairs += 1;
+            assert!(score > 0.99, "a record scores 1 against itself: {line}");
+        }
+    }
+    assert_eq!(self_pairs, 40);
+}

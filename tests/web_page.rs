@@ -1,0 +1,312 @@
+//! The local page over real HTTP on 127.0.0.1: login required, wrong PIN, escaping, search and
+//! paging, the card preview PNG and its errors, logout, body limits. Drives the built binary.
+mod web_support;
+
+use web_support::*;
+
+const PROGRAM: &str = "P3jJH5Tu5VC";
+
+/// A box with a staff account `awa` / `4321` and 30 beneficiaries, one of them named `<script>`.
+fn clinic() -> (TestBox, Vec<String>, Served) {
+    let b = TestBox::new();
+    b.add_staff("awa", "4321");
+    let mut people = vec![Person {
+        first: "<script>alert('x')</script>",
+        last: "Diop & \"Fils\"",
+        beneficiary_id: "B-XSS",
+        dob: "1990-01-01",
+        sex: "F",
+    }];
+    let names: Vec<(String, String)> = (0..29)
+        .map(|i| (format!("Moussa{i:02}"), format!("Ndiaye{i:02}")))
+        .collect();
+    let ids: Vec<String> = (0..29).map(|i| format!("B-{i:03}")).collect();
+    for (i, (first, last)) in names.iter().enumerate() {
+        people.push(Person {
+            first,
+            last,
+            beneficiary_id: &ids[i],
+            dob: "1985-06-15",
+            sex: "M",
+        });
+    }
+    let enrollments = seed_beneficiaries(&b.db, PROGRAM, &people);
+    let served = b.serve();
+    (b, enrollments, served)
+}
+
+#[test]
+fn patient_pages_and_endpoints_require_a_login() {
+    let (_b, enrollments, s) = clinic();
+    let page = get(&format!("{}/beneficiaries?q=diop", s.url), None);
+    assert_eq!(page.status, 303);
+    assert!(
+        page.location.starts_with("/login?next="),
+        "{}",
+        page.location
+    );
+    assert!(!page.text().contains("Diop"));
+    for path in [
+        "/api/beneficiaries".to_string(),
+        "/api/status".to_string(),
+        format!(
+            "/dhis2/preview-card-png?enrollment_id={}&template=pulse&dpi=300",
+            enrollments[0]
+        ),
+    ] {
+        let got = get(&format!("{}{path}", s.url), None);
+        assert_eq!(got.status, 401, "{path}");
+        assert!(got.content_type.starts_with("application/json"), "{path}");
+        assert!(got.json()["error"].is_string());
+    }
+    let forged = get(
+        &format!("{}/api/beneficiaries", s.url),
+        Some("kadi_session=forged-token"),
+    );
+    assert_eq!(forged.status, 401);
+    let health = get(&format!("{}/healthz", s.url), None);
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["status"], "ok");
+}
+
+#[test]
+fn a_wrong_pin_is_refused_audited_and_throttled() {
+    let (b, _e, s) = clinic();
+    let got = post_form(
+        &format!("{}/login", s.url),
+        None,
+        &[("username", "awa"), ("pin", "0000")],
+    );
+    assert_eq!(got.status, 401);
+    assert!(got.set_cookie.is_empty());
+    assert!(got.text().contains("Wrong username or PIN"));
+    let unknown = post_form(
+        &format!("{}/login", s.url),
+        None,
+        &[("username", "nobody"), ("pin", "4321")],
+    );
+    assert_eq!(unknown.status, 401);
+    for _ in 0..4 {
+        post_form(
+            &format!("{}/login", s.url),
+            None,
+            &[("username", "awa"), ("pin", "1111")],
+        );
+    }
+    // Five failures for this name: even the right PIN is refused until the window passes.
+    let locked = post_form(
+        &format!("{}/login", s.url),
+        None,
+        &[("username", "awa"), ("pin", "4321")],
+    );
+    assert_eq!(locked.status, 429);
+    let conn = rusqlite::Connection::open(&b.db).unwrap();
+    let failed: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM audit_log WHERE action = 'staff.login_failed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(failed >= 2, "failed logins are audited");
+}
+
+#[test]
+fn a_logged_in_staff_member_sees_beneficiaries_with_names_escaped() {
+    let (b, _e, s) = clinic();
+    let got = post_form(
+        &format!("{}/login", s.url),
+        None,
+        &[("username", "awa"), ("pin", "4321")],
+    );
+    assert_eq!(got.status, 303);
+    assert_eq!(got.location, "/beneficiaries");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(
+            got.set_cookie.contains(attr),
+            "cookie lacks {attr}: {}",
+            got.set_cookie
+        );
+    }
+    let cookie = got.set_cookie.split(';').next().unwrap().to_string();
+    // Only the token's hash is stored.
+    let token = cookie.trim_start_matches("kadi_session=");
+    let conn = rusqlite::Connection::open(&b.db).unwrap();
+    let stored: String = conn
+        .query_row("SELECT token_hash FROM sessions", [], |r| r.get(0))
+        .unwrap();
+    assert_ne!(stored, token);
+    assert!(!stored.contains(token));
+
+    let page = get(&format!("{}/beneficiaries?q=diop", s.url), Some(&cookie));
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(
+        !html.contains("<script>alert"),
+        "a name must never become markup:\n{html}"
+    );
+    assert!(html.contains("&lt;script&gt;"), "{html}");
+    assert!(html.contains("SN-DKR-26-TEST0000"), "the MPI ID is shown");
+    assert!(html.contains("Last sync"), "the status line is shown");
+    // The card page escapes too, and points its image at the preview endpoint.
+    let first = get(
+        &format!("{}/api/beneficiaries?q=B-XSS", s.url),
+        Some(&cookie),
+    )
+    .json();
+    let uid = first["rows"][0]["enrollment_uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let card = get(&format!("{}/beneficiaries/{uid}", s.url), Some(&cookie));
+    assert_eq!(card.status, 200);
+    let html = card.text();
+    assert!(!html.contains("<script>alert"));
+    assert!(html.contains(&format!(
+        "/dhis2/preview-card-png?enrollment_id={uid}&amp;template=pulse&amp;dpi=300"
+    )));
+    let login_audited: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM audit_log WHERE action = 'staff.login' AND actor = 'awa'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(login_audited, 1);
+}
+
+#[test]
+fn the_api_searches_by_name_mpi_id_and_beneficiary_id_and_pages() {
+    let (_b, _e, s) = clinic();
+    let cookie = login(&s.url, "awa", "4321");
+    let all = get(&format!("{}/api/beneficiaries", s.url), Some(&cookie)).json();
+    assert_eq!(all["total"], 30);
+    assert_eq!(all["pages"], 2);
+    assert_eq!(all["rows"].as_array().unwrap().len(), 25);
+    let p2 = get(
+        &format!("{}/api/beneficiaries?page=2", s.url),
+        Some(&cookie),
+    )
+    .json();
+    assert_eq!(p2["rows"].as_array().unwrap().len(), 5);
+    let by_name = get(
+        &format!("{}/api/beneficiaries?q=moussa07", s.url),
+        Some(&cookie),
+    )
+    .json();
+    assert_eq!(by_name["total"], 1);
+    assert_eq!(by_name["rows"][0]["fields"]["beneficiary_id"], "B-007");
+    let by_mpi = get(
+        &format!("{}/api/beneficiaries?q=sn-dkr-26-test0003", s.url),
+        Some(&cookie),
+    )
+    .json();
+    assert_eq!(by_mpi["total"], 1);
+    let by_id = get(
+        &format!("{}/api/beneficiaries?q=B-01", s.url),
+        Some(&cookie),
+    )
+    .json();
+    assert_eq!(by_id["total"], 10);
+    let bad = get(
+        &format!("{}/api/beneficiaries?page=zero", s.url),
+        Some(&cookie),
+    );
+    assert_eq!(bad.status, 400);
+    let html = get(&format!("{}/beneficiaries?page=2", s.url), Some(&cookie)).text();
+    assert!(html.contains("page 2 of 2"), "{html}");
+}
+
+#[test]
+fn the_preview_answers_a_card_png_and_json_errors() {
+    let (_b, enrollments, s) = clinic();
+    let cookie = login(&s.url, "awa", "4321");
+    let base = format!("{}/dhis2/preview-card-png", s.url);
+    let bad_template = get(
+        &format!(
+            "{base}?enrollment_id={}&template=nope&dpi=300",
+            enrollments[1]
+        ),
+        Some(&cookie),
+    );
+    assert_eq!(bad_template.status, 400);
+    assert!(bad_template.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("template"));
+    let bad_dpi = get(
+        &format!(
+            "{base}?enrollment_id={}&template=pulse&dpi=72000",
+            enrollments[1]
+        ),
+        Some(&cookie),
+    );
+    assert_eq!(bad_dpi.status, 400);
+    let unknown = get(
+        &format!("{base}?enrollment_id=Xnotthere01&template=pulse&dpi=300"),
+        Some(&cookie),
+    );
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.json()["error"].is_string());
+
+    let png = get(
+        &format!(
+            "{base}?enrollment_id={}&template=pulse&dpi=300",
+            enrollments[1]
+        ),
+        Some(&cookie),
+    );
+    assert_eq!(png.status, 200, "{}", png.text());
+    assert_eq!(png.content_type, "image/png");
+    let (w, h, grey) = decode_png(&png.body);
+    // CR80 is 85.60 x 53.98 mm: about 1011 x 638 pixels at 300 dpi, in either orientation.
+    let (long, short) = (w.max(h), w.min(h));
+    assert!(
+        (1000..=1024).contains(&long) && (630..=645).contains(&short),
+        "{w}x{h} is not CR80 at 300 dpi"
+    );
+    let min = *grey.iter().min().unwrap();
+    let max = *grey.iter().max().unwrap();
+    assert!(max - min > 100, "the card is blank");
+    let dark = grey.iter().filter(|&&g| g < 128).count();
+    assert!(dark > grey.len() / 200, "the card has almost no ink");
+}
+
+#[test]
+fn logout_ends_the_session() {
+    let (b, _e, s) = clinic();
+    let cookie = login(&s.url, "awa", "4321");
+    assert_eq!(
+        get(&format!("{}/api/status", s.url), Some(&cookie)).status,
+        200
+    );
+    let out = post_form(&format!("{}/logout", s.url), Some(&cookie), &[]);
+    assert_eq!(out.status, 303);
+    assert!(out.set_cookie.contains("Max-Age=0"));
+    assert_eq!(
+        get(&format!("{}/api/status", s.url), Some(&cookie)).status,
+        401
+    );
+    let conn = rusqlite::Connection::open(&b.db).unwrap();
+    let sessions: i64 = conn
+        .query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sessions, 0);
+}
+
+#[test]
+fn oversized_bodies_are_refused_with_413() {
+    let (_b, _e, s) = clinic();
+    let big = "9".repeat(100_000);
+    let got = post_form(
+        &format!("{}/login", s.url),
+        None,
+        &[("username", "awa"), ("pin", &big)],
+    );
+    assert_eq!(got.status, 413);
+    let api = agent()
+        .post(&format!("{}/api/beneficiaries", s.url))
+        .send(&vec![b'x'; 200_000][..])
+        .unwrap();
+    assert_eq!(api.status().as_u16(), 413);
+}

@@ -1,0 +1,307 @@
+//! Test harness for the tests that drive the built `kadi` binary: a box in a temporary
+//! directory, `kadi serve` on a free loopback port, an HTTP client that neither follows redirects
+//! nor treats 4xx as errors, and fixtures written through the store.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// The binary under test.
+pub const KADI: &str = env!("CARGO_BIN_EXE_kadi");
+
+/// A box: a temporary directory holding its database.
+pub struct TestBox {
+    pub dir: tempfile::TempDir,
+    pub db: PathBuf,
+}
+
+impl TestBox {
+    pub fn new() -> TestBox {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("kadi.db");
+        TestBox { dir, db }
+    }
+
+    /// Runs `kadi --db DB ARGS` with `stdin` and returns its output.
+    pub fn kadi(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = Command::new(KADI)
+            .arg("--db")
+            .arg(&self.db)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// `kadi ARGS --json` that must succeed, parsed.
+    pub fn kadi_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.kadi(args, "");
+        assert!(
+            out.status.success(),
+            "kadi {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "kadi {args:?}: not JSON ({e}):\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// Adds a staff account through the CLI.
+    pub fn add_staff(&self, username: &str, pin: &str) {
+        let out = self.kadi(
+            &["staff", "add", "--username", username, "--pin-stdin"],
+            &format!("{pin}\n"),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Starts `kadi serve` on a free loopback port (no scheduler).
+    pub fn serve(&self) -> Served {
+        let mut child = Command::new(KADI)
+            .arg("--db")
+            .arg(&self.db)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--threads",
+                "2",
+                "--no-scheduler",
+                "--json",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = read_json_url(&mut child);
+        Served { child, url }
+    }
+}
+
+/// Reads stdout lines until they form one JSON document, and returns its `url`.
+pub fn read_json_url(child: &mut Child) -> String {
+    let stdout = child.stdout.take().unwrap();
+    let mut reader = BufReader::new(stdout);
+    let mut text = String::new();
+    loop {
+        let mut line = String::new();
+        let n = reader.read_line(&mut line).unwrap();
+        assert!(
+            n > 0,
+            "kadi exited before printing its URL; printed:\n{text}"
+        );
+        text.push_str(&line);
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            // Keep draining stdout so the child never blocks on a full pipe.
+            std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+            return v["url"].as_str().expect("the JSON has a url").to_string();
+        }
+    }
+}
+
+/// A running `kadi serve`; killed when dropped.
+pub struct Served {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP client that shows every status and redirect as it is.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(std::time::Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// A response reduced to what tests assert on.
+pub struct Got {
+    pub status: u16,
+    pub content_type: String,
+    pub location: String,
+    pub set_cookie: String,
+    pub body: Vec<u8>,
+}
+
+impl Got {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+fn reduce(mut r: ureq::http::Response<ureq::Body>) -> Got {
+    let h = |name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let (content_type, location, set_cookie) = (h("content-type"), h("location"), h("set-cookie"));
+    let body = r
+        .body_mut()
+        .with_config()
+        .limit(50_000_000)
+        .read_to_vec()
+        .unwrap();
+    Got {
+        status: r.status().as_u16(),
+        content_type,
+        location,
+        set_cookie,
+        body,
+    }
+}
+
+/// GET with an optional session cookie.
+pub fn get(url: &str, cookie: Option<&str>) -> Got {
+    let mut req = agent().get(url);
+    if let Some(c) = cookie {
+        req = req.header("Cookie", c);
+    }
+    reduce(req.call().unwrap())
+}
+
+/// POST a form with an optional session cookie.
+pub fn post_form(url: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Got {
+    let mut req = agent().post(url);
+    if let Some(c) = cookie {
+        req = req.header("Cookie", c);
+    }
+    reduce(req.send_form(form.iter().copied()).unwrap())
+}
+
+/// Logs in and returns the `Cookie` header value for the session.
+pub fn login(base: &str, username: &str, pin: &str) -> String {
+    let got = post_form(
+        &format!("{base}/login"),
+        None,
+        &[("username", username), ("pin", pin)],
+    );
+    assert_eq!(got.status, 303, "login failed: {}", got.text());
+    got.set_cookie.split(';').next().unwrap().to_string()
+}
+
+/// Decodes a PNG: (width, height, RGB(A) pixels as grey levels).
+pub fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    // Cards are palette PNGs: expand them to RGB before reading pixels.
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    assert!(
+        channels != 1 || info.color_type == png::ColorType::Grayscale,
+        "unexpanded palette"
+    );
+    assert_eq!(info.bit_depth, png::BitDepth::Eight, "8-bit PNG expected");
+    let grey: Vec<u8> = buf[..info.buffer_size()]
+        .chunks(channels)
+        .map(|p| {
+            if channels >= 3 {
+                ((p[0] as u32 * 30 + p[1] as u32 * 59 + p[2] as u32 * 11) / 100) as u8
+            } else {
+                p[0]
+            }
+        })
+        .collect();
+    (info.width, info.height, grey)
+}
+
+/// Decodes every QR code in a grey image.
+pub fn decode_qr(width: u32, height: u32, grey: &[u8]) -> Vec<String> {
+    let mut img =
+        rqrr::PreparedImage::prepare_from_greyscale(width as usize, height as usize, |x, y| {
+            grey[y * width as usize + x]
+        });
+    img.detect_grids()
+        .into_iter()
+        .filter_map(|g| g.decode().ok().map(|(_, content)| content))
+        .collect()
+}
+
+/// One beneficiary of a fixture.
+pub struct Person<'a> {
+    pub first: &'a str,
+    pub last: &'a str,
+    pub beneficiary_id: &'a str,
+    pub dob: &'a str,
+    pub sex: &'a str,
+}
+
+/// Writes beneficiaries straight into a box's store (tracked entity, enrollment, card record,
+/// MPI identity and link), for page tests that need names the simulator never makes.
+/// Returns their enrollment UIDs.
+pub fn seed_beneficiaries(db: &Path, program: &str, people: &[Person]) -> Vec<String> {
+    let store = kadi::store::Store::open(db).unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut out = Vec::new();
+    for (i, p) in people.iter().enumerate() {
+        let te = format!("T{i:010}");
+        let en = format!("E{i:010}");
+        let mpi = format!("SN-DKR-26-TEST{i:04}");
+        conn.execute(
+            "INSERT INTO tracked_entities(uid, synced_at) VALUES (?1, '2026-01-01T00:00:00Z')",
+            [&te],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO enrollments(uid, tracked_entity_uid, program_uid, synced_at) VALUES (?1, ?2, ?3, '2026-01-01T00:00:00Z')",
+            [&en, &te, program],
+        )
+        .unwrap();
+        let fields = serde_json::json!({
+            "first_name": p.first, "last_name": p.last, "beneficiary_id": p.beneficiary_id,
+            "date_of_birth": p.dob, "gender": p.sex, "health_center": "Centre de Santé Médina",
+        });
+        conn.execute(
+            "INSERT INTO card_records(enrollment_uid, tracked_entity_uid, program_uid, fields_json, content_hash, mapped_at, mpi_state)
+             VALUES (?1, ?2, ?3, ?4, ?1, '2026-01-01T00:00:00Z', 'resolved')",
+            [&en, &te, program, &fields.to_string()],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO mpi_identities(mpi_id, created_at, updated_at) VALUES (?1, 'x', 'x')",
+            [&mpi],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO mpi_links(enrollment_uid, mpi_id, method, linked_at) VALUES (?1, ?2, 'new', 'x')",
+            [&en, &mpi],
+        )
+        .unwrap();
+        out.push(en);
+    }
+    out
+}
