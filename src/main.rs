@@ -76,5 +76,7 @@ fn init(db: &std::path::Path, json: bool) -> anyhow::Result<()> {
     let store = kadi::store::Store::open(db)?;
     let v = store.schema_version()?;
     let report = serde_json::json!({ "database": db.display().to_string(), "schema_version": v });
-    kadi::output::report(json, &report, || format!("database {} ready (schema version {v})", db.display()))
+    kadi::output::report(json, &report, || {
+        format!("database {} ready (schema version {v})", db.display())
+    })
 }

@@ -2,7 +2,11 @@
 use serde::Serialize;
 
 /// Prints `value` as pretty JSON when `json` is set, else the `human` text.
-pub fn report<T: Serialize>(json: bool, value: &T, human: impl FnOnce() -> String) -> anyhow::Result<()> {
+pub fn report<T: Serialize>(
+    json: bool,
+    value: &T,
+    human: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(value)?);
     } else {

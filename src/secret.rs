@@ -23,9 +23,14 @@ impl SecretKey {
     pub fn load_or_create(db: &Path) -> Result<Self> {
         let path = Self::path_for(db);
         if path.exists() {
-            let bytes = std::fs::read(&path).with_context(|| format!("reading key file {}", path.display()))?;
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("reading key file {}", path.display()))?;
             if bytes.len() != 32 {
-                bail!("key file {} is damaged (expected 32 bytes, found {})", path.display(), bytes.len());
+                bail!(
+                    "key file {} is damaged (expected 32 bytes, found {})",
+                    path.display(),
+                    bytes.len()
+                );
             }
             return Ok(SecretKey(*Key::from_slice(&bytes)));
         }
@@ -72,8 +77,11 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     opts.write(true).create_new(true);
     #[cfg(unix)]
     opts.mode(0o600);
-    let mut f = opts.open(path).with_context(|| format!("creating key file {}", path.display()))?;
-    f.write_all(bytes).with_context(|| format!("writing key file {}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating key file {}", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("writing key file {}", path.display()))?;
     Ok(())
 }
 

@@ -202,7 +202,8 @@ impl Store {
 
     /// Creates a `pending` task of `kind` for the request `body_json`; returns its ID.
     pub fn create_task(&self, kind: &str, body_json: &str) -> Result<String> {
-        let id = kadi_sqlext::dhis2::dhis2_uid().map_err(|e| anyhow::anyhow!("making a task ID: {e}"))?;
+        let id = kadi_sqlext::dhis2::dhis2_uid()
+            .map_err(|e| anyhow::anyhow!("making a task ID: {e}"))?;
         self.conn().execute(
             "INSERT INTO tasks(id, kind, status, total, done, body_json, created_at) VALUES (?1, ?2, 'pending', 0, 0, ?3, ?4)",
             params![id, kind, body_json, now_utc()],

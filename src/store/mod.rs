@@ -34,12 +34,21 @@ impl Store {
     /// Opens (creating if needed) and upgrades the database at `path`.
     pub fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating directory {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating directory {}", dir.display()))?;
         }
-        let conn = Connection::open(path).with_context(|| format!("opening database {}", path.display()))?;
-        let store = Store { conn, path: path.to_path_buf() };
-        store.configure().with_context(|| format!("configuring database {}", path.display()))?;
-        store.migrate().with_context(|| format!("migrating database {}", path.display()))?;
+        let conn = Connection::open(path)
+            .with_context(|| format!("opening database {}", path.display()))?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store
+            .configure()
+            .with_context(|| format!("configuring database {}", path.display()))?;
+        store
+            .migrate()
+            .with_context(|| format!("migrating database {}", path.display()))?;
         Ok(store)
     }
 
@@ -54,7 +63,9 @@ impl Store {
 
     /// Applies every migration newer than the file's `user_version`, each in its own transaction.
     fn migrate(&self) -> Result<()> {
-        let current: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let current: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
         if current > SCHEMA_VERSION {
             anyhow::bail!(
                 "database schema version {current} is newer than this kadi understands ({SCHEMA_VERSION}); upgrade kadi"
@@ -62,7 +73,8 @@ impl Store {
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
             let tx = self.conn.unchecked_transaction()?;
-            tx.execute_batch(sql).with_context(|| format!("applying migration {}", i + 1))?;
+            tx.execute_batch(sql)
+                .with_context(|| format!("applying migration {}", i + 1))?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
         }
@@ -81,14 +93,20 @@ impl Store {
 
     /// The schema version of the open file.
     pub fn schema_version(&self) -> Result<i64> {
-        Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
     /// Reads a setting.
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
         Ok(self
             .conn
-            .query_row("SELECT value FROM settings WHERE key = ?1", params![key], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM settings WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 
@@ -99,11 +117,24 @@ impl Store {
             "INSERT INTO settings(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             params![key, value],
         )?;
-        self.audit(actor, "setting.set", Some(key), before.as_deref(), Some(value))
+        self.audit(
+            actor,
+            "setting.set",
+            Some(key),
+            before.as_deref(),
+            Some(value),
+        )
     }
 
     /// Appends one line to the audit trail.
-    pub fn audit(&self, actor: &str, action: &str, entity: Option<&str>, before: Option<&str>, after: Option<&str>) -> Result<()> {
+    pub fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        entity: Option<&str>,
+        before: Option<&str>,
+        after: Option<&str>,
+    ) -> Result<()> {
         self.conn.execute(
             "INSERT INTO audit_log(at, actor, action, entity, before_json, after_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![now_utc(), actor, action, entity, before, after],
@@ -117,7 +148,9 @@ impl Store {
             table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
             "not a table name: {table}"
         );
-        Ok(self.conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
     }
 }
 
@@ -139,9 +172,15 @@ mod tests {
         drop(s);
         let s = Store::open(&path).unwrap();
         assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
-        let mode: String = s.conn().pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+        let mode: String = s
+            .conn()
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
         assert_eq!(mode, "wal");
-        let fk: i64 = s.conn().pragma_query_value(None, "foreign_keys", |r| r.get(0)).unwrap();
+        let fk: i64 = s
+            .conn()
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
         assert_eq!(fk, 1);
     }
 
@@ -162,7 +201,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("kadi.db")).unwrap();
         s.set_setting("test", "mpi.link_threshold", "0.95").unwrap();
-        assert_eq!(s.setting("mpi.link_threshold").unwrap().as_deref(), Some("0.95"));
+        assert_eq!(
+            s.setting("mpi.link_threshold").unwrap().as_deref(),
+            Some("0.95")
+        );
         assert_eq!(s.count("audit_log").unwrap(), 1);
     }
 }

@@ -54,7 +54,8 @@ impl Store {
              ORDER BY json_extract(c.fields_json, '$.last_name'), json_extract(c.fields_json, '$.first_name'), c.enrollment_uid",
         )?;
         let rows = stmt.query_map(params![program_uid], row_to_resolved)?;
-        rows.map(|r| r.map_err(anyhow::Error::from).and_then(|x| x)).collect()
+        rows.map(|r| r.map_err(anyhow::Error::from).and_then(|x| x))
+            .collect()
     }
 
     /// One card record by enrollment UID.
@@ -82,7 +83,12 @@ fn row_to_resolved(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<ResolvedCar
     Ok(serde_json::from_str::<CardFields>(&json)
         .with_context(|| format!("card record {enrollment_uid} has unreadable fields"))
         .map(|fields| ResolvedCard {
-            record: CardRecord { enrollment_uid, tracked_entity_uid, program_uid, fields },
+            record: CardRecord {
+                enrollment_uid,
+                tracked_entity_uid,
+                program_uid,
+                fields,
+            },
             mpi_id,
         }))
 }
