@@ -2,13 +2,13 @@
 use kadi_sqlext::mpi::*;
 use std::collections::{HashMap, HashSet};
 
-fn load(
-    name: &str,
-    nid: bool,
-) -> (
+/// Records as (id, prepared record, entity) and the true pairs.
+type Loaded = (
     Vec<(String, PreparedRecord, String)>,
     HashSet<(String, String)>,
-) {
+);
+
+fn load(name: &str, nid: bool) -> Loaded {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/mpi-data");
     let text = std::fs::read_to_string(dir.join(format!("{name}.csv"))).unwrap();
     let mut recs = Vec::new();
@@ -159,7 +159,7 @@ fn probe_levels() {
         *pat.entry(format!("{:.1} {k}", e.log_odds)).or_default() += 1;
     }
     let mut v: Vec<_> = pat.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v.sort_by_key(|e| std::cmp::Reverse(e.1));
     for (k, n) in v.iter().take(25) {
         println!("{n:4} {k}");
     }

@@ -22,7 +22,7 @@ fn bands_are_fixed_at_095_and_075() {
 #[test]
 fn the_same_record_links_and_scores_are_symmetric_and_in_range() {
     let s = score_json(AMINATA, AMINATA).unwrap();
-    assert!(s >= LINK && s <= 1.0, "{s}");
+    assert!((LINK..=1.0).contains(&s), "{s}");
     let other = with(AMINATA, "first_name", "Aminta");
     let (ab, ba) = (
         score_json(AMINATA, &other).unwrap(),
