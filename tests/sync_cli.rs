@@ -101,6 +101,31 @@ fn map_set_then_sync_twice_reports_counts_and_adds_no_duplicates() {
     let preview = json(&out);
     assert_eq!(preview["total_enrollments"], 40);
     assert_eq!(preview["preview"].as_array().unwrap().len(), 3);
+
+    // The spec's name for it, `kadi dhis2 preview`, gives the same answer with a default limit of 10.
+    let (ok, out, _) = kadi(
+        &db,
+        &["dhis2", "preview", "--program", PROGRAM, "--json"],
+        None,
+    );
+    assert!(ok);
+    let preview = json(&out);
+    assert_eq!(preview["programme_uid"], PROGRAM);
+    assert_eq!(preview["total_enrollments"], 40);
+    let items = preview["preview"].as_array().unwrap();
+    assert_eq!(items.len(), 10);
+    for key in [
+        "enrollment_id",
+        "enrollment_date",
+        "org_unit_name",
+        "attributes",
+    ] {
+        assert!(
+            items[0].get(key).is_some(),
+            "preview item lacks {key}: {}",
+            items[0]
+        );
+    }
 }
 
 #[test]

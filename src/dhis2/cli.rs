@@ -20,6 +20,8 @@ pub enum Dhis2Command {
     Config(ConfigArgs),
     /// Test the stored connection: version, server date, programmes, org units.
     Test(TestArgs),
+    /// Preview the program's enrollments as synced (preview-enrollments shape; limit 10 by default).
+    Preview(crate::sync::cli::PreviewArgs),
 }
 
 /// Arguments of `kadi dhis2 config`.
@@ -56,6 +58,7 @@ impl Dhis2Args {
         match self.command {
             Dhis2Command::Config(a) => a.run(db),
             Dhis2Command::Test(a) => a.run(db),
+            Dhis2Command::Preview(a) => a.run(db),
         }
     }
 }

@@ -32,22 +32,7 @@ pub struct SyncArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum SyncCommand {
     /// Preview synced enrollments (Oomus `preview-enrollments` shape).
-    Preview {
-        #[arg(long)]
-        program: String,
-        #[arg(long = "org-unit")]
-        org_unit: Option<String>,
-        /// First enrollment date, YYYY-MM-DD.
-        #[arg(long)]
-        from: Option<String>,
-        /// Last enrollment date, YYYY-MM-DD.
-        #[arg(long)]
-        to: Option<String>,
-        #[arg(long, default_value_t = 10)]
-        limit: u32,
-        #[arg(long)]
-        json: bool,
-    },
+    Preview(PreviewArgs),
     /// The most recent sync runs with their reports.
     Runs {
         #[arg(long, default_value_t = 10)]
@@ -57,44 +42,70 @@ pub enum SyncCommand {
     },
 }
 
+/// Arguments of `kadi dhis2 preview` and `kadi sync preview`: enrollments as the box holds them
+/// after its last sync, in the shape of the product model's `preview-enrollments`.
+#[derive(Debug, clap::Args)]
+pub struct PreviewArgs {
+    /// The program whose enrollments to show.
+    #[arg(long)]
+    pub program: String,
+    /// Only enrollments at this org unit or below it.
+    #[arg(long = "org-unit")]
+    pub org_unit: Option<String>,
+    /// First enrollment date, YYYY-MM-DD.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last enrollment date, YYYY-MM-DD.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// How many enrollments to list.
+    #[arg(long, default_value_t = 10)]
+    pub limit: u32,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl PreviewArgs {
+    /// Runs the preview against the database at `db`.
+    pub fn run(self, db: &Path) -> anyhow::Result<()> {
+        self.run_on(&Store::open(db)?)
+    }
+
+    fn run_on(self, store: &Store) -> anyhow::Result<()> {
+        let r = super::preview(
+            store,
+            &self.program,
+            self.org_unit.as_deref(),
+            self.from.as_deref(),
+            self.to.as_deref(),
+            Some(self.limit),
+        )?;
+        report(self.json, &r, || {
+            let mut s = format!(
+                "{} enrollments in {}",
+                r.total_enrollments,
+                r.programme_name.as_deref().unwrap_or(&self.program)
+            );
+            for p in &r.preview {
+                s.push_str(&format!(
+                    "\n  {} {} {}",
+                    p.enrollment_id,
+                    p.enrollment_date.as_deref().unwrap_or("-"),
+                    p.org_unit_name.as_deref().unwrap_or("-")
+                ));
+            }
+            s
+        })
+    }
+}
+
 impl SyncArgs {
     /// Runs the command against the database at `db`.
     pub fn run(self, db: &Path) -> anyhow::Result<()> {
         let store = Store::open(db)?;
         match self.command {
-            Some(SyncCommand::Preview {
-                program,
-                org_unit,
-                from,
-                to,
-                limit,
-                json,
-            }) => {
-                let r = super::preview(
-                    &store,
-                    &program,
-                    org_unit.as_deref(),
-                    from.as_deref(),
-                    to.as_deref(),
-                    Some(limit),
-                )?;
-                report(json, &r, || {
-                    let mut s = format!(
-                        "{} enrollments in {}",
-                        r.total_enrollments,
-                        r.programme_name.as_deref().unwrap_or(&program)
-                    );
-                    for p in &r.preview {
-                        s.push_str(&format!(
-                            "\n  {} {} {}",
-                            p.enrollment_id,
-                            p.enrollment_date.as_deref().unwrap_or("-"),
-                            p.org_unit_name.as_deref().unwrap_or("-")
-                        ));
-                    }
-                    s
-                })
-            }
+            Some(SyncCommand::Preview(a)) => a.run_on(&store),
             Some(SyncCommand::Runs { limit, json }) => {
                 let runs = store.sync_runs(limit)?;
                 report(json, &runs, || {
