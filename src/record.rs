@@ -4,19 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The card fields kadi knows, in display order. Mapping targets must be one of these.
-pub const CARD_FIELDS: [&str; 10] = [
-    "first_name",
-    "last_name",
-    "date_of_birth",
-    "gender",
-    "beneficiary_id",
-    "phone_number",
-    "health_center",
-    "org_unit",
-    "enrollment_date",
-    "zone",
-];
+/// The card fields kadi knows, in display order. Mapping targets must be one of these (or one
+/// of the MPI-only fields `national_id`, `address`). One list for the box and the SQL functions:
+/// it is the printable head of `kadi_sqlext::mapping::CARD_FIELDS`, whose tail is MPI-only.
+pub const CARD_FIELDS: &[&str] = kadi_sqlext::mapping::CARD_FIELDS.split_at(10).0;
 
 /// Card fields of one enrollment; `None` where the source had no value or no mapping.
 /// Dates are `YYYY-MM-DD`, gender is `M`, `F` or `U`, phone numbers E.164 where they parse.
@@ -109,4 +100,23 @@ pub struct CardRecord {
     pub tracked_entity_uid: String,
     pub program_uid: String,
     pub fields: CardFields,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_fields_are_the_ten_printable_fields_and_every_one_is_readable() {
+        assert_eq!(CARD_FIELDS.len(), 10);
+        assert_eq!(CARD_FIELDS.last(), Some(&"zone"));
+        let mut f = CardFields::default();
+        for field in CARD_FIELDS {
+            assert!(
+                f.set(field, Some(format!("v-{field}"))),
+                "{field} cannot be set"
+            );
+            assert_eq!(f.get(field), Some(format!("v-{field}").as_str()));
+        }
+    }
 }
