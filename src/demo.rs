@@ -241,7 +241,6 @@ fn render_cards(store: &Store) -> Result<(u64, String)> {
 
 /// A random 6-digit PIN for the demo account.
 fn random_pin() -> Result<String> {
-    let mut bytes = [0u8; 4];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no system randomness: {e}"))?;
+    let bytes: [u8; 4] = crate::secret::random_bytes()?;
     Ok(format!("{:06}", u32::from_le_bytes(bytes) % 1_000_000))
 }

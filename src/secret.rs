@@ -1,12 +1,76 @@
-//! Secrets at rest (the DHIS2 password or personal access token). The database file never holds
-//! them in clear text: they are sealed with ChaCha20-Poly1305 under a 256-bit key kept in a file
+//! Secrets at rest and the box's few cryptographic building blocks (random bytes, HMAC-SHA256,
+//! hex), written once here so the card QR tokens, the staff PIN hashes, session tokens and IDs all
+//! rest on the same tested code.
+//!
+//! The DHIS2 password or personal access token is a secret at rest. The database file never holds
+//! it in clear text: they are sealed with ChaCha20-Poly1305 under a 256-bit key kept in a file
 //! beside the database (`<db>.key`, mode 0600), so copying the database alone (a backup, an
 //! analyst's read-only copy) does not leak credentials.
 use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+
+/// `N` bytes from the operating system's cryptographic random source.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow!("no system randomness: {e}"))?;
+    Ok(bytes)
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// An HMAC-SHA256 key (RFC 2104) with its inner and outer states computed once, so each message
+/// costs two hash compressions: PBKDF2's many iterations depend on that.
+#[derive(Clone)]
+pub struct HmacSha256 {
+    inner: Sha256,
+    outer: Sha256,
+}
+
+impl HmacSha256 {
+    /// Prepares `key` (hashed first when longer than SHA-256's 64-byte block).
+    pub fn new(key: &[u8]) -> Self {
+        let mut block = [0u8; 64];
+        if key.len() > 64 {
+            block[..32].copy_from_slice(&Sha256::digest(key));
+        } else {
+            block[..key.len()].copy_from_slice(key);
+        }
+        let mut inner = Sha256::new();
+        inner.update(block.map(|b| b ^ 0x36));
+        let mut outer = Sha256::new();
+        outer.update(block.map(|b| b ^ 0x5c));
+        HmacSha256 { inner, outer }
+    }
+
+    /// The MAC of the concatenation of `parts`.
+    pub fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut inner = self.inner.clone();
+        for part in parts {
+            inner.update(part);
+        }
+        let mut outer = self.outer.clone();
+        outer.update(inner.finalize());
+        outer.finalize().into()
+    }
+}
+
+/// HMAC-SHA256 of `message` under `key`.
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    HmacSha256::new(key).mac(&[message])
+}
 
 /// A key that seals and opens secrets for one database.
 pub struct SecretKey(Key);
@@ -34,16 +98,14 @@ impl SecretKey {
             }
             return Ok(SecretKey(*Key::from_slice(&bytes)));
         }
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|e| anyhow!("no system randomness: {e}"))?;
+        let bytes: [u8; 32] = random_bytes()?;
         write_private(&path, &bytes)?;
         Ok(SecretKey(*Key::from_slice(&bytes)))
     }
 
     /// Seals `plain` into a printable string (base64 of nonce + ciphertext).
     pub fn seal(&self, plain: &str) -> Result<String> {
-        let mut nonce = [0u8; 12];
-        getrandom::fill(&mut nonce).map_err(|e| anyhow!("no system randomness: {e}"))?;
+        let nonce: [u8; 12] = random_bytes()?;
         let cipher = ChaCha20Poly1305::new(&self.0);
         let ct = cipher
             .encrypt(Nonce::from_slice(&nonce), plain.as_bytes())
@@ -98,6 +160,38 @@ mod tests {
         assert!(!sealed.contains("district"));
         let again = SecretKey::load_or_create(&db).unwrap();
         assert_eq!(again.open(&sealed).unwrap(), "district");
+    }
+
+    #[test]
+    fn hmac_matches_the_rfc_4231_test_vectors() {
+        // Test case 2 (short key) and test case 6 (key longer than the block).
+        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            hex(&mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        let long_key = [0xaau8; 131];
+        let mac = hmac_sha256(
+            &long_key,
+            b"Test Using Larger Than Block-Size Key - Hash Key First",
+        );
+        assert_eq!(
+            hex(&mac),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+        // Parts are concatenated.
+        assert_eq!(
+            HmacSha256::new(b"Jefe").mac(&[b"what do ya ", b"want for nothing?"]),
+            hmac_sha256(b"Jefe", b"what do ya want for nothing?")
+        );
+    }
+
+    #[test]
+    fn random_bytes_differ_and_hex_is_lower_case() {
+        let a: [u8; 16] = random_bytes().unwrap();
+        let b: [u8; 16] = random_bytes().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(hex(&[0x00, 0xab, 0xff]), "00abff");
     }
 
     #[test]

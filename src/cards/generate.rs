@@ -223,7 +223,7 @@ pub fn card_content_hash(
     h.update(template.fingerprint().as_bytes());
     h.update(format!("|{dpi}|{include_mpi_id}|").as_bytes());
     h.update(serde_json::to_string(card).unwrap_or_default().as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::secret::hex(&h.finalize())
 }
 
 fn check_date(what: &str, v: &Option<String>) -> Result<()> {

@@ -7,31 +7,15 @@
 //! the box, and [`verify_payload`] checks one back. 40 bits keeps the code small (version 3 at M)
 //! for scanning from a worn card; it is a check against forged or altered cards, not a password.
 use super::frame::Frame;
+use crate::secret::hmac_sha256;
 use anyhow::{anyhow, Result};
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::Rectangle;
 use qrcodegen::{QrCode, QrCodeEcc};
-use sha2::{Digest, Sha256};
 
 /// Modules of white kept around the code (the QR specification's quiet zone).
 pub const QUIET_ZONE: i32 = 4;
-
-fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(k.map(|b| b ^ 0x36));
-    inner.update(message);
-    let mut outer = Sha256::new();
-    outer.update(k.map(|b| b ^ 0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().into()
-}
 
 fn base32(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -129,7 +113,7 @@ mod tests {
     #[test]
     fn hmac_matches_the_rfc_4231_test_vector() {
         let mac = hmac_sha256(&[0x0b; 20], b"Hi There");
-        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = crate::secret::hex(&mac);
         assert_eq!(
             hex,
             "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"

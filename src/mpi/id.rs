@@ -44,8 +44,7 @@ pub fn check_char(random: &str) -> Option<char> {
 
 /// A fresh MPI ID for `prefix` (e.g. `SN-DKR`) and two-digit `year`.
 pub fn new_mpi_id(prefix: &str, year: u32) -> anyhow::Result<String> {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for an MPI ID: {e}"))?;
+    let bytes: [u8; 8] = crate::secret::random_bytes()?;
     let random: String = bytes
         .iter()
         .map(|b| ALPHABET[(b & 31) as usize] as char)

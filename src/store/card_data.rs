@@ -6,7 +6,7 @@
 use super::records::ResolvedCard;
 use super::{now_utc, Store};
 use crate::record::{CardFields, CardRecord};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use rusqlite::{params, OptionalExtension};
 use std::collections::HashMap;
 
@@ -88,9 +88,7 @@ impl Store {
     /// The box's QR signing secret, created (32 random bytes) on first use.
     pub fn card_qr_secret(&self) -> Result<Vec<u8>> {
         if self.setting(QR_SECRET_KEY)?.is_none() {
-            let mut bytes = [0u8; 32];
-            getrandom::fill(&mut bytes).map_err(|e| anyhow!("no system randomness: {e}"))?;
-            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let hex = crate::secret::hex(&crate::secret::random_bytes::<32>()?);
             // INSERT OR IGNORE: two processes creating it at once agree on the first one.
             self.conn().execute(
                 "INSERT OR IGNORE INTO settings(key, value) VALUES (?1, ?2)",

@@ -17,7 +17,7 @@ pub struct ResolvedCard {
 pub fn content_hash(fields: &CardFields) -> String {
     let json = serde_json::to_string(fields).unwrap_or_default();
     let digest = Sha256::digest(json.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::secret::hex(&digest)
 }
 
 impl Store {

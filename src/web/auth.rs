@@ -2,12 +2,14 @@
 //! random session tokens of which only a SHA-256 hash is stored, the session cookie, and a login
 //! throttle. A PIN has little entropy, so the throttle (not the hash) is what stops guessing over
 //! the LAN; the slow hash protects PINs reused elsewhere if the database file leaks.
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::secret::{hex, random_bytes, HmacSha256};
 
 /// PBKDF2 iterations for new PIN hashes (about a quarter of a second on a Raspberry Pi 4).
 pub const PIN_ITERATIONS: u32 = 210_000;
@@ -51,8 +53,7 @@ pub fn hash_pin(pin: &str) -> Result<String> {
 
 /// [`hash_pin`] with an explicit iteration count.
 pub fn hash_pin_with(pin: &str, iterations: u32) -> Result<String> {
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| anyhow!("no system randomness: {e}"))?;
+    let salt: [u8; 16] = random_bytes()?;
     let dk = pbkdf2_sha256(pin.as_bytes(), &salt, iterations);
     Ok(format!(
         "pbkdf2-sha256${iterations}${}${}",
@@ -95,26 +96,9 @@ pub fn decoy_hash() -> String {
 
 /// PBKDF2-HMAC-SHA256 with one 32-byte output block (RFC 8018).
 pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
-    // Precompute the keyed inner and outer states once; each iteration then costs two compressions.
-    let mut key = [0u8; 64];
-    if password.len() > 64 {
-        key[..32].copy_from_slice(&Sha256::digest(password));
-    } else {
-        key[..password.len()].copy_from_slice(password);
-    }
-    let mut inner = Sha256::new();
-    inner.update(key.map(|b| b ^ 0x36));
-    let mut outer = Sha256::new();
-    outer.update(key.map(|b| b ^ 0x5c));
-    let mac = |msg: &[&[u8]]| -> [u8; 32] {
-        let mut h = inner.clone();
-        for m in msg {
-            h.update(m);
-        }
-        let mut o = outer.clone();
-        o.update(h.finalize());
-        o.finalize().into()
-    };
+    // The key's HMAC states are computed once; each iteration then costs two compressions.
+    let key = HmacSha256::new(password);
+    let mac = |parts: &[&[u8]]| key.mac(parts);
     let mut u = mac(&[salt, &1u32.to_be_bytes()]);
     let mut out = u;
     for _ in 1..iterations {
@@ -132,17 +116,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// A new random session token (256 bits, URL-safe base64) for the cookie.
 pub fn new_session_token() -> Result<String> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow!("no system randomness: {e}"))?;
+    let bytes: [u8; 32] = random_bytes()?;
     Ok(B64URL.encode(bytes))
 }
 
 /// What the store keeps for a token: its SHA-256, hex.
 pub fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(token.as_bytes()))
 }
 
 /// The `Set-Cookie` value that installs a session.
