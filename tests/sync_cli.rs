@@ -239,3 +239,61 @@ fn schedule_set_answers_next_sync_and_refuses_other_intervals() {
     assert!(!ok);
     assert!(err.contains("10, 15, 30, 60, 180"), "{err}");
 }
+
+/// The simulator's truth export runs through `kadi mpi eval`: its records come through the real
+/// client, mapping and guardrail into a store (`kadi sync`), and are resolved again from there.
+#[test]
+fn mpi_eval_measures_a_synced_simulator_export_against_its_truth() {
+    let sim = sim("2.41", 600);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kadi.db");
+    let truth = dir.path().join("truth.csv");
+    let pairs = sim.write_truth(&truth).unwrap();
+    assert!(pairs > 10, "the simulator makes near-duplicates: {pairs}");
+    cli_connect(&db, &sim);
+    let (ok, _, err) = kadi(&db, &["map", "set", "--program", PROGRAM, "--demo"], None);
+    assert!(ok, "{err}");
+    let (ok, _, err) = kadi(&db, &["sync", "--program", PROGRAM, "--json"], None);
+    assert!(ok, "{err}");
+    let before = std::fs::read(&db).unwrap();
+
+    let other = dir.path().join("unused.db");
+    let (ok, out, err) = kadi(
+        &other,
+        &[
+            "mpi",
+            "eval",
+            "--json",
+            "--synced",
+            db.to_str().unwrap(),
+            "--truth",
+            truth.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let r = json(&out);
+    assert_eq!(r["true_pairs"], pairs);
+    assert!(r["records"].as_u64().unwrap() >= 600, "{r}");
+    assert!(r["auto"]["precision"].as_f64().unwrap() >= 0.999, "{r}");
+    assert!(r["auto_plus_review"]["recall"].as_f64().unwrap() >= 0.9, "{r}");
+    // The box's own database is read, never written.
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+
+    // A truth pair naming a record the store lacks is a clear error.
+    std::fs::write(&truth, "id_a,id_b\nNOPE0000001,NOPE0000002\n").unwrap();
+    let (ok, _, err) = kadi(
+        &other,
+        &[
+            "mpi",
+            "eval",
+            "--synced",
+            db.to_str().unwrap(),
+            "--truth",
+            truth.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(!ok);
+    assert!(err.contains("unknown record id"), "{err}");
+}

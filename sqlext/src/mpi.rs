@@ -11,9 +11,9 @@
 //!
 //! | field | exact | close | phonetic | similar | disagree | why |
 //! |---|---|---|---|---|---|---|
-//! | first_name | +4.0 (common name +2.5) | +3.0 (JW ≥ 0.92; common +2.0) | +2.5 (common +2.0) | +1.0 (JW ≥ 0.84, or one compound name inside the other) | -2.5 | u≈1/100, ≈1/30 for the most common West African names ([`COMMON_NAMES`]); replaced or nick names in ~10% of true pairs |
+//! | first_name | +4.0 (common name +2.5) | +3.0 (JW ≥ 0.92; common +2.0; compound names part by part, the weakest part deciding) | +2.5 (common +2.0) | +1.0 (JW ≥ 0.84, one compound name inside the other, or one part of two shared) | -2.5 | u≈1/100, ≈1/30 for the most common West African names ([`COMMON_NAMES`]); replaced or nick names in ~10% of true pairs |
 //! | last_name | +5.0 (common +3.0) | +4.0 (common +2.5) | +3.0 (common +2.5) | +1.5 | -2.5 | rarer than first names but shared by households; changed at marriage |
-//! | date_of_birth | +6.0 (+2.5 on 1 January or a zero day/month) | +3.5 (day/month swap, one digit, adjacent digits swapped, year ±1) | | -1.0 (same year only) | -3.0 | u≈1/(365·80); registrars estimate 1 January; ~5% of true pairs carry a wrong date |
+//! | date_of_birth | +6.0 (+2.5 on 1 January or a zero day/month) | +3.5 (day/month swap, one digit, adjacent digits swapped, year ±1; +1.0 on 1 January) | | -1.0 (same year only) | -3.0 | u≈1/(365·80); registrars estimate 1 January; ~5% of true pairs carry a wrong date |
 //! | gender | +0.5 | | | | -3.0 | half of everyone agrees; a disagreeing sex is rare in a true pair |
 //! | phone_number (last 8 digits) | +5.0 | +2.0 (one digit or one insertion) | | | -1.5 | households share phones and people change them |
 //! | national_id | +9.0 | +2.5 (one edit) | | | -3.0 | nearly unique; typos happen |
@@ -580,6 +580,9 @@ fn common(a: &Option<Name>, b: &Option<Name>, swapped: bool) -> bool {
 fn w_dob(l: Level, estimated: bool) -> f64 {
     match l {
         Level::Exact if estimated => 2.5,
+        // 1 January with one year digit off ("1977" / "1987") is a decade apart, not a typo of a
+        // known date: only the year carried information, and it disagrees in one digit.
+        Level::Close if estimated => 1.0,
         Level::Exact => 6.0,
         Level::Close | Level::Phonetic => 3.5,
         Level::Similar => -1.0,
@@ -619,12 +622,19 @@ fn name_level(a: &Name, b: &Name) -> Level {
     if a.compact == b.compact {
         return Level::Exact;
     }
+    let parts = a.norm.matches(' ').count();
+    if parts > 0 && parts == b.norm.matches(' ').count() {
+        return compound_level(&a.norm, &b.norm);
+    }
     let jw = jaro_winkler(&a.norm, &b.norm);
     if jw >= 0.92 {
         return Level::Close;
     }
+    // The coarse code only sees the first letters: "idrissa abdoulaye" and "idrissa" share it,
+    // but a compound name against one of its parts is the weak case below, not a phonetic match.
+    let single = parts == 0 && !b.norm.contains(' ');
     if (!a.phonetic.is_empty() && a.phonetic == b.phonetic)
-        || (a.code.len() >= 3 && a.code == b.code && jw >= 0.8)
+        || (single && a.code.len() >= 3 && a.code == b.code && jw >= 0.8)
     {
         return Level::Phonetic;
     }
@@ -648,6 +658,45 @@ fn name_level(a: &Name, b: &Name) -> Level {
         return Level::Similar;
     }
     Level::Disagree
+}
+
+/// Two compound names with as many parts ("babacar ousmane" / "babacar souleymane"): compared
+/// part by part, in order or reversed, the weakest part deciding. Jaro-Winkler over the whole text
+/// would call those two close (a long shared prefix) although they name two brothers; one shared
+/// part with another one different is only weak agreement.
+fn compound_level(a: &str, b: &str) -> Level {
+    let part = |x: &str, y: &str| -> Level {
+        if x == y {
+            return Level::Exact;
+        }
+        let jw = jaro_winkler(x, y);
+        if jw >= 0.92 {
+            Level::Close
+        } else if x.len() >= 3 && kadi_phonetic(x) == kadi_phonetic(y) {
+            Level::Phonetic
+        } else if jw >= 0.84 {
+            Level::Similar
+        } else {
+            Level::Disagree
+        }
+    };
+    let worst = |pairs: &mut dyn Iterator<Item = (&str, &str)>| {
+        let mut worst = Level::Exact;
+        let mut any_agrees = false;
+        for (x, y) in pairs {
+            let l = part(x, y);
+            any_agrees |= l >= Level::Close;
+            worst = worst.min(l);
+        }
+        if worst == Level::Disagree && any_agrees {
+            Level::Similar
+        } else {
+            worst
+        }
+    };
+    let straight = worst(&mut a.split(' ').zip(b.split(' ')));
+    let reversed = worst(&mut a.split(' ').zip(b.split(' ').rev()));
+    straight.max(reversed)
 }
 
 fn opt_level(a: Option<&Name>, b: Option<&Name>) -> Level {

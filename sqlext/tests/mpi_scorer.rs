@@ -215,3 +215,51 @@ fn scores_do_not_depend_on_argument_order_even_with_addresses_and_partial_swaps(
     assert_eq!(score_json(a, b).unwrap(), score_json(b, a).unwrap());
     assert_eq!(explain_json(a, b).unwrap(), explain_json(b, a).unwrap());
 }
+
+#[test]
+fn a_compound_first_name_against_one_of_its_parts_is_weak_agreement() {
+    // Seen on the synthetic 20k set: "Idrissa Abdoulaye" and "Idrissa" share the coarse code of
+    // their first letters; with the same family name, date and sex at another clinic they linked.
+    let a = r#"{"first_name":"Idrissa Abdoulaye","last_name":"Badji","date_of_birth":"1996-10-02","gender":"M","health_center":"Yeumbeul","zone":"Dakar"}"#;
+    let b = r#"{"first_name":"Idrissa","last_name":"Badji","date_of_birth":"1996-10-02","gender":"M","health_center":"Pikine","zone":"Dakar"}"#;
+    let e: serde_json::Value = serde_json::from_str(&explain_json(a, b).unwrap()).unwrap();
+    assert_eq!(e["fields"]["first_name"]["level"], "similar", "{e}");
+    assert_eq!(e["band"], "review", "{e}");
+    // The same names with a typo in one part are still phonetic / close.
+    let c = with(a, "first_name", "Idrisa Abdoulaye");
+    let e: serde_json::Value = serde_json::from_str(&explain_json(a, &c).unwrap()).unwrap();
+    assert!(
+        ["close", "phonetic", "exact"].contains(&e["fields"]["first_name"]["level"].as_str().unwrap()),
+        "{e}"
+    );
+}
+
+#[test]
+fn brothers_with_compound_names_sharing_one_part_do_not_link() {
+    // Seen on the synthetic 100k set: whole-text Jaro-Winkler called these "close".
+    let a = r#"{"first_name":"Babacar Ousmane","last_name":"Badji","date_of_birth":"1977-01-01","gender":"M","health_center":"Pikine"}"#;
+    let b = with(a, "first_name", "Babacar Souleymane");
+    let e: serde_json::Value = serde_json::from_str(&explain_json(a, &b).unwrap()).unwrap();
+    assert_eq!(e["fields"]["first_name"]["level"], "similar", "{e}");
+    assert_ne!(e["band"], "link", "{e}");
+    // Parts in the other order, or one part mistyped, still agree.
+    let known = with(a, "date_of_birth", "1977-06-21");
+    let c = with(&known, "first_name", "Ousmane Babacar");
+    assert_eq!(band(score_json(&known, &c).unwrap()), "link");
+    let d = with(a, "first_name", "Babacar Ousmanne");
+    let e: serde_json::Value = serde_json::from_str(&explain_json(a, &d).unwrap()).unwrap();
+    assert_eq!(e["fields"]["first_name"]["level"], "close", "{e}");
+}
+
+#[test]
+fn estimated_birth_dates_one_digit_apart_are_weak_evidence() {
+    // 1 January 1977 and 1 January 1987: registrars' estimates a decade apart, not a typo.
+    let a = r#"{"first_name":"Abdoulaye","last_name":"Kane","date_of_birth":"1977-01-01","gender":"M","health_center":"Pikine"}"#;
+    let b = with(a, "date_of_birth", "1987-01-01");
+    assert_ne!(band(score_json(a, &b).unwrap()), "link");
+    // A real date with one digit off stays a typo of the same date.
+    let c = with(a, "date_of_birth", "1977-03-14");
+    let d = with(a, "date_of_birth", "1977-03-19");
+    let e: serde_json::Value = serde_json::from_str(&explain_json(&c, &d).unwrap()).unwrap();
+    assert_eq!(e["fields"]["date_of_birth"]["weight"], 3.5, "{e}");
+}

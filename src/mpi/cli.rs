@@ -68,9 +68,13 @@ pub enum MpiCommand {
     /// Evaluate resolution on labelled records (kadi CSV or FEBRL) in a fresh store.
     Eval {
         /// kadi evaluation CSV (`id` plus card field columns, `address`, `national_id`).
-        #[arg(long, conflicts_with = "febrl", requires = "truth")]
+        #[arg(long, conflicts_with_all = ["febrl", "synced"], requires = "truth")]
         records: Option<PathBuf>,
-        /// True pairs `id_a,id_b` for --records.
+        /// A kadi database filled by `kadi sync` (e.g. from `kadi sim dhis2 --truth PAIRS.csv`):
+        /// its card records, read only, are resolved again in a fresh store.
+        #[arg(long, conflicts_with = "febrl", requires = "truth")]
+        synced: Option<PathBuf>,
+        /// True pairs `id_a,id_b` for --records or --synced.
         #[arg(long)]
         truth: Option<PathBuf>,
         /// A FEBRL file (converted as ../shared/mpi-data/README.md says).
@@ -116,6 +120,7 @@ impl MpiArgs {
         let json = self.json;
         if let MpiCommand::Eval {
             records,
+            synced,
             truth,
             febrl,
             febrl_truth,
@@ -123,10 +128,13 @@ impl MpiArgs {
             store,
         } = self.command
         {
-            let input = match (records, truth, febrl, febrl_truth) {
-                (Some(records), Some(truth), None, _) => EvalInput::Kadi { records, truth },
-                (None, _, Some(records), Some(truth)) => EvalInput::Febrl { records, truth },
-                _ => bail!("give --records FILE --truth PAIRS or --febrl FILE --febrl-truth PAIRS"),
+            let input = match (records, synced, truth, febrl, febrl_truth) {
+                (Some(records), None, Some(truth), None, _) => EvalInput::Kadi { records, truth },
+                (None, Some(store), Some(truth), None, _) => EvalInput::Synced { store, truth },
+                (None, None, _, Some(records), Some(truth)) => EvalInput::Febrl { records, truth },
+                _ => bail!(
+                    "give --records FILE --truth PAIRS, --synced DB --truth PAIRS or --febrl FILE --febrl-truth PAIRS"
+                ),
             };
             let r = super::eval::run(&EvalOptions {
                 input,

@@ -3,7 +3,10 @@
 //!
 //! Inputs: kadi's evaluation CSV (header of card field names plus `id`, `address`,
 //! `national_id`, any of them missing; unknown columns are ignored) with a truth CSV of `id_a,id_b`,
-//! or a FEBRL file converted on the fly as `../shared/mpi-data/README.md` says. A duplicate `id`
+//! or a FEBRL file converted on the fly as `../shared/mpi-data/README.md` says, or the card records
+//! of a store filled by `kadi sync` from the simulator (`kadi sim dhis2 --truth PAIRS.csv` names
+//! the true pairs by enrollment UID), so the simulator's data is measured after the real DHIS2
+//! client, mapping and guardrail, not from a side export. A duplicate `id`
 //! or a truth pair naming an unknown record is an error, never a silent merge.
 //!
 //! Pairs: `auto` counts every two records under one MPI ID; `auto_plus_review` additionally joins
@@ -48,6 +51,9 @@ pub enum EvalInput {
     Kadi { records: PathBuf, truth: PathBuf },
     /// A FEBRL file and its truth (`rec_id_l,rec_id_r`).
     Febrl { records: PathBuf, truth: PathBuf },
+    /// The card records of a synced store (every program; id = enrollment UID), read only, with
+    /// the simulator's `id_a,id_b` truth. Its own MPI state is ignored and left untouched.
+    Synced { store: PathBuf, truth: PathBuf },
 }
 
 /// Options of one evaluation.
@@ -107,6 +113,7 @@ pub fn load_records(input: &EvalInput) -> Result<Vec<(String, CardFields)>> {
     let (path, febrl) = match input {
         EvalInput::Kadi { records, .. } => (records, false),
         EvalInput::Febrl { records, .. } => (records, true),
+        EvalInput::Synced { store, .. } => return load_synced(store),
     };
     let rows = parse_csv(&read(path)?);
     let Some((header, body)) = rows.split_first() else {
@@ -239,6 +246,34 @@ pub fn peak_rss_mb() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Card records of a store that `kadi sync` filled, in enrollment order. Opened read-only: an
+/// evaluation never changes the box's own database.
+fn load_synced(path: &Path) -> Result<Vec<(String, CardFields)>> {
+    anyhow::ensure!(path.is_file(), "{} is not a kadi database", path.display());
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("opening {} read-only", path.display()))?;
+    let mut stmt = conn
+        .prepare("SELECT enrollment_uid, fields_json FROM card_records ORDER BY enrollment_uid")
+        .with_context(|| format!("{} has no card records (run kadi sync first)", path.display()))?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, json) = row?;
+        let fields: CardFields = serde_json::from_str(&json)
+            .with_context(|| format!("card record {id} has unreadable fields"))?;
+        out.push((id, fields));
+    }
+    anyhow::ensure!(
+        !out.is_empty(),
+        "{} has no card records (run kadi sync first)",
+        path.display()
+    );
+    Ok(out)
+}
+
 /// Inserts labelled records as card records of program `eval` (enrollment = record id).
 pub fn insert_records(store: &Store, records: &[(String, CardFields)]) -> Result<()> {
     store.mpi_batch(|| {
@@ -258,7 +293,9 @@ pub fn insert_records(store: &Store, records: &[(String, CardFields)]) -> Result
 pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
     let started = Instant::now();
     let truth_path = match &opts.input {
-        EvalInput::Kadi { truth, .. } | EvalInput::Febrl { truth, .. } => truth.clone(),
+        EvalInput::Kadi { truth, .. }
+        | EvalInput::Febrl { truth, .. }
+        | EvalInput::Synced { truth, .. } => truth.clone(),
     };
     let mut records = load_records(&opts.input)?;
     for (_, f) in records.iter_mut() {
