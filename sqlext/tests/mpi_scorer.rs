@@ -263,3 +263,16 @@ fn estimated_birth_dates_one_digit_apart_are_weak_evidence() {
     let e: serde_json::Value = serde_json::from_str(&explain_json(&c, &d).unwrap()).unwrap();
     assert_eq!(e["fields"]["date_of_birth"]["weight"], 3.5, "{e}");
 }
+
+#[test]
+fn an_address_with_split_or_merged_words_is_still_close() {
+    let a = r#"{"first_name":"Brydee","last_name":"Macphail","address":"57 tuthill place korrelocking new town 2234 nsw"}"#;
+    let b = with(a, "address", "57 tuthill fplace korrelocking newntown 2234 nsw");
+    let e: serde_json::Value = serde_json::from_str(&explain_json(a, &b).unwrap()).unwrap();
+    assert_eq!(e["fields"]["address"]["level"], "close", "{e}");
+    // Another street of the same suburb is not.
+    let c = with(a, "address", "22 smith street korrelocking new town 2234 nsw");
+    let e: serde_json::Value = serde_json::from_str(&explain_json(a, &c).unwrap()).unwrap();
+    assert_ne!(e["fields"]["address"]["level"], "close", "{e}");
+    assert_ne!(e["fields"]["address"]["level"], "exact", "{e}");
+}
