@@ -11,14 +11,14 @@
 //!
 //! | field | exact | close | phonetic | similar | disagree | why |
 //! |---|---|---|---|---|---|---|
-//! | first_name | +4.0 (common name +2.5) | +3.0 (JW ≥ 0.92; common +2.0; compound names part by part, the weakest part deciding) | +2.5 (common +2.0) | +1.0 (JW ≥ 0.84, one compound name inside the other, or one part of two shared) | -2.5 | u≈1/100, ≈1/30 for the most common West African names ([`COMMON_NAMES`]); replaced or nick names in ~10% of true pairs |
+//! | first_name (a similar pair of names made only of common parts weighs 0) | +4.0 (common name +2.5) | +3.0 (JW ≥ 0.92; common +2.0; compound names part by part, the weakest part deciding) | +2.5 (common +2.0) | +1.0 (JW ≥ 0.84, one compound name inside the other, or one part of two shared) | -2.5 | u≈1/100, ≈1/30 for the most common West African names ([`COMMON_NAMES`]); replaced or nick names in ~10% of true pairs |
 //! | last_name | +5.0 (common +3.0) | +4.0 (common +2.5) | +3.0 (common +2.5) | +1.5 | -2.5 | rarer than first names but shared by households; changed at marriage |
 //! | date_of_birth | +6.0 (+2.5 on 1 January or a zero day/month) | +3.5 (day/month swap, one digit, adjacent digits swapped, year ±1; +1.0 on 1 January) | | -1.0 (same year only) | -3.0 | u≈1/(365·80); registrars estimate 1 January; ~5% of true pairs carry a wrong date |
 //! | gender | +0.5 | | | | -3.0 | half of everyone agrees; a disagreeing sex is rare in a true pair |
 //! | phone_number (last 8 digits) | +5.0 | +2.0 (one digit or one insertion) | | | -1.5 | households share phones and people change them |
 //! | national_id | +9.0 | +2.5 (one edit) | | | -3.0 | nearly unique; typos happen |
 //! | address (token-set Dice, fuzzy tokens) | +8.0 (≥ 0.99) | +6.5 (≥ 0.75, or letter-bigram Dice ≥ 0.85 when words were split or merged) | | +2.0 (≥ 0.5) | -2.5 | a full address is nearly unique (u≈1e-4); people move |
-//! | health_center | +0.7 | | | | -0.7 | one big center holds many people; people change clinics |
+//! | health_center | +0.7 | | | | -1.5 | one big center holds many people (u of agreement ≈ 0.3); most people return to their clinic (m of disagreement ≈ 0.2, u ≈ 0.85: ln(0.2/0.85)) |
 //! | zone | +0.3 | | | | -0.2 | as health_center, coarser |
 //!
 //! `PRIOR = -8.0`: the prior log-odds of a candidate pair (blocking already demanded agreement on
@@ -505,7 +505,12 @@ pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
         (
             "first_name",
             first,
-            w_first(first, common(&a.first, &b.first, swapped)),
+            if first == Level::Similar && common_parts(&a.first) && common_parts(&b.first) {
+                // "aminata khady" / "aminata fama": sharing one very common part is no evidence.
+                0.0
+            } else {
+                w_first(first, common(&a.first, &b.first, swapped))
+            },
         ),
         (
             "last_name",
@@ -517,7 +522,7 @@ pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
         ("phone_number", phone, w_code(phone, 5.0, 2.0, -1.5)),
         ("national_id", nid, w_code(nid, 9.0, 2.5, -3.0)),
         ("address", address, w_address(address)),
-        ("health_center", hc, w_simple(hc, 0.7, -0.7)),
+        ("health_center", hc, w_simple(hc, 0.7, -1.5)),
         ("zone", zone, w_simple(zone, 0.3, -0.2)),
     ];
     let mut log_odds = PRIOR + fields.iter().map(|f| f.2).sum::<f64>();
@@ -575,6 +580,12 @@ fn common(a: &Option<Name>, b: &Option<Name>, swapped: bool) -> bool {
         return true;
     }
     is(a) || is(b)
+}
+
+/// True when every part of a (compound) name is one of [`COMMON_NAMES`].
+fn common_parts(n: &Option<Name>) -> bool {
+    n.as_ref()
+        .is_some_and(|n| n.norm.split(' ').all(|p| COMMON_NAMES.contains(&p)))
 }
 
 fn w_dob(l: Level, estimated: bool) -> f64 {

