@@ -276,3 +276,20 @@ fn an_address_with_split_or_merged_words_is_still_close() {
     assert_ne!(e["fields"]["address"]["level"], "close", "{e}");
     assert_ne!(e["fields"]["address"]["level"], "exact", "{e}");
 }
+
+#[test]
+fn short_family_names_with_swapped_or_dropped_letters_are_close_but_other_families_are_not() {
+    let level = |a: &str, b: &str| -> String {
+        let x = format!(r#"{{"first_name":"Fatou","last_name":"{a}"}}"#);
+        let y = format!(r#"{{"first_name":"Fatou","last_name":"{b}"}}"#);
+        let e: serde_json::Value = serde_json::from_str(&explain_json(&x, &y).unwrap()).unwrap();
+        e["fields"]["last_name"]["level"].as_str().unwrap().to_string()
+    };
+    assert_eq!(level("Sow", "Swo"), "close");
+    assert_eq!(level("Sène", "Sne"), "close");
+    assert_eq!(level("Niang", "Niagn"), "close");
+    // Substitutions and two-letter names are other families.
+    assert_eq!(level("Fall", "Sall"), "disagree");
+    assert_eq!(level("Ka", "Ba"), "disagree");
+    assert_eq!(level("Sow", "Sw"), "disagree");
+}
