@@ -145,7 +145,7 @@ pub struct SimStats {
     pub body_bytes_sent: u64,
     /// Answers sent gzip-compressed (`Content-Encoding: gzip`).
     pub gzipped_answers: u64,
-    /// Compressed body bytes of those answers, as announced in their `Content-Length`.
+    /// Compressed body bytes of those answers.
     pub gzipped_bytes: u64,
     /// What those answers decompress to.
     pub gzipped_plain_bytes: u64,
