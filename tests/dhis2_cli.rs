@@ -250,3 +250,37 @@ fn testing_without_a_configuration_says_not_configured() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["status"], "not_configured");
 }
+
+/// The head of a GET of `/api/system/info` that accepts gzip, lower-cased.
+fn system_info_head(sim: &SimProcess) -> String {
+    use base64::Engine;
+    use std::io::Read;
+    let addr = sim.base_url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("admin:{PASSWORD}"));
+    write!(
+        s,
+        "GET /api/system/info HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {auth}\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let end = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    String::from_utf8_lossy(&all[..end]).to_lowercase()
+}
+
+#[test]
+fn the_simulator_gzips_like_nginx_unless_told_not_to() {
+    let head = system_info_head(&start_sim("2.41", &[]));
+    assert!(
+        head.starts_with("http/1.1 200") && head.contains("content-encoding: gzip"),
+        "{head}"
+    );
+    let head = system_info_head(&start_sim("2.41", &["--no-gzip"]));
+    assert!(
+        head.starts_with("http/1.1 200") && !head.contains("content-encoding"),
+        "{head}"
+    );
+}

@@ -342,9 +342,19 @@ fn faults_land_in_the_right_error_categories() {
         "{err}"
     );
 
+    // A connection closed mid-body is seen at once (the client's timeout is 5 s).
+    let t = std::time::Instant::now();
+    sim.fail_next(1, Fault::Drop);
+    let err = c.tracked_entities_page(&query(), 1, 10).unwrap_err();
+    assert!(
+        matches!(err, Dhis2Error::Unreachable(_)) && err.is_retryable(),
+        "{err}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    // A stalled answer waits for the timeout.
     let quick = client(&sim, "district").with_timeout(Duration::from_millis(1500));
     quick.set_version((2, 40));
-    sim.fail_next(1, Fault::Drop);
+    sim.fail_next(1, Fault::Stall);
     let err = quick.tracked_entities_page(&query(), 1, 10).unwrap_err();
     assert!(
         matches!(err, Dhis2Error::Unreachable(_)) && err.is_retryable(),
@@ -359,7 +369,7 @@ fn faults_land_in_the_right_error_categories() {
             .len(),
         10
     );
-    assert_eq!(sim.stats().faults_injected, 4);
+    assert_eq!(sim.stats().faults_injected, 5);
 }
 
 #[test]

@@ -58,7 +58,8 @@ fn the_demo_mapping_maps_every_attribute_card_field_and_derives_the_rest() {
     assert_eq!(card.first_name.as_deref(), Some("Awa"));
     assert_eq!(card.gender.as_deref(), Some("F"));
     assert_eq!(card.date_of_birth.as_deref(), Some("1990-04-12"));
-    assert_eq!(card.phone_number.as_deref(), Some("00221 77 123 45 67"));
+    // DHIS2 holds "00221 77 123 45 67": the card has it in E.164.
+    assert_eq!(card.phone_number.as_deref(), Some("+221771234567"));
     assert_eq!(card.national_id.as_deref(), Some("1234567890123"));
     assert_eq!(
         card.health_center.as_deref(),
@@ -253,4 +254,131 @@ fn sex_option_codes_get_a_default_value_map() {
         .record
         .fields;
     assert_eq!(card.gender.as_deref(), Some("F"));
+}
+
+/// The tracked entity of `sync_common` with another phone value.
+fn entity_with_phone(uid: &str, phone: &str) -> kadi::dhis2::model::TrackedEntity {
+    let mut te = tracked_entity(uid, "Awa", "2026-03-01T00:00:00.000");
+    for a in &mut te.attributes {
+        if a.code.as_deref() == Some("PHONE") {
+            a.value = phone.into();
+        }
+    }
+    te
+}
+
+fn card_phone(store: &kadi::store::Store, enrollment: &str) -> Option<String> {
+    store
+        .card_record(enrollment)
+        .unwrap()
+        .unwrap()
+        .record
+        .fields
+        .phone_number
+}
+
+#[test]
+fn phones_are_stored_e164_with_the_configured_country_code_or_kept_as_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_metadata(dir.path());
+    for (uid, phone) in [
+        ("Taaaaaaaaaa", "77-123-45-67"),
+        ("Tbbbbbbbbbb", "+221 76 000 11 22"),
+        ("Tcccccccccc", "06 12 34 56 78"),
+        ("Tdddddddddd", "pas de numéro"),
+    ] {
+        store_entity(&store, &entity_with_phone(uid, phone));
+    }
+    set_mapping(&store, &demo_mapping()).unwrap();
+    assert_eq!(kadi::mapping::phone_country_code(&store).unwrap(), "221");
+    assert_eq!(
+        card_phone(&store, "Eaaaaaaaaaa").as_deref(),
+        Some("+221771234567")
+    );
+    assert_eq!(
+        card_phone(&store, "Ebbbbbbbbbb").as_deref(),
+        Some("+221760001122")
+    );
+    assert_eq!(
+        card_phone(&store, "Ecccccccccc").as_deref(),
+        Some("+221612345678")
+    );
+    assert_eq!(
+        card_phone(&store, "Edddddddddd").as_deref(),
+        Some("pas de numéro")
+    );
+
+    // Another country: numbers without a code follow, numbers with one keep theirs.
+    assert_eq!(
+        kadi::mapping::set_phone_country_code(&store, "test", "+33").unwrap(),
+        "33"
+    );
+    let r = set_mapping(&store, &demo_mapping()).unwrap();
+    assert_eq!(r.records_remapped, 2, "the two national numbers changed");
+    assert_eq!(
+        card_phone(&store, "Ecccccccccc").as_deref(),
+        Some("+33612345678")
+    );
+    assert_eq!(
+        card_phone(&store, "Ebbbbbbbbbb").as_deref(),
+        Some("+221760001122")
+    );
+    assert_eq!(
+        show_mapping(&store, PROGRAM).unwrap().phone_country_code,
+        "33"
+    );
+
+    let err = kadi::mapping::set_phone_country_code(&store, "test", "Senegal").unwrap_err();
+    assert!(err.to_string().contains("country calling code"), "{err}");
+    store
+        .set_setting("test", "mapping.phone_country_code", "Senegal")
+        .unwrap();
+    let err = format!("{:#}", set_mapping(&store, &demo_mapping()).unwrap_err());
+    assert!(err.contains("mapping.phone_country_code"), "{err}");
+}
+
+#[test]
+fn map_set_takes_the_phone_country_code_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_metadata(dir.path());
+    store_entity(&store, &entity_with_phone("Taaaaaaaaaa", "06 12 34 56 78"));
+    let db = store.path().to_path_buf();
+    let (ok, out, err) = kadi(
+        &db,
+        &[
+            "map",
+            "set",
+            "--program",
+            PROGRAM,
+            "--demo",
+            "--phone-country-code",
+            "00 33",
+            "--json",
+        ],
+        None,
+    );
+    assert!(!ok && err.contains("country calling code"), "{out} {err}");
+    let (ok, out, err) = kadi(
+        &db,
+        &[
+            "map",
+            "set",
+            "--program",
+            PROGRAM,
+            "--demo",
+            "--phone-country-code",
+            "+33",
+            "--json",
+        ],
+        None,
+    );
+    assert!(ok, "{out} {err}");
+    assert_eq!(
+        card_phone(&store, "Eaaaaaaaaaa").as_deref(),
+        Some("+33612345678")
+    );
+    let (ok, out, _) = kadi(&db, &["map", "show", "--program", PROGRAM, "--json"], None);
+    assert!(ok, "{out}");
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["phone_country_code"], "33", "{out}");
 }

@@ -327,3 +327,31 @@ fn an_unreachable_server_fails_quickly_with_a_clear_error_and_keeps_the_store() 
     assert_eq!(dump(store.path()), before);
     assert_eq!(store.sync_runs(1).unwrap()[0].status, "failed");
 }
+
+#[test]
+fn every_synced_phone_reaches_the_cards_in_e164() {
+    let sim = sim("2.41", 200);
+    let national = sim
+        .snapshot()
+        .iter()
+        .flat_map(|te| te.attributes.iter())
+        .filter(|a| a.code.as_deref() == Some("PHONE") && !a.value.starts_with('+'))
+        .count();
+    assert!(national > 10, "the simulator writes some phones nationally");
+    let dir = tempfile::tempdir().unwrap();
+    let store = mapped_sim_store(dir.path(), &sim);
+    run(&store, PROGRAM, &opts()).unwrap();
+    let phones: Vec<String> = store
+        .card_records(PROGRAM)
+        .unwrap()
+        .into_iter()
+        .filter_map(|c| c.record.fields.phone_number)
+        .collect();
+    assert!(phones.len() > 100);
+    for p in &phones {
+        assert!(
+            p.len() == 13 && p.starts_with("+2217") && p[1..].bytes().all(|b| b.is_ascii_digit()),
+            "{p}"
+        );
+    }
+}

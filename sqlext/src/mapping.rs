@@ -5,6 +5,8 @@
 //!
 //! Invariant: an attribute that [`is_sensitive`] says is sensitive never reaches a card, whatever
 //! the mapping says; it is reported back instead so the caller can warn the data manager.
+//! A mapped `phone_number` is written in E.164 ([`normalize_phone`]), so every card and the MPI
+//! see one format whatever the data entry clerk typed.
 //! Org-unit-derived fields (health_center or zone as an ancestor at a level) need the org-unit
 //! tree and are the binary's job; here they come from attributes like any other field.
 use crate::normalize::kadi_normalize;
@@ -56,6 +58,11 @@ pub struct Mapping {
     /// One entry per card field; the first entry of a field with a non-empty value wins.
     #[serde(default)]
     pub mappings: Vec<MappingEntry>,
+    /// Country calling code for phone numbers written without one (`221`, `+221` or `00221`);
+    /// [`DEFAULT_PHONE_COUNTRY_CODE`] when absent. The binary fills it from its setting
+    /// `mapping.phone_country_code`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_country_code: Option<String>,
 }
 
 /// One mapping line: select an attribute by code, display name or UID (any one is enough; when
@@ -87,6 +94,8 @@ pub enum MappingError {
     NoSelector { entry: usize, card_field: String },
     /// More than [`MAX_MAPPING_ENTRIES`] entries.
     TooManyEntries { count: usize },
+    /// `phone_country_code` is not 1 to 3 digits (optionally after `+` or `00`).
+    BadCountryCode { value: String },
 }
 
 impl std::fmt::Display for MappingError {
@@ -105,6 +114,11 @@ impl std::fmt::Display for MappingError {
             MappingError::TooManyEntries { count } => write!(
                 f,
                 "{count} mapping entries; at most {MAX_MAPPING_ENTRIES} are accepted"
+            ),
+            MappingError::BadCountryCode { value } => write!(
+                f,
+                "phone_country_code '{}' is not a country calling code: give 1 to 3 digits such as 221",
+                value.chars().take(40).collect::<String>()
             ),
         }
     }
@@ -143,8 +157,8 @@ fn selects(
     by_uid || by_code || by_name
 }
 
-/// Checks every entry once, before any attribute is looked at.
-fn validate(mapping: &Mapping) -> Result<(), MappingError> {
+/// Checks every entry once, before any attribute is looked at; returns the phone country code.
+fn validate(mapping: &Mapping) -> Result<String, MappingError> {
     if mapping.mappings.len() > MAX_MAPPING_ENTRIES {
         return Err(MappingError::TooManyEntries {
             count: mapping.mappings.len(),
@@ -169,7 +183,13 @@ fn validate(mapping: &Mapping) -> Result<(), MappingError> {
             });
         }
     }
-    Ok(())
+    let code = mapping
+        .phone_country_code
+        .as_deref()
+        .unwrap_or(DEFAULT_PHONE_COUNTRY_CODE);
+    parse_country_code(code).ok_or_else(|| MappingError::BadCountryCode {
+        value: code.to_owned(),
+    })
 }
 
 /// The name under which a blocked attribute is reported: display name, else code, else UID.
@@ -194,7 +214,7 @@ fn attr_is_sensitive(entry: &MappingEntry, attr: &Attr) -> bool {
 }
 
 /// Turns one raw value into the card's form for `field`.
-fn card_value(entry: &MappingEntry, raw: &str) -> Option<String> {
+fn card_value(entry: &MappingEntry, raw: &str, country_code: &str) -> Option<String> {
     let raw = raw.trim();
     if raw.is_empty() {
         return None;
@@ -217,6 +237,9 @@ fn card_value(entry: &MappingEntry, raw: &str) -> Option<String> {
         {
             raw[..10].to_owned()
         }
+        // Kept as typed when it cannot be a phone number: a card showing "no phone" in the
+        // clerk's words beats a card that lost what DHIS2 holds.
+        "phone_number" => normalize_phone(raw, country_code).unwrap_or_else(|| raw.to_owned()),
         _ => raw.to_owned(),
     })
 }
@@ -228,7 +251,7 @@ pub fn map_attributes(
     attrs: &[Attr],
     mapping: &Mapping,
 ) -> Result<(Map<String, Value>, Vec<String>), MappingError> {
-    validate(mapping)?;
+    let country_code = validate(mapping)?;
     let attr_names: Vec<Option<String>> = attrs
         .iter()
         .map(|a| a.display_name.as_deref().map(kadi_normalize))
@@ -256,13 +279,80 @@ pub fn map_attributes(
                 }
                 continue;
             }
-            if let Some(v) = attr.value.as_deref().and_then(|raw| card_value(entry, raw)) {
+            if let Some(v) = attr
+                .value
+                .as_deref()
+                .and_then(|raw| card_value(entry, raw, &country_code))
+            {
                 card.insert(entry.card_field.clone(), Value::String(v));
                 break;
             }
         }
     }
     Ok((card, blocked))
+}
+
+/// The country calling code used when neither the mapping nor the settings give one: Senegal.
+pub const DEFAULT_PHONE_COUNTRY_CODE: &str = "221";
+
+/// A country calling code as people write it (`221`, `+221`, `00221`, ` 221 `) as bare digits;
+/// `None` unless it is 1 to 3 digits not starting with 0.
+pub fn parse_country_code(code: &str) -> Option<String> {
+    let c = code.trim();
+    let c = c
+        .strip_prefix('+')
+        .or_else(|| c.strip_prefix("00"))
+        .unwrap_or(c);
+    let ok =
+        (1..=3).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit()) && !c.starts_with('0');
+    ok.then(|| c.to_owned())
+}
+
+/// Shortest and longest phone number accepted, in digits with the country code (E.164 allows
+/// up to 15; below 8 it is a fragment, an extension or a typo).
+const PHONE_DIGITS: std::ops::RangeInclusive<usize> = 8..=15;
+
+/// Fewest digits after the default country code: the countries kadi serves (West Africa,
+/// France) have 8 to 10; fewer is a number cut short.
+const MIN_NATIONAL_DIGITS: usize = 7;
+
+/// A phone number in E.164 (`+` country code, subscriber number, digits only), or `None` when
+/// `raw` cannot be one (letters, two `+`, a bad `country_code`, fewer than 8 or more than 15
+/// digits in all, or fewer than 7 after `country_code`).
+///
+/// Spaces (also no-break), dots, dashes, slashes and parentheses are ignored, and a `(0)` trunk
+/// prefix written after the country code is dropped. Then:
+/// - `+221 77 123 45 67` and `00221 77 123 45 67` are international already;
+/// - `221771234567` (the country code without `+`, followed by at least 8 digits) too;
+/// - anything else is national: one leading trunk `0` is dropped and `country_code` put in front
+///   (`77-123-45-67` and `077 123 45 67` → `+221771234567` with country code 221).
+pub fn normalize_phone(raw: &str, country_code: &str) -> Option<String> {
+    let cc = parse_country_code(country_code)?;
+    let mut digits = String::with_capacity(16);
+    let mut plus = false;
+    for c in raw.trim().replace("(0)", "").chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            '+' if digits.is_empty() && !plus => plus = true,
+            ' ' | '\t' | '\u{a0}' | '\u{202f}' | '.' | '-' | '/' | '(' | ')' => {}
+            _ => return None,
+        }
+    }
+    let international = if plus {
+        digits
+    } else if let Some(rest) = digits.strip_prefix("00") {
+        rest.to_owned()
+    } else if digits.starts_with(&cc) && digits.len() >= cc.len() + 8 {
+        digits
+    } else {
+        let national = digits.strip_prefix('0').unwrap_or(&digits);
+        format!("{cc}{national}")
+    };
+    let cut_short = international
+        .strip_prefix(cc.as_str())
+        .is_some_and(|national| national.len() < MIN_NATIONAL_DIGITS);
+    (PHONE_DIGITS.contains(&international.len()) && !international.starts_with('0') && !cut_short)
+        .then(|| format!("+{international}"))
 }
 
 /// Sex as kadi stores it (`M`, `F` or `U`) from the spellings DHIS2 deployments use: M/F,
@@ -595,6 +685,7 @@ mod tests {
         sex.value_map = Some([("FEMALE".to_string(), "F".to_string())].into());
         let mapping = Mapping {
             programme_uid: None,
+            phone_country_code: None,
             mappings: vec![
                 entry("first", "first_name"),
                 sex,
@@ -617,11 +708,13 @@ mod tests {
     fn unknown_card_fields_and_empty_selectors_are_errors_naming_the_entry() {
         let bad = Mapping {
             programme_uid: None,
+            phone_country_code: None,
             mappings: vec![entry("X", "favourite_colour")],
         };
         assert!(map_attributes(&[], &bad).is_err_and(|e| e.to_string().contains("entry 1")));
         let empty = Mapping {
             programme_uid: None,
+            phone_country_code: None,
             mappings: vec![MappingEntry {
                 card_field: "zone".into(),
                 ..Default::default()
@@ -630,6 +723,96 @@ mod tests {
         assert!(matches!(
             map_attributes(&[], &empty),
             Err(MappingError::NoSelector { entry: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn phone_numbers_become_e164_from_the_ways_people_write_them() {
+        for (raw, cc, want) in [
+            ("+221 77 123 45 67", "221", Some("+221771234567")),
+            ("+221771234567", "221", Some("+221771234567")),
+            ("00221 77 123 45 67", "221", Some("+221771234567")),
+            ("00221771234567", "221", Some("+221771234567")),
+            ("221771234567", "221", Some("+221771234567")),
+            ("221 77 123 45 67", "221", Some("+221771234567")),
+            ("77 123 45 67", "221", Some("+221771234567")),
+            ("77-123-45-67", "221", Some("+221771234567")),
+            ("77.123.45.67", "221", Some("+221771234567")),
+            ("(77) 123 45 67", "221", Some("+221771234567")),
+            ("771234567", "221", Some("+221771234567")),
+            ("077 123 45 67", "221", Some("+221771234567")),
+            (" 33 821 00 00 ", "221", Some("+221338210000")),
+            ("+221 (0) 77 123 45 67", "221", Some("+221771234567")),
+            ("77\u{a0}123\u{a0}45\u{a0}67", "221", Some("+221771234567")),
+            ("77 123 45 67", "+221", Some("+221771234567")),
+            ("77 123 45 67", "00221", Some("+221771234567")),
+            // Another country's number keeps its own code.
+            ("+33 6 12 34 56 78", "221", Some("+33612345678")),
+            ("0033 6 12 34 56 78", "221", Some("+33612345678")),
+            // A trunk 0 is dropped with another default country code.
+            ("06 12 34 56 78", "33", Some("+33612345678")),
+            ("(202) 555-0123", "1", Some("+12025550123")),
+            ("1-202-555-0123", "1", Some("+12025550123")),
+            ("+225 07 07 12 34 56", "225", Some("+2250707123456")),
+            // Not phone numbers: kept as typed by the caller.
+            ("", "221", None),
+            ("pas de téléphone", "221", None),
+            ("N/A", "221", None),
+            ("77 123 45 67 ext 2", "221", None),
+            ("12 34", "221", None),
+            ("+221 77 123", "221", None),
+            ("+22177123456789012", "221", None),
+            ("77 123 45 67 / 76 123 45 67", "221", None),
+            ("++221771234567", "221", None),
+            ("77+1234567", "221", None),
+            ("+0 77 123 45 67", "221", None),
+            // A country code that is not one.
+            ("77 123 45 67", "", None),
+            ("77 123 45 67", "2210", None),
+            ("77 123 45 67", "SN", None),
+        ] {
+            assert_eq!(
+                normalize_phone(raw, cc).as_deref(),
+                want,
+                "{raw:?} with {cc:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn country_codes_are_read_as_people_write_them() {
+        for (raw, want) in [
+            ("221", Some("221")),
+            ("+221", Some("221")),
+            ("00221", Some("221")),
+            (" 1 ", Some("1")),
+            ("0", None),
+            ("2210", None),
+            ("+", None),
+            ("SN", None),
+        ] {
+            assert_eq!(parse_country_code(raw).as_deref(), want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn a_mapped_phone_is_e164_with_the_mappings_country_code_or_kept_as_typed() {
+        let mapping = |cc: Option<&str>| Mapping {
+            programme_uid: None,
+            phone_country_code: cc.map(str::to_owned),
+            mappings: vec![entry("PHONE", "phone_number")],
+        };
+        let phone = |value: &str, cc: Option<&str>| {
+            map_attributes(&[attr("PHONE", "Phone", value)], &mapping(cc))
+                .map(|(card, _)| card.get("phone_number").cloned())
+        };
+        let text = |s: &str| Ok(Some(Value::String(s.into())));
+        assert_eq!(phone("77-123-45-67", None), text("+221771234567"));
+        assert_eq!(phone("06 12 34 56 78", Some("+33")), text("+33612345678"));
+        assert_eq!(phone(" pas de téléphone ", None), text("pas de téléphone"));
+        assert!(matches!(
+            phone("77 123 45 67", Some("Senegal")),
+            Err(MappingError::BadCountryCode { .. })
         ));
     }
 }

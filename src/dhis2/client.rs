@@ -1,5 +1,6 @@
 //! The blocking DHIS2 client: one `ureq` agent, configured once (timeouts, no redirects, gzip,
-//! rustls), reused across a sync. Version-aware: it asks `/api/system/info` once and from then
+//! rustls), reused across a sync. `ureq` sends `Accept-Encoding: gzip` and decodes gzipped
+//! answers on the fly, so byte counts here are of the decoded JSON. Version-aware: it asks `/api/system/info` once and from then
 //! on speaks that version's parameter names; every answer is converted into [`super::model`].
 //!
 //! It never retries by itself: the sync engine retries with backoff, guided by
@@ -58,7 +59,8 @@ pub struct ConnectionConfig {
 /// Why a DHIS2 call failed, in the categories the sync engine and page act on.
 #[derive(Debug)]
 pub enum Dhis2Error {
-    /// Nothing answered (DNS, refused, timeout, dropped connection).
+    /// Nothing answered, or not all of it (DNS, refused, timeout, a connection closed or reset
+    /// mid-answer: `ureq` reports the early EOF at once, a stalled answer waits for the timeout).
     Unreachable(String),
     /// 401/403 or a redirect to the login page: wrong credentials. Never retried.
     AuthFailed(String),

@@ -118,7 +118,8 @@ pub struct Page<T> {
     pub page_size: u32,
     /// Only when the server reported it (totalPages=true); never used to stop paging.
     pub total: Option<u64>,
-    /// Bytes of the response body (for run reports).
+    /// Bytes of the response body as decoded, i.e. the JSON kadi parsed: after gzip, so more
+    /// than the wire carried when the server compressed (for run reports).
     pub bytes: u64,
 }
 

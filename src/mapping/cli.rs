@@ -24,6 +24,10 @@ pub enum MapCommand {
         /// Use the simulator's demo mapping instead of a file.
         #[arg(long, conflicts_with = "file")]
         demo: bool,
+        /// Country calling code for phone numbers written without one (`221`, `+221`; stored as
+        /// the setting `mapping.phone_country_code`, default 221). Cards are re-derived with it.
+        #[arg(long)]
+        phone_country_code: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -45,6 +49,7 @@ impl MapArgs {
                 program,
                 file,
                 demo,
+                phone_country_code,
                 json,
             } => {
                 let mut body = if demo {
@@ -63,6 +68,9 @@ impl MapArgs {
                         "the file maps programme_uid {} but --program is {program}: make them agree",
                         body.programme_uid
                     );
+                }
+                if let Some(code) = phone_country_code {
+                    super::set_phone_country_code(&store, "cli", &code)?;
                 }
                 let r = super::set_mapping(&store, &body)?;
                 report(json, &r, || {

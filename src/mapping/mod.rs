@@ -4,7 +4,10 @@
 //! Invariants: a sensitive attribute (by code, name, display name or option set name) can never
 //! be mapped, and the sync engine drops its values before the store ([`Guardrail`]).
 //! `health_center`, `org_unit`, `enrollment_date` and `zone` are derived from the enrollment unless
-//! mapped explicitly. Called by `sync` (each page, and after `map set`) and by the web page.
+//! mapped explicitly. A mapped `phone_number` is stored in E.164, numbers written without a
+//! country code taking the setting `mapping.phone_country_code` (default 221, Senegal); a value
+//! that cannot be a phone number is kept as typed. Called by `sync` (each page, and after
+//! `map set`) and by the web page.
 pub mod cli;
 
 use crate::record::{CardFields, CardRecord, CARD_FIELDS};
@@ -16,6 +19,32 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Fields a mapping may target besides the card fields: used by the MPI only, never printed.
 pub const MPI_ONLY_FIELDS: [&str; 2] = ["national_id", "address"];
+
+/// The setting holding the country calling code of phone numbers written without one.
+pub const PHONE_COUNTRY_CODE_SETTING: &str = "mapping.phone_country_code";
+
+/// The country calling code phone numbers without one get (setting
+/// [`PHONE_COUNTRY_CODE_SETTING`], default 221); a malformed setting is an error naming it.
+pub fn phone_country_code(store: &Store) -> Result<String> {
+    match store.setting(PHONE_COUNTRY_CODE_SETTING)? {
+        None => Ok(kadi_sqlext::mapping::DEFAULT_PHONE_COUNTRY_CODE.to_string()),
+        Some(v) => kadi_sqlext::mapping::parse_country_code(&v).with_context(|| {
+            format!(
+                "setting {PHONE_COUNTRY_CODE_SETTING} = {v:?} is not a country calling code: set 1 to 3 digits such as 221"
+            )
+        }),
+    }
+}
+
+/// Stores the country calling code for phone numbers written without one (`221`, `+221` or
+/// `00221`; stored as digits, audited). Existing cards change at the next remap (`map set`).
+pub fn set_phone_country_code(store: &Store, actor: &str, code: &str) -> Result<String> {
+    let Some(digits) = kadi_sqlext::mapping::parse_country_code(code) else {
+        bail!("'{code}' is not a country calling code: give 1 to 3 digits such as 221 (Senegal) or 33 (France)");
+    };
+    store.set_setting(actor, PHONE_COUNTRY_CODE_SETTING, &digits)?;
+    Ok(digits)
+}
 
 /// Card fields derived from the enrollment when no attribute is mapped to them.
 pub const DERIVED_FIELDS: [&str; 4] = ["health_center", "org_unit", "enrollment_date", "zone"];
@@ -52,6 +81,8 @@ pub struct MapShowReport {
     pub unmapped_card_fields: Vec<String>,
     /// Attributes the guardrail blocks (never mapped, never stored).
     pub sensitive_attributes: Vec<String>,
+    /// Country calling code given to phone numbers written without one.
+    pub phone_country_code: String,
 }
 
 /// One card field and where its value comes from.
@@ -399,6 +430,7 @@ pub fn show_mapping(store: &Store, program_uid: &str) -> Result<MapShowReport> {
             .filter(|a| a.sensitive)
             .map(|a| a.code.clone().unwrap_or_else(|| a.attribute_uid.clone()))
             .collect(),
+        phone_country_code: phone_country_code(store)?,
     })
 }
 
@@ -485,6 +517,7 @@ impl MappingPlan {
         let mut attribute_mapping = kadi_sqlext::mapping::Mapping {
             programme_uid: Some(program_uid.to_string()),
             mappings: Vec::new(),
+            phone_country_code: Some(phone_country_code(store)?),
         };
         for r in &rows {
             let Some(field) = CARD_FIELDS

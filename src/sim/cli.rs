@@ -50,7 +50,7 @@ pub struct SimDhis2Args {
     /// Share (0-1) of tracker answers that are 503 (proxy HTML).
     #[arg(long, default_value_t = 0.0)]
     pub fail_503: f64,
-    /// Share (0-1) of tracker answers that stop midway and never finish.
+    /// Share (0-1) of tracker answers whose connection is closed midway through the body.
     #[arg(long, default_value_t = 0.0)]
     pub drop: f64,
     /// Share (0-1) of tracker answers whose body is cut in half.
@@ -65,6 +65,10 @@ pub struct SimDhis2Args {
     /// Largest tracker page size served.
     #[arg(long)]
     pub max_page_size: Option<u32>,
+    /// Never gzip answers (by default they are gzipped when the request accepts it, as nginx in
+    /// front of DHIS2 does).
+    #[arg(long)]
+    pub no_gzip: bool,
     /// Print one JSON line (`{"base_url":…}`) instead of text.
     #[arg(long)]
     pub json: bool,
@@ -110,6 +114,7 @@ impl SimDhis2Args {
                 slow_ms: self.slow_ms,
                 max_page_size: self.max_page_size,
             },
+            gzip: !self.no_gzip,
             ..SimConfig::default()
         };
         let sim = super::start(config)?;

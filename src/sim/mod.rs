@@ -12,10 +12,15 @@
 //! locked after four failed logins.
 //!
 //! Faults (from [`Faults`] or [`SimHandle::fail_next`]) apply to `/api/tracker/*` only, so that
-//! metadata stays reachable and tests stay deterministic.
+//! metadata stays reachable and tests stay deterministic. A dropped connection is a real one: the
+//! socket is shut down mid-body (Unix), so the client sees an early EOF, not a stall.
+//!
+//! Like DHIS2 behind nginx (`gzip on`), answers are gzip-compressed when the request says
+//! `Accept-Encoding: gzip` ([`SimConfig::gzip`], on by default; `kadi sim dhis2 --no-gzip`).
 pub mod cli;
 pub mod data;
 mod server;
+mod socket;
 
 use crate::dhis2::model::{AttributeValue, Enrollment, TrackedEntity};
 use anyhow::{bail, Context, Result};
@@ -35,7 +40,8 @@ pub struct Faults {
     pub error_500: f64,
     /// Share of answers that are `503` with a proxy's HTML page.
     pub error_503: f64,
-    /// Share of answers that stop after half the body and never finish (the client times out).
+    /// Share of answers whose connection is closed after half the body (the client sees an EOF
+    /// before the announced `Content-Length`).
     pub drop: f64,
     /// Share of answers whose body is cut in half (complete HTTP response, broken JSON).
     pub truncate: f64,
@@ -53,8 +59,11 @@ pub enum Fault {
     /// Answer with this HTTP status (DHIS2 error JSON; HTML for 502/503/504; a redirect to the
     /// login page for 301/302/303/307/308).
     Status(u16),
-    /// Stop after half the body and never finish.
+    /// Send half the body, then really close the TCP connection (shut the socket down).
     Drop,
+    /// Send half the body, then nothing: the connection stays open until the client gives up
+    /// (its timeout must fire).
+    Stall,
     /// Cut the body in half.
     Truncate,
     /// Wait this long, then answer normally.
@@ -85,6 +94,9 @@ pub struct SimConfig {
     pub faults: Faults,
     /// Worker threads answering requests.
     pub workers: usize,
+    /// Gzip answers to requests that say `Accept-Encoding: gzip`, as nginx in front of DHIS2
+    /// does (compression level 1, nginx's default). Default: on.
+    pub gzip: bool,
 }
 
 /// The token the simulator accepts by default.
@@ -104,6 +116,7 @@ impl Default for SimConfig {
             lockout: Duration::from_secs(15 * 60),
             faults: Faults::default(),
             workers: 4,
+            gzip: true,
         }
     }
 }
@@ -127,6 +140,17 @@ pub struct SimStats {
     pub pages_served: u64,
     /// Metadata answers that were `304 Not Modified` (the client's `If-None-Match` matched).
     pub not_modified: u64,
+    /// Response body bytes written to the wire (compressed size when gzipped; for a dropped
+    /// connection, the part sent before the close).
+    pub body_bytes_sent: u64,
+    /// Answers sent gzip-compressed (`Content-Encoding: gzip`).
+    pub gzipped_answers: u64,
+    /// Compressed body bytes of those answers.
+    pub gzipped_bytes: u64,
+    /// What those answers decompress to.
+    pub gzipped_plain_bytes: u64,
+    /// Connections really closed mid-body by a [`Fault::Drop`].
+    pub connections_cut: u64,
 }
 
 /// Per-record state that changes between runs; the record's content is generated from the seed.
@@ -156,6 +180,8 @@ struct State {
     version: String,
     major_minor: (u32, u32),
     base_url: String,
+    /// The listening address (to find a connection's socket when dropping it).
+    local_addr: std::net::SocketAddr,
     org_units: Vec<crate::dhis2::model::OrgUnit>,
     /// Level-4 org units in generation order (index = `Person::health_center`).
     health_centers: Vec<usize>,
@@ -272,6 +298,7 @@ pub fn start(config: SimConfig) -> Result<SimHandle> {
         version,
         major_minor,
         base_url: base_url.clone(),
+        local_addr: addr,
         org_units,
         health_centers,
         records: RwLock::new(Records {

@@ -1,10 +1,10 @@
 //! The simulator's request loop body: authentication, routing (one `match`), the per-version
 //! wire shapes, `fields` handling and fault injection.
 use super::data::{self, ATTRIBUTES};
-use super::{lock, Fault, Meta, State, PROGRAM_UID};
+use super::{lock, socket, Fault, Meta, State, PROGRAM_UID};
 use base64::Engine;
 use serde_json::{json, Map, Value};
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read, Write};
 use std::time::Instant;
 use tiny_http::{Header, Request, Response, StatusCode};
 
@@ -126,11 +126,11 @@ pub(super) fn handle(state: &State, request: Request) {
     let params = Params(parse_query(query));
     if !(path == "/api" || path.starts_with("/api/")) {
         // Anything outside the API is the web app: an HTML page, as a wrong base URL would give.
-        let _ = request.respond(html_response(200, LOGIN_PAGE));
+        send(state, request, html_response(200, LOGIN_PAGE));
         return;
     }
     if let Err(resp) = authenticate(state, &request) {
-        let _ = request.respond(resp);
+        send(state, request, resp);
         return;
     }
     let mut route = path.trim_start_matches("/api").trim_start_matches('/');
@@ -163,7 +163,7 @@ pub(super) fn handle(state: &State, request: Request) {
         } else {
             error_response(s, "A wild internal server error appeared!")
         };
-        let _ = request.respond(resp);
+        send(state, request, resp);
         return;
     }
     let resp = match route_request(state, route, &params) {
@@ -174,7 +174,7 @@ pub(super) fn handle(state: &State, request: Request) {
                     let resp = Response::from_data(Vec::new())
                         .with_status_code(StatusCode(304))
                         .with_header(header("ETag", tag));
-                    let _ = request.respond(resp);
+                    send(state, request, resp);
                     return;
                 }
             }
@@ -183,6 +183,10 @@ pub(super) fn handle(state: &State, request: Request) {
             }
             match fault {
                 Some(Fault::Drop) => {
+                    send_then_close(state, request, json_response(200, body));
+                    return;
+                }
+                Some(Fault::Stall) => {
                     let len = body.len();
                     let reader = StallAfterHalf {
                         data: body.into_bytes(),
@@ -199,6 +203,8 @@ pub(super) fn handle(state: &State, request: Request) {
                     return;
                 }
                 Some(Fault::Truncate) => {
+                    // The application cut the JSON short; a proxy in front still compresses
+                    // (and frames) what it got, so the client decodes broken JSON.
                     let mut cut = body.len() / 2;
                     while !body.is_char_boundary(cut) {
                         cut -= 1;
@@ -216,7 +222,127 @@ pub(super) fn handle(state: &State, request: Request) {
         }
         Err(resp) => resp,
     };
+    send(state, request, resp);
+}
+
+/// Bodies shorter than this are sent as they are (nginx's `gzip_min_length` is 20).
+const GZIP_MIN_BYTES: usize = 20;
+
+/// Whether the request's `Accept-Encoding` accepts gzip (`gzip` or `*`, unless `q=0`).
+fn accepts_gzip(request: &Request) -> bool {
+    request
+        .headers()
+        .iter()
+        .filter(|h| h.field.equiv("Accept-Encoding"))
+        .flat_map(|h| h.value.as_str().split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f64>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+/// An answer as it goes on the wire: status, headers and the (possibly gzipped) body.
+struct Wire {
+    status: StatusCode,
+    headers: Vec<Header>,
+    body: Vec<u8>,
+}
+
+/// Compresses the answer when the simulator gzips and the client accepts it, and counts it.
+fn encode(state: &State, request: &Request, resp: Resp) -> Wire {
+    let status = resp.status_code();
+    let mut headers = resp.headers().to_vec();
+    let plain = resp.into_reader().into_inner();
+    if !(state.config.gzip && plain.len() >= GZIP_MIN_BYTES && accepts_gzip(request)) {
+        return Wire {
+            status,
+            headers,
+            body: plain,
+        };
+    }
+    let mut gz = flate2::write::GzEncoder::new(
+        Vec::with_capacity(plain.len() / 4),
+        flate2::Compression::fast(),
+    );
+    // Writing into a Vec cannot fail; should it, the answer goes out uncompressed.
+    match gz.write_all(&plain).and_then(|()| gz.finish()) {
+        Ok(body) => {
+            let mut stats = lock(&state.stats);
+            stats.gzipped_answers += 1;
+            stats.gzipped_bytes += body.len() as u64;
+            stats.gzipped_plain_bytes += plain.len() as u64;
+            drop(stats);
+            headers.push(header("Content-Encoding", "gzip"));
+            headers.push(header("Vary", "Accept-Encoding"));
+            Wire {
+                status,
+                headers,
+                body,
+            }
+        }
+        Err(_) => Wire {
+            status,
+            headers,
+            body: plain,
+        },
+    }
+}
+
+/// Sends an answer whole (gzipped when accepted, see [`encode`]).
+fn send(state: &State, request: Request, resp: Resp) {
+    let wire = encode(state, &request, resp);
+    let len = wire.body.len();
+    lock(&state.stats).body_bytes_sent += len as u64;
+    let resp = Response::new(
+        wire.status,
+        wire.headers,
+        Cursor::new(wire.body),
+        Some(len),
+        None,
+    );
     let _ = request.respond(resp);
+}
+
+/// Sends the head (with the full `Content-Length`) and half the body, then shuts the TCP
+/// connection down: what a crashed upstream or a cut link looks like to the client.
+fn send_then_close(state: &State, request: Request, resp: Resp) {
+    let wire = encode(state, &request, resp);
+    let peer = request.remote_addr().copied();
+    let half = wire.body.len() / 2;
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\n",
+        wire.status.0,
+        wire.status.default_reason_phrase()
+    );
+    for h in &wire.headers {
+        head.push_str(&format!("{h}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        wire.body.len()
+    ));
+    // Raw access to the connection: tiny_http would otherwise finish the response.
+    let mut writer = request.into_writer();
+    let sent = writer
+        .write_all(head.as_bytes())
+        .and_then(|()| writer.write_all(&wire.body[..half]))
+        .and_then(|()| writer.flush());
+    lock(&state.stats).body_bytes_sent += half as u64;
+    let connection = peer.and_then(|p| socket::find(state.local_addr, p));
+    if let (Ok(()), Some(connection)) = (sent, connection) {
+        // Counted before the cut: the client may look at the stats as soon as it sees the EOF.
+        lock(&state.stats).connections_cut += 1;
+        if !connection.shut_down() {
+            lock(&state.stats).connections_cut -= 1;
+        }
+    }
+    drop(writer);
 }
 
 /// Serves half the body, then fails: the connection stays open with the response unfinished.
@@ -229,7 +355,7 @@ impl Read for StallAfterHalf {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let half = self.data.len() / 2;
         if self.pos >= half {
-            return Err(std::io::Error::other("simulated dropped connection"));
+            return Err(std::io::Error::other("simulated stalled answer"));
         }
         let n = buf.len().min(half - self.pos);
         buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);

@@ -52,7 +52,8 @@ pub struct SyncOptions {
     pub backoff_cap_ms: u64,
     /// Run MPI resolution after mapping.
     pub resolve_mpi: bool,
-    /// Whole-request timeout of each DHIS2 call (a dropped connection costs this long).
+    /// Whole-request timeout of each DHIS2 call: what a stalled answer costs (a closed
+    /// connection fails at once).
     pub request_timeout_secs: u64,
     /// Who started the run (audit trail).
     pub actor: String,
@@ -129,6 +130,8 @@ pub struct SyncReport {
     pub sensitive_blocked: u64,
     pub sensitive_attributes: Vec<BlockedAttribute>,
     pub pages: u64,
+    /// JSON bytes of the tracker pages as decoded (after gzip, which `ureq` undoes on the fly),
+    /// not the bytes on the wire: a gzipped sync moves several times fewer.
     pub bytes: u64,
     pub seconds: f64,
     /// Of `seconds`, the part spent in MPI resolution.
