@@ -47,9 +47,13 @@
 //! date digits, phone digits, address tokens) so the binary prepares each record once; the JSON
 //! entry points use a small scanner that borrows unescaped strings and ignores unknown fields.
 use crate::normalize::kadi_normalize;
-use crate::phonetic::kadi_phonetic;
+use crate::phonetic::{kadi_phonetic, kadi_phonetic_of_normalized};
 use crate::text::jaro_winkler;
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::rc::Rc;
 
 /// Why a record could not be scored.
 #[derive(Debug, Clone, PartialEq)]
@@ -264,11 +268,28 @@ impl Name {
         if norm.is_empty() {
             return None;
         }
-        let compact: String = norm.chars().filter(|c| c.is_alphanumeric()).collect();
+        let compact: String = if norm.is_ascii() {
+            let mut c = String::with_capacity(norm.len());
+            c.extend(
+                norm.bytes()
+                    .filter(u8::is_ascii_alphanumeric)
+                    .map(char::from),
+            );
+            c
+        } else {
+            norm.chars().filter(|c| c.is_alphanumeric()).collect()
+        };
         if compact.is_empty() {
             return None;
         }
-        let phonetic = kadi_phonetic(&norm);
+        // `kadi_normalize` is idempotent on ASCII output (lower-case letters, digits, single
+        // spaces, no leading honorific: folding it again changes nothing), so the key can skip
+        // normalising a second time; other output (rare: `㎁` folds to `nA`) takes the full path.
+        let phonetic = if norm.is_ascii() {
+            kadi_phonetic_of_normalized(&norm)
+        } else {
+            kadi_phonetic(&norm)
+        };
         let code = coarse_code(&compact);
         let common = COMMON_NAMES.contains(&compact.as_str());
         Some(Name {
@@ -360,24 +381,30 @@ impl PreparedRecord {
     pub fn from_json(json: &str, argument: usize) -> Result<PreparedRecord, MpiError> {
         let mut raw = RawFields::default();
         scan_object(json, &mut raw).map_err(|reason| MpiError::NotAnObject { argument, reason })?;
-        Ok(PreparedRecord::from_fields(|f| raw.get(f)))
+        Ok(PreparedRecord::from_values(
+            raw.values.each_ref().map(|v| v.as_deref()),
+        ))
     }
 
     /// Prepares a record from a field getter (e.g. `|f| card_fields.get(f)`).
     pub fn from_fields<'a>(get: impl Fn(&str) -> Option<&'a str>) -> PreparedRecord {
-        let text = |f: &str| get(f).map(str::trim).filter(|s| !s.is_empty());
+        PreparedRecord::from_values(FIELDS.map(get))
+    }
+
+    /// Prepares a record from its raw values in [`FIELDS`] order.
+    fn from_values(values: [Option<&str>; 9]) -> PreparedRecord {
+        let [first, last, dob, sex, phone, national_id, address, health_center, zone] =
+            values.map(|v| v.map(str::trim).filter(|s| !s.is_empty()));
         let mut r = PreparedRecord {
-            first: text("first_name").and_then(Name::new),
-            last: text("last_name").and_then(Name::new),
-            dob: text("date_of_birth").and_then(Dob::parse),
-            sex: text("gender").and_then(parse_sex),
-            phone: text("phone_number").and_then(phone_key),
-            national_id: text("national_id").and_then(id_key),
-            address: text("address").map(address_tokens).unwrap_or_default(),
-            health_center: text("health_center")
-                .map(kadi_normalize)
-                .filter(|s| !s.is_empty()),
-            zone: text("zone").map(kadi_normalize).filter(|s| !s.is_empty()),
+            first: first.and_then(Name::new),
+            last: last.and_then(Name::new),
+            dob: dob.and_then(Dob::parse),
+            sex: sex.and_then(parse_sex),
+            phone: phone.and_then(phone_key),
+            national_id: national_id.and_then(id_key),
+            address: address.map(address_tokens).unwrap_or_default(),
+            health_center: health_center.map(kadi_normalize).filter(|s| !s.is_empty()),
+            zone: zone.map(kadi_normalize).filter(|s| !s.is_empty()),
             order_key: 0,
         };
         r.order_key = r.content_hash();
@@ -932,7 +959,8 @@ fn letters_dice(a: &[String], b: &[String]) -> f64 {
 
 fn address_tokens(s: &str) -> Vec<String> {
     let n = kadi_normalize(truncate_chars(s, ADDRESS_MAX));
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<String> =
+        Vec::with_capacity(32.min(n.bytes().filter(|&b| b == b' ').count() + 1));
     for t in n
         .split(|c: char| !c.is_alphanumeric())
         .filter(|t| !t.is_empty())
@@ -948,34 +976,61 @@ fn address_tokens(s: &str) -> Vec<String> {
 }
 
 fn parse_sex(s: &str) -> Option<u8> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "m" | "male" | "h" | "homme" | "masculin" => Some(b'M'),
-        "f" | "female" | "femme" | "feminin" | "féminin" => Some(b'F'),
-        _ => None,
+    // ASCII case only (`FÉMININ` is not recognised), as the spellings below have always been.
+    let s = s.trim();
+    let any = |words: &[&str]| words.iter().any(|w| s.eq_ignore_ascii_case(w));
+    if any(&["m", "male", "h", "homme", "masculin"]) {
+        Some(b'M')
+    } else if any(&["f", "female", "femme", "feminin", "féminin"]) {
+        Some(b'F')
+    } else {
+        None
     }
 }
 
 /// The last 8 digits of a phone number (E.164 or local): country codes and trunk prefixes vary
 /// between records of one person, the subscriber number does not. Fewer than 6 digits: missing.
 fn phone_key(s: &str) -> Option<String> {
-    let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_digit).collect();
-    if digits.len() < 6 || digits.len() > 20 {
+    // The last 8 digits, kept in a ring so no buffer is needed for the rest.
+    let mut last8 = [0u8; 8];
+    let mut count = 0usize;
+    for d in s.bytes().filter(u8::is_ascii_digit) {
+        last8[count % 8] = d;
+        count += 1;
+    }
+    if !(6..=20).contains(&count) {
         return None;
     }
-    let tail = &digits[digits.len().saturating_sub(8)..];
-    String::from_utf8(tail.to_vec()).ok()
+    let kept = count.min(8);
+    let mut key = String::with_capacity(kept);
+    key.extend((count - kept..count).map(|i| char::from(last8[i % 8])));
+    Some(key)
 }
 
 fn id_key(s: &str) -> Option<String> {
-    let k: String = truncate_chars(s, ID_MAX)
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_uppercase)
-        .collect();
+    let s = truncate_chars(s, ID_MAX);
+    let k: String = if s.is_ascii() {
+        let mut k = String::with_capacity(s.len());
+        k.extend(
+            s.bytes()
+                .filter(u8::is_ascii_alphanumeric)
+                .map(|b| char::from(b.to_ascii_uppercase())),
+        );
+        k
+    } else {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_uppercase)
+            .collect()
+    };
     (!k.is_empty()).then_some(k)
 }
 
 fn truncate_chars(s: &str, max: usize) -> &str {
+    // A string of at most `max` bytes has at most `max` characters: most names stop here.
+    if s.len() <= max {
+        return s;
+    }
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],
         None => s,
@@ -1077,30 +1132,135 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
     keys
 }
 
-thread_local! {
-    /// Records prepared recently, by JSON text: SQL such as `mpi_score(a.j, b.j)` over a join
-    /// passes the same records many times, so each is prepared once. Bounded: cleared when full.
-    static PREPARED: std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<PreparedRecord>>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+/// Longest JSON text the prepared-record cache keeps.
+const PREPARED_JSON_MAX: usize = 4096;
+/// Records the cache holds before it is cleared.
+const PREPARED_CACHE_MAX: usize = 4096;
+/// Slots of the filter that remembers which records were prepared once.
+const SEEN_SLOTS: usize = 4096;
+
+/// Records prepared recently, by JSON text: SQL such as `mpi_score(a.j, b.j)` over a join passes
+/// the same records many times, so each is prepared once. Bounded: cleared when full.
+///
+/// Keeping a record costs a copy of its text and a map insertion, wasted when every row brings
+/// new records (pairs from a blocking query). So a record is kept only when reuse is likely: the
+/// cache has been hitting lately (at least one lookup in nine), or this very text was prepared
+/// before (a direct-mapped filter of text hashes remembers the recent ones).
+struct PreparedCache {
+    map: HashMap<Box<str>, Rc<PreparedRecord>, BuildHasherDefault<FastHasher>>,
+    seen: Box<[u64]>,
+    hits: u32,
+    misses: u32,
 }
 
-const PREPARED_CACHE_MAX: usize = 4096;
+thread_local! {
+    static PREPARED: RefCell<PreparedCache> = RefCell::new(PreparedCache {
+        map: HashMap::default(),
+        seen: vec![0; SEEN_SLOTS].into_boxed_slice(),
+        hits: 0,
+        misses: 0,
+    });
+}
 
-fn prepared_cached(json: &str, argument: usize) -> Result<std::rc::Rc<PreparedRecord>, MpiError> {
-    if let Some(p) = PREPARED.with(|c| c.borrow().get(json).cloned()) {
-        return Ok(p);
+/// A prepared record, shared with the cache or not kept.
+enum Prepared {
+    Shared(Rc<PreparedRecord>),
+    Own(PreparedRecord),
+}
+
+impl std::ops::Deref for Prepared {
+    type Target = PreparedRecord;
+    fn deref(&self) -> &PreparedRecord {
+        match self {
+            Prepared::Shared(p) => p,
+            Prepared::Own(p) => p,
+        }
     }
-    let p = std::rc::Rc::new(PreparedRecord::from_json(json, argument)?);
-    if json.len() <= 4096 {
-        PREPARED.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.len() >= PREPARED_CACHE_MAX {
-                c.clear();
+}
+
+/// FxHash-style multiply-rotate hash over 8 bytes at a time, with a final mix so the low bits
+/// (the map's bucket index) depend on every byte. SipHash's resistance to chosen collisions buys
+/// nothing here (the texts are the box's own records, the map is small and cleared when full)
+/// and cost as much as a tenth of preparing a record; no crate for fifteen lines.
+#[derive(Default, Clone, Copy)]
+struct FastHasher(u64);
+
+impl FastHasher {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        // The length separates "ab" from "ab\0".
+        self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn finish(&self) -> u64 {
+        let h = self.0;
+        (h ^ (h >> 32)).wrapping_mul(Self::K) ^ (h >> 29)
+    }
+}
+
+fn prepared_cached(json: &str, argument: usize) -> Result<Prepared, MpiError> {
+    if json.len() > PREPARED_JSON_MAX {
+        return PreparedRecord::from_json(json, argument).map(Prepared::Own);
+    }
+    // Look up, and decide whether a miss is worth keeping (see `PreparedCache`).
+    let looked_up = PREPARED.try_with(|cache| {
+        let mut cache = cache.try_borrow_mut().ok()?;
+        if let Some(p) = cache.map.get(json) {
+            let p = Rc::clone(p);
+            cache.hits = cache.hits.saturating_add(1);
+            return Some(Err(p));
+        }
+        cache.misses = cache.misses.saturating_add(1);
+        if cache.hits.saturating_add(cache.misses) >= 1 << 16 {
+            // Forget slowly: the hit rate follows the query being run.
+            cache.hits /= 2;
+            cache.misses /= 2;
+        }
+        let h = BuildHasherDefault::<FastHasher>::default().hash_one(json);
+        let slot = &mut cache.seen[(h as usize) % SEEN_SLOTS];
+        let seen_before = *slot == h;
+        *slot = h;
+        Some(Ok(
+            seen_before || cache.hits.saturating_mul(8) >= cache.misses
+        ))
+    });
+    let keep = match looked_up {
+        Ok(Some(Err(shared))) => return Ok(Prepared::Shared(shared)),
+        Ok(Some(Ok(keep))) => keep,
+        // The thread is exiting or the cache is busy: prepare without it.
+        Ok(None) | Err(_) => false,
+    };
+    let p = PreparedRecord::from_json(json, argument)?;
+    if !keep {
+        return Ok(Prepared::Own(p));
+    }
+    let p = Rc::new(p);
+    let _ = PREPARED.try_with(|cache| {
+        if let Ok(mut cache) = cache.try_borrow_mut() {
+            if cache.map.len() >= PREPARED_CACHE_MAX {
+                cache.map.clear();
             }
-            c.insert(json.to_string(), p.clone());
-        });
-    }
-    Ok(p)
+            cache.map.insert(json.into(), Rc::clone(&p));
+        }
+    });
+    Ok(Prepared::Shared(p))
 }
 
 /// Scores two records given as JSON text; result in [0, 1].
@@ -1165,15 +1325,6 @@ fn push_json_string(out: &mut String, s: &str) {
 #[derive(Default)]
 struct RawFields<'a> {
     values: [Option<Cow<'a, str>>; 9],
-}
-
-impl<'a> RawFields<'a> {
-    fn get(&self, field: &str) -> Option<&str> {
-        FIELDS
-            .iter()
-            .position(|f| *f == field)
-            .and_then(|i| self.values[i].as_deref())
-    }
 }
 
 struct Scanner<'a> {

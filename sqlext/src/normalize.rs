@@ -13,6 +13,15 @@
 //!    Africa they are often part of the registered name.
 //!
 //! Digits are kept (`Fatou2` stays `fatou2`): they are rare in names and meaningful when present.
+//!
+//! Speed: the MPI scorer normalises every name, address and health centre it prepares, so there
+//! are three paths giving the same result (tests pin it): ASCII text goes byte by byte; text made
+//! only of ASCII, Latin-1 and Latin Extended-A characters (`Thiès`, `Aïssatou`; not `Ɓ`) folds
+//! each character through a table built once from the Unicode path itself; anything else goes through
+//! the Unicode path (lower case, NFKD, marks dropped). The table is per character, which is exact
+//! because below U+0180 no character composes with its neighbours: NFKD only reorders combining
+//! marks, and those are dropped.
+use std::sync::OnceLock;
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
@@ -71,8 +80,71 @@ pub fn kadi_normalize(name: &str) -> String {
         }
         words.finish()
     } else {
-        normalize_chars(name)
+        normalize_latin(name).unwrap_or_else(|| normalize_chars(name))
     }
+}
+
+/// Characters below this code point (ASCII, Latin-1, Latin Extended-A) fold through [`latin`].
+const LATIN_END: u32 = 0x180;
+
+/// What one character below [`LATIN_END`] becomes: the folds of its lower-cased NFKD form, combining
+/// marks dropped (`É` -> `e`, `¼` -> `1`, space, `4`). `len` is `u8::MAX` for a character the
+/// table cannot hold (never the case today; such text takes the Unicode path).
+#[derive(Clone, Copy)]
+struct LatinFold {
+    len: u8,
+    folds: [Fold; 3],
+}
+
+/// The per-character table of the Latin fast path, computed once from the Unicode path so the
+/// two cannot drift apart (nor from the `unicode-normalization` version).
+fn latin() -> &'static [LatinFold] {
+    static TABLE: OnceLock<Vec<LatinFold>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..LATIN_END)
+            .map(|cp| {
+                let mut entry = LatinFold {
+                    len: 0,
+                    folds: [Fold::Skip; 3],
+                };
+                let Some(c) = char::from_u32(cp) else {
+                    entry.len = u8::MAX;
+                    return entry;
+                };
+                for d in std::iter::once(c).flat_map(char::to_lowercase).nfkd() {
+                    if is_combining_mark(d) {
+                        continue;
+                    }
+                    match entry.folds.get_mut(usize::from(entry.len)) {
+                        Some(slot) => {
+                            *slot = fold(d);
+                            entry.len += 1;
+                        }
+                        None => {
+                            entry.len = u8::MAX;
+                            break;
+                        }
+                    }
+                }
+                entry
+            })
+            .collect()
+    })
+}
+
+/// [`kadi_normalize`] of text whose characters are all below [`LATIN_END`], through the table;
+/// `None` for any other text.
+fn normalize_latin(name: &str) -> Option<String> {
+    let table = latin();
+    let mut words = Words::with_capacity(name.len());
+    for c in name.chars() {
+        let entry = table.get(c as usize)?;
+        let folds = entry.folds.get(..usize::from(entry.len))?;
+        for &f in folds {
+            words.feed(f);
+        }
+    }
+    Some(words.finish())
 }
 
 /// The general (Unicode) path of [`kadi_normalize`]; on ASCII it gives the same result as the
@@ -270,6 +342,49 @@ mod tests {
                 super::normalize_chars(&name),
                 "{name:?}"
             );
+        }
+    }
+
+    #[test]
+    fn the_latin_table_agrees_with_the_unicode_path_on_every_character() {
+        for cp in 0..super::LATIN_END {
+            let Some(c) = char::from_u32(cp) else {
+                continue;
+            };
+            for name in [format!("{c}"), format!("Ab{c}cD"), format!("{c}{c} {c}.x")] {
+                let fast = super::normalize_latin(&name);
+                assert_eq!(
+                    fast.as_deref(),
+                    Some(super::normalize_chars(&name).as_str()),
+                    "U+{cp:04X} in {name:?}"
+                );
+                assert_eq!(kadi_normalize(&name), super::normalize_chars(&name));
+            }
+        }
+    }
+
+    #[test]
+    fn the_latin_fast_path_agrees_with_the_unicode_path_on_random_text() {
+        // Latin letters, accents, honorifics and punctuation, plus characters outside the table
+        // (combining marks, Ɓ, Greek, fullwidth, CJK) that must send the text to the Unicode path.
+        let pieces = [
+            "a", "É", "è", "ï", "ç", "Ñ", "ß", "Æ", "œ", "Ø", "ł", "Đ", "ð", "þ", "ı", "İ", "ŉ",
+            "ĳ", "ſ", "ŀ", "¼", "²", "ª", "µ", "´", "¨", "·", "\u{a0}", " ", "-", "'", "’", ".",
+            "Dr", "M", "Mme", "x", "\u{301}", "Ɓ", "Ŋ", "Ａ", "Σ", "中", "9", "\t", "ǅ", "Ŀ", "ĸ",
+        ];
+        let mut x = 0x6a09_e667_u64;
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let name: String = (0..(x % 8))
+                .map(|k| pieces[((x >> (8 + 6 * k)) % pieces.len() as u64) as usize])
+                .collect();
+            let slow = super::normalize_chars(&name);
+            assert_eq!(kadi_normalize(&name), slow, "{name:?}");
+            if name.chars().all(|c| (c as u32) < super::LATIN_END) {
+                assert_eq!(super::normalize_latin(&name), Some(slow), "{name:?}");
+            }
         }
     }
 
