@@ -429,7 +429,10 @@ fn word_key_into(word: &str, w: &mut Vec<char>, s: &mut Vec<char>, out: &mut Str
             'h' => (&[], 1),
             _ => (std::slice::from_ref(&w[i]), 1),
         };
-        s.extend_from_slice(emit);
+        // One push per character: `extend_from_slice` calls memcpy for these one-char slices.
+        for &e in emit {
+            s.push(e);
+        }
         i += used;
     }
     s.dedup();
