@@ -46,8 +46,8 @@
 //! [`PreparedRecord`] holds everything the comparison needs (normalised names, phonetic keys,
 //! date digits, phone digits, address tokens) so the binary prepares each record once; the JSON
 //! entry points use a small scanner that borrows unescaped strings and ignores unknown fields.
-use crate::normalize::kadi_normalize;
-use crate::phonetic::{kadi_phonetic, kadi_phonetic_of_normalized};
+use crate::normalize::{kadi_normalize, kadi_normalize_into};
+use crate::phonetic::{kadi_phonetic, kadi_phonetic_of_normalized_into};
 use crate::text::jaro_winkler;
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -271,48 +271,85 @@ fn is_common_name(compact: &str) -> bool {
 }
 
 impl Name {
-    fn new(raw: &str) -> Option<Name> {
-        let raw = truncate_chars(raw, NAME_MAX);
-        let norm = kadi_normalize(raw);
-        if norm.is_empty() {
-            return None;
+    fn empty() -> Name {
+        Name {
+            norm: String::new(),
+            compact: String::new(),
+            phonetic: String::new(),
+            code: String::new(),
+            common: false,
         }
-        let compact: String = if norm.is_ascii() {
-            let mut c = String::with_capacity(norm.len());
-            c.extend(
-                norm.bytes()
+    }
+
+    #[cfg(test)]
+    fn new(raw: &str) -> Option<Name> {
+        let mut name = Name::empty();
+        name.fill(raw).then_some(name)
+    }
+
+    /// Prepares `raw` into this name's buffers (reused from record to record); false when the
+    /// name has no letters or digits.
+    fn fill(&mut self, raw: &str) -> bool {
+        let raw = truncate_chars(raw, NAME_MAX);
+        kadi_normalize_into(raw, &mut self.norm);
+        if self.norm.is_empty() {
+            return false;
+        }
+        self.compact.clear();
+        if self.norm.is_ascii() {
+            self.compact.extend(
+                self.norm
+                    .bytes()
                     .filter(u8::is_ascii_alphanumeric)
                     .map(char::from),
             );
-            c
         } else {
-            norm.chars().filter(|c| c.is_alphanumeric()).collect()
-        };
-        if compact.is_empty() {
-            return None;
+            self.compact
+                .extend(self.norm.chars().filter(|c| c.is_alphanumeric()));
+        }
+        if self.compact.is_empty() {
+            return false;
         }
         // `kadi_normalize` is idempotent on output made of lower-case ASCII letters, digits and
         // single spaces (folding it again changes nothing, honorifics included), so the key can
         // skip normalising a second time. Other output (rare: `㎁` folds to `nA`) takes the
         // full path.
-        let folded = norm
+        let folded = self
+            .norm
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b' ');
-        let phonetic = if folded {
-            kadi_phonetic_of_normalized(&norm)
+        if folded {
+            kadi_phonetic_of_normalized_into(&self.norm, &mut self.phonetic);
         } else {
-            kadi_phonetic(&norm)
-        };
-        let code = coarse_code(&compact);
-        let common = is_common_name(&compact);
-        Some(Name {
-            norm,
-            compact,
-            phonetic,
-            code,
-            common,
-        })
+            self.phonetic = kadi_phonetic(&self.norm);
+        }
+        coarse_code_into(&self.compact, &mut self.code);
+        self.common = is_common_name(&self.compact);
+        true
     }
+}
+
+/// Refills an optional name in place, keeping its buffers when there is a name.
+fn fill_name(slot: &mut Option<Name>, raw: Option<&str>) {
+    let mut name = slot.take().unwrap_or_else(Name::empty);
+    *slot = match raw {
+        Some(raw) if name.fill(raw) => Some(name),
+        _ => None,
+    };
+}
+
+/// Refills an optional text field in place: `make` writes the value into the buffer and says
+/// whether there is one.
+fn fill_text(
+    slot: &mut Option<String>,
+    raw: Option<&str>,
+    make: impl FnOnce(&str, &mut String) -> bool,
+) {
+    let mut buf = slot.take().unwrap_or_default();
+    *slot = match raw {
+        Some(raw) if make(raw, &mut buf) => Some(buf),
+        _ => None,
+    };
 }
 
 /// A date of birth as its eight digits `YYYYMMDD` (kept even when impossible, e.g. month 13,
@@ -406,22 +443,41 @@ impl PreparedRecord {
 
     /// Prepares a record from its raw values in [`FIELDS`] order.
     fn from_values(values: [Option<&str>; 9]) -> PreparedRecord {
+        let mut r = PreparedRecord::default();
+        r.fill(values);
+        r
+    }
+
+    /// Prepares the record of a JSON object into `self`, reusing its buffers (the SQL function
+    /// prepares two records per call; their dozen strings need not be allocated every time).
+    fn fill_json(&mut self, json: &str, argument: usize) -> Result<(), MpiError> {
+        let mut raw = RawFields::default();
+        scan_object(json, &mut raw).map_err(|reason| MpiError::NotAnObject { argument, reason })?;
+        self.fill(raw.values.each_ref().map(|v| v.as_deref()));
+        Ok(())
+    }
+
+    /// Prepares raw values in [`FIELDS`] order into `self`, every field replaced.
+    fn fill(&mut self, values: [Option<&str>; 9]) {
         let [first, last, dob, sex, phone, national_id, address, health_center, zone] =
             values.map(|v| v.map(str::trim).filter(|s| !s.is_empty()));
-        let mut r = PreparedRecord {
-            first: first.and_then(Name::new),
-            last: last.and_then(Name::new),
-            dob: dob.and_then(Dob::parse),
-            sex: sex.and_then(parse_sex),
-            phone: phone.and_then(phone_key),
-            national_id: national_id.and_then(id_key),
-            address: address.map(address_tokens).unwrap_or_default(),
-            health_center: health_center.map(kadi_normalize).filter(|s| !s.is_empty()),
-            zone: zone.map(kadi_normalize).filter(|s| !s.is_empty()),
-            order_key: 0,
+        fill_name(&mut self.first, first);
+        fill_name(&mut self.last, last);
+        self.dob = dob.and_then(Dob::parse);
+        self.sex = sex.and_then(parse_sex);
+        fill_text(&mut self.phone, phone, phone_key_into);
+        fill_text(&mut self.national_id, national_id, id_key_into);
+        match address {
+            Some(a) => address_tokens_into(a, &mut self.address),
+            None => self.address.clear(),
+        }
+        let normalized = |s: &str, out: &mut String| {
+            kadi_normalize_into(s, out);
+            !out.is_empty()
         };
-        r.order_key = r.content_hash();
-        r
+        fill_text(&mut self.health_center, health_center, normalized);
+        fill_text(&mut self.zone, zone, normalized);
+        self.order_key = self.content_hash();
     }
 
     /// FNV-1a over the prepared fields (stable across runs and platforms).
@@ -970,22 +1026,29 @@ fn letters_dice(a: &[String], b: &[String]) -> f64 {
     2.0 * common as f64 / (x.len() + y.len()) as f64
 }
 
-fn address_tokens(s: &str) -> Vec<String> {
+/// The distinct words of an address (at most 32), written over `out`'s strings.
+fn address_tokens_into(s: &str, out: &mut Vec<String>) {
     let n = kadi_normalize(truncate_chars(s, ADDRESS_MAX));
-    let mut out: Vec<String> =
-        Vec::with_capacity(32.min(n.bytes().filter(|&b| b == b' ').count() + 1));
+    let mut len = 0;
     for t in n
         .split(|c: char| !c.is_alphanumeric())
         .filter(|t| !t.is_empty())
     {
-        if out.len() == 32 {
+        if len == 32 {
             break;
         }
-        if !out.iter().any(|u| u == t) {
-            out.push(t.to_string());
+        if !out[..len].iter().any(|u| u == t) {
+            match out.get_mut(len) {
+                Some(token) => {
+                    token.clear();
+                    token.push_str(t);
+                }
+                None => out.push(t.to_string()),
+            }
+            len += 1;
         }
     }
-    out
+    out.truncate(len);
 }
 
 fn parse_sex(s: &str) -> Option<u8> {
@@ -1003,7 +1066,13 @@ fn parse_sex(s: &str) -> Option<u8> {
 
 /// The last 8 digits of a phone number (E.164 or local): country codes and trunk prefixes vary
 /// between records of one person, the subscriber number does not. Fewer than 6 digits: missing.
+#[cfg(test)]
 fn phone_key(s: &str) -> Option<String> {
+    let mut key = String::new();
+    phone_key_into(s, &mut key).then_some(key)
+}
+
+fn phone_key_into(s: &str, key: &mut String) -> bool {
     // The last 8 digits, kept in a ring so no buffer is needed for the rest.
     let mut last8 = [0u8; 8];
     let mut count = 0usize;
@@ -1012,31 +1081,37 @@ fn phone_key(s: &str) -> Option<String> {
         count += 1;
     }
     if !(6..=20).contains(&count) {
-        return None;
+        return false;
     }
     let kept = count.min(8);
-    let mut key = String::with_capacity(kept);
+    key.clear();
     key.extend((count - kept..count).map(|i| char::from(last8[i % 8])));
-    Some(key)
+    true
 }
 
+#[cfg(test)]
 fn id_key(s: &str) -> Option<String> {
+    let mut key = String::new();
+    id_key_into(s, &mut key).then_some(key)
+}
+
+fn id_key_into(s: &str, key: &mut String) -> bool {
     let s = truncate_chars(s, ID_MAX);
-    let k: String = if s.is_ascii() {
-        let mut k = String::with_capacity(s.len());
-        k.extend(
+    key.clear();
+    if s.is_ascii() {
+        key.extend(
             s.bytes()
                 .filter(u8::is_ascii_alphanumeric)
                 .map(|b| char::from(b.to_ascii_uppercase())),
         );
-        k
     } else {
-        s.chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_uppercase)
-            .collect()
-    };
-    (!k.is_empty()).then_some(k)
+        key.extend(
+            s.chars()
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(char::to_uppercase),
+        );
+    }
+    !key.is_empty()
 }
 
 fn truncate_chars(s: &str, max: usize) -> &str {
@@ -1054,6 +1129,13 @@ fn truncate_chars(s: &str, max: usize) -> &str {
 /// vowel changes and doubled letters, stable whatever `kadi_phonetic` becomes.
 fn coarse_code(compact: &str) -> String {
     let mut out = String::with_capacity(4);
+    coarse_code_into(compact, &mut out);
+    out
+}
+
+/// [`coarse_code`] written into `out` (replacing its content).
+fn coarse_code_into(compact: &str, out: &mut String) {
+    out.clear();
     let mut last = 0u8;
     for (i, c) in compact.chars().enumerate() {
         let class = match c {
@@ -1076,7 +1158,6 @@ fn coarse_code(compact: &str) -> String {
             break;
         }
     }
-    out
 }
 
 /// The blocking keys of a record: candidates for a record are the records sharing at least one.
@@ -1164,6 +1245,8 @@ struct PreparedCache {
     seen: Box<[u64]>,
     hits: u32,
     misses: u32,
+    /// Records not kept, returned after their call to be refilled by the next ones.
+    spare: Vec<PreparedRecord>,
 }
 
 thread_local! {
@@ -1172,6 +1255,7 @@ thread_local! {
         seen: vec![0; SEEN_SLOTS].into_boxed_slice(),
         hits: 0,
         misses: 0,
+        spare: Vec::new(),
     });
 }
 
@@ -1181,6 +1265,21 @@ thread_local! {
 enum Prepared {
     Shared(Rc<PreparedRecord>),
     Own(PreparedRecord),
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        if let Prepared::Own(p) = self {
+            let p = std::mem::take(p);
+            let _ = PREPARED.try_with(|cache| {
+                if let Ok(mut cache) = cache.try_borrow_mut() {
+                    if cache.spare.len() < 2 {
+                        cache.spare.push(p);
+                    }
+                }
+            });
+        }
+    }
 }
 
 impl std::ops::Deref for Prepared {
@@ -1252,20 +1351,22 @@ fn prepared_cached(json: &str, argument: usize) -> Result<Prepared, MpiError> {
         let slot = &mut cache.seen[(h as usize) % SEEN_SLOTS];
         let seen_before = *slot == h;
         *slot = h;
-        Some(Ok(
-            seen_before || cache.hits.saturating_mul(8) >= cache.misses
-        ))
+        let keep = seen_before || cache.hits.saturating_mul(8) >= cache.misses;
+        let spare = if keep { None } else { cache.spare.pop() };
+        Some(Ok((keep, spare)))
     });
-    let keep = match looked_up {
+    let (keep, spare) = match looked_up {
         Ok(Some(Err(shared))) => return Ok(Prepared::Shared(shared)),
-        Ok(Some(Ok(keep))) => keep,
+        Ok(Some(Ok(decided))) => decided,
         // The thread is exiting or the cache is busy: prepare without it.
-        Ok(None) | Err(_) => false,
+        Ok(None) | Err(_) => (false, None),
     };
-    let p = PreparedRecord::from_json(json, argument)?;
     if !keep {
+        let mut p = spare.unwrap_or_default();
+        p.fill_json(json, argument)?;
         return Ok(Prepared::Own(p));
     }
+    let p = PreparedRecord::from_json(json, argument)?;
     let p = Rc::new(p);
     let _ = PREPARED.try_with(|cache| {
         if let Ok(mut cache) = cache.try_borrow_mut() {
@@ -1776,6 +1877,27 @@ mod preparation_paths {
             assert_eq!(
                 PreparedRecord::from_json(&json, 1).unwrap(),
                 from_fields,
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refilled_record_equals_a_freshly_prepared_one() {
+        let mut x = 0xa54f_f53a_u64;
+        let mut reused = PreparedRecord::default();
+        for round in 0..5_000 {
+            // Every field comes and goes: nothing of the previous record may remain.
+            let json = if round % 7 == 3 {
+                "{}".to_string()
+            } else {
+                let i = next(&mut x) % 1000;
+                record(&mut x, i)
+            };
+            reused.fill_json(&json, 1).unwrap();
+            assert_eq!(
+                reused,
+                PreparedRecord::from_json(&json, 1).unwrap(),
                 "{json}"
             );
         }

@@ -69,8 +69,16 @@ const HONORIFICS: &[&str] = &[
 /// One pass over the characters and one allocation (the result): the MPI scorer calls this for
 /// every field of every record it prepares.
 pub fn kadi_normalize(name: &str) -> String {
-    let mut words = Words::with_capacity(name.len());
-    if name.is_ascii() {
+    let mut out = String::new();
+    kadi_normalize_into(name, &mut out);
+    out
+}
+
+/// [`kadi_normalize`] written into `out` (replacing its content), reusing its allocation: the MPI
+/// scorer refills the same buffers record after record.
+pub fn kadi_normalize_into(name: &str, out: &mut String) {
+    let mut words = Words::with_buffer(std::mem::take(out), name.len());
+    *out = if name.is_ascii() {
         for b in name.bytes() {
             words.feed(match b {
                 b'\'' | b'`' => Fold::Skip,
@@ -81,8 +89,11 @@ pub fn kadi_normalize(name: &str) -> String {
         }
         words.finish()
     } else {
-        normalize_latin(name).unwrap_or_else(|| normalize_chars(name))
-    }
+        match normalize_latin(name, words) {
+            Ok(done) => done,
+            Err(words) => normalize_chars(name, words),
+        }
+    };
 }
 
 /// Characters below this code point (ASCII, Latin-1, Latin Extended-A) fold through [`latin`].
@@ -134,24 +145,27 @@ fn latin() -> &'static [LatinFold] {
 }
 
 /// [`kadi_normalize`] of text whose characters are all below [`LATIN_END`], through the table;
-/// `None` for any other text.
-fn normalize_latin(name: &str) -> Option<String> {
+/// for any other text, `words` back, emptied.
+fn normalize_latin(name: &str, mut words: Words) -> Result<String, Words> {
     let table = latin();
-    let mut words = Words::with_capacity(name.len());
     for c in name.chars() {
-        let entry = table.get(c as usize)?;
-        let folds = entry.folds.get(..usize::from(entry.len))?;
+        let Some(folds) = table
+            .get(c as usize)
+            .and_then(|entry| entry.folds.get(..usize::from(entry.len)))
+        else {
+            words.reset();
+            return Err(words);
+        };
         for &f in folds {
             words.feed(f);
         }
     }
-    Some(words.finish())
+    Ok(words.finish())
 }
 
 /// The general (Unicode) path of [`kadi_normalize`]; on ASCII it gives the same result as the
 /// byte path, which a test checks.
-fn normalize_chars(name: &str) -> String {
-    let mut words = Words::with_capacity(name.len());
+fn normalize_chars(name: &str, mut words: Words) -> String {
     for c in name.chars().flat_map(char::to_lowercase).nfkd() {
         if !is_combining_mark(c) {
             words.feed(fold(c));
@@ -213,13 +227,24 @@ struct Words {
 }
 
 impl Words {
-    fn with_capacity(n: usize) -> Words {
+    /// Words written into `out` (emptied first), which grows to `n` bytes if needed.
+    fn with_buffer(mut out: String, n: usize) -> Words {
+        out.clear();
+        out.reserve(n);
         Words {
-            out: String::with_capacity(n),
+            out,
             current: None,
             last_leading: None,
             first_real: None,
         }
+    }
+
+    /// Back to no words at all, keeping the buffer.
+    fn reset(&mut self) {
+        self.out.clear();
+        self.current = None;
+        self.last_leading = None;
+        self.first_real = None;
     }
 
     fn push(&mut self, c: char) {
@@ -284,6 +309,16 @@ fn is_honorific(word: &str, dot: bool) -> bool {
 mod tests {
     use super::kadi_normalize;
 
+    /// The Unicode path on its own.
+    fn slow(name: &str) -> String {
+        super::normalize_chars(name, super::Words::with_buffer(String::new(), 0))
+    }
+
+    /// The Latin table path on its own: `None` when the text has other characters.
+    fn fast(name: &str) -> Option<String> {
+        super::normalize_latin(name, super::Words::with_buffer(String::new(), 0)).ok()
+    }
+
     #[test]
     fn accents_case_and_apostrophes_fold_away() {
         assert_eq!(kadi_normalize("N'Diaye"), kadi_normalize("Ndiaye"));
@@ -342,11 +377,7 @@ mod tests {
             let name: String = (0..(x % 7))
                 .map(|k| pieces[((x >> (8 + 5 * k)) % 15) as usize])
                 .collect();
-            assert_eq!(
-                kadi_normalize(&name),
-                super::normalize_chars(&name),
-                "{name:?}"
-            );
+            assert_eq!(kadi_normalize(&name), slow(&name), "{name:?}");
         }
     }
 
@@ -357,13 +388,13 @@ mod tests {
                 continue;
             };
             for name in [format!("{c}"), format!("Ab{c}cD"), format!("{c}{c} {c}.x")] {
-                let fast = super::normalize_latin(&name);
+                let fast = fast(&name);
                 assert_eq!(
                     fast.as_deref(),
-                    Some(super::normalize_chars(&name).as_str()),
+                    Some(slow(&name).as_str()),
                     "U+{cp:04X} in {name:?}"
                 );
-                assert_eq!(kadi_normalize(&name), super::normalize_chars(&name));
+                assert_eq!(kadi_normalize(&name), slow(&name));
             }
         }
     }
@@ -385,10 +416,10 @@ mod tests {
             let name: String = (0..(x % 8))
                 .map(|k| pieces[((x >> (8 + 6 * k)) % pieces.len() as u64) as usize])
                 .collect();
-            let slow = super::normalize_chars(&name);
+            let slow = slow(&name);
             assert_eq!(kadi_normalize(&name), slow, "{name:?}");
             if name.chars().all(|c| (c as u32) < super::LATIN_END) {
-                assert_eq!(super::normalize_latin(&name), Some(slow), "{name:?}");
+                assert_eq!(fast(&name), Some(slow), "{name:?}");
             }
         }
     }

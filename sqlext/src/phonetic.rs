@@ -355,7 +355,16 @@ pub fn kadi_phonetic(name: &str) -> String {
 /// [`kadi_phonetic`] of a name already passed through [`kadi_normalize`] (saves normalising
 /// twice when the caller keeps both, as the MPI scorer does).
 pub fn kadi_phonetic_of_normalized(normalised: &str) -> String {
-    let mut out = String::with_capacity(normalised.len());
+    let mut out = String::new();
+    kadi_phonetic_of_normalized_into(normalised, &mut out);
+    out
+}
+
+/// [`kadi_phonetic_of_normalized`] written into `out` (replacing its content), reusing its
+/// allocation.
+pub fn kadi_phonetic_of_normalized_into(normalised: &str, out: &mut String) {
+    out.clear();
+    out.reserve(normalised.len());
     with_scratch(|letters, rewritten| {
         for word in normalised.split(' ') {
             let before = out.len();
@@ -363,13 +372,12 @@ pub fn kadi_phonetic_of_normalized(normalised: &str) -> String {
                 out.push(' ');
             }
             let key_start = out.len();
-            word_key_into(word, letters, rewritten, &mut out);
+            word_key_into(word, letters, rewritten, out);
             if out.len() == key_start {
                 out.truncate(before);
             }
         }
     });
-    out
 }
 
 /// Runs `f` with this thread's two scratch buffers (fresh ones if they are unavailable): the MPI
