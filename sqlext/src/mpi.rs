@@ -46,6 +46,9 @@
 //! [`PreparedRecord`] holds everything the comparison needs (normalised names, phonetic keys,
 //! date digits, phone digits, address tokens) so the binary prepares each record once; the JSON
 //! entry points use a small scanner that borrows unescaped strings and ignores unknown fields.
+//! SQL `mpi_score` keeps prepared records in a per-thread cache only when they are likely to come
+//! back (see `PreparedCache`), and otherwise prepares into the buffers of the previous call's
+//! records, so a call over two new records allocates next to nothing.
 use crate::normalize::{kadi_normalize, kadi_normalize_into};
 use crate::phonetic::{kadi_phonetic, kadi_phonetic_of_normalized_into};
 use crate::text::jaro_winkler;
