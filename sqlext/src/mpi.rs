@@ -1249,7 +1249,7 @@ struct PreparedCache {
     hits: u32,
     misses: u32,
     /// Records not kept, returned after their call to be refilled by the next ones.
-    spare: Vec<PreparedRecord>,
+    spare: [Option<Box<PreparedRecord>>; 2],
 }
 
 thread_local! {
@@ -1258,26 +1258,25 @@ thread_local! {
         seen: vec![0; SEEN_SLOTS].into_boxed_slice(),
         hits: 0,
         misses: 0,
-        spare: Vec::new(),
+        spare: [None, None],
     });
 }
 
-/// A prepared record, shared with the cache or not kept.
-// Lives on the stack for one call: boxing `Own` would bring back the allocation it saves.
-#[allow(clippy::large_enum_variant)]
+/// A prepared record, shared with the cache or not kept. Boxed, so that handing a spare record
+/// around moves a pointer, not the record.
 enum Prepared {
     Shared(Rc<PreparedRecord>),
-    Own(PreparedRecord),
+    Own(Box<PreparedRecord>),
 }
 
-impl Drop for Prepared {
-    fn drop(&mut self) {
+impl Prepared {
+    /// Gives a record that was not kept back to the spares, for the next call to refill.
+    fn recycle(self) {
         if let Prepared::Own(p) = self {
-            let p = std::mem::take(p);
             let _ = PREPARED.try_with(|cache| {
                 if let Ok(mut cache) = cache.try_borrow_mut() {
-                    if cache.spare.len() < 2 {
-                        cache.spare.push(p);
+                    if let Some(slot) = cache.spare.iter_mut().find(|s| s.is_none()) {
+                        *slot = Some(p);
                     }
                 }
             });
@@ -1334,7 +1333,7 @@ impl Hasher for FastHasher {
 
 fn prepared_cached(json: &str, argument: usize) -> Result<Prepared, MpiError> {
     if json.len() > PREPARED_JSON_MAX {
-        return PreparedRecord::from_json(json, argument).map(Prepared::Own);
+        return PreparedRecord::from_json(json, argument).map(|p| Prepared::Own(Box::new(p)));
     }
     // Look up, and decide whether a miss is worth keeping (see `PreparedCache`).
     let looked_up = PREPARED.try_with(|cache| {
@@ -1355,7 +1354,11 @@ fn prepared_cached(json: &str, argument: usize) -> Result<Prepared, MpiError> {
         let seen_before = *slot == h;
         *slot = h;
         let keep = seen_before || cache.hits.saturating_mul(8) >= cache.misses;
-        let spare = if keep { None } else { cache.spare.pop() };
+        let spare = if keep {
+            None
+        } else {
+            cache.spare.iter_mut().find_map(Option::take)
+        };
         Some(Ok((keep, spare)))
     });
     let (keep, spare) = match looked_up {
@@ -1366,6 +1369,7 @@ fn prepared_cached(json: &str, argument: usize) -> Result<Prepared, MpiError> {
     };
     if !keep {
         let mut p = spare.unwrap_or_default();
+        // On an error the record is dropped: the next call allocates a fresh spare.
         p.fill_json(json, argument)?;
         return Ok(Prepared::Own(p));
     }
@@ -1385,7 +1389,10 @@ fn prepared_cached(json: &str, argument: usize) -> Result<Prepared, MpiError> {
 /// Scores two records given as JSON text; result in [0, 1].
 pub fn score_json(a: &str, b: &str) -> Result<f64, MpiError> {
     let (a, b) = (prepared_cached(a, 1)?, prepared_cached(b, 2)?);
-    Ok(score_prepared(&a, &b))
+    let score = score_prepared(&a, &b);
+    a.recycle();
+    b.recycle();
+    Ok(score)
 }
 
 /// Per-field contributions as JSON text.
