@@ -11,6 +11,10 @@ table and exits 0 whatever the numbers.
 different pair (ASCII, as card records mostly are), every row a different pair with accented
 names and health centres (`Aïssatou`, `Guédiawaye`), and pairs drawn from only 1,000 records (the
 shape of `mpi_score(a.j, b.j)` over a join, where the per-thread cache of prepared records works).
+With `--baseline-so` another build (say, main's) runs in its own connection to the same tables,
+interleaved with this one, so the `kadi/baseline` column compares the two in one run. Rates are
+per CPU second of this process, not wall time: on a shared machine the wall clock also counts the
+time other jobs held the core (CPU time still moves with them, so compare within one run).
 
     pip install sqlean.py
     cargo build --release --manifest-path sqlext/loadable/Cargo.toml
