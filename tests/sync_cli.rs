@@ -276,7 +276,10 @@ fn mpi_eval_measures_a_synced_simulator_export_against_its_truth() {
     assert_eq!(r["true_pairs"], pairs);
     assert!(r["records"].as_u64().unwrap() >= 600, "{r}");
     assert!(r["auto"]["precision"].as_f64().unwrap() >= 0.999, "{r}");
-    assert!(r["auto_plus_review"]["recall"].as_f64().unwrap() >= 0.9, "{r}");
+    assert!(
+        r["auto_plus_review"]["recall"].as_f64().unwrap() >= 0.9,
+        "{r}"
+    );
     // The box's own database is read, never written.
     assert_eq!(std::fs::read(&db).unwrap(), before);
 

@@ -46,10 +46,17 @@
 //! [`PreparedRecord`] holds everything the comparison needs (normalised names, phonetic keys,
 //! date digits, phone digits, address tokens) so the binary prepares each record once; the JSON
 //! entry points use a small scanner that borrows unescaped strings and ignores unknown fields.
-use crate::normalize::kadi_normalize;
-use crate::phonetic::kadi_phonetic;
+//! SQL `mpi_score` keeps prepared records in a per-thread cache only when they are likely to come
+//! back (see `PreparedCache`), and otherwise prepares into the buffers of the previous call's
+//! records, so a call over two new records allocates next to nothing.
+use crate::normalize::{kadi_normalize, kadi_normalize_into};
+use crate::phonetic::{kadi_phonetic, kadi_phonetic_of_normalized_into};
 use crate::text::jaro_winkler;
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::rc::Rc;
 
 /// Why a record could not be scored.
 #[derive(Debug, Clone, PartialEq)]
@@ -257,28 +264,95 @@ pub const COMMON_NAMES: &[&str] = &[
     "hawa",
 ];
 
+/// True for a name of [`COMMON_NAMES`] (a hash set built once: every prepared name asks).
+fn is_common_name(compact: &str) -> bool {
+    static SET: std::sync::OnceLock<
+        std::collections::HashSet<&'static str, BuildHasherDefault<FastHasher>>,
+    > = std::sync::OnceLock::new();
+    SET.get_or_init(|| COMMON_NAMES.iter().copied().collect())
+        .contains(compact)
+}
+
 impl Name {
-    fn new(raw: &str) -> Option<Name> {
-        let raw = truncate_chars(raw, NAME_MAX);
-        let norm = kadi_normalize(raw);
-        if norm.is_empty() {
-            return None;
+    fn empty() -> Name {
+        Name {
+            norm: String::new(),
+            compact: String::new(),
+            phonetic: String::new(),
+            code: String::new(),
+            common: false,
         }
-        let compact: String = norm.chars().filter(|c| c.is_alphanumeric()).collect();
-        if compact.is_empty() {
-            return None;
-        }
-        let phonetic = kadi_phonetic(&norm);
-        let code = coarse_code(&compact);
-        let common = COMMON_NAMES.contains(&compact.as_str());
-        Some(Name {
-            norm,
-            compact,
-            phonetic,
-            code,
-            common,
-        })
     }
+
+    #[cfg(test)]
+    fn new(raw: &str) -> Option<Name> {
+        let mut name = Name::empty();
+        name.fill(raw).then_some(name)
+    }
+
+    /// Prepares `raw` into this name's buffers (reused from record to record); false when the
+    /// name has no letters or digits.
+    fn fill(&mut self, raw: &str) -> bool {
+        let raw = truncate_chars(raw, NAME_MAX);
+        kadi_normalize_into(raw, &mut self.norm);
+        if self.norm.is_empty() {
+            return false;
+        }
+        self.compact.clear();
+        if self.norm.is_ascii() {
+            self.compact.extend(
+                self.norm
+                    .bytes()
+                    .filter(u8::is_ascii_alphanumeric)
+                    .map(char::from),
+            );
+        } else {
+            self.compact
+                .extend(self.norm.chars().filter(|c| c.is_alphanumeric()));
+        }
+        if self.compact.is_empty() {
+            return false;
+        }
+        // `kadi_normalize` is idempotent on output made of lower-case ASCII letters, digits and
+        // single spaces (folding it again changes nothing, honorifics included), so the key can
+        // skip normalising a second time. Other output (rare: `㎁` folds to `nA`) takes the
+        // full path.
+        let folded = self
+            .norm
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b' ');
+        if folded {
+            kadi_phonetic_of_normalized_into(&self.norm, &mut self.phonetic);
+        } else {
+            self.phonetic = kadi_phonetic(&self.norm);
+        }
+        coarse_code_into(&self.compact, &mut self.code);
+        self.common = is_common_name(&self.compact);
+        true
+    }
+}
+
+/// Refills an optional name in place, keeping its buffers when there is a name.
+fn fill_name(slot: &mut Option<Name>, raw: Option<&str>) {
+    let mut name = slot.take().unwrap_or_else(Name::empty);
+    *slot = match raw {
+        Some(raw) if name.fill(raw) => Some(name),
+        _ => None,
+    };
+}
+
+/// Refills an optional text field in place: `make` writes the value into the buffer and says
+/// whether there is one.
+fn fill_text(
+    slot: &mut Option<String>,
+    raw: Option<&str>,
+    make: impl FnOnce(&str, &mut String) -> bool,
+) {
+    let mut buf = slot.take().unwrap_or_default();
+    *slot = match raw {
+        Some(raw) if make(raw, &mut buf) => Some(buf),
+        _ => None,
+    };
 }
 
 /// A date of birth as its eight digits `YYYYMMDD` (kept even when impossible, e.g. month 13,
@@ -360,28 +434,53 @@ impl PreparedRecord {
     pub fn from_json(json: &str, argument: usize) -> Result<PreparedRecord, MpiError> {
         let mut raw = RawFields::default();
         scan_object(json, &mut raw).map_err(|reason| MpiError::NotAnObject { argument, reason })?;
-        Ok(PreparedRecord::from_fields(|f| raw.get(f)))
+        Ok(PreparedRecord::from_values(
+            raw.values.each_ref().map(|v| v.as_deref()),
+        ))
     }
 
     /// Prepares a record from a field getter (e.g. `|f| card_fields.get(f)`).
     pub fn from_fields<'a>(get: impl Fn(&str) -> Option<&'a str>) -> PreparedRecord {
-        let text = |f: &str| get(f).map(str::trim).filter(|s| !s.is_empty());
-        let mut r = PreparedRecord {
-            first: text("first_name").and_then(Name::new),
-            last: text("last_name").and_then(Name::new),
-            dob: text("date_of_birth").and_then(Dob::parse),
-            sex: text("gender").and_then(parse_sex),
-            phone: text("phone_number").and_then(phone_key),
-            national_id: text("national_id").and_then(id_key),
-            address: text("address").map(address_tokens).unwrap_or_default(),
-            health_center: text("health_center")
-                .map(kadi_normalize)
-                .filter(|s| !s.is_empty()),
-            zone: text("zone").map(kadi_normalize).filter(|s| !s.is_empty()),
-            order_key: 0,
-        };
-        r.order_key = r.content_hash();
+        PreparedRecord::from_values(FIELDS.map(get))
+    }
+
+    /// Prepares a record from its raw values in [`FIELDS`] order.
+    fn from_values(values: [Option<&str>; 9]) -> PreparedRecord {
+        let mut r = PreparedRecord::default();
+        r.fill(values);
         r
+    }
+
+    /// Prepares the record of a JSON object into `self`, reusing its buffers (the SQL function
+    /// prepares two records per call; their dozen strings need not be allocated every time).
+    fn fill_json(&mut self, json: &str, argument: usize) -> Result<(), MpiError> {
+        let mut raw = RawFields::default();
+        scan_object(json, &mut raw).map_err(|reason| MpiError::NotAnObject { argument, reason })?;
+        self.fill(raw.values.each_ref().map(|v| v.as_deref()));
+        Ok(())
+    }
+
+    /// Prepares raw values in [`FIELDS`] order into `self`, every field replaced.
+    fn fill(&mut self, values: [Option<&str>; 9]) {
+        let [first, last, dob, sex, phone, national_id, address, health_center, zone] =
+            values.map(|v| v.map(str::trim).filter(|s| !s.is_empty()));
+        fill_name(&mut self.first, first);
+        fill_name(&mut self.last, last);
+        self.dob = dob.and_then(Dob::parse);
+        self.sex = sex.and_then(parse_sex);
+        fill_text(&mut self.phone, phone, phone_key_into);
+        fill_text(&mut self.national_id, national_id, id_key_into);
+        match address {
+            Some(a) => address_tokens_into(a, &mut self.address),
+            None => self.address.clear(),
+        }
+        let normalized = |s: &str, out: &mut String| {
+            kadi_normalize_into(s, out);
+            !out.is_empty()
+        };
+        fill_text(&mut self.health_center, health_center, normalized);
+        fill_text(&mut self.zone, zone, normalized);
+        self.order_key = self.content_hash();
     }
 
     /// FNV-1a over the prepared fields (stable across runs and platforms).
@@ -930,52 +1029,99 @@ fn letters_dice(a: &[String], b: &[String]) -> f64 {
     2.0 * common as f64 / (x.len() + y.len()) as f64
 }
 
-fn address_tokens(s: &str) -> Vec<String> {
+/// The distinct words of an address (at most 32), written over `out`'s strings.
+fn address_tokens_into(s: &str, out: &mut Vec<String>) {
     let n = kadi_normalize(truncate_chars(s, ADDRESS_MAX));
-    let mut out: Vec<String> = Vec::new();
+    let mut len = 0;
     for t in n
         .split(|c: char| !c.is_alphanumeric())
         .filter(|t| !t.is_empty())
     {
-        if out.len() == 32 {
+        if len == 32 {
             break;
         }
-        if !out.iter().any(|u| u == t) {
-            out.push(t.to_string());
+        if !out[..len].iter().any(|u| u == t) {
+            match out.get_mut(len) {
+                Some(token) => {
+                    token.clear();
+                    token.push_str(t);
+                }
+                None => out.push(t.to_string()),
+            }
+            len += 1;
         }
     }
-    out
+    out.truncate(len);
 }
 
 fn parse_sex(s: &str) -> Option<u8> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "m" | "male" | "h" | "homme" | "masculin" => Some(b'M'),
-        "f" | "female" | "femme" | "feminin" | "féminin" => Some(b'F'),
-        _ => None,
+    // ASCII case only (`FÉMININ` is not recognised), as the spellings below have always been.
+    let s = s.trim();
+    let any = |words: &[&str]| words.iter().any(|w| s.eq_ignore_ascii_case(w));
+    if any(&["m", "male", "h", "homme", "masculin"]) {
+        Some(b'M')
+    } else if any(&["f", "female", "femme", "feminin", "féminin"]) {
+        Some(b'F')
+    } else {
+        None
     }
 }
 
 /// The last 8 digits of a phone number (E.164 or local): country codes and trunk prefixes vary
 /// between records of one person, the subscriber number does not. Fewer than 6 digits: missing.
+#[cfg(test)]
 fn phone_key(s: &str) -> Option<String> {
-    let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_digit).collect();
-    if digits.len() < 6 || digits.len() > 20 {
-        return None;
-    }
-    let tail = &digits[digits.len().saturating_sub(8)..];
-    String::from_utf8(tail.to_vec()).ok()
+    let mut key = String::new();
+    phone_key_into(s, &mut key).then_some(key)
 }
 
+fn phone_key_into(s: &str, key: &mut String) -> bool {
+    // The last 8 digits, kept in a ring so no buffer is needed for the rest.
+    let mut last8 = [0u8; 8];
+    let mut count = 0usize;
+    for d in s.bytes().filter(u8::is_ascii_digit) {
+        last8[count % 8] = d;
+        count += 1;
+    }
+    if !(6..=20).contains(&count) {
+        return false;
+    }
+    let kept = count.min(8);
+    key.clear();
+    key.extend((count - kept..count).map(|i| char::from(last8[i % 8])));
+    true
+}
+
+#[cfg(test)]
 fn id_key(s: &str) -> Option<String> {
-    let k: String = truncate_chars(s, ID_MAX)
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_uppercase)
-        .collect();
-    (!k.is_empty()).then_some(k)
+    let mut key = String::new();
+    id_key_into(s, &mut key).then_some(key)
+}
+
+fn id_key_into(s: &str, key: &mut String) -> bool {
+    let s = truncate_chars(s, ID_MAX);
+    key.clear();
+    if s.is_ascii() {
+        key.extend(
+            s.bytes()
+                .filter(u8::is_ascii_alphanumeric)
+                .map(|b| char::from(b.to_ascii_uppercase())),
+        );
+    } else {
+        key.extend(
+            s.chars()
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(char::to_uppercase),
+        );
+    }
+    !key.is_empty()
 }
 
 fn truncate_chars(s: &str, max: usize) -> &str {
+    // A string of at most `max` bytes has at most `max` characters: most names stop here.
+    if s.len() <= max {
+        return s;
+    }
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],
         None => s,
@@ -986,6 +1132,13 @@ fn truncate_chars(s: &str, max: usize) -> &str {
 /// vowel changes and doubled letters, stable whatever `kadi_phonetic` becomes.
 fn coarse_code(compact: &str) -> String {
     let mut out = String::with_capacity(4);
+    coarse_code_into(compact, &mut out);
+    out
+}
+
+/// [`coarse_code`] written into `out` (replacing its content).
+fn coarse_code_into(compact: &str, out: &mut String) {
+    out.clear();
     let mut last = 0u8;
     for (i, c) in compact.chars().enumerate() {
         let class = match c {
@@ -1008,7 +1161,6 @@ fn coarse_code(compact: &str) -> String {
             break;
         }
     }
-    out
 }
 
 /// The blocking keys of a record: candidates for a record are the records sharing at least one.
@@ -1077,36 +1229,170 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
     keys
 }
 
-thread_local! {
-    /// Records prepared recently, by JSON text: SQL such as `mpi_score(a.j, b.j)` over a join
-    /// passes the same records many times, so each is prepared once. Bounded: cleared when full.
-    static PREPARED: std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<PreparedRecord>>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+/// Longest JSON text the prepared-record cache keeps.
+const PREPARED_JSON_MAX: usize = 4096;
+/// Records the cache holds before it is cleared.
+const PREPARED_CACHE_MAX: usize = 4096;
+/// Slots of the filter that remembers which records were prepared once.
+const SEEN_SLOTS: usize = 4096;
+
+/// Records prepared recently, by JSON text: SQL such as `mpi_score(a.j, b.j)` over a join passes
+/// the same records many times, so each is prepared once. Bounded: cleared when full.
+///
+/// Keeping a record costs a copy of its text and a map insertion, wasted when every row brings
+/// new records (pairs from a blocking query). So a record is kept only when reuse is likely: the
+/// cache has been hitting lately (at least one lookup in nine), or this very text was prepared
+/// before (a direct-mapped filter of text hashes remembers the recent ones).
+struct PreparedCache {
+    map: HashMap<Box<str>, Rc<PreparedRecord>, BuildHasherDefault<FastHasher>>,
+    seen: Box<[u64]>,
+    hits: u32,
+    misses: u32,
+    /// Records not kept, returned after their call to be refilled by the next ones.
+    spare: [Option<Box<PreparedRecord>>; 2],
 }
 
-const PREPARED_CACHE_MAX: usize = 4096;
+thread_local! {
+    static PREPARED: RefCell<PreparedCache> = RefCell::new(PreparedCache {
+        map: HashMap::default(),
+        seen: vec![0; SEEN_SLOTS].into_boxed_slice(),
+        hits: 0,
+        misses: 0,
+        spare: [None, None],
+    });
+}
 
-fn prepared_cached(json: &str, argument: usize) -> Result<std::rc::Rc<PreparedRecord>, MpiError> {
-    if let Some(p) = PREPARED.with(|c| c.borrow().get(json).cloned()) {
-        return Ok(p);
+/// A prepared record, shared with the cache or not kept. Boxed, so that handing a spare record
+/// around moves a pointer, not the record.
+enum Prepared {
+    Shared(Rc<PreparedRecord>),
+    Own(Box<PreparedRecord>),
+}
+
+impl Prepared {
+    /// Gives a record that was not kept back to the spares, for the next call to refill.
+    fn recycle(self) {
+        if let Prepared::Own(p) = self {
+            let _ = PREPARED.try_with(|cache| {
+                if let Ok(mut cache) = cache.try_borrow_mut() {
+                    if let Some(slot) = cache.spare.iter_mut().find(|s| s.is_none()) {
+                        *slot = Some(p);
+                    }
+                }
+            });
+        }
     }
-    let p = std::rc::Rc::new(PreparedRecord::from_json(json, argument)?);
-    if json.len() <= 4096 {
-        PREPARED.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.len() >= PREPARED_CACHE_MAX {
-                c.clear();
+}
+
+impl std::ops::Deref for Prepared {
+    type Target = PreparedRecord;
+    fn deref(&self) -> &PreparedRecord {
+        match self {
+            Prepared::Shared(p) => p,
+            Prepared::Own(p) => p,
+        }
+    }
+}
+
+/// FxHash-style multiply-rotate hash over 8 bytes at a time, with a final mix so the low bits
+/// (the map's bucket index) depend on every byte. SipHash's resistance to chosen collisions buys
+/// nothing here (the texts are the box's own records, the map is small and cleared when full)
+/// and cost as much as a tenth of preparing a record; no crate for fifteen lines.
+#[derive(Default, Clone, Copy)]
+struct FastHasher(u64);
+
+impl FastHasher {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        // The length separates "ab" from "ab\0".
+        self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn finish(&self) -> u64 {
+        let h = self.0;
+        (h ^ (h >> 32)).wrapping_mul(Self::K) ^ (h >> 29)
+    }
+}
+
+fn prepared_cached(json: &str, argument: usize) -> Result<Prepared, MpiError> {
+    if json.len() > PREPARED_JSON_MAX {
+        return PreparedRecord::from_json(json, argument).map(|p| Prepared::Own(Box::new(p)));
+    }
+    // Look up, and decide whether a miss is worth keeping (see `PreparedCache`).
+    let looked_up = PREPARED.try_with(|cache| {
+        let mut cache = cache.try_borrow_mut().ok()?;
+        if let Some(p) = cache.map.get(json) {
+            let p = Rc::clone(p);
+            cache.hits = cache.hits.saturating_add(1);
+            return Some(Err(p));
+        }
+        cache.misses = cache.misses.saturating_add(1);
+        if cache.hits.saturating_add(cache.misses) >= 1 << 16 {
+            // Forget slowly: the hit rate follows the query being run.
+            cache.hits /= 2;
+            cache.misses /= 2;
+        }
+        let h = BuildHasherDefault::<FastHasher>::default().hash_one(json);
+        let slot = &mut cache.seen[(h as usize) % SEEN_SLOTS];
+        let seen_before = *slot == h;
+        *slot = h;
+        let keep = seen_before || cache.hits.saturating_mul(8) >= cache.misses;
+        let spare = if keep {
+            None
+        } else {
+            cache.spare.iter_mut().find_map(Option::take)
+        };
+        Some(Ok((keep, spare)))
+    });
+    let (keep, spare) = match looked_up {
+        Ok(Some(Err(shared))) => return Ok(Prepared::Shared(shared)),
+        Ok(Some(Ok(decided))) => decided,
+        // The thread is exiting or the cache is busy: prepare without it.
+        Ok(None) | Err(_) => (false, None),
+    };
+    if !keep {
+        let mut p = spare.unwrap_or_default();
+        // On an error the record is dropped: the next call allocates a fresh spare.
+        p.fill_json(json, argument)?;
+        return Ok(Prepared::Own(p));
+    }
+    let p = PreparedRecord::from_json(json, argument)?;
+    let p = Rc::new(p);
+    let _ = PREPARED.try_with(|cache| {
+        if let Ok(mut cache) = cache.try_borrow_mut() {
+            if cache.map.len() >= PREPARED_CACHE_MAX {
+                cache.map.clear();
             }
-            c.insert(json.to_string(), p.clone());
-        });
-    }
-    Ok(p)
+            cache.map.insert(json.into(), Rc::clone(&p));
+        }
+    });
+    Ok(Prepared::Shared(p))
 }
 
 /// Scores two records given as JSON text; result in [0, 1].
 pub fn score_json(a: &str, b: &str) -> Result<f64, MpiError> {
     let (a, b) = (prepared_cached(a, 1)?, prepared_cached(b, 2)?);
-    Ok(score_prepared(&a, &b))
+    let score = score_prepared(&a, &b);
+    a.recycle();
+    b.recycle();
+    Ok(score)
 }
 
 /// Per-field contributions as JSON text.
@@ -1167,15 +1453,6 @@ struct RawFields<'a> {
     values: [Option<Cow<'a, str>>; 9],
 }
 
-impl<'a> RawFields<'a> {
-    fn get(&self, field: &str) -> Option<&str> {
-        FIELDS
-            .iter()
-            .position(|f| *f == field)
-            .and_then(|i| self.values[i].as_deref())
-    }
-}
-
 struct Scanner<'a> {
     s: &'a str,
     b: &'a [u8],
@@ -1203,20 +1480,16 @@ impl<'a> Scanner<'a> {
     fn string(&mut self) -> Result<Cow<'a, str>, String> {
         self.expect(b'"')?;
         let start = self.i;
-        while let Some(c) = self.peek() {
-            match c {
-                b'"' => {
-                    self.i += 1;
-                    return Ok(Cow::Borrowed(&self.s[start..self.i - 1]));
-                }
-                b'\\' => return self.escaped(start),
-                c if c < 0x20 => {
-                    return Err(format!("control character in string at byte {}", self.i))
-                }
-                _ => self.i += 1,
+        self.i += plain_run(self.b.get(self.i..).unwrap_or_default());
+        match self.peek() {
+            Some(b'"') => {
+                self.i += 1;
+                Ok(Cow::Borrowed(&self.s[start..self.i - 1]))
             }
+            Some(b'\\') => self.escaped(start),
+            Some(_) => Err(format!("control character in string at byte {}", self.i)),
+            None => Err("unterminated string".into()),
         }
-        Err("unterminated string".into())
     }
     fn escaped(&mut self, start: usize) -> Result<Cow<'a, str>, String> {
         let mut out = String::from(&self.s[start..self.i]);
@@ -1318,6 +1591,33 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// How many bytes at the start of `b` a JSON string can hold as they are: up to the first `"`,
+/// backslash or control character. Eight bytes at a time (the names, dates and places of a
+/// record are most of its text): a zero-byte test per searched value, whose lowest flagged byte
+/// is always a real match.
+fn plain_run(b: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_bytes = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let special = zero_bytes(x ^ (ONES * u64::from(b'"')))
+            | zero_bytes(x ^ (ONES * u64::from(b'\\')))
+            | (x.wrapping_sub(ONES * 0x20) & !x & HIGH);
+        if special != 0 {
+            return i + (special.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + b[i..]
+        .iter()
+        .take_while(|&&c| c != b'"' && c != b'\\' && c >= 0x20)
+        .count()
+}
+
 fn utf8_len(first: u8) -> usize {
     match first {
         0xF0..=0xFF => 4,
@@ -1388,6 +1688,254 @@ fn scan_slow<'a>(s: &'a str, out: &mut RawFields<'a>) -> Result<(), String> {
         };
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod preparation_paths {
+    //! The fast paths of record preparation (byte scanning, ASCII shortcuts, the cache) give
+    //! exactly what the straightforward code gives; the straightforward code is kept here.
+    use super::*;
+
+    fn next(x: &mut u64) -> u64 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    }
+
+    /// Up to `max` random pieces glued together.
+    fn text(x: &mut u64, pieces: &[&str], max: u64) -> String {
+        let n = next(x) % (max + 1);
+        (0..n)
+            .map(|_| pieces[(next(x) % pieces.len() as u64) as usize])
+            .collect()
+    }
+
+    const NAME_PIECES: &[&str] = &[
+        "Mamadou",
+        "fatou",
+        "DIALLO",
+        "Aïssatou",
+        "Ndèye",
+        "Guèye",
+        "N'Diaye",
+        "M’Baye",
+        "Cissé",
+        "Ɓaaba",
+        "Ŋgoné",
+        "Straße",
+        "Ａｍｉ",
+        "㎁",
+        "Σ",
+        " ",
+        "  ",
+        "-",
+        ".",
+        "Dr",
+        "Mme",
+        "M.",
+        "M",
+        "el",
+        "Hadji",
+        "2",
+        "\t",
+        "ch",
+        "ou",
+        "x",
+        "é",
+        "\u{301}",
+        "ĳ",
+        "¼",
+        "ß",
+        "Œ",
+    ];
+
+    #[test]
+    fn plain_run_agrees_with_a_byte_by_byte_search() {
+        let mut x = 0x3c6e_f372_u64;
+        for _ in 0..20_000 {
+            let bytes: Vec<u8> = (0..(next(&mut x) % 24))
+                .map(|_| {
+                    let r = next(&mut x) as u8;
+                    match r % 16 {
+                        0 => b'"',
+                        1 => b'\\',
+                        2 => r % 0x20,
+                        3 => 0x80 | r,
+                        _ => b'a' + r % 26,
+                    }
+                })
+                .collect();
+            let slow = bytes
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                .unwrap_or(bytes.len());
+            assert_eq!(plain_run(&bytes), slow, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn names_prepare_as_the_straightforward_code_does() {
+        let mut x = 0x510e_527f_u64;
+        for _ in 0..20_000 {
+            let raw = text(&mut x, NAME_PIECES, 6);
+            let expected = {
+                let cut = match raw.char_indices().nth(NAME_MAX) {
+                    Some((i, _)) => &raw[..i],
+                    None => &raw[..],
+                };
+                let norm = kadi_normalize(cut);
+                let compact: String = norm.chars().filter(|c| c.is_alphanumeric()).collect();
+                (!norm.is_empty() && !compact.is_empty()).then(|| {
+                    let phonetic = kadi_phonetic(&norm);
+                    let code = coarse_code(&compact);
+                    let common = COMMON_NAMES.contains(&compact.as_str());
+                    (norm, compact, phonetic, code, common)
+                })
+            };
+            let got = Name::new(&raw).map(|n| (n.norm, n.compact, n.phonetic, n.code, n.common));
+            assert_eq!(got, expected, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn phone_id_and_sex_keys_are_those_of_the_straightforward_code() {
+        let phone_slow = |s: &str| {
+            let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_digit).collect();
+            if digits.len() < 6 || digits.len() > 20 {
+                return None;
+            }
+            String::from_utf8(digits[digits.len().saturating_sub(8)..].to_vec()).ok()
+        };
+        let id_slow = |s: &str| {
+            let k: String = s
+                .chars()
+                .take(ID_MAX)
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(char::to_uppercase)
+                .collect();
+            (!k.is_empty()).then_some(k)
+        };
+        let sex_slow = |s: &str| match s.trim().to_ascii_lowercase().as_str() {
+            "m" | "male" | "h" | "homme" | "masculin" => Some(b'M'),
+            "f" | "female" | "femme" | "feminin" | "féminin" => Some(b'F'),
+            _ => None,
+        };
+        let pieces = [
+            "0", "1", "7", "9", "+", " ", "-", "(", "a", "B", "é", "ß", "ǆ", "ｂ", "٣", "m", "ale",
+            "F", "emme", "FÉMININ", "féminin", "Homme", "MASCULIN", "\t",
+        ];
+        let mut x = 0x9b05_688c_u64;
+        for _ in 0..50_000 {
+            let s = text(&mut x, &pieces, 30);
+            assert_eq!(phone_key(&s), phone_slow(&s), "{s:?}");
+            assert_eq!(id_key(&s), id_slow(&s), "{s:?}");
+            assert_eq!(parse_sex(&s), sex_slow(&s), "{s:?}");
+            assert_eq!(parse_sex(s.trim()), sex_slow(&s), "{s:?}");
+        }
+    }
+
+    fn json(s: &str) -> String {
+        serde_json::to_string(s).unwrap()
+    }
+
+    /// A JSON record built from random pieces; `i` varies the date so records differ.
+    fn record(x: &mut u64, i: u64) -> String {
+        let mut fields = vec![
+            format!("\"first_name\":{}", json(&text(x, NAME_PIECES, 3))),
+            format!("\"last_name\":{}", json(&text(x, NAME_PIECES, 2))),
+            format!(
+                "\"date_of_birth\":\"19{:02}-0{}-1{}\"",
+                i % 100,
+                1 + i % 9,
+                i % 10
+            ),
+            format!(
+                "\"gender\":\"{}\"",
+                ["F", "m", "Femme", "x"][(i % 4) as usize]
+            ),
+            format!(
+                "\"health_center\":{:?}",
+                text(x, &["Thiès", "Guédiawaye", "Pikine", " "], 2)
+            ),
+        ];
+        if i.is_multiple_of(3) {
+            fields.push(format!(
+                "\"phone_number\":\"+22177{:07}\"",
+                next(x) % 10_000_000
+            ));
+            fields.push(format!(
+                "\"address\":{:?}",
+                text(x, &["12 ", "rue ", "Sébastien ", "Dakar "], 5)
+            ));
+        }
+        if i.is_multiple_of(5) {
+            fields.push(format!("\"national_id\":\"1 75{}-ab\"", i % 97));
+        }
+        format!("{{{}}}", fields.join(","))
+    }
+
+    #[test]
+    fn json_and_field_getters_prepare_the_same_record() {
+        let mut x = 0x1f83_d9ab_u64;
+        for i in 0..2_000 {
+            let json = record(&mut x, i);
+            let map: std::collections::HashMap<String, serde_json::Value> =
+                serde_json::from_str(&json).unwrap();
+            let from_fields =
+                PreparedRecord::from_fields(|f| map.get(f).and_then(serde_json::Value::as_str));
+            assert_eq!(
+                PreparedRecord::from_json(&json, 1).unwrap(),
+                from_fields,
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refilled_record_equals_a_freshly_prepared_one() {
+        let mut x = 0xa54f_f53a_u64;
+        let mut reused = PreparedRecord::default();
+        for round in 0..5_000 {
+            // Every field comes and goes: nothing of the previous record may remain.
+            let json = if round % 7 == 3 {
+                "{}".to_string()
+            } else {
+                let i = next(&mut x) % 1000;
+                record(&mut x, i)
+            };
+            reused.fill_json(&json, 1).unwrap();
+            assert_eq!(
+                reused,
+                PreparedRecord::from_json(&json, 1).unwrap(),
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn cached_scores_equal_scores_of_freshly_prepared_records() {
+        let mut x = 0x5be0_cd19_u64;
+        let pool: Vec<String> = (0..50).map(|i| record(&mut x, i)).collect();
+        // Distinct pairs first (records not kept), then pairs from a small pool (kept and
+        // reused), then distinct pairs again while the hit rate decays.
+        for round in 0..3 {
+            for i in 0..3_000u64 {
+                let (a, b) = if round == 1 {
+                    let a = &pool[(next(&mut x) % 50) as usize];
+                    (a.clone(), pool[(next(&mut x) % 50) as usize].clone())
+                } else {
+                    (record(&mut x, i), record(&mut x, i + 1))
+                };
+                let fresh = score_prepared(
+                    &PreparedRecord::from_json(&a, 1).unwrap(),
+                    &PreparedRecord::from_json(&b, 2).unwrap(),
+                );
+                assert_eq!(score_json(&a, &b).unwrap(), fresh, "{a} / {b}");
+            }
+        }
+        assert!(PREPARED.with(|c| !c.borrow().map.is_empty()));
+    }
 }
 
 #[cfg(test)]

@@ -13,44 +13,54 @@
 //!    Africa they are often part of the registered name.
 //!
 //! Digits are kept (`Fatou2` stays `fatou2`): they are rare in names and meaningful when present.
+//!
+//! Speed: the MPI scorer normalises every name, address and health centre it prepares, so there
+//! are three paths giving the same result (tests pin it): ASCII text goes byte by byte; text made
+//! only of ASCII, Latin-1 and Latin Extended-A characters (`Thiès`, `Aïssatou`; not `Ɓ`) folds
+//! each character through a table built once from the Unicode path itself; anything else goes through
+//! the Unicode path (lower case, NFKD, marks dropped). The table is per character, which is exact
+//! because below U+0180 no character composes with its neighbours: NFKD only reorders combining
+//! marks, and those are dropped.
+use std::sync::OnceLock;
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
 /// Honorifics dropped from the start of a name (compared after folding, trailing dot removed).
-/// Keep every entry starting with m, d, p, s, r or h, or extend the filter in `is_honorific`.
+/// Keep every entry starting with m, d, p, s, r or h, or extend the filter in `is_honorific`; keep
+/// the list sorted (it is binary-searched: most names start with one of those letters).
 const HONORIFICS: &[&str] = &[
+    "docteur",
+    "doctor",
+    "dom",
+    "dona",
+    "doutor",
+    "doutora",
+    "dr",
+    "dre",
+    "hon",
+    "madame",
+    "mademoiselle",
+    "miss",
+    "mister",
+    "mlle",
+    "mme",
+    "mmes",
+    "monsieur",
     "mr",
     "mrs",
     "ms",
     "mx",
-    "miss",
-    "mister",
-    "sir",
-    "dr",
-    "dre",
-    "doctor",
-    "docteur",
-    "doutor",
-    "doutora",
-    "prof",
-    "professor",
-    "professeur",
     "pr",
-    "mme",
-    "mmes",
-    "madame",
-    "mlle",
-    "mademoiselle",
-    "monsieur",
+    "prof",
+    "professeur",
+    "professor",
+    "rev",
+    "senhor",
+    "senhora",
+    "sir",
     "sr",
     "sra",
     "srta",
-    "senhor",
-    "senhora",
-    "dona",
-    "dom",
-    "rev",
-    "hon",
 ];
 
 /// Folds a name to a comparable key: `N'Diaye` -> `ndiaye`, `Aïssatou` -> `aissatou`,
@@ -59,8 +69,16 @@ const HONORIFICS: &[&str] = &[
 /// One pass over the characters and one allocation (the result): the MPI scorer calls this for
 /// every field of every record it prepares.
 pub fn kadi_normalize(name: &str) -> String {
-    let mut words = Words::with_capacity(name.len());
-    if name.is_ascii() {
+    let mut out = String::new();
+    kadi_normalize_into(name, &mut out);
+    out
+}
+
+/// [`kadi_normalize`] written into `out` (replacing its content), reusing its allocation: the MPI
+/// scorer refills the same buffers record after record.
+pub fn kadi_normalize_into(name: &str, out: &mut String) {
+    let mut words = Words::with_buffer(std::mem::take(out), name.len());
+    *out = if name.is_ascii() {
         for b in name.bytes() {
             words.feed(match b {
                 b'\'' | b'`' => Fold::Skip,
@@ -71,14 +89,83 @@ pub fn kadi_normalize(name: &str) -> String {
         }
         words.finish()
     } else {
-        normalize_chars(name)
+        match normalize_latin(name, words) {
+            Ok(done) => done,
+            Err(words) => normalize_chars(name, words),
+        }
+    };
+}
+
+/// Characters below this code point (ASCII, Latin-1, Latin Extended-A) fold through [`latin`].
+const LATIN_END: u32 = 0x180;
+
+/// What one character below [`LATIN_END`] becomes: the folds of its lower-cased NFKD form, combining
+/// marks dropped (`É` -> `e`, `¼` -> `1`, space, `4`). `len` is `u8::MAX` for a character the
+/// table cannot hold (never the case today; such text takes the Unicode path).
+#[derive(Clone, Copy)]
+struct LatinFold {
+    len: u8,
+    folds: [Fold; 3],
+}
+
+/// The per-character table of the Latin fast path, computed once from the Unicode path so the
+/// two cannot drift apart (nor from the `unicode-normalization` version).
+fn latin() -> &'static [LatinFold] {
+    static TABLE: OnceLock<Vec<LatinFold>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..LATIN_END)
+            .map(|cp| {
+                let mut entry = LatinFold {
+                    len: 0,
+                    folds: [Fold::Skip; 3],
+                };
+                let Some(c) = char::from_u32(cp) else {
+                    entry.len = u8::MAX;
+                    return entry;
+                };
+                for d in std::iter::once(c).flat_map(char::to_lowercase).nfkd() {
+                    if is_combining_mark(d) {
+                        continue;
+                    }
+                    match entry.folds.get_mut(usize::from(entry.len)) {
+                        Some(slot) => {
+                            *slot = fold(d);
+                            entry.len += 1;
+                        }
+                        None => {
+                            entry.len = u8::MAX;
+                            break;
+                        }
+                    }
+                }
+                entry
+            })
+            .collect()
+    })
+}
+
+/// [`kadi_normalize`] of text whose characters are all below [`LATIN_END`], through the table;
+/// for any other text, `words` back, emptied.
+fn normalize_latin(name: &str, mut words: Words) -> Result<String, Words> {
+    let table = latin();
+    for c in name.chars() {
+        let Some(folds) = table
+            .get(c as usize)
+            .and_then(|entry| entry.folds.get(..usize::from(entry.len)))
+        else {
+            words.reset();
+            return Err(words);
+        };
+        for &f in folds {
+            words.feed(f);
+        }
     }
+    Ok(words.finish())
 }
 
 /// The general (Unicode) path of [`kadi_normalize`]; on ASCII it gives the same result as the
 /// byte path, which a test checks.
-fn normalize_chars(name: &str) -> String {
-    let mut words = Words::with_capacity(name.len());
+fn normalize_chars(name: &str, mut words: Words) -> String {
     for c in name.chars().flat_map(char::to_lowercase).nfkd() {
         if !is_combining_mark(c) {
             words.feed(fold(c));
@@ -140,13 +227,24 @@ struct Words {
 }
 
 impl Words {
-    fn with_capacity(n: usize) -> Words {
+    /// Words written into `out` (emptied first), which grows to `n` bytes if needed.
+    fn with_buffer(mut out: String, n: usize) -> Words {
+        out.clear();
+        out.reserve(n);
         Words {
-            out: String::with_capacity(n),
+            out,
             current: None,
             last_leading: None,
             first_real: None,
         }
+    }
+
+    /// Back to no words at all, keeping the buffer.
+    fn reset(&mut self) {
+        self.out.clear();
+        self.current = None;
+        self.last_leading = None;
+        self.first_real = None;
     }
 
     fn push(&mut self, c: char) {
@@ -202,7 +300,7 @@ fn is_honorific(word: &str, dot: bool) -> bool {
     match word.as_bytes().first() {
         _ if word == "m" => dot,
         // Every honorific starts with one of these letters: most names leave here.
-        Some(b'm' | b'd' | b'p' | b's' | b'r' | b'h') => HONORIFICS.contains(&word),
+        Some(b'm' | b'd' | b'p' | b's' | b'r' | b'h') => HONORIFICS.binary_search(&word).is_ok(),
         _ => false,
     }
 }
@@ -210,6 +308,16 @@ fn is_honorific(word: &str, dot: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::kadi_normalize;
+
+    /// The Unicode path on its own.
+    fn slow(name: &str) -> String {
+        super::normalize_chars(name, super::Words::with_buffer(String::new(), 0))
+    }
+
+    /// The Latin table path on its own: `None` when the text has other characters.
+    fn fast(name: &str) -> Option<String> {
+        super::normalize_latin(name, super::Words::with_buffer(String::new(), 0)).ok()
+    }
 
     #[test]
     fn accents_case_and_apostrophes_fold_away() {
@@ -247,6 +355,10 @@ mod tests {
 
     #[test]
     fn every_honorific_passes_the_first_letter_filter() {
+        assert!(
+            super::HONORIFICS.windows(2).all(|w| w[0] < w[1]),
+            "keep the list sorted"
+        );
         for h in super::HONORIFICS {
             assert!(super::is_honorific(h, false), "{h}");
         }
@@ -265,11 +377,50 @@ mod tests {
             let name: String = (0..(x % 7))
                 .map(|k| pieces[((x >> (8 + 5 * k)) % 15) as usize])
                 .collect();
-            assert_eq!(
-                kadi_normalize(&name),
-                super::normalize_chars(&name),
-                "{name:?}"
-            );
+            assert_eq!(kadi_normalize(&name), slow(&name), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn the_latin_table_agrees_with_the_unicode_path_on_every_character() {
+        for cp in 0..super::LATIN_END {
+            let Some(c) = char::from_u32(cp) else {
+                continue;
+            };
+            for name in [format!("{c}"), format!("Ab{c}cD"), format!("{c}{c} {c}.x")] {
+                let fast = fast(&name);
+                assert_eq!(
+                    fast.as_deref(),
+                    Some(slow(&name).as_str()),
+                    "U+{cp:04X} in {name:?}"
+                );
+                assert_eq!(kadi_normalize(&name), slow(&name));
+            }
+        }
+    }
+
+    #[test]
+    fn the_latin_fast_path_agrees_with_the_unicode_path_on_random_text() {
+        // Latin letters, accents, honorifics and punctuation, plus characters outside the table
+        // (combining marks, Ɓ, Greek, fullwidth, CJK) that must send the text to the Unicode path.
+        let pieces = [
+            "a", "É", "è", "ï", "ç", "Ñ", "ß", "Æ", "œ", "Ø", "ł", "Đ", "ð", "þ", "ı", "İ", "ŉ",
+            "ĳ", "ſ", "ŀ", "¼", "²", "ª", "µ", "´", "¨", "·", "\u{a0}", " ", "-", "'", "’", ".",
+            "Dr", "M", "Mme", "x", "\u{301}", "Ɓ", "Ŋ", "Ａ", "Σ", "中", "9", "\t", "ǅ", "Ŀ", "ĸ",
+        ];
+        let mut x = 0x6a09_e667_u64;
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let name: String = (0..(x % 8))
+                .map(|k| pieces[((x >> (8 + 6 * k)) % pieces.len() as u64) as usize])
+                .collect();
+            let slow = slow(&name);
+            assert_eq!(kadi_normalize(&name), slow, "{name:?}");
+            if name.chars().all(|c| (c as u32) < super::LATIN_END) {
+                assert_eq!(fast(&name), Some(slow), "{name:?}");
+            }
         }
     }
 

@@ -4,6 +4,7 @@
 //! `kadi_phonetic` is kadi's own key, tuned for West African and French spellings of names; it
 //! normalises first (see [`crate::normalize`]) and is documented rule by rule below.
 use crate::normalize::kadi_normalize;
+use std::cell::RefCell;
 use unicode_normalization::UnicodeNormalization;
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -354,21 +355,53 @@ pub fn kadi_phonetic(name: &str) -> String {
 /// [`kadi_phonetic`] of a name already passed through [`kadi_normalize`] (saves normalising
 /// twice when the caller keeps both, as the MPI scorer does).
 pub fn kadi_phonetic_of_normalized(normalised: &str) -> String {
-    let mut out = String::with_capacity(normalised.len());
-    // Scratch buffers reused for every word: the MPI scorer calls this for every record.
-    let (mut letters, mut rewritten) = (Vec::with_capacity(32), Vec::with_capacity(32));
-    for word in normalised.split(' ') {
-        let before = out.len();
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        let key_start = out.len();
-        word_key_into(word, &mut letters, &mut rewritten, &mut out);
-        if out.len() == key_start {
-            out.truncate(before);
-        }
-    }
+    let mut out = String::new();
+    kadi_phonetic_of_normalized_into(normalised, &mut out);
     out
+}
+
+/// [`kadi_phonetic_of_normalized`] written into `out` (replacing its content), reusing its
+/// allocation.
+pub fn kadi_phonetic_of_normalized_into(normalised: &str, out: &mut String) {
+    out.clear();
+    out.reserve(normalised.len());
+    with_scratch(|letters, rewritten| {
+        for word in normalised.split(' ') {
+            let before = out.len();
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            let key_start = out.len();
+            word_key_into(word, letters, rewritten, out);
+            if out.len() == key_start {
+                out.truncate(before);
+            }
+        }
+    });
+}
+
+/// Runs `f` with this thread's two scratch buffers (fresh ones if they are unavailable): the MPI
+/// scorer computes a key for every record it prepares, and allocating the buffers per call was a
+/// tenth of the key's cost.
+fn with_scratch(f: impl FnOnce(&mut Vec<char>, &mut Vec<char>)) {
+    thread_local! {
+        static SCRATCH: RefCell<(Vec<char>, Vec<char>)> =
+            const { RefCell::new((Vec::new(), Vec::new())) };
+    }
+    let mut f = Some(f);
+    let _ = SCRATCH.try_with(|scratch| {
+        if let (Ok(mut s), Some(f)) = (scratch.try_borrow_mut(), f.take()) {
+            let (letters, rewritten) = &mut *s;
+            f(letters, rewritten);
+            // A pathological name must not pin a large buffer for the thread's lifetime.
+            if letters.capacity() > 1024 || rewritten.capacity() > 2048 {
+                *s = (Vec::new(), Vec::new());
+            }
+        }
+    });
+    if let Some(f) = f {
+        f(&mut Vec::new(), &mut Vec::new());
+    }
 }
 
 /// Appends the key of one normalised word to `out`.
@@ -404,7 +437,10 @@ fn word_key_into(word: &str, w: &mut Vec<char>, s: &mut Vec<char>, out: &mut Str
             'h' => (&[], 1),
             _ => (std::slice::from_ref(&w[i]), 1),
         };
-        s.extend_from_slice(emit);
+        // One push per character: `extend_from_slice` calls memcpy for these one-char slices.
+        for &e in emit {
+            s.push(e);
+        }
         i += used;
     }
     s.dedup();

@@ -229,7 +229,8 @@ fn a_compound_first_name_against_one_of_its_parts_is_weak_agreement() {
     let c = with(a, "first_name", "Idrisa Abdoulaye");
     let e: serde_json::Value = serde_json::from_str(&explain_json(a, &c).unwrap()).unwrap();
     assert!(
-        ["close", "phonetic", "exact"].contains(&e["fields"]["first_name"]["level"].as_str().unwrap()),
+        ["close", "phonetic", "exact"]
+            .contains(&e["fields"]["first_name"]["level"].as_str().unwrap()),
         "{e}"
     );
 }
@@ -267,11 +268,19 @@ fn estimated_birth_dates_one_digit_apart_are_weak_evidence() {
 #[test]
 fn an_address_with_split_or_merged_words_is_still_close() {
     let a = r#"{"first_name":"Brydee","last_name":"Macphail","address":"57 tuthill place korrelocking new town 2234 nsw"}"#;
-    let b = with(a, "address", "57 tuthill fplace korrelocking newntown 2234 nsw");
+    let b = with(
+        a,
+        "address",
+        "57 tuthill fplace korrelocking newntown 2234 nsw",
+    );
     let e: serde_json::Value = serde_json::from_str(&explain_json(a, &b).unwrap()).unwrap();
     assert_eq!(e["fields"]["address"]["level"], "close", "{e}");
     // Another street of the same suburb is not.
-    let c = with(a, "address", "22 smith street korrelocking new town 2234 nsw");
+    let c = with(
+        a,
+        "address",
+        "22 smith street korrelocking new town 2234 nsw",
+    );
     let e: serde_json::Value = serde_json::from_str(&explain_json(a, &c).unwrap()).unwrap();
     assert_ne!(e["fields"]["address"]["level"], "close", "{e}");
     assert_ne!(e["fields"]["address"]["level"], "exact", "{e}");
@@ -283,7 +292,10 @@ fn short_family_names_with_swapped_or_dropped_letters_are_close_but_other_famili
         let x = format!(r#"{{"first_name":"Fatou","last_name":"{a}"}}"#);
         let y = format!(r#"{{"first_name":"Fatou","last_name":"{b}"}}"#);
         let e: serde_json::Value = serde_json::from_str(&explain_json(&x, &y).unwrap()).unwrap();
-        e["fields"]["last_name"]["level"].as_str().unwrap().to_string()
+        e["fields"]["last_name"]["level"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     assert_eq!(level("Sow", "Swo"), "close");
     assert_eq!(level("Sène", "Sne"), "close");

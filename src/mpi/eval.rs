@@ -257,7 +257,12 @@ fn load_synced(path: &Path) -> Result<Vec<(String, CardFields)>> {
     .with_context(|| format!("opening {} read-only", path.display()))?;
     let mut stmt = conn
         .prepare("SELECT enrollment_uid, fields_json FROM card_records ORDER BY enrollment_uid")
-        .with_context(|| format!("{} has no card records (run kadi sync first)", path.display()))?;
+        .with_context(|| {
+            format!(
+                "{} has no card records (run kadi sync first)",
+                path.display()
+            )
+        })?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     let mut out = Vec::new();
     for row in rows {
