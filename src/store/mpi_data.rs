@@ -65,9 +65,10 @@ pub struct MpiMerge {
     pub enrollments: Vec<String>,
 }
 
-/// Page cache of a resolution pass, KiB. The blocking index of 100,000 records is ~25 MB; a
-/// batch dirties a few MB of it.
-const MPI_PASS_CACHE_KIB: i64 = 32_000;
+/// Page cache of a resolution pass, KiB (the default is 2 MB). The blocking index of 100,000
+/// records is ~25 MB and a batch of 500 touches pages all over it: 16 MB keeps most of them; at
+/// 30,000 records 8 MB cost 7% more CPU than 32 MB, and 32 MB is a third of a sync's peak memory.
+const MPI_PASS_CACHE_KIB: i64 = 16_000;
 
 /// The connection settings a resolution pass changed, restored when this is dropped.
 pub struct MpiPassSettings<'s> {
@@ -98,8 +99,6 @@ pub struct BlockHit {
     pub enrollment_uid: String,
     /// Its current identity (None if it has none, e.g. unlinked since).
     pub mpi_id: Option<String>,
-    /// Its card fields (None if the card record is gone).
-    pub fields_json: Option<String>,
 }
 
 fn row_to_review(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReviewItemRow> {
@@ -224,7 +223,7 @@ impl Store {
 
     /// The candidates under several blocking keys in one statement: for each key, its first
     /// `limit` enrollments in enrollment order (as [`Store::mpi_block_candidates`] per key), with
-    /// each one's current identity and fields. Rows of one key come together, in enrollment order.
+    /// each one's current identity. Rows of one key come together, in enrollment order.
     pub fn mpi_block_hits(&self, keys: &[String], limit: usize) -> Result<Vec<BlockHit>> {
         if keys.is_empty() {
             return Ok(Vec::new());
@@ -232,7 +231,7 @@ impl Store {
         // One statement text per key count, kept in the statement cache (a record has 0 to ~12
         // keys). ?1 is the limit, ?2.. the keys.
         let mut sql = String::with_capacity(200 + 120 * keys.len());
-        sql.push_str("SELECT h.k, h.uid, l.mpi_id, c.fields_json FROM (");
+        sql.push_str("SELECT h.k, h.uid, l.mpi_id FROM (");
         for i in 0..keys.len() {
             if i > 0 {
                 sql.push_str(" UNION ALL ");
@@ -243,8 +242,7 @@ impl Store {
             ));
         }
         sql.push_str(
-            ") h LEFT JOIN mpi_links l ON l.enrollment_uid = h.uid
-             LEFT JOIN card_records c ON c.enrollment_uid = h.uid",
+            ") h LEFT JOIN mpi_links l INDEXED BY mpi_links_enrollment_mpi ON l.enrollment_uid = h.uid",
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
         stmt.raw_bind_parameter(1, limit as i64)?;
@@ -258,7 +256,6 @@ impl Store {
                 key: r.get::<_, i64>(0)? as usize,
                 enrollment_uid: r.get(1)?,
                 mpi_id: r.get(2)?,
-                fields_json: r.get(3)?,
             });
         }
         // The compound's order is not guaranteed once joined: put it back.
