@@ -25,11 +25,11 @@
 //!
 //! Cost: pending records come in batches of 500 (one transaction each) in enrollment order; a
 //! batch's records are prepared and keyed on rayon's threads, then decided one at a time. All
-//! blocking keys of a record are looked up in one statement that also returns each candidate's
-//! identity (identities are never cached, so merges need no bookkeeping); candidates' prepared
-//! fields are kept in a bounded cache (see `PREPARED_GENERATION`), so memory stops growing at about
-//! 65,000 records. At 100,000 records 3 million pairs are scored: the cache, the page cache of the
-//! pass and the per-record writes (link, identity, keys, state) are where the time goes.
+//! blocking keys of a record are looked up in one statement; candidates' prepared fields and
+//! identities are kept in a bounded cache (see `PREPARED_GENERATION`; merges update it), so memory
+//! stops growing at about 130,000 records. At 100,000 records 3 million pairs are scored: the
+//! cache, the page cache of the pass and the per-record writes (link, identity, keys, state) are
+//! where the time goes.
 //!
 //! Pairs a person declared different (`mpi_not_same`) are never compared again. A record whose
 //! compared fields are all missing gets its own identity and no blocking keys: it can never be
@@ -186,37 +186,55 @@ pub fn resolve_pending_observed(
     Ok(engine.report)
 }
 
-/// Most prepared records kept per generation of [`PreparedCache`] (two generations, ~750 bytes a
-/// record: at most ~50 MB). Every comparison needs the candidate prepared; a miss costs a fields
-/// lookup and a preparation, and at 100,000 records (3 million comparisons) a cache of 16,384 made
-/// resolution twice as slow as one holding every record.
-const PREPARED_GENERATION: usize = 32_768;
+/// Most records kept per generation of [`PreparedCache`] (two generations, ~800 bytes a record:
+/// at most ~100 MB). Every comparison needs the candidate prepared and its identity; a miss costs
+/// two lookups and a preparation. At 100,000 synthetic records (3 million comparisons) two
+/// generations of 8,192 made resolution three times slower than holding every record, 50,000
+/// 1.7 times slower; 65,536 keeps a first sync of 100,000 records in memory.
+const PREPARED_GENERATION: usize = 65_536;
 
-/// Prepared records by enrollment, bounded: two generations, the older dropped when the newer
-/// fills, so memory does not grow with the number of records while blocks that come up again and
-/// again (common names, one big health center) stay prepared. Only fields are cached, never
-/// identities (those come from the store with every lookup, so merges need no bookkeeping).
+/// A record as the pass last saw it: prepared fields and the identity it is linked to.
+#[derive(Clone)]
+struct Cached {
+    prepared: Rc<PreparedRecord>,
+    mpi_id: Option<String>,
+}
+
+/// Records by enrollment, bounded: two generations, the older dropped when the newer fills, so
+/// memory stops growing while records that come up again and again (common names, one big
+/// health center) stay. The identities kept here are updated on every link and merge of the pass.
 #[derive(Default)]
 struct PreparedCache {
-    current: HashMap<String, Rc<PreparedRecord>>,
-    previous: HashMap<String, Rc<PreparedRecord>>,
+    current: HashMap<String, Cached>,
+    previous: HashMap<String, Cached>,
 }
 
 impl PreparedCache {
-    fn get(&mut self, uid: &str) -> Option<Rc<PreparedRecord>> {
-        if let Some(p) = self.current.get(uid) {
-            return Some(p.clone());
+    fn get(&mut self, uid: &str) -> Option<Cached> {
+        if let Some(c) = self.current.get(uid) {
+            return Some(c.clone());
         }
-        let (uid, p) = self.previous.remove_entry(uid)?;
-        self.insert(uid, p.clone());
-        Some(p)
+        let (uid, c) = self.previous.remove_entry(uid)?;
+        self.insert(uid, c.clone());
+        Some(c)
     }
 
-    fn insert(&mut self, uid: String, prepared: Rc<PreparedRecord>) {
+    fn insert(&mut self, uid: String, cached: Cached) {
         if self.current.len() >= PREPARED_GENERATION {
             self.previous = std::mem::take(&mut self.current);
         }
-        self.current.insert(uid, prepared);
+        self.current.insert(uid, cached);
+    }
+
+    /// A merge moved `members` to `mpi_id`.
+    fn relink(&mut self, members: &[String], mpi_id: &str) {
+        for m in members {
+            for generation in [&mut self.current, &mut self.previous] {
+                if let Some(c) = generation.get_mut(m) {
+                    c.mpi_id = Some(mpi_id.to_string());
+                }
+            }
+        }
     }
 }
 
@@ -239,18 +257,24 @@ struct Best {
 }
 
 impl Engine<'_> {
-    /// A candidate's prepared fields: from the cache, else from the store (None if its card
-    /// record is gone).
-    fn prepared(&mut self, uid: &str) -> Result<Option<Rc<PreparedRecord>>> {
-        if let Some(p) = self.prepared.get(uid) {
-            return Ok(Some(p));
-        }
-        let Some(json) = self.store.mpi_record_fields(uid)? else {
-            return Ok(None);
+    /// A candidate's prepared fields and identity: from the cache, else from the store (None if
+    /// its card record is gone or it has no identity).
+    fn candidate(&mut self, uid: &str) -> Result<Option<(Rc<PreparedRecord>, String)>> {
+        let cached = match self.prepared.get(uid) {
+            Some(c) => c,
+            None => {
+                let Some(json) = self.store.mpi_record_fields(uid)? else {
+                    return Ok(None);
+                };
+                let c = Cached {
+                    prepared: Rc::new(prepare_json(uid, &json)?),
+                    mpi_id: self.store.mpi_link(uid)?.map(|l| l.mpi_id),
+                };
+                self.prepared.insert(uid.to_string(), c.clone());
+                c
+            }
         };
-        let p = Rc::new(prepare_json(uid, &json)?);
-        self.prepared.insert(uid.to_string(), p.clone());
-        Ok(Some(p))
+        Ok(cached.mpi_id.map(|m| (cached.prepared, m)))
     }
 
     fn resolve_one(
@@ -278,7 +302,7 @@ impl Engine<'_> {
         // its identity and fields, in one statement.
         let cap = self.settings.block_cap;
         let hits = store.mpi_block_hits(&keys, cap + 1)?;
-        let mut candidates: BTreeMap<&str, Option<&str>> = BTreeMap::new();
+        let mut candidates: BTreeSet<&str> = BTreeSet::new();
         for key_hits in hits.chunk_by(|a, b| a.key == b.key) {
             if key_hits.len() > cap {
                 self.report.capped_blocks += 1;
@@ -286,27 +310,24 @@ impl Engine<'_> {
             for h in key_hits.iter().take(cap) {
                 let c = h.enrollment_uid.as_str();
                 if c != uid && !not_same.contains(c) {
-                    candidates.insert(c, h.mpi_id.as_deref());
+                    candidates.insert(c);
                 }
             }
         }
         let mut per_identity: BTreeMap<String, Best> = BTreeMap::new();
-        for (&c, &mpi_id) in &candidates {
-            let Some(mpi_id) = mpi_id else {
-                continue;
-            };
-            let Some(prepared) = self.prepared(c)? else {
+        for &c in &candidates {
+            let Some((prepared, mpi_id)) = self.candidate(c)? else {
                 continue;
             };
             observe(uid, c);
             self.report.comparisons += 1;
             let score = kadi_sqlext::mpi::score_prepared(&me, &prepared);
-            let better = per_identity.get(mpi_id).is_none_or(|b| score > b.score);
+            let better = per_identity.get(&mpi_id).is_none_or(|b| score > b.score);
             if better {
                 let same_national_id =
                     me.national_id().is_some() && me.national_id() == prepared.national_id();
                 per_identity.insert(
-                    mpi_id.to_string(),
+                    mpi_id,
                     Best {
                         score,
                         candidate: c.to_string(),
@@ -371,7 +392,9 @@ impl Engine<'_> {
             )?;
             self.report.resolved += 1;
             for (_, other) in sizes.iter().skip(1) {
+                let members = store.mpi_members(other)?;
                 merge_identities(store, &target, other, AUTO_ACTOR)?;
+                self.prepared.relink(&members, &target);
                 self.report.merged += 1;
             }
             // A changed record that leaves an identity it held alone: that identity points on.
@@ -405,7 +428,13 @@ impl Engine<'_> {
         if !fresh {
             touched.insert(target.clone());
         }
-        self.prepared.insert(uid.to_string(), me);
+        self.prepared.insert(
+            uid.to_string(),
+            Cached {
+                prepared: me,
+                mpi_id: Some(target),
+            },
+        );
         Ok(())
     }
 }

@@ -66,8 +66,8 @@ pub struct MpiMerge {
 }
 
 /// Page cache of a resolution pass, KiB (the default is 2 MB). The blocking index of 100,000
-/// records is ~25 MB and a batch of 500 touches pages all over it: 16 MB keeps most of them; at
-/// 30,000 records 8 MB cost 7% more CPU than 32 MB, and 32 MB is a third of a sync's peak memory.
+/// records is ~25 MB and a batch of 500 touches pages all over it: 16 MB keeps most of them (at
+/// 100,000 records 32 MB saved ~10% of the time for 16 MB more memory; at 30,000, 8 MB cost 7%).
 const MPI_PASS_CACHE_KIB: i64 = 16_000;
 
 /// The connection settings a resolution pass changed, restored when this is dropped.
@@ -97,8 +97,6 @@ pub struct BlockHit {
     /// Index of the key in the list asked for.
     pub key: usize,
     pub enrollment_uid: String,
-    /// Its current identity (None if it has none, e.g. unlinked since).
-    pub mpi_id: Option<String>,
 }
 
 fn row_to_review(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReviewItemRow> {
@@ -222,8 +220,8 @@ impl Store {
     }
 
     /// The candidates under several blocking keys in one statement: for each key, its first
-    /// `limit` enrollments in enrollment order (as [`Store::mpi_block_candidates`] per key), with
-    /// each one's current identity. Rows of one key come together, in enrollment order.
+    /// `limit` enrollments in enrollment order (as [`Store::mpi_block_candidates`] per key).
+    /// Rows of one key come together, in enrollment order.
     pub fn mpi_block_hits(&self, keys: &[String], limit: usize) -> Result<Vec<BlockHit>> {
         if keys.is_empty() {
             return Ok(Vec::new());
@@ -231,7 +229,7 @@ impl Store {
         // One statement text per key count, kept in the statement cache (a record has 0 to ~12
         // keys). ?1 is the limit, ?2.. the keys.
         let mut sql = String::with_capacity(200 + 120 * keys.len());
-        sql.push_str("SELECT h.k, h.uid, l.mpi_id FROM (");
+        sql.push_str("SELECT k, uid FROM (");
         for i in 0..keys.len() {
             if i > 0 {
                 sql.push_str(" UNION ALL ");
@@ -241,9 +239,7 @@ impl Store {
                 i + 2
             ));
         }
-        sql.push_str(
-            ") h LEFT JOIN mpi_links l INDEXED BY mpi_links_enrollment_mpi ON l.enrollment_uid = h.uid",
-        );
+        sql.push(')');
         let mut stmt = self.conn().prepare_cached(&sql)?;
         stmt.raw_bind_parameter(1, limit as i64)?;
         for (i, k) in keys.iter().enumerate() {
@@ -255,10 +251,9 @@ impl Store {
             hits.push(BlockHit {
                 key: r.get::<_, i64>(0)? as usize,
                 enrollment_uid: r.get(1)?,
-                mpi_id: r.get(2)?,
             });
         }
-        // The compound's order is not guaranteed once joined: put it back.
+        // A compound's row order is not guaranteed: put it back.
         hits.sort_by(|a, b| {
             a.key
                 .cmp(&b.key)

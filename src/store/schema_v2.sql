@@ -3,6 +3,3 @@
 -- sorted every pending record for each batch of 500 (quadratic in a first sync of 100,000).
 DROP INDEX card_records_mpi_state;
 CREATE INDEX card_records_mpi_state ON card_records(mpi_state, enrollment_uid);
--- Candidate lookup reads the identity of every enrollment under a blocking key (~30 per record
--- at 100,000 records): a covering index answers it without visiting the table.
-CREATE INDEX mpi_links_enrollment_mpi ON mpi_links(enrollment_uid, mpi_id);
