@@ -19,7 +19,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 
 /// Migrations in order; entry `i` moves the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
 
 /// The schema version this build expects.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -135,10 +135,12 @@ impl Store {
         before: Option<&str>,
         after: Option<&str>,
     ) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO audit_log(at, actor, action, entity, before_json, after_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![now_utc(), actor, action, entity, before, after],
-        )?;
+        // Cached: resolution audits every automatic link, thousands per pass.
+        self.conn
+            .prepare_cached(
+                "INSERT INTO audit_log(at, actor, action, entity, before_json, after_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![now_utc(), actor, action, entity, before, after])?;
         Ok(())
     }
 

@@ -65,6 +65,40 @@ pub struct MpiMerge {
     pub enrollments: Vec<String>,
 }
 
+/// Page cache of a resolution pass, KiB (the default is 2 MB). The blocking index of 100,000
+/// records is ~25 MB and a batch of 500 touches pages all over it: 16 MB keeps most of them (at
+/// 100,000 records 32 MB saved ~10% of the time for 16 MB more memory; at 30,000, 8 MB cost 7%).
+const MPI_PASS_CACHE_KIB: i64 = 16_000;
+
+/// The connection settings a resolution pass changed, restored when this is dropped.
+pub struct MpiPassSettings<'s> {
+    store: &'s Store,
+    cache_size: i64,
+    qpsg: bool,
+}
+
+impl Drop for MpiPassSettings<'_> {
+    fn drop(&mut self) {
+        let conn = self.store.conn();
+        // rusqlite's default statement cache capacity.
+        conn.set_prepared_statement_cache_capacity(16);
+        // Restoring can only fail on a broken connection, which the next statement reports.
+        let _ = conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            self.qpsg,
+        );
+        let _ = conn.pragma_update(None, "cache_size", self.cache_size);
+    }
+}
+
+/// One enrollment found under a blocking key.
+#[derive(Debug, Clone)]
+pub struct BlockHit {
+    /// Index of the key in the list asked for.
+    pub key: usize,
+    pub enrollment_uid: String,
+}
+
 fn row_to_review(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReviewItemRow> {
     Ok(ReviewItemRow {
         id: r.get(0)?,
@@ -111,20 +145,33 @@ impl Store {
     }
 
     /// Gives the connection room for every statement a resolution pass keeps prepared (the
-    /// default cache of 16 would evict and re-prepare them for every record).
-    /// Also turns on the query planner stability guarantee: with the bundled SQLite's STAT4, a
-    /// statement whose plan could depend on a bound value is otherwise re-prepared at every new
-    /// binding, which was a quarter of the resolution time.
-    pub fn mpi_prepare_for_pass(&self) -> Result<()> {
+    /// default cache of 16 would evict and re-prepare them for every record), a bigger page cache
+    /// and the query planner stability guarantee: with the bundled SQLite's STAT4, a statement
+    /// whose plan could depend on a bound value is otherwise re-prepared at every new binding,
+    /// which was a quarter of the resolution time.
+    ///
+    /// The returned guard puts the connection back as it was when dropped (a sync connection
+    /// lives on in `kadi serve`; it must not keep a resolution pass's memory).
+    pub fn mpi_prepare_for_pass(&self) -> Result<MpiPassSettings<'_>> {
+        let cache_size: i64 = self
+            .conn()
+            .pragma_query_value(None, "cache_size", |r| r.get(0))?;
+        let qpsg = self
+            .conn()
+            .db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG)?;
+        let guard = MpiPassSettings {
+            store: self,
+            cache_size,
+            qpsg,
+        };
         self.conn().set_prepared_statement_cache_capacity(64);
         self.conn().set_db_config(
             rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
             true,
         )?;
-        // A 32 MB page cache keeps the blocking index in memory for 100,000 records (the default
-        // 2 MB spills pages mid-transaction).
-        self.conn().pragma_update(None, "cache_size", -32000)?;
-        Ok(())
+        self.conn()
+            .pragma_update(None, "cache_size", -MPI_PASS_CACHE_KIB)?;
+        Ok(guard)
     }
 
     /// Card records waiting for resolution, in enrollment order (deterministic passes).
@@ -172,6 +219,58 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The candidates under several blocking keys in one statement: for each key, its first
+    /// `limit` enrollments in enrollment order (as [`Store::mpi_block_candidates`] per key).
+    /// Rows of one key come together, in enrollment order.
+    pub fn mpi_block_hits(&self, keys: &[String], limit: usize) -> Result<Vec<BlockHit>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement text per key count, kept in the statement cache (a record has 0 to ~12
+        // keys). ?1 is the limit, ?2.. the keys.
+        let mut sql = String::with_capacity(200 + 120 * keys.len());
+        sql.push_str("SELECT k, uid FROM (");
+        for i in 0..keys.len() {
+            if i > 0 {
+                sql.push_str(" UNION ALL ");
+            }
+            sql.push_str(&format!(
+                "SELECT {i} AS k, uid FROM (SELECT enrollment_uid AS uid FROM mpi_block_keys WHERE block_key = ?{} ORDER BY enrollment_uid LIMIT ?1)",
+                i + 2
+            ));
+        }
+        sql.push(')');
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        stmt.raw_bind_parameter(1, limit as i64)?;
+        for (i, k) in keys.iter().enumerate() {
+            stmt.raw_bind_parameter(i + 2, k)?;
+        }
+        let mut rows = stmt.raw_query();
+        let mut hits = Vec::new();
+        while let Some(r) = rows.next()? {
+            hits.push(BlockHit {
+                key: r.get::<_, i64>(0)? as usize,
+                enrollment_uid: r.get(1)?,
+            });
+        }
+        // A compound's row order is not guaranteed: put it back.
+        hits.sort_by(|a, b| {
+            a.key
+                .cmp(&b.key)
+                .then_with(|| a.enrollment_uid.cmp(&b.enrollment_uid))
+        });
+        Ok(hits)
+    }
+
+    /// Number of enrollments linked to an identity.
+    pub fn mpi_member_count(&self, mpi_id: &str) -> Result<usize> {
+        let n: i64 = self
+            .conn()
+            .prepare_cached("SELECT count(*) FROM mpi_links WHERE mpi_id = ?1")?
+            .query_row(params![mpi_id], |r| r.get(0))?;
+        Ok(n as usize)
+    }
+
     /// Sets the blocking keys of one enrollment (`replace`: drop its old keys first).
     pub fn mpi_set_block_keys(
         &self,
@@ -184,11 +283,14 @@ impl Store {
                 .prepare_cached("DELETE FROM mpi_block_keys WHERE enrollment_uid = ?1")?
                 .execute(params![enrollment_uid])?;
         }
+        // One row per statement: a multi-row INSERT needs a statement journal (a temporary file
+        // written at every record), a single row does not.
         let mut ins = self.conn().prepare_cached(
             "INSERT OR IGNORE INTO mpi_block_keys(block_key, enrollment_uid) VALUES (?1, ?2)",
         )?;
         for k in keys {
-            ins.execute(params![k, enrollment_uid])?;
+            ins.execute(params![k, enrollment_uid])
+                .with_context(|| format!("storing the blocking keys of {enrollment_uid}"))?;
         }
         Ok(())
     }
