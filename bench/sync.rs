@@ -31,6 +31,9 @@ fn bench(n: usize) -> anyhow::Result<()> {
         records: n,
         version: "2.41".into(),
         seed: 11,
+        // Loopback: gzip would only add CPU on both sides of the same two cores. Sync over gzip
+        // is tested in tests/sync_faults.rs (7.7x fewer bytes on the wire).
+        gzip: false,
         ..Default::default()
     })?;
 
