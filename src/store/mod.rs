@@ -19,7 +19,11 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 
 /// Migrations in order; entry `i` moves the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema_v1.sql"),
+    include_str!("schema_v2.sql"),
+    include_str!("schema_v3.sql"),
+];
 
 /// The schema version this build expects.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -164,6 +168,34 @@ pub fn now_utc() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The per-record statements of a sync must use an index: a full scan per record makes a
+    /// 100,000-record store quadratic.
+    #[test]
+    fn per_record_sync_and_mpi_statements_never_scan_a_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("kadi.db")).unwrap();
+        for sql in [
+            "DELETE FROM card_records WHERE tracked_entity_uid = 'x'",
+            "DELETE FROM card_records WHERE enrollment_uid = 'x'",
+            "SELECT content_hash FROM card_records WHERE enrollment_uid = 'x'",
+            "DELETE FROM attribute_values WHERE tracked_entity_uid = 'x'",
+            "UPDATE enrollments SET deleted = 1 WHERE tracked_entity_uid = 'x'",
+            "SELECT server_updated_at, deleted FROM tracked_entities WHERE uid = 'x'",
+            "SELECT enrollment_uid FROM card_records WHERE mpi_state = 'pending' ORDER BY enrollment_uid LIMIT 500",
+        ] {
+            let mut stmt = s.conn().prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let plan: Vec<String> = stmt
+                .query_map([], |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            assert!(
+                plan.iter().all(|d| !d.starts_with("SCAN") && !d.contains("TEMP B-TREE")),
+                "{sql}: {plan:?}"
+            );
+        }
+    }
 
     #[test]
     fn opening_twice_is_idempotent_and_sets_wal_and_version() {
