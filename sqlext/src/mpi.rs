@@ -432,22 +432,15 @@ pub struct PreparedRecord {
 impl PreparedRecord {
     /// Prepares a record from a JSON object of card fields; `argument` names it in errors.
     pub fn from_json(json: &str, argument: usize) -> Result<PreparedRecord, MpiError> {
-        let mut raw = RawFields::default();
-        scan_object(json, &mut raw).map_err(|reason| MpiError::NotAnObject { argument, reason })?;
-        Ok(PreparedRecord::from_values(
-            raw.values.each_ref().map(|v| v.as_deref()),
-        ))
+        let mut r = PreparedRecord::default();
+        r.fill_json(json, argument)?;
+        Ok(r)
     }
 
     /// Prepares a record from a field getter (e.g. `|f| card_fields.get(f)`).
     pub fn from_fields<'a>(get: impl Fn(&str) -> Option<&'a str>) -> PreparedRecord {
-        PreparedRecord::from_values(FIELDS.map(get))
-    }
-
-    /// Prepares a record from its raw values in [`FIELDS`] order.
-    fn from_values(values: [Option<&str>; 9]) -> PreparedRecord {
         let mut r = PreparedRecord::default();
-        r.fill(values);
+        r.fill(FIELDS.map(get));
         r
     }
 
@@ -684,7 +677,7 @@ fn common(a: &Option<Name>, b: &Option<Name>, swapped: bool) -> bool {
 /// True when every part of a (compound) name is one of [`COMMON_NAMES`].
 fn common_parts(n: &Option<Name>) -> bool {
     n.as_ref()
-        .is_some_and(|n| n.norm.split(' ').all(|p| COMMON_NAMES.contains(&p)))
+        .is_some_and(|n| n.norm.split(' ').all(is_common_name))
 }
 
 fn w_dob(l: Level, estimated: bool) -> f64 {
@@ -776,14 +769,7 @@ fn name_level(a: &Name, b: &Name) -> Level {
 /// "sall", "ka" and "ba" are other families.
 fn short_name_typo(a: &str, b: &str) -> bool {
     let (x, y) = (a.as_bytes(), b.as_bytes());
-    if x.len().min(y.len()) < 3 {
-        return false;
-    }
-    if x.len() == y.len() {
-        let diffs: Vec<usize> = (0..x.len()).filter(|&i| x[i] != y[i]).take(3).collect();
-        return matches!(diffs.as_slice(), [i, j] if *j == i + 1 && x[*i] == y[*j] && x[*j] == y[*i]);
-    }
-    one_indel(x, y)
+    x.len().min(y.len()) >= 3 && (adjacent_swap(x, y) || one_indel(x, y))
 }
 
 /// Two compound names with as many parts ("babacar ousmane" / "babacar souleymane"): compared
@@ -881,15 +867,36 @@ fn compare_dob(a: Option<&Dob>, b: Option<&Dob>) -> Level {
 
 /// One substituted character or two adjacent characters swapped (same length).
 fn one_typo(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && (first_differences(a, b).1 == 1 || adjacent_swap(a, b))
+}
+
+/// Two strings of one length that differ only by two neighbouring characters swapped.
+fn adjacent_swap(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let diffs: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).take(3).collect();
-    match diffs.as_slice() {
-        [_] => true,
-        [i, j] => *j == i + 1 && a[*i] == b[*j] && a[*j] == b[*i],
+    match first_differences(a, b) {
+        ([i, j, _], 2) => j == i + 1 && a[i] == b[j] && a[j] == b[i],
         _ => false,
     }
+}
+
+/// The first (up to three) positions where two strings of one length differ, and how many of
+/// them were found (three means "three or more"). No allocation: dates, phones and IDs of every
+/// candidate pair go through here.
+fn first_differences(a: &[u8], b: &[u8]) -> ([usize; 3], usize) {
+    let mut at = [0; 3];
+    let mut n = 0;
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        if x != y {
+            at[n] = i;
+            n += 1;
+            if n == 3 {
+                break;
+            }
+        }
+    }
+    (at, n)
 }
 
 /// Exact, one typo (same length), or one insertion/deletion: close; else disagree.

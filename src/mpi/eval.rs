@@ -328,7 +328,6 @@ pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
     };
     let result = (|| {
         let store = Store::open(&path)?;
-        store.mpi_prepare_for_pass()?;
         insert_records(&store, &records)?;
         let mut scored: HashSet<(String, String)> = HashSet::new();
         let report = super::resolve_pending_observed(&store, &mut |a, b| {

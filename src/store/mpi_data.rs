@@ -210,18 +210,9 @@ impl Store {
         Ok(())
     }
 
-    /// Enrollments under one blocking key, at most `limit`, in enrollment order.
-    pub fn mpi_block_candidates(&self, block_key: &str, limit: usize) -> Result<Vec<String>> {
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT enrollment_uid FROM mpi_block_keys WHERE block_key = ?1 ORDER BY enrollment_uid LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![block_key, limit as i64], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
     /// The candidates under several blocking keys in one statement: for each key, its first
-    /// `limit` enrollments in enrollment order (as [`Store::mpi_block_candidates`] per key).
-    /// Rows of one key come together, in enrollment order.
+    /// `limit` enrollments in enrollment order. Rows of one key come together, in enrollment
+    /// order.
     pub fn mpi_block_hits(&self, keys: &[String], limit: usize) -> Result<Vec<BlockHit>> {
         if keys.is_empty() {
             return Ok(Vec::new());
