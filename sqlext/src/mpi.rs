@@ -444,6 +444,36 @@ impl PreparedRecord {
         r
     }
 
+    /// Frees the spare capacity of its strings: a record kept for a whole resolution pass (one
+    /// of 100,000) should hold no more than its text.
+    pub fn shrink_to_fit(&mut self) {
+        for name in [&mut self.first, &mut self.last].into_iter().flatten() {
+            for s in [
+                &mut name.norm,
+                &mut name.compact,
+                &mut name.phonetic,
+                &mut name.code,
+            ] {
+                s.shrink_to_fit();
+            }
+        }
+        for s in [
+            &mut self.phone,
+            &mut self.national_id,
+            &mut self.health_center,
+            &mut self.zone,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            s.shrink_to_fit();
+        }
+        for t in &mut self.address {
+            t.shrink_to_fit();
+        }
+        self.address.shrink_to_fit();
+    }
+
     /// Prepares the record of a JSON object into `self`, reusing its buffers (the SQL function
     /// prepares two records per call; their dozen strings need not be allocated every time).
     fn fill_json(&mut self, json: &str, argument: usize) -> Result<(), MpiError> {
@@ -573,14 +603,58 @@ pub fn score_prepared(a: &PreparedRecord, b: &PreparedRecord) -> f64 {
     explain_prepared(a, b).score
 }
 
-/// Compares two prepared records field by field.
-pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
-    let (a, b) = if a.order_key <= b.order_key {
+/// The score of two prepared records when it can reach `floor`, `None` when it certainly cannot
+/// (then [`score_prepared`] is below `floor`; when `Some`, the value is exactly its score).
+///
+/// Why: names are the costly comparisons (Jaro-Winkler, phonetic keys, compound parts, crosswise
+/// retries) and most candidates a blocking key brings are other people. Their date of birth, sex,
+/// phone, address and clinic are compared first (cheap); when even the best possible names cannot
+/// lift the log-odds to `floor`, the names are never compared. The guard only ever lowers a score,
+/// so the bound stays an upper bound. Resolution only needs to know which candidates reach the
+/// review band; at 100,000 records most of its 3 million comparisons stop here.
+pub fn score_prepared_from(a: &PreparedRecord, b: &PreparedRecord, floor: f64) -> Option<f64> {
+    let (x, y) = ordered(a, b);
+    let others: f64 = other_fields(x, y).iter().map(|f| f.2).sum();
+    let reachable = PRIOR + others + name_weight_max();
+    if floor > 0.0 && floor < 1.0 && reachable < (floor / (1.0 - floor)).ln() {
+        return None;
+    }
+    Some(score_prepared(a, b))
+}
+
+/// The most the two name fields can add (their best levels, with or without a common name).
+fn name_weight_max() -> f64 {
+    let levels = [
+        Level::Exact,
+        Level::Close,
+        Level::Phonetic,
+        Level::Similar,
+        Level::Disagree,
+        Level::Missing,
+    ];
+    let best = |w: fn(Level, bool) -> f64| {
+        levels
+            .iter()
+            .flat_map(|&l| [w(l, false), w(l, true)])
+            .fold(0.0_f64, f64::max)
+    };
+    best(w_first) + best(w_last)
+}
+
+/// The smaller record first (by content), so no score depends on argument order.
+fn ordered<'r>(
+    a: &'r PreparedRecord,
+    b: &'r PreparedRecord,
+) -> (&'r PreparedRecord, &'r PreparedRecord) {
+    if a.order_key <= b.order_key {
         (a, b)
     } else {
         (b, a)
-    };
-    let (first, last, swapped) = compare_names(a, b);
+    }
+}
+
+/// Every field but the names: (field, level, weight), in [`FIELDS`] order.
+fn other_fields(a: &PreparedRecord, b: &PreparedRecord) -> [(&'static str, Level, f64); 7] {
     let dob = compare_dob(a.dob.as_ref(), b.dob.as_ref());
     let sex = match (a.sex, b.sex) {
         (Some(x), Some(y)) if x == y => Level::Exact,
@@ -593,6 +667,24 @@ pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
     let hc = compare_plain(a.health_center.as_deref(), b.health_center.as_deref());
     let zone = compare_plain(a.zone.as_deref(), b.zone.as_deref());
     let estimated = a.dob.is_some_and(|d| d.is_estimated());
+    [
+        ("date_of_birth", dob, w_dob(dob, estimated)),
+        ("gender", sex, w_simple(sex, 0.5, -3.0)),
+        ("phone_number", phone, w_code(phone, 5.0, 2.0, -1.5)),
+        ("national_id", nid, w_code(nid, 9.0, 2.5, -3.0)),
+        ("address", address, w_address(address)),
+        ("health_center", hc, w_simple(hc, 0.7, -1.5)),
+        ("zone", zone, w_simple(zone, 0.3, -0.2)),
+    ]
+}
+
+/// Compares two prepared records field by field.
+pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
+    let (a, b) = ordered(a, b);
+    let (first, last, swapped) = compare_names(a, b);
+    let others = other_fields(a, b);
+    let dob = others[0].1;
+    let nid = others[3].1;
     let fields = [
         (
             "first_name",
@@ -609,13 +701,13 @@ pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
             last,
             w_last(last, common(&a.last, &b.last, swapped)),
         ),
-        ("date_of_birth", dob, w_dob(dob, estimated)),
-        ("gender", sex, w_simple(sex, 0.5, -3.0)),
-        ("phone_number", phone, w_code(phone, 5.0, 2.0, -1.5)),
-        ("national_id", nid, w_code(nid, 9.0, 2.5, -3.0)),
-        ("address", address, w_address(address)),
-        ("health_center", hc, w_simple(hc, 0.7, -1.5)),
-        ("zone", zone, w_simple(zone, 0.3, -0.2)),
+        others[0],
+        others[1],
+        others[2],
+        others[3],
+        others[4],
+        others[5],
+        others[6],
     ];
     let mut log_odds = PRIOR + fields.iter().map(|f| f.2).sum::<f64>();
     // Guard: twins (same family name and date, another first name) and namesakes of another

@@ -253,6 +253,14 @@ impl Store {
         Ok(hits)
     }
 
+    /// Whether any record has blocking keys (false: no record was resolved yet).
+    pub fn mpi_has_block_keys(&self) -> Result<bool> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM mpi_block_keys)")?
+            .query_row([], |r| r.get(0))?)
+    }
+
     /// Number of enrollments linked to an identity.
     pub fn mpi_member_count(&self, mpi_id: &str) -> Result<usize> {
         let n: i64 = self
