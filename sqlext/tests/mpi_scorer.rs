@@ -380,3 +380,48 @@ fn a_full_address_weighs_more_than_a_short_one() {
     );
     assert_ne!(e["fields"]["address"]["weight"], 9.0, "{e}");
 }
+
+#[test]
+fn twins_with_a_family_name_missing_on_one_card_never_link_automatically() {
+    let a = with(SENGHOR, "date_of_birth", "2011-04-09");
+    let mut twin: serde_json::Value =
+        serde_json::from_str(&with(&a, "first_name", "Adama")).unwrap();
+    twin.as_object_mut().unwrap().remove("last_name");
+    let e = explained(&a, &twin.to_string());
+    assert_eq!(e["fields"]["last_name"]["level"], "missing", "{e}");
+    assert_eq!(e["band"], "review", "{e}");
+}
+
+#[test]
+fn a_mistyped_house_number_or_postcode_still_blocks_through_the_street() {
+    let keys =
+        |r: &str| -> Vec<String> { serde_json::from_str(&block_keys_json(r).unwrap()).unwrap() };
+    let a = with(SENGHOR, "date_of_birth", "1987-06-23");
+    // Both names replaced, number and postcode mistyped: only date and street are left.
+    let b = with(
+        &with(&with(&a, "first_name", "Mariama"), "last_name", "Cisse"),
+        "address",
+        "villa 21 cite keur gorgui thies 21001",
+    );
+    let (ka, kb) = (keys(&a), keys(&b));
+    assert!(
+        ka.iter().any(|k| k.starts_with("dw:") && kb.contains(k)),
+        "{ka:?} / {kb:?}"
+    );
+    // No date: the family name and the street.
+    let c = with(
+        &with(SENGHOR, "first_name", "Pathe"),
+        "address",
+        "villa cite keur gorgui thies 12000",
+    );
+    let kc = keys(&c);
+    assert!(
+        keys(SENGHOR)
+            .iter()
+            .any(|k| k.starts_with("lw:") && kc.contains(k)),
+        "{kc:?}"
+    );
+    // A very common family name makes no family-name-and-street block (it would be huge).
+    let diallo = with(SENGHOR, "last_name", "Diallo");
+    assert!(!keys(&diallo).iter().any(|k| k.starts_with("lw:")));
+}
