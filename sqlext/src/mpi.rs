@@ -595,6 +595,9 @@ pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
     let zone = compare_plain(a.zone.as_deref(), b.zone.as_deref());
     let estimated = a.dob.is_some_and(|d| d.is_estimated());
     let no_name_agrees = first == Level::Disagree && last == Level::Disagree;
+    let any_common = [&a.first, &a.last, &b.first, &b.last]
+        .iter()
+        .any(|n| n.as_ref().is_some_and(|n| n.common));
     let fields = [
         (
             "first_name",
@@ -605,7 +608,7 @@ pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
                 // "aminata khady" / "aminata fama": sharing one very common part is no evidence.
                 0.0
             } else {
-                w_first(first, common(&a.first, &b.first, swapped))
+                w_first(first, common(&a.first, &b.first, swapped, any_common))
             },
         ),
         (
@@ -614,7 +617,7 @@ pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
             if no_name_agrees {
                 NAMES_BOTH_DISAGREE_EACH
             } else {
-                w_last(last, common(&a.last, &b.last, swapped))
+                w_last(last, common(&a.last, &b.last, swapped, any_common))
             },
         ),
         ("date_of_birth", dob, w_dob(dob, estimated)),
@@ -705,12 +708,19 @@ fn w_last(l: Level, common: bool) -> f64 {
     }
 }
 
-/// True when the agreeing name is a common one (either side; crosswise when names were swapped).
-fn common(a: &Option<Name>, b: &Option<Name>, swapped: bool) -> bool {
+/// True when the agreeing name is a common one (either side). When names were swapped, the
+/// agreement is crosswise and weighs as common if any of the four names is (`any_common`).
+///
+/// Every swapped pair used to weigh as common, whatever its names, which is what this comment
+/// said of "any of the names" only: two rare names agreeing crosswise ("Benjamin Mcphail" /
+/// "Mcphail Benjamin") are as rare a coincidence as straight, and at 2.0 + 2.5 such a true pair
+/// with a replaced date fell under the review band. Swaps involving a very common name
+/// ("Diallo Aminata", names that are both given and family names such as "Mbaye") keep the
+/// common weights.
+fn common(a: &Option<Name>, b: &Option<Name>, swapped: bool, any_common: bool) -> bool {
     let is = |n: &Option<Name>| n.as_ref().is_some_and(|n| n.common);
     if swapped {
-        // Crosswise agreement: weigh as common if any of the names is.
-        return true;
+        return any_common;
     }
     is(a) || is(b)
 }

@@ -425,3 +425,27 @@ fn a_mistyped_house_number_or_postcode_still_blocks_through_the_street() {
     let diallo = with(SENGHOR, "last_name", "Diallo");
     assert!(!keys(&diallo).iter().any(|k| k.starts_with("lw:")));
 }
+
+#[test]
+fn rare_names_agreeing_crosswise_weigh_as_rare_names_common_ones_as_common() {
+    let a = with(SENGHOR, "date_of_birth", "1954-09-03");
+    let swapped = with(
+        &with(&with(&a, "first_name", "Senghor"), "last_name", "Ousseynou"),
+        "date_of_birth",
+        "1948-12-18",
+    );
+    let e = explained(&a, &swapped);
+    assert_eq!(e["names_swapped"], true, "{e}");
+    assert_eq!(e["fields"]["first_name"]["weight"], 3.0, "{e}");
+    assert_eq!(e["fields"]["last_name"]["weight"], 4.0, "{e}");
+    // Another date: a namesake of another generation is possible, a person decides.
+    assert_eq!(e["band"], "review", "{e}");
+    let b = with(
+        &with(AMINATA, "first_name", "Diallo"),
+        "last_name",
+        "Aminata",
+    );
+    let e = explained(AMINATA, &b);
+    assert_eq!(e["fields"]["first_name"]["weight"], 2.0, "{e}");
+    assert_eq!(e["fields"]["last_name"]["weight"], 2.5, "{e}");
+}
