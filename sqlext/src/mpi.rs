@@ -11,13 +11,13 @@
 //!
 //! | field | exact | close | phonetic | similar | disagree | why |
 //! |---|---|---|---|---|---|---|
-//! | first_name (a similar pair of names made only of common parts weighs 0) | +4.0 (common name +2.5) | +3.0 (JW ≥ 0.92, or two adjacent letters swapped or one dropped in a name of 3+ letters; common +2.0; compound names part by part, the weakest part deciding) | +2.5 (common +2.0) | +1.0 (JW ≥ 0.84, one compound name inside the other, or one part of two shared) | -2.5 | u≈1/100, ≈1/30 for the most common West African names ([`COMMON_NAMES`]); replaced or nick names in ~10% of true pairs |
-//! | last_name | +5.0 (common +3.0) | +4.0 (as first_name; common +2.5) | +3.0 (common +2.5) | +1.5 | -2.5 | rarer than first names but shared by households; changed at marriage |
+//! | first_name (a similar pair of names made only of common parts weighs 0) | +4.0 (common name +2.5) | +3.0 (JW ≥ 0.92, or two adjacent letters swapped or one dropped in a name of 3+ letters; common +2.0; compound names part by part, the weakest part deciding) | +2.5 (common +2.0) | +1.0 (JW ≥ 0.84, one compound name inside the other, or one part of two shared) | -2.3 (both names: -1.8 each) | u≈1/100, ≈1/30 for the most common West African names ([`COMMON_NAMES`]); replaced or nick names in ~10% of true pairs |
+//! | last_name | +5.0 (common +3.0) | +4.0 (as first_name; common +2.5) | +3.0 (common +2.5) | +1.5 | -2.3 (both names: -1.8 each) | rarer than first names but shared by households; changed at marriage |
 //! | date_of_birth | +6.0 (+2.5 on 1 January or a zero day/month) | +3.5 (day/month swap, one digit, adjacent digits swapped, year ±1; +1.0 on 1 January) | | -1.0 (same year only) | -3.0 | u≈1/(365·80); registrars estimate 1 January; ~5% of true pairs carry a wrong date |
 //! | gender | +0.5 | | | | -3.0 | half of everyone agrees; a disagreeing sex is rare in a true pair |
 //! | phone_number (last 8 digits) | +5.0 | +2.0 (one digit or one insertion) | | | -1.5 | households share phones and people change them |
 //! | national_id | +9.0 | +2.5 (one edit) | | | -3.0 | nearly unique; typos happen |
-//! | address (token-set Dice, fuzzy tokens) | +8.0 (≥ 0.99) | +6.5 (≥ 0.75, or letter-bigram Dice ≥ 0.85 when words were split or merged) | | +2.0 (≥ 0.5) | -2.5 | a full address is nearly unique (u≈1e-4); people move |
+//! | address (token-set Dice, fuzzy tokens) | +8.0 (≥ 0.99; +9.0 for two full addresses of 5+ words) | +6.5 (+7.5 full; ≥ 0.75, or letter-bigram Dice ≥ 0.85 when words were split or merged) | | +2.0 (≥ 0.5) | -2.5 | a full address is nearly unique (u≈1e-4); people move |
 //! | health_center | +0.7 | | | | -1.5 | one big center holds many people (u of agreement ≈ 0.3); most people return to their clinic (m of disagreement ≈ 0.2, u ≈ 0.85: ln(0.2/0.85)) |
 //! | zone | +0.3 | | | | -0.2 | as health_center, coarser |
 //!
@@ -30,10 +30,11 @@
 //! child sharing family name and phone stay apart. Names are also compared crosswise (first ↔ last swapped, even when
 //! one of them is also mistyped).
 //!
-//! **Guard**: twins (another first name, same family name and date) and namesakes of another
+//! **Guard**: twins (another first name, same family name and date, or no date to tell) and namesakes of another
 //! generation (same names, another date) look like one person to an additive model however much
-//! household data agrees; such pairs are capped just under the link band (a person decides)
-//! unless the national IDs agree exactly.
+//! household data agrees; so does a pair where neither name agrees (a record filed under another
+//! person's names, or two people of one household born the same day). Such pairs are capped just
+//! under the link band (a person decides) unless the national IDs agree exactly.
 //!
 //! Name, address and ID texts are cut at 64 / 256 / 64 characters before comparison, which bounds
 //! the cost of pathological input without changing real records.
@@ -638,7 +639,8 @@ fn name_weight_max() -> f64 {
             .flat_map(|&l| [w(l, false), w(l, true)])
             .fold(0.0_f64, f64::max)
     };
-    best(w_first) + best(w_last)
+    // Both names disagreeing weigh as one event; a common-parts first name weighs 0.
+    (best(w_first) + best(w_last)).max(2.0 * NAMES_BOTH_DISAGREE_EACH)
 }
 
 /// The smaller record first (by content), so no score depends on argument order.
@@ -672,7 +674,14 @@ fn other_fields(a: &PreparedRecord, b: &PreparedRecord) -> [(&'static str, Level
         ("gender", sex, w_simple(sex, 0.5, -3.0)),
         ("phone_number", phone, w_code(phone, 5.0, 2.0, -1.5)),
         ("national_id", nid, w_code(nid, 9.0, 2.5, -3.0)),
-        ("address", address, w_address(address)),
+        (
+            "address",
+            address,
+            w_address(
+                address,
+                a.address.len().min(b.address.len()) >= FULL_ADDRESS_WORDS,
+            ),
+        ),
         ("health_center", hc, w_simple(hc, 0.7, -1.5)),
         ("zone", zone, w_simple(zone, 0.3, -0.2)),
     ]
@@ -685,21 +694,31 @@ pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
     let others = other_fields(a, b);
     let dob = others[0].1;
     let nid = others[3].1;
+    let no_name_agrees = first == Level::Disagree && last == Level::Disagree;
+    let any_common = [&a.first, &a.last, &b.first, &b.last]
+        .iter()
+        .any(|n| n.as_ref().is_some_and(|n| n.common));
     let fields = [
         (
             "first_name",
             first,
-            if first == Level::Similar && common_parts(&a.first) && common_parts(&b.first) {
+            if no_name_agrees {
+                NAMES_BOTH_DISAGREE_EACH
+            } else if first == Level::Similar && common_parts(&a.first) && common_parts(&b.first) {
                 // "aminata khady" / "aminata fama": sharing one very common part is no evidence.
                 0.0
             } else {
-                w_first(first, common(&a.first, &b.first, swapped))
+                w_first(first, common(&a.first, &b.first, swapped, any_common))
             },
         ),
         (
             "last_name",
             last,
-            w_last(last, common(&a.last, &b.last, swapped)),
+            if no_name_agrees {
+                NAMES_BOTH_DISAGREE_EACH
+            } else {
+                w_last(last, common(&a.last, &b.last, swapped, any_common))
+            },
         ),
         others[0],
         others[1],
@@ -714,12 +733,23 @@ pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
     // generation (same names, another date) look like one person to an additive model, however
     // much the household data (address, phone, clinic) agrees. Such pairs never link on their own:
     // a person decides, unless the national IDs agree.
-    let twins = first == Level::Disagree && last > Level::Disagree && dob >= Level::Close;
+    // Siblings without a recorded date (another first name, same family name, same household)
+    // are the twins case with nothing to tell them apart: guarded as well, now that a full
+    // address weighs more (a replaced first name with the family name and a full address agreeing
+    // and no date would otherwise link).
+    // A family name missing on one side does not tell twins apart either ("Awa" and "Adama" born
+    // the same day at one address, no family name written on one card).
+    let twins = first == Level::Disagree
+        && last != Level::Disagree
+        && (dob >= Level::Close || dob == Level::Missing);
     let generations = first >= Level::Close
         && last >= Level::Close
         && dob <= Level::Similar
         && dob != Level::Missing;
-    if (twins || generations) && nid != Level::Exact {
+    // Neither name agreeing (both present and different) is a third such case: only the date and
+    // household data agree, which a person must confirm (the names weigh as one event, see
+    // `NAMES_BOTH_DISAGREE_EACH`).
+    if (twins || generations || no_name_agrees) && nid != Level::Exact {
         log_odds = log_odds.min(GUARD_CAP);
     }
     Explanation {
@@ -730,6 +760,21 @@ pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
     }
 }
 
+/// A name that disagrees: `ln(m/u)` with m ≈ 0.1 (a replaced, nick or other-language name in
+/// about one true pair in ten, as the module doc says) and u ≈ 0.99: ln(0.1/0.99) = -2.3. It was
+/// -2.5 (m ≈ 0.08), which left true pairs with one replaced name and an agreeing family name and
+/// address (nothing else known) just under the review band: a new identity nobody looks at.
+const NAME_DISAGREE: f64 = -2.3;
+
+/// Both names disagree: weighed as ONE event, not two. A record filed under another person's
+/// names (the caretaker's, a sibling's card, a name used at home instead of the civil one)
+/// replaces first and family name together, so in true pairs the two disagreements are strongly
+/// correlated and the independence assumption (2 × -2.3 = -4.6, m ≈ 1%) overstates the evidence:
+/// m ≈ 3% of true pairs, u ≈ 0.97 of candidate non-matches, ln(0.03/0.97) ≈ -3.5, shared -1.8 per
+/// name. Such a pair is never linked automatically (see the guard in [`explain_prepared`]): an
+/// exact birth date and the same full address bring it to review, where a person decides.
+const NAMES_BOTH_DISAGREE_EACH: f64 = -1.8;
+
 fn w_first(l: Level, common: bool) -> f64 {
     match l {
         Level::Exact if common => 2.5,
@@ -738,7 +783,7 @@ fn w_first(l: Level, common: bool) -> f64 {
         Level::Close => 3.0,
         Level::Phonetic => 2.5,
         Level::Similar => 1.0,
-        Level::Disagree => -2.5,
+        Level::Disagree => NAME_DISAGREE,
         Level::Missing => 0.0,
     }
 }
@@ -751,17 +796,24 @@ fn w_last(l: Level, common: bool) -> f64 {
         Level::Close => 4.0,
         Level::Phonetic => 3.0,
         Level::Similar => 1.5,
-        Level::Disagree => -2.5,
+        Level::Disagree => NAME_DISAGREE,
         Level::Missing => 0.0,
     }
 }
 
-/// True when the agreeing name is a common one (either side; crosswise when names were swapped).
-fn common(a: &Option<Name>, b: &Option<Name>, swapped: bool) -> bool {
+/// True when the agreeing name is a common one (either side). When names were swapped, the
+/// agreement is crosswise and weighs as common if any of the four names is (`any_common`).
+///
+/// Every swapped pair used to weigh as common, whatever its names, which is what this comment
+/// said of "any of the names" only: two rare names agreeing crosswise ("Benjamin Mcphail" /
+/// "Mcphail Benjamin") are as rare a coincidence as straight, and at 2.0 + 2.5 such a true pair
+/// with a replaced date fell under the review band. Swaps involving a very common name
+/// ("Diallo Aminata", names that are both given and family names such as "Mbaye") keep the
+/// common weights.
+fn common(a: &Option<Name>, b: &Option<Name>, swapped: bool, any_common: bool) -> bool {
     let is = |n: &Option<Name>| n.as_ref().is_some_and(|n| n.common);
     if swapped {
-        // Crosswise agreement: weigh as common if any of the names is.
-        return true;
+        return any_common;
     }
     is(a) || is(b)
 }
@@ -803,8 +855,21 @@ fn w_code(l: Level, exact: f64, close: f64, disagree: f64) -> f64 {
     }
 }
 
-fn w_address(l: Level) -> f64 {
+/// Distinct words both addresses must have for a *full* address (house number, street, quarter
+/// or locality, town, postcode ...): see [`w_address`].
+const FULL_ADDRESS_WORDS: usize = 5;
+
+/// Address weights. A full address (both sides with at least [`FULL_ADDRESS_WORDS`] distinct
+/// words) agreeing is near unique: u ≈ 1e-4 as the module doc says, m ≈ 0.9, ln(0.9/1e-4) ≈ 9.1,
+/// so +9.0 exact and +7.5 close (a word or two mistyped, split or reordered). Shorter addresses
+/// ("medina dakar", "12 rue 5") keep the former +8.0 / +6.5: many households share them.
+/// Before, every address weighed +8.0 whatever its length, which undervalued the agreement of
+/// two full addresses: true pairs whose names or date were replaced, with the rest agreeing, fell
+/// under the review band.
+fn w_address(l: Level, full: bool) -> f64 {
     match l {
+        Level::Exact if full => 9.0,
+        Level::Close if full => 7.5,
         Level::Exact => 8.0,
         Level::Close => 6.5,
         Level::Similar => 2.0,
@@ -1272,6 +1337,12 @@ fn coarse_code_into(compact: &str, out: &mut String) {
 /// - `np:<name code>:<second-last address token>`: a name and the postcode or suburb;
 /// - `dp:<date>:<second-last address token>`: the date and the postcode or suburb (both names off);
 /// - `dh:<date>:<health center>`: same birth date at the same clinic (both names changed);
+/// - `dw:<date>:<street code>` and `lw:<last code>:<street code>` (not for the most common family
+///   names): the code of the address's first word of 3+ letters (the street, quarter or villa)
+///   with the date or the family name. The `ad`, `np` and `dp` keys need the house number or the
+///   postcode/suburb token to agree exactly, and a mistyped or missing number or postcode is a
+///   common slip: on FEBRL2 without national ID, 10 of the 23 true pairs left apart were never
+///   compared for that reason (both names or the date replaced besides);
 /// - `ph:<last 8 digits>`, `id:<national id>`: direct identifiers.
 pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
     let mut keys = Vec::with_capacity(6);
@@ -1311,6 +1382,19 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
         }
         if let Some(d) = r.dob {
             keys.push(format!("dp:{}:{place}", d.text()));
+        }
+    }
+    if let Some(word) = r
+        .address
+        .iter()
+        .find(|t| t.chars().filter(|c| c.is_alphabetic()).count() >= 3)
+    {
+        let street = coarse_code(word);
+        if let Some(d) = r.dob.filter(|d| !d.is_estimated()) {
+            keys.push(format!("dw:{}:{street}", d.text()));
+        }
+        if let Some(l) = r.last.as_ref().filter(|n| !n.common) {
+            keys.push(format!("lw:{}:{street}", l.code));
         }
     }
     if let (Some(d), Some(hc)) = (

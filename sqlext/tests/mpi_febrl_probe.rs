@@ -189,3 +189,99 @@ fn probe_levels() {
     mx.sort_by(|a, b| b.partial_cmp(a).unwrap());
     println!("top non-match log-odds {:?}", &mx[..10.min(mx.len())]);
 }
+
+/// Every true pair below the link band: whether blocking brings the two together, the log-odds
+/// and the field levels, with both records (for classifying misses).
+#[test]
+#[ignore]
+fn probe_misses() {
+    let set = std::env::var("PROBE_SET").unwrap_or_else(|_| "febrl2".into());
+    let nid = std::env::var("PROBE_NID").is_ok();
+    let (recs, truth) = load(&set, nid);
+    let idx: HashMap<&str, usize> = recs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.0.as_str(), i))
+        .collect();
+    let keys: Vec<HashSet<String>> = recs
+        .iter()
+        .map(|r| block_keys(&r.1).into_iter().collect())
+        .collect();
+    let mut truth: Vec<_> = truth.into_iter().collect();
+    truth.sort();
+    for (a, b) in &truth {
+        let (i, j) = (idx[a.as_str()], idx[b.as_str()]);
+        let e = explain_prepared(&recs[i].1, &recs[j].1);
+        if e.score >= LINK && std::env::var("PROBE_ALL").is_err() {
+            continue;
+        }
+        let blocked = !keys[i].is_disjoint(&keys[j]);
+        let levels = e
+            .fields
+            .iter()
+            .filter(|f| f.1 != Level::Missing)
+            .map(|f| format!("{}={}({})", &f.0[..4], f.1.as_str(), f.2))
+            .collect::<Vec<_>>()
+            .join(" ");
+        println!(
+            "MISS {} blocked={blocked} lo={:.2} {levels} swapped={}\n  {}\n  {}",
+            band(e.score),
+            e.log_odds,
+            e.names_swapped,
+            recs[i].2,
+            recs[j].2
+        );
+    }
+}
+
+/// The highest-scoring blocked non-matches with their field levels (precision headroom).
+#[test]
+#[ignore]
+fn probe_nonmatches() {
+    let set = std::env::var("PROBE_SET").unwrap_or_else(|_| "febrl2".into());
+    let nid = std::env::var("PROBE_NID").is_ok();
+    let (recs, truth) = load(&set, nid);
+    let mut blocks: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, r) in recs.iter().enumerate() {
+        for k in block_keys(&r.1) {
+            blocks.entry(k).or_default().push(i);
+        }
+    }
+    let mut seen = HashSet::new();
+    let mut top: Vec<(f64, String)> = Vec::new();
+    for v in blocks.values() {
+        for i in 0..v.len() {
+            for j in i + 1..v.len() {
+                let (a, b) = (v[i].min(v[j]), v[i].max(v[j]));
+                if a == b || !seen.insert((a, b)) {
+                    continue;
+                }
+                let (x, y) = (&recs[a], &recs[b]);
+                let key = if x.0 < y.0 {
+                    (x.0.clone(), y.0.clone())
+                } else {
+                    (y.0.clone(), x.0.clone())
+                };
+                if truth.contains(&key) {
+                    continue;
+                }
+                let e = explain_prepared(&x.1, &y.1);
+                if e.log_odds > -3.0 {
+                    let levels = e
+                        .fields
+                        .iter()
+                        .filter(|f| f.1 != Level::Missing)
+                        .map(|f| format!("{}={}({})", &f.0[..4], f.1.as_str(), f.2))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    top.push((e.log_odds, format!("{levels}\n  {}\n  {}", x.2, y.2)));
+                }
+            }
+        }
+    }
+    top.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap());
+    println!("blocked pairs {}", seen.len());
+    for (lo, t) in &top {
+        println!("NONMATCH lo={lo:.2} {t}");
+    }
+}

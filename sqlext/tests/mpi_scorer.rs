@@ -305,3 +305,147 @@ fn short_family_names_with_swapped_or_dropped_letters_are_close_but_other_famili
     assert_eq!(level("Ka", "Ba"), "disagree");
     assert_eq!(level("Sow", "Sw"), "disagree");
 }
+
+/// A household of Thiès with a full address (six words) and a rare family name.
+const SENGHOR: &str = r#"{"first_name":"Ousseynou","last_name":"Senghor","address":"villa 12 cite keur gorgui thies 21000"}"#;
+
+fn explained(a: &str, b: &str) -> serde_json::Value {
+    serde_json::from_str(&explain_json(a, b).unwrap()).unwrap()
+}
+
+#[test]
+fn a_replaced_first_name_with_family_name_and_full_address_goes_to_review_never_links() {
+    // A first name replaced (a name used at home, a nickname): ln(0.1/0.99) = -2.3. With the
+    // family name and a full address short of its postcode, the pair reaches review (it was new
+    // at -2.5 with the address at +6.5).
+    let other = with(
+        &with(SENGHOR, "first_name", "Pathe"),
+        "address",
+        "villa 12 cite keur gorgui thies",
+    );
+    let e = explained(SENGHOR, &other);
+    assert_eq!(e["fields"]["first_name"]["weight"], -2.3, "{e}");
+    assert_eq!(e["fields"]["address"]["level"], "close", "{e}");
+    assert_eq!(e["band"], "review", "{e}");
+    // The same address exactly: brothers of one household without a recorded date look exactly
+    // like this, so the pair is guarded as twins are and stays in review.
+    let brother = with(SENGHOR, "first_name", "Pathe");
+    let e = explained(SENGHOR, &brother);
+    assert_eq!(e["fields"]["address"]["weight"], 9.0, "{e}");
+    assert!(e["log_odds"].as_f64().unwrap() < 2.944, "{e}");
+    assert_eq!(e["band"], "review", "{e}");
+}
+
+#[test]
+fn neither_name_agreeing_weighs_as_one_event_and_never_links() {
+    let a = with(SENGHOR, "date_of_birth", "1987-06-23");
+    // Filed under other names (a caretaker's, a sibling's card): date and full address agree.
+    let b = with(&with(&a, "first_name", "Mariama"), "last_name", "Cisse");
+    let e = explained(&a, &b);
+    assert_eq!(e["fields"]["first_name"]["weight"], -1.8, "{e}");
+    assert_eq!(e["fields"]["last_name"]["weight"], -1.8, "{e}");
+    assert_eq!(e["band"], "review", "{e}");
+    // However much household data agrees besides, a person decides...
+    let household = r#"{"phone_number":"+221770001122","health_center":"Thies","gender":"F"}"#;
+    let add = |r: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(r).unwrap();
+        let h: serde_json::Value = serde_json::from_str(household).unwrap();
+        for (k, x) in h.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        v.to_string()
+    };
+    let (a2, b2) = (add(&a), add(&b));
+    assert_eq!(band(score_json(&a2, &b2).unwrap()), "review");
+    // ... unless the national IDs agree exactly.
+    let (a3, b3) = (
+        with(&a2, "national_id", "1 987 1999 01234"),
+        with(&b2, "national_id", "1987199901234"),
+    );
+    assert_eq!(band(score_json(&a3, &b3).unwrap()), "link");
+}
+
+#[test]
+fn a_full_address_weighs_more_than_a_short_one() {
+    let e = explained(SENGHOR, SENGHOR);
+    assert_eq!(e["fields"]["address"]["weight"], 9.0, "{e}");
+    let short = with(SENGHOR, "address", "keur gorgui thies");
+    let e = explained(&short, &short);
+    assert_eq!(e["fields"]["address"]["level"], "exact", "{e}");
+    assert_eq!(e["fields"]["address"]["weight"], 8.0, "{e}");
+    // Five words on one side only is not two full addresses.
+    let e = explained(
+        SENGHOR,
+        &with(SENGHOR, "address", "12 cite keur gorgui thies"),
+    );
+    assert_ne!(e["fields"]["address"]["weight"], 9.0, "{e}");
+}
+
+#[test]
+fn twins_with_a_family_name_missing_on_one_card_never_link_automatically() {
+    let a = with(SENGHOR, "date_of_birth", "2011-04-09");
+    let mut twin: serde_json::Value =
+        serde_json::from_str(&with(&a, "first_name", "Adama")).unwrap();
+    twin.as_object_mut().unwrap().remove("last_name");
+    let e = explained(&a, &twin.to_string());
+    assert_eq!(e["fields"]["last_name"]["level"], "missing", "{e}");
+    assert_eq!(e["band"], "review", "{e}");
+}
+
+#[test]
+fn a_mistyped_house_number_or_postcode_still_blocks_through_the_street() {
+    let keys =
+        |r: &str| -> Vec<String> { serde_json::from_str(&block_keys_json(r).unwrap()).unwrap() };
+    let a = with(SENGHOR, "date_of_birth", "1987-06-23");
+    // Both names replaced, number and postcode mistyped: only date and street are left.
+    let b = with(
+        &with(&with(&a, "first_name", "Mariama"), "last_name", "Cisse"),
+        "address",
+        "villa 21 cite keur gorgui thies 21001",
+    );
+    let (ka, kb) = (keys(&a), keys(&b));
+    assert!(
+        ka.iter().any(|k| k.starts_with("dw:") && kb.contains(k)),
+        "{ka:?} / {kb:?}"
+    );
+    // No date: the family name and the street.
+    let c = with(
+        &with(SENGHOR, "first_name", "Pathe"),
+        "address",
+        "villa cite keur gorgui thies 12000",
+    );
+    let kc = keys(&c);
+    assert!(
+        keys(SENGHOR)
+            .iter()
+            .any(|k| k.starts_with("lw:") && kc.contains(k)),
+        "{kc:?}"
+    );
+    // A very common family name makes no family-name-and-street block (it would be huge).
+    let diallo = with(SENGHOR, "last_name", "Diallo");
+    assert!(!keys(&diallo).iter().any(|k| k.starts_with("lw:")));
+}
+
+#[test]
+fn rare_names_agreeing_crosswise_weigh_as_rare_names_common_ones_as_common() {
+    let a = with(SENGHOR, "date_of_birth", "1954-09-03");
+    let swapped = with(
+        &with(&with(&a, "first_name", "Senghor"), "last_name", "Ousseynou"),
+        "date_of_birth",
+        "1948-12-18",
+    );
+    let e = explained(&a, &swapped);
+    assert_eq!(e["names_swapped"], true, "{e}");
+    assert_eq!(e["fields"]["first_name"]["weight"], 3.0, "{e}");
+    assert_eq!(e["fields"]["last_name"]["weight"], 4.0, "{e}");
+    // Another date: a namesake of another generation is possible, a person decides.
+    assert_eq!(e["band"], "review", "{e}");
+    let b = with(
+        &with(AMINATA, "first_name", "Diallo"),
+        "last_name",
+        "Aminata",
+    );
+    let e = explained(AMINATA, &b);
+    assert_eq!(e["fields"]["first_name"]["weight"], 2.0, "{e}");
+    assert_eq!(e["fields"]["last_name"]["weight"], 2.5, "{e}");
+}

@@ -89,6 +89,11 @@ pub enum MpiCommand {
         /// Keep the evaluation store at this path (default: a temporary file, removed after).
         #[arg(long)]
         store: Option<PathBuf>,
+        /// Also write the pairs that went wrong or to review to this CSV (`id_a,id_b,true_pair,
+        /// outcome,scored`: true pairs not linked automatically, with `review` or `new`, and
+        /// false pairs joined, with `auto` or `review`), for analysing misses.
+        #[arg(long)]
+        dump_pairs: Option<PathBuf>,
     },
 }
 
@@ -126,6 +131,7 @@ impl MpiArgs {
             febrl_truth,
             without,
             store,
+            dump_pairs,
         } = self.command
         {
             let input = match (records, synced, truth, febrl, febrl_truth) {
@@ -140,6 +146,7 @@ impl MpiArgs {
                 input,
                 without,
                 store,
+                dump_pairs,
             })?;
             return report(json, &r, || {
                 format!(

@@ -64,6 +64,9 @@ pub struct EvalOptions {
     pub without: Vec<String>,
     /// Keep the store here instead of a temporary file.
     pub store: Option<PathBuf>,
+    /// Write the pairs not linked automatically or joined wrongly here (CSV; see `kadi mpi eval
+    /// --help`). The report itself is unchanged.
+    pub dump_pairs: Option<PathBuf>,
 }
 
 /// Parses CSV text (RFC 4180 quoting) into rows of fields.
@@ -341,7 +344,14 @@ pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
                 scored.insert(key);
             }
         })?;
-        measure(&store, &records, &truth, &scored, report.comparisons)
+        measure(
+            &store,
+            &records,
+            &truth,
+            &scored,
+            report.comparisons,
+            opts.dump_pairs.as_deref(),
+        )
     })();
     if temp {
         for suffix in ["", "-wal", "-shm"] {
@@ -402,6 +412,7 @@ fn measure(
     truth: &HashSet<(String, String)>,
     scored: &HashSet<(String, String)>,
     comparisons: u64,
+    dump: Option<&Path>,
 ) -> Result<EvalReport> {
     let index: HashMap<&str, usize> = records
         .iter()
@@ -442,6 +453,9 @@ fn measure(
             tp_both += 1;
         }
     }
+    if let Some(path) = dump {
+        dump_pairs(path, records, truth, scored, &mut auto, &mut both)?;
+    }
     let predicted_auto = pairs_within(&mut auto, n);
     let predicted_both = pairs_within(&mut both, n);
     Ok(EvalReport {
@@ -460,4 +474,64 @@ fn measure(
         seconds: 0.0,
         peak_rss_mb: 0.0,
     })
+}
+
+/// Writes `id_a,id_b,true_pair,outcome,scored` for every true pair not linked automatically
+/// (`review` or `new`) and every false pair joined (`auto` or `review`), sorted.
+fn dump_pairs(
+    path: &Path,
+    records: &[String],
+    truth: &HashSet<(String, String)>,
+    scored: &HashSet<(String, String)>,
+    auto: &mut Sets,
+    both: &mut Sets,
+) -> Result<()> {
+    let index: HashMap<&str, usize> = records
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    let mut rows = Vec::new();
+    for (a, b) in truth {
+        let (i, j) = (index[a.as_str()], index[b.as_str()]);
+        if auto.find(i) != auto.find(j) {
+            let outcome = if both.find(i) == both.find(j) {
+                "review"
+            } else {
+                "new"
+            };
+            rows.push((
+                a.clone(),
+                b.clone(),
+                true,
+                outcome,
+                scored.contains(&(a.clone(), b.clone())),
+            ));
+        }
+    }
+    let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
+    for i in 0..records.len() {
+        members.entry(both.find(i)).or_default().push(i);
+    }
+    for m in members.values() {
+        for (x, &i) in m.iter().enumerate() {
+            for &j in &m[x + 1..] {
+                let key = ordered(&records[i], &records[j]);
+                if !truth.contains(&key) {
+                    let outcome = if auto.find(i) == auto.find(j) {
+                        "auto"
+                    } else {
+                        "review"
+                    };
+                    rows.push((key.0, key.1, false, outcome, false));
+                }
+            }
+        }
+    }
+    rows.sort();
+    let mut out = String::from("id_a,id_b,true_pair,outcome,scored\n");
+    for (a, b, t, o, s) in rows {
+        out.push_str(&format!("{a},{b},{t},{o},{s}\n"));
+    }
+    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
 }

@@ -527,7 +527,14 @@ impl Engine<'_> {
                     && b.score < self.settings.link_threshold
             })
             .collect();
-        review.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(b.0)));
+        // Equal scores are common (guarded pairs are all capped at one value): the tie goes to
+        // the smallest candidate enrollment, not the smallest MPI ID, which is random, so the
+        // same records give the same review queue on every run.
+        review.sort_by(|a, b| {
+            b.1.score
+                .total_cmp(&a.1.score)
+                .then(a.1.candidate.cmp(&b.1.candidate))
+        });
         for (mpi_id, b) in review.into_iter().take(REVIEWS_PER_RECORD) {
             let explain = explain_prepared(&me, &b.prepared).to_json();
             store.mpi_insert_review(uid, &b.candidate, mpi_id, b.score, &explain)?;
