@@ -68,7 +68,7 @@ pub struct MpiMerge {
 /// Page cache of a resolution pass, KiB (the default is 2 MB). The blocking index of 100,000
 /// records is ~25 MB and a batch of 500 touches pages all over it: 16 MB keeps most of them (at
 /// 100,000 records 32 MB saved ~10% of the time for 16 MB more memory; at 30,000, 8 MB cost 7%).
-const MPI_PASS_CACHE_KIB: i64 = 16_000;
+const MPI_PASS_CACHE_KIB: i64 = 24_000;
 
 /// The connection settings a resolution pass changed, restored when this is dropped.
 pub struct MpiPassSettings<'s> {
