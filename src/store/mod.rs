@@ -177,7 +177,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("kadi.db")).unwrap();
         for sql in [
-            "DELETE FROM card_records WHERE tracked_entity_uid = 'x'",
+            "DELETE FROM card_records WHERE enrollment_uid IN (SELECT uid FROM enrollments WHERE tracked_entity_uid = 'x')",
             "DELETE FROM card_records WHERE enrollment_uid = 'x'",
             "SELECT content_hash FROM card_records WHERE enrollment_uid = 'x'",
             "UPDATE tracked_entities SET deleted = 1, synced_at = 'x', attributes_json = '[]' WHERE uid = 'x'",

@@ -15,3 +15,11 @@ DROP TABLE attribute_values;
 CREATE VIEW attribute_values(tracked_entity_uid, attribute_uid, value, server_updated_at) AS
     SELECT t.uid, j.value ->> 0, j.value ->> 1, j.value ->> 2
     FROM tracked_entities t, json_each(t.attributes_json) j;
+
+-- A deleted tracked entity finds its card records through its enrollments (`enrollments_te`,
+-- then the card records' primary key) rather than through a second index keyed by the random
+-- tracked entity UID on card_records, one fewer B-tree written in random order per new record.
+-- Card records of synced entities always have their enrollment stored first (sync and remapping
+-- write them from enrollments); records without one (`kadi mpi eval`) never belong to a synced
+-- entity.
+DROP INDEX card_records_tracked_entity;

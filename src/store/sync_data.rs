@@ -308,7 +308,10 @@ impl Store {
 
     fn delete_card_records_of_entity(&self, te_uid: &str) -> Result<()> {
         self.conn()
-            .prepare_cached("DELETE FROM card_records WHERE tracked_entity_uid = ?1")?
+            .prepare_cached(
+                "DELETE FROM card_records WHERE enrollment_uid IN
+                   (SELECT uid FROM enrollments WHERE tracked_entity_uid = ?1)",
+            )?
             .execute(params![te_uid])?;
         Ok(())
     }
