@@ -163,7 +163,20 @@ impl Store {
 
 /// Now, UTC, ISO 8601 with seconds (`2026-11-23T09:00:00Z`).
 pub fn now_utc() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    // Formatted once per second and thread: a sync stamps every row it writes, and chrono's
+    // formatter showed in its profile.
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let now = chrono::Utc::now();
+    let secs = now.timestamp();
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != secs {
+            *last = (secs, now.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        }
+        last.1.clone()
+    })
 }
 
 #[cfg(test)]
