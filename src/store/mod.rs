@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v1.sql"),
     include_str!("schema_v2.sql"),
     include_str!("schema_v3.sql"),
+    include_str!("schema_v4.sql"),
 ];
 
 /// The schema version this build expects.
@@ -162,7 +163,20 @@ impl Store {
 
 /// Now, UTC, ISO 8601 with seconds (`2026-11-23T09:00:00Z`).
 pub fn now_utc() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    // Formatted once per second and thread: a sync stamps every row it writes, and chrono's
+    // formatter showed in its profile.
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let now = chrono::Utc::now();
+    let secs = now.timestamp();
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != secs {
+            *last = (secs, now.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        }
+        last.1.clone()
+    })
 }
 
 #[cfg(test)]
@@ -176,10 +190,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("kadi.db")).unwrap();
         for sql in [
-            "DELETE FROM card_records WHERE tracked_entity_uid = 'x'",
+            "DELETE FROM card_records WHERE enrollment_uid IN (SELECT uid FROM enrollments WHERE tracked_entity_uid = 'x')",
             "DELETE FROM card_records WHERE enrollment_uid = 'x'",
             "SELECT content_hash FROM card_records WHERE enrollment_uid = 'x'",
-            "DELETE FROM attribute_values WHERE tracked_entity_uid = 'x'",
+            "UPDATE tracked_entities SET deleted = 1, synced_at = 'x', attributes_json = '[]' WHERE uid = 'x'",
+            "SELECT attribute_uid, value FROM attribute_values WHERE tracked_entity_uid = 'x'",
+            "SELECT attributes_json FROM tracked_entities t WHERE t.uid = 'x'",
             "UPDATE enrollments SET deleted = 1 WHERE tracked_entity_uid = 'x'",
             "SELECT server_updated_at, deleted FROM tracked_entities WHERE uid = 'x'",
             "SELECT enrollment_uid FROM card_records WHERE mpi_state = 'pending' ORDER BY enrollment_uid LIMIT 500",
@@ -191,10 +207,76 @@ mod tests {
                 .map(|r| r.unwrap())
                 .collect();
             assert!(
-                plan.iter().all(|d| !d.starts_with("SCAN") && !d.contains("TEMP B-TREE")),
+                // `SCAN j VIRTUAL TABLE` is json_each walking one row's attribute values.
+                plan.iter().all(|d| (!d.starts_with("SCAN") || d.contains("VIRTUAL TABLE"))
+                    && !d.contains("TEMP B-TREE")),
                 "{sql}: {plan:?}"
             );
         }
+    }
+
+    /// A store written by kadi before v4 (attribute values as rows) upgrades in place: the
+    /// values move into `tracked_entities.attributes_json` and still read through the
+    /// `attribute_values` view, in attribute order.
+    #[test]
+    fn a_v3_store_upgrades_with_its_attribute_values_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kadi.db");
+        let c = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..3] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", 3).unwrap();
+        c.execute_batch(
+            "INSERT INTO tracked_entities(uid, synced_at) VALUES ('Tone0000001', 'x'), ('Ttwo0000002', 'x');
+             INSERT INTO attribute_values(tracked_entity_uid, attribute_uid, value, server_updated_at) VALUES
+               ('Tone0000001', 'Bbbbbbbbbbb', 'Diop', '2026-03-01T00:00:00.000'),
+               ('Tone0000001', 'Aaaaaaaaaaa', 'Awa \"Aïssatou\"', NULL),
+               ('Ttwo0000002', 'Aaaaaaaaaaa', 'Moussa', NULL);
+             INSERT INTO tracked_entities(uid, synced_at) VALUES ('Tnone000003', 'x');",
+        )
+        .unwrap();
+        drop(c);
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+        let rows: Vec<(String, String, String, Option<String>)> = s
+            .conn()
+            .prepare("SELECT * FROM attribute_values")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        let row = |t: &str, a: &str, v: &str, u: Option<&str>| {
+            (
+                t.to_string(),
+                a.to_string(),
+                v.to_string(),
+                u.map(str::to_string),
+            )
+        };
+        assert_eq!(
+            rows,
+            vec![
+                row("Tone0000001", "Aaaaaaaaaaa", "Awa \"Aïssatou\"", None),
+                row(
+                    "Tone0000001",
+                    "Bbbbbbbbbbb",
+                    "Diop",
+                    Some("2026-03-01T00:00:00.000")
+                ),
+                row("Ttwo0000002", "Aaaaaaaaaaa", "Moussa", None),
+            ]
+        );
+        let empty: String = s
+            .conn()
+            .query_row(
+                "SELECT attributes_json FROM tracked_entities WHERE uid = 'Tnone000003'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(empty, "[]");
     }
 
     #[test]

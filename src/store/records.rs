@@ -16,6 +16,11 @@ pub struct ResolvedCard {
 /// Stable hash of card fields (hex SHA-256 of their canonical JSON): tells whether a card changed.
 pub fn content_hash(fields: &CardFields) -> String {
     let json = serde_json::to_string(fields).unwrap_or_default();
+    json_hash(&json)
+}
+
+/// [`content_hash`] of fields already serialised (the store writes that JSON too: one pass).
+fn json_hash(json: &str) -> String {
     let digest = Sha256::digest(json.as_bytes());
     crate::secret::hex(&digest)
 }
@@ -23,26 +28,23 @@ pub fn content_hash(fields: &CardFields) -> String {
 impl Store {
     /// Inserts or updates a card record. Returns true when it is new or its fields changed, in
     /// which case it is (re)queued for MPI resolution (`mpi_state = 'pending'`).
+    ///
+    /// One statement: the upsert's `WHERE` leaves an unchanged record alone (no row changed),
+    /// instead of a lookup by enrollment UID followed by the upsert's own (a sync writes one
+    /// card record per new enrollment).
     pub fn upsert_card_record(&self, rec: &CardRecord) -> Result<bool> {
-        let hash = content_hash(&rec.fields);
-        let old: Option<String> = self
-            .conn()
-            .prepare_cached("SELECT content_hash FROM card_records WHERE enrollment_uid = ?1")?
-            .query_row(params![rec.enrollment_uid], |r| r.get(0))
-            .optional()?;
-        if old.as_deref() == Some(hash.as_str()) {
-            return Ok(false);
-        }
         let json = serde_json::to_string(&rec.fields)?;
-        self.conn().prepare_cached(
+        let hash = json_hash(&json);
+        let changed = self.conn().prepare_cached(
             "INSERT INTO card_records(enrollment_uid, tracked_entity_uid, program_uid, fields_json, content_hash, mapped_at, mpi_state)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')
              ON CONFLICT(enrollment_uid) DO UPDATE SET tracked_entity_uid = excluded.tracked_entity_uid,
                program_uid = excluded.program_uid, fields_json = excluded.fields_json,
-               content_hash = excluded.content_hash, mapped_at = excluded.mapped_at, mpi_state = 'pending'",
+               content_hash = excluded.content_hash, mapped_at = excluded.mapped_at, mpi_state = 'pending'
+             WHERE content_hash IS NOT excluded.content_hash",
         )?
         .execute(params![rec.enrollment_uid, rec.tracked_entity_uid, rec.program_uid, json, hash, now_utc()])?;
-        Ok(true)
+        Ok(changed > 0)
     }
 
     /// All card records of a program with their MPI IDs, ordered by last name, first name.
