@@ -25,10 +25,12 @@
 //!
 //! Cost: pending records come in batches of 2,000 (one transaction each) in enrollment order; a
 //! batch's records are prepared and keyed on rayon's threads, then decided one at a time. All
-//! blocking keys of a record are looked up in one statement (or, in a pass that began with no
-//! blocking keys stored, in the pass's own compact index, see `PassBlocks`); candidates' prepared
-//! fields and identities are kept in a bounded cache (see `PREPARED_GENERATION`; merges update
-//! it), so memory stops growing at about 130,000 records. At 100,000 records 3 million pairs are
+//! blocking keys of a record are looked up in one statement, and candidates' prepared fields and
+//! identities are kept in a bounded cache (see `PREPARED_GENERATION`; merges update it). A pass
+//! that began with no blocking keys stored (a first sync, an evaluation) keeps its own compact
+//! index instead (`PassBlocks`: candidates are record numbers, no statement, no UID hashing;
+//! the table is written all the same). Either way memory stops growing at about 130,000 records
+//! (`mpi.pass_records`). At 100,000 records 3 million pairs are
 //! compared; most stop before their names are (`score_prepared_from`: the other fields already
 //! rule out the review band). The per-record writes (link, identity, keys, state) and their
 //! commits are where the rest of the time goes.
@@ -83,6 +85,9 @@ pub struct MpiSettings {
     pub block_cap: usize,
     /// MPI ID prefix: country and district (`mpi.id_prefix`, `SN-DKR`).
     pub id_prefix: String,
+    /// Most prepared records a first pass keeps in memory (`mpi.pass_records`, 131,072, about
+    /// 100 MB); older ones are read again from the store when a blocking key brings them up.
+    pub pass_records: usize,
 }
 
 impl MpiSettings {
@@ -101,6 +106,7 @@ impl MpiSettings {
             link_threshold: num("mpi.link_threshold", kadi_sqlext::mpi::LINK)?,
             review_threshold: num("mpi.review_threshold", kadi_sqlext::mpi::REVIEW)?,
             block_cap: num("mpi.block_cap", 100.0)?.max(1.0) as usize,
+            pass_records: num("mpi.pass_records", PASS_PREPARED_MAX as f64)?.max(1.0) as usize,
             id_prefix: store
                 .setting("mpi.id_prefix")?
                 .unwrap_or_else(|| "SN-DKR".into()),
@@ -137,6 +143,7 @@ pub fn resolve_pending_observed(
         not_same.entry(a.clone()).or_default().insert(b.clone());
         not_same.entry(b).or_default().insert(a);
     }
+    let pass_records = settings.pass_records;
     let mut engine = Engine {
         store,
         settings,
@@ -147,7 +154,10 @@ pub fn resolve_pending_observed(
         blocks: if store.mpi_has_block_keys()? {
             None
         } else {
-            Some(PassBlocks::default())
+            Some(PassBlocks {
+                max_live: pass_records,
+                ..Default::default()
+            })
         },
     };
     let _pass = store.mpi_prepare_for_pass()?;
@@ -264,19 +274,33 @@ struct Engine<'s> {
     /// The blocking index of this pass's records, when the pass began with `mpi_block_keys`
     /// empty (a first sync, an evaluation): then every candidate is a record of this pass, and
     /// reading them here instead of from the table (written all the same, for later passes)
-    /// saves a statement per record (16% of the CPU time of 100,000 records). `None`: candidates
-    /// come from the table.
+    /// saves a statement per record and the UID-keyed cache (together a third of the CPU time
+    /// of 100,000 records). `None`: candidates come from the table and `prepared`.
     blocks: Option<PassBlocks>,
 }
 
-/// Blocking keys of the records resolved so far in this pass, compact (about 15 MB at 100,000
-/// records): a key is its 64-bit hash, a record its number in the pass. Two keys with one hash
-/// (odds about 1 in 10^8 at 100,000 records) would only add candidates that scoring rejects.
+/// The records resolved so far in this pass, by their number in the pass: blocking keys
+/// (compact, about 15 MB at 100,000 records: a key is its 64-bit hash; two keys with one hash,
+/// odds about 1 in 10^8, would only add candidates that scoring rejects), prepared fields and
+/// identities. A candidate is an index here: no hashing of its UID, no cache miss, no statement
+/// (at 100,000 records the UID-keyed cache and its misses were a fifth of the pass).
 #[derive(Default)]
 struct PassBlocks {
     uids: Vec<Rc<str>>,
     keys: FastMap<u64, Members>,
+    /// Prepared fields; the oldest are dropped past `max_live` (read again from the store when
+    /// they come up), so memory stops growing.
+    prepared: Vec<Option<Rc<PreparedRecord>>>,
+    mpi_ids: Vec<Rc<str>>,
+    by_uid: FastMap<Rc<str>, u32>,
+    live: usize,
+    evict_next: usize,
+    /// `mpi.pass_records`.
+    max_live: usize,
 }
+
+/// Most prepared records a pass keeps by default (as [`PreparedCache`]'s two generations).
+const PASS_PREPARED_MAX: usize = 2 * PREPARED_GENERATION;
 
 /// The records under one key, in enrollment order; most keys hold one record.
 enum Members {
@@ -299,9 +323,25 @@ impl PassBlocks {
         }
     }
 
-    fn add(&mut self, uid: Rc<str>, keys: &[String]) {
+    fn add(
+        &mut self,
+        uid: Rc<str>,
+        keys: &[String],
+        prepared: Rc<PreparedRecord>,
+        mpi_id: Rc<str>,
+    ) {
         let i = self.uids.len() as u32;
+        self.by_uid.insert(uid.clone(), i);
         self.uids.push(uid);
+        self.prepared.push(Some(prepared));
+        self.mpi_ids.push(mpi_id);
+        self.live += 1;
+        while self.live > self.max_live {
+            if self.prepared[self.evict_next].take().is_some() {
+                self.live -= 1;
+            }
+            self.evict_next += 1;
+        }
         let uids = &self.uids;
         for k in keys {
             let hash = Self::hash(k);
@@ -383,51 +423,71 @@ impl Engine<'_> {
         let not_same = self.not_same.get(uid).unwrap_or(&no_one);
 
         // Every key's first `cap` enrollments in enrollment order (one more read tells a capped
-        // key), from the pass's own index when it has one, else in one statement.
+        // key), from the pass's own index when it has one, else in one statement; each with its
+        // prepared fields and identity, in enrollment order.
         let cap = self.settings.block_cap;
-        let mut candidates: Vec<Rc<str>> = Vec::new();
-        let mut keep = |c: &str, to: Rc<str>| {
-            if c != uid && !not_same.contains(c) {
-                candidates.push(to);
-            }
-        };
-        match &self.blocks {
+        let mut candidates: Vec<(Rc<str>, Rc<PreparedRecord>, Rc<str>)> = Vec::new();
+        match &mut self.blocks {
             Some(blocks) => {
+                let mut found: Vec<u32> = Vec::new();
                 for k in &keys {
                     let members = blocks.members(k);
                     if members.len() > cap {
                         self.report.capped_blocks += 1;
                     }
-                    for &m in members.iter().take(cap) {
-                        let m = &blocks.uids[m as usize];
-                        keep(m, m.clone());
+                    found.extend(members.iter().take(cap));
+                }
+                found.sort_unstable_by(|a, b| {
+                    blocks.uids[*a as usize].cmp(&blocks.uids[*b as usize])
+                });
+                found.dedup();
+                for i in found {
+                    let i = i as usize;
+                    let c = &blocks.uids[i];
+                    if **c == *uid || not_same.contains(&**c) {
+                        continue;
                     }
+                    let prepared = match &blocks.prepared[i] {
+                        Some(p) => p.clone(),
+                        // Dropped to bound memory: read again (not kept: the window moved on).
+                        None => match store.mpi_record_fields(c)? {
+                            Some(json) => Rc::new(prepare_json(c, &json)?),
+                            None => continue,
+                        },
+                    };
+                    candidates.push((c.clone(), prepared, blocks.mpi_ids[i].clone()));
                 }
             }
             None => {
                 let hits = store.mpi_block_hits(&keys, cap + 1)?;
+                let mut found: Vec<Rc<str>> = Vec::new();
                 for key_hits in hits.chunk_by(|a, b| a.key == b.key) {
                     if key_hits.len() > cap {
                         self.report.capped_blocks += 1;
                     }
                     for h in key_hits.iter().take(cap) {
-                        keep(&h.enrollment_uid, Rc::from(h.enrollment_uid.as_str()));
+                        let c = h.enrollment_uid.as_str();
+                        if c != uid && !not_same.contains(c) {
+                            found.push(Rc::from(c));
+                        }
+                    }
+                }
+                found.sort_unstable();
+                found.dedup();
+                for c in found {
+                    if let Some((prepared, mpi_id)) = self.candidate(&c)? {
+                        candidates.push((c, prepared, mpi_id));
                     }
                 }
             }
         }
-        candidates.sort_unstable();
-        candidates.dedup();
         let floor = self
             .settings
             .review_threshold
             .min(self.settings.link_threshold);
         let mut per_identity: BTreeMap<Rc<str>, Best> = BTreeMap::new();
-        for c in &candidates {
-            let Some((prepared, mpi_id)) = self.candidate(c)? else {
-                continue;
-            };
-            observe(uid, c);
+        for (c, prepared, mpi_id) in candidates {
+            observe(uid, &c);
             self.report.comparisons += 1;
             // Only candidates that can reach the review band matter; the others skip the names.
             let Some(score) = kadi_sqlext::mpi::score_prepared_from(&me, &prepared, floor) else {
@@ -441,7 +501,7 @@ impl Engine<'_> {
                     mpi_id,
                     Best {
                         score,
-                        candidate: c.clone(),
+                        candidate: c,
                         prepared,
                         same_national_id,
                     },
@@ -506,6 +566,14 @@ impl Engine<'_> {
                 let members = store.mpi_members(other)?;
                 merge_identities(store, &target, other, AUTO_ACTOR)?;
                 self.prepared.relink(&members, &target);
+                if let Some(blocks) = &mut self.blocks {
+                    let target: Rc<str> = Rc::from(target.as_str());
+                    for m in &members {
+                        if let Some(&i) = blocks.by_uid.get(m.as_str()) {
+                            blocks.mpi_ids[i as usize] = target.clone();
+                        }
+                    }
+                }
                 self.report.merged += 1;
             }
             // A changed record that leaves an identity it held alone: that identity points on.
@@ -547,16 +615,17 @@ impl Engine<'_> {
             touched.insert(target.to_string());
         }
         let uid: Rc<str> = Rc::from(uid);
-        if let Some(blocks) = &mut self.blocks {
-            blocks.add(uid.clone(), &keys);
+        let target: Rc<str> = Rc::from(target.as_ref());
+        match &mut self.blocks {
+            Some(blocks) => blocks.add(uid, &keys, me, target),
+            None => self.prepared.insert(
+                uid,
+                Cached {
+                    prepared: me,
+                    mpi_id: Some(target),
+                },
+            ),
         }
-        self.prepared.insert(
-            uid,
-            Cached {
-                prepared: me,
-                mpi_id: Some(Rc::from(target.as_ref())),
-            },
-        );
         Ok(())
     }
 }
