@@ -22,4 +22,5 @@ sleep 0.5
 echo district | $K --db "$D/kadi.db" dhis2 config --url "http://127.0.0.1:$PORT" --username admin --password-stdin --json >/dev/null
 $K --db "$D/kadi.db" map set --program P3jJH5Tu5VC --demo --json >/dev/null
 $K --db "$D/kadi.db" sync --program P3jJH5Tu5VC --json >"$D/sync.json"
+[ -n "$KEEP" ] && cp "$D/kadi.db" "$D/truth.csv" "$KEEP"/
 $K mpi eval --json --synced "$D/kadi.db" --truth "$D/truth.csv"

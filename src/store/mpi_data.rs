@@ -66,10 +66,11 @@ pub struct MpiMerge {
 }
 
 /// Page cache of a resolution pass, KiB (the default is 2 MB). The blocking index of 100,000
-/// records is ~25 MB and a batch of 2,000 touches pages all over it. At 100,000 records, 24 MB
-/// took 13% less CPU time than 16 MB (half the system time: fewer page reads) for 8 MB more
-/// memory, and 32 MB only 2% less again for another 10 MB; the pass must stay under 200 MB.
-const MPI_PASS_CACHE_KIB: i64 = 24_000;
+/// records is ~25 MB and a batch of 2,000 touches pages all over it, so a larger cache means
+/// fewer page reads. 100,000 simulator records (fast build, same machine, same run): 24 MB
+/// 30.5 s / 166 MB peak, 36 MB 27.9 s / 183 MB, 48 MB 26.4 s / 195 MB; a pass must stay under
+/// 200 MB.
+const MPI_PASS_CACHE_KIB: i64 = 36_000;
 
 /// The connection settings a resolution pass changed, restored when this is dropped.
 pub struct MpiPassSettings<'s> {
