@@ -905,10 +905,10 @@ fn name_level(a: &Name, b: &Name) -> Level {
     }
     let parts = a.norm().matches(' ').count();
     if parts > 0 && parts == b.norm().matches(' ').count() {
-        return compound_level(&a.norm(), &b.norm());
+        return compound_level(a.norm(), b.norm());
     }
-    let jw = jaro_winkler(&a.norm(), &b.norm());
-    if jw >= 0.92 || short_name_typo(&a.compact(), &b.compact()) {
+    let jw = jaro_winkler(a.norm(), b.norm());
+    if jw >= 0.92 || short_name_typo(a.compact(), b.compact()) {
         return Level::Close;
     }
     // The coarse code only sees the first letters: "idrissa abdoulaye" and "idrissa" share it,
