@@ -107,11 +107,7 @@ fn probe() {
                         continue;
                     }
                     let (x, y) = (&recs[a], &recs[b]);
-                    let key = if x.0 < y.0 {
-                        (x.0.clone(), y.0.clone())
-                    } else {
-                        (y.0.clone(), x.0.clone())
-                    };
+                    let key = pair_key(&x.0, &y.0);
                     if truth.contains(&key) {
                         covered += 1;
                         continue;
@@ -257,11 +253,7 @@ fn probe_nonmatches() {
                     continue;
                 }
                 let (x, y) = (&recs[a], &recs[b]);
-                let key = if x.0 < y.0 {
-                    (x.0.clone(), y.0.clone())
-                } else {
-                    (y.0.clone(), x.0.clone())
-                };
+                let key = pair_key(&x.0, &y.0);
                 if truth.contains(&key) {
                     continue;
                 }
@@ -283,5 +275,14 @@ fn probe_nonmatches() {
     println!("blocked pairs {}", seen.len());
     for (lo, t) in &top {
         println!("NONMATCH lo={lo:.2} {t}");
+    }
+}
+
+/// A pair of record IDs in truth-file order (smaller first).
+fn pair_key(a: &str, b: &str) -> (String, String) {
+    if a < b {
+        (a.to_string(), b.to_string())
+    } else {
+        (b.to_string(), a.to_string())
     }
 }

@@ -384,16 +384,7 @@ impl Store {
              ORDER BY e.uid LIMIT ?3",
         )?;
         let rows = stmt.query_map(params![program_uid, after_uid, limit], |r| {
-            Ok((
-                StoredEnrollment {
-                    enrollment_uid: r.get(0)?,
-                    tracked_entity_uid: r.get(1)?,
-                    org_unit_uid: r.get(2)?,
-                    enrolled_at: r.get(3)?,
-                    attributes: Vec::new(),
-                },
-                r.get::<_, String>(4)?,
-            ))
+            Ok((stored_enrollment(r)?, r.get::<_, String>(4)?))
         })?;
         let mut out = Vec::new();
         for row in rows {
@@ -438,13 +429,7 @@ impl Store {
         ))?;
         let rows = stmt.query_map(params![program_uid, org_unit, from, to, limit], |r| {
             Ok((
-                StoredEnrollment {
-                    enrollment_uid: r.get(0)?,
-                    tracked_entity_uid: r.get(1)?,
-                    org_unit_uid: r.get(2)?,
-                    enrolled_at: r.get(3)?,
-                    attributes: Vec::new(),
-                },
+                stored_enrollment(r)?,
                 r.get::<_, Option<String>>(4)?,
                 r.get::<_, Option<String>>(5)?,
             ))
@@ -665,3 +650,15 @@ const PREVIEW_WHERE: &str = "WHERE e.program_uid = ?1 AND e.deleted = 0
    AND (?2 IS NULL OR e.org_unit_uid = ?2 OR EXISTS (SELECT 1 FROM org_units o WHERE o.uid = e.org_unit_uid AND o.path LIKE '%/' || ?2 || '/%'))
    AND (?3 IS NULL OR substr(e.enrolled_at, 1, 10) >= ?3)
    AND (?4 IS NULL OR substr(e.enrolled_at, 1, 10) <= ?4)";
+
+/// An enrollment from a row whose first columns are uid, tracked entity, org unit and enrolment
+/// date (attributes are filled by the caller from the entity's JSON).
+fn stored_enrollment(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEnrollment> {
+    Ok(StoredEnrollment {
+        enrollment_uid: r.get(0)?,
+        tracked_entity_uid: r.get(1)?,
+        org_unit_uid: r.get(2)?,
+        enrolled_at: r.get(3)?,
+        attributes: Vec::new(),
+    })
+}
