@@ -350,14 +350,8 @@ impl PassBlocks {
                     self.keys.insert(hash, Members::One(i));
                 }
                 Some(m) => {
-                    let v = match m {
-                        Members::One(j) => {
-                            *m = Members::Many(vec![*j]);
-                            match m {
-                                Members::Many(v) => v,
-                                Members::One(_) => unreachable!(),
-                            }
-                        }
+                    let mut v = match std::mem::replace(m, Members::Many(Vec::new())) {
+                        Members::One(j) => vec![j],
                         Members::Many(v) => v,
                     };
                     // Enrollment order, as the statement reads them (records arrive in that
@@ -366,6 +360,7 @@ impl PassBlocks {
                     if let Err(at) = v.binary_search_by(|j| uids[*j as usize].cmp(me)) {
                         v.insert(at, i);
                     }
+                    *m = Members::Many(v);
                 }
             }
         }
