@@ -637,7 +637,8 @@ pub fn score_prepared(a: &PreparedRecord, b: &PreparedRecord) -> f64 {
 pub fn score_prepared_from(a: &PreparedRecord, b: &PreparedRecord, floor: f64) -> Option<f64> {
     let (x, y) = ordered(a, b);
     let others: f64 = other_fields(x, y).iter().map(|f| f.2).sum();
-    let reachable = PRIOR + others + name_weight_max();
+    static NAME_WEIGHT_MAX: std::sync::LazyLock<f64> = std::sync::LazyLock::new(name_weight_max);
+    let reachable = PRIOR + others + *NAME_WEIGHT_MAX;
     if floor > 0.0 && floor < 1.0 && reachable < (floor / (1.0 - floor)).ln() {
         return None;
     }

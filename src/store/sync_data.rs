@@ -149,12 +149,10 @@ impl Store {
             .with_context(|| format!("storing attribute {} of program {}", a.uid, program.uid))?;
         }
         // An attribute that became sensitive since the last sync loses every value stored before.
-        // `instr` skips the JSON parse of rows that cannot hold the attribute's UID.
+        // `instr` skips the JSON parse of rows that cannot hold the attribute's UID. An entity
+        // holds an attribute at most once (`attributes_json` merges repeats), so the rows
+        // rewritten are the values purged.
         let mut purged = 0u64;
-        let mut count = c.prepare_cached(
-            "SELECT count(*) FROM tracked_entities t, json_each(t.attributes_json) j
-             WHERE instr(t.attributes_json, ?1) > 0 AND j.value ->> 0 = ?1",
-        )?;
         let mut purge = c.prepare_cached(
             "UPDATE tracked_entities SET attributes_json =
                (SELECT json_group_array(j.value) FROM json_each(attributes_json) j WHERE j.value ->> 0 <> ?1)
@@ -167,13 +165,10 @@ impl Store {
             .enumerate()
             .filter(|(i, _)| sensitive(*i))
         {
-            let n: i64 = count.query_row(params![a.uid], |r| r.get(0))?;
-            if n > 0 {
-                purge
-                    .execute(params![a.uid])
-                    .with_context(|| format!("purging values of sensitive attribute {}", a.uid))?;
-                purged += n as u64;
-            }
+            purged += purge
+                .execute(params![a.uid])
+                .with_context(|| format!("purging values of sensitive attribute {}", a.uid))?
+                as u64;
         }
         Ok(purged)
     }
