@@ -3,8 +3,13 @@
 //! sync's own, not the simulator's). Baseline in the same run: the client alone fetching and
 //! parsing every page without storing anything. Prints a table; never fails on timing.
 //!
-//! `KADI_BENCH_SIZES=10000,100000 cargo bench --bench sync --profile dev` (the dev profile
-//! optimises dependencies; `cargo bench` alone builds with LTO, which takes long on 2 cores).
+//! Rows: the sync proper (`kadi sync --no-mpi`: pull, map, guardrail, store: issue 4's goal of
+//! 5,000 records/s and a peak that stays under 64 MB), identity resolution of what it stored
+//! (`kadi mpi resolve`: issue 5's goal of 100,000 records in under 30 s and 200 MB), and both in
+//! one run, as `kadi sync` does by default.
+//!
+//! `KADI_BENCH_SIZES=10000,100000 cargo bench --bench sync --profile fast` (the fast profile is
+//! release without LTO; `cargo bench` alone builds with LTO, which takes long on 2 cores).
 use kadi::dhis2::{Auth, Client, ConnectionConfig, TrackedEntityQuery};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -17,8 +22,12 @@ fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    println!("| records | what                         | seconds | records/s | peak RSS MB |");
-    println!("|--------:|------------------------------|--------:|----------:|------------:|");
+    println!(
+        "| records | what                                  | seconds | records/s | peak RSS MB |"
+    );
+    println!(
+        "|--------:|---------------------------------------|--------:|----------:|------------:|"
+    );
     for n in sizes {
         if let Err(e) = bench(n) {
             eprintln!("bench {n}: {e:#}");
@@ -62,7 +71,7 @@ fn bench(n: usize) -> anyhow::Result<()> {
     }
     let secs = t.elapsed().as_secs_f64();
     println!(
-        "| {n:>7} | fetch + parse only (baseline) | {secs:>7.2} | {:>9.0} |           - |",
+        "| {n:>7} | fetch + parse only (baseline)         | {secs:>7.2} | {:>9.0} |           - |",
         pulled as f64 / secs
     );
 
@@ -80,6 +89,8 @@ fn bench(n: usize) -> anyhow::Result<()> {
         let mut guardrail = kadi::mapping::Guardrail::load(&store, kadi::sim::PROGRAM_UID)?;
         let mut report = kadi::sync::SyncReport::default();
         let cursor = kadi::store::sync_data::SyncCursor::default();
+        // As `kadi sync` sets the connection up before the first page.
+        store.prepare_for_bulk_writes()?;
         let mut store_secs = 0.0;
         for page in 1.. {
             let p = client.tracked_entities_page(&query, page, PAGE_SIZE)?;
@@ -98,23 +109,71 @@ fn bench(n: usize) -> anyhow::Result<()> {
             }
         }
         println!(
-            "| {n:>7} | store_page only (in-process)  | {store_secs:>7.2} | {:>9.0} |           - |",
+            "| {n:>7} | store_page only (in-process)          | {store_secs:>7.2} | {:>9.0} |           - |",
             report.created as f64 / store_secs
         );
     }
 
-    // kadi sync end to end, in its own process.
+    // kadi sync end to end, in its own process: pull, map and store only (`--no-mpi`), then
+    // identity resolution of what it stored (`kadi mpi resolve`), then both in one run, as a
+    // scheduled sync does, into a fresh store.
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("kadi.db");
+    let (secs, peak_mb, _) = kadi_sync_into(&db, &sim.base_url, &["--no-mpi"])?;
+    row(n, "kadi sync --no-mpi (pull, map, store)", secs, peak_mb);
+    let t = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_kadi"))
+        .arg("--db")
+        .arg(&db)
+        .args(["mpi", "resolve", "--json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let (ok, peak_kb) = wait_with_peak_rss(child.id());
+    anyhow::ensure!(ok, "kadi mpi resolve failed");
+    row(
+        n,
+        "kadi mpi resolve (after it)",
+        t.elapsed().as_secs_f64(),
+        peak_kb as f64 / 1024.0,
+    );
+    let (secs, peak_mb, report) = kadi_sync(&sim.base_url, &[])?;
+    row(n, "kadi sync (pull, map, store, resolve)", secs, peak_mb);
+    let mpi = report["mpi_seconds"].as_f64().unwrap_or(0.0);
+    println!(
+        "| {n:>7} |   of which MPI resolution             | {mpi:>7.2} |         - |           - |"
+    );
+    Ok(())
+}
+
+fn row(n: usize, what: &str, secs: f64, peak_mb: f64) {
+    println!(
+        "| {n:>7} | {what:<37} | {secs:>7.2} | {:>9.0} | {peak_mb:>11.1} |",
+        n as f64 / secs
+    );
+}
+
+/// `kadi sync` into a fresh store: (seconds, peak RSS MB, its JSON report).
+fn kadi_sync(base_url: &str, extra: &[&str]) -> anyhow::Result<(f64, f64, serde_json::Value)> {
+    let dir = tempfile::tempdir()?;
+    kadi_sync_into(&dir.path().join("kadi.db"), base_url, extra)
+}
+
+/// Configures a fresh store at `db` (connection, demo mapping) and times `kadi sync` into it.
+fn kadi_sync_into(
+    db: &std::path::Path,
+    base_url: &str,
+    extra: &[&str],
+) -> anyhow::Result<(f64, f64, serde_json::Value)> {
     let kadi = env!("CARGO_BIN_EXE_kadi");
     let mut config = Command::new(kadi)
         .arg("--db")
-        .arg(&db)
+        .arg(db)
         .args([
             "dhis2",
             "config",
             "--url",
-            &sim.base_url,
+            base_url,
             "--username",
             "admin",
             "--password-stdin",
@@ -130,7 +189,7 @@ fn bench(n: usize) -> anyhow::Result<()> {
     anyhow::ensure!(config.wait()?.success(), "kadi dhis2 config failed");
     let map = Command::new(kadi)
         .arg("--db")
-        .arg(&db)
+        .arg(db)
         .args([
             "map",
             "set",
@@ -145,11 +204,10 @@ fn bench(n: usize) -> anyhow::Result<()> {
         "kadi map set failed: {}",
         String::from_utf8_lossy(&map.stderr)
     );
-
     let t = Instant::now();
-    let child = Command::new(kadi)
+    let mut child = Command::new(kadi)
         .arg("--db")
-        .arg(&db)
+        .arg(db)
         .args([
             "sync",
             "--program",
@@ -158,10 +216,10 @@ fn bench(n: usize) -> anyhow::Result<()> {
             &PAGE_SIZE.to_string(),
             "--json",
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    let mut child = child;
     let (ok, peak_kb) = wait_with_peak_rss(child.id());
     let secs = t.elapsed().as_secs_f64();
     anyhow::ensure!(ok, "kadi sync failed");
@@ -170,20 +228,7 @@ fn bench(n: usize) -> anyhow::Result<()> {
         use std::io::Read;
         stdout.read_to_string(&mut out)?;
     }
-    let report: serde_json::Value = serde_json::from_str(&out)?;
-    let mpi = report["mpi_seconds"].as_f64().unwrap_or(0.0);
-    println!(
-        "| {n:>7} | kadi sync end to end          | {secs:>7.2} | {:>9.0} | {:>11.1} |",
-        n as f64 / secs,
-        peak_kb as f64 / 1024.0
-    );
-    println!("| {n:>7} |   of which MPI resolution     | {mpi:>7.2} |         - |           - |");
-    println!(
-        "| {n:>7} |   sync without MPI            | {:>7.2} | {:>9.0} |           - |",
-        secs - mpi,
-        n as f64 / (secs - mpi).max(1e-9)
-    );
-    Ok(())
+    Ok((secs, peak_kb as f64 / 1024.0, serde_json::from_str(&out)?))
 }
 
 /// Waits for a child and returns (success, its peak resident set in KiB) from `wait4`.

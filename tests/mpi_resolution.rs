@@ -421,3 +421,88 @@ fn equal_review_scores_give_the_same_review_item_on_every_run() {
         assert_eq!(of_e3, ["e1"]);
     }
 }
+
+/// Every blocking key row, as (key, enrollment), from `table`.
+fn key_rows(db: &std::path::Path, table: &str) -> BTreeSet<(String, String)> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = c
+        .prepare(&format!("SELECT block_key, enrollment_uid FROM {table}"))
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    rows
+}
+
+/// The keys each stored card record should have, computed by the scorer from its fields.
+fn expected_keys(db: &std::path::Path) -> BTreeSet<(String, String)> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = c
+        .prepare("SELECT enrollment_uid, fields_json FROM card_records")
+        .unwrap();
+    let records: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut keys = BTreeSet::new();
+    for (uid, json) in records {
+        let p = kadi_sqlext::mpi::PreparedRecord::from_json(&json, 1).unwrap();
+        for k in kadi_sqlext::mpi::block_keys(&p) {
+            keys.insert((k, uid.clone()));
+        }
+    }
+    keys
+}
+
+/// A first pass stages its blocking keys and sorts them into `mpi_block_keys` at its end: the
+/// table then holds exactly every record's keys and nothing stays staged. Keys a killed pass
+/// left staged are moved by the next pass before it reads the table, and staged keys of a card
+/// record deleted meanwhile go with it.
+#[test]
+fn a_first_pass_leaves_every_blocking_key_in_the_table() {
+    let (dir, store) = open();
+    let db = dir.path().join("kadi.db");
+    for (uid, f) in people() {
+        put(&store, uid, f);
+    }
+    resolve_pending(&store).unwrap();
+    let expected = expected_keys(&db);
+    assert!(expected.len() > 10, "{expected:?}");
+    assert_eq!(key_rows(&db, "mpi_block_keys"), expected);
+    assert!(key_rows(&db, "mpi_block_keys_staged").is_empty());
+
+    // As a pass killed before its end leaves it: e1 and e5 resolved, their keys still staged,
+    // the table empty. A new record like e1 must find it (through the table, once moved).
+    let (dir, store) = open();
+    let db = dir.path().join("kadi.db");
+    let all = people();
+    put(&store, "e1", all[0].1.clone());
+    put(&store, "e5", all[4].1.clone());
+    resolve_pending(&store).unwrap();
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             INSERT INTO mpi_block_keys_staged SELECT enrollment_uid, block_key FROM mpi_block_keys;
+             DELETE FROM mpi_block_keys;
+             -- e5 is deleted on the server before the next pass: its staged keys go with it.
+             DELETE FROM card_records WHERE enrollment_uid = 'e5';",
+        )
+        .unwrap();
+    }
+    assert!(!key_rows(&db, "mpi_block_keys_staged").is_empty());
+    put(&store, "e2", all[1].1.clone());
+    let r = resolve_pending(&store).unwrap();
+    assert_eq!((r.resolved, r.created), (1, 0), "{r:?}");
+    assert_eq!(
+        mpi_id_for(&store, "e2").unwrap(),
+        mpi_id_for(&store, "e1").unwrap()
+    );
+    let keys = key_rows(&db, "mpi_block_keys");
+    assert!(keys.iter().all(|(_, u)| u != "e5"), "{keys:?}");
+    assert_eq!(keys, expected_keys(&db));
+    assert!(key_rows(&db, "mpi_block_keys_staged").is_empty());
+}

@@ -300,3 +300,48 @@ fn mpi_eval_measures_a_synced_simulator_export_against_its_truth() {
     assert!(!ok);
     assert!(err.contains("unknown record id"), "{err}");
 }
+
+/// `kadi sync --no-mpi` pulls and stores only: the records wait, pending, for `kadi mpi resolve`
+/// (or the next sync), which resolves every one of them exactly once.
+#[test]
+fn sync_without_mpi_leaves_records_pending_for_mpi_resolve() {
+    let sim = sim("2.41", 60);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kadi.db");
+    cli_connect(&db, &sim);
+    let (ok, _, err) = kadi(&db, &["map", "set", "--program", PROGRAM, "--demo"], None);
+    assert!(ok, "{err}");
+    let (ok, out, err) = kadi(
+        &db,
+        &["sync", "--program", PROGRAM, "--no-mpi", "--json"],
+        None,
+    );
+    assert!(ok, "{err}");
+    let r = json(&out);
+    assert_eq!(r["created"], 60);
+    assert_eq!(
+        (r["mpi_resolved"].as_u64(), r["mpi_created"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let store = kadi::store::Store::open(&db).unwrap();
+    let cards = store.count("card_records").unwrap();
+    assert!(cards >= 60, "{cards}");
+    assert_eq!(store.count("mpi_links").unwrap(), 0);
+
+    let (ok, out, err) = kadi(&db, &["mpi", "resolve", "--json"], None);
+    assert!(ok, "{err}");
+    let r = json(&out);
+    assert_eq!(
+        r["resolved"].as_i64().unwrap() + r["created"].as_i64().unwrap(),
+        cards
+    );
+    assert_eq!(store.count("mpi_links").unwrap(), cards);
+    // Nothing is left for the next sync to resolve.
+    let (ok, out, err) = kadi(&db, &["sync", "--program", PROGRAM, "--json"], None);
+    assert!(ok, "{err}");
+    let r = json(&out);
+    assert_eq!(
+        (r["mpi_resolved"].as_u64(), r["mpi_created"].as_u64()),
+        (Some(0), Some(0))
+    );
+}

@@ -144,6 +144,8 @@ pub fn resolve_pending_observed(
         not_same.entry(b).or_default().insert(a);
     }
     let pass_records = settings.pass_records;
+    // Keys a killed first pass left staged join the table before anything looks at it.
+    store.mpi_move_staged_block_keys()?;
     let mut engine = Engine {
         store,
         settings,
@@ -160,7 +162,7 @@ pub fn resolve_pending_observed(
             })
         },
     };
-    let _pass = store.mpi_prepare_for_pass()?;
+    let pass = store.mpi_prepare_for_pass()?;
     loop {
         let batch = store.mpi_pending_records(BATCH)?;
         if batch.is_empty() {
@@ -202,6 +204,12 @@ pub fn resolve_pending_observed(
             }
             Ok(())
         })?;
+    }
+    // With the connection's own page cache again: the move sorts within it (spilling to a
+    // temporary file), so the pass's peak memory does not grow by the whole index.
+    drop(pass);
+    if engine.blocks.is_some() {
+        store.mpi_move_staged_block_keys()?;
     }
     Ok(engine.report)
 }
@@ -295,6 +303,10 @@ struct PassBlocks {
     by_uid: FastMap<Rc<str>, u32>,
     live: usize,
     evict_next: usize,
+    /// A record arrived with a smaller enrollment UID than the one before it. Passes read
+    /// records in enrollment order, so record numbers normally are in that order too and lists of
+    /// them sort as numbers, not by comparing UIDs (which was a twentieth of a pass).
+    unordered: bool,
     /// `mpi.pass_records`.
     max_live: usize,
 }
@@ -331,6 +343,9 @@ impl PassBlocks {
         mpi_id: Rc<str>,
     ) {
         let i = self.uids.len() as u32;
+        if self.uids.last().is_some_and(|last| *uid < **last) {
+            self.unordered = true;
+        }
         self.by_uid.insert(uid.clone(), i);
         self.uids.push(uid);
         self.prepared.push(Some(prepared));
@@ -356,9 +371,16 @@ impl PassBlocks {
                     };
                     // Enrollment order, as the statement reads them (records arrive in that
                     // order, so this is an append); a key listed twice keeps one entry.
-                    let me = &uids[i as usize];
-                    if let Err(at) = v.binary_search_by(|j| uids[*j as usize].cmp(me)) {
-                        v.insert(at, i);
+                    if !self.unordered {
+                        // In order: an append (a key listed twice keeps one entry).
+                        if v.last() != Some(&i) {
+                            v.push(i);
+                        }
+                    } else {
+                        let me = &uids[i as usize];
+                        if let Err(at) = v.binary_search_by(|j| uids[*j as usize].cmp(me)) {
+                            v.insert(at, i);
+                        }
                     }
                     *m = Members::Many(v);
                 }
@@ -432,9 +454,13 @@ impl Engine<'_> {
                     }
                     found.extend(members.iter().take(cap));
                 }
-                found.sort_unstable_by(|a, b| {
-                    blocks.uids[*a as usize].cmp(&blocks.uids[*b as usize])
-                });
+                if blocks.unordered {
+                    found.sort_unstable_by(|a, b| {
+                        blocks.uids[*a as usize].cmp(&blocks.uids[*b as usize])
+                    });
+                } else {
+                    found.sort_unstable();
+                }
                 found.dedup();
                 for i in found {
                     let i = i as usize;
@@ -480,7 +506,9 @@ impl Engine<'_> {
             .settings
             .review_threshold
             .min(self.settings.link_threshold);
-        let mut per_identity: BTreeMap<Rc<str>, Best> = BTreeMap::new();
+        // Which identity is visited first never matters: the link survivor and the review
+        // items below are chosen by sorting.
+        let mut per_identity: FastMap<Rc<str>, Best> = FastMap::default();
         for (c, prepared, mpi_id) in candidates {
             observe(uid, &c);
             self.report.comparisons += 1;
@@ -604,7 +632,13 @@ impl Engine<'_> {
             self.report.pending_review += 1;
             state = "review";
         }
-        store.mpi_set_block_keys(uid, &keys, old.is_some())?;
+        match self.blocks {
+            // Nothing reads the table during a first pass: appended now, sorted in at the end.
+            Some(_) => store.mpi_stage_block_keys(uid, &keys)?,
+            // Replace whatever keys the record had (a record deleted and stored again may have
+            // left some behind), then add the new ones.
+            None => store.mpi_set_block_keys(uid, &keys, true)?,
+        }
         store.mpi_set_state(uid, state)?;
         if !fresh {
             touched.insert(target.to_string());

@@ -296,6 +296,53 @@ impl Store {
         Ok(())
     }
 
+    /// Appends the blocking keys of one enrollment resolved by a first pass to
+    /// `mpi_block_keys_staged` (see `schema_v5.sql`); [`Store::mpi_move_staged_block_keys`] moves
+    /// them into `mpi_block_keys` at the end of the pass.
+    pub fn mpi_stage_block_keys(&self, enrollment_uid: &str, keys: &[String]) -> Result<()> {
+        let mut ins = self.conn().prepare_cached(
+            "INSERT OR IGNORE INTO mpi_block_keys_staged(enrollment_uid, block_key) VALUES (?1, ?2)",
+        )?;
+        for k in keys {
+            ins.execute(params![enrollment_uid, k])
+                .with_context(|| format!("staging the blocking keys of {enrollment_uid}"))?;
+        }
+        Ok(())
+    }
+
+    /// Moves staged blocking keys into `mpi_block_keys` in key order, in one transaction, and
+    /// returns how many rows moved (keys of card records deleted meanwhile went with them). Into an
+    /// empty table (a first pass) the rows go in sorted, so every B-tree page is written once,
+    /// full, and the enrollment index is built afterwards by one sort instead of row by row.
+    pub fn mpi_move_staged_block_keys(&self) -> Result<usize> {
+        let staged: bool = self
+            .conn()
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM mpi_block_keys_staged)")?
+            .query_row([], |r| r.get(0))?;
+        if !staged {
+            return Ok(0);
+        }
+        self.mpi_batch(|| {
+            let empty = !self.mpi_has_block_keys()?;
+            if empty {
+                self.conn()
+                    .execute_batch("DROP INDEX IF EXISTS mpi_block_keys_enrollment")?;
+            }
+            let moved = self.conn().execute(
+                "INSERT OR IGNORE INTO mpi_block_keys(block_key, enrollment_uid)
+                 SELECT block_key, enrollment_uid FROM mpi_block_keys_staged
+                 ORDER BY block_key, enrollment_uid",
+                [],
+            )?;
+            self.conn().execute_batch(
+                "DELETE FROM mpi_block_keys_staged;
+                 CREATE INDEX IF NOT EXISTS mpi_block_keys_enrollment ON mpi_block_keys(enrollment_uid);",
+            )?;
+            Ok(moved)
+        })
+        .context("moving staged blocking keys into mpi_block_keys")
+    }
+
     /// Creates an identity; false when the ID is already taken (the caller draws another).
     pub fn mpi_insert_identity(&self, mpi_id: &str, golden_json: &str) -> Result<bool> {
         let now = now_utc();

@@ -17,6 +17,11 @@ pub struct SyncArgs {
     /// Pull program metadata and org units only (before `kadi map set`).
     #[arg(long)]
     pub metadata_only: bool,
+    /// Pull and store only: leave identity resolution for `kadi mpi resolve` or the next sync
+    /// (the records stay pending). Resolution needs no network, so a box with a short window
+    /// online can spend all of it pulling.
+    #[arg(long)]
+    pub no_mpi: bool,
     /// Tracked entities per page.
     #[arg(long, default_value_t = 500)]
     pub page_size: u32,
@@ -128,6 +133,7 @@ impl SyncArgs {
                     page_size: self.page_size,
                     reconcile: self.reconcile,
                     metadata_only: self.metadata_only,
+                    resolve_mpi: !self.no_mpi,
                     org_units: self.org_units,
                     progress: super::Progress(bar.clone().map(|bar| {
                         std::sync::Arc::new(move |pulled: u64, total: Option<u64>| {
