@@ -1353,7 +1353,8 @@ fn coarse_code_into(compact: &str, out: &mut String) {
 ///
 /// - `ln:<last code>:<year>`: last name and birth year (first-name and day errors);
 /// - `nd:<name code>:<date>`: first or last name and full date of birth (name errors, swaps);
-/// - `lm:<last code>:<month-day>`: year errors;
+/// - `lm:<name code>:<month-day>`: first or last name with month and day: year errors, also
+///   when the names were swapped;
 /// - `nm:<code>:<code>`: both names, sorted (date errors, swapped names), unless both are common;
 /// - `ad:<first address token>:<code of the second>`: house number and street (name and date errors);
 /// - `np:<name code>:<second-last address token>`: a name and the postcode or suburb;
@@ -1374,10 +1375,15 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
         let t = d.text();
         if let Some(l) = last {
             keys.push(format!("ln:{l}:{}", &t[..4]));
-            // An estimated date (1 January) says nothing about month and day: no month-day key,
-            // which would otherwise be the largest block of all.
-            if !d.is_estimated() {
-                keys.push(format!("lm:{l}:{}", &t[4..]));
+        }
+        // An estimated date (1 January) says nothing about month and day: no month-day key,
+        // which would otherwise be the largest block of all. Both names make one, so a second
+        // registration with its names swapped AND its year mistyped still meets the first (its
+        // family name is then in the first-name field): without this, such a pair of two common
+        // names (no `nm` key) shared no key at all.
+        if !d.is_estimated() {
+            for n in [last, first].into_iter().flatten() {
+                keys.push(format!("lm:{n}:{}", &t[4..]));
             }
         }
         // Both names with the full date: catches last-name errors and swapped names.

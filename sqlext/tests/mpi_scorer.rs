@@ -449,3 +449,20 @@ fn rare_names_agreeing_crosswise_weigh_as_rare_names_common_ones_as_common() {
     assert_eq!(e["fields"]["first_name"]["weight"], 2.0, "{e}");
     assert_eq!(e["fields"]["last_name"]["weight"], 2.5, "{e}");
 }
+
+#[test]
+fn swapped_common_names_with_a_mistyped_year_still_share_a_block() {
+    let keys =
+        |r: &str| -> Vec<String> { serde_json::from_str(&block_keys_json(r).unwrap()).unwrap() };
+    // "Aminata Ndour" registered again as "Ndour Aminata", one year later: two very common names
+    // (no name-only key), another year and another full date.
+    let a =
+        r#"{"first_name":"Aminata","last_name":"Ndour","date_of_birth":"2007-03-13","gender":"F"}"#;
+    let b =
+        r#"{"first_name":"Ndour","last_name":"Aminata","date_of_birth":"2008-03-13","gender":"F"}"#;
+    let (ka, kb) = (keys(a), keys(b));
+    assert!(ka.iter().any(|k| kb.contains(k)), "{ka:?} / {kb:?}");
+    // 1 January says nothing about month and day: still no month-day key.
+    let jan = with(a, "date_of_birth", "2007-01-01");
+    assert!(!keys(&jan).iter().any(|k| k.starts_with("lm:")));
+}
