@@ -11,7 +11,7 @@
 //!
 //! | field | exact | close | phonetic | similar | disagree | why |
 //! |---|---|---|---|---|---|---|
-//! | first_name (a similar pair of names made only of common parts weighs 0) | +4.0 (common name +2.5) | +3.0 (JW ≥ 0.92, or two adjacent letters swapped or one dropped in a name of 3+ letters; common +2.0; compound names part by part, the weakest part deciding) | +2.5 (common +2.0) | +1.0 (JW ≥ 0.84, one compound name inside the other, or one part of two shared) | -2.3 (both names: -1.8 each) | u≈1/100, ≈1/30 for the most common West African names ([`COMMON_NAMES`]); replaced or nick names in ~10% of true pairs |
+//! | first_name (a similar pair of names made only of common parts weighs 0) | +4.0 (common name +2.5) | +3.0 (JW ≥ 0.92, or two adjacent letters swapped or one dropped in a name of 3+ letters, or two forms of one name of [`NAME_VARIANTS`]; common +2.0; compound names part by part, the weakest part deciding) | +2.5 (common +2.0) | +1.0 (JW ≥ 0.84, one compound name inside the other, or one part of two shared) | -2.3 (both names: -1.8 each) | u≈1/100, ≈1/30 for the most common West African names ([`COMMON_NAMES`]); replaced or nick names in ~10% of true pairs |
 //! | last_name | +5.0 (common +3.0) | +4.0 (as first_name; common +2.5) | +3.0 (common +2.5) | +1.5 | -2.3 (both names: -1.8 each) | rarer than first names but shared by households; changed at marriage |
 //! | date_of_birth | +6.0 (+2.5 on 1 January or a zero day/month) | +3.5 (day/month swap, one digit, adjacent digits swapped, year ±1; +1.0 on 1 January) | | -1.0 (same year only) | -3.0 | u≈1/(365·80); registrars estimate 1 January; ~5% of true pairs carry a wrong date |
 //! | gender | +0.5 | | | | -3.0 | half of everyone agrees; a disagreeing sex is rare in a true pair |
@@ -145,6 +145,8 @@ struct Name {
     ends: [u16; 3],
     /// One of the most frequent West African names (see [`COMMON_NAMES`]).
     common: bool,
+    /// The group of [`NAME_VARIANTS`] the name belongs to (1-based), 0 for none.
+    variant: u8,
 }
 
 thread_local! {
@@ -280,12 +282,87 @@ fn is_common_name(compact: &str) -> bool {
         .contains(compact)
 }
 
+/// Spellings and short forms of one given name, as West African registers write them: the
+/// civil name and the name used every day ("Fatou" for "Fatoumata", "Khady" for "Khadija"), the
+/// French and English transliterations of one Arabic name ("Oumar" / "Omar", "Ibrahima" /
+/// "Ibrahim", "Seynabou" / "Zeynab"). Two names of one group are one person's name written two
+/// ways, so they compare as `close` (a typo's level), not as the weak `similar` that
+/// Jaro-Winkler gives "fatou" / "fatoumata" (and that weighs 0 for two common names, see
+/// [`explain_prepared`]): a second registration under the everyday name with the date's day and
+/// month swapped was left a new identity. Only unambiguous pairs are listed: "Abdou" (short for
+/// any Abd- name), "Modou" / "Mamadou" and "Amadou" / "Ahmed" are used as different names and
+/// stay apart; "Assane" (Hassan) and "Ousseynou" (Hussein), the classic names of twin brothers,
+/// are two groups.
+pub const NAME_VARIANTS: &[&[&str]] = &[
+    &["fatou", "fatoumata", "fatimata", "fatim"],
+    &[
+        "khady",
+        "khadi",
+        "khadija",
+        "khadidja",
+        "khadidiatou",
+        "kadidiatou",
+        "kadiatou",
+    ],
+    &[
+        "mariama", "mariam", "mariame", "marieme", "maryam", "maryama", "meriem",
+    ],
+    &[
+        "mouhamed",
+        "mohamed",
+        "mohammed",
+        "mouhammed",
+        "muhammad",
+        "mohamad",
+        "mouhamad",
+    ],
+    &["oumar", "omar", "umar"],
+    &["ibrahima", "ibrahim", "brahim"],
+    &["ousmane", "ousman", "usman"],
+    &["aminata", "aminatou"],
+    &["awa", "hawa"],
+    &["aissatou", "aissata"],
+    &["cheikh", "cheick", "cheik", "sheikh"],
+    &["seynabou", "zeynabou", "zeinabou", "zeynab", "zeinab"],
+    &["assane", "hassane", "hassan"],
+    &["ousseynou", "housseynou", "hussein", "houssein"],
+    &["abdoulaye", "abdallah", "abdullah"],
+    &["boubacar", "aboubacar", "aboubakar", "abubakar"],
+    &["souleymane", "souleyman", "sulayman", "suleiman"],
+    &["moussa", "mousa", "musa"],
+    &["idrissa", "idriss", "idris"],
+    &["seydou", "seidou"],
+    &["binta", "bintou"],
+    &["coumba", "koumba"],
+    &["dieynaba", "dienaba"],
+    &["rokhaya", "rokaya"],
+    &["yacine", "yassine"],
+    &["aicha", "aichatou", "aisha"],
+];
+
+/// The 1-based group of [`NAME_VARIANTS`] of a compact name, 0 for none.
+fn variant_group(compact: &str) -> u8 {
+    static MAP: std::sync::OnceLock<HashMap<&'static str, u8, BuildHasherDefault<FastHasher>>> =
+        std::sync::OnceLock::new();
+    MAP.get_or_init(|| {
+        NAME_VARIANTS
+            .iter()
+            .enumerate()
+            .flat_map(|(i, group)| group.iter().map(move |n| (*n, i as u8 + 1)))
+            .collect()
+    })
+    .get(compact)
+    .copied()
+    .unwrap_or(0)
+}
+
 impl Name {
     fn empty() -> Name {
         Name {
             buf: String::new(),
             ends: [0; 3],
             common: false,
+            variant: 0,
         }
     }
 
@@ -349,6 +426,7 @@ impl Name {
             }
             coarse_code_into(compact, code);
             self.common = is_common_name(compact);
+            self.variant = variant_group(compact);
             self.buf.clear();
             for (i, part) in [&*norm, &*compact, &*phonetic].into_iter().enumerate() {
                 self.buf.push_str(part);
@@ -904,6 +982,9 @@ fn name_level(a: &Name, b: &Name) -> Level {
     if a.compact() == b.compact() {
         return Level::Exact;
     }
+    if a.variant != 0 && a.variant == b.variant {
+        return Level::Close;
+    }
     let parts = a.norm().matches(' ').count();
     if parts > 0 && parts == b.norm().matches(' ').count() {
         return compound_level(a.norm(), b.norm());
@@ -959,6 +1040,10 @@ fn compound_level(a: &str, b: &str) -> Level {
     let part = |x: &str, y: &str| -> Level {
         if x == y {
             return Level::Exact;
+        }
+        let v = variant_group(x);
+        if v != 0 && v == variant_group(y) {
+            return Level::Close;
         }
         let jw = jaro_winkler(x, y);
         if jw >= 0.92 {

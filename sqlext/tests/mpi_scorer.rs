@@ -466,3 +466,29 @@ fn swapped_common_names_with_a_mistyped_year_still_share_a_block() {
     let jan = with(a, "date_of_birth", "2007-01-01");
     assert!(!keys(&jan).iter().any(|k| k.starts_with("lm:")));
 }
+
+#[test]
+fn an_everyday_form_of_a_given_name_is_close_not_weak() {
+    let level = |a: &str, b: &str| -> String {
+        let x = format!(r#"{{"first_name":"{a}","last_name":"Wade"}}"#);
+        let y = format!(r#"{{"first_name":"{b}","last_name":"Wade"}}"#);
+        explained(&x, &y)["fields"]["first_name"]["level"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(level("Fatou", "Fatoumata"), "close");
+    assert_eq!(level("Khady", "Khadija"), "close");
+    assert_eq!(level("Omar", "Oumar"), "close");
+    assert_eq!(level("Awa", "Hawa"), "close");
+    // Part by part in compound names.
+    assert_eq!(level("Fatou Binta", "Fatoumata Bintou"), "close");
+    // The names of twin brothers, and names used as different ones, stay apart.
+    assert_eq!(level("Assane", "Ousseynou"), "disagree");
+    assert_ne!(level("Modou", "Mamadou"), "close");
+    // "Fatou Wade" registered again as "Fatoumata Wade" with day and month swapped: a person
+    // looks (it was a new identity: a similar pair of common names weighs 0).
+    let a = r#"{"first_name":"Fatou","last_name":"Wade","date_of_birth":"1987-05-02","gender":"F","health_center":"Pikine"}"#;
+    let b = r#"{"first_name":"Fatoumata","last_name":"Wade","date_of_birth":"1987-02-05","gender":"F","health_center":"Pikine"}"#;
+    assert_eq!(explained(a, b)["band"], "review");
+}
