@@ -1027,9 +1027,22 @@ fn name_level(a: &Name, b: &Name) -> Level {
 /// of at least three letters. Jaro-Winkler punishes both hard on short names (0.56 for sow/swo),
 /// where they are the commonest typing slips. A substituted letter is not included: "fall" and
 /// "sall", "ka" and "ba" are other families.
+///
+/// A letter dropped from a three-letter name ("sow" / "sw", "awa" / "aa") is the same slip and
+/// was left out only because its remainder has two letters, the length of many real family
+/// names ("ba", "ka", "sy", "lo"). A remainder that is itself one of [`COMMON_NAMES`] is such a
+/// name ("bal" / "ba" stays other families); any other two letters ("sw", "aa") name no one and
+/// are the slip.
 fn short_name_typo(a: &str, b: &str) -> bool {
     let (x, y) = (a.as_bytes(), b.as_bytes());
-    x.len().min(y.len()) >= 3 && (adjacent_swap(x, y) || one_indel(x, y))
+    match x.len().min(y.len()) {
+        0..=1 => false,
+        2 => {
+            let short = if x.len() == 2 { a } else { b };
+            one_indel(x, y) && !is_common_name(short)
+        }
+        _ => adjacent_swap(x, y) || one_indel(x, y),
+    }
 }
 
 /// Two compound names with as many parts ("babacar ousmane" / "babacar souleymane"): compared
