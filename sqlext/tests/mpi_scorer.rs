@@ -496,3 +496,24 @@ fn an_everyday_form_of_a_given_name_is_close_not_weak() {
     let b = r#"{"first_name":"Fatoumata","last_name":"Wade","date_of_birth":"1987-02-05","gender":"F","health_center":"Pikine"}"#;
     assert_eq!(explained(a, b)["band"], "review");
 }
+
+#[test]
+fn a_day_and_month_swap_meets_its_record_in_a_small_block() {
+    let keys =
+        |r: &str| -> Vec<String> { serde_json::from_str(&block_keys_json(r).unwrap()).unwrap() };
+    let a =
+        r#"{"first_name":"Moussa","last_name":"Ndiaye","date_of_birth":"2025-10-09","gender":"M"}"#;
+    let b = with(a, "date_of_birth", "2025-09-10");
+    // Not through the family name and year: that block holds every Ndiaye born in 2025, past the
+    // block cap in a big programme.
+    let shared: Vec<String> = keys(a)
+        .into_iter()
+        .filter(|k| keys(&b).contains(k) && !k.starts_with("ln:"))
+        .collect();
+    assert!(shared.iter().any(|k| k.starts_with("ns:")), "{shared:?}");
+    // A day above 12 cannot be a swapped month; 1 January is an estimate: no such key.
+    for d in ["2025-10-19", "2025-01-01"] {
+        let k = keys(&with(a, "date_of_birth", d));
+        assert!(!k.iter().any(|k| k.starts_with("ns:")), "{k:?}");
+    }
+}
