@@ -11,7 +11,7 @@
 //!
 //! | field | exact | close | phonetic | similar | disagree | why |
 //! |---|---|---|---|---|---|---|
-//! | first_name (a similar pair of names made only of common parts weighs 0) | +4.0 (common name +2.5) | +3.0 (JW ≥ 0.92, or two adjacent letters swapped or one dropped in a name of 3+ letters; common +2.0; compound names part by part, the weakest part deciding) | +2.5 (common +2.0) | +1.0 (JW ≥ 0.84, one compound name inside the other, or one part of two shared) | -2.3 (both names: -1.8 each) | u≈1/100, ≈1/30 for the most common West African names ([`COMMON_NAMES`]); replaced or nick names in ~10% of true pairs |
+//! | first_name (a similar pair of names made only of common parts weighs 0) | +4.0 (common name +2.5) | +3.0 (JW ≥ 0.92, or two adjacent letters swapped or one dropped in a name of 3+ letters, or two forms of one name of [`NAME_VARIANTS`]; common +2.0; compound names part by part, the weakest part deciding) | +2.5 (common +2.0) | +1.0 (JW ≥ 0.84, one compound name inside the other, or one part of two shared) | -2.3 (both names: -1.8 each) | u≈1/100, ≈1/30 for the most common West African names ([`COMMON_NAMES`]); replaced or nick names in ~10% of true pairs |
 //! | last_name | +5.0 (common +3.0) | +4.0 (as first_name; common +2.5) | +3.0 (common +2.5) | +1.5 | -2.3 (both names: -1.8 each) | rarer than first names but shared by households; changed at marriage |
 //! | date_of_birth | +6.0 (+2.5 on 1 January or a zero day/month) | +3.5 (day/month swap, one digit, adjacent digits swapped, year ±1; +1.0 on 1 January) | | -1.0 (same year only) | -3.0 | u≈1/(365·80); registrars estimate 1 January; ~5% of true pairs carry a wrong date |
 //! | gender | +0.5 | | | | -3.0 | half of everyone agrees; a disagreeing sex is rare in a true pair |
@@ -145,6 +145,8 @@ struct Name {
     ends: [u16; 3],
     /// One of the most frequent West African names (see [`COMMON_NAMES`]).
     common: bool,
+    /// The group of [`NAME_VARIANTS`] the name belongs to (1-based), 0 for none.
+    variant: u8,
 }
 
 thread_local! {
@@ -280,12 +282,87 @@ fn is_common_name(compact: &str) -> bool {
         .contains(compact)
 }
 
+/// Spellings and short forms of one given name, as West African registers write them: the
+/// civil name and the name used every day ("Fatou" for "Fatoumata", "Khady" for "Khadija"), the
+/// French and English transliterations of one Arabic name ("Oumar" / "Omar", "Ibrahima" /
+/// "Ibrahim", "Seynabou" / "Zeynab"). Two names of one group are one person's name written two
+/// ways, so they compare as `close` (a typo's level), not as the weak `similar` that
+/// Jaro-Winkler gives "fatou" / "fatoumata" (and that weighs 0 for two common names, see
+/// [`explain_prepared`]): a second registration under the everyday name with the date's day and
+/// month swapped was left a new identity. Only unambiguous pairs are listed: "Abdou" (short for
+/// any Abd- name), "Modou" / "Mamadou" and "Amadou" / "Ahmed" are used as different names and
+/// stay apart; "Assane" (Hassan) and "Ousseynou" (Hussein), the classic names of twin brothers,
+/// are two groups.
+pub const NAME_VARIANTS: &[&[&str]] = &[
+    &["fatou", "fatoumata", "fatimata", "fatim"],
+    &[
+        "khady",
+        "khadi",
+        "khadija",
+        "khadidja",
+        "khadidiatou",
+        "kadidiatou",
+        "kadiatou",
+    ],
+    &[
+        "mariama", "mariam", "mariame", "marieme", "maryam", "maryama", "meriem",
+    ],
+    &[
+        "mouhamed",
+        "mohamed",
+        "mohammed",
+        "mouhammed",
+        "muhammad",
+        "mohamad",
+        "mouhamad",
+    ],
+    &["oumar", "omar", "umar"],
+    &["ibrahima", "ibrahim", "brahim"],
+    &["ousmane", "ousman", "usman"],
+    &["aminata", "aminatou"],
+    &["awa", "hawa"],
+    &["aissatou", "aissata"],
+    &["cheikh", "cheick", "cheik", "sheikh"],
+    &["seynabou", "zeynabou", "zeinabou", "zeynab", "zeinab"],
+    &["assane", "hassane", "hassan"],
+    &["ousseynou", "housseynou", "hussein", "houssein"],
+    &["abdoulaye", "abdallah", "abdullah"],
+    &["boubacar", "aboubacar", "aboubakar", "abubakar"],
+    &["souleymane", "souleyman", "sulayman", "suleiman"],
+    &["moussa", "mousa", "musa"],
+    &["idrissa", "idriss", "idris"],
+    &["seydou", "seidou"],
+    &["binta", "bintou"],
+    &["coumba", "koumba"],
+    &["dieynaba", "dienaba"],
+    &["rokhaya", "rokaya"],
+    &["yacine", "yassine"],
+    &["aicha", "aichatou", "aisha"],
+];
+
+/// The 1-based group of [`NAME_VARIANTS`] of a compact name, 0 for none.
+fn variant_group(compact: &str) -> u8 {
+    static MAP: std::sync::OnceLock<HashMap<&'static str, u8, BuildHasherDefault<FastHasher>>> =
+        std::sync::OnceLock::new();
+    MAP.get_or_init(|| {
+        NAME_VARIANTS
+            .iter()
+            .enumerate()
+            .flat_map(|(i, group)| group.iter().map(move |n| (*n, i as u8 + 1)))
+            .collect()
+    })
+    .get(compact)
+    .copied()
+    .unwrap_or(0)
+}
+
 impl Name {
     fn empty() -> Name {
         Name {
             buf: String::new(),
             ends: [0; 3],
             common: false,
+            variant: 0,
         }
     }
 
@@ -349,6 +426,7 @@ impl Name {
             }
             coarse_code_into(compact, code);
             self.common = is_common_name(compact);
+            self.variant = variant_group(compact);
             self.buf.clear();
             for (i, part) in [&*norm, &*compact, &*phonetic].into_iter().enumerate() {
                 self.buf.push_str(part);
@@ -904,6 +982,9 @@ fn name_level(a: &Name, b: &Name) -> Level {
     if a.compact() == b.compact() {
         return Level::Exact;
     }
+    if a.variant != 0 && a.variant == b.variant {
+        return Level::Close;
+    }
     let parts = a.norm().matches(' ').count();
     if parts > 0 && parts == b.norm().matches(' ').count() {
         return compound_level(a.norm(), b.norm());
@@ -946,9 +1027,22 @@ fn name_level(a: &Name, b: &Name) -> Level {
 /// of at least three letters. Jaro-Winkler punishes both hard on short names (0.56 for sow/swo),
 /// where they are the commonest typing slips. A substituted letter is not included: "fall" and
 /// "sall", "ka" and "ba" are other families.
+///
+/// A letter dropped from a three-letter name ("sow" / "sw", "awa" / "aa") is the same slip and
+/// was left out only because its remainder has two letters, the length of many real family
+/// names ("ba", "ka", "sy", "lo"). A remainder that is itself one of [`COMMON_NAMES`] is such a
+/// name ("bal" / "ba" stays other families); any other two letters ("sw", "aa") name no one and
+/// are the slip.
 fn short_name_typo(a: &str, b: &str) -> bool {
     let (x, y) = (a.as_bytes(), b.as_bytes());
-    x.len().min(y.len()) >= 3 && (adjacent_swap(x, y) || one_indel(x, y))
+    match x.len().min(y.len()) {
+        0..=1 => false,
+        2 => {
+            let short = if x.len() == 2 { a } else { b };
+            one_indel(x, y) && !is_common_name(short)
+        }
+        _ => adjacent_swap(x, y) || one_indel(x, y),
+    }
 }
 
 /// Two compound names with as many parts ("babacar ousmane" / "babacar souleymane"): compared
@@ -959,6 +1053,10 @@ fn compound_level(a: &str, b: &str) -> Level {
     let part = |x: &str, y: &str| -> Level {
         if x == y {
             return Level::Exact;
+        }
+        let v = variant_group(x);
+        if v != 0 && v == variant_group(y) {
+            return Level::Close;
         }
         let jw = jaro_winkler(x, y);
         if jw >= 0.92 {
@@ -1353,7 +1451,10 @@ fn coarse_code_into(compact: &str, out: &mut String) {
 ///
 /// - `ln:<last code>:<year>`: last name and birth year (first-name and day errors);
 /// - `nd:<name code>:<date>`: first or last name and full date of birth (name errors, swaps);
-/// - `lm:<last code>:<month-day>`: year errors;
+/// - `lm:<name code>:<month-day>`: first or last name with month and day: year errors, also
+///   when the names were swapped;
+/// - `ns:<name code>:<year><day and month, sorted>`: first or last name with a date whose day and
+///   month may have been swapped;
 /// - `nm:<code>:<code>`: both names, sorted (date errors, swapped names), unless both are common;
 /// - `ad:<first address token>:<code of the second>`: house number and street (name and date errors);
 /// - `np:<name code>:<second-last address token>`: a name and the postcode or suburb;
@@ -1374,15 +1475,33 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
         let t = d.text();
         if let Some(l) = last {
             keys.push(format!("ln:{l}:{}", &t[..4]));
-            // An estimated date (1 January) says nothing about month and day: no month-day key,
-            // which would otherwise be the largest block of all.
-            if !d.is_estimated() {
-                keys.push(format!("lm:{l}:{}", &t[4..]));
+        }
+        // An estimated date (1 January) says nothing about month and day: no month-day key,
+        // which would otherwise be the largest block of all. Both names make one, so a second
+        // registration with its names swapped AND its year mistyped still meets the first (its
+        // family name is then in the first-name field): without this, such a pair of two common
+        // names (no `nm` key) shared no key at all.
+        if !d.is_estimated() {
+            for n in [last, first].into_iter().flatten() {
+                keys.push(format!("lm:{n}:{}", &t[4..]));
             }
         }
         // Both names with the full date: catches last-name errors and swapped names.
         for n in [first, last].into_iter().flatten() {
             keys.push(format!("nd:{n}:{t}"));
+        }
+        // Day and month swapped (DD/MM entered as MM/DD) is the commonest date slip, and the
+        // year keys cannot be relied on to catch it: `ln` holds everyone of a common family name
+        // born that year, which in a health programme's recent years passes the block cap (on
+        // the simulator's 100,000 records, 27 of 31 true pairs never compared were such swaps).
+        // The names with the year and the day and month in either order meet it in a block as
+        // small as `nd`'s. Only dates whose swap is a date (day <= 12) make one.
+        let (m, dd) = (&t[4..6], &t[6..8]);
+        if m != dd && d.day() <= 12 && d.month() <= 12 && !d.is_estimated() {
+            let (lo, hi) = if m < dd { (m, dd) } else { (dd, m) };
+            for n in [first, last].into_iter().flatten() {
+                keys.push(format!("ns:{n}:{}{lo}{hi}", &t[..4]));
+            }
         }
     }
     // Names without a date: only when at least one name is not among the most common ones, or
