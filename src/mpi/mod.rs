@@ -29,9 +29,9 @@
 //! identities are kept in a bounded cache (see `PREPARED_GENERATION`; merges update it). A pass
 //! that began with no blocking keys stored (a first sync, an evaluation) keeps its own compact
 //! index instead (`PassBlocks`: candidates are record numbers, no statement, no UID hashing;
-//! the table is written all the same). Either way memory stops growing at about 130,000 records
-//! (`mpi.pass_records`). At 100,000 records 3 million pairs are
-//! compared; most stop before their names are (`score_prepared_from`: the other fields already
+//! its keys are staged in enrollment order and sorted into the table once, at the end, for later
+//! passes: see `schema_v5.sql`). Either way memory stops growing at about 130,000 records
+//! (`mpi.pass_records`). At 100,000 simulator records 5 million pairs are compared; most stop before their names are (`score_prepared_from`: the other fields already
 //! rule out the review band). The per-record writes (link, identity, keys, state) and their
 //! commits are where the rest of the time goes.
 //!
