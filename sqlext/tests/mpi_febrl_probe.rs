@@ -212,13 +212,7 @@ fn probe_misses() {
             continue;
         }
         let blocked = !keys[i].is_disjoint(&keys[j]);
-        let levels = e
-            .fields
-            .iter()
-            .filter(|f| f.1 != Level::Missing)
-            .map(|f| format!("{}={}({})", &f.0[..4], f.1.as_str(), f.2))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let levels = levels(&e);
         println!(
             "MISS {} blocked={blocked} lo={:.2} {levels} swapped={}\n  {}\n  {}",
             band(e.score),
@@ -259,14 +253,7 @@ fn probe_nonmatches() {
                 }
                 let e = explain_prepared(&x.1, &y.1);
                 if e.log_odds > -3.0 {
-                    let levels = e
-                        .fields
-                        .iter()
-                        .filter(|f| f.1 != Level::Missing)
-                        .map(|f| format!("{}={}({})", &f.0[..4], f.1.as_str(), f.2))
-                        .collect::<Vec<_>>()
-                        .join(" ");
-                    top.push((e.log_odds, format!("{levels}\n  {}\n  {}", x.2, y.2)));
+                    top.push((e.log_odds, format!("{}\n  {}\n  {}", levels(&e), x.2, y.2)));
                 }
             }
         }
@@ -285,4 +272,14 @@ fn pair_key(a: &str, b: &str) -> (String, String) {
     } else {
         (b.to_string(), a.to_string())
     }
+}
+
+/// The compared fields of an explanation, one `name=level(weight)` each.
+fn levels(e: &Explanation) -> String {
+    e.fields
+        .iter()
+        .filter(|f| f.1 != Level::Missing)
+        .map(|f| format!("{}={}({})", &f.0[..4], f.1.as_str(), f.2))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -31,8 +31,9 @@
 //! index instead (`PassBlocks`: candidates are record numbers, no statement, no UID hashing;
 //! its keys are staged in enrollment order and sorted into the table once, at the end, for later
 //! passes: see `schema_v5.sql`). Either way memory stops growing at about 130,000 records
-//! (`mpi.pass_records`). At 100,000 simulator records 5 million pairs are compared; most stop before their names are (`score_prepared_from`: the other fields already
-//! rule out the review band). The per-record writes (link, identity, keys, state) and their
+//! (`mpi.pass_records`). At 100,000 simulator records 5 million pairs are compared; most stop
+//! before their names are (`score_prepared_from`: the other fields already rule out the review
+//! band). The per-record writes (link, identity, keys, state) and their
 //! commits are where the rest of the time goes.
 //!
 //! Pairs a person declared different (`mpi_not_same`) are never compared again. A record whose
@@ -380,7 +381,7 @@ impl PassBlocks {
                 &mut self.many[(*m & !MANY) as usize]
             };
             // Enrollment order, as the statement reads them: records arrive in that order, so
-            // this is an append (a key listed twice keeps one entry).
+            // this is an append.
             if !self.unordered {
                 if v.last() != Some(&i) {
                     v.push(i);
@@ -641,9 +642,7 @@ impl Engine<'_> {
         match self.blocks {
             // Nothing reads the table during a first pass: appended now, sorted in at the end.
             Some(_) => store.mpi_stage_block_keys(uid, &keys)?,
-            // Replace whatever keys the record had (a record deleted and stored again may have
-            // left some behind), then add the new ones.
-            None => store.mpi_set_block_keys(uid, &keys, true)?,
+            None => store.mpi_set_block_keys(uid, &keys)?,
         }
         store.mpi_set_state(uid, state)?;
         if !fresh {

@@ -272,18 +272,12 @@ impl Store {
         Ok(n as usize)
     }
 
-    /// Sets the blocking keys of one enrollment (`replace`: drop its old keys first).
-    pub fn mpi_set_block_keys(
-        &self,
-        enrollment_uid: &str,
-        keys: &[String],
-        replace: bool,
-    ) -> Result<()> {
-        if replace {
-            self.conn()
-                .prepare_cached("DELETE FROM mpi_block_keys WHERE enrollment_uid = ?1")?
-                .execute(params![enrollment_uid])?;
-        }
+    /// Sets the blocking keys of one enrollment: whatever keys it had (a changed record, or one
+    /// deleted and stored again) are replaced.
+    pub fn mpi_set_block_keys(&self, enrollment_uid: &str, keys: &[String]) -> Result<()> {
+        self.conn()
+            .prepare_cached("DELETE FROM mpi_block_keys WHERE enrollment_uid = ?1")?
+            .execute(params![enrollment_uid])?;
         // One row per statement: a multi-row INSERT needs a statement journal (a temporary file
         // written at every record), a single row does not.
         let mut ins = self.conn().prepare_cached(
