@@ -122,6 +122,40 @@ fn eval_refuses_duplicate_ids_and_unknown_truth_ids_with_clear_errors() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["auto"]["recall"], 1.0, "{v}");
+    // `--store` keeps the evaluation store; naming one that exists is refused, since its records
+    // were resolved by an earlier run and this one would measure nothing.
+    let kept = dir.path().join("kept.db");
+    let run = |path: &Path| {
+        kadi(
+            &dir.path().join("x.db"),
+            &[
+                "mpi",
+                "eval",
+                "--json",
+                "--records",
+                recs.to_str().unwrap(),
+                "--truth",
+                truth.to_str().unwrap(),
+                "--store",
+                path.to_str().unwrap(),
+            ],
+        )
+    };
+    let first = run(&kept);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(v["comparisons"], 1, "{v}");
+    let again = run(&kept);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("exists"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
 }
 
 #[test]

@@ -506,3 +506,105 @@ fn a_first_pass_leaves_every_blocking_key_in_the_table() {
     assert_eq!(keys, expected_keys(&db));
     assert!(key_rows(&db, "mpi_block_keys_staged").is_empty());
 }
+
+/// Aminata's records arriving after her twin's: each would ask again whether the twin is her.
+#[test]
+fn each_pair_of_identities_is_asked_once_and_an_answer_covers_later_records() {
+    let (_d, store) = open();
+    let p = people();
+    // e1 (Aminata), then the twin e4, then Aminata's other records e2, e3.
+    for i in [0, 3, 1, 2] {
+        put(&store, p[i].0, p[i].1.clone());
+    }
+    resolve_pending(&store).unwrap();
+    let a = mpi_id_for(&store, "e1").unwrap().unwrap();
+    assert_eq!(partition(&store, &["e1", "e2", "e3"]).len(), 1);
+    let items = review::review_list(&store).unwrap();
+    assert_eq!(
+        items.len(),
+        1,
+        "one question, not one per record: {items:?}"
+    );
+    assert_eq!(items[0].record.enrollment_uid, "e4");
+    assert_eq!(items[0].candidate.mpi_id.as_deref(), Some(a.as_str()));
+    assert_eq!(
+        store.mpi_link("e2").unwrap().unwrap().method,
+        "auto",
+        "a record whose question is already asked still links"
+    );
+    // Another record of Aminata in a later sync: still one open question.
+    let mut again = p[0].1.clone();
+    again.phone_number = Some("77 123 45 67".into());
+    put(&store, "e6", again.clone());
+    resolve_pending(&store).unwrap();
+    assert_eq!(review::review_list(&store).unwrap().len(), 1);
+    // "Different" answers it for the identity: a later record of Aminata does not ask again.
+    review::review_decide(&store, items[0].id, Decision::Different, "awa.staff").unwrap();
+    put(&store, "e7", again);
+    resolve_pending(&store).unwrap();
+    assert!(review::review_list(&store).unwrap().is_empty());
+    assert_eq!(
+        mpi_id_for(&store, "e7").unwrap().as_deref(),
+        Some(a.as_str())
+    );
+    assert_ne!(
+        mpi_id_for(&store, "e4").unwrap().as_deref(),
+        Some(a.as_str())
+    );
+}
+
+/// A queue holding one question several times (items made before their identities merged, or
+/// by an older version): one decision answers all of them, each closing audited.
+#[test]
+fn a_decision_closes_the_other_items_that_ask_the_same_question() {
+    for decision in [Decision::Same, Decision::Different] {
+        let (_d, store) = open();
+        let p = people();
+        for i in [0, 1, 2, 3] {
+            put(&store, p[i].0, p[i].1.clone());
+        }
+        resolve_pending(&store).unwrap();
+        let a = mpi_id_for(&store, "e1").unwrap().unwrap();
+        let twin = mpi_id_for(&store, "e4").unwrap().unwrap();
+        assert_eq!(review::review_list(&store).unwrap().len(), 1);
+        // The same question twice more, from Aminata's side.
+        store
+            .mpi_insert_review("e2", "e4", &twin, 0.9, "{}")
+            .unwrap();
+        store
+            .mpi_insert_review("e3", "e4", &twin, 0.9, "{}")
+            .unwrap();
+        // And an unrelated question that must stay open.
+        put(&store, "e5", p[4].1.clone());
+        resolve_pending(&store).unwrap();
+        let stranger = mpi_id_for(&store, "e5").unwrap().unwrap();
+        let other = store.mpi_insert_review("e5", "e1", &a, 0.8, "{}").unwrap();
+        let items = review::review_list(&store).unwrap();
+        assert_eq!(items.len(), 4);
+        let audit_before = store.count("audit_log").unwrap();
+        review::review_decide(&store, items[0].id, decision, "awa.staff").unwrap();
+        let left: Vec<i64> = review::review_list(&store)
+            .unwrap()
+            .iter()
+            .map(|i| i.id)
+            .collect();
+        assert_eq!(left, vec![other], "{decision:?}");
+        // The decision, each closing, and (for "same") the merge.
+        assert!(store.count("audit_log").unwrap() >= audit_before + 3);
+        let now_a = mpi_id_for(&store, "e1").unwrap().unwrap();
+        match decision {
+            Decision::Same => {
+                assert_eq!(mpi_id_for(&store, "e4").unwrap(), Some(now_a.clone()))
+            }
+            Decision::Different => {
+                let mut remembered = store.mpi_not_same_as("e4").unwrap();
+                remembered.sort();
+                assert_eq!(remembered, vec!["e1", "e2", "e3"]);
+            }
+        }
+        assert_eq!(mpi_id_for(&store, "e5").unwrap(), Some(stranger));
+        for uid in ["e2", "e3"] {
+            assert_eq!(store.mpi_pending_review_count(uid).unwrap(), 0);
+        }
+    }
+}

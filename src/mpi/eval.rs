@@ -317,6 +317,16 @@ pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
     let ids: HashSet<&str> = records.iter().map(|(id, _)| id.as_str()).collect();
     let truth = load_truth(&truth_path, &ids)?;
 
+    if let Some(p) = &opts.store {
+        // Records already resolved there would be resolved "again" as unchanged, comparing
+        // nothing: the figures would describe some earlier run, not this one.
+        if p.exists() {
+            bail!(
+                "--store {}: the file exists; an evaluation resolves into a fresh store (remove it or name another)",
+                p.display()
+            );
+        }
+    }
     let temp = opts.store.is_none();
     let path = match &opts.store {
         Some(p) => p.clone(),

@@ -82,6 +82,8 @@ pub fn review_decide(store: &Store, id: i64, decision: Decision, by: &str) -> Re
             bail!("review item {id} was already decided ({}) by {}", item.status, item.decided_by.as_deref().unwrap_or("?"));
         }
         let before = serde_json::json!({ "status": "pending", "record_mpi_id": super::mpi_id_for(store, &item.enrollment_uid)?, "candidate_mpi_id": super::mpi_id_for(store, &item.candidate_enrollment_uid)? });
+        let record_mpi = super::mpi_id_for(store, &item.enrollment_uid)?;
+        let candidate_mpi = super::mpi_id_for(store, &item.candidate_enrollment_uid)?;
         match decision {
             Decision::Same => {
                 let survivor = super::mpi_id_for(store, &item.candidate_enrollment_uid)?
@@ -104,8 +106,56 @@ pub fn review_decide(store: &Store, id: i64, decision: Decision, by: &str) -> Re
             store.mpi_set_state(&item.enrollment_uid, "resolved")?;
         }
         let after = serde_json::json!({ "status": if decision == Decision::Same { "same" } else { "different" }, "record_mpi_id": super::mpi_id_for(store, &item.enrollment_uid)? });
-        store.audit(by, "mpi.review.decide", Some(&format!("review_item:{id}")), Some(&before.to_string()), Some(&after.to_string()))
+        store.audit(by, "mpi.review.decide", Some(&format!("review_item:{id}")), Some(&before.to_string()), Some(&after.to_string()))?;
+        if let (Some(r), Some(c)) = (record_mpi, candidate_mpi) {
+            close_answered(store, id, decision, &r, &c, by)?;
+        }
+        Ok(())
     })
+}
+
+/// Closes the other pending items that the decision on item `id` answered: items between the
+/// same two identities (`record_mpi`, `candidate_mpi` as they were before it) ask the same
+/// question. After "same" they are items inside the merged identity; after "different" each of
+/// their pairs is remembered as different too. Each closing is audited as that person's decision,
+/// naming the item it came with.
+fn close_answered(
+    store: &Store,
+    id: i64,
+    decision: Decision,
+    record_mpi: &str,
+    candidate_mpi: &str,
+    by: &str,
+) -> Result<()> {
+    let items = match decision {
+        Decision::Same => {
+            let survivor = super::current_mpi_id(store, candidate_mpi)?;
+            store.mpi_pending_reviews_between(&survivor, &survivor)?
+        }
+        Decision::Different => store.mpi_pending_reviews_between(record_mpi, candidate_mpi)?,
+    };
+    let status = if decision == Decision::Same {
+        "same"
+    } else {
+        "different"
+    };
+    for (other, record, candidate) in items {
+        if decision == Decision::Different {
+            store.mpi_insert_not_same(&record, &candidate, by)?;
+        }
+        store.mpi_decide_review(other, status, by)?;
+        if store.mpi_pending_review_count(&record)? == 0 {
+            store.mpi_set_state(&record, "resolved")?;
+        }
+        store.audit(
+            by,
+            "mpi.review.decide",
+            Some(&format!("review_item:{other}")),
+            Some(&serde_json::json!({ "status": "pending" }).to_string()),
+            Some(&serde_json::json!({ "status": status, "answered_with": format!("review_item:{id}") }).to_string()),
+        )?;
+    }
+    Ok(())
 }
 
 /// Links an enrollment to an identity by hand (method `human`).

@@ -582,6 +582,48 @@ impl Store {
         Ok(())
     }
 
+    /// True when the question "are identities `a` and `b` one person?" is already with a person
+    /// or already answered: a pending review item has its record under one and its candidate
+    /// under the other, or a person said a member of one is not a member of the other. Resolution
+    /// asks each such question once (see `crate::mpi`): on FEBRL2 without national IDs the
+    /// queue held each open question twice on average, one item per later record of the entity.
+    pub fn mpi_identities_asked(&self, a: &str, b: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT EXISTS(
+                    SELECT 1 FROM mpi_links x
+                    JOIN review_items r ON r.enrollment_uid = x.enrollment_uid AND r.status = 'pending'
+                    JOIN mpi_links y ON y.enrollment_uid = r.candidate_enrollment_uid
+                    WHERE x.mpi_id IN (?1, ?2) AND y.mpi_id IN (?1, ?2) AND x.mpi_id <> y.mpi_id)
+                 OR EXISTS(
+                    SELECT 1 FROM mpi_links x
+                    JOIN mpi_not_same n ON n.enrollment_a = x.enrollment_uid
+                    JOIN mpi_links y ON y.enrollment_uid = n.enrollment_b
+                    WHERE x.mpi_id IN (?1, ?2) AND y.mpi_id IN (?1, ?2) AND x.mpi_id <> y.mpi_id)",
+            )?
+            .query_row(params![a, b], |r| r.get(0))?)
+    }
+
+    /// Pending review items `(id, enrollment, candidate)` whose record is under one of the
+    /// identities `a`, `b` and whose candidate is under the other (under `a` itself when `a == b`):
+    /// the items a person's decision on one of them also answers.
+    pub fn mpi_pending_reviews_between(
+        &self,
+        a: &str,
+        b: &str,
+    ) -> Result<Vec<(i64, String, String)>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT r.id, r.enrollment_uid, r.candidate_enrollment_uid FROM mpi_links x
+             JOIN review_items r ON r.enrollment_uid = x.enrollment_uid AND r.status = 'pending'
+             JOIN mpi_links y ON y.enrollment_uid = r.candidate_enrollment_uid
+             WHERE x.mpi_id IN (?1, ?2) AND y.mpi_id IN (?1, ?2) AND (x.mpi_id <> y.mpi_id OR ?1 = ?2)
+             ORDER BY r.id",
+        )?;
+        let rows = stmt.query_map(params![a, b], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Remembers that two enrollments are different people.
     pub fn mpi_insert_not_same(&self, a: &str, b: &str, by: &str) -> Result<()> {
         let (a, b) = if a < b { (a, b) } else { (b, a) };
