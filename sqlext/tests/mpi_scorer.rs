@@ -517,3 +517,32 @@ fn a_day_and_month_swap_meets_its_record_in_a_small_block() {
         assert!(!k.iter().any(|k| k.starts_with("ns:")), "{k:?}");
     }
 }
+
+#[test]
+fn a_name_typed_with_a_swap_and_a_letter_dropped_or_doubled_is_similar() {
+    let level = |a: &str, b: &str| -> String {
+        let x = format!(r#"{{"first_name":"Moussa","last_name":"{a}"}}"#);
+        let y = format!(r#"{{"first_name":"Moussa","last_name":"{b}"}}"#);
+        explained(&x, &y)["fields"]["last_name"]["level"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(level("Sagna", "Sgaana"), "similar");
+    assert_eq!(level("Niang", "Nagn"), "similar");
+    assert_eq!(level("Awa", "Aaaw"), "similar");
+    // A substituted letter is another family, whatever else changed.
+    for (a, b) in [
+        ("Seck", "Sene"),
+        ("Faye", "Fall"),
+        ("Fall", "Sall"),
+        ("Diallo", "Diatta"),
+    ] {
+        assert_eq!(level(a, b), "disagree", "{a} / {b}");
+    }
+    // A true pair from the simulator's 10k export: the family name typed twice wrong, the rest
+    // agreeing. It was a second card (-0.3); now a link.
+    let a = r#"{"first_name":"Moussa","last_name":"Sagna","date_of_birth":"2024-07-01","gender":"M","health_center":"Centre de Santé de Mbour","zone":"Mbour"}"#;
+    let b = with(a, "last_name", "Sgaana");
+    assert_eq!(explained(a, &b)["band"], "link");
+}
