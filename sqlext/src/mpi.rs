@@ -795,9 +795,12 @@ pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
     let dob = others[0].1;
     let nid = others[3].1;
     let no_name_agrees = first == Level::Disagree && last == Level::Disagree;
-    let any_common = [&a.first, &a.last, &b.first, &b.last]
-        .iter()
-        .any(|n| n.as_ref().is_some_and(|n| n.common));
+    // The names each slot compared: crosswise when the names were swapped.
+    let (fa, fb, la, lb) = if swapped {
+        (&a.first, &b.last, &a.last, &b.first)
+    } else {
+        (&a.first, &b.first, &a.last, &b.last)
+    };
     let fields = [
         (
             "first_name",
@@ -808,7 +811,7 @@ pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
                 // "aminata khady" / "aminata fama": sharing one very common part is no evidence.
                 0.0
             } else {
-                w_first(first, common(&a.first, &b.first, swapped, any_common))
+                w_first(first, common(fa, fb))
             },
         ),
         (
@@ -817,7 +820,7 @@ pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
             if no_name_agrees {
                 NAMES_BOTH_DISAGREE_EACH
             } else {
-                w_last(last, common(&a.last, &b.last, swapped, any_common))
+                w_last(last, common(la, lb))
             },
         ),
         others[0],
@@ -901,20 +904,17 @@ fn w_last(l: Level, common: bool) -> f64 {
     }
 }
 
-/// True when the agreeing name is a common one (either side). When names were swapped, the
-/// agreement is crosswise and weighs as common if any of the four names is (`any_common`).
+/// True when the agreeing name is a common one (either side): its agreement is a likelier
+/// coincidence. When names were swapped, each slot holds the two names that agree crosswise, so
+/// each agreement weighs by its own name's frequency, as a straight one does.
 ///
-/// Every swapped pair used to weigh as common, whatever its names, which is what this comment
-/// said of "any of the names" only: two rare names agreeing crosswise ("Benjamin Mcphail" /
-/// "Mcphail Benjamin") are as rare a coincidence as straight, and at 2.0 + 2.5 such a true pair
-/// with a replaced date fell under the review band. Swaps involving a very common name
-/// ("Diallo Aminata", names that are both given and family names such as "Mbaye") keep the
-/// common weights.
-fn common(a: &Option<Name>, b: &Option<Name>, swapped: bool, any_common: bool) -> bool {
+/// Until now any common name among the four made both crosswise agreements weigh as common: an
+/// exact swap of a rare given name and a common family name ("Théophile Niang" / "Niang
+/// Théophile", same clinic, 1 January) scored 4.5 for its names against 7.0 straight and was a
+/// second card on the simulator's 10k export. Two common names swapped ("Diallo Aminata",
+/// "Mbaye Diop") still weigh as common: both of their names are.
+fn common(a: &Option<Name>, b: &Option<Name>) -> bool {
     let is = |n: &Option<Name>| n.as_ref().is_some_and(|n| n.common);
-    if swapped {
-        return any_common;
-    }
     is(a) || is(b)
 }
 

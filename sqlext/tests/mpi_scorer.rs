@@ -546,3 +546,27 @@ fn a_name_typed_with_a_swap_and_a_letter_dropped_or_doubled_is_similar() {
     let b = with(a, "last_name", "Sgaana");
     assert_eq!(explained(a, &b)["band"], "link");
 }
+
+#[test]
+fn each_crosswise_agreement_of_swapped_names_weighs_by_its_own_name() {
+    // A true pair from the simulator's 10k export: a rare given name and a common family name
+    // swapped, same clinic, 1 January. It was a second card; a person now looks.
+    let a = r#"{"first_name":"Niang","last_name":"Théophile","date_of_birth":"2022-01-01","gender":"M","health_center":"Poste de Santé de Randoulène","zone":"Thiès"}"#;
+    let b = with(&with(a, "first_name", "Théophile"), "last_name", "Niang");
+    let e = explained(a, &b);
+    assert_eq!(e["names_swapped"], true, "{e}");
+    // Niang (common) against Niang, Théophile (rare) against Théophile: one close agreement
+    // with a common name's weight and one with a rare name's (which slot holds which depends on
+    // the order the scorer puts the records in): 2.5 + 3.0, where both used to weigh as common.
+    let names = |e: &serde_json::Value| {
+        e["fields"]["first_name"]["weight"].as_f64().unwrap()
+            + e["fields"]["last_name"]["weight"].as_f64().unwrap()
+    };
+    assert_eq!(names(&e), 5.5, "{e}");
+    assert_eq!(e["band"], "review", "{e}");
+    assert_eq!(explained(&b, a)["score"], e["score"]);
+    // Two common names swapped keep the common weights (2.0 + 2.5).
+    let c = r#"{"first_name":"Diallo","last_name":"Aminata","date_of_birth":"2022-01-01"}"#;
+    let d = r#"{"first_name":"Aminata","last_name":"Diallo","date_of_birth":"2022-01-01"}"#;
+    assert_eq!(names(&explained(c, d)), 4.5);
+}
