@@ -1263,7 +1263,13 @@ fn compare_address(a: &[String], b: &[String]) -> Level {
                 continue;
             }
             let sim = if digits {
-                if one_typo(t.as_bytes(), u.as_bytes()) {
+                let (x, y) = (t.as_bytes(), u.as_bytes());
+                if x.len() >= 3 && adjacent_swap(x, y) {
+                    // Two neighbouring digits swapped in a postcode or long house number is a
+                    // typing slip, credited like a mistyped word; a substituted digit may be
+                    // the house next door or the next postcode, so it keeps half.
+                    0.9
+                } else if one_typo(x, y) {
                     0.5
                 } else {
                     0.0

@@ -570,3 +570,23 @@ fn each_crosswise_agreement_of_swapped_names_weighs_by_its_own_name() {
     let d = r#"{"first_name":"Aminata","last_name":"Diallo","date_of_birth":"2022-01-01"}"#;
     assert_eq!(names(&explained(c, d)), 4.5);
 }
+
+#[test]
+fn a_postcode_with_two_digits_swapped_is_a_slip_not_another_place() {
+    let addr = |a: &str, b: &str| -> String {
+        let x = format!(r#"{{"first_name":"Kayla","last_name":"Tu","address":"{a}"}}"#);
+        let y = format!(r#"{{"first_name":"Kayla","last_name":"Tu","address":"{b}"}}"#);
+        explained(&x, &y)["fields"]["address"]["level"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // FEBRL2 entity 209: the street replaced, a word mistyped and the postcode's last digits
+    // swapped; house number, village, suburb and state agree.
+    let a = "6 chauvel circle adventist retireemnt village coleambally 3137 qld";
+    let b = "6 crichton crescent adventist retirement village coleambally 3173 qld";
+    assert_eq!(addr(a, b), "close");
+    // Another last digit is the next postcode: half the credit, and the pair stays similar.
+    let c = "6 crichton crescent adventist retirement village coleambally 3138 qld";
+    assert_eq!(addr(a, c), "similar");
+}
