@@ -11,15 +11,15 @@
 //!
 //! | field | exact | close | phonetic | similar | disagree | why |
 //! |---|---|---|---|---|---|---|
-//! | first_name (a similar pair of names made only of common parts weighs 0) | +4.0 (common name +2.5) | +3.0 (JW ≥ 0.92, or two adjacent letters swapped or one dropped in a name of 3+ letters, or two forms of one name of [`NAME_VARIANTS`]; common +2.0; compound names part by part, the weakest part deciding) | +2.5 (common +2.0) | +1.0 (JW ≥ 0.84, one compound name inside the other, or one part of two shared) | -2.3 (both names: -1.8 each) | u≈1/100, ≈1/30 for the most common West African names ([`COMMON_NAMES`]); replaced or nick names in ~10% of true pairs |
+//! | first_name (a similar pair of names made only of common parts weighs 0) | +4.0 (common name +2.5) | +3.0 (JW ≥ 0.92, or two adjacent letters swapped or one dropped in a name of 3+ letters, or two forms of one name of [`NAME_VARIANTS`]; common +2.0; compound names part by part, the weakest part deciding) | +2.5 (common +2.0) | +1.0 (JW ≥ 0.84, one compound name inside the other, one part of two shared, or two neighbouring letters swapped plus one letter dropped or doubled) | -2.3 (both names: -1.8 each) | u≈1/100, ≈1/30 for the most common West African names ([`COMMON_NAMES`]); replaced or nick names in ~10% of true pairs |
 //! | last_name | +5.0 (common +3.0) | +4.0 (as first_name; common +2.5) | +3.0 (common +2.5) | +1.5 | -2.3 (both names: -1.8 each) | rarer than first names but shared by households; changed at marriage |
 //! | date_of_birth | +6.0 (+2.5 on 1 January or a zero day/month) | +3.5 (day/month swap, one digit, adjacent digits swapped, year ±1; +1.0 on 1 January) | | -1.0 (same year only) | -3.0 | u≈1/(365·80); registrars estimate 1 January; ~5% of true pairs carry a wrong date |
 //! | gender | +0.5 | | | | -3.0 | half of everyone agrees; a disagreeing sex is rare in a true pair |
 //! | phone_number (last 8 digits) | +5.0 | +2.0 (one digit or one insertion) | | | -1.5 | households share phones and people change them |
 //! | national_id | +9.0 | +2.5 (one edit) | | | -3.0 | nearly unique; typos happen |
-//! | address (token-set Dice, fuzzy tokens) | +8.0 (≥ 0.99; +9.0 for two full addresses of 5+ words) | +6.5 (+7.5 full; ≥ 0.75, or letter-bigram Dice ≥ 0.85 when words were split or merged) | | +2.0 (≥ 0.5) | -2.5 | a full address is nearly unique (u≈1e-4); people move |
+//! | address (token-set Dice, fuzzy tokens: a word by Jaro-Winkler, a number of 3+ digits with two neighbouring digits swapped 0.9, one substituted digit 0.5) | +8.0 (≥ 0.99; +9.0 for two full addresses of 5+ words) | +6.5 (+7.5 full; ≥ 0.75, or letter-bigram Dice ≥ 0.85 when words were split or merged) | | +2.0 (≥ 0.5) | -2.5 | a full address is nearly unique (u≈1e-4); people move |
 //! | health_center | +0.7 | | | | -1.5 | one big center holds many people (u of agreement ≈ 0.3); most people return to their clinic (m of disagreement ≈ 0.2, u ≈ 0.85: ln(0.2/0.85)) |
-//! | zone | +0.3 | | | | -0.2 | as health_center, coarser |
+//! | zone (district) | +0.3 | | | | -1.5 | on top of the clinic's -1.5: another district is far rarer in a true pair than another clinic of the same district (m ≈ 5% of true pairs against u ≈ 0.9 of candidates across a region: ln(0.05/0.9) ≈ -2.9 for the two together). It was -0.2, which put another district barely below another clinic: at 100,000 simulator records, 40 of the 67 directly scored false automatic links were in another district with a date one slip off |
 //!
 //! `PRIOR = -8.0`: the prior log-odds of a candidate pair (blocking already demanded agreement on
 //! a name code, date, phone or ID, so candidates are far likelier matches than random pairs).
@@ -783,7 +783,7 @@ fn other_fields(a: &PreparedRecord, b: &PreparedRecord) -> [(&'static str, Level
             ),
         ),
         ("health_center", hc, w_simple(hc, 0.7, -1.5)),
-        ("zone", zone, w_simple(zone, 0.3, -0.2)),
+        ("zone", zone, w_simple(zone, 0.3, -1.5)),
     ]
 }
 

@@ -590,3 +590,22 @@ fn a_postcode_with_two_digits_swapped_is_a_slip_not_another_place() {
     let c = "6 crichton crescent adventist retirement village coleambally 3138 qld";
     assert_eq!(addr(a, c), "similar");
 }
+
+#[test]
+fn a_date_slip_in_another_district_waits_for_a_person() {
+    // A false automatic link at 100,000 simulator records: the same rare names, a date one slip
+    // off, another clinic in another district.
+    let a = r#"{"first_name":"Geneviève","last_name":"Preira","date_of_birth":"1992-11-15","gender":"F","health_center":"Poste de Santé de Ross Béthio","zone":"Dagana"}"#;
+    let other_district = r#"{"first_name":"Geneviève","last_name":"Preira","date_of_birth":"1992-11-10","gender":"F","health_center":"Centre de Santé d'Oussouye","zone":"Oussouye"}"#;
+    assert_eq!(explained(a, other_district)["band"], "review");
+    // Another clinic of the same district: people do that, and it still links.
+    let same_district = with(
+        &with(other_district, "zone", "Dagana"),
+        "health_center",
+        "Centre de Santé de Dagana",
+    );
+    assert_eq!(explained(a, &same_district)["band"], "link");
+    // The same date in another district still links: the names and the date carry it.
+    let moved = with(other_district, "date_of_birth", "1992-11-15");
+    assert_eq!(explained(a, &moved)["band"], "link");
+}
