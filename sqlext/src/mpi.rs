@@ -1134,13 +1134,16 @@ fn compare_names(a: &PreparedRecord, b: &PreparedRecord) -> (Level, Level, bool)
     if x1 >= Level::Close && x2 >= Level::Close {
         return (Level::Close, Level::Close, true);
     }
-    // Swapped and one of them also mistyped or replaced: the crosswise agreement still counts.
+    // Swapped and one of them also mistyped or replaced: the crosswise agreement still counts,
+    // and so does the other crosswise pair's own level: "eliza nguyen" / "nguy en elixa" is a
+    // swap with "eliza" / "elixa" similar, not disagreeing (as disagreeing, the pair looked like
+    // twins, a replaced first name, and waited for a person).
     if first == Level::Disagree && last == Level::Disagree {
         if x1 >= Level::Close {
-            return (Level::Close, Level::Disagree, true);
+            return (Level::Close, x2.max(Level::Disagree), true);
         }
         if x2 >= Level::Close {
-            return (Level::Disagree, Level::Close, true);
+            return (x1.max(Level::Disagree), Level::Close, true);
         }
     }
     (first, last, false)

@@ -609,3 +609,23 @@ fn a_date_slip_in_another_district_waits_for_a_person() {
     let moved = with(other_district, "date_of_birth", "1992-11-15");
     assert_eq!(explained(a, &moved)["band"], "link");
 }
+
+#[test]
+fn a_swap_with_the_other_name_mistyped_keeps_that_names_own_level() {
+    // FEBRL1 entity 37: names swapped, the family name split and the given name mistyped.
+    let a = r#"{"first_name":"eliza","last_name":"nguyen","date_of_birth":"1926-06-26","address":"29 buxton street fergson lodge cunnamulla 2256 sa"}"#;
+    let b = r#"{"first_name":"nguy en","last_name":"elixa","date_of_birth":"1926-06-26","address":"29 buxton street fergson oldge cunnamulla 2257 sa"}"#;
+    let e = explained(a, b);
+    assert_eq!(e["names_swapped"], true, "{e}");
+    let levels = [
+        e["fields"]["first_name"]["level"].as_str().unwrap(),
+        e["fields"]["last_name"]["level"].as_str().unwrap(),
+    ];
+    // "nguyen" / "nguy en" close, "eliza" / "elixa" at its own (phonetic) level, not disagree.
+    assert!(
+        levels.contains(&"close") && levels.contains(&"phonetic"),
+        "{e}"
+    );
+    // Not the twins pattern (a replaced first name): the pair links.
+    assert_eq!(e["band"], "link", "{e}");
+}
