@@ -608,3 +608,28 @@ fn a_decision_closes_the_other_items_that_ask_the_same_question() {
         }
     }
 }
+
+/// "Different" on an item whose two records were merged into one identity since it was made
+/// speaks of those two records only: other items inside that identity stay open.
+#[test]
+fn different_inside_one_identity_closes_only_its_own_item() {
+    let (_d, store) = open();
+    let p = people();
+    for i in [0, 1, 2] {
+        put(&store, p[i].0, p[i].1.clone());
+    }
+    resolve_pending(&store).unwrap();
+    let a = mpi_id_for(&store, "e1").unwrap().unwrap();
+    assert_eq!(partition(&store, &["e1", "e2", "e3"]).len(), 1);
+    // Two items left from before the records were joined (an older queue).
+    let first = store.mpi_insert_review("e2", "e1", &a, 0.9, "{}").unwrap();
+    let second = store.mpi_insert_review("e3", "e1", &a, 0.9, "{}").unwrap();
+    review::review_decide(&store, first, Decision::Different, "awa.staff").unwrap();
+    let left: Vec<i64> = review::review_list(&store)
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(left, vec![second]);
+    assert_eq!(store.mpi_not_same_as("e3").unwrap(), Vec::<String>::new());
+}

@@ -127,6 +127,11 @@ fn close_answered(
     candidate_mpi: &str,
     by: &str,
 ) -> Result<()> {
+    if decision == Decision::Different && record_mpi == candidate_mpi {
+        // Both sides were already one identity (merged since the item was made): "different"
+        // speaks of these two records only, not of every other pair inside that identity.
+        return Ok(());
+    }
     let items = match decision {
         Decision::Same => {
             let survivor = super::current_mpi_id(store, candidate_mpi)?;
