@@ -81,9 +81,9 @@ pub fn review_decide(store: &Store, id: i64, decision: Decision, by: &str) -> Re
         if item.status != "pending" {
             bail!("review item {id} was already decided ({}) by {}", item.status, item.decided_by.as_deref().unwrap_or("?"));
         }
-        let before = serde_json::json!({ "status": "pending", "record_mpi_id": super::mpi_id_for(store, &item.enrollment_uid)?, "candidate_mpi_id": super::mpi_id_for(store, &item.candidate_enrollment_uid)? });
         let record_mpi = super::mpi_id_for(store, &item.enrollment_uid)?;
         let candidate_mpi = super::mpi_id_for(store, &item.candidate_enrollment_uid)?;
+        let before = serde_json::json!({ "status": "pending", "record_mpi_id": record_mpi, "candidate_mpi_id": candidate_mpi });
         match decision {
             Decision::Same => {
                 let survivor = super::mpi_id_for(store, &item.candidate_enrollment_uid)?
