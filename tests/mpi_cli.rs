@@ -65,47 +65,9 @@ fn eval_refuses_duplicate_ids_and_unknown_truth_ids_with_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let recs = dir.path().join("r.csv");
     let truth = dir.path().join("t.csv");
-    std::fs::write(&recs, "id,first_name,last_name\n1,Awa,Ba\n1,Awa,Ba\n").unwrap();
-    std::fs::write(&truth, "id_a,id_b\n1,2\n").unwrap();
-    let out = kadi(
-        &dir.path().join("x.db"),
-        &[
-            "mpi",
-            "eval",
-            "--records",
-            recs.to_str().unwrap(),
-            "--truth",
-            truth.to_str().unwrap(),
-        ],
-    );
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("duplicate id"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::write(
-        &recs,
-        "id,first_name,last_name,date_of_birth\n1,Awa,Ba,1990-01-02\n2,Awa,Ba,1990-01-02\n",
-    )
-    .unwrap();
-    std::fs::write(&truth, "id_a,id_b\n1,3\n").unwrap();
-    let out = kadi(
-        &dir.path().join("x.db"),
-        &[
-            "mpi",
-            "eval",
-            "--records",
-            recs.to_str().unwrap(),
-            "--truth",
-            truth.to_str().unwrap(),
-        ],
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown record id"));
-    std::fs::write(&truth, "id_a,id_b\n1,2\n").unwrap();
-    let out = kadi(
-        &dir.path().join("x.db"),
-        &[
+    // `kadi mpi eval --json --records r.csv --truth t.csv`, plus `extra`.
+    let eval = |extra: &[&str]| {
+        let mut args = vec![
             "mpi",
             "eval",
             "--json",
@@ -113,49 +75,38 @@ fn eval_refuses_duplicate_ids_and_unknown_truth_ids_with_clear_errors() {
             recs.to_str().unwrap(),
             "--truth",
             truth.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        ];
+        args.extend(extra);
+        kadi(&dir.path().join("x.db"), &args)
+    };
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).to_string();
+    std::fs::write(&recs, "id,first_name,last_name\n1,Awa,Ba\n1,Awa,Ba\n").unwrap();
+    std::fs::write(&truth, "id_a,id_b\n1,2\n").unwrap();
+    let out = eval(&[]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("duplicate id"), "{}", stderr(&out));
+    std::fs::write(
+        &recs,
+        "id,first_name,last_name,date_of_birth\n1,Awa,Ba,1990-01-02\n2,Awa,Ba,1990-01-02\n",
+    )
+    .unwrap();
+    std::fs::write(&truth, "id_a,id_b\n1,3\n").unwrap();
+    assert!(stderr(&eval(&[])).contains("unknown record id"));
+    std::fs::write(&truth, "id_a,id_b\n1,2\n").unwrap();
+    let out = eval(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["auto"]["recall"], 1.0, "{v}");
     // `--store` keeps the evaluation store; naming one that exists is refused, since its records
     // were resolved by an earlier run and this one would measure nothing.
     let kept = dir.path().join("kept.db");
-    let run = |path: &Path| {
-        kadi(
-            &dir.path().join("x.db"),
-            &[
-                "mpi",
-                "eval",
-                "--json",
-                "--records",
-                recs.to_str().unwrap(),
-                "--truth",
-                truth.to_str().unwrap(),
-                "--store",
-                path.to_str().unwrap(),
-            ],
-        )
-    };
-    let first = run(&kept);
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    let first = eval(&["--store", kept.to_str().unwrap()]);
+    assert!(first.status.success(), "{}", stderr(&first));
     let v: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
     assert_eq!(v["comparisons"], 1, "{v}");
-    let again = run(&kept);
+    let again = eval(&["--store", kept.to_str().unwrap()]);
     assert!(!again.status.success());
-    assert!(
-        String::from_utf8_lossy(&again.stderr).contains("exists"),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    assert!(stderr(&again).contains("exists"), "{}", stderr(&again));
 }
 
 #[test]
