@@ -69,6 +69,23 @@ fn partition(store: &Store, uids: &[&str]) -> BTreeSet<BTreeSet<String>> {
     by_id.into_values().collect()
 }
 
+/// Stores the people of [`people`] at these indices, in this order.
+fn put_people(store: &Store, order: &[usize]) {
+    let p = people();
+    for &i in order {
+        put(store, p[i].0, p[i].1.clone());
+    }
+}
+
+/// IDs of the pending review items, oldest first.
+fn pending_ids(store: &Store) -> Vec<i64> {
+    review::review_list(store)
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect()
+}
+
 #[test]
 fn duplicates_link_twins_go_to_review_and_strangers_get_their_own_identity() {
     let (_d, store) = open();
@@ -513,9 +530,7 @@ fn each_pair_of_identities_is_asked_once_and_an_answer_covers_later_records() {
     let (_d, store) = open();
     let p = people();
     // e1 (Aminata), then the twin e4, then Aminata's other records e2, e3.
-    for i in [0, 3, 1, 2] {
-        put(&store, p[i].0, p[i].1.clone());
-    }
+    put_people(&store, &[0, 3, 1, 2]);
     resolve_pending(&store).unwrap();
     let a = mpi_id_for(&store, "e1").unwrap().unwrap();
     assert_eq!(partition(&store, &["e1", "e2", "e3"]).len(), 1);
@@ -560,9 +575,7 @@ fn a_decision_closes_the_other_items_that_ask_the_same_question() {
     for decision in [Decision::Same, Decision::Different] {
         let (_d, store) = open();
         let p = people();
-        for i in [0, 1, 2, 3] {
-            put(&store, p[i].0, p[i].1.clone());
-        }
+        put_people(&store, &[0, 1, 2, 3]);
         resolve_pending(&store).unwrap();
         let a = mpi_id_for(&store, "e1").unwrap().unwrap();
         let twin = mpi_id_for(&store, "e4").unwrap().unwrap();
@@ -583,11 +596,7 @@ fn a_decision_closes_the_other_items_that_ask_the_same_question() {
         assert_eq!(items.len(), 4);
         let audit_before = store.count("audit_log").unwrap();
         review::review_decide(&store, items[0].id, decision, "awa.staff").unwrap();
-        let left: Vec<i64> = review::review_list(&store)
-            .unwrap()
-            .iter()
-            .map(|i| i.id)
-            .collect();
+        let left = pending_ids(&store);
         assert_eq!(left, vec![other], "{decision:?}");
         // The decision, each closing, and (for "same") the merge.
         assert!(store.count("audit_log").unwrap() >= audit_before + 3);
@@ -614,10 +623,7 @@ fn a_decision_closes_the_other_items_that_ask_the_same_question() {
 #[test]
 fn different_inside_one_identity_closes_only_its_own_item() {
     let (_d, store) = open();
-    let p = people();
-    for i in [0, 1, 2] {
-        put(&store, p[i].0, p[i].1.clone());
-    }
+    put_people(&store, &[0, 1, 2]);
     resolve_pending(&store).unwrap();
     let a = mpi_id_for(&store, "e1").unwrap().unwrap();
     assert_eq!(partition(&store, &["e1", "e2", "e3"]).len(), 1);
@@ -625,11 +631,7 @@ fn different_inside_one_identity_closes_only_its_own_item() {
     let first = store.mpi_insert_review("e2", "e1", &a, 0.9, "{}").unwrap();
     let second = store.mpi_insert_review("e3", "e1", &a, 0.9, "{}").unwrap();
     review::review_decide(&store, first, Decision::Different, "awa.staff").unwrap();
-    let left: Vec<i64> = review::review_list(&store)
-        .unwrap()
-        .iter()
-        .map(|i| i.id)
-        .collect();
+    let left = pending_ids(&store);
     assert_eq!(left, vec![second]);
     assert_eq!(store.mpi_not_same_as("e3").unwrap(), Vec::<String>::new());
 }

@@ -288,15 +288,7 @@ fn an_address_with_split_or_merged_words_is_still_close() {
 
 #[test]
 fn short_family_names_with_swapped_or_dropped_letters_are_close_but_other_families_are_not() {
-    let level = |a: &str, b: &str| -> String {
-        let x = format!(r#"{{"first_name":"Fatou","last_name":"{a}"}}"#);
-        let y = format!(r#"{{"first_name":"Fatou","last_name":"{b}"}}"#);
-        let e: serde_json::Value = serde_json::from_str(&explain_json(&x, &y).unwrap()).unwrap();
-        e["fields"]["last_name"]["level"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let level = |a: &str, b: &str| level_of(r#"{"first_name":"Fatou"}"#, "last_name", a, b);
     assert_eq!(level("Sow", "Swo"), "close");
     assert_eq!(level("Sène", "Sne"), "close");
     assert_eq!(level("Niang", "Niagn"), "close");
@@ -315,6 +307,14 @@ const SENGHOR: &str = r#"{"first_name":"Ousseynou","last_name":"Senghor","addres
 
 fn explained(a: &str, b: &str) -> serde_json::Value {
     serde_json::from_str(&explain_json(a, b).unwrap()).unwrap()
+}
+
+/// The level `field` compares at when two copies of `base` differ only there (`a` / `b`).
+fn level_of(base: &str, field: &str, a: &str, b: &str) -> String {
+    explained(&with(base, field, a), &with(base, field, b))["fields"][field]["level"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -473,14 +473,7 @@ fn swapped_common_names_with_a_mistyped_year_still_share_a_block() {
 
 #[test]
 fn an_everyday_form_of_a_given_name_is_close_not_weak() {
-    let level = |a: &str, b: &str| -> String {
-        let x = format!(r#"{{"first_name":"{a}","last_name":"Wade"}}"#);
-        let y = format!(r#"{{"first_name":"{b}","last_name":"Wade"}}"#);
-        explained(&x, &y)["fields"]["first_name"]["level"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let level = |a: &str, b: &str| level_of(r#"{"last_name":"Wade"}"#, "first_name", a, b);
     assert_eq!(level("Fatou", "Fatoumata"), "close");
     assert_eq!(level("Khady", "Khadija"), "close");
     assert_eq!(level("Omar", "Oumar"), "close");
@@ -520,14 +513,7 @@ fn a_day_and_month_swap_meets_its_record_in_a_small_block() {
 
 #[test]
 fn a_name_typed_with_a_swap_and_a_letter_dropped_or_doubled_is_similar() {
-    let level = |a: &str, b: &str| -> String {
-        let x = format!(r#"{{"first_name":"Moussa","last_name":"{a}"}}"#);
-        let y = format!(r#"{{"first_name":"Moussa","last_name":"{b}"}}"#);
-        explained(&x, &y)["fields"]["last_name"]["level"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let level = |a: &str, b: &str| level_of(r#"{"first_name":"Moussa"}"#, "last_name", a, b);
     assert_eq!(level("Sagna", "Sgaana"), "similar");
     assert_eq!(level("Niang", "Nagn"), "similar");
     assert_eq!(level("Awa", "Aaaw"), "similar");
@@ -573,13 +559,13 @@ fn each_crosswise_agreement_of_swapped_names_weighs_by_its_own_name() {
 
 #[test]
 fn a_postcode_with_two_digits_swapped_is_a_slip_not_another_place() {
-    let addr = |a: &str, b: &str| -> String {
-        let x = format!(r#"{{"first_name":"Kayla","last_name":"Tu","address":"{a}"}}"#);
-        let y = format!(r#"{{"first_name":"Kayla","last_name":"Tu","address":"{b}"}}"#);
-        explained(&x, &y)["fields"]["address"]["level"]
-            .as_str()
-            .unwrap()
-            .to_string()
+    let addr = |a: &str, b: &str| {
+        level_of(
+            r#"{"first_name":"Kayla","last_name":"Tu"}"#,
+            "address",
+            a,
+            b,
+        )
     };
     // FEBRL2 entity 209: the street replaced, a word mistyped and the postcode's last digits
     // swapped; house number, village, suburb and state agree.

@@ -278,14 +278,21 @@ impl Store {
         self.conn()
             .prepare_cached("DELETE FROM mpi_block_keys WHERE enrollment_uid = ?1")?
             .execute(params![enrollment_uid])?;
-        // One row per statement: a multi-row INSERT needs a statement journal (a temporary file
-        // written at every record), a single row does not.
-        let mut ins = self.conn().prepare_cached(
-            "INSERT OR IGNORE INTO mpi_block_keys(block_key, enrollment_uid) VALUES (?1, ?2)",
-        )?;
+        self.insert_block_keys(
+            "INSERT OR IGNORE INTO mpi_block_keys(enrollment_uid, block_key) VALUES (?1, ?2)",
+            enrollment_uid,
+            keys,
+        )
+        .with_context(|| format!("storing the blocking keys of {enrollment_uid}"))
+    }
+
+    /// Runs `insert` (parameters: enrollment, key) once per key. One row per statement: a
+    /// multi-row INSERT needs a statement journal (a temporary file written at every record), a
+    /// single row does not.
+    fn insert_block_keys(&self, insert: &str, enrollment_uid: &str, keys: &[String]) -> Result<()> {
+        let mut ins = self.conn().prepare_cached(insert)?;
         for k in keys {
-            ins.execute(params![k, enrollment_uid])
-                .with_context(|| format!("storing the blocking keys of {enrollment_uid}"))?;
+            ins.execute(params![enrollment_uid, k])?;
         }
         Ok(())
     }
@@ -294,14 +301,12 @@ impl Store {
     /// `mpi_block_keys_staged` (see `schema_v5.sql`); [`Store::mpi_move_staged_block_keys`] moves
     /// them into `mpi_block_keys` at the end of the pass.
     pub fn mpi_stage_block_keys(&self, enrollment_uid: &str, keys: &[String]) -> Result<()> {
-        let mut ins = self.conn().prepare_cached(
+        self.insert_block_keys(
             "INSERT OR IGNORE INTO mpi_block_keys_staged(enrollment_uid, block_key) VALUES (?1, ?2)",
-        )?;
-        for k in keys {
-            ins.execute(params![enrollment_uid, k])
-                .with_context(|| format!("staging the blocking keys of {enrollment_uid}"))?;
-        }
-        Ok(())
+            enrollment_uid,
+            keys,
+        )
+        .with_context(|| format!("staging the blocking keys of {enrollment_uid}"))
     }
 
     /// Moves staged blocking keys into `mpi_block_keys` in key order, in one transaction, and
