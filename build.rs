@@ -7,6 +7,9 @@ use std::process::Command;
 #[allow(dead_code)]
 mod template_check;
 
+/// The build date when git cannot say (a source tarball): the day this line was last edited.
+const FALLBACK_BUILD_DATE: &str = "2026-12-04";
+
 fn main() {
     let commit = Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
@@ -21,6 +24,17 @@ fn main() {
         format!("{} ({commit})", env!("CARGO_PKG_VERSION"))
     };
     println!("cargo:rustc-env=KADI_BUILD_VERSION={version}");
+    // The date of the commit built (reproducible, unlike the build machine's clock): no date kadi
+    // stores for good may lie before it, whatever a box without a real-time clock believes.
+    let build_date = Command::new("git")
+        .args(["log", "-1", "--format=%cs"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|d| d.len() == 10)
+        .unwrap_or_else(|| FALLBACK_BUILD_DATE.to_string());
+    println!("cargo:rustc-env=KADI_BUILD_DATE={build_date}");
     println!("cargo:rerun-if-changed=assets");
     check_card_templates();
     println!("cargo:rerun-if-changed=.git/HEAD");

@@ -5,6 +5,7 @@
 //! `main.rs` only parses arguments; every capability is a module here with a small public surface.
 
 pub mod cards;
+pub mod clock;
 pub mod demo;
 pub mod dhis2;
 pub mod mapping;

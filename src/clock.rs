@@ -1,0 +1,98 @@
+//! Time a box can trust. A Raspberry Pi has no real-time clock: until NTP (or DHIS2) answers, its
+//! wall clock may read 1970 or whatever it read at the last shutdown, and an operator may set it by
+//! hand. So kadi never uses the bare wall clock for anything printed or stored for good:
+//! - [`build_date`] is a floor: no trusted date lies before the commit the binary was built from;
+//! - [`since_boot`] with [`boot_id`] is a monotonic bound that survives wall-clock jumps (it counts
+//!   suspend too), for expiring sessions and recognising a run left behind by a power cut;
+//! - [`plausible_today`] is the box's date when it is plausible, else the floor.
+use chrono::NaiveDate;
+use std::time::Duration;
+
+/// The date of the commit this binary was built from (`YYYY-MM-DD`, embedded by `build.rs`).
+pub const BUILD_DATE: &str = env!("KADI_BUILD_DATE");
+
+/// [`BUILD_DATE`] as a date (1970-01-01 if it were ever malformed, which build.rs prevents).
+pub fn build_date() -> NaiveDate {
+    NaiveDate::parse_from_str(BUILD_DATE, "%Y-%m-%d").unwrap_or_default()
+}
+
+/// Today by the box's clock if it is not before the build date, else the build date.
+pub fn plausible_today() -> NaiveDate {
+    chrono::Utc::now().date_naive().max(build_date())
+}
+
+/// True when the wall clock reads a date before this binary was built: it cannot be right.
+pub fn wall_clock_is_implausible() -> bool {
+    chrono::Utc::now().date_naive() < build_date()
+}
+
+/// This boot's random ID (`/proc/sys/kernel/random/boot_id`), which changes at every boot: a
+/// process ID or a monotonic time means something only together with it.
+pub fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Time since boot, including suspend (`CLOCK_BOOTTIME`): never jumps when the wall clock is set.
+pub fn since_boot() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_BOOTTIME exists on every Linux kadi runs on.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// A point on the monotonic clock that can be stored: this boot's ID and the time since boot.
+/// Comparing two stamps of the same boot gives real elapsed time whatever the wall clock did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootStamp {
+    pub boot_id: String,
+    pub since_boot_ms: i64,
+}
+
+impl BootStamp {
+    /// Now, or `None` where the system does not expose a boot ID.
+    pub fn now() -> Option<BootStamp> {
+        Some(BootStamp {
+            boot_id: boot_id()?,
+            since_boot_ms: since_boot().as_millis() as i64,
+        })
+    }
+
+    /// Time elapsed since `self` if it was taken during this boot; `None` from another boot.
+    pub fn elapsed(&self) -> Option<Duration> {
+        let now = BootStamp::now()?;
+        (now.boot_id == self.boot_id)
+            .then(|| Duration::from_millis(now.since_boot_ms.saturating_sub(self.since_boot_ms).max(0) as u64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_build_date_is_a_real_date_and_a_floor() {
+        assert!(build_date() > NaiveDate::from_ymd_opt(2026, 1, 1).unwrap());
+        assert!(plausible_today() >= build_date());
+    }
+
+    #[test]
+    fn boot_stamps_measure_within_one_boot_only() {
+        let stamp = BootStamp::now().expect("Linux exposes a boot id");
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(stamp.elapsed().unwrap() >= Duration::from_millis(20));
+        let other = BootStamp {
+            boot_id: "another-boot".into(),
+            since_boot_ms: 0,
+        };
+        assert_eq!(other.elapsed(), None);
+    }
+}
