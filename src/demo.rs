@@ -80,6 +80,7 @@ impl DemoArgs {
             db: db.to_path_buf(),
             listen: self.listen.clone(),
             threads: 4,
+            limits: Default::default(),
         };
         let running = match crate::web::start(&config) {
             Ok(r) => r,
@@ -103,9 +104,9 @@ impl DemoArgs {
         })?;
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        running.wait();
+        let result = running.wait();
         drop(sim);
-        Ok(())
+        result
     }
 }
 

@@ -27,3 +27,60 @@ impl std::fmt::Display for AlreadyReported {
 }
 
 impl std::error::Error for AlreadyReported {}
+
+/// Makes untrusted text (a request path, a user name) safe for one log line: control characters
+/// and other invisible or terminal-steering characters become visible escapes (`\n`, `\x1b`,
+/// `\u{202e}`), a backslash is doubled so escapes stay unambiguous, and the result is cut at
+/// `max_chars` characters of input with a note of how much was left out. Without this, a path
+/// with `%0a` forges log lines and one with `\x1b[` rewrites the operator's terminal.
+pub fn escape_log(text: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars) + 8);
+    let mut taken = 0;
+    for c in text.chars() {
+        if taken == max_chars {
+            let left = text.chars().count() - taken;
+            out.push_str(&format!("…(+{left} chars)"));
+            break;
+        }
+        taken += 1;
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x80 && (c.is_ascii_control()) => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_control() || is_invisible_format(c) => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Unicode format characters that reorder or hide text on a terminal (bidi overrides, zero-width).
+fn is_invisible_format(c: char) -> bool {
+    matches!(c as u32,
+        0x00AD | 0x061C | 0x180E | 0x200B..=0x200F | 0x2028..=0x202E | 0x2060..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_log;
+
+    #[test]
+    fn log_text_shows_control_characters_as_escapes_and_is_bounded() {
+        assert_eq!(
+            escape_log("/\x1b[31mred\nGET /x 200\r\t\\", 100),
+            "/\\x1b[31mred\\nGET /x 200\\r\\t\\\\"
+        );
+        assert_eq!(
+            escape_log("/é\u{9b}\u{202e}\u{7f}", 100),
+            "/é\\u{9b}\\u{202e}\\x7f"
+        );
+        assert_eq!(escape_log("abcdef", 3), "abc…(+3 chars)");
+        assert_eq!(escape_log("abc", 3), "abc");
+    }
+}

@@ -20,6 +20,56 @@ pub struct ServeArgs {
     /// Print one JSON document (the URL) at start instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Bounds of the HTTP front (hidden: the defaults are the documented values; tests shorten
+    /// them so they need not wait out the real deadlines).
+    #[command(flatten)]
+    pub limits: FrontLimitArgs,
+}
+
+/// Hidden overrides of [`super::front::Limits`] for tests and benchmarks.
+#[derive(Debug, clap::Args)]
+pub struct FrontLimitArgs {
+    /// Header section deadline in milliseconds (default 10000).
+    #[arg(long, hide = true)]
+    pub header_timeout_ms: Option<u64>,
+    /// Body deadline base in milliseconds (default 10000, plus 1000 per 16 KiB).
+    #[arg(long, hide = true)]
+    pub body_timeout_ms: Option<u64>,
+    /// Keep-alive idle timeout in milliseconds (default 30000).
+    #[arg(long, hide = true)]
+    pub idle_timeout_ms: Option<u64>,
+    /// Write deadline in milliseconds (default 10000).
+    #[arg(long, hide = true)]
+    pub write_timeout_ms: Option<u64>,
+    /// Most open connections (default 256).
+    #[arg(long, hide = true)]
+    pub max_connections: Option<usize>,
+}
+
+impl FrontLimitArgs {
+    /// The defaults with the given overrides.
+    pub fn limits(&self) -> super::front::Limits {
+        let ms = std::time::Duration::from_millis;
+        let mut l = super::front::Limits::default();
+        if let Some(v) = self.header_timeout_ms {
+            l.header_timeout = ms(v);
+        }
+        if let Some(v) = self.body_timeout_ms {
+            l.body_timeout = ms(v);
+            // Keep the per-16-KiB part in proportion so a shortened budget stays short.
+            l.body_timeout_per_16k = ms(v / 10);
+        }
+        if let Some(v) = self.idle_timeout_ms {
+            l.idle_timeout = ms(v);
+        }
+        if let Some(v) = self.write_timeout_ms {
+            l.write_timeout = ms(v);
+        }
+        if let Some(v) = self.max_connections {
+            l.max_connections = v.max(1);
+        }
+        l
+    }
 }
 
 impl ServeArgs {
@@ -32,6 +82,7 @@ impl ServeArgs {
             db: db.to_path_buf(),
             listen: self.listen,
             threads: self.threads,
+            limits: self.limits.limits(),
         })?;
         let url = running.url();
         let report =
@@ -45,8 +96,7 @@ impl ServeArgs {
         })?;
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        running.wait();
-        Ok(())
+        running.wait()
     }
 }
 

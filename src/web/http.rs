@@ -1,8 +1,8 @@
-//! Small HTTP helpers over tiny_http: the [`Reply`] every handler returns, query-string and form
-//! decoding, size-limited body reading, and the security headers every response carries.
+//! Small HTTP helpers over kadi's own front ([`super::front`]): the [`Reply`] every handler
+//! returns and its encoding with the security headers every response carries, query-string and
+//! form decoding, and the size check of the (already read) request body.
+use super::front::Request;
 use serde::Serialize;
-use std::io::Read;
-use tiny_http::{Header, Request, Response};
 
 /// The largest request body kadi reads (forms and JSON); larger bodies get 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -93,9 +93,14 @@ impl Reply {
         self
     }
 
-    /// Converts into a tiny_http response with the headers every kadi answer carries.
-    pub fn into_response(self) -> Response<std::io::Cursor<Vec<u8>>> {
-        let mut response = Response::from_data(self.body).with_status_code(self.status);
+    /// Encodes the reply as an HTTP/1.1 response with the headers every kadi answer carries.
+    /// A header whose name or value could break the response (control characters such as CR or
+    /// LF) is left out and logged, so no handler can split a response by mistake.
+    pub fn to_http(&self, keep_alive: bool, head_only: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(512 + if head_only { 0 } else { self.body.len() });
+        out.extend_from_slice(
+            format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status)).as_bytes(),
+        );
         let fixed = [
             ("Content-Type", self.content_type),
             ("X-Content-Type-Options", "nosniff"),
@@ -108,27 +113,83 @@ impl Reply {
                 "default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             ),
         ];
-        for (name, value) in fixed {
-            if let Ok(h) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-                response.add_header(h);
+        let extra = self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+        for (name, value) in fixed.into_iter().chain(extra) {
+            let name_ok = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            let value_ok = value
+                .bytes()
+                .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f));
+            if !name_ok || !value_ok {
+                eprintln!(
+                    "kadi serve: left out a response header with control characters: {}",
+                    crate::output::escape_log(name, 64)
+                );
+                continue;
             }
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
         }
-        for (name, value) in &self.headers {
-            if let Ok(h) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-                response.add_header(h);
-            }
+        let connection = if keep_alive { "keep-alive" } else { "close" };
+        out.extend_from_slice(
+            format!(
+                "Content-Length: {}\r\nConnection: {connection}\r\n\r\n",
+                self.body.len()
+            )
+            .as_bytes(),
+        );
+        if !head_only {
+            out.extend_from_slice(&self.body);
         }
-        response
+        out
+    }
+}
+
+/// The reason phrase of a status code.
+fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        417 => "Expectation Failed",
+        422 => "Unprocessable Content",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "Status",
     }
 }
 
 /// The value of a request header (case-insensitive name).
 pub fn header<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
-    request
-        .headers()
-        .iter()
-        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str())
+    request.header(name)
 }
 
 /// Splits a request URL into its path and decoded query pairs.
@@ -199,30 +260,23 @@ pub fn percent_encode(s: &str) -> String {
     out
 }
 
-/// Why a body could not be read.
+/// Why a body could not be used.
 #[derive(Debug, PartialEq, Eq)]
 pub enum BodyError {
     /// Larger than the limit: answer 413.
     TooLarge,
-    /// The connection failed while reading.
+    /// The connection failed while reading (the front reads bodies before handlers run, so
+    /// handlers no longer see this; kept so their error arms stay as they are).
     Io,
 }
 
-/// Reads the request body, refusing more than `limit` bytes (by Content-Length and by counting).
-pub fn read_body(request: &mut Request, limit: usize) -> Result<Vec<u8>, BodyError> {
-    if request.body_length().is_some_and(|n| n > limit) {
+/// The request body, refusing more than `limit` bytes. The front has already read the whole
+/// body within its own limit; this is the route's own, possibly smaller, limit.
+pub fn read_body(request: &Request, limit: usize) -> Result<Vec<u8>, BodyError> {
+    if request.body().len() > limit {
         return Err(BodyError::TooLarge);
     }
-    let mut body = Vec::new();
-    request
-        .as_reader()
-        .take(limit as u64 + 1)
-        .read_to_end(&mut body)
-        .map_err(|_| BodyError::Io)?;
-    if body.len() > limit {
-        return Err(BodyError::TooLarge);
-    }
-    Ok(body)
+    Ok(request.body().to_vec())
 }
 
 #[cfg(test)]

@@ -1,31 +1,38 @@
-//! The local web page and JSON API over tiny_http: staff login, beneficiaries, card preview and
+//! The local web page and JSON API: staff login, beneficiaries, card preview and
 //! print, and the Oomus-CampaignID-shaped `/dhis2/...` endpoints (later: duplicate review, DHIS2
 //! settings, send).
 //!
-//! Shape: one `tiny_http::Server`, a few worker threads each running
-//! `for request in server.incoming_requests()` with its own [`Store`] connection, and one router
-//! ([`route`]) that is a `match` on method and path. Handlers are `fn(&Ctx, &mut Call) -> Reply`.
+//! Shape: kadi's own bounded HTTP/1.1 front ([`front`]) reads complete requests under deadlines
+//! and size limits and hands them to a few worker threads, each with its own [`Store`]
+//! connection, and one router ([`route`]) that is a `match` on method and path. Handlers are `fn(&Ctx, &mut Call) -> Reply`.
 //! Every patient-data route goes through [`page`] (redirects to the login page without a session)
 //! or [`api`] (401 JSON without a session). HTML is rendered by minijinja with auto-escaping; the
 //! templates and CSS are compiled into the binary. Every state change is audited.
 //!
 //! Invariants: nothing here reads or returns the DHIS2 secret; request bodies are size-limited
-//! (413); session tokens are only stored hashed.
+//! (413, refused by the front before they are read); session tokens are only stored hashed; a
+//! dead worker ends `kadi serve` with an error.
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod front;
 pub mod http;
 pub mod pages;
 
 use crate::store::web_data::StaffMember;
 use crate::store::Store;
 use anyhow::{Context, Result};
+use front::{Method, Request};
 use http::Reply;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use tiny_http::{Method, Request, Server};
+
+/// Test-only hook: when this environment variable names a path, a request for exactly that path
+/// makes its worker thread panic outside the handler's `catch_unwind`, which is how the tests
+/// prove that a dead worker ends `kadi serve` with a non-zero exit. Read once at start; it is
+/// not set by the systemd unit or anything else kadi ships, and `kadi serve` warns when it is.
+pub const TEST_ONLY_WORKER_EXIT_ENV: &str = "KADI_TEST_ONLY_WORKER_EXIT_PATH";
 
 const CSS: &str = include_str!("../../assets/web/kadi.css");
 const JS: &str = include_str!("../../assets/web/kadi.js");
@@ -39,6 +46,8 @@ pub struct ServeConfig {
     pub listen: String,
     /// Worker threads (each with its own database connection).
     pub threads: usize,
+    /// Bounds of every connection (deadlines, sizes, the connection cap).
+    pub limits: front::Limits,
 }
 
 /// What every worker shares: templates and the login throttle.
@@ -71,8 +80,7 @@ impl Call<'_> {
 
 /// A running page; [`Running::wait`] blocks, [`Running::stop`] ends it.
 pub struct Running {
-    server: Arc<Server>,
-    workers: Vec<JoinHandle<()>>,
+    front: front::Front,
     /// The address actually bound (useful with port 0).
     pub addr: SocketAddr,
 }
@@ -83,19 +91,15 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// Blocks until every worker ends (normally never).
-    pub fn wait(self) {
-        for w in self.workers {
-            let _ = w.join();
-        }
+    /// Blocks while the page serves. It returns only when a worker or the accept thread has
+    /// ended, and then always with an error, so `kadi serve` exits non-zero and is restarted.
+    pub fn wait(self) -> Result<()> {
+        self.front.wait()
     }
 
     /// Stops accepting requests and joins the workers.
     pub fn stop(self) {
-        for _ in &self.workers {
-            self.server.unblock();
-        }
-        self.wait();
+        self.front.stop();
     }
 }
 
@@ -120,73 +124,58 @@ pub fn templates() -> Result<minijinja::Environment<'static>> {
     Ok(env)
 }
 
-/// Binds the address, opens one database connection per worker and starts the workers.
+/// Binds the address, opens one database connection per worker and starts the front.
 pub fn start(config: &ServeConfig) -> Result<Running> {
-    let server = Server::http(&config.listen)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-    let addr = server
-        .server_addr()
-        .to_ip()
-        .with_context(|| format!("{} is not an IP address", config.listen))?;
-    let server = Arc::new(server);
     let shared = Arc::new(Shared {
         templates: templates()?,
         throttle: auth::LoginThrottle::default(),
     });
-    let mut workers = Vec::new();
-    for i in 0..config.threads.max(1) {
+    let exit_path = std::env::var(TEST_ONLY_WORKER_EXIT_ENV)
+        .ok()
+        .filter(|p| !p.is_empty());
+    if let Some(p) = &exit_path {
+        eprintln!(
+            "kadi serve: WARNING: test-only {TEST_ONLY_WORKER_EXIT_ENV} is set: a request for {} kills a worker",
+            crate::output::escape_log(p, 100)
+        );
+    }
+    let mut handlers: Vec<front::Handler> = Vec::new();
+    for _ in 0..config.threads.max(1) {
         let ctx = Ctx {
             store: Store::open(&config.db)?,
             shared: shared.clone(),
         };
-        let server = server.clone();
-        let worker = std::thread::Builder::new()
-            .name(format!("kadi-web-{i}"))
-            .spawn(move || {
-                for request in server.incoming_requests() {
-                    handle(&ctx, request);
-                }
-            })
-            .context("starting a web worker thread")?;
-        workers.push(worker);
+        let exit_path = exit_path.clone();
+        handlers.push(Box::new(move |request: &mut Request| {
+            if exit_path.as_deref() == Some(request.url()) {
+                panic!("{TEST_ONLY_WORKER_EXIT_ENV}: this worker ends here, as the test asked");
+            }
+            handle(&ctx, request)
+        }));
     }
-    Ok(Running {
-        server,
-        workers,
-        addr,
-    })
+    let front = front::Front::start(&config.listen, config.limits.clone(), handlers)?;
+    let addr = front.addr;
+    Ok(Running { front, addr })
 }
 
-/// Answers one request and logs a line (method, path without query, status, time).
-fn handle(ctx: &Ctx, mut request: Request) {
-    let started = std::time::Instant::now();
+/// Answers one complete request (the front logs it after writing the answer).
+fn handle(ctx: &Ctx, request: &mut Request) -> Reply {
     let (path, query) = http::split_url(request.url());
-    let staff = session_token(&request).and_then(|token| {
+    let staff = session_token(request).and_then(|token| {
         ctx.store
             .session_staff(&auth::token_hash(token), &crate::store::now_utc())
             .ok()
             .flatten()
     });
-    let method = request.method().clone();
     let mut call = Call {
-        request: &mut request,
+        request,
         path,
         query,
         staff,
     };
     // A panic in one handler must not kill the worker: answer 500 and go on.
-    let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(ctx, &mut call)))
-        .unwrap_or_else(|_| Reply::json_error(500, "internal error"));
-    let status = reply.status;
-    let path = call.path.clone();
-    if let Err(e) = request.respond(reply.into_response()) {
-        eprintln!("kadi serve: could not answer {method} {path}: {e}");
-        return;
-    }
-    eprintln!(
-        "{method} {path} {status} {}ms",
-        started.elapsed().as_millis()
-    );
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(ctx, &mut call)))
+        .unwrap_or_else(|_| Reply::json_error(500, "internal error"))
 }
 
 /// The session token from the request's cookie.
@@ -196,15 +185,8 @@ pub fn session_token(request: &Request) -> Option<&str> {
 
 /// The router: every route of the page and API, in one place.
 pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
+    // Bodies over the limit never get here: the front answers 413 without reading them.
     let method = call.request.method().clone();
-    // No route takes more than this; refuse before anyone reads (or tiny_http drains) the body.
-    if call
-        .request
-        .body_length()
-        .is_some_and(|n| n > http::MAX_BODY_BYTES)
-    {
-        return Reply::json_error(413, "request body too large");
-    }
     match (&method, call.path.as_str()) {
         (Method::Get, "/healthz") => api::healthz(ctx, call),
         (Method::Get, "/static/kadi.css") => {
