@@ -62,7 +62,7 @@ fn main() {
 }
 
 /// A `kadi serve` child; killed when dropped.
-struct Served(Child, SocketAddr);
+struct Served(Child);
 
 impl Drop for Served {
     fn drop(&mut self) {
@@ -117,7 +117,7 @@ fn measure(bin: &str) -> anyhow::Result<Measured> {
     };
     std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     let addr: SocketAddr = url.trim_start_matches("http://").parse()?;
-    let served = Served(child, addr);
+    let served = Served(child);
     let pid = served.0.id();
 
     let cookie = login(addr)?;
@@ -198,8 +198,14 @@ fn burst(
 ) -> anyhow::Result<(f64, f64, f64)> {
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{}{}\r\n",
-        cookie.map(|c| format!("Cookie: {c}\r\n")).unwrap_or_default(),
-        if keep_alive { "" } else { "Connection: close\r\n" }
+        cookie
+            .map(|c| format!("Cookie: {c}\r\n"))
+            .unwrap_or_default(),
+        if keep_alive {
+            ""
+        } else {
+            "Connection: close\r\n"
+        }
     );
     let started = Instant::now();
     let threads: Vec<_> = (0..CLIENTS)

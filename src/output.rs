@@ -35,14 +35,12 @@ impl std::error::Error for AlreadyReported {}
 /// with `%0a` forges log lines and one with `\x1b[` rewrites the operator's terminal.
 pub fn escape_log(text: &str, max_chars: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max_chars) + 8);
-    let mut taken = 0;
-    for c in text.chars() {
+    for (taken, c) in text.chars().enumerate() {
         if taken == max_chars {
             let left = text.chars().count() - taken;
             out.push_str(&format!("…(+{left} chars)"));
             break;
         }
-        taken += 1;
         match c {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
