@@ -80,6 +80,7 @@ impl DemoArgs {
             db: db.to_path_buf(),
             listen: self.listen.clone(),
             threads: 4,
+            hosts: Vec::new(),
         };
         let running = match crate::web::start(&config) {
             Ok(r) => r,

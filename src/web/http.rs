@@ -100,7 +100,9 @@ impl Reply {
             ("Content-Type", self.content_type),
             ("X-Content-Type-Options", "nosniff"),
             ("X-Frame-Options", "DENY"),
-            ("Referrer-Policy", "no-referrer"),
+            // same-origin, not no-referrer: under no-referrer Chromium sends `Origin: null` on the page's
+            // own form posts, which the origin check cannot tell from a hostile page's.
+            ("Referrer-Policy", "same-origin"),
             // Patient data must not linger in shared browser caches.
             ("Cache-Control", "no-store"),
             (
@@ -129,6 +131,24 @@ pub fn header<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
         .iter()
         .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
         .map(|h| h.value.as_str())
+}
+
+/// A client-supplied string made safe for one log line: control characters (CR, LF, ESC, ...)
+/// and backslashes are escaped, and it is cut at 512 characters.
+pub fn log_safe(s: &str) -> String {
+    let mut out = String::with_capacity(s.len().min(512));
+    for (i, c) in s.chars().enumerate() {
+        if i == 512 {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() || c == '\\' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Splits a request URL into its path and decoded query pairs.
@@ -241,5 +261,14 @@ mod tests {
         assert_eq!(param(&q, "end"), Some("%4"));
         assert_eq!(percent_decode("%C3%A9", true), "é");
         assert_eq!(percent_encode("Awa Diop/é"), "Awa%20Diop%2F%C3%A9");
+    }
+
+    #[test]
+    fn log_lines_escape_control_characters() {
+        assert_eq!(
+            log_safe("/a\r\nSet-Cookie: x\u{1b}[31m"),
+            "/a\\r\\nSet-Cookie: x\\u{1b}[31m"
+        );
+        assert_eq!(log_safe(&"a".repeat(600)).len(), 515);
     }
 }

@@ -14,6 +14,7 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod guard;
 pub mod http;
 pub mod pages;
 
@@ -39,12 +40,17 @@ pub struct ServeConfig {
     pub listen: String,
     /// Worker threads (each with its own database connection).
     pub threads: usize,
+    /// Extra host names the page answers to (`--host`), besides the listen address, `localhost`
+    /// and, when listening on every interface, the box's own addresses.
+    pub hosts: Vec<String>,
 }
 
-/// What every worker shares: templates and the login throttle.
+/// What every worker shares: templates, the key of login-form tokens and the allowed host names.
+/// (The login throttle lives in the database: `kadi staff unlock` is another process.)
 pub struct Shared {
     pub templates: minijinja::Environment<'static>,
-    pub throttle: auth::LoginThrottle,
+    pub login_key: auth::LoginKey,
+    pub hosts: guard::AllowedHosts,
 }
 
 /// What a handler gets: this worker's database connection and the shared state.
@@ -66,6 +72,12 @@ impl Call<'_> {
     /// A decoded query parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
         http::param(&self.query, name)
+    }
+
+    /// The CSRF token of this request's live session, for the forms of the page it gets.
+    pub fn csrf_token(&self) -> Option<String> {
+        self.staff.as_ref()?;
+        session_token(self.request).map(auth::csrf_token)
     }
 }
 
@@ -131,7 +143,8 @@ pub fn start(config: &ServeConfig) -> Result<Running> {
     let server = Arc::new(server);
     let shared = Arc::new(Shared {
         templates: templates()?,
-        throttle: auth::LoginThrottle::default(),
+        login_key: auth::LoginKey::new()?,
+        hosts: guard::AllowedHosts::new(addr, &config.hosts),
     });
     let mut workers = Vec::new();
     for i in 0..config.threads.max(1) {
@@ -162,12 +175,12 @@ fn handle(ctx: &Ctx, mut request: Request) {
     let started = std::time::Instant::now();
     let (path, query) = http::split_url(request.url());
     let staff = session_token(&request).and_then(|token| {
-        ctx.store
-            .session_staff(&auth::token_hash(token), &crate::store::now_utc())
+        auth::live_session(&ctx.store, token)
+            .map_err(|e| eprintln!("kadi serve: reading a session: {e:#}"))
             .ok()
             .flatten()
     });
-    let method = request.method().clone();
+    let method = http::log_safe(request.method().as_str());
     let mut call = Call {
         request: &mut request,
         path,
@@ -178,7 +191,8 @@ fn handle(ctx: &Ctx, mut request: Request) {
     let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(ctx, &mut call)))
         .unwrap_or_else(|_| Reply::json_error(500, "internal error"));
     let status = reply.status;
-    let path = call.path.clone();
+    // The path comes from the client: never let it write control characters into the log.
+    let path = http::log_safe(&call.path);
     if let Err(e) = request.respond(reply.into_response()) {
         eprintln!("kadi serve: could not answer {method} {path}: {e}");
         return;
@@ -205,6 +219,12 @@ pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
     {
         return Reply::json_error(413, "request body too large");
     }
+    // /healthz carries no data, so probes may use any name; everything else only for this box.
+    if call.path != "/healthz" {
+        if let Some(refusal) = guard::check_host(&ctx.shared.hosts, call) {
+            return refusal;
+        }
+    }
     match (&method, call.path.as_str()) {
         (Method::Get, "/healthz") => api::healthz(ctx, call),
         (Method::Get, "/static/kadi.css") => {
@@ -222,11 +242,12 @@ pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
         (Method::Post, "/sync-now") => page(ctx, call, pages::sync_now),
         (Method::Get, "/api/beneficiaries") => api(ctx, call, api::beneficiaries),
         (Method::Get, "/api/status") => api(ctx, call, api::status),
+        (Method::Get, "/api/session") => api(ctx, call, api::session),
         (Method::Get, "/dhis2/preview-card-png") => api(ctx, call, api::preview_card_png),
         (
             _,
             "/healthz" | "/login" | "/logout" | "/beneficiaries" | "/api/beneficiaries"
-            | "/api/status",
+            | "/api/status" | "/api/session" | "/sync-now",
         )
         | (_, "/dhis2/preview-card-png") => Reply::json_error(405, "method not allowed"),
         (_, p) if p.starts_with("/api/") || p.starts_with("/dhis2/") => {
