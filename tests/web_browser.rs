@@ -130,7 +130,12 @@ impl Browser {
 
     /// Sends one command (to the page's session when `session` is given) and waits for its answer;
     /// `Err` carries a protocol error.
-    fn try_send(&mut self, session: Option<&str>, method: &str, params: Value) -> Result<Value, Value> {
+    fn try_send(
+        &mut self,
+        session: Option<&str>,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut message = json!({ "id": id, "method": method, "params": params });

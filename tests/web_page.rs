@@ -84,7 +84,11 @@ fn a_wrong_pin_is_refused_audited_and_throttled() {
     // Five failures for this name from this address: even the right PIN is refused for a while.
     let locked = attempt_login(&s.url, "awa", "4321");
     assert_eq!(locked.status, 429);
-    assert!(locked.text().contains("Try again in 1 minute"), "{}", locked.text());
+    assert!(
+        locked.text().contains("Try again in 1 minute"),
+        "{}",
+        locked.text()
+    );
     let conn = rusqlite::Connection::open(&b.db).unwrap();
     let failed: i64 = conn
         .query_row(
@@ -262,7 +266,11 @@ fn logout_ends_the_session() {
         200
     );
     let csrf = session_csrf(&s.url, &cookie);
-    let out = post_form(&format!("{}/logout", s.url), Some(&cookie), &[("csrf", &csrf)]);
+    let out = post_form(
+        &format!("{}/logout", s.url),
+        Some(&cookie),
+        &[("csrf", &csrf)],
+    );
     assert_eq!(out.status, 303);
     assert!(out.set_cookie.contains("Max-Age=0"));
     assert_eq!(

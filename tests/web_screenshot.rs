@@ -1,8 +1,8 @@
 //! The page as a phone shows it: headless Chromium screenshots of the beneficiaries list and of a
 //! card page at phone width. Chromium cannot log in from the command line, so the test fetches
 //! each page (and its stylesheet and card image) over HTTP with a session, saves them side by
-//! side, and screenshots the saved copy. Skips loudly where Chromium is not installed
-//! (`bash .ci/run` installs it).
+//! side, and screenshots the saved copy. A machine without Chromium FAILS this test
+//! (`bash .ci/run` installs it). The real login form in Chromium is tested in `web_browser.rs`.
 mod web_support;
 
 use std::path::Path;
