@@ -176,7 +176,10 @@ fn handle(ctx: &Ctx, mut request: Request) {
     let (path, query) = http::split_url(request.url());
     let staff = session_token(&request).and_then(|token| {
         auth::live_session(&ctx.store, token)
-            .map_err(|e| eprintln!("kadi serve: reading a session: {e:#}"))
+            .map_err(|e| {
+                let e = http::log_safe(&format!("{e:#}"));
+                eprintln!("kadi serve: reading a session: {e}");
+            })
             .ok()
             .flatten()
     });
@@ -285,6 +288,11 @@ pub fn api(ctx: &Ctx, call: &mut Call, handler: fn(&Ctx, &mut Call) -> Reply) ->
 
 /// Logs an internal error and answers a generic 500 (details stay in the box's log).
 pub fn internal_error(context: &str, e: &anyhow::Error) -> Reply {
-    eprintln!("kadi serve: {context}: {e:#}");
+    // Errors may quote what a client sent (an ID, a path): one escaped line each.
+    eprintln!(
+        "kadi serve: {}: {}",
+        http::log_safe(context),
+        http::log_safe(&format!("{e:#}"))
+    );
     Reply::json_error(500, &format!("{context} failed; see the box's log"))
 }

@@ -266,7 +266,8 @@ pub fn sync_now(ctx: &Ctx, call: &mut Call) -> Reply {
                 Ok(())
             };
             if let Err(e) = run() {
-                eprintln!("kadi serve: sync now failed: {e:#}");
+                let e = http::log_safe(&format!("{e:#}"));
+                eprintln!("kadi serve: sync now failed: {e}");
             }
         });
     if let Err(e) = started {
