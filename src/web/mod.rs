@@ -10,7 +10,10 @@
 //! templates and CSS are compiled into the binary. Every state change is audited.
 //!
 //! Invariants: nothing here reads or returns the DHIS2 secret; request bodies are size-limited
-//! (413); session tokens are only stored hashed.
+//! (413); session tokens are only stored hashed; every request but `/healthz` must name this box
+//! in `Host` and every state change passes [`guard`] (origin checks and a CSRF token), see
+//! [`guard`]'s doc; sessions are judged by [`auth::live_session`] on the wall and monotonic
+//! clocks; the login throttle lives in the database.
 pub mod api;
 pub mod auth;
 pub mod cli;
