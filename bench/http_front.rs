@@ -167,26 +167,55 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .ok_or_else(|| anyhow::anyhow!("no VmRSS"))
 }
 
-/// Logs in over a raw socket and returns the session cookie (`name=value`).
-fn login(addr: SocketAddr) -> anyhow::Result<String> {
-    let body = format!("username=bench&pin={PIN}");
+/// One request over a fresh connection; returns the whole answer.
+fn exchange(addr: SocketAddr, request: &str) -> anyhow::Result<String> {
     let mut s = TcpStream::connect(addr)?;
-    s.write_all(
-        format!(
-            "POST /login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    )?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    out.lines()
-        .find_map(|l| {
+    s.write_all(request.as_bytes())?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The `name=value` of every `Set-Cookie` of an answer, joined for a `Cookie` header.
+fn cookies(answer: &str) -> String {
+    answer
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| {
             l.split_once(':')
                 .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
         })
-        .and_then(|(_, v)| v.trim().split(';').next().map(str::to_string))
-        .ok_or_else(|| anyhow::anyhow!("login gave no cookie: {out}"))
+        .filter_map(|(_, v)| v.trim().split(';').next().map(str::to_string))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Logs in as a browser does (the login form's cookie and CSRF token, when the build has them)
+/// and returns the `Cookie` header value of the session.
+fn login(addr: SocketAddr) -> anyhow::Result<String> {
+    let form_page = exchange(
+        addr,
+        &format!("GET /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    )?;
+    let form_cookie = cookies(&form_page);
+    let token = form_page
+        .split_once("name=\"csrf\" value=\"")
+        .and_then(|(_, rest)| rest.split('"').next())
+        .unwrap_or_default();
+    let body = format!("username=bench&pin={PIN}&csrf={token}");
+    let answer = exchange(
+        addr,
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\nCookie: {form_cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )?;
+    let session = cookies(&answer);
+    anyhow::ensure!(
+        session.contains("kadi_session="),
+        "login gave no session: {answer}"
+    );
+    Ok(session)
 }
 
 /// `REQUESTS` GETs from `CLIENTS` threads; returns requests/s, p50 and p99 in ms.

@@ -80,6 +80,7 @@ impl DemoArgs {
             db: db.to_path_buf(),
             listen: self.listen.clone(),
             threads: 4,
+            hosts: Vec::new(),
             limits: Default::default(),
         };
         let running = match crate::web::start(&config) {

@@ -161,7 +161,12 @@ fn sync_now_on_the_page_runs_a_sync_and_is_audited() {
     assert_eq!(finished_sync_runs(&b.db), 0);
 
     let cookie = login(&s.url, "awa", "4321");
-    let got = post_form(&format!("{}/sync-now", s.url), Some(&cookie), &[]);
+    let csrf = session_csrf(&s.url, &cookie);
+    let got = post_form(
+        &format!("{}/sync-now", s.url),
+        Some(&cookie),
+        &[("csrf", &csrf)],
+    );
     assert_eq!(got.status, 303);
     let started = std::time::Instant::now();
     while finished_sync_runs(&b.db) == 0 {

@@ -10,7 +10,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use web_support::{read_json_url, TestBox, KADI};
+use web_support::{login_form, read_json_url, TestBox, KADI};
 
 /// A `kadi serve` whose standard error is collected (the request log).
 struct Server {
@@ -55,6 +55,9 @@ fn serve(b: &TestBox, extra: &[&str], env: &[(&str, &str)], nofile: Option<u64>)
             "2",
             "--no-scheduler",
             "--json",
+            // The raw requests below name the box `box` in `Host`.
+            "--host",
+            "box",
         ])
         .args(extra)
         .envs(env.iter().copied())
@@ -557,13 +560,28 @@ fn chunked_bodies_and_expect_continue_work_within_the_limits() {
     let b = TestBox::new();
     b.add_staff("awa", "4826");
     let s = serve(&b, &[], &[], None);
-    // A chunked login with the right PIN logs in: the body was decoded.
+    // The login form's cookie and token (the page's CSRF defence), as a browser has them.
+    let (cookie, token) = login_form(&format!("http://{}", s.addr));
+    let form = format!("username=awa&pin=4826&csrf={token}");
+    let head = |framing: &str| {
+        format!(
+            "POST /login HTTP/1.1\r\nHost: box\r\nOrigin: http://box\r\nCookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\n{framing}\r\n"
+        )
+    };
+    // A chunked login with the right PIN logs in: the body was decoded (with a chunk extension
+    // and a trailer field).
+    let (first, second) = form.split_at(9);
+    let chunked = format!(
+        "{}{:x}\r\n{first}\r\n{:x};ext=1\r\n{second}\r\n0\r\nX-Trailer: t\r\n\r\n",
+        head("Transfer-Encoding: chunked\r\n"),
+        first.len(),
+        second.len()
+    );
     let mut c = connect(s.addr);
-    c.write_all(b"POST /login HTTP/1.1\r\nHost: box\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nusername=\r\n3;ext=1\r\nawa\r\n9\r\n&pin=4826\r\n0\r\nX-Trailer: t\r\n\r\n")
-        .unwrap();
+    c.write_all(chunked.as_bytes()).unwrap();
     let (status, text) = read_response(&mut c);
     assert_eq!(status, 303, "{text}");
-    assert!(text.contains("Set-Cookie: "), "{text}");
+    assert!(text.contains("Set-Cookie: kadi_session="), "{text}");
     // A chunked body over the limit is refused and the connection closed.
     let mut c = connect(s.addr);
     let mut req =
@@ -578,12 +596,18 @@ fn chunked_bodies_and_expect_continue_work_within_the_limits() {
     assert_eq!(status_of(&got), "HTTP/1.1 413");
     // `Expect: 100-continue`: 100 first for an acceptable body, a plain 413 for a too large one.
     let mut c = connect(s.addr);
-    c.write_all(b"POST /login HTTP/1.1\r\nHost: box\r\nContent-Type: application/x-www-form-urlencoded\r\nExpect: 100-continue\r\nContent-Length: 21\r\n\r\n")
-        .unwrap();
+    c.write_all(
+        head(&format!(
+            "Expect: 100-continue\r\nContent-Length: {}\r\n",
+            form.len()
+        ))
+        .as_bytes(),
+    )
+    .unwrap();
     let mut interim = [0u8; 25];
     c.read_exact(&mut interim).unwrap();
     assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
-    c.write_all(b"username=awa&pin=4826").unwrap();
+    c.write_all(form.as_bytes()).unwrap();
     let (status, text) = read_response(&mut c);
     assert_eq!(status, 303, "{text}");
     let mut c = connect(s.addr);

@@ -72,34 +72,23 @@ fn patient_pages_and_endpoints_require_a_login() {
 #[test]
 fn a_wrong_pin_is_refused_audited_and_throttled() {
     let (b, _e, s) = clinic();
-    let got = post_form(
-        &format!("{}/login", s.url),
-        None,
-        &[("username", "awa"), ("pin", "0000")],
-    );
+    let got = attempt_login(&s.url, "awa", "0000");
     assert_eq!(got.status, 401);
     assert!(got.set_cookie.is_empty());
     assert!(got.text().contains("Wrong username or PIN"));
-    let unknown = post_form(
-        &format!("{}/login", s.url),
-        None,
-        &[("username", "nobody"), ("pin", "4321")],
-    );
+    let unknown = attempt_login(&s.url, "nobody", "4321");
     assert_eq!(unknown.status, 401);
     for _ in 0..4 {
-        post_form(
-            &format!("{}/login", s.url),
-            None,
-            &[("username", "awa"), ("pin", "1111")],
-        );
+        attempt_login(&s.url, "awa", "1111");
     }
-    // Five failures for this name: even the right PIN is refused until the window passes.
-    let locked = post_form(
-        &format!("{}/login", s.url),
-        None,
-        &[("username", "awa"), ("pin", "4321")],
-    );
+    // Five failures for this name from this address: even the right PIN is refused for a while.
+    let locked = attempt_login(&s.url, "awa", "4321");
     assert_eq!(locked.status, 429);
+    assert!(
+        locked.text().contains("Try again in 1 minute"),
+        "{}",
+        locked.text()
+    );
     let conn = rusqlite::Connection::open(&b.db).unwrap();
     let failed: i64 = conn
         .query_row(
@@ -114,11 +103,7 @@ fn a_wrong_pin_is_refused_audited_and_throttled() {
 #[test]
 fn a_logged_in_staff_member_sees_beneficiaries_with_names_escaped() {
     let (b, _e, s) = clinic();
-    let got = post_form(
-        &format!("{}/login", s.url),
-        None,
-        &[("username", "awa"), ("pin", "4321")],
-    );
+    let got = attempt_login(&s.url, "awa", "4321");
     assert_eq!(got.status, 303);
     assert_eq!(got.location, "/beneficiaries");
     for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
@@ -280,7 +265,12 @@ fn logout_ends_the_session() {
         get(&format!("{}/api/status", s.url), Some(&cookie)).status,
         200
     );
-    let out = post_form(&format!("{}/logout", s.url), Some(&cookie), &[]);
+    let csrf = session_csrf(&s.url, &cookie);
+    let out = post_form(
+        &format!("{}/logout", s.url),
+        Some(&cookie),
+        &[("csrf", &csrf)],
+    );
     assert_eq!(out.status, 303);
     assert!(out.set_cookie.contains("Max-Age=0"));
     assert_eq!(

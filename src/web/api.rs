@@ -1,4 +1,4 @@
-//! JSON and image endpoints: `/healthz`, `/api/beneficiaries`, `/api/status`, and the
+//! JSON and image endpoints: `/healthz`, `/api/beneficiaries`, `/api/status`, `/api/session`, and the
 //! Oomus-CampaignID-shaped `/dhis2/preview-card-png`. JSON shapes are the serde structs here.
 use super::http::Reply;
 use super::pages::PAGE_SIZE;
@@ -74,6 +74,32 @@ pub fn status(ctx: &Ctx, _call: &mut Call) -> Reply {
         ),
         Err(e) => internal_error("reading status", &e),
     }
+}
+
+/// `GET /api/session`: who is logged in and the CSRF token a script sends as `X-CSRF-Token`
+/// with every state-changing call.
+#[derive(Serialize)]
+struct SessionReply {
+    username: String,
+    display_name: Option<String>,
+    role: String,
+    csrf_token: Option<String>,
+}
+
+/// `GET /api/session`.
+pub fn session(_ctx: &Ctx, call: &mut Call) -> Reply {
+    let Some(staff) = call.staff.clone() else {
+        return Reply::json_error(401, "log in first");
+    };
+    Reply::json(
+        200,
+        &SessionReply {
+            username: staff.username,
+            display_name: staff.display_name,
+            role: staff.role,
+            csrf_token: call.csrf_token(),
+        },
+    )
 }
 
 /// `GET /dhis2/preview-card-png?enrollment_id=…&template=pulse&dpi=300`: the card as PNG.

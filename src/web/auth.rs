@@ -1,15 +1,16 @@
 //! Staff authentication for the page: PIN hashing (PBKDF2-HMAC-SHA256, salted, many iterations),
-//! random session tokens of which only a SHA-256 hash is stored, the session cookie, and a login
-//! throttle. A PIN has little entropy, so the throttle (not the hash) is what stops guessing over
+//! random session tokens of which only a SHA-256 hash is stored, the session cookie, CSRF tokens,
+//! the login throttle's policy and the clock checks that end a session. A PIN has little entropy, so the throttle (not the hash) is what stops guessing over
 //! the LAN; the slow hash protects PINs reused elsewhere if the database file leaks.
 use anyhow::{bail, Result};
 use base64::Engine;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::clock::BootStamp;
 use crate::secret::{hex, random_bytes, HmacSha256};
+use crate::store::web_data::{SessionRow, StaffMember, ThrottlePolicy};
+use crate::store::Store;
 
 /// PBKDF2 iterations for new PIN hashes (about a quarter of a second on a Raspberry Pi 4).
 pub const PIN_ITERATIONS: u32 = 210_000;
@@ -17,10 +18,10 @@ pub const PIN_ITERATIONS: u32 = 210_000;
 pub const SESSION_COOKIE: &str = "kadi_session";
 /// How long a session lives after login.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
-/// Failed logins (per username, and per client address) allowed within [`THROTTLE_WINDOW`].
+/// Failed logins of one username from one address before that pair is locked.
 pub const MAX_FAILED_LOGINS: u32 = 5;
-/// The window in which failed logins are counted; a locked name unlocks when it passes.
-pub const THROTTLE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Failed logins from one address, across usernames, before the address is locked.
+pub const MAX_FAILED_LOGINS_PER_ADDRESS: u32 = 20;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD_NO_PAD;
 const B64URL: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -138,54 +139,158 @@ pub fn clear_session_cookie() -> String {
     format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
-/// The session token in a `Cookie` header, if any.
-pub fn token_from_cookie_header(header: &str) -> Option<&str> {
+/// How the login throttle counts (see [`Store::reserve_login_attempt`]): five failures of one
+/// name from one address lock that pair for a minute, each further failure doubles the lock up to
+/// half an hour; twenty failures from one address across names lock the address the same way.
+/// Keyed by address too, so an attacker on the Wi-Fi cannot lock the real user out of their own
+/// phone; failures are forgotten after an hour without attempts.
+pub fn throttle_policy() -> ThrottlePolicy {
+    ThrottlePolicy {
+        max_per_user: MAX_FAILED_LOGINS,
+        max_per_address: MAX_FAILED_LOGINS_PER_ADDRESS,
+        first_lock: chrono::TimeDelta::minutes(1),
+        max_lock: chrono::TimeDelta::minutes(30),
+        forget_after: chrono::TimeDelta::hours(1),
+    }
+}
+
+/// Name of the login form's double-submit cookie (there is no session to tie a token to yet).
+pub const LOGIN_COOKIE: &str = "kadi_login";
+
+/// The value of cookie `name` in a `Cookie` header, if any (and not empty).
+pub fn cookie_value<'h>(header: &'h str, name: &str) -> Option<&'h str> {
     header.split(';').find_map(|pair| {
-        let (name, value) = pair.trim().split_once('=')?;
-        (name == SESSION_COOKIE && !value.is_empty()).then_some(value)
+        let (n, value) = pair.trim().split_once('=')?;
+        (n == name && !value.is_empty()).then_some(value)
     })
 }
 
-/// Counts failed logins per key (username or client address) within a sliding window.
-#[derive(Default)]
-pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
+/// The session token in a `Cookie` header, if any.
+pub fn token_from_cookie_header(header: &str) -> Option<&str> {
+    cookie_value(header, SESSION_COOKIE)
 }
 
-impl LoginThrottle {
-    /// True when `key` has used up its failed attempts in the current window.
-    pub fn is_locked(&self, key: &str) -> bool {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        match map.get(key) {
-            Some((n, since)) if since.elapsed() < THROTTLE_WINDOW => *n >= MAX_FAILED_LOGINS,
-            Some(_) => {
-                map.remove(key);
-                false
-            }
-            None => false,
-        }
+/// The CSRF token of a session: derived from the session token (a hash, so the token in the page
+/// reveals nothing of the HttpOnly cookie), so nothing more is stored and it dies with the session.
+pub fn csrf_token(session_token: &str) -> String {
+    B64URL.encode(Sha256::digest(
+        [b"kadi csrf v1\0".as_slice(), session_token.as_bytes()].concat(),
+    ))
+}
+
+/// True when `presented` is the CSRF token of `session_token` (constant time).
+pub fn csrf_matches(session_token: &str, presented: &str) -> bool {
+    constant_time_eq(csrf_token(session_token).as_bytes(), presented.as_bytes())
+}
+
+/// The key that signs login-form tokens: random per process (a restart only asks for a reload).
+pub struct LoginKey(HmacSha256);
+
+impl LoginKey {
+    /// A fresh random key.
+    pub fn new() -> Result<LoginKey> {
+        let key: [u8; 32] = random_bytes()?;
+        Ok(LoginKey(HmacSha256::new(&key)))
     }
 
-    /// Records one failed attempt for `key`.
-    pub fn fail(&self, key: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = map.entry(key.to_string()).or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= THROTTLE_WINDOW {
-            *entry = (0, Instant::now());
-        }
-        entry.0 += 1;
-        // Bound memory against a flood of invented usernames.
-        if map.len() > 10_000 {
-            map.retain(|_, (_, since)| since.elapsed() < THROTTLE_WINDOW);
-        }
+    /// A new login-form token: `NONCE.MAC`. Signed, so a cookie planted by someone else on the LAN
+    /// (cookies ignore ports) is not a token kadi made.
+    pub fn new_token(&self) -> Result<String> {
+        let nonce: [u8; 18] = random_bytes()?;
+        let nonce = B64URL.encode(nonce);
+        let mac = B64URL.encode(self.0.mac(&[b"login\0", nonce.as_bytes()]));
+        Ok(format!("{nonce}.{mac}"))
     }
 
-    /// Forgets the failures of `key` (after a successful login).
-    pub fn clear(&self, key: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+    /// True when `token` was made by [`LoginKey::new_token`] of this key.
+    pub fn is_valid(&self, token: &str) -> bool {
+        let Some((nonce, mac)) = token.split_once('.') else {
+            return false;
+        };
+        let expected = B64URL.encode(self.0.mac(&[b"login\0", nonce.as_bytes()]));
+        constant_time_eq(expected.as_bytes(), mac.as_bytes())
+    }
+}
+
+/// The `Set-Cookie` value of the login form's token (only ever sent back to `/login`).
+pub fn login_cookie(token: &str) -> String {
+    format!("{LOGIN_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict")
+}
+
+/// How long a wall clock may step back under a session before it counts as "set back" (NTP
+/// corrections of a few seconds must not log everybody out).
+pub const CLOCK_BACK_TOLERANCE: Duration = Duration::from_secs(120);
+
+/// Whether a stored session may still be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionVerdict {
+    Alive,
+    /// The wall clock passed its expiry.
+    Expired,
+    /// More than [`SESSION_TTL`] of real time passed since login in this boot, whatever the wall
+    /// clock says.
+    LifetimeUsedUp,
+    /// The wall clock now reads earlier than the login: it was wrong then or is wrong now, so the
+    /// session's age is unknown.
+    ClockWentBack,
+}
+
+/// Judges a session against the wall clock `now` and the monotonic clock `now_stamp` (both
+/// passed in, so tests can set any clock). Pure.
+pub fn judge_session(
+    session: &SessionRow,
+    now: chrono::DateTime<chrono::Utc>,
+    now_stamp: Option<&BootStamp>,
+) -> SessionVerdict {
+    let parse = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    let (Some(created), Some(expires)) = (parse(&session.created_at), parse(&session.expires_at))
+    else {
+        return SessionVerdict::Expired;
+    };
+    let tolerance = chrono::TimeDelta::from_std(CLOCK_BACK_TOLERANCE).unwrap_or_default();
+    if now + tolerance < created {
+        return SessionVerdict::ClockWentBack;
+    }
+    if let (Some(then), Some(now_stamp)) = (&session.stamp, now_stamp) {
+        if then.boot_id == now_stamp.boot_id
+            && now_stamp.since_boot_ms.saturating_sub(then.since_boot_ms)
+                >= SESSION_TTL.as_millis() as i64
+        {
+            return SessionVerdict::LifetimeUsedUp;
+        }
+    }
+    if now >= expires {
+        return SessionVerdict::Expired;
+    }
+    SessionVerdict::Alive
+}
+
+/// The staff member of a live session with this token, judged by the real clocks; a session found
+/// dead is deleted (audited when a clock check, not plain expiry, ended it).
+pub fn live_session(store: &Store, token: &str) -> Result<Option<StaffMember>> {
+    let hash = token_hash(token);
+    let Some(session) = store.session(&hash)? else {
+        return Ok(None);
+    };
+    match judge_session(&session, chrono::Utc::now(), BootStamp::now().as_ref()) {
+        SessionVerdict::Alive => Ok(Some(session.staff)),
+        SessionVerdict::Expired => {
+            store.delete_session(&hash)?;
+            Ok(None)
+        }
+        verdict @ (SessionVerdict::LifetimeUsedUp | SessionVerdict::ClockWentBack) => {
+            let reason = if verdict == SessionVerdict::ClockWentBack {
+                "the wall clock went back before the login"
+            } else {
+                "the session lifetime passed on the monotonic clock"
+            };
+            store.end_session(&hash, &session.staff.username, reason)?;
+            Ok(None)
+        }
     }
 }
 
@@ -243,14 +348,103 @@ mod tests {
     }
 
     #[test]
-    fn the_throttle_locks_after_repeated_failures() {
-        let t = LoginThrottle::default();
-        for _ in 0..MAX_FAILED_LOGINS {
-            assert!(!t.is_locked("awa"));
-            t.fail("awa");
+    fn csrf_and_login_tokens_verify_only_their_own() {
+        let t = csrf_token("session-a");
+        assert!(csrf_matches("session-a", &t));
+        assert!(!csrf_matches("session-b", &t));
+        assert!(!t.contains("session-a"));
+        let key = LoginKey::new().unwrap();
+        let token = key.new_token().unwrap();
+        assert!(key.is_valid(&token));
+        assert!(!LoginKey::new().unwrap().is_valid(&token));
+        assert!(!key.is_valid("forged.token"));
+        assert!(!key.is_valid(""));
+        assert_eq!(
+            cookie_value("a=1; kadi_login=x.y", LOGIN_COOKIE),
+            Some("x.y")
+        );
+    }
+
+    fn session(created: &str, expires: &str, stamp: Option<(&str, i64)>) -> SessionRow {
+        SessionRow {
+            staff: StaffMember {
+                username: "awa".into(),
+                display_name: None,
+                role: "staff".into(),
+            },
+            created_at: created.into(),
+            expires_at: expires.into(),
+            stamp: stamp.map(|(b, ms)| BootStamp {
+                boot_id: b.into(),
+                since_boot_ms: ms,
+            }),
         }
-        assert!(t.is_locked("awa"));
-        t.clear("awa");
-        assert!(!t.is_locked("awa"));
+    }
+
+    fn utc(s: &str) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    }
+
+    #[test]
+    fn sessions_end_on_the_wall_clock_the_monotonic_clock_and_a_clock_set_back() {
+        let hour = 3_600_000;
+        let s = session(
+            "2026-05-01T08:00:00Z",
+            "2026-05-01T20:00:00Z",
+            Some(("boot-1", 1000)),
+        );
+        let stamp = |b: &str, ms: i64| BootStamp {
+            boot_id: b.into(),
+            since_boot_ms: ms,
+        };
+        let live = judge_session(
+            &s,
+            utc("2026-05-01T09:00:00Z"),
+            Some(&stamp("boot-1", hour)),
+        );
+        assert_eq!(live, SessionVerdict::Alive);
+        // Wall clock past expiry.
+        let v = judge_session(
+            &s,
+            utc("2026-05-01T20:00:01Z"),
+            Some(&stamp("boot-1", hour)),
+        );
+        assert_eq!(v, SessionVerdict::Expired);
+        // 13 h of real time in this boot, though the wall clock (set back by hand) says 1 h.
+        let v = judge_session(
+            &s,
+            utc("2026-05-01T09:00:00Z"),
+            Some(&stamp("boot-1", 1000 + 13 * hour)),
+        );
+        assert_eq!(v, SessionVerdict::LifetimeUsedUp);
+        // After a reboot the monotonic clock cannot tell; the wall clock still can.
+        let v = judge_session(
+            &s,
+            utc("2026-05-01T09:00:00Z"),
+            Some(&stamp("boot-2", 13 * hour)),
+        );
+        assert_eq!(v, SessionVerdict::Alive);
+        // Made while the clock read 2031, now corrected: ended.
+        let future = session(
+            "2031-01-01T00:00:00Z",
+            "2031-01-01T12:00:00Z",
+            Some(("boot-1", 1000)),
+        );
+        let v = judge_session(
+            &future,
+            utc("2026-05-01T09:00:00Z"),
+            Some(&stamp("boot-1", 2000)),
+        );
+        assert_eq!(v, SessionVerdict::ClockWentBack);
+        // A small NTP step back is tolerated.
+        let v = judge_session(&s, utc("2026-05-01T07:59:00Z"), None);
+        assert_eq!(v, SessionVerdict::Alive);
+        let garbled = session("yesterday", "tomorrow", None);
+        assert_eq!(
+            judge_session(&garbled, utc("2026-05-01T09:00:00Z"), None),
+            SessionVerdict::Expired
+        );
     }
 }

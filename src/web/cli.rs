@@ -14,6 +14,11 @@ pub struct ServeArgs {
     /// Worker threads answering requests.
     #[arg(long, default_value_t = 4)]
     pub threads: usize,
+    /// A host name the page answers to (repeatable), e.g. `kadi.local` or a DNS name of the box.
+    /// Always allowed: the listen address, `localhost`, and (listening on 0.0.0.0) the box's own
+    /// interface addresses, which is what a clinic LAN user types: `http://192.168.1.10:8080`.
+    #[arg(long = "host", value_name = "NAME")]
+    pub hosts: Vec<String>,
     /// Do not run the sync scheduler in this process (the page only).
     #[arg(long)]
     pub no_scheduler: bool,
@@ -82,6 +87,7 @@ impl ServeArgs {
             db: db.to_path_buf(),
             listen: self.listen,
             threads: self.threads,
+            hosts: self.hosts,
             limits: self.limits.limits(),
         })?;
         let url = running.url();
@@ -136,6 +142,17 @@ pub enum StaffCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Clear the login lock of a staff account (after too many wrong PINs), from every address.
+    Unlock {
+        #[arg(long)]
+        username: String,
+        /// Also clear this client address's budget across usernames (e.g. a shared clinic PC).
+        #[arg(long)]
+        address: Option<String>,
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// List staff accounts.
     List {
         /// Print one JSON document instead of text.
@@ -179,6 +196,21 @@ impl StaffArgs {
                 }
                 crate::output::report(json, &serde_json::json!({ "removed": username }), || {
                     format!("staff account {username} removed")
+                })
+            }
+            StaffCommand::Unlock {
+                username,
+                address,
+                json,
+            } => {
+                let cleared = store.unlock_logins("cli", &username, address.as_deref())?;
+                let report = serde_json::json!({ "username": username, "address": address, "cleared": cleared });
+                crate::output::report(json, &report, || {
+                    if cleared == 0 {
+                        format!("{username} was not locked")
+                    } else {
+                        format!("{username} unlocked")
+                    }
                 })
             }
             StaffCommand::List { json } => {

@@ -274,13 +274,11 @@ struct Shared {
 }
 
 impl Front {
-    /// Binds `listen` and starts the accept thread and one worker per handler.
-    pub fn start(listen: &str, limits: Limits, handlers: Vec<Handler>) -> Result<Front> {
-        let listener =
-            TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
+    /// Starts the accept thread on a bound `listener` and one worker per handler.
+    pub fn start(listener: TcpListener, limits: Limits, handlers: Vec<Handler>) -> Result<Front> {
         let addr = listener
             .local_addr()
-            .with_context(|| format!("reading the address bound for {listen}"))?;
+            .context("reading the address the page listens on")?;
         let stop = Arc::new(AtomicBool::new(false));
         let (death_tx, deaths) = mpsc::channel();
         let workers = handlers.len();

@@ -105,7 +105,9 @@ impl Reply {
             ("Content-Type", self.content_type),
             ("X-Content-Type-Options", "nosniff"),
             ("X-Frame-Options", "DENY"),
-            ("Referrer-Policy", "no-referrer"),
+            // same-origin, not no-referrer: under no-referrer Chromium sends `Origin: null` on the page's
+            // own form posts, which the origin check cannot tell from a hostile page's.
+            ("Referrer-Policy", "same-origin"),
             // Patient data must not linger in shared browser caches.
             ("Cache-Control", "no-store"),
             (
@@ -190,6 +192,13 @@ fn reason(status: u16) -> &'static str {
 /// The value of a request header (case-insensitive name).
 pub fn header<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
     request.header(name)
+}
+
+/// A client-supplied string made safe for one log line: control characters (CR, LF, ESC, ...),
+/// terminal-steering characters and backslashes are escaped, and it is cut at 512 characters.
+/// (One escaping for every log line: [`crate::output::escape_log`].)
+pub fn log_safe(s: &str) -> String {
+    crate::output::escape_log(s, 512)
 }
 
 /// Splits a request URL into its path and decoded query pairs.
@@ -295,5 +304,17 @@ mod tests {
         assert_eq!(param(&q, "end"), Some("%4"));
         assert_eq!(percent_decode("%C3%A9", true), "é");
         assert_eq!(percent_encode("Awa Diop/é"), "Awa%20Diop%2F%C3%A9");
+    }
+
+    #[test]
+    fn log_lines_escape_control_characters() {
+        assert_eq!(
+            log_safe("/a\r\nSet-Cookie: x\u{1b}[31m"),
+            "/a\\r\\nSet-Cookie: x\\x1b[31m"
+        );
+        assert_eq!(
+            log_safe(&"a".repeat(600)),
+            format!("{}…(+88 chars)", "a".repeat(512))
+        );
     }
 }

@@ -11,11 +11,15 @@
 //!
 //! Invariants: nothing here reads or returns the DHIS2 secret; request bodies are size-limited
 //! (413, refused by the front before they are read); session tokens are only stored hashed; a
-//! dead worker ends `kadi serve` with an error.
+//! dead worker ends `kadi serve` with an error; every request but `/healthz` must name this box
+//! in `Host` and every state change passes [`guard`] (origin checks and a CSRF token), see
+//! [`guard`]'s doc; sessions are judged by [`auth::live_session`] on the wall and monotonic
+//! clocks; the login throttle lives in the database.
 pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod front;
+pub mod guard;
 pub mod http;
 pub mod pages;
 
@@ -46,14 +50,19 @@ pub struct ServeConfig {
     pub listen: String,
     /// Worker threads (each with its own database connection).
     pub threads: usize,
+    /// Extra host names the page answers to (`--host`), besides the listen address, `localhost`
+    /// and, when listening on every interface, the box's own addresses.
+    pub hosts: Vec<String>,
     /// Bounds of every connection (deadlines, sizes, the connection cap).
     pub limits: front::Limits,
 }
 
-/// What every worker shares: templates and the login throttle.
+/// What every worker shares: templates, the key of login-form tokens and the allowed host names.
+/// (The login throttle lives in the database: `kadi staff unlock` is another process.)
 pub struct Shared {
     pub templates: minijinja::Environment<'static>,
-    pub throttle: auth::LoginThrottle,
+    pub login_key: auth::LoginKey,
+    pub hosts: guard::AllowedHosts,
 }
 
 /// What a handler gets: this worker's database connection and the shared state.
@@ -75,6 +84,12 @@ impl Call<'_> {
     /// A decoded query parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
         http::param(&self.query, name)
+    }
+
+    /// The CSRF token of this request's live session, for the forms of the page it gets.
+    pub fn csrf_token(&self) -> Option<String> {
+        self.staff.as_ref()?;
+        session_token(self.request).map(auth::csrf_token)
     }
 }
 
@@ -126,9 +141,15 @@ pub fn templates() -> Result<minijinja::Environment<'static>> {
 
 /// Binds the address, opens one database connection per worker and starts the front.
 pub fn start(config: &ServeConfig) -> Result<Running> {
+    let listener = std::net::TcpListener::bind(&config.listen)
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener
+        .local_addr()
+        .with_context(|| format!("reading the address bound for {}", config.listen))?;
     let shared = Arc::new(Shared {
         templates: templates()?,
-        throttle: auth::LoginThrottle::default(),
+        login_key: auth::LoginKey::new()?,
+        hosts: guard::AllowedHosts::new(addr, &config.hosts),
     });
     let exit_path = std::env::var(TEST_ONLY_WORKER_EXIT_ENV)
         .ok()
@@ -153,8 +174,7 @@ pub fn start(config: &ServeConfig) -> Result<Running> {
             handle(&ctx, request)
         }));
     }
-    let front = front::Front::start(&config.listen, config.limits.clone(), handlers)?;
-    let addr = front.addr;
+    let front = front::Front::start(listener, config.limits.clone(), handlers)?;
     Ok(Running { front, addr })
 }
 
@@ -162,8 +182,11 @@ pub fn start(config: &ServeConfig) -> Result<Running> {
 fn handle(ctx: &Ctx, request: &mut Request) -> Reply {
     let (path, query) = http::split_url(request.url());
     let staff = session_token(request).and_then(|token| {
-        ctx.store
-            .session_staff(&auth::token_hash(token), &crate::store::now_utc())
+        auth::live_session(&ctx.store, token)
+            .map_err(|e| {
+                let e = http::log_safe(&format!("{e:#}"));
+                eprintln!("kadi serve: reading a session: {e}");
+            })
             .ok()
             .flatten()
     });
@@ -187,6 +210,12 @@ pub fn session_token(request: &Request) -> Option<&str> {
 pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
     // Bodies over the limit never get here: the front answers 413 without reading them.
     let method = call.request.method().clone();
+    // /healthz carries no data, so probes may use any name; everything else only for this box.
+    if call.path != "/healthz" {
+        if let Some(refusal) = guard::check_host(&ctx.shared.hosts, call) {
+            return refusal;
+        }
+    }
     match (&method, call.path.as_str()) {
         (Method::Get, "/healthz") => api::healthz(ctx, call),
         (Method::Get, "/static/kadi.css") => {
@@ -204,11 +233,12 @@ pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
         (Method::Post, "/sync-now") => page(ctx, call, pages::sync_now),
         (Method::Get, "/api/beneficiaries") => api(ctx, call, api::beneficiaries),
         (Method::Get, "/api/status") => api(ctx, call, api::status),
+        (Method::Get, "/api/session") => api(ctx, call, api::session),
         (Method::Get, "/dhis2/preview-card-png") => api(ctx, call, api::preview_card_png),
         (
             _,
             "/healthz" | "/login" | "/logout" | "/beneficiaries" | "/api/beneficiaries"
-            | "/api/status",
+            | "/api/status" | "/api/session" | "/sync-now",
         )
         | (_, "/dhis2/preview-card-png") => Reply::json_error(405, "method not allowed"),
         (_, p) if p.starts_with("/api/") || p.starts_with("/dhis2/") => {
@@ -246,6 +276,11 @@ pub fn api(ctx: &Ctx, call: &mut Call, handler: fn(&Ctx, &mut Call) -> Reply) ->
 
 /// Logs an internal error and answers a generic 500 (details stay in the box's log).
 pub fn internal_error(context: &str, e: &anyhow::Error) -> Reply {
-    eprintln!("kadi serve: {context}: {e:#}");
+    // Errors may quote what a client sent (an ID, a path): one escaped line each.
+    eprintln!(
+        "kadi serve: {}: {}",
+        http::log_safe(context),
+        http::log_safe(&format!("{e:#}"))
+    );
     Reply::json_error(500, &format!("{context} failed; see the box's log"))
 }

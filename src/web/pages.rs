@@ -4,7 +4,7 @@ use super::auth;
 use super::http::{self, Reply};
 use super::{internal_error, Call, Ctx};
 use crate::record::CARD_FIELDS;
-use crate::store::now_utc;
+use crate::store::web_data::{stamp, LoginGate};
 use serde::Serialize;
 
 /// Largest login form accepted (username, PIN, next): anything bigger is not a login.
@@ -31,33 +31,74 @@ pub fn error_page(ctx: &Ctx, call: &Call, status: u16, title: &str, message: &st
         ctx,
         status,
         "error.html",
-        minijinja::context! { staff => call.staff, title => title, message => message },
+        minijinja::context! {
+            staff => call.staff, title => title, message => message, csrf => call.csrf_token(),
+        },
     )
 }
 
-/// `GET /login`.
+/// `GET /login`: the form, with a login token in a hidden field and in a cookie (double submit).
 pub fn login_form(ctx: &Ctx, call: &mut Call) -> Reply {
     if call.staff.is_some() {
         return Reply::redirect(safe_next(call.param("next")));
     }
     let next = call.param("next").unwrap_or("").to_string();
-    login_page(ctx, 200, &next, "", None)
+    login_page(ctx, call, 200, &next, "", None)
 }
 
-fn login_page(ctx: &Ctx, status: u16, next: &str, username: &str, error: Option<&str>) -> Reply {
+/// The login page with a valid login token: the browser's own if it still has one (another tab
+/// keeps working), else a new one set as cookie.
+fn login_page(
+    ctx: &Ctx,
+    call: &Call,
+    status: u16,
+    next: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Reply {
     let no_staff = ctx.store.count("staff").map(|n| n == 0).unwrap_or(false);
-    render(
+    let current = login_cookie(call).filter(|t| ctx.shared.login_key.is_valid(t));
+    let (token, fresh) = match current {
+        Some(t) => (t.to_string(), false),
+        None => match ctx.shared.login_key.new_token() {
+            Ok(t) => (t, true),
+            Err(e) => return internal_error("making a login token", &e),
+        },
+    };
+    let reply = render(
         ctx,
         status,
         "login.html",
-        minijinja::context! { next => next, username => username, error => error, no_staff => no_staff },
-    )
+        minijinja::context! {
+            next => next, username => username, error => error, no_staff => no_staff,
+            csrf => token,
+        },
+    );
+    if fresh {
+        reply.with_header("Set-Cookie", &auth::login_cookie(&token))
+    } else {
+        reply
+    }
 }
 
-/// `POST /login` (form: username, pin, next): checks the PIN, opens a session, sets the cookie.
+/// The login token in the request's cookie.
+fn login_cookie<'r>(call: &'r Call) -> Option<&'r str> {
+    http::header(call.request, "Cookie").and_then(|c| auth::cookie_value(c, auth::LOGIN_COOKIE))
+}
+
+/// The client's address as the throttle keys it (IPv4-mapped IPv6 as plain IPv4).
+fn client_address(call: &Call) -> String {
+    call.request
+        .remote_addr()
+        .map(|a| super::guard::canonical_ip(a.ip()).to_string())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// `POST /login` (form: username, pin, next, csrf): checks the origin and the login token, asks
+/// the throttle (atomically, before the PIN is verified), checks the PIN, opens a session.
 pub fn login_submit(ctx: &Ctx, call: &mut Call) -> Reply {
-    if !same_origin(call) {
-        return Reply::text(403, "cross-site form posts are refused");
+    if let Some(why) = super::guard::cross_site(call) {
+        return Reply::text(403, why);
     }
     let body = match http::read_body(call.request, MAX_LOGIN_BODY) {
         Ok(b) => b,
@@ -65,29 +106,43 @@ pub fn login_submit(ctx: &Ctx, call: &mut Call) -> Reply {
         Err(http::BodyError::Io) => return Reply::text(400, "could not read the request body"),
     };
     let form = http::parse_urlencoded(&String::from_utf8_lossy(&body));
-    let username = http::param(&form, "username")
+    // Throttle keys and the shown name are bounded: an invented name cannot grow a row or a page.
+    let username: String = http::param(&form, "username")
         .unwrap_or("")
         .trim()
-        .to_string();
+        .chars()
+        .take(64)
+        .collect();
     let pin = http::param(&form, "pin").unwrap_or("");
     let next = http::param(&form, "next").unwrap_or("").to_string();
-    let client = call
-        .request
-        .remote_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
-    let (user_key, client_key) = (format!("user:{username}"), format!("ip:{client}"));
-    let shown_name: String = username.chars().take(64).collect();
-    if ctx.shared.throttle.is_locked(&user_key) || ctx.shared.throttle.is_locked(&client_key) {
-        let _ = ctx.store.audit(
-            &client,
-            "staff.login_throttled",
-            Some(&format!("staff:{shown_name}")),
-            None,
-            None,
-        );
-        let msg = "Too many wrong attempts. Wait 15 minutes and try again.";
-        return login_page(ctx, 429, &next, &shown_name, Some(msg));
+    let presented = http::param(&form, super::guard::CSRF_FIELD).unwrap_or("");
+    let token_ok = login_cookie(call).is_some_and(|cookie| {
+        cookie == presented && !presented.is_empty() && ctx.shared.login_key.is_valid(presented)
+    });
+    if !token_ok {
+        let msg = "This login form has expired. Please enter your PIN again.";
+        return login_page(ctx, call, 403, &next, &username, Some(msg));
+    }
+    let client = client_address(call);
+    let policy = auth::throttle_policy();
+    let now = chrono::Utc::now();
+    match ctx
+        .store
+        .reserve_login_attempt(&username, &client, now, &policy)
+    {
+        Ok(LoginGate::Allowed) => {}
+        Ok(LoginGate::Locked { until }) => {
+            let minutes = chrono::DateTime::parse_from_rfc3339(&until)
+                .map(|u| (u.with_timezone(&chrono::Utc) - now).num_seconds().max(1) as u64)
+                .map(|secs| secs.div_ceil(60))
+                .unwrap_or(1);
+            let msg = format!(
+                "Too many wrong attempts from this device. Try again in {minutes} minute{}, or ask an administrator to unlock the account.",
+                if minutes == 1 { "" } else { "s" }
+            );
+            return login_page(ctx, call, 429, &next, &username, Some(&msg));
+        }
+        Err(e) => return internal_error("checking the login throttle", &e),
     }
     let stored = match ctx.store.staff_pin_hash(&username) {
         Ok(h) => h,
@@ -101,33 +156,45 @@ pub fn login_submit(ctx: &Ctx, call: &mut Call) -> Reply {
             false
         }
     };
+    if let Err(e) = ctx
+        .store
+        .settle_login_attempt(&username, &client, ok, &policy)
+    {
+        return internal_error("settling the login throttle", &e);
+    }
     if !ok {
-        ctx.shared.throttle.fail(&user_key);
-        ctx.shared.throttle.fail(&client_key);
         let _ = ctx.store.audit(
             &client,
             "staff.login_failed",
-            Some(&format!("staff:{shown_name}")),
+            Some(&format!("staff:{username}")),
             None,
             None,
         );
-        return login_page(ctx, 401, &next, &shown_name, Some("Wrong username or PIN."));
+        return login_page(
+            ctx,
+            call,
+            401,
+            &next,
+            &username,
+            Some("Wrong username or PIN."),
+        );
     }
-    ctx.shared.throttle.clear(&user_key);
-    ctx.shared.throttle.clear(&client_key);
     let token = match auth::new_session_token() {
         Ok(t) => t,
         Err(e) => return internal_error("creating a session", &e),
     };
-    let expires = (chrono::Utc::now() + auth::SESSION_TTL)
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
+    let ttl = chrono::TimeDelta::from_std(auth::SESSION_TTL).unwrap_or_default();
     let saved = ctx
         .store
-        .purge_expired_sessions(&now_utc())
+        .purge_expired_sessions(&stamp(now))
         .and_then(|_| {
-            ctx.store
-                .create_session(&auth::token_hash(&token), &username, &expires)
+            ctx.store.create_session(
+                &auth::token_hash(&token),
+                &username,
+                &stamp(now),
+                &stamp(now + ttl),
+                crate::clock::BootStamp::now().as_ref(),
+            )
         })
         .and_then(|_| {
             ctx.store.audit(
@@ -144,10 +211,10 @@ pub fn login_submit(ctx: &Ctx, call: &mut Call) -> Reply {
     Reply::redirect(safe_next(Some(&next))).with_header("Set-Cookie", &auth::session_cookie(&token))
 }
 
-/// `POST /logout`: ends the session and clears the cookie.
+/// `POST /logout` (form: csrf): ends the session and clears the cookie.
 pub fn logout(ctx: &Ctx, call: &mut Call) -> Reply {
-    if !same_origin(call) {
-        return Reply::text(403, "cross-site form posts are refused");
+    if let Err(refusal) = super::guard::checked_form(call, MAX_LOGIN_BODY) {
+        return refusal;
     }
     if let Some(token) = super::session_token(call.request) {
         let hash = auth::token_hash(token);
@@ -172,8 +239,8 @@ pub fn logout(ctx: &Ctx, call: &mut Call) -> Reply {
 /// `POST /sync-now`: starts a sync of every mapped program on a background thread (with its own
 /// database connection, so the page stays responsive) and returns to the list. Audited.
 pub fn sync_now(ctx: &Ctx, call: &mut Call) -> Reply {
-    if !same_origin(call) {
-        return Reply::text(403, "cross-site form posts are refused");
+    if let Err(refusal) = super::guard::checked_form(call, MAX_LOGIN_BODY) {
+        return refusal;
     }
     let actor = call
         .staff
@@ -199,7 +266,8 @@ pub fn sync_now(ctx: &Ctx, call: &mut Call) -> Reply {
                 Ok(())
             };
             if let Err(e) = run() {
-                eprintln!("kadi serve: sync now failed: {e:#}");
+                let e = http::log_safe(&format!("{e:#}"));
+                eprintln!("kadi serve: sync now failed: {e}");
             }
         });
     if let Err(e) = started {
@@ -233,7 +301,7 @@ pub fn beneficiaries(ctx: &Ctx, call: &mut Call) -> Reply {
         "beneficiaries.html",
         minijinja::context! {
             staff => call.staff, status => status, q => q, result => result,
-            sync_started => call.param("sync") == Some("started"),
+            sync_started => call.param("sync") == Some("started"), csrf => call.csrf_token(),
         },
     )
 }
@@ -289,7 +357,7 @@ pub fn card(ctx: &Ctx, call: &mut Call) -> Reply {
         "card.html",
         minijinja::context! {
             staff => call.staff, status => status, card => card, fields => fields,
-            templates => templates, template => template,
+            templates => templates, template => template, csrf => call.csrf_token(),
         },
     )
 }
@@ -304,31 +372,25 @@ fn field_label(field: &str) -> String {
     }
 }
 
-/// Where to go after login: a local path only (never `//host` or a full URL: no open redirect).
+/// The longest `next` followed after login.
+const MAX_NEXT_LEN: usize = 512;
+
+/// Where to go after login: a plain local path only. Browsers drop tabs and newlines from URLs
+/// and read `\` as `/`, so `/\t/evil.example/` would leave the box and CR/LF would inject
+/// headers: only printable ASCII, one leading `/`, no backslash, bounded length.
 fn safe_next(next: Option<&str>) -> &str {
     match next {
         Some(n)
             if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.contains('\\')
+                && n.len() <= MAX_NEXT_LEN
+                && n.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b'\\')
+                && !n[1..].starts_with('/')
                 && !n.starts_with("/login") =>
         {
             n
         }
         _ => "/beneficiaries",
     }
-}
-
-/// False when the browser says the form came from another site (`Origin` not this host).
-fn same_origin(call: &Call) -> bool {
-    let Some(origin) = http::header(call.request, "Origin") else {
-        return true;
-    };
-    let host = http::header(call.request, "Host").unwrap_or("");
-    origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        == Some(host)
 }
 
 #[cfg(test)]
@@ -344,6 +406,22 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/")), "/beneficiaries");
         assert_eq!(safe_next(Some("https://evil.example/")), "/beneficiaries");
         assert_eq!(safe_next(Some("/\\evil")), "/beneficiaries");
+        for evil in [
+            "/\t/evil.example/",
+            "/\n/evil.example/",
+            "/x\r\nSet-Cookie: a=b",
+            "/ /evil",
+            "/\u{7f}/evil",
+            "/é",
+            "javascript:alert(1)",
+            "/login?next=//evil",
+        ] {
+            assert_eq!(safe_next(Some(evil)), "/beneficiaries", "{evil:?}");
+        }
+        assert_eq!(
+            safe_next(Some(&format!("/{}", "a".repeat(600)))),
+            "/beneficiaries"
+        );
         assert_eq!(safe_next(None), "/beneficiaries");
         assert_eq!(field_label("date_of_birth"), "Date of birth");
     }

@@ -74,22 +74,35 @@ impl TestBox {
 
     /// Starts `kadi serve` on a free loopback port (no scheduler).
     pub fn serve(&self) -> Served {
-        let mut child = Command::new(KADI)
-            .arg("--db")
+        self.serve_with(&["--listen", "127.0.0.1:0", "--threads", "2"], None, None)
+    }
+
+    /// Starts `kadi serve ARGS --no-scheduler --json`, optionally under `faketime SPEC` and with
+    /// its log (stderr) written to `log`.
+    pub fn serve_with(&self, args: &[&str], faketime: Option<&str>, log: Option<&Path>) -> Served {
+        let mut cmd = match faketime {
+            Some(spec) => {
+                let mut c = Command::new(require_tool("faketime"));
+                // Only the wall clock is faked: the monotonic clock must keep telling real time.
+                c.env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+                    .arg("-f")
+                    .arg(spec)
+                    .arg(KADI);
+                c
+            }
+            None => Command::new(KADI),
+        };
+        cmd.arg("--db")
             .arg(&self.db)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--threads",
-                "2",
-                "--no-scheduler",
-                "--json",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+            .arg("serve")
+            .args(args)
+            .args(["--no-scheduler", "--json"])
+            .stdout(Stdio::piped());
+        match log {
+            Some(path) => cmd.stderr(std::fs::File::create(path).unwrap()),
+            None => cmd.stderr(Stdio::null()),
+        };
+        let mut child = cmd.spawn().unwrap();
         let url = read_json_url(&mut child);
         Served { child, url }
     }
@@ -200,15 +213,114 @@ pub fn post_form(url: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Got 
     reduce(req.send_form(form.iter().copied()).unwrap())
 }
 
+/// The full path of a tool a test drives; a missing tool FAILS the test with a clear message.
+pub fn require_tool(name: &str) -> String {
+    for dir in ["/usr/bin", "/usr/local/bin", "/bin"] {
+        let path = format!("{dir}/{name}");
+        if Path::new(&path).exists() {
+            return path;
+        }
+    }
+    panic!("{name} is not installed: this test needs it (bash .ci/run installs it; apt-get install {name})");
+}
+
+/// The value of the hidden `csrf` field of a page's (first) form.
+pub fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .unwrap_or_else(|| panic!("the page has no csrf field:\n{html}"));
+    let rest = &html[at + "name=\"csrf\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+/// What a browser gets from `GET /login`: the login cookie (`name=value`) and the form's token.
+pub fn login_form(base: &str) -> (String, String) {
+    let page = get(&format!("{base}/login"), None);
+    assert_eq!(page.status, 200, "{}", page.text());
+    let cookie = page.set_cookie.split(';').next().unwrap().to_string();
+    assert!(cookie.starts_with("kadi_login="), "{}", page.set_cookie);
+    (cookie, csrf_of(&page.text()))
+}
+
+/// Submits the login form as a browser would (token from the form, cookie from `GET /login`).
+pub fn attempt_login(base: &str, username: &str, pin: &str) -> Got {
+    let (cookie, token) = login_form(base);
+    post_form(
+        &format!("{base}/login"),
+        Some(&cookie),
+        &[("username", username), ("pin", pin), ("csrf", &token)],
+    )
+}
+
 /// Logs in and returns the `Cookie` header value for the session.
 pub fn login(base: &str, username: &str, pin: &str) -> String {
-    let got = post_form(
-        &format!("{base}/login"),
-        None,
-        &[("username", username), ("pin", pin)],
-    );
+    let got = attempt_login(base, username, pin);
     assert_eq!(got.status, 303, "login failed: {}", got.text());
     got.set_cookie.split(';').next().unwrap().to_string()
+}
+
+/// The CSRF token of a session, read from a page's form as a browser has it.
+pub fn session_csrf(base: &str, cookie: &str) -> String {
+    let page = get(&format!("{base}/beneficiaries"), Some(cookie));
+    assert_eq!(page.status, 200, "{}", page.text());
+    csrf_of(&page.text())
+}
+
+/// One raw HTTP/1.1 exchange from `source` (a local IP to bind, e.g. `127.0.0.2`, or any) to
+/// `url`'s address: the request is sent as given (it must end with a blank line and should say
+/// `Connection: close`); returns the whole answer as text.
+pub fn raw_http(url: &str, source: Option<&str>, request: &str) -> String {
+    use std::io::Read;
+    use std::net::{SocketAddr, TcpStream};
+    use std::os::fd::FromRawFd;
+    let addr: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+    let mut stream = match source {
+        None => TcpStream::connect(addr).unwrap(),
+        Some(src) => {
+            let src: std::net::Ipv4Addr = src.parse().unwrap();
+            let SocketAddr::V4(dst) = addr else {
+                panic!("IPv4 only")
+            };
+            let sin = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: port.to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(ip).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            // SAFETY: a fresh socket, bound and connected with valid sockaddr_in values, then
+            // owned by the TcpStream.
+            unsafe {
+                let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+                assert!(fd >= 0, "socket failed");
+                let local = sin(src, 0);
+                let rc = libc::bind(fd, &local as *const _ as *const libc::sockaddr, len);
+                assert_eq!(rc, 0, "cannot bind {src}");
+                let remote = sin(*dst.ip(), dst.port());
+                let rc = libc::connect(fd, &remote as *const _ as *const libc::sockaddr, len);
+                assert_eq!(rc, 0, "cannot connect to {dst} from {src}");
+                TcpStream::from_raw_fd(fd)
+            }
+        }
+    };
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The status code of a raw HTTP answer.
+pub fn raw_status(answer: &str) -> u16 {
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"))
 }
 
 /// Decodes a PNG: (width, height, RGB(A) pixels as grey levels).
