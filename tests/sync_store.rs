@@ -209,18 +209,33 @@ fn the_preview_counts_and_lists_synced_enrollments_without_sensitive_values() {
     assert_eq!(none.total_enrollments, 0);
 }
 
+fn holder(pid: u32) -> kadi::store::sync_data::RunHolder {
+    kadi::store::sync_data::RunHolder {
+        pid,
+        boot_id: Some("boot-a".into()),
+        start_time: Some(100),
+        started_since_boot_ms: Some(0),
+    }
+}
+
 #[test]
 fn a_second_run_of_a_program_is_refused_while_a_live_process_runs_one() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_metadata(dir.path());
-    let first = store.begin_sync_run(PROGRAM, 4242, &|_| true).unwrap();
+    let first = store
+        .begin_sync_run(PROGRAM, &holder(4242), &|_| true)
+        .unwrap();
     assert!(first.is_ok());
     assert_eq!(
-        store.begin_sync_run(PROGRAM, 4343, &|_| true).unwrap(),
+        store
+            .begin_sync_run(PROGRAM, &holder(4343), &|_| true)
+            .unwrap(),
         Err(4242)
     );
     // The holder died (SIGKILL): its run becomes `interrupted` and the new one starts.
-    let third = store.begin_sync_run(PROGRAM, 4343, &|_| false).unwrap();
+    let third = store
+        .begin_sync_run(PROGRAM, &holder(4343), &|h| h.pid != 4242)
+        .unwrap();
     assert!(third.is_ok());
     let runs = store.sync_runs(5).unwrap();
     assert_eq!(
