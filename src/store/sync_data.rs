@@ -571,6 +571,15 @@ impl Store {
         result
     }
 
+    /// Whether a sync of the program ever completed.
+    pub fn program_ever_synced(&self, program_uid: &str) -> Result<bool> {
+        Ok(self.conn().query_row(
+            "SELECT EXISTS(SELECT 1 FROM sync_runs WHERE program_uid = ?1 AND status = 'ok')",
+            params![program_uid],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Replaces the stored report of a finished run (the scheduler adds what it did after the
     /// sync, e.g. the cards it rendered).
     pub fn amend_sync_run_report(&self, run_id: i64, report_json: &str) -> Result<()> {

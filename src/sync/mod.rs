@@ -17,8 +17,8 @@ pub mod holder;
 pub mod schedule;
 
 pub use schedule::{
-    scheduler_loop, scheduler_loop_with, scheduler_tick, scheduler_tick_with, set_schedule,
-    AfterSync, ScheduleReport,
+    scheduler_loop, scheduler_loop_with, scheduler_tick, scheduler_tick_at, scheduler_tick_with,
+    set_schedule, AfterSync, OwnedAfterSync, ScheduleReport, Scheduler,
 };
 
 use crate::dhis2::model::{Page, Program, SystemInfo, TrackedEntity};

@@ -33,9 +33,24 @@ impl ServeArgs {
             listen: self.listen,
             threads: self.threads,
         })?;
+        // The scheduler starts once the page is up (a port already taken starts nothing).
+        let scheduler = if self.no_scheduler {
+            None
+        } else {
+            Some(crate::sync::Scheduler::spawn(
+                db,
+                Box::new(|store, schedule, _report| {
+                    crate::cards::generate::auto_generate(store, &schedule.program_uid)
+                }),
+            )?)
+        };
         let url = running.url();
-        let report =
-            serde_json::json!({ "url": url, "database": db.display().to_string(), "staff": staff });
+        let report = serde_json::json!({
+            "url": url,
+            "database": db.display().to_string(),
+            "staff": staff,
+            "scheduler": scheduler.is_some(),
+        });
         crate::output::report(self.json, &report, || {
             let mut s = format!("kadi serving {url} (database {})", db.display());
             if staff == 0 {
@@ -46,6 +61,9 @@ impl ServeArgs {
         use std::io::Write;
         let _ = std::io::stdout().flush();
         running.wait();
+        if let Some(s) = scheduler {
+            s.stop(std::time::Duration::from_secs(5));
+        }
         Ok(())
     }
 }
