@@ -53,6 +53,9 @@ impl ServeArgs {
         });
         crate::output::report(self.json, &report, || {
             let mut s = format!("kadi serving {url} (database {})", db.display());
+            if scheduler.is_none() {
+                s.push_str("\nsync scheduler off (--no-scheduler)");
+            }
             if staff == 0 {
                 s.push_str("\nno staff account yet: add one with `kadi staff add --username NAME --pin-stdin`");
             }
