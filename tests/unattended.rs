@@ -322,7 +322,7 @@ fn a_run_cut_by_a_power_cut_is_resumed_at_its_page_by_the_next_run_after_the_reb
             |r| r.get(0),
         )
         .unwrap();
-    assert!(next_page >= 3 && next_page <= 6, "cut at page {next_page}");
+    assert!((3..=6).contains(&next_page), "cut at page {next_page}");
     // After the reboot the old PID belongs to another live process (PID 1 here).
     let changed = c
         .execute(

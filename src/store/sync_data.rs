@@ -591,8 +591,15 @@ impl Store {
     }
 
     /// Remembers the date DHIS2 last reported (`serverDate`), with this boot's stamp: the box's
-    /// trusted clock for dates printed for good. No audit: it changes at every sync.
+    /// trusted clock for dates printed for good. No audit: it changes at every sync. A server that
+    /// sent no readable date leaves the last good one in place.
     pub fn record_server_date(&self, server_date: &str) -> Result<()> {
+        let readable = server_date
+            .get(..10)
+            .is_some_and(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok());
+        if !readable {
+            return Ok(());
+        }
         let stamp = crate::clock::BootStamp::now();
         self.conn()
             .execute(
