@@ -202,6 +202,11 @@ fn serve_syncs_a_never_synced_schedule_within_a_minute_and_renders_its_cards_but
     let audited: Value = serde_json::from_str(&audited).unwrap();
     assert_eq!(audited["cards_rendered"], 20);
     assert_eq!(audited["program_uid"], PROGRAM);
+    let log = serve_on.log();
+    assert!(
+        !log.contains("scheduler:"),
+        "the scheduler complained: {log}"
+    );
     drop(serve_on);
 }
 
