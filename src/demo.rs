@@ -69,7 +69,9 @@ pub struct DemoSummary {
 }
 
 impl DemoArgs {
-    /// Runs the demo against the database at `db`.
+    /// Runs the demo against the database at `db`. It serves the page without a sync scheduler:
+    /// the pipeline just synced against its own simulator and "Sync now" syncs again; a scheduler
+    /// would only add runs nobody asked for.
     pub fn run(self, db: &Path) -> Result<()> {
         let progress = !self.json;
         let (sim, mut summary) = run_pipeline(db, self.records, self.seed, progress)?;

@@ -204,23 +204,24 @@ fn a_due_schedule_syncs_calls_the_card_hook_and_plans_the_next_run() {
     let dir = tempfile::tempdir().unwrap();
     let store = mapped_sim_store(dir.path(), &sim);
     kadi::sync::set_schedule(&store, PROGRAM, 10, true, true).unwrap();
-    // Not due yet: nothing happens.
-    assert!(kadi::sync::scheduler_tick(&store).unwrap().is_empty());
-    store
-        .set_next_sync_at(PROGRAM, "2020-01-01T00:00:00Z")
-        .unwrap();
     let called = std::cell::Cell::new(0);
     let hook = |_: &kadi::store::Store,
                 s: &kadi::store::sync_data::SyncSchedule,
                 r: &kadi::sync::SyncReport| {
         assert!(s.auto_generate_cards);
-        assert_eq!(r.created, 30);
         called.set(called.get() + 1);
-        Ok(())
+        Ok(r.created * 2)
     };
+    // Never synced: due at once.
     let reports = kadi::sync::scheduler_tick_with(&store, &hook).unwrap();
     assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].created, 30);
+    assert_eq!(reports[0].cards_rendered, Some(60));
     assert_eq!(called.get(), 1);
+    // Not due any more: nothing happens.
+    assert!(kadi::sync::scheduler_tick_with(&store, &hook)
+        .unwrap()
+        .is_empty());
     let next = store
         .sync_schedule(PROGRAM)
         .unwrap()
@@ -228,10 +229,16 @@ fn a_due_schedule_syncs_calls_the_card_hook_and_plans_the_next_run() {
         .next_sync_at
         .unwrap();
     assert!(next.as_str() > kadi::store::now_utc().as_str());
-    assert_eq!(
-        store.sync_runs(1).unwrap()[0].report.as_ref().unwrap()["created"],
-        30
-    );
+    let stored = store.sync_runs(1).unwrap()[0].report.clone().unwrap();
+    assert_eq!(stored["created"], 30);
+    assert_eq!(stored["cards_rendered"], 60);
+    // Due again: the second run brings nothing new.
+    store
+        .set_next_sync_at(PROGRAM, "2020-01-01T00:00:00Z")
+        .unwrap();
+    let reports = kadi::sync::scheduler_tick_with(&store, &hook).unwrap();
+    assert_eq!((reports.len(), reports[0].created), (1, 0));
+    assert_eq!(called.get(), 2);
 }
 
 #[test]

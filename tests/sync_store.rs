@@ -209,18 +209,33 @@ fn the_preview_counts_and_lists_synced_enrollments_without_sensitive_values() {
     assert_eq!(none.total_enrollments, 0);
 }
 
+fn holder(pid: u32) -> kadi::store::sync_data::RunHolder {
+    kadi::store::sync_data::RunHolder {
+        pid,
+        boot_id: Some("boot-a".into()),
+        start_time: Some(100),
+        started_since_boot_ms: Some(0),
+    }
+}
+
 #[test]
 fn a_second_run_of_a_program_is_refused_while_a_live_process_runs_one() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_metadata(dir.path());
-    let first = store.begin_sync_run(PROGRAM, 4242, &|_| true).unwrap();
+    let first = store
+        .begin_sync_run(PROGRAM, &holder(4242), &|_| true)
+        .unwrap();
     assert!(first.is_ok());
     assert_eq!(
-        store.begin_sync_run(PROGRAM, 4343, &|_| true).unwrap(),
+        store
+            .begin_sync_run(PROGRAM, &holder(4343), &|_| true)
+            .unwrap(),
         Err(4242)
     );
     // The holder died (SIGKILL): its run becomes `interrupted` and the new one starts.
-    let third = store.begin_sync_run(PROGRAM, 4343, &|_| false).unwrap();
+    let third = store
+        .begin_sync_run(PROGRAM, &holder(4343), &|h| h.pid != 4242)
+        .unwrap();
     assert!(third.is_ok());
     let runs = store.sync_runs(5).unwrap();
     assert_eq!(
@@ -260,4 +275,60 @@ fn only_new_or_changed_org_units_are_counted_as_changes() {
     let mut renamed = org_units();
     renamed[3].name = "CS Thiaroye Gare".into();
     assert_eq!(store.upsert_org_units(&renamed, &[]).unwrap(), 1);
+}
+
+#[test]
+fn the_last_server_date_is_kept_with_this_boots_stamp_and_an_unreadable_one_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_metadata(dir.path());
+    assert_eq!(store.last_server_date().unwrap(), None);
+    store.record_server_date("2027-03-01T10:00:00.000").unwrap();
+    store.record_server_date("").unwrap();
+    store.record_server_date("yesterday").unwrap();
+    let (date, stamp) = store.last_server_date().unwrap().unwrap();
+    assert_eq!(date, "2027-03-01T10:00:00.000");
+    let stamp = stamp.expect("Linux has a boot id");
+    assert!(stamp.elapsed().is_some(), "the stamp is of this boot");
+    // New MPI IDs without an enrollment date take that year, whatever the box clock says.
+    let settings = kadi::mpi::MpiSettings::load(&store).unwrap();
+    assert_eq!(settings.id_year.year_for(None), 2027);
+    let id = kadi::mpi::create_identity(&store, &settings).unwrap();
+    assert!(id.starts_with("SN-DKR-27-"), "{id}");
+}
+
+#[test]
+fn a_running_row_from_before_holders_had_a_boot_id_is_judged_by_its_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_metadata(dir.path());
+    let me = std::process::id();
+    let legacy = kadi::store::sync_data::RunHolder {
+        pid: me,
+        boot_id: None,
+        start_time: None,
+        started_since_boot_ms: None,
+    };
+    assert!(store
+        .begin_sync_run(PROGRAM, &legacy, &|_| true)
+        .unwrap()
+        .is_ok());
+    // Its PID is alive: it still blocks (an old kadi may still be syncing during an upgrade).
+    assert_eq!(
+        store
+            .begin_sync_run(PROGRAM, &holder(1), &kadi::sync::holder::is_live)
+            .unwrap()
+            .unwrap_err(),
+        me
+    );
+    // Once that process is gone, the row gives way.
+    let gone = kadi::store::sync_data::RunHolder {
+        pid: u32::MAX - 7,
+        ..legacy
+    };
+    let c = rusqlite::Connection::open(dir.path().join("kadi.db")).unwrap();
+    c.execute("UPDATE sync_runs SET pid = ?1", [gone.pid])
+        .unwrap();
+    assert!(store
+        .begin_sync_run(PROGRAM, &holder(1), &kadi::sync::holder::is_live)
+        .unwrap()
+        .is_ok());
 }

@@ -275,6 +275,36 @@ pub fn generate(
     result
 }
 
+/// What a schedule with `auto_generate_cards` runs after each scheduled sync of `program_uid`:
+/// renders the cards that are new, whose content changed since their last render, or whose PNG
+/// is missing (the content hash and the file decide, as for any generation). Template and dpi
+/// are the settings `cards.auto_template` and `cards.auto_dpi` (default pulse, 300). Returns how
+/// many cards were rendered; cards that failed to render are an error naming the first one.
+pub fn auto_generate(store: &Store, program_uid: &str) -> Result<u64> {
+    let mut req = GenerateRequest::new(program_uid);
+    if let Some(t) = store.setting("cards.auto_template")? {
+        req.template = t;
+    }
+    if let Some(d) = store.setting("cards.auto_dpi")? {
+        req.dpi = d
+            .trim()
+            .parse()
+            .with_context(|| format!("setting cards.auto_dpi = {d:?} is not a number"))?;
+    }
+    let report = generate(store, &req, |_| {})?;
+    if let Some(first) = report.cards_failed.first() {
+        bail!(
+            "{} of {} cards of program {program_uid} could not be rendered (rendered {}); first: {}: {}",
+            report.cards_failed.len(),
+            report.total_cards,
+            report.cards_rendered,
+            first.enrollment_uid,
+            first.error
+        );
+    }
+    Ok(report.cards_rendered as u64)
+}
+
 fn out_dir_for(store: &Store, req: &GenerateRequest) -> PathBuf {
     match &req.out_dir {
         Some(d) => PathBuf::from(d),

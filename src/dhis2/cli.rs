@@ -122,6 +122,9 @@ impl TestArgs {
         let client = super::client_from_store(&store)?;
         let result: ConnectionTest = super::test_connection(&client);
         store.record_dhis2_test(&result.status, result.dhis2_version.as_deref())?;
+        if let Some(d) = &result.server_date {
+            store.record_server_date(d)?;
+        }
         let code = match result.status.as_str() {
             "connected" => 0,
             "auth_failed" => 2,

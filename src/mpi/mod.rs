@@ -94,6 +94,9 @@ pub struct MpiSettings {
     /// Most prepared records a first pass keeps in memory (`mpi.pass_records`, 131,072, about
     /// 100 MB); older ones are read again from the store when a blocking key brings them up.
     pub pass_records: usize,
+    /// Where new MPI IDs take their year from (enrollment date, DHIS2's date, never before the
+    /// build date).
+    pub id_year: id::IdYear,
 }
 
 impl MpiSettings {
@@ -116,6 +119,7 @@ impl MpiSettings {
             id_prefix: store
                 .setting("mpi.id_prefix")?
                 .unwrap_or_else(|| "SN-DKR".into()),
+            id_year: id_year(store)?,
         })
     }
 }
@@ -556,8 +560,7 @@ impl Engine<'_> {
                 None => {
                     self.report.created += 1;
                     // A new identity of one record: its golden record is that record.
-                    let id =
-                        create_identity_with(store, &self.settings.id_prefix, &rec.fields_json)?;
+                    let id = create_identity_with(store, &self.settings, &rec.fields_json)?;
                     fresh = true;
                     id
                 }
@@ -688,13 +691,40 @@ fn prepare_json(uid: &str, json: &str) -> Result<PreparedRecord> {
     Ok(r)
 }
 
-/// Creates a fresh identity with an unused MPI ID.
-pub fn create_identity(store: &Store, prefix: &str) -> Result<String> {
-    create_identity_with(store, prefix, "{}")
+/// The box's [`id::IdYear`] now: its clock, the last DHIS2 server date (with the monotonic time
+/// since, when read during this boot) and the build date.
+pub fn id_year(store: &Store) -> Result<id::IdYear> {
+    let last = store.last_server_date()?.and_then(|(date, stamp)| {
+        let day = chrono::NaiveDate::parse_from_str(date.get(..10)?, "%Y-%m-%d").ok()?;
+        Some((day, stamp.and_then(|s| s.elapsed())))
+    });
+    Ok(id::IdYear::new(
+        chrono::Utc::now().date_naive(),
+        last,
+        crate::clock::build_date(),
+    ))
 }
 
-fn create_identity_with(store: &Store, prefix: &str, golden_json: &str) -> Result<String> {
-    let year = chrono::Datelike::year(&chrono::Utc::now()) as u32;
+/// Creates a fresh identity with an unused MPI ID (its year from the trusted date, see
+/// [`id::IdYear`]; without a record there is no enrollment date).
+pub fn create_identity(store: &Store, settings: &MpiSettings) -> Result<String> {
+    create_identity_with(store, settings, "{}")
+}
+
+fn create_identity_with(
+    store: &Store,
+    settings: &MpiSettings,
+    golden_json: &str,
+) -> Result<String> {
+    #[derive(serde::Deserialize)]
+    struct Enrolled {
+        enrollment_date: Option<String>,
+    }
+    let enrolled = serde_json::from_str::<Enrolled>(golden_json)
+        .ok()
+        .and_then(|e| e.enrollment_date);
+    let year = settings.id_year.year_for(enrolled.as_deref());
+    let prefix = settings.id_prefix.as_str();
     for _ in 0..16 {
         let id = id::new_mpi_id(prefix, year)?;
         if store.mpi_insert_identity(&id, golden_json)? {

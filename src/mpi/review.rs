@@ -213,7 +213,7 @@ pub fn split(store: &Store, enrollments: &[String], by: &str) -> Result<String> 
             from = Some(l.mpi_id);
         }
         let from = from.unwrap_or_default();
-        let new_id = create_identity(store, &settings.id_prefix)?;
+        let new_id = create_identity(store, &settings)?;
         for e in enrollments {
             store.mpi_set_link(e, &new_id, None, "human")?;
         }

@@ -34,6 +34,19 @@ pub struct SyncCursor {
     pub reconciled_at: Option<String>,
 }
 
+/// Who holds a `running` sync row: a PID means something only within one boot and one process
+/// lifetime, so the boot ID and the process start time come with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunHolder {
+    pub pid: u32,
+    /// `/proc/sys/kernel/random/boot_id` when the run started.
+    pub boot_id: Option<String>,
+    /// Field 22 of `/proc/PID/stat`: the process start time in clock ticks since boot.
+    pub start_time: Option<i64>,
+    /// CLOCK_BOOTTIME at the run's start, in milliseconds (ages a run whatever the wall clock did).
+    pub started_since_boot_ms: Option<i64>,
+}
+
 /// A program's automatic sync schedule.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SyncSchedule {
@@ -488,38 +501,66 @@ impl Store {
         Ok(())
     }
 
-    /// Records the start of a run by process `pid`, unless a live process (`is_alive(pid)`) is
+    /// Records the start of a run by `holder`, unless a live process (`is_live(holder)`) is
     /// already running one for the program (then `Ok(Err(pid))`). Runs left `running` by a
-    /// killed process become `interrupted`. Returns the run id.
+    /// killed process, or by a process of an earlier boot, become `interrupted`. Returns the run id.
     pub fn begin_sync_run(
         &self,
         program_uid: &str,
-        pid: u32,
-        is_alive: &dyn Fn(u32) -> bool,
+        holder: &RunHolder,
+        is_live: &dyn Fn(&RunHolder) -> bool,
     ) -> Result<std::result::Result<i64, u32>> {
         let c = self.conn();
         // IMMEDIATE: two processes checking at once must not both see "nobody runs".
         c.execute_batch("BEGIN IMMEDIATE")?;
         let result = (|| -> Result<std::result::Result<i64, u32>> {
-            let running: Vec<(i64, Option<u32>, String)> = c
-                .prepare("SELECT id, pid, started_at FROM sync_runs WHERE program_uid = ?1 AND status = 'running'")?
-                .query_map(params![program_uid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            let running: Vec<(Option<RunHolder>, String)> = c
+                .prepare(
+                    "SELECT pid, boot_id, pid_start_time, started_since_boot_ms, started_at
+                     FROM sync_runs WHERE program_uid = ?1 AND status = 'running'",
+                )?
+                .query_map(params![program_uid], |r| {
+                    let pid: Option<u32> = r.get(0)?;
+                    let (boot_id, start_time, started_since_boot_ms) =
+                        (r.get(1)?, r.get(2)?, r.get(3)?);
+                    Ok((
+                        pid.map(|pid| RunHolder {
+                            pid,
+                            boot_id,
+                            start_time,
+                            started_since_boot_ms,
+                        }),
+                        r.get(4)?,
+                    ))
+                })?
                 .collect::<rusqlite::Result<_>>()?;
+            // Rows written before holders had a boot id keep the old bound: 6 hours of box clock.
             let stale_before = (chrono::Utc::now() - chrono::Duration::hours(6))
                 .format("%Y-%m-%dT%H:%M:%SZ")
                 .to_string();
-            if let Some((_, Some(holder), _)) = running.iter().find(|(_, p, started)| {
-                p.is_some_and(is_alive) && started.as_str() > stale_before.as_str()
-            }) {
-                return Ok(Err(*holder));
+            let live = running.iter().find_map(|(h, started)| {
+                let h = h.as_ref()?;
+                let recent = h.boot_id.is_some() || started.as_str() > stale_before.as_str();
+                (recent && is_live(h)).then_some(h.pid)
+            });
+            if let Some(pid) = live {
+                return Ok(Err(pid));
             }
             c.execute(
                 "UPDATE sync_runs SET status = 'interrupted', finished_at = ?2 WHERE program_uid = ?1 AND status = 'running'",
                 params![program_uid, now_utc()],
             )?;
             c.execute(
-                "INSERT INTO sync_runs(program_uid, started_at, status, pid) VALUES (?1, ?2, 'running', ?3)",
-                params![program_uid, now_utc(), pid],
+                "INSERT INTO sync_runs(program_uid, started_at, status, pid, boot_id, pid_start_time, started_since_boot_ms)
+                 VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6)",
+                params![
+                    program_uid,
+                    now_utc(),
+                    holder.pid,
+                    holder.boot_id,
+                    holder.start_time,
+                    holder.started_since_boot_ms
+                ],
             )?;
             Ok(Ok(c.last_insert_rowid()))
         })();
@@ -528,6 +569,78 @@ impl Store {
             Err(_) => c.execute_batch("ROLLBACK")?,
         }
         result
+    }
+
+    /// Whether a sync of the program ever completed.
+    pub fn program_ever_synced(&self, program_uid: &str) -> Result<bool> {
+        Ok(self.conn().query_row(
+            "SELECT EXISTS(SELECT 1 FROM sync_runs WHERE program_uid = ?1 AND status = 'ok')",
+            params![program_uid],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Replaces the stored report of a finished run (the scheduler adds what it did after the
+    /// sync, e.g. the cards it rendered).
+    pub fn amend_sync_run_report(&self, run_id: i64, report_json: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE sync_runs SET report_json = ?2 WHERE id = ?1",
+            params![run_id, report_json],
+        )?;
+        Ok(())
+    }
+
+    /// Remembers the date DHIS2 last reported (`serverDate`), with this boot's stamp: the box's
+    /// trusted clock for dates printed for good. No audit: it changes at every sync. A server that
+    /// sent no readable date leaves the last good one in place.
+    pub fn record_server_date(&self, server_date: &str) -> Result<()> {
+        let readable = server_date
+            .get(..10)
+            .is_some_and(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok());
+        if !readable {
+            return Ok(());
+        }
+        let stamp = crate::clock::BootStamp::now();
+        self.conn()
+            .execute(
+                "INSERT INTO dhis2_server_clock(id, server_date, boot_id, since_boot_ms, recorded_at)
+                 VALUES (1, ?1, ?2, ?3, ?4)
+                 ON CONFLICT(id) DO UPDATE SET server_date = excluded.server_date, boot_id = excluded.boot_id,
+                   since_boot_ms = excluded.since_boot_ms, recorded_at = excluded.recorded_at",
+                params![
+                    server_date,
+                    stamp.as_ref().map(|s| s.boot_id.clone()),
+                    stamp.as_ref().map(|s| s.since_boot_ms),
+                    now_utc()
+                ],
+            )
+            .context("recording the DHIS2 server date")?;
+        Ok(())
+    }
+
+    /// The date DHIS2 last reported and the boot stamp taken when it was read, if any sync or
+    /// probe ever reached it.
+    pub fn last_server_date(&self) -> Result<Option<(String, Option<crate::clock::BootStamp>)>> {
+        self.conn()
+            .query_row(
+                "SELECT server_date, boot_id, since_boot_ms FROM dhis2_server_clock WHERE id = 1",
+                [],
+                |r| {
+                    let boot_id: Option<String> = r.get(1)?;
+                    let since: Option<i64> = r.get(2)?;
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        boot_id.zip(since).map(|(boot_id, since_boot_ms)| {
+                            crate::clock::BootStamp {
+                                boot_id,
+                                since_boot_ms,
+                            }
+                        }),
+                    ))
+                },
+            )
+            .optional()
+            .context("reading the last DHIS2 server date")
     }
 
     /// Records the end of a run (`ok` or `failed`) with its report.

@@ -299,7 +299,10 @@ impl ScheduleArgs {
                 })
             }
             ScheduleCommand::Tick { json } => {
-                let runs = super::scheduler_tick(&store)?;
+                // The same pass as `kadi serve`'s scheduler, cards included.
+                let runs = super::scheduler_tick_with(&store, &|store, schedule, _| {
+                    crate::cards::generate::auto_generate(store, &schedule.program_uid)
+                })?;
                 report(json, &runs, || format!("{} runs", runs.len()))
             }
         }

@@ -13,11 +13,12 @@
 //!
 //! Called by `kadi sync`, the scheduler (`kadi serve`), `kadi demo` and the web page.
 pub mod cli;
+pub mod holder;
 pub mod schedule;
 
 pub use schedule::{
-    scheduler_loop, scheduler_loop_with, scheduler_tick, scheduler_tick_with, set_schedule,
-    AfterSync, ScheduleReport,
+    scheduler_loop, scheduler_loop_with, scheduler_tick, scheduler_tick_at, scheduler_tick_with,
+    set_schedule, AfterSync, OwnedAfterSync, ScheduleReport, Scheduler,
 };
 
 use crate::dhis2::model::{Page, Program, SystemInfo, TrackedEntity};
@@ -144,6 +145,12 @@ pub struct SyncReport {
     pub watermark: Option<String>,
     /// Errors: retried ones (the run went on) and the one that failed the run.
     pub errors: Vec<String>,
+    /// Cards rendered after a scheduled run whose schedule has `auto_generate_cards` on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cards_rendered: Option<u64>,
+    /// The run's row in `sync_runs` (not part of the report's JSON).
+    #[serde(skip)]
+    pub run_id: Option<i64>,
 }
 
 /// Runs one sync of `program_uid`: metadata, org units, tracked entities (incremental and
@@ -165,7 +172,8 @@ pub fn run_with_report(
         status: "running".into(),
         ..Default::default()
     };
-    let run_id = match store.begin_sync_run(program_uid, std::process::id(), &process_is_alive) {
+    let run_id = match store.begin_sync_run(program_uid, &holder::this_process(), &holder::is_live)
+    {
         Ok(Ok(id)) => id,
         Ok(Err(pid)) => {
             report.status = "failed".into();
@@ -175,6 +183,7 @@ pub fn run_with_report(
         }
         Err(e) => return (report, Err(e)),
     };
+    report.run_id = Some(run_id);
     // A panic must not leave the run `running` (that would block this process's next runs).
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         run_inner(store, program_uid, opts, &mut report)
@@ -208,13 +217,6 @@ pub fn run_with_report(
     (report, result.and(stored))
 }
 
-/// Whether a process with this id exists (signal 0 checks without sending anything).
-fn process_is_alive(pid: u32) -> bool {
-    // SAFETY: kill with signal 0 only checks for existence and permission; no signal is sent.
-    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
 fn run_inner(
     store: &Store,
     program_uid: &str,
@@ -238,6 +240,8 @@ fn run_inner(
         client.system_info()
     })?;
     report.server_version = Some(info.version.clone());
+    // The box has no real-time clock: the server's date is what MPI IDs take their year from.
+    store.record_server_date(&info.server_date)?;
     let org_units_changed = pull_metadata(store, &client, &retry, report, program_uid)?;
     remap_if_org_units_changed(store, program_uid, org_units_changed, report)?;
     if opts.metadata_only {

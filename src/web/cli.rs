@@ -90,11 +90,29 @@ impl ServeArgs {
             hosts: self.hosts,
             limits: self.limits.limits(),
         })?;
+        // The scheduler starts once the page is up (a port already taken starts nothing).
+        let scheduler = if self.no_scheduler {
+            None
+        } else {
+            Some(crate::sync::Scheduler::spawn(
+                db,
+                Box::new(|store, schedule, _report| {
+                    crate::cards::generate::auto_generate(store, &schedule.program_uid)
+                }),
+            )?)
+        };
         let url = running.url();
-        let report =
-            serde_json::json!({ "url": url, "database": db.display().to_string(), "staff": staff });
+        let report = serde_json::json!({
+            "url": url,
+            "database": db.display().to_string(),
+            "staff": staff,
+            "scheduler": scheduler.is_some(),
+        });
         crate::output::report(self.json, &report, || {
             let mut s = format!("kadi serving {url} (database {})", db.display());
+            if scheduler.is_none() {
+                s.push_str("\nsync scheduler off (--no-scheduler)");
+            }
             if staff == 0 {
                 s.push_str("\nno staff account yet: add one with `kadi staff add --username NAME --pin-stdin`");
             }
@@ -102,7 +120,13 @@ impl ServeArgs {
         })?;
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        running.wait()
+        // Returns only when a web thread died, always with an error: exit non-zero after the
+        // scheduler has had a moment to stop cleanly.
+        let result = running.wait();
+        if let Some(s) = scheduler {
+            s.stop(std::time::Duration::from_secs(5));
+        }
+        result
     }
 }
 
