@@ -8,6 +8,7 @@ pub mod cards;
 pub mod clock;
 pub mod demo;
 pub mod dhis2;
+pub mod fsx;
 pub mod mapping;
 pub mod mpi;
 pub mod output;

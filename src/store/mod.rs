@@ -6,6 +6,7 @@
 //! sync scheduler and the outbox worker (threads of one `kadi serve`) can share it through short
 //! transactions. Migrations are keyed on `PRAGMA user_version` and run at every open.
 
+pub mod backup;
 pub mod card_data;
 pub mod connection;
 pub mod mapping_data;
@@ -37,11 +38,18 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) and upgrades the database at `path`.
+    /// Opens (creating the file if needed) and upgrades the database at `path`. Its directory
+    /// must exist: a mistyped `--db /no/such/dir/k.db` must not quietly serve an empty database
+    /// (only `kadi init`, through [`Store::create`], makes directories).
     pub fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating directory {}", dir.display()))?;
+            if !dir.is_dir() {
+                anyhow::bail!(
+                    "the database's directory {} does not exist (a mistyped --db or KADI_DB?); create it with `kadi --db {} init`",
+                    dir.display(),
+                    path.display()
+                );
+            }
         }
         let conn = Connection::open(path)
             .with_context(|| format!("opening database {}", path.display()))?;
@@ -56,6 +64,14 @@ impl Store {
             .migrate()
             .with_context(|| format!("migrating database {}", path.display()))?;
         Ok(store)
+    }
+
+    /// As [`Store::open`], first creating the database's missing directories (0700): `kadi init`.
+    pub fn create(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent() {
+            crate::fsx::create_dir_private(dir)?;
+        }
+        Store::open(path)
     }
 
     fn configure(&self) -> Result<()> {

@@ -36,13 +36,15 @@ impl ServeArgs {
         let url = running.url();
         let report =
             serde_json::json!({ "url": url, "database": db.display().to_string(), "staff": staff });
-        crate::output::report(self.json, &report, || {
+        // Nobody reading the start line (a closed stdout) is no reason to stop serving.
+        let printed = crate::output::report(self.json, &report, || {
             let mut s = format!("kadi serving {url} (database {})", db.display());
             if staff == 0 {
                 s.push_str("\nno staff account yet: add one with `kadi staff add --username NAME --pin-stdin`");
             }
             s
-        })?;
+        });
+        crate::output::ignore_closed_stdout(printed)?;
         use std::io::Write;
         let _ = std::io::stdout().flush();
         running.wait();
