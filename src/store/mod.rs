@@ -78,7 +78,14 @@ impl Store {
         self.conn.busy_timeout(std::time::Duration::from_secs(10))?;
         self.conn.pragma_update(None, "journal_mode", "WAL")?;
         self.conn.pragma_update(None, "foreign_keys", "ON")?;
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // FULL: a commit is on disk when it returns. Staff decisions (review, merge, link,
+        // staff, sessions) must survive a power cut right after the page said "done"; NORMAL in
+        // WAL mode may lose the last commits. A sync commits a few hundred times per 100,000
+        // records, so FULL costs it little (docs/benchmarks.md).
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        // After a checkpoint, truncate a WAL that a bulk sync grew beyond 64 MiB.
+        self.conn
+            .pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         kadi_sqlext::register(&self.conn).context("registering kadi SQL functions")?;
         Ok(())
     }
@@ -315,6 +322,16 @@ mod tests {
             .pragma_query_value(None, "foreign_keys", |r| r.get(0))
             .unwrap();
         assert_eq!(fk, 1);
+        let sync: i64 = s
+            .conn()
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous=FULL");
+        let limit: i64 = s
+            .conn()
+            .pragma_query_value(None, "journal_size_limit", |r| r.get(0))
+            .unwrap();
+        assert_eq!(limit, 64 * 1024 * 1024);
     }
 
     #[test]
