@@ -11,6 +11,7 @@ pub mod dhis2;
 pub mod fsx;
 pub mod mapping;
 pub mod mpi;
+pub mod notify;
 pub mod output;
 pub mod record;
 pub mod secret;

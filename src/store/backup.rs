@@ -61,7 +61,15 @@ pub fn backup(db: &Path, dir: &Path, keep: Option<usize>) -> Result<BackupReport
     if keep == Some(0) {
         bail!("--keep 0 would remove the backup just made; keep at least 1");
     }
-    let store = Store::open(db)?;
+    // A plain connection, not `Store::open`: a backup must copy the database as it is, never
+    // migrate it first (install.sh backs up with the new binary before an upgrade, so that the
+    // backup still opens with the previous one).
+    let source = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("opening database {}", db.display()))?;
+    source.busy_timeout(Duration::from_secs(10))?;
     let key = SecretKey::read_file(db)?.filter(|k| SecretKey::from_bytes(k).is_some());
     crate::fsx::create_dir_private(dir)?;
     crate::fsx::remove_stale_temps(dir, Duration::from_secs(3600))?;
@@ -75,7 +83,7 @@ pub fn backup(db: &Path, dir: &Path, keep: Option<usize>) -> Result<BackupReport
         let mut copy = Connection::open(&tmp)
             .with_context(|| format!("creating backup file {}", tmp.display()))?;
         {
-            let b = rusqlite::backup::Backup::new(store.conn(), &mut copy)?;
+            let b = rusqlite::backup::Backup::new(&source, &mut copy)?;
             // One step of all pages: one read transaction, a consistent snapshot that writers in
             // WAL mode never restart or block.
             loop {

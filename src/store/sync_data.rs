@@ -69,26 +69,12 @@ pub struct SyncRunRow {
 impl Store {
     /// Runs `f` in one transaction on this store's connection: committed when `f` returns `Ok`,
     /// rolled back otherwise (also when the process dies half-way). Inside a write batch
-    /// ([`Store::begin_write_batch`]) it is a savepoint: undone on error, committed with the batch.
+    /// ([`Store::begin_write_batch`]) `f` joins the batch, and the batch's owner must roll the
+    /// whole batch back when `f` fails. (Not a savepoint: SQLite keeps a savepoint's undo pages
+    /// in a sub-journal, which more than doubled the bytes a sync wrote.)
     pub fn in_transaction<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
         if !self.conn().is_autocommit() {
-            self.conn()
-                .execute_batch("SAVEPOINT in_transaction")
-                .context("beginning a savepoint")?;
-            return match f(self) {
-                Ok(v) => {
-                    self.conn()
-                        .execute_batch("RELEASE in_transaction")
-                        .context("releasing a savepoint")?;
-                    Ok(v)
-                }
-                Err(e) => {
-                    let _ = self
-                        .conn()
-                        .execute_batch("ROLLBACK TO in_transaction; RELEASE in_transaction");
-                    Err(e)
-                }
-            };
+            return f(self);
         }
         let tx = self
             .conn()

@@ -446,9 +446,14 @@ fn pull_tracked_entities(
             report.pulled += p.items.len() as u64;
             cursor.next_page = Some(page + 1);
             store.begin_write_batch()?;
-            store_page(store, plan, guardrail, &p.items, &cursor, report).with_context(|| {
-                format!("storing page {page} of tracked entities of program {program_uid}")
-            })?;
+            if let Err(e) = store_page(store, plan, guardrail, &p.items, &cursor, report) {
+                // Half a page must not commit: undo the batch (its cursor too; the next run
+                // fetches its pages again).
+                let _ = store.end_write_batch(false);
+                return Err(e.context(format!(
+                    "storing page {page} of tracked entities of program {program_uid}"
+                )));
+            }
             batched += p.items.len().max(1);
             let last = is_short_page(p.items.len(), p.page_size, page_size);
             if last || batched >= BATCH_RECORDS {
@@ -467,8 +472,8 @@ fn pull_tracked_entities(
         store.end_write_batch(true)
     });
     if paged.is_err() && store.in_write_batch() {
-        // Pages stored before the failure are whole (each was a savepoint with its cursor):
-        // keep them, as when every page committed alone, so the next run resumes after them.
+        // A fetch failed: the pages stored before it are whole (each with its cursor); keep
+        // them, as when every page committed alone, so the next run resumes after them.
         if store.end_write_batch(true).is_err() {
             let _ = store.end_write_batch(false);
         }

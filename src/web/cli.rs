@@ -47,6 +47,8 @@ impl ServeArgs {
         crate::output::ignore_closed_stdout(printed)?;
         use std::io::Write;
         let _ = std::io::stdout().flush();
+        // systemd: READY=1 now, WATCHDOG=1 while /healthz answers (see crate::notify).
+        crate::notify::ready_and_watch(running.addr);
         running.wait();
         Ok(())
     }
