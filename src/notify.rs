@@ -29,7 +29,7 @@ pub fn notify(state: &str) -> std::io::Result<bool> {
 
 /// The watchdog interval systemd asked for (`$WATCHDOG_USEC`, for this process), if any.
 pub fn watchdog_interval() -> Option<Duration> {
-    if let Some(pid) = std::env::var("WATCHDOG_PID").ok() {
+    if let Ok(pid) = std::env::var("WATCHDOG_PID") {
         if pid.trim().parse::<u32>().ok() != Some(std::process::id()) {
             return None;
         }
