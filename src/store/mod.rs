@@ -81,7 +81,7 @@ impl Store {
         // FULL: a commit is on disk when it returns. Staff decisions (review, merge, link,
         // staff, sessions) must survive a power cut right after the page said "done"; NORMAL in
         // WAL mode may lose the last commits. A sync commits a few hundred times per 100,000
-        // records, so FULL costs it little (docs/benchmarks.md).
+        // records, so FULL costs it little (docs/durability.md).
         self.conn.pragma_update(None, "synchronous", "FULL")?;
         // After a checkpoint, truncate a WAL that a bulk sync grew beyond 64 MiB.
         self.conn
