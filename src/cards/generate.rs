@@ -17,7 +17,7 @@ use super::template::{Template, TemplateOptions};
 use super::{geometry, png_out};
 use crate::store::card_data::{CardFilter, RenderedCard, TaskRow};
 use crate::store::Store;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
