@@ -220,9 +220,22 @@ fn kadi_sync_into(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    let (ok, peak_kb) = wait_with_peak_rss(&mut child);
+    let (ok, peak_kb, io) = wait_with_peak_rss_and_io(&mut child);
     let secs = t.elapsed().as_secs_f64();
     anyhow::ensure!(ok, "kadi sync failed");
+    // Bytes a first sync costs the SD card: the process's block writes against the size of
+    // what it leaves behind (database plus WAL).
+    let size = |p: std::path::PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    let on_disk = size(db.to_path_buf()) + size(wal.into());
+    let mb = |b: u64| b as f64 / 1e6;
+    println!(
+        "|         |   written: {:.0} MB to disk, {:.0} MB by write(2); database + WAL {:.0} MB |",
+        mb(io.write_bytes),
+        mb(io.wchar),
+        mb(on_disk)
+    );
     let mut out = String::new();
     if let Some(mut stdout) = child.stdout.take() {
         use std::io::Read;
@@ -237,7 +250,23 @@ fn kadi_sync_into(
 /// simulator held here inflated the rows (59 MB "peak" at 200,000 records for a sync that
 /// `/usr/bin/time` puts at 44 MB).
 fn wait_with_peak_rss(child: &mut std::process::Child) -> (bool, i64) {
-    let status_file = format!("/proc/{}/status", child.id());
+    let (ok, peak, _) = wait_with_peak_rss_and_io(child);
+    (ok, peak)
+}
+
+/// What a child process wrote, from its `/proc/PID/io` read once it has exited (and before it
+/// is reaped): `write_bytes` is what it sent to the block layer (database, WAL, checkpoints),
+/// `wchar` what it passed to `write(2)` and friends.
+#[derive(Default, Clone, Copy)]
+struct ChildIo {
+    write_bytes: u64,
+    wchar: u64,
+}
+
+/// As [`wait_with_peak_rss`], plus the child's write counters at exit.
+fn wait_with_peak_rss_and_io(child: &mut std::process::Child) -> (bool, i64, ChildIo) {
+    let pid = child.id();
+    let status_file = format!("/proc/{pid}/status");
     let mut peak = 0;
     loop {
         if let Ok(s) = std::fs::read_to_string(&status_file) {
@@ -247,10 +276,40 @@ fn wait_with_peak_rss(child: &mut std::process::Child) -> (bool, i64) {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok());
             peak = peak.max(hwm.unwrap_or(0));
         }
-        match child.try_wait() {
-            Ok(Some(status)) => return (status.success(), peak),
-            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(10)),
-            Err(_) => return (false, peak),
+        // Wait without reaping, so /proc/PID/io still holds the exited child's totals.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        if r == 0 && unsafe { info.si_pid() } != 0 {
+            let io = read_child_io(pid);
+            return match child.wait() {
+                Ok(status) => (status.success(), peak, io),
+                Err(_) => (false, peak, io),
+            };
         }
+        if r != 0 {
+            return (false, peak, ChildIo::default());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+fn read_child_io(pid: u32) -> ChildIo {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    ChildIo {
+        write_bytes: field("write_bytes:"),
+        wchar: field("wchar:"),
     }
 }

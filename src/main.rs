@@ -42,9 +42,34 @@ enum Command {
     Sim(kadi::sim::cli::SimArgs),
     /// Run the whole pipeline against a built-in simulator.
     Demo(kadi::demo::DemoArgs),
+    /// Back the database (and its key file) up into a directory, online.
+    Backup {
+        /// Directory for the backup files (`kadi-<UTC stamp>.db`, created 0700).
+        #[arg(long)]
+        to: PathBuf,
+        /// Keep only the newest N backups in that directory.
+        #[arg(long)]
+        keep: Option<usize>,
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the database (and its key file) with a backup, after checking it. Stop
+    /// `kadi serve` first.
+    Restore {
+        /// The backup file (`kadi-<UTC stamp>.db`).
+        #[arg(long)]
+        from: PathBuf,
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
+    // Everything kadi creates is private (database, WAL, key file, PNGs), whatever umask it was
+    // started with; fsx also sets modes explicitly.
+    unsafe { libc::umask(0o077) };
     let cli = Cli::parse();
     let db = cli.db;
     let result = match cli.command {
@@ -59,10 +84,16 @@ fn main() -> ExitCode {
         Command::Staff(a) => a.run(&db),
         Command::Sim(a) => a.run(&db),
         Command::Demo(a) => a.run(&db),
+        Command::Backup { to, keep, json } => backup(&db, &to, keep, json),
+        Command::Restore { from, json } => restore(&db, &from, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if kadi::output::is_stdout_closed(&e) {
+                // `kadi ... --json | head -c1`: the reader had enough; not a failure.
+                return ExitCode::SUCCESS;
+            }
             if let Some(r) = e.downcast_ref::<kadi::output::AlreadyReported>() {
                 return ExitCode::from(r.0.clamp(1, 255) as u8);
             }
@@ -73,10 +104,52 @@ fn main() -> ExitCode {
 }
 
 fn init(db: &std::path::Path, json: bool) -> anyhow::Result<()> {
-    let store = kadi::store::Store::open(db)?;
+    let store = kadi::store::Store::create(db)?;
     let v = store.schema_version()?;
     let report = serde_json::json!({ "database": db.display().to_string(), "schema_version": v });
     kadi::output::report(json, &report, || {
         format!("database {} ready (schema version {v})", db.display())
+    })
+}
+
+fn backup(
+    db: &std::path::Path,
+    to: &std::path::Path,
+    keep: Option<usize>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let r = kadi::store::backup::backup(db, to, keep)?;
+    kadi::output::report(json, &r, || {
+        let mut s = format!(
+            "backed up {} to {} ({} bytes)",
+            db.display(),
+            r.file,
+            r.bytes
+        );
+        if !r.includes_key {
+            s.push_str("\nno key file yet: nothing sealed to open");
+        }
+        for p in &r.pruned {
+            s.push_str(&format!("\nremoved old backup {p}"));
+        }
+        s
+    })
+}
+
+fn restore(db: &std::path::Path, from: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    let r = kadi::store::backup::restore(db, from)?;
+    kadi::output::report(json, &r, || {
+        format!(
+            "restored {} from {} ({} MPI identities, {} staff{})",
+            r.database,
+            r.from,
+            r.mpi_identities,
+            r.staff,
+            if r.key_restored {
+                ", key file restored"
+            } else {
+                ""
+            }
+        )
     })
 }

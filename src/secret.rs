@@ -4,7 +4,7 @@
 //!
 //! The DHIS2 password or personal access token is a secret at rest. The database file never holds
 //! it in clear text: they are sealed with ChaCha20-Poly1305 under a 256-bit key kept in a file
-//! beside the database (`<db>.key`, mode 0600), so copying the database alone (a backup, an
+//! beside the database (`<db>.key`, mode 0600, written atomically), so copying the database alone (a backup, an
 //! analyst's read-only copy) does not leak credentials.
 use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine;
@@ -83,24 +83,54 @@ impl SecretKey {
         PathBuf::from(p)
     }
 
-    /// Loads the key for `db`, creating it (0600) on first use.
+    /// Loads the key for `db`, or makes a new one (written atomically, 0600) when the file is
+    /// missing, empty or short (what a power cut during its first write used to leave). Only for
+    /// sealing a secret that replaces whatever was sealed before (`kadi dhis2 config`): a new
+    /// key cannot open an old sealed secret, so opening goes through [`SecretKey::load`].
     pub fn load_or_create(db: &Path) -> Result<Self> {
-        let path = Self::path_for(db);
-        if path.exists() {
-            let bytes = std::fs::read(&path)
-                .with_context(|| format!("reading key file {}", path.display()))?;
-            if bytes.len() != 32 {
-                bail!(
-                    "key file {} is damaged (expected 32 bytes, found {})",
-                    path.display(),
-                    bytes.len()
-                );
-            }
-            return Ok(SecretKey(*Key::from_slice(&bytes)));
+        if let Some(key) = Self::read_file(db)?.and_then(|b| Self::from_bytes(&b)) {
+            return Ok(key);
         }
         let bytes: [u8; 32] = random_bytes()?;
-        write_private(&path, &bytes)?;
+        crate::fsx::write_atomic(&Self::path_for(db), &bytes)
+            .context("saving the box's secret key file")?;
         Ok(SecretKey(*Key::from_slice(&bytes)))
+    }
+
+    /// Loads the existing key for `db`, to open a stored secret. A missing, empty or damaged key
+    /// file is an error that says what to do; a new key is never made here, since it could not
+    /// open the secret sealed under the lost one.
+    pub fn load(db: &Path) -> Result<Self> {
+        let path = Self::path_for(db);
+        let what_to_do = "restore the box from a backup (`kadi restore --from FILE`), or enter the DHIS2 password or token again with `kadi dhis2 config` (which makes a new key)";
+        match Self::read_file(db)? {
+            None => bail!(
+                "key file {} is missing, so the stored DHIS2 secret cannot be opened: {what_to_do}",
+                path.display()
+            ),
+            Some(bytes) => Self::from_bytes(&bytes).ok_or_else(|| {
+                anyhow!(
+                    "key file {} is damaged (expected 32 bytes, found {}; a power cut?), so the stored DHIS2 secret cannot be opened: {what_to_do}",
+                    path.display(),
+                    bytes.len()
+                )
+            }),
+        }
+    }
+
+    /// The raw content of `db`'s key file, `None` when there is none (for backups).
+    pub fn read_file(db: &Path) -> Result<Option<Vec<u8>>> {
+        let path = Self::path_for(db);
+        match std::fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading key file {}", path.display())),
+        }
+    }
+
+    /// A key from its 32 raw bytes (`None` for any other length).
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        (bytes.len() == 32).then(|| SecretKey(*Key::from_slice(bytes)))
     }
 
     /// Seals `plain` into a printable string (base64 of nonce + ciphertext).
@@ -129,22 +159,6 @@ impl SecretKey {
             .map_err(|_| anyhow!("stored secret does not open with this box's key file (was the database copied without its .key?)"))?;
         String::from_utf8(plain).context("stored secret is not UTF-8")
     }
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    opts.mode(0o600);
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("creating key file {}", path.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("writing key file {}", path.display()))?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -201,5 +215,40 @@ mod tests {
         let b = SecretKey::load_or_create(&dir.path().join("b.db")).unwrap();
         let sealed = a.seal("district").unwrap();
         assert!(b.open(&sealed).is_err());
+    }
+
+    #[test]
+    fn an_empty_key_file_is_a_clear_error_when_opening_and_replaced_when_sealing_anew() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("k.db");
+        let sealed = SecretKey::load_or_create(&db)
+            .unwrap()
+            .seal("district")
+            .unwrap();
+        // A power cut during the key file's write left it empty.
+        std::fs::write(SecretKey::path_for(&db), b"").unwrap();
+        let err = format!("{:#}", SecretKey::load(&db).err().unwrap());
+        assert!(
+            err.contains("damaged") && err.contains("kadi restore"),
+            "{err}"
+        );
+        // Opening never makes a new key behind the operator's back.
+        assert_eq!(SecretKey::read_file(&db).unwrap().unwrap().len(), 0);
+        // Sealing a new secret replaces the damaged file with a whole, private one.
+        let key = SecretKey::load_or_create(&db).unwrap();
+        assert!(key.open(&sealed).is_err());
+        let again = SecretKey::load(&db).unwrap();
+        assert_eq!(again.open(&key.seal("new").unwrap()).unwrap(), "new");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(SecretKey::path_for(&db))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let missing = format!(
+            "{:#}",
+            SecretKey::load(&dir.path().join("none.db")).err().unwrap()
+        );
+        assert!(missing.contains("missing"), "{missing}");
     }
 }

@@ -113,6 +113,41 @@ fn a_second_run_re_renders_only_the_cards_whose_content_changed() {
 }
 
 #[test]
+fn an_empty_or_cut_png_left_by_a_power_cut_is_drawn_again_and_cards_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = seed(&dir.path().join("kadi.db"), 5);
+    let out = dir.path().join("out");
+    generate(&store, &request(&out), |_| {}).unwrap();
+    let png = |uid: &str| out.join(format!("{uid}_pulse_300.png"));
+    // What a power cut before the data reached the card leaves: an empty file, a cut file, and
+    // a temporary file that never got renamed.
+    std::fs::write(png("EN000000001"), b"").unwrap();
+    let whole = std::fs::read(png("EN000000003")).unwrap();
+    std::fs::write(png("EN000000003"), &whole[..whole.len() / 2]).unwrap();
+    let stale = out.join(".EN000000004_pulse_300.png.tmp-00112233aabb");
+    std::fs::write(&stale, b"\x89PNG").unwrap();
+    let again = generate(&store, &request(&out), |_| {}).unwrap();
+    assert_eq!((again.cards_rendered, again.cards_unchanged), (2, 3));
+    for uid in ["EN000000001", "EN000000003"] {
+        assert!(kadi::fsx::is_complete_png(&png(uid)), "{uid} not redrawn");
+    }
+    assert_eq!(std::fs::read(png("EN000000003")).unwrap(), whole);
+    // A fresh temp is left alone (it could be another writer's); the card itself is whole.
+    assert!(stale.exists());
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let entry = entry.unwrap();
+        if entry.path() == stale {
+            continue;
+        }
+        let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{:?}", entry.file_name());
+    }
+    let dir_mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(dir_mode, 0o700);
+}
+
+#[test]
 fn a_killed_task_resumes_as_the_same_task_and_renders_only_what_is_missing() {
     let dir = tempfile::tempdir().unwrap();
     let store = seed(&dir.path().join("kadi.db"), 8);

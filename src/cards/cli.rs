@@ -140,8 +140,7 @@ impl CardsArgs {
             CardsCommand::Preview(a) => {
                 let store = Store::open(db)?;
                 let png = preview_png(&store, &a.enrollment, &a.template, a.dpi)?;
-                std::fs::write(&a.out, &png)
-                    .with_context(|| format!("writing {}", a.out.display()))?;
+                crate::fsx::write_atomic(&a.out, &png)?;
                 let v = serde_json::json!({ "out": a.out.display().to_string(), "bytes": png.len(), "template": a.template, "dpi": a.dpi });
                 report(self.json, &v, || {
                     format!("wrote {} ({} bytes)", a.out.display(), png.len())
@@ -173,7 +172,7 @@ impl CardsArgs {
             CardsCommand::Bench(a) => run_bench(a),
             CardsCommand::ContactSheet { out } => {
                 let png = contact_sheet()?;
-                std::fs::write(&out, &png).with_context(|| format!("writing {}", out.display()))?;
+                crate::fsx::write_atomic(&out, &png)?;
                 report(
                     self.json,
                     &serde_json::json!({ "out": out.display().to_string(), "bytes": png.len() }),
@@ -383,7 +382,7 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         "cards_per_s": (a.n as f64 / dt * 10.0).round() / 10.0, "peak_rss_mb": peak_rss_mb(),
         "mean_png_bytes": sizes.iter().sum::<usize>() / sizes.len().max(1),
     });
-    println!("{v}");
+    crate::output::print_line(&v.to_string())?;
     Ok(())
 }
 

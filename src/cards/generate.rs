@@ -235,15 +235,6 @@ fn check_date(what: &str, v: &Option<String>) -> Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so a kill never leaves a
-/// truncated PNG under the final name.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("png.tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
-}
-
 /// Generates the cards of `req` as a task (new, or the unfinished one with the same request),
 /// calling `progress` after every batch with the task as the page sees it.
 pub fn generate(
@@ -327,7 +318,9 @@ fn run(
     progress: &mut impl FnMut(&TaskView),
 ) -> Result<GenerateReport> {
     let out_dir = out_dir_for(store, req);
-    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    crate::fsx::create_dir_private(&out_dir)?;
+    // Temporary PNGs a power cut left behind (an hour old: never a write still in flight).
+    crate::fsx::remove_stale_temps(&out_dir, std::time::Duration::from_secs(3600))?;
     let f = &req.enrollment_filter;
     let filter = CardFilter {
         enrollment_date_from: f.enrollment_date_from.as_deref(),
@@ -348,9 +341,11 @@ fn run(
             "{}_{}_{}.png",
             r.record.enrollment_uid, req.template, req.dpi
         ));
-        let same = before
-            .get(&r.record.enrollment_uid)
-            .is_some_and(|(h, p)| *h == hash && p.as_deref() == path.to_str() && path.exists());
+        let same = before.get(&r.record.enrollment_uid).is_some_and(|(h, p)| {
+            // An empty or cut PNG (a power cut before kadi wrote atomically, a full card)
+            // is drawn again, never counted as done.
+            *h == hash && p.as_deref() == path.to_str() && crate::fsx::is_complete_png(&path)
+        });
         if same {
             unchanged += 1;
         } else {
@@ -404,7 +399,7 @@ fn run(
                             }))
                         }
                     };
-                    write_atomically(path, &png)?;
+                    crate::fsx::write_atomic(path, &png)?;
                     Ok(Ok(RenderedCard {
                         enrollment_uid: uid.clone(),
                         template: req.template.clone(),

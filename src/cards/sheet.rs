@@ -177,7 +177,7 @@ pub fn write_sheets(
     for (n, group) in cards.chunks(CARDS_PER_SHEET).enumerate() {
         let png = render_sheet_png(group, template, include_mpi_id)?;
         let path = dir.join(format!("sheet-{:03}.png", n + 1));
-        std::fs::write(&path, png).with_context(|| format!("writing {}", path.display()))?;
+        crate::fsx::write_atomic(&path, &png)?;
         written.push(path);
     }
     let srcs: Vec<String> = paths
@@ -190,11 +190,10 @@ pub fn write_sheets(
         })
         .collect();
     let page = dir.join("cards.html");
-    std::fs::write(
+    crate::fsx::write_atomic(
         &page,
-        sheet_html(&srcs, &format!("Cartes {}", template.name)),
-    )
-    .with_context(|| format!("writing {}", page.display()))?;
+        sheet_html(&srcs, &format!("Cartes {}", template.name)).as_bytes(),
+    )?;
     Ok((written, page))
 }
 

@@ -113,7 +113,7 @@ impl TestArgs {
             let message = "no DHIS2 connection configured: run `kadi dhis2 config --url URL --username U --password-stdin`";
             if self.json {
                 let v = serde_json::json!({ "status": "not_configured", "error": message });
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                crate::output::print_line(&serde_json::to_string_pretty(&v)?)?;
             } else {
                 eprintln!("not_configured: {message}");
             }
@@ -132,16 +132,16 @@ impl TestArgs {
             _ => 4,
         };
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&result)?);
+            crate::output::print_line(&serde_json::to_string_pretty(&result)?)?;
         } else if code == 0 {
-            println!(
+            crate::output::print_line(&format!(
                 "connected to DHIS2 {} at {} (server time {}): {} programmes, {} organisation units",
                 result.dhis2_version.as_deref().unwrap_or("?"),
                 client.base_url(),
                 result.server_date.as_deref().unwrap_or("?"),
                 result.programmes_available.unwrap_or(0),
                 result.organisation_units.unwrap_or(0)
-            );
+            ))?;
         } else {
             eprintln!(
                 "{}: {}",

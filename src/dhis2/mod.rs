@@ -30,7 +30,7 @@ pub fn client_from_store(store: &Store) -> Result<Client> {
             "no DHIS2 connection configured: run `kadi dhis2 config --url URL --username U --password-stdin`"
         );
     };
-    let key = SecretKey::load_or_create(store.path())?;
+    let key = SecretKey::load(store.path())?;
     let secret = key
         .open(&conn.secret_sealed)
         .context("opening the stored DHIS2 secret")?;

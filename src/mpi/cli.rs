@@ -159,7 +159,7 @@ impl MpiArgs {
         }
         if let MpiCommand::Explain { a_json, b_json } = &self.command {
             let e = kadi_sqlext::mpi::explain_json(a_json, b_json)?;
-            println!("{e}");
+            crate::output::print_line(&e.to_string())?;
             return Ok(());
         }
         if let MpiCommand::CheckId { mpi_id } = &self.command {

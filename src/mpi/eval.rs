@@ -549,5 +549,5 @@ fn dump_pairs(
     for (a, b, t, o, s) in rows {
         out.push_str(&format!("{a},{b},{t},{o},{s}\n"));
     }
-    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
+    crate::fsx::write_atomic(path, out.as_bytes())
 }

@@ -621,15 +621,15 @@ fn to_model(state: &State, i: u64, p: &data::Person, m: &Meta) -> TrackedEntity 
 
 fn write_truth_csv(path: &Path, pairs: &[(String, String)]) -> Result<usize> {
     use std::io::Write;
-    let file = std::fs::File::create(path)
-        .with_context(|| format!("creating truth file {}", path.display()))?;
-    let mut w = std::io::BufWriter::new(file);
-    writeln!(w, "id_a,id_b").with_context(|| format!("writing {}", path.display()))?;
-    for (a, b) in pairs {
-        writeln!(w, "{a},{b}").with_context(|| format!("writing {}", path.display()))?;
-    }
-    w.flush()
-        .with_context(|| format!("writing {}", path.display()))?;
+    crate::fsx::write_atomic_with(path, |file| {
+        let mut w = std::io::BufWriter::new(file);
+        writeln!(w, "id_a,id_b").with_context(|| format!("writing {}", path.display()))?;
+        for (a, b) in pairs {
+            writeln!(w, "{a},{b}").with_context(|| format!("writing {}", path.display()))?;
+        }
+        w.flush()
+            .with_context(|| format!("writing {}", path.display()))
+    })?;
     Ok(pairs.len())
 }
 

@@ -6,6 +6,7 @@
 //! sync scheduler and the outbox worker (threads of one `kadi serve`) can share it through short
 //! transactions. Migrations are keyed on `PRAGMA user_version` and run at every open.
 
+pub mod backup;
 pub mod card_data;
 pub mod connection;
 pub mod mapping_data;
@@ -40,11 +41,18 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) and upgrades the database at `path`.
+    /// Opens (creating the file if needed) and upgrades the database at `path`. Its directory
+    /// must exist: a mistyped `--db /no/such/dir/k.db` must not quietly serve an empty database
+    /// (only `kadi init`, through [`Store::create`], makes directories).
     pub fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating directory {}", dir.display()))?;
+            if !dir.is_dir() {
+                anyhow::bail!(
+                    "the database's directory {} does not exist (a mistyped --db or KADI_DB?); create it with `kadi --db {} init`",
+                    dir.display(),
+                    path.display()
+                );
+            }
         }
         let conn = Connection::open(path)
             .with_context(|| format!("opening database {}", path.display()))?;
@@ -61,11 +69,26 @@ impl Store {
         Ok(store)
     }
 
+    /// As [`Store::open`], first creating the database's missing directories (0700): `kadi init`.
+    pub fn create(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent() {
+            crate::fsx::create_dir_private(dir)?;
+        }
+        Store::open(path)
+    }
+
     fn configure(&self) -> Result<()> {
         self.conn.busy_timeout(std::time::Duration::from_secs(10))?;
         self.conn.pragma_update(None, "journal_mode", "WAL")?;
         self.conn.pragma_update(None, "foreign_keys", "ON")?;
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // FULL: a commit is on disk when it returns. Staff decisions (review, merge, link,
+        // staff, sessions) must survive a power cut right after the page said "done"; NORMAL in
+        // WAL mode may lose the last commits. A sync commits a few hundred times per 100,000
+        // records, so FULL costs it little (docs/durability.md).
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        // After a checkpoint, truncate a WAL that a bulk sync grew beyond 64 MiB.
+        self.conn
+            .pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         kadi_sqlext::register(&self.conn).context("registering kadi SQL functions")?;
         Ok(())
     }
@@ -302,6 +325,16 @@ mod tests {
             .pragma_query_value(None, "foreign_keys", |r| r.get(0))
             .unwrap();
         assert_eq!(fk, 1);
+        let sync: i64 = s
+            .conn()
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous=FULL");
+        let limit: i64 = s
+            .conn()
+            .pragma_query_value(None, "journal_size_limit", |r| r.get(0))
+            .unwrap();
+        assert_eq!(limit, 64 * 1024 * 1024);
     }
 
     #[test]

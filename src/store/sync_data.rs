@@ -81,8 +81,14 @@ pub struct SyncRunRow {
 
 impl Store {
     /// Runs `f` in one transaction on this store's connection: committed when `f` returns `Ok`,
-    /// rolled back otherwise (also when the process dies half-way). Not re-entrant.
+    /// rolled back otherwise (also when the process dies half-way). Inside a write batch
+    /// ([`Store::begin_write_batch`]) `f` joins the batch, and the batch's owner must roll the
+    /// whole batch back when `f` fails. (Not a savepoint: SQLite keeps a savepoint's undo pages
+    /// in a sub-journal, which more than doubled the bytes a sync wrote.)
     pub fn in_transaction<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+        if !self.conn().is_autocommit() {
+            return f(self);
+        }
         let tx = self
             .conn()
             .unchecked_transaction()
@@ -92,18 +98,54 @@ impl Store {
         Ok(value)
     }
 
+    /// Opens a write batch: the following [`Store::in_transaction`] calls (sync pages with their
+    /// cursor) commit together at [`Store::end_write_batch`]. Each commit rewrites every index
+    /// leaf it dirtied into the WAL; pages keyed by random UIDs share few leaves, so four pages per
+    /// commit write far fewer bytes to the SD card than one (see docs/durability.md).
+    pub fn begin_write_batch(&self) -> Result<()> {
+        if self.conn().is_autocommit() {
+            self.conn()
+                .execute_batch("BEGIN IMMEDIATE")
+                .context("beginning a write batch")?;
+        }
+        Ok(())
+    }
+
+    /// True while a write batch is open.
+    pub fn in_write_batch(&self) -> bool {
+        !self.conn().is_autocommit()
+    }
+
+    /// Commits the open write batch (`commit`), or rolls it back; a no-op when none is open.
+    pub fn end_write_batch(&self, commit: bool) -> Result<()> {
+        if self.conn().is_autocommit() {
+            return Ok(());
+        }
+        if commit {
+            self.conn()
+                .execute_batch("COMMIT")
+                .context("committing a write batch")
+        } else {
+            self.conn()
+                .execute_batch("ROLLBACK")
+                .context("rolling a write batch back")
+        }
+    }
+
     /// Gives this connection ~24 MB of page cache (SQLite's default is 2 MB) so index pages of a
     /// large sync stay in memory; peak memory stays flat whatever the number of records.
     ///
-    /// Also lets the WAL grow to ~64 MB (16,384 pages) before this connection checkpoints it
-    /// (SQLite's default is 1,000 pages, ~4 MB). Every page commit dirties a few hundred random
+    /// Also lets the WAL grow to ~256 MB (65,536 pages) before this connection checkpoints it
+    /// (SQLite's default is 1,000 pages, ~4 MB). Every commit dirties a few hundred random
     /// index leaves; with the default, nearly every commit checkpointed, writing those leaves a
     /// second time and paying an fsync. With a larger WAL, a leaf dirtied by many commits is
-    /// written back once. The WAL is disk, not memory: RSS does not grow with it.
+    /// written back once (64 MB to 256 MB: see docs/durability.md for the bytes written). The
+    /// WAL is disk, not memory: RSS does not grow with it; `journal_size_limit` truncates it
+    /// back to 64 MiB after a checkpoint.
     pub fn prepare_for_bulk_writes(&self) -> Result<()> {
         self.conn().pragma_update(None, "cache_size", -24000)?;
         self.conn()
-            .pragma_update(None, "wal_autocheckpoint", 16384)?;
+            .pragma_update(None, "wal_autocheckpoint", 65536)?;
         Ok(())
     }
 

@@ -410,7 +410,7 @@ fn pull_tracked_entities(
     let (tx, rx) =
         std::sync::mpsc::sync_channel::<(u32, Result<Page<TrackedEntity>>, Vec<String>)>(1);
     let first_page = page;
-    std::thread::scope(|scope| -> Result<()> {
+    let paged = std::thread::scope(|scope| -> Result<()> {
         // Owned here so that an early return drops it and unblocks the fetcher before the join.
         let rx = rx;
         let query = &query;
@@ -438,6 +438,10 @@ fn pull_tracked_entities(
             Some(_) => client.tracked_entities_total(query).ok().flatten(),
             None => None,
         };
+        // Pages (each with its cursor) commit in batches of about BATCH_RECORDS records: a kill
+        // loses at most one batch, which the cursor makes the resumed run fetch again; an error
+        // commits what was stored before it.
+        let mut batched = 0usize;
         for (page, fetched, errors) in rx.iter() {
             report.errors.extend(errors);
             let p = fetched?;
@@ -445,19 +449,40 @@ fn pull_tracked_entities(
             report.bytes += p.bytes;
             report.pulled += p.items.len() as u64;
             cursor.next_page = Some(page + 1);
-            store_page(store, plan, guardrail, &p.items, &cursor, report).with_context(|| {
-                format!("storing page {page} of tracked entities of program {program_uid}")
-            })?;
+            store.begin_write_batch()?;
+            if let Err(e) = store_page(store, plan, guardrail, &p.items, &cursor, report) {
+                // Half a page must not commit: undo the batch (its cursor too; the next run
+                // fetches its pages again).
+                let _ = store.end_write_batch(false);
+                return Err(e.context(format!(
+                    "storing page {page} of tracked entities of program {program_uid}"
+                )));
+            }
+            batched += p.items.len().max(1);
+            let last = is_short_page(p.items.len(), p.page_size, page_size);
+            if last || batched >= BATCH_RECORDS {
+                store.end_write_batch(true)?;
+                batched = 0;
+            }
             if let Some(progress) = &opts.progress.0 {
                 total = total.or(p.total);
                 progress(report.pulled, total);
             }
-            if is_short_page(p.items.len(), p.page_size, page_size) {
+            if last {
                 break;
             }
         }
-        Ok(())
-    })?;
+        // The fetcher stopped early (an error, or the server's last page was a full one).
+        store.end_write_batch(true)
+    });
+    if paged.is_err() && store.in_write_batch() {
+        // A fetch failed: the pages stored before it are whole (each with its cursor); keep
+        // them, as when every page committed alone, so the next run resumes after them.
+        if store.end_write_batch(true).is_err() {
+            let _ = store.end_write_batch(false);
+        }
+    }
+    paged?;
     cursor.watermark = cursor.run_server_date.take();
     cursor.run_updated_after = None;
     cursor.run_page_size = None;
@@ -465,6 +490,9 @@ fn pull_tracked_entities(
     report.watermark = cursor.watermark.clone();
     store.set_sync_cursor(program_uid, &cursor)
 }
+
+/// Records stored per commit of a sync run (whole pages: four of the default 500).
+const BATCH_RECORDS: usize = 2000;
 
 /// Stores one page of tracked entities with their card records and the cursor, in one
 /// transaction: sensitive values are dropped (and counted), entities already stored with the same

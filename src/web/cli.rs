@@ -108,7 +108,8 @@ impl ServeArgs {
             "staff": staff,
             "scheduler": scheduler.is_some(),
         });
-        crate::output::report(self.json, &report, || {
+        // Nobody reading the start line (a closed stdout) is no reason to stop serving.
+        let printed = crate::output::report(self.json, &report, || {
             let mut s = format!("kadi serving {url} (database {})", db.display());
             if scheduler.is_none() {
                 s.push_str("\nsync scheduler off (--no-scheduler)");
@@ -117,9 +118,12 @@ impl ServeArgs {
                 s.push_str("\nno staff account yet: add one with `kadi staff add --username NAME --pin-stdin`");
             }
             s
-        })?;
+        });
+        crate::output::ignore_closed_stdout(printed)?;
         use std::io::Write;
         let _ = std::io::stdout().flush();
+        // systemd: READY=1 now, WATCHDOG=1 while /healthz answers (see crate::notify).
+        crate::notify::ready_and_watch(running.addr);
         // Returns only when a web thread died, always with an error: exit non-zero after the
         // scheduler has had a moment to stop cleanly.
         let result = running.wait();
