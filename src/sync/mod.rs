@@ -441,7 +441,10 @@ fn pull_tracked_entities(
         // Pages (each with its cursor) commit in batches of about BATCH_RECORDS records: a kill
         // loses at most one batch, which the cursor makes the resumed run fetch again; an error
         // commits what was stored before it.
+        // On a slow link a batch also ends after BATCH_TIME, so a kill there loses seconds of
+        // downloading, not minutes.
         let mut batched = 0usize;
+        let mut batch_started = std::time::Instant::now();
         for (page, fetched, errors) in rx.iter() {
             report.errors.extend(errors);
             let p = fetched?;
@@ -460,9 +463,10 @@ fn pull_tracked_entities(
             }
             batched += p.items.len().max(1);
             let last = is_short_page(p.items.len(), p.page_size, page_size);
-            if last || batched >= BATCH_RECORDS {
+            if last || batched >= BATCH_RECORDS || batch_started.elapsed() >= BATCH_TIME {
                 store.end_write_batch(true)?;
                 batched = 0;
+                batch_started = std::time::Instant::now();
             }
             if let Some(progress) = &opts.progress.0 {
                 total = total.or(p.total);
@@ -493,6 +497,10 @@ fn pull_tracked_entities(
 
 /// Records stored per commit of a sync run (whole pages: four of the default 500).
 const BATCH_RECORDS: usize = 2000;
+
+/// The longest a batch stays open: a slow server's pages still commit about once a second, so a
+/// power cut costs at most that much downloading (a fast server fills BATCH_RECORDS first).
+const BATCH_TIME: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Stores one page of tracked entities with their card records and the cursor, in one
 /// transaction: sensitive values are dropped (and counted), entities already stored with the same
