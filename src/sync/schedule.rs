@@ -237,19 +237,10 @@ fn generate_cards_after(
     )
 }
 
-/// A message made safe for a log line: control characters (newlines, terminal escapes) are
-/// written as escapes, so nothing a server or a file name says can forge or hide log lines.
-pub fn escape(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect()
+/// A message made safe for a log line (one escaping for every log kadi writes: see
+/// [`crate::output::escape_log`]); a DHIS2 error can quote a whole HTML page, so it is bounded.
+fn escape(s: &str) -> String {
+    crate::output::escape_log(s, 2000)
 }
 
 /// Runs the scheduler until `stop` is set: a tick, then a pause of about 30 s. Opens its own
@@ -510,7 +501,7 @@ mod tests {
 
     #[test]
     fn log_lines_escape_control_characters() {
-        assert_eq!(escape("a\nb\u{1b}[2Jc"), "a\\nb\\u{1b}[2Jc");
+        assert_eq!(escape("a\nb\u{1b}[2Jc"), "a\\nb\\x1b[2Jc");
         assert_eq!(escape("plain é"), "plain é");
     }
 
