@@ -51,10 +51,8 @@ pub(super) fn coarse_code_into(compact: &str, out: &mut String) {
 /// - `dh:<date>:<health center>`: same birth date at the same clinic (both names changed);
 /// - `dw:<date>:<street code>` and `lw:<last code>:<street code>` (not for the most common family
 ///   names): the code of the address's first word of 3+ letters (the street, quarter or villa)
-///   with the date or the family name. The `ad`, `np` and `dp` keys need the house number or the
-///   postcode/suburb token to agree exactly, and a mistyped or missing number or postcode is a
-///   common slip: on FEBRL2 without national ID, 10 of the 23 true pairs left apart were never
-///   compared for that reason (both names or the date replaced besides);
+///   with the date or the family name, for a mistyped or missing house number or postcode that
+///   the `ad`, `np` and `dp` keys need exactly (measured effect: `docs/mpi.md`);
 /// - `ph:<last 8 digits>`, `id:<national id>`: direct identifiers.
 pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
     let mut keys = Vec::with_capacity(6);
@@ -81,8 +79,8 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
         }
         // Day and month swapped (DD/MM entered as MM/DD) is the commonest date slip, and the
         // year keys cannot be relied on to catch it: `ln` holds everyone of a common family name
-        // born that year, which in a health programme's recent years passes the block cap (on
-        // the simulator's 100,000 records, 27 of 31 true pairs never compared were such swaps).
+        // born that year, which in a health programme's recent years passes the block cap
+        // (measured: `docs/mpi.md`).
         // The names with the year and the day and month in either order meet it in a block as
         // small as `nd`'s. Only dates whose swap is a date (day <= 12) make one.
         let (m, dd) = (&t[4..6], &t[6..8]);

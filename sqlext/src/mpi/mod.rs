@@ -63,10 +63,11 @@ impl std::error::Error for MpiError {}
 pub const LINK: f64 = 0.95;
 /// See [`LINK`].
 pub const REVIEW: f64 = 0.75;
-/// Log-odds of a match before any field is compared (see the module doc).
+/// Log-odds of a match before any field is compared (why -8.0: `docs/mpi.md`).
 pub const PRIOR: f64 = -8.0;
 
-/// The highest log-odds a guarded pair can reach: just under the link band (0.9499).
+/// The highest log-odds a guarded pair can reach: just under the link band (0.9499), so a
+/// person decides on twins and namesakes (`docs/mpi.md`, The guard).
 const GUARD_CAP: f64 = 2.943;
 const NAME_MAX: usize = 64;
 const ADDRESS_MAX: usize = 256;

@@ -4,7 +4,7 @@ use super::*;
 
 /// A normalised name with its keys: the normalised text, its letters and digits only, its
 /// phonetic key and its coarse code, one after another in one buffer. One allocation per name
-/// instead of four: a resolution pass keeps 100,000 records (30 MB less).
+/// instead of four, because a resolution pass keeps every record prepared (`docs/mpi.md`, Speed).
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Name {
     pub(super) buf: String,
@@ -155,11 +155,8 @@ pub(super) fn is_common_name(compact: &str) -> bool {
 /// "Ibrahim", "Seynabou" / "Zeynab"). Two names of one group are one person's name written two
 /// ways, so they compare as `close` (a typo's level), not as the weak `similar` that
 /// Jaro-Winkler gives "fatou" / "fatoumata" (and that weighs 0 for two common names, see
-/// [`explain_prepared`]): a second registration under the everyday name with the date's day and
-/// month swapped was left a new identity. Only unambiguous pairs are listed: "Abdou" (short for
-/// any Abd- name), "Modou" / "Mamadou" and "Amadou" / "Ahmed" are used as different names and
-/// stay apart; "Assane" (Hassan) and "Ousseynou" (Hussein), the classic names of twin brothers,
-/// are two groups.
+/// [`explain_prepared`]). Only unambiguous pairs are listed; which names stay apart and why:
+/// `docs/mpi.md`.
 pub const NAME_VARIANTS: &[&[&str]] = &[
     &["fatou", "fatoumata", "fatimata", "fatim"],
     &[

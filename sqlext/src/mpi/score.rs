@@ -63,7 +63,7 @@ pub fn score_prepared(a: &PreparedRecord, b: &PreparedRecord) -> f64 {
 /// phone, address and clinic are compared first (cheap); when even the best possible names cannot
 /// lift the log-odds to `floor`, the names are never compared. The guard only ever lowers a score,
 /// so the bound stays an upper bound. Resolution only needs to know which candidates reach the
-/// review band; at 100,000 records most of its 3 million comparisons stop here.
+/// review band, and most of its comparisons stop here (`docs/mpi.md`, Speed).
 pub fn score_prepared_from(a: &PreparedRecord, b: &PreparedRecord, floor: f64) -> Option<f64> {
     let (x, y) = ordered(a, b);
     let others: f64 = other_fields(x, y).iter().map(|f| f.2).sum();
@@ -124,6 +124,7 @@ pub(super) fn other_fields(
     let hc = compare_plain(a.health_center.as_deref(), b.health_center.as_deref());
     let zone = compare_plain(a.zone.as_deref(), b.zone.as_deref());
     let estimated = a.dob.is_some_and(|d| d.is_estimated());
+    // The weights and the reason for each: `docs/mpi.md`, The weight table.
     [
         ("date_of_birth", dob, w_dob(dob, estimated)),
         ("gender", sex, w_simple(sex, 0.5, -3.0)),
@@ -192,9 +193,7 @@ pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
     // much the household data (address, phone, clinic) agrees. Such pairs never link on their own:
     // a person decides, unless the national IDs agree.
     // Siblings without a recorded date (another first name, same family name, same household)
-    // are the twins case with nothing to tell them apart: guarded as well, now that a full
-    // address weighs more (a replaced first name with the family name and a full address agreeing
-    // and no date would otherwise link).
+    // are the twins case with nothing to tell them apart: guarded as well (`docs/mpi.md`).
     // A family name missing on one side does not tell twins apart either ("Awa" and "Adama" born
     // the same day at one address, no family name written on one card).
     let twins = first == Level::Disagree

@@ -2,19 +2,12 @@
 //! the reasons for each number are in `docs/mpi.md`.
 use super::*;
 
-/// A name that disagrees: `ln(m/u)` with m ≈ 0.1 (a replaced, nick or other-language name in
-/// about one true pair in ten, as the module doc says) and u ≈ 0.99: ln(0.1/0.99) = -2.3. It was
-/// -2.5 (m ≈ 0.08), which left true pairs with one replaced name and an agreeing family name and
-/// address (nothing else known) just under the review band: a new identity nobody looks at.
+/// A name that disagrees: ln(0.1/0.99), a replaced or nick name in one true pair in ten
+/// (why and what -2.5 cost: `docs/mpi.md`).
 pub(super) const NAME_DISAGREE: f64 = -2.3;
 
-/// Both names disagree: weighed as ONE event, not two. A record filed under another person's
-/// names (the caretaker's, a sibling's card, a name used at home instead of the civil one)
-/// replaces first and family name together, so in true pairs the two disagreements are strongly
-/// correlated and the independence assumption (2 × -2.3 = -4.6, m ≈ 1%) overstates the evidence:
-/// m ≈ 3% of true pairs, u ≈ 0.97 of candidate non-matches, ln(0.03/0.97) ≈ -3.5, shared -1.8 per
-/// name. Such a pair is never linked automatically (see the guard in [`explain_prepared`]): an
-/// exact birth date and the same full address bring it to review, where a person decides.
+/// Both names disagree: ONE event (a record filed under another person's names replaces both),
+/// ln(0.03/0.97) ≈ -3.5 shared between the two; see `docs/mpi.md` and the guard in [`explain_prepared`].
 pub(super) const NAMES_BOTH_DISAGREE_EACH: f64 = -1.8;
 
 pub(super) fn w_first(l: Level, common: bool) -> f64 {
@@ -45,13 +38,7 @@ pub(super) fn w_last(l: Level, common: bool) -> f64 {
 
 /// True when the agreeing name is a common one (either side): its agreement is a likelier
 /// coincidence. When names were swapped, each slot holds the two names that agree crosswise, so
-/// each agreement weighs by its own name's frequency, as a straight one does.
-///
-/// Until now any common name among the four made both crosswise agreements weigh as common: an
-/// exact swap of a rare given name and a common family name ("Théophile Niang" / "Niang
-/// Théophile", same clinic, 1 January) scored 4.5 for its names against 7.0 straight and was a
-/// second card on the simulator's 10k export. Two common names swapped ("Diallo Aminata",
-/// "Mbaye Diop") still weigh as common: both of their names are.
+/// each agreement weighs by its own name's frequency, as a straight one does (`docs/mpi.md`).
 pub(super) fn common(a: &Option<Name>, b: &Option<Name>) -> bool {
     let is = |n: &Option<Name>| n.as_ref().is_some_and(|n| n.common);
     is(a) || is(b)
@@ -98,13 +85,8 @@ pub(super) fn w_code(l: Level, exact: f64, close: f64, disagree: f64) -> f64 {
 /// or locality, town, postcode ...): see [`w_address`].
 pub(super) const FULL_ADDRESS_WORDS: usize = 5;
 
-/// Address weights. A full address (both sides with at least [`FULL_ADDRESS_WORDS`] distinct
-/// words) agreeing is near unique: u ≈ 1e-4 as the module doc says, m ≈ 0.9, ln(0.9/1e-4) ≈ 9.1,
-/// so +9.0 exact and +7.5 close (a word or two mistyped, split or reordered). Shorter addresses
-/// ("medina dakar", "12 rue 5") keep the former +8.0 / +6.5: many households share them.
-/// Before, every address weighed +8.0 whatever its length, which undervalued the agreement of
-/// two full addresses: true pairs whose names or date were replaced, with the rest agreeing, fell
-/// under the review band.
+/// Address weights: a full address (both sides with [`FULL_ADDRESS_WORDS`]+ words) is near unique
+/// (ln(0.9/1e-4) ≈ 9.1); shorter ones are shared by households. See `docs/mpi.md`.
 pub(super) fn w_address(l: Level, full: bool) -> f64 {
     match l {
         Level::Exact if full => 9.0,
