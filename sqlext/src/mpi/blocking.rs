@@ -1,0 +1,141 @@
+//! Blocking keys: which records are compared at all.
+use super::*;
+
+/// A coarse Soundex-like code (first letter + up to 3 consonant classes) for blocking: tolerant of
+/// vowel changes and doubled letters, stable whatever `kadi_phonetic` becomes.
+pub(super) fn coarse_code(compact: &str) -> String {
+    let mut out = String::with_capacity(4);
+    coarse_code_into(compact, &mut out);
+    out
+}
+
+/// [`coarse_code`] written into `out` (replacing its content).
+pub(super) fn coarse_code_into(compact: &str, out: &mut String) {
+    out.clear();
+    let mut last = 0u8;
+    for (i, c) in compact.chars().enumerate() {
+        let class = match c {
+            'b' | 'f' | 'p' | 'v' => b'1',
+            'c' | 'g' | 'j' | 'k' | 'q' | 's' | 'x' | 'z' => b'2',
+            'd' | 't' => b'3',
+            'l' => b'4',
+            'm' | 'n' => b'5',
+            'r' => b'6',
+            'h' | 'w' => continue,
+            _ => b'0',
+        };
+        if i == 0 {
+            out.push(c);
+        } else if class != b'0' && class != last {
+            out.push(class as char);
+        }
+        last = class;
+        if out.len() >= 4 {
+            break;
+        }
+    }
+}
+
+/// The blocking keys of a record: candidates for a record are the records sharing at least one.
+///
+/// - `ln:<last code>:<year>`: last name and birth year (first-name and day errors);
+/// - `nd:<name code>:<date>`: first or last name and full date of birth (name errors, swaps);
+/// - `lm:<name code>:<month-day>`: first or last name with month and day: year errors, also
+///   when the names were swapped;
+/// - `ns:<name code>:<year><day and month, sorted>`: first or last name with a date whose day and
+///   month may have been swapped;
+/// - `nm:<code>:<code>`: both names, sorted (date errors, swapped names), unless both are common;
+/// - `ad:<first address token>:<code of the second>`: house number and street (name and date errors);
+/// - `np:<name code>:<second-last address token>`: a name and the postcode or suburb;
+/// - `dp:<date>:<second-last address token>`: the date and the postcode or suburb (both names off);
+/// - `dh:<date>:<health center>`: same birth date at the same clinic (both names changed);
+/// - `dw:<date>:<street code>` and `lw:<last code>:<street code>` (not for the most common family
+///   names): the code of the address's first word of 3+ letters (the street, quarter or villa)
+///   with the date or the family name, for a mistyped or missing house number or postcode that
+///   the `ad`, `np` and `dp` keys need exactly (measured effect: `docs/mpi.md`);
+/// - `ph:<last 8 digits>`, `id:<national id>`: direct identifiers.
+pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
+    let mut keys = Vec::with_capacity(6);
+    let first = r.first.as_ref().map(|n| n.code());
+    let last = r.last.as_ref().map(|n| n.code());
+    if let Some(d) = r.dob {
+        let t = d.text();
+        if let Some(l) = last {
+            keys.push(format!("ln:{l}:{}", &t[..4]));
+        }
+        // An estimated date (1 January) says nothing about month and day: no month-day key,
+        // which would otherwise be the largest block of all. Both names make one, so a second
+        // registration with its names swapped AND its year mistyped still meets the first (its
+        // family name is then in the first-name field): without this, such a pair of two common
+        // names (no `nm` key) shared no key at all.
+        if !d.is_estimated() {
+            for n in [last, first].into_iter().flatten() {
+                keys.push(format!("lm:{n}:{}", &t[4..]));
+            }
+        }
+        // Both names with the full date: catches last-name errors and swapped names.
+        for n in [first, last].into_iter().flatten() {
+            keys.push(format!("nd:{n}:{t}"));
+        }
+        // Day and month swapped (DD/MM entered as MM/DD) is the commonest date slip, and the
+        // year keys cannot be relied on to catch it: `ln` holds everyone of a common family name
+        // born that year, which in a health programme's recent years passes the block cap
+        // (measured: `docs/mpi.md`).
+        // The names with the year and the day and month in either order meet it in a block as
+        // small as `nd`'s. Only dates whose swap is a date (day <= 12) make one.
+        let (m, dd) = (&t[4..6], &t[6..8]);
+        if m != dd && d.day() <= 12 && d.month() <= 12 && !d.is_estimated() {
+            let (lo, hi) = if m < dd { (m, dd) } else { (dd, m) };
+            for n in [first, last].into_iter().flatten() {
+                keys.push(format!("ns:{n}:{}{lo}{hi}", &t[..4]));
+            }
+        }
+    }
+    // Names without a date: only when at least one name is not among the most common ones, or
+    // "Fatou Diallo" alone would be one of the largest blocks of a Senegalese box.
+    let both_common =
+        r.first.as_ref().is_some_and(|n| n.common) && r.last.as_ref().is_some_and(|n| n.common);
+    if let (Some(f), Some(l), false) = (first, last, both_common) {
+        let (x, y) = if f <= l { (f, l) } else { (l, f) };
+        keys.push(format!("nm:{x}:{y}"));
+    }
+    if let [number, street, ..] = r.address.as_slice() {
+        keys.push(format!("ad:{number}:{}", coarse_code(street)));
+    }
+    // A name with the address's second-last token (the postcode or suburb in most addresses).
+    if r.address.len() >= 2 {
+        let place = &r.address[r.address.len() - 2];
+        for n in [first, last].into_iter().flatten() {
+            keys.push(format!("np:{n}:{place}"));
+        }
+        if let Some(d) = r.dob {
+            keys.push(format!("dp:{}:{place}", d.text()));
+        }
+    }
+    if let Some(word) = r
+        .address
+        .iter()
+        .find(|t| t.chars().filter(|c| c.is_alphabetic()).count() >= 3)
+    {
+        let street = coarse_code(word);
+        if let Some(d) = r.dob.filter(|d| !d.is_estimated()) {
+            keys.push(format!("dw:{}:{street}", d.text()));
+        }
+        if let Some(l) = r.last.as_ref().filter(|n| !n.common) {
+            keys.push(format!("lw:{}:{street}", l.code()));
+        }
+    }
+    if let (Some(d), Some(hc)) = (
+        r.dob.filter(|d| !d.is_estimated()),
+        r.health_center.as_deref(),
+    ) {
+        keys.push(format!("dh:{}:{hc}", d.text()));
+    }
+    if let Some(p) = &r.phone {
+        keys.push(format!("ph:{p}"));
+    }
+    if let Some(n) = &r.national_id {
+        keys.push(format!("id:{n}"));
+    }
+    keys
+}

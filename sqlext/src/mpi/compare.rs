@@ -1,0 +1,370 @@
+//! Field comparisons: how well two names, dates, codes and addresses agree (a [`Level`]).
+use super::*;
+
+pub(super) fn name_level(a: &Name, b: &Name) -> Level {
+    if a.compact() == b.compact() {
+        return Level::Exact;
+    }
+    if a.variant != 0 && a.variant == b.variant {
+        return Level::Close;
+    }
+    let parts = a.norm().matches(' ').count();
+    if parts > 0 && parts == b.norm().matches(' ').count() {
+        return compound_level(a.norm(), b.norm());
+    }
+    let jw = jaro_winkler(a.norm(), b.norm());
+    if jw >= 0.92 || short_name_typo(a.compact(), b.compact()) {
+        return Level::Close;
+    }
+    // The coarse code only sees the first letters: "idrissa abdoulaye" and "idrissa" share it,
+    // but a compound name against one of its parts is the weak case below, not a phonetic match.
+    let single = parts == 0 && !b.norm().contains(' ');
+    if (!a.phonetic().is_empty() && a.phonetic() == b.phonetic())
+        || (single && a.code().len() >= 3 && a.code() == b.code() && jw >= 0.8)
+    {
+        return Level::Phonetic;
+    }
+    // Compound names: "mamadou lamine" and "lamine" may be one person, but the shared part is
+    // common to many people, so this is only weak agreement.
+    if a.norm().contains(' ') || b.norm().contains(' ') {
+        let (short, long) = if a.norm().len() <= b.norm().len() {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        if short
+            .norm()
+            .split(' ')
+            .all(|t| long.norm().split(' ').any(|u| u == t))
+        {
+            return Level::Similar;
+        }
+    }
+    if jw >= 0.84 || swap_and_indel(a.compact(), b.compact()) {
+        return Level::Similar;
+    }
+    Level::Disagree
+}
+
+/// Two slips in one name: two neighbouring letters swapped and one letter dropped or doubled
+/// ("sagna" / "sgaana", "niang" / "nagn", "awa" / "aaaw"). Jaro-Winkler puts these at 0.75-0.83,
+/// under the similar band (measured effect: `docs/mpi.md`). Only insertion, deletion and one
+/// swap: a substituted letter is another family ("fall" / "sall"). ASCII only.
+pub(super) fn swap_and_indel(a: &str, b: &str) -> bool {
+    let (short, long) = if a.len() < b.len() { (a, b) } else { (b, a) };
+    if long.len() != short.len() + 1
+        || short.len() < 3
+        || long.len() > NAME_MAX
+        || !long.is_ascii()
+        || !short.is_ascii()
+    {
+        return false;
+    }
+    let (s, l) = (short.as_bytes(), long.as_bytes());
+    let mut dropped = [0u8; NAME_MAX];
+    (0..l.len()).any(|i| {
+        let n = l.len() - 1;
+        dropped[..i].copy_from_slice(&l[..i]);
+        dropped[i..n].copy_from_slice(&l[i + 1..]);
+        adjacent_swap(&dropped[..n], s)
+    })
+}
+
+/// "sow" / "swo", "sene" / "sne": two adjacent letters swapped, or one letter dropped, in a name
+/// of at least three letters. Jaro-Winkler punishes both hard on short names (0.56 for sow/swo),
+/// where they are the commonest typing slips. A substituted letter is not included: "fall" and
+/// "sall", "ka" and "ba" are other families.
+///
+/// A letter dropped from a three-letter name ("sow" / "sw", "awa" / "aa") is the same slip and
+/// was left out only because its remainder has two letters, the length of many real family
+/// names ("ba", "ka", "sy", "lo"). A remainder that is itself one of [`COMMON_NAMES`] is such a
+/// name ("bal" / "ba" stays other families); any other two letters ("sw", "aa") name no one and
+/// are the slip.
+pub(super) fn short_name_typo(a: &str, b: &str) -> bool {
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    match x.len().min(y.len()) {
+        0..=1 => false,
+        2 => {
+            let short = if x.len() == 2 { a } else { b };
+            one_indel(x, y) && !is_common_name(short)
+        }
+        _ => adjacent_swap(x, y) || one_indel(x, y),
+    }
+}
+
+/// Two compound names with as many parts ("babacar ousmane" / "babacar souleymane"): compared
+/// part by part, in order or reversed, the weakest part deciding. Jaro-Winkler over the whole text
+/// would call those two close (a long shared prefix) although they name two brothers; one shared
+/// part with another one different is only weak agreement.
+pub(super) fn compound_level(a: &str, b: &str) -> Level {
+    let part = |x: &str, y: &str| -> Level {
+        if x == y {
+            return Level::Exact;
+        }
+        let v = variant_group(x);
+        if v != 0 && v == variant_group(y) {
+            return Level::Close;
+        }
+        let jw = jaro_winkler(x, y);
+        if jw >= 0.92 {
+            Level::Close
+        } else if x.len() >= 3 && kadi_phonetic(x) == kadi_phonetic(y) {
+            Level::Phonetic
+        } else if jw >= 0.84 {
+            Level::Similar
+        } else {
+            Level::Disagree
+        }
+    };
+    let worst = |pairs: &mut dyn Iterator<Item = (&str, &str)>| {
+        let mut worst = Level::Exact;
+        let mut any_agrees = false;
+        for (x, y) in pairs {
+            let l = part(x, y);
+            any_agrees |= l >= Level::Close;
+            worst = worst.min(l);
+        }
+        if worst == Level::Disagree && any_agrees {
+            Level::Similar
+        } else {
+            worst
+        }
+    };
+    let straight = worst(&mut a.split(' ').zip(b.split(' ')));
+    let reversed = worst(&mut a.split(' ').zip(b.split(' ').rev()));
+    straight.max(reversed)
+}
+
+pub(super) fn opt_level(a: Option<&Name>, b: Option<&Name>) -> Level {
+    match (a, b) {
+        (Some(a), Some(b)) => name_level(a, b),
+        _ => Level::Missing,
+    }
+}
+
+/// (first level, last level, swapped): crosswise agreement counts as two close names.
+pub(super) fn compare_names(a: &PreparedRecord, b: &PreparedRecord) -> (Level, Level, bool) {
+    let first = opt_level(a.first.as_ref(), b.first.as_ref());
+    let last = opt_level(a.last.as_ref(), b.last.as_ref());
+    if first >= Level::Close && last >= Level::Close {
+        return (first, last, false);
+    }
+    let x1 = opt_level(a.first.as_ref(), b.last.as_ref());
+    let x2 = opt_level(a.last.as_ref(), b.first.as_ref());
+    if x1 >= Level::Close && x2 >= Level::Close {
+        return (Level::Close, Level::Close, true);
+    }
+    // Swapped and one of them also mistyped or replaced: the crosswise agreement still counts,
+    // and so does the other crosswise pair's own level: "eliza nguyen" / "nguy en elixa" is a
+    // swap with "eliza" / "elixa" similar, not disagreeing (as disagreeing, the pair looked like
+    // twins, a replaced first name, and waited for a person).
+    if first == Level::Disagree && last == Level::Disagree {
+        if x1 >= Level::Close {
+            return (Level::Close, x2.max(Level::Disagree), true);
+        }
+        if x2 >= Level::Close {
+            return (x1.max(Level::Disagree), Level::Close, true);
+        }
+    }
+    (first, last, false)
+}
+
+pub(super) fn compare_dob(a: Option<&Dob>, b: Option<&Dob>) -> Level {
+    let (Some(a), Some(b)) = (a, b) else {
+        return Level::Missing;
+    };
+    if a.digits == b.digits {
+        return Level::Exact;
+    }
+    let (ya, yb) = (a.year(), b.year());
+    if ya == yb && a.month() == b.day() && a.day() == b.month() {
+        return Level::Close;
+    }
+    if a.digits[4..] == b.digits[4..] && ya.abs_diff(yb) == 1 {
+        return Level::Close;
+    }
+    if one_typo(&a.digits, &b.digits) {
+        return Level::Close;
+    }
+    if ya == yb {
+        return Level::Similar;
+    }
+    Level::Disagree
+}
+
+/// One substituted character or two adjacent characters swapped (same length).
+pub(super) fn one_typo(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && (first_differences(a, b).1 == 1 || adjacent_swap(a, b))
+}
+
+/// Two strings of one length that differ only by two neighbouring characters swapped.
+pub(super) fn adjacent_swap(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    match first_differences(a, b) {
+        ([i, j, _], 2) => j == i + 1 && a[i] == b[j] && a[j] == b[i],
+        _ => false,
+    }
+}
+
+/// The first (up to three) positions where two strings of one length differ, and how many of
+/// them were found (three means "three or more"). No allocation: dates, phones and IDs of every
+/// candidate pair go through here.
+pub(super) fn first_differences(a: &[u8], b: &[u8]) -> ([usize; 3], usize) {
+    let mut at = [0; 3];
+    let mut n = 0;
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        if x != y {
+            at[n] = i;
+            n += 1;
+            if n == 3 {
+                break;
+            }
+        }
+    }
+    (at, n)
+}
+
+/// Exact, one typo (same length), or one insertion/deletion: close; else disagree.
+pub(super) fn compare_codes(a: Option<&str>, b: Option<&str>) -> Level {
+    let (Some(a), Some(b)) = (a, b) else {
+        return Level::Missing;
+    };
+    if a == b {
+        return Level::Exact;
+    }
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    if one_typo(x, y) || one_indel(x, y) {
+        return Level::Close;
+    }
+    Level::Disagree
+}
+
+pub(super) fn one_indel(a: &[u8], b: &[u8]) -> bool {
+    let (s, l) = if a.len() < b.len() { (a, b) } else { (b, a) };
+    if l.len() != s.len() + 1 {
+        return false;
+    }
+    let p = s.iter().zip(l).take_while(|(x, y)| x == y).count();
+    s[p..] == l[p + 1..]
+}
+
+pub(super) fn compare_plain(a: Option<&str>, b: Option<&str>) -> Level {
+    match (a, b) {
+        (Some(a), Some(b)) if a == b => Level::Exact,
+        (Some(_), Some(_)) => Level::Disagree,
+        _ => Level::Missing,
+    }
+}
+
+/// Token-set Dice similarity with fuzzy token matches (typos in street or suburb names, split
+/// words) mapped to levels.
+pub(super) fn compare_address(a: &[String], b: &[String]) -> Level {
+    if a.is_empty() || b.is_empty() {
+        return Level::Missing;
+    }
+    let mut used = [false; 32];
+    let mut unmatched_a: [bool; 32] = [false; 32];
+    let mut matched = 0.0;
+    for (i, t) in a.iter().enumerate() {
+        if let Some(j) = b.iter().enumerate().position(|(j, u)| !used[j] && u == t) {
+            used[j] = true;
+            matched += 1.0;
+        } else {
+            unmatched_a[i] = true;
+        }
+    }
+    for (i, t) in a.iter().enumerate() {
+        if !unmatched_a[i] {
+            continue;
+        }
+        let digits = t.bytes().all(|c| c.is_ascii_digit());
+        let mut best: Option<(usize, f64)> = None;
+        for (j, u) in b.iter().enumerate() {
+            if used[j] {
+                continue;
+            }
+            let sim = if digits {
+                let (x, y) = (t.as_bytes(), u.as_bytes());
+                if x.len() >= 3 && adjacent_swap(x, y) {
+                    // Two neighbouring digits swapped in a postcode or long house number is a
+                    // typing slip, credited like a mistyped word; a substituted digit may be
+                    // the house next door or the next postcode, so it keeps half.
+                    0.9
+                } else if one_typo(x, y) {
+                    0.5
+                } else {
+                    0.0
+                }
+            } else if t.len() >= 3 && u.len() >= 3 {
+                let jw = jaro_winkler(t, u);
+                if jw >= 0.88 {
+                    jw
+                } else if u.starts_with(t.as_str()) || t.starts_with(u.as_str()) {
+                    0.5
+                } else {
+                    0.0
+                }
+            } else {
+                0.0
+            };
+            if sim > 0.0 && best.is_none_or(|(_, s)| sim > s) {
+                best = Some((j, sim));
+            }
+        }
+        if let Some((j, s)) = best {
+            used[j] = true;
+            matched += s;
+        }
+    }
+    let dice = 2.0 * matched / (a.len() + b.len()) as f64;
+    if dice >= 0.99 {
+        Level::Exact
+    } else if dice >= 0.75 {
+        Level::Close
+    } else if letters_dice(a, b) >= 0.85 {
+        // Split or merged words ("new town" / "newntown", "launcestonrstreet") defeat a token
+        // comparison; the letters of the whole address, spaces aside, still agree.
+        Level::Close
+    } else if dice >= 0.5 {
+        Level::Similar
+    } else {
+        Level::Disagree
+    }
+}
+
+/// Dice coefficient of the character bigrams of two token lists joined without spaces. Two
+/// addresses sharing only suburb, postcode and state stay near 0.6; a split or merged word in an
+/// otherwise equal address stays above 0.9.
+pub(super) fn letters_dice(a: &[String], b: &[String]) -> f64 {
+    fn bigrams(t: &[String]) -> Vec<(char, char)> {
+        let mut v = Vec::with_capacity(64);
+        let mut prev: Option<char> = None;
+        for c in t.iter().flat_map(|s| s.chars()) {
+            if let Some(p) = prev {
+                v.push((p, c));
+            }
+            prev = Some(c);
+        }
+        v.sort_unstable();
+        v
+    }
+    let (x, y) = (bigrams(a), bigrams(b));
+    if x.is_empty() || y.is_empty() {
+        return 0.0;
+    }
+    let (mut i, mut j, mut common) = (0, 0, 0usize);
+    while i < x.len() && j < y.len() {
+        match x[i].cmp(&y[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                common += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    2.0 * common as f64 / (x.len() + y.len()) as f64
+}

@@ -1,0 +1,180 @@
+//! MPI scoring of two card-field records: the one scorer behind SQL `mpi_score` / `mpi_explain` /
+//! `mpi_band` / `mpi_block_keys` and the binary's identity resolution (`kadi::mpi`), so an analyst
+//! in `sqlite3` and the box compute the very same numbers.
+//!
+//! Fellegi-Sunter style: each field gives an agreement [`Level`], each level a log-likelihood
+//! weight, and `score = 1 / (1 + exp(-(PRIOR + Σ w)))`. The model, the weight table with the reason
+//! for every number, the guard (twins, generations) and the measured effects are in `docs/mpi.md`.
+//!
+//! One file per concept: `names` (name lists, variants), `record` (a record prepared once),
+//! `compare` (field comparisons), `weights`, `score` (sum and guard), `blocking`, `cache` (the
+//! SQL function's prepared-record cache and its hasher), `json` (the scanner).
+mod blocking;
+mod cache;
+mod compare;
+mod json;
+mod names;
+mod record;
+mod score;
+mod weights;
+
+pub use blocking::block_keys;
+pub use names::{COMMON_NAMES, NAME_VARIANTS};
+pub use record::PreparedRecord;
+pub use score::{explain_prepared, score_prepared, score_prepared_from, Explanation};
+
+use blocking::*;
+use cache::*;
+use compare::*;
+use json::*;
+use names::*;
+use record::*;
+use weights::*;
+
+use crate::normalize::{kadi_normalize, kadi_normalize_into};
+use crate::phonetic::{kadi_phonetic, kadi_phonetic_of_normalized_into};
+use crate::text::jaro_winkler;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::rc::Rc;
+
+/// Why a record could not be scored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MpiError {
+    /// The argument (1 or 2) is not a JSON object.
+    NotAnObject { argument: usize, reason: String },
+}
+
+impl std::fmt::Display for MpiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MpiError::NotAnObject { argument, reason } => {
+                write!(f, "argument {argument} is not a JSON object: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for MpiError {}
+
+/// Score bands: at or above `LINK` links automatically, at or above `REVIEW` waits for a person.
+pub const LINK: f64 = 0.95;
+/// See [`LINK`].
+pub const REVIEW: f64 = 0.75;
+/// Log-odds of a match before any field is compared (why -8.0: `docs/mpi.md`).
+pub const PRIOR: f64 = -8.0;
+
+/// The highest log-odds a guarded pair can reach: just under the link band (0.9499), so a
+/// person decides on twins and namesakes (`docs/mpi.md`, The guard).
+const GUARD_CAP: f64 = 2.943;
+const NAME_MAX: usize = 64;
+const ADDRESS_MAX: usize = 256;
+const ID_MAX: usize = 64;
+
+/// How well one field agrees between two records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Missing on either side: weight 0.
+    Missing,
+    /// Clearly different values.
+    Disagree,
+    /// Weak agreement (partly similar names, same birth year only, half the address).
+    Similar,
+    /// Same phonetic key.
+    Phonetic,
+    /// One typo, swapped day/month, a name contained in the other.
+    Close,
+    /// Same value after normalisation.
+    Exact,
+}
+
+impl Level {
+    /// The level's name in `mpi_explain`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Missing => "missing",
+            Level::Disagree => "disagree",
+            Level::Similar => "similar",
+            Level::Phonetic => "phonetic",
+            Level::Close => "close",
+            Level::Exact => "exact",
+        }
+    }
+}
+
+/// The fields the scorer compares, in `mpi_explain` order.
+pub const FIELDS: [&str; 9] = [
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "gender",
+    "phone_number",
+    "national_id",
+    "address",
+    "health_center",
+    "zone",
+];
+
+/// Scores two records given as JSON text; result in [0, 1].
+pub fn score_json(a: &str, b: &str) -> Result<f64, MpiError> {
+    let (a, b) = (prepared_cached(a, 1)?, prepared_cached(b, 2)?);
+    let score = score_prepared(&a, &b);
+    a.recycle();
+    b.recycle();
+    Ok(score)
+}
+
+/// Per-field contributions as JSON text.
+pub fn explain_json(a: &str, b: &str) -> Result<String, MpiError> {
+    let (a, b) = (
+        PreparedRecord::from_json(a, 1)?,
+        PreparedRecord::from_json(b, 2)?,
+    );
+    Ok(explain_prepared(&a, &b).to_json())
+}
+
+/// 'link', 'review' or 'new' for a score.
+pub fn band(score: f64) -> &'static str {
+    if score >= LINK {
+        "link"
+    } else if score >= REVIEW {
+        "review"
+    } else {
+        "new"
+    }
+}
+
+/// Blocking keys of a record, as a JSON array text.
+pub fn block_keys_json(record: &str) -> Result<String, MpiError> {
+    let r = PreparedRecord::from_json(record, 1)?;
+    let keys = block_keys(&r);
+    let mut s = String::from("[");
+    for (i, k) in keys.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        push_json_string(&mut s, k);
+    }
+    s.push(']');
+    Ok(s)
+}
+
+fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod preparation_paths;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,218 @@
+//! The comparison of two prepared records: field levels and weights summed into a score, with
+//! the guard for twins and namesakes. See `docs/mpi.md`.
+use super::*;
+
+/// Per-field outcome of one comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation {
+    /// The score in [0, 1].
+    pub score: f64,
+    /// `PRIOR + Σ weights`.
+    pub log_odds: f64,
+    /// One entry per field in [`FIELDS`] order: (field, level, weight).
+    pub fields: [(&'static str, Level, f64); 9],
+    /// True when first and last names agreed crosswise.
+    pub names_swapped: bool,
+}
+
+impl Explanation {
+    /// The explanation as a JSON object text.
+    pub fn to_json(&self) -> String {
+        let mut s = String::with_capacity(512);
+        s.push_str(&format!(
+            "{{\"score\":{},\"band\":\"{}\",\"log_odds\":{},\"prior\":{},\"names_swapped\":{},\"fields\":{{",
+            round6(self.score),
+            band(self.score),
+            round6(self.log_odds),
+            PRIOR,
+            self.names_swapped
+        ));
+        for (i, (f, level, w)) in self.fields.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str(&format!(
+                "\"{f}\":{{\"level\":\"{}\",\"weight\":{}}}",
+                level.as_str(),
+                w
+            ));
+        }
+        s.push_str("}}");
+        s
+    }
+}
+
+pub(super) fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+pub(super) fn logistic(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Scores two prepared records; result in [0, 1].
+pub fn score_prepared(a: &PreparedRecord, b: &PreparedRecord) -> f64 {
+    explain_prepared(a, b).score
+}
+
+/// The score of two prepared records when it can reach `floor`, `None` when it certainly cannot
+/// (then [`score_prepared`] is below `floor`; when `Some`, the value is exactly its score).
+///
+/// Why: names are the costly comparisons (Jaro-Winkler, phonetic keys, compound parts, crosswise
+/// retries) and most candidates a blocking key brings are other people. Their date of birth, sex,
+/// phone, address and clinic are compared first (cheap); when even the best possible names cannot
+/// lift the log-odds to `floor`, the names are never compared. The guard only ever lowers a score,
+/// so the bound stays an upper bound. Resolution only needs to know which candidates reach the
+/// review band, and most of its comparisons stop here (`docs/mpi.md`, Speed).
+pub fn score_prepared_from(a: &PreparedRecord, b: &PreparedRecord, floor: f64) -> Option<f64> {
+    let (x, y) = ordered(a, b);
+    let others: f64 = other_fields(x, y).iter().map(|f| f.2).sum();
+    static NAME_WEIGHT_MAX: std::sync::LazyLock<f64> = std::sync::LazyLock::new(name_weight_max);
+    let reachable = PRIOR + others + *NAME_WEIGHT_MAX;
+    if floor > 0.0 && floor < 1.0 && reachable < (floor / (1.0 - floor)).ln() {
+        return None;
+    }
+    Some(score_prepared(a, b))
+}
+
+/// The most the two name fields can add (their best levels, with or without a common name).
+pub(super) fn name_weight_max() -> f64 {
+    let levels = [
+        Level::Exact,
+        Level::Close,
+        Level::Phonetic,
+        Level::Similar,
+        Level::Disagree,
+        Level::Missing,
+    ];
+    let best = |w: fn(Level, bool) -> f64| {
+        levels
+            .iter()
+            .flat_map(|&l| [w(l, false), w(l, true)])
+            .fold(0.0_f64, f64::max)
+    };
+    // Both names disagreeing weigh as one event; a common-parts first name weighs 0.
+    (best(w_first) + best(w_last)).max(2.0 * NAMES_BOTH_DISAGREE_EACH)
+}
+
+/// The smaller record first (by content), so no score depends on argument order.
+pub(super) fn ordered<'r>(
+    a: &'r PreparedRecord,
+    b: &'r PreparedRecord,
+) -> (&'r PreparedRecord, &'r PreparedRecord) {
+    if a.order_key <= b.order_key {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+/// Every field but the names: (field, level, weight), in [`FIELDS`] order.
+pub(super) fn other_fields(
+    a: &PreparedRecord,
+    b: &PreparedRecord,
+) -> [(&'static str, Level, f64); 7] {
+    let dob = compare_dob(a.dob.as_ref(), b.dob.as_ref());
+    let sex = match (a.sex, b.sex) {
+        (Some(x), Some(y)) if x == y => Level::Exact,
+        (Some(_), Some(_)) => Level::Disagree,
+        _ => Level::Missing,
+    };
+    let phone = compare_codes(a.phone.as_deref(), b.phone.as_deref());
+    let nid = compare_codes(a.national_id.as_deref(), b.national_id.as_deref());
+    let address = compare_address(&a.address, &b.address);
+    let hc = compare_plain(a.health_center.as_deref(), b.health_center.as_deref());
+    let zone = compare_plain(a.zone.as_deref(), b.zone.as_deref());
+    let estimated = a.dob.is_some_and(|d| d.is_estimated());
+    // The weights and the reason for each: `docs/mpi.md`, The weight table.
+    [
+        ("date_of_birth", dob, w_dob(dob, estimated)),
+        ("gender", sex, w_simple(sex, 0.5, -3.0)),
+        ("phone_number", phone, w_code(phone, 5.0, 2.0, -1.5)),
+        ("national_id", nid, w_code(nid, 9.0, 2.5, -3.0)),
+        (
+            "address",
+            address,
+            w_address(
+                address,
+                a.address.len().min(b.address.len()) >= FULL_ADDRESS_WORDS,
+            ),
+        ),
+        ("health_center", hc, w_simple(hc, 0.7, -1.5)),
+        ("zone", zone, w_simple(zone, 0.3, -1.5)),
+    ]
+}
+
+/// Compares two prepared records field by field.
+pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
+    let (a, b) = ordered(a, b);
+    let (first, last, swapped) = compare_names(a, b);
+    let others = other_fields(a, b);
+    let dob = others[0].1;
+    let nid = others[3].1;
+    let no_name_agrees = first == Level::Disagree && last == Level::Disagree;
+    // The names each slot compared: crosswise when the names were swapped.
+    let (fa, fb, la, lb) = if swapped {
+        (&a.first, &b.last, &a.last, &b.first)
+    } else {
+        (&a.first, &b.first, &a.last, &b.last)
+    };
+    let fields = [
+        (
+            "first_name",
+            first,
+            if no_name_agrees {
+                NAMES_BOTH_DISAGREE_EACH
+            } else if first == Level::Similar && common_parts(&a.first) && common_parts(&b.first) {
+                // "aminata khady" / "aminata fama": sharing one very common part is no evidence.
+                0.0
+            } else {
+                w_first(first, common(fa, fb))
+            },
+        ),
+        (
+            "last_name",
+            last,
+            if no_name_agrees {
+                NAMES_BOTH_DISAGREE_EACH
+            } else {
+                w_last(last, common(la, lb))
+            },
+        ),
+        others[0],
+        others[1],
+        others[2],
+        others[3],
+        others[4],
+        others[5],
+        others[6],
+    ];
+    let mut log_odds = PRIOR + fields.iter().map(|f| f.2).sum::<f64>();
+    // Guard: twins (same family name and date, another first name) and namesakes of another
+    // generation (same names, another date) look like one person to an additive model, however
+    // much the household data (address, phone, clinic) agrees. Such pairs never link on their own:
+    // a person decides, unless the national IDs agree.
+    // Siblings without a recorded date (another first name, same family name, same household)
+    // are the twins case with nothing to tell them apart: guarded as well (`docs/mpi.md`).
+    // A family name missing on one side does not tell twins apart either ("Awa" and "Adama" born
+    // the same day at one address, no family name written on one card).
+    let twins = first == Level::Disagree
+        && last != Level::Disagree
+        && (dob >= Level::Close || dob == Level::Missing);
+    let generations = first >= Level::Close
+        && last >= Level::Close
+        && dob <= Level::Similar
+        && dob != Level::Missing;
+    // Neither name agreeing (both present and different) is a third such case: only the date and
+    // household data agree, which a person must confirm (the names weigh as one event, see
+    // `NAMES_BOTH_DISAGREE_EACH`).
+    if (twins || generations || no_name_agrees) && nid != Level::Exact {
+        log_odds = log_odds.min(GUARD_CAP);
+    }
+    Explanation {
+        score: logistic(log_odds),
+        log_odds,
+        fields,
+        names_swapped: swapped,
+    }
+}
