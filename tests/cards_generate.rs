@@ -9,7 +9,6 @@ use support::{run, KADI, PROGRAM};
 
 mod support;
 
-
 /// Seeds `n` enrollments with card records and MPI links (the first `n_linked` linked).
 fn seed(db: &Path, n: usize) -> Store {
     let store = Store::open(db).unwrap();

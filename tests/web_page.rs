@@ -4,7 +4,6 @@ mod support;
 
 use support::*;
 
-
 /// A box with a staff account `awa` / `4321` and 30 beneficiaries, one of them named `<script>`.
 fn clinic() -> (TestBox, Vec<String>, Served) {
     let b = TestBox::new();
