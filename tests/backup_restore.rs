@@ -2,12 +2,12 @@
 //! restored into a fresh directory, holds the same identities, merge decision, staff (who can
 //! still log in), card QR key and an openable DHIS2 secret; damaged or newer backups are refused
 //! and change nothing.
-mod web_support;
+mod support;
 
 use rusqlite::Connection;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use web_support::TestBox;
+use support::TestBox;
 
 fn rows(db: &Path, sql: &str) -> Vec<String> {
     let c = Connection::open(db).unwrap();
@@ -52,7 +52,7 @@ fn backup(b: &TestBox, to: &Path, keep: &str) -> serde_json::Value {
 }
 
 fn restore(db: &Path, from: &str) -> std::process::Output {
-    std::process::Command::new(web_support::KADI)
+    std::process::Command::new(support::KADI)
         .arg("--db")
         .arg(db)
         .args(["restore", "--from", from, "--json"])

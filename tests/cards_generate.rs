@@ -5,8 +5,9 @@ use kadi::record::{CardFields, CardRecord};
 use kadi::store::Store;
 use rusqlite::{params, Connection};
 use std::path::Path;
+use support::{run, KADI, PROGRAM};
 
-const PROGRAM: &str = "P3jJH5Tu5VC";
+mod support;
 
 /// Seeds `n` enrollments with card records and MPI links (the first `n_linked` linked).
 fn seed(db: &Path, n: usize) -> Store {
@@ -225,10 +226,9 @@ fn the_generate_command_prints_cards_generated_and_seconds_as_json() {
     let db = dir.path().join("kadi.db");
     drop(seed(&db, 5));
     let out = dir.path().join("cards");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_kadi"))
-        .args([
-            "--db",
-            db.to_str().unwrap(),
+    let o = run(
+        &db,
+        &[
             "cards",
             "generate",
             "--program",
@@ -237,20 +237,21 @@ fn the_generate_command_prints_cards_generated_and_seconds_as_json() {
             "pulse",
             "--dpi",
             "300",
-        ])
-        .args(["--out", out.to_str().unwrap(), "--json"])
-        .output()
-        .unwrap();
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ],
+        None,
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["cards_generated"], 5);
     assert!(v["seconds"].as_f64().is_some());
     let body = dir.path().join("body.json");
     std::fs::write(&body, format!(r#"{{"programme_uid":"{PROGRAM}","template":"nomad","dpi":300,"include_mpi_id":false,"enrollment_filter":{{"enrollment_status":"ACTIVE"}}}}"#)).unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_kadi"))
-        .args([
-            "--db",
-            db.to_str().unwrap(),
+    let o = run(
+        &db,
+        &[
             "cards",
             "generate",
             "--body",
@@ -258,9 +259,9 @@ fn the_generate_command_prints_cards_generated_and_seconds_as_json() {
             "--out",
             out.to_str().unwrap(),
             "--json",
-        ])
-        .output()
-        .unwrap();
+        ],
+        None,
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["total_cards"], 3);
@@ -272,34 +273,31 @@ fn the_preview_command_writes_one_card_png_and_refuses_an_unknown_template() {
     let db = dir.path().join("kadi.db");
     drop(seed(&db, 1));
     let out = dir.path().join("card.png");
-    let run = |template: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_kadi"))
-            .args([
-                "--db",
-                db.to_str().unwrap(),
+    let preview = |template: &str| {
+        run(
+            &db,
+            &[
                 "cards",
                 "preview",
                 "--enrollment",
                 "EN000000000",
-            ])
-            .args([
                 "--template",
                 template,
                 "--dpi",
                 "300",
                 "--out",
                 out.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap()
+            ],
+            None,
+        )
     };
-    let o = run("horizon");
+    let o = preview("horizon");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let reader = png::Decoder::new(std::fs::File::open(&out).unwrap())
         .read_info()
         .unwrap();
     assert_eq!((reader.info().width, reader.info().height), (1011, 638));
-    let o = run("glitter");
+    let o = preview("glitter");
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown template"));
 }
@@ -323,7 +321,7 @@ fn generate_resumes_after_the_process_is_killed_mid_run() {
         ])
         .args(["--out", out.to_str().unwrap(), "--json"]);
     };
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kadi"));
+    let mut cmd = std::process::Command::new(KADI);
     args(&mut cmd);
     let mut child = cmd.stdout(std::process::Stdio::null()).spawn().unwrap();
     let conn = Connection::open(&db).unwrap();
@@ -351,7 +349,7 @@ fn generate_resumes_after_the_process_is_killed_mid_run() {
     };
     let _ = child.wait();
     eprintln!("killed after {killed_at:?} cards");
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kadi"));
+    let mut cmd = std::process::Command::new(KADI);
     args(&mut cmd);
     let o = cmd.output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

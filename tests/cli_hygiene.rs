@@ -3,29 +3,10 @@
 //! and an empty key file left by a power cut gives a clear error instead of a silent new key.
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
+use support::{run, KADI};
 
-const KADI: &str = env!("CARGO_BIN_EXE_kadi");
-
-fn kadi(db: &Path, args: &[&str], stdin: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(KADI)
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
+mod support;
 
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
@@ -41,7 +22,7 @@ fn a_missing_db_directory_is_an_error_for_every_command_but_init() {
         &["schedule", "show", "--json"][..],
         &["backup", "--to", "/tmp/never"][..],
     ] {
-        let out = kadi(&db, args, "");
+        let out = run(&db, args, None);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} succeeded");
         assert!(
@@ -53,7 +34,7 @@ fn a_missing_db_directory_is_an_error_for_every_command_but_init() {
             "{args:?} created directories"
         );
     }
-    let out = kadi(&db, &["init", "--json"], "");
+    let out = run(&db, &["init", "--json"], None);
     assert!(
         out.status.success(),
         "{}",
@@ -61,7 +42,7 @@ fn a_missing_db_directory_is_an_error_for_every_command_but_init() {
     );
     assert!(db.exists());
     assert_eq!(mode(&dir.path().join("no/such/dir")), 0o700);
-    let out = kadi(&db, &["staff", "list", "--json"], "");
+    let out = run(&db, &["staff", "list", "--json"], None);
     assert!(
         out.status.success(),
         "{}",
@@ -73,7 +54,7 @@ fn a_missing_db_directory_is_an_error_for_every_command_but_init() {
 fn a_stdout_closed_early_ends_quietly_without_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("kadi.db");
-    assert!(kadi(&db, &["init"], "").status.success());
+    assert!(run(&db, &["init"], None).status.success());
     for args in [
         &["cards", "templates", "--json"][..],
         &["staff", "list", "--json"][..],
@@ -158,7 +139,7 @@ fn an_empty_key_file_is_a_clear_error_and_is_never_silently_replaced() {
         "--password-stdin",
         "--json",
     ];
-    let out = kadi(&db, &config, "district\n");
+    let out = run(&db, &config, Some("district\n"));
     assert!(
         out.status.success(),
         "{}",
@@ -168,7 +149,7 @@ fn an_empty_key_file_is_a_clear_error_and_is_never_silently_replaced() {
     // A power cut while the key was being written (before kadi wrote it atomically).
     std::fs::write(&key, b"").unwrap();
     for args in [&["dhis2", "test", "--json"][..], &["dhis2", "test"][..]] {
-        let out = kadi(&db, args, "");
+        let out = run(&db, args, None);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?}");
         assert!(
@@ -182,7 +163,7 @@ fn an_empty_key_file_is_a_clear_error_and_is_never_silently_replaced() {
         );
     }
     // Entering the secret again makes a new key, and the secret opens with it.
-    let out = kadi(&db, &config, "district\n");
+    let out = run(&db, &config, Some("district\n"));
     assert!(
         out.status.success(),
         "{}",
@@ -190,7 +171,7 @@ fn an_empty_key_file_is_a_clear_error_and_is_never_silently_replaced() {
     );
     assert_eq!(std::fs::read(&key).unwrap().len(), 32);
     assert_eq!(mode(&key), 0o600);
-    let out = kadi(&db, &["dhis2", "test", "--json"], "");
+    let out = run(&db, &["dhis2", "test", "--json"], None);
     let stdout = String::from_utf8_lossy(&out.stdout);
     // Port 9 answers nothing: unreachable, which means the secret opened.
     assert!(

@@ -1,8 +1,8 @@
 //! `kadi demo`: the whole pipeline against the in-process simulator, once with a JSON summary,
 //! and serving the page with a demo login.
-mod web_support;
+mod support;
 
-use web_support::*;
+use support::*;
 
 #[test]
 fn demo_once_reports_every_record_its_identities_and_cards() {

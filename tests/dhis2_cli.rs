@@ -4,8 +4,10 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
+use support::{run, KADI};
 
-const KADI: &str = env!("CARGO_BIN_EXE_kadi");
+mod support;
+
 const PASSWORD: &str = "Zq7-district-S3cret";
 
 /// A `kadi sim dhis2` child process, killed when dropped.
@@ -50,24 +52,6 @@ fn start_sim(version: &str, extra: &[&str]) -> SimProcess {
     SimProcess { child, base_url }
 }
 
-fn kadi(db: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(KADI)
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(s) = stdin {
-        input.write_all(s.as_bytes()).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -97,7 +81,7 @@ fn config_then_test_reports_connected_with_the_version() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("kadi.db");
     let pasted = format!("{}/api/", sim.base_url);
-    let out = kadi(
+    let out = run(
         &db,
         &[
             "dhis2",
@@ -119,7 +103,7 @@ fn config_then_test_reports_connected_with_the_version() {
         "the pasted /api/ is normalised away"
     );
 
-    let out = kadi(&db, &["dhis2", "test", "--json"], None);
+    let out = run(&db, &["dhis2", "test", "--json"], None);
     assert!(out.status.success(), "{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["status"], "connected");
@@ -137,7 +121,7 @@ fn a_wrong_password_says_auth_failed_and_exits_non_zero() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("kadi.db");
     let wrong = "Wrong-Pass-9876";
-    let out = kadi(
+    let out = run(
         &db,
         &[
             "dhis2",
@@ -151,7 +135,7 @@ fn a_wrong_password_says_auth_failed_and_exits_non_zero() {
         Some(wrong),
     );
     assert!(out.status.success(), "{}", text(&out));
-    let out = kadi(&db, &["dhis2", "test", "--json"], None);
+    let out = run(&db, &["dhis2", "test", "--json"], None);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["status"], "auth_failed");
@@ -180,7 +164,7 @@ fn a_closed_port_says_unreachable_without_panicking() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("kadi.db");
     let url = format!("http://127.0.0.1:{port}");
-    let out = kadi(
+    let out = run(
         &db,
         &[
             "dhis2",
@@ -194,13 +178,13 @@ fn a_closed_port_says_unreachable_without_panicking() {
         Some(PASSWORD),
     );
     assert!(out.status.success(), "{}", text(&out));
-    let out = kadi(&db, &["dhis2", "test", "--json"], None);
+    let out = run(&db, &["dhis2", "test", "--json"], None);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["status"], "unreachable");
     assert!(v["error"].as_str().is_some());
     assert!(!text(&out).contains("panicked"));
-    let out = kadi(&db, &["dhis2", "test"], None);
+    let out = run(&db, &["dhis2", "test"], None);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unreachable"));
 }
@@ -210,13 +194,13 @@ fn a_personal_access_token_connects() {
     let sim = start_sim("2.42", &["--token", "d2pat_testtoken123"]);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("kadi.db");
-    let out = kadi(
+    let out = run(
         &db,
         &["dhis2", "config", "--url", &sim.base_url, "--token-stdin"],
         Some("d2pat_testtoken123\n"),
     );
     assert!(out.status.success(), "{}", text(&out));
-    let out = kadi(&db, &["dhis2", "test", "--json"], None);
+    let out = run(&db, &["dhis2", "test", "--json"], None);
     assert!(out.status.success(), "{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["dhis2_version"], "2.42.0");
@@ -241,7 +225,7 @@ fn sim_writes_the_duplicate_truth_file() {
 #[test]
 fn testing_without_a_configuration_says_not_configured() {
     let dir = tempfile::tempdir().unwrap();
-    let out = kadi(
+    let out = run(
         &dir.path().join("kadi.db"),
         &["dhis2", "test", "--json"],
         None,

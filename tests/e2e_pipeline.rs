@@ -1,11 +1,10 @@
 //! End to end through the built binary: a DHIS2 simulator on a free loopback port, then
 //! `kadi dhis2 config`, `map set`, `sync`, `cards generate` and `serve`, asserting on the store,
 //! the JSON reports, the PNGs (size, ink, QR) and the page.
-mod web_support;
+mod support;
 
-use web_support::*;
+use support::*;
 
-const PROGRAM: &str = kadi::sim::PROGRAM_UID;
 const RECORDS: usize = 60;
 
 #[test]

@@ -1,11 +1,11 @@
 //! The analyst's path: the box's own database, opened read-only in the stock `/usr/bin/sqlite3`
 //! shell with kadi's loadable extension, answers `mpi_score` over its card records with the very
 //! values the box computes.
-mod web_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use web_support::*;
+use support::*;
 
 /// Builds the loadable extension (its own workspace, see DESIGN.md) and returns the .so path.
 fn build_extension() -> PathBuf {
@@ -32,11 +32,9 @@ fn build_extension() -> PathBuf {
 
 #[test]
 fn the_box_database_answers_mpi_score_in_the_sqlite3_shell() {
-    let shell = Path::new("/usr/bin/sqlite3");
-    if !shell.exists() {
-        eprintln!("SKIPPED: /usr/bin/sqlite3 is not installed (bash .ci/run installs it)");
+    let Some(shell) = require_tool("sqlite3") else {
         return;
-    }
+    };
     let b = TestBox::new();
     let summary = b.kadi_json(&["demo", "--once", "--json", "--records", "40"]);
     assert_eq!(summary["records"], 40);
@@ -51,7 +49,7 @@ fn the_box_database_answers_mpi_score_in_the_sqlite3_shell() {
          ORDER BY 1, 2;\n",
         load.display()
     );
-    let out = Command::new(shell)
+    let out = Command::new(&shell)
         .arg("-readonly")
         .arg("-bail")
         .arg(&b.db)

@@ -1,9 +1,9 @@
 //! `kadi map set` as a library call on a real SQLite file: resolution by code, display name and
 //! UID, clear errors, the guardrail, type checks, and re-deriving existing card records.
-mod sync_common;
+mod support;
 
 use kadi::mapping::{demo_mapping, set_mapping, show_mapping, AssignCodesBody, AttributeMapping};
-use sync_common::*;
+use support::*;
 
 fn line(code: &str, field: &str) -> AttributeMapping {
     AttributeMapping {
@@ -256,7 +256,7 @@ fn sex_option_codes_get_a_default_value_map() {
     assert_eq!(card.gender.as_deref(), Some("F"));
 }
 
-/// The tracked entity of `sync_common` with another phone value.
+/// The tracked entity of `support` with another phone value.
 fn entity_with_phone(uid: &str, phone: &str) -> kadi::dhis2::model::TrackedEntity {
     let mut te = tracked_entity(uid, "Awa", "2026-03-01T00:00:00.000");
     for a in &mut te.attributes {

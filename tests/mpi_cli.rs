@@ -1,14 +1,11 @@
 //! `kadi mpi` driven as a user would: the built binary, real files.
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+mod support;
+
+/// `kadi --db DB ARGS` through the harness, nothing on stdin.
 fn kadi(db: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_kadi"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .unwrap()
+    support::run(db, args, None)
 }
 
 fn shared() -> PathBuf {

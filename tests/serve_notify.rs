@@ -3,6 +3,9 @@
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::KADI;
+
+mod support;
 
 #[test]
 fn serve_tells_systemd_it_is_ready_and_pings_the_watchdog_while_healthy() {
@@ -13,7 +16,7 @@ fn serve_tells_systemd_it_is_ready_and_pings_the_watchdog_while_healthy() {
     socket
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kadi"))
+    let mut child = Command::new(KADI)
         .arg("--db")
         .arg(&db)
         .args([

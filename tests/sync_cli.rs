@@ -1,8 +1,8 @@
 //! `kadi map`, `kadi sync` and `kadi schedule` through the built binary against the simulator.
-mod sync_common;
+mod support;
 
 use serde_json::Value;
-use sync_common::*;
+use support::*;
 
 fn json(out: &str) -> Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))

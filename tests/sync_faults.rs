@@ -1,14 +1,14 @@
 //! The wire under a sync, against the in-process simulator on 127.0.0.1: gzip as DHIS2 behind
 //! nginx serves it, connections really closed mid-body, answers that stall until the client's
 //! timeout. Each ends with the store holding exactly the simulator's records.
-mod sync_common;
+mod support;
 
 use kadi::dhis2::{Auth, Client, ConnectionConfig, Dhis2Error, TrackedEntityQuery};
 use kadi::sim::{Fault, Faults, SimConfig};
 use kadi::sync::{run, SyncOptions};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
-use sync_common::*;
+use support::*;
 
 fn start(gzip: bool, records: usize) -> kadi::sim::SimHandle {
     kadi::sim::start(SimConfig {

@@ -1,9 +1,9 @@
 //! `kadi sync` killed with SIGKILL at random moments, several times, then run to the end: the store
 //! equals an undisturbed run's and `PRAGMA integrity_check` is ok.
-mod sync_common;
+mod support;
 
 use std::time::{Duration, Instant};
-use sync_common::*;
+use support::*;
 
 fn prepare(dir: &std::path::Path, sim: &kadi::sim::SimHandle) -> std::path::PathBuf {
     let db = dir.join("kadi.db");
@@ -45,7 +45,7 @@ fn sync_resumes_after_sigkill_without_loss_or_duplicates() {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let after = Duration::from_millis(150 + (seed >> 33) % 500);
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kadi"))
+        let mut child = std::process::Command::new(KADI)
             .arg("--db")
             .arg(&db_b)
             .args(args)

@@ -1,9 +1,9 @@
 //! `kadi::sync::run` against the in-process DHIS2 simulator over real HTTP on 127.0.0.1, into a
 //! real SQLite file: full and incremental runs, every DHIS2 version, edits and deletions, faults.
-mod sync_common;
+mod support;
 
 use kadi::sync::{run, SyncOptions};
-use sync_common::*;
+use support::*;
 
 fn opts() -> SyncOptions {
     SyncOptions {

@@ -1,11 +1,11 @@
 //! The sync engine's page writes on a real SQLite file, without a server: de-duplication, the
 //! sensitive-data guardrail, edits and deletions, and the missing-mapping error.
-mod sync_common;
+mod support;
 
 use kadi::mapping::{demo_mapping, set_mapping, Guardrail, MappingPlan};
 use kadi::store::sync_data::SyncCursor;
 use kadi::sync::{store_page, SyncOptions, SyncReport};
-use sync_common::*;
+use support::*;
 
 fn mapped_store(dir: &std::path::Path) -> kadi::store::Store {
     let store = store_with_metadata(dir);

@@ -2,16 +2,13 @@
 //! power cut left behind does not block the next sync, and MPI IDs made while the box clock reads
 //! 1970 carry a trusted year. Real binary, real SQLite file, the DHIS2 simulator on 127.0.0.1 and
 //! `faketime` for the clock.
-mod sync_common;
+mod support;
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use sync_common::*;
-
-const KADI: &str = env!("CARGO_BIN_EXE_kadi");
+use support::*;
 
 /// A box in `dir` connected to `sim`, the demo mapping set, and an enabled 10-minute schedule set
 /// through the CLI (never synced yet).
@@ -66,19 +63,9 @@ impl Serve {
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
             .unwrap();
-        // Wait for the one JSON document serve prints once it listens.
-        let mut reader = BufReader::new(child.stdout.take().unwrap());
-        let mut text = String::new();
-        loop {
-            let mut line = String::new();
-            let n = reader.read_line(&mut line).unwrap();
-            assert!(n > 0, "kadi serve exited early: {text}");
-            text.push_str(&line);
-            if serde_json::from_str::<Value>(&text).is_ok() {
-                break;
-            }
-        }
-        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        // The one JSON document serve prints once it listens, then `/healthz` answering.
+        let url = read_json_url(&mut child);
+        wait_healthy(&url);
         Serve { child, stderr }
     }
 
@@ -354,8 +341,8 @@ fn a_run_cut_by_a_power_cut_is_resumed_at_its_page_by_the_next_run_after_the_reb
 
 /// Runs the binary under `faketime` (monotonic clocks left real, so timeouts and the boot clock
 /// behave); fails clearly when faketime is missing.
-fn kadi_at(clock: &str, db: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("faketime")
+fn kadi_at(faketime: &str, clock: &str, db: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(faketime)
         .arg(clock)
         .arg(KADI)
         .arg("--db")
@@ -373,18 +360,22 @@ fn kadi_at(clock: &str, db: &Path, args: &[&str]) -> (bool, String, String) {
 
 #[test]
 fn mpi_ids_made_while_the_clock_reads_1970_take_the_enrollment_or_server_year() {
+    let Some(faketime) = require_tool("faketime") else {
+        return;
+    };
     let sim = sim("2.41", 60);
     let dir = tempfile::tempdir().unwrap();
     drop(mapped_sim_store(dir.path(), &sim));
     let db = dir.path().join("kadi.db");
     // The wrapper really moves the clock.
-    let date = Command::new("faketime")
+    let date = Command::new(&faketime)
         .args(["1970-01-05 00:00:00", "date", "+%Y"])
         .output()
         .expect("faketime is required (apt install faketime)");
     assert_eq!(String::from_utf8_lossy(&date.stdout).trim(), "1970");
 
     let (ok, out, err) = kadi_at(
+        &faketime,
         "1970-01-05 00:00:00",
         &db,
         &["sync", "--program", PROGRAM, "--json"],
@@ -422,6 +413,7 @@ fn mpi_ids_made_while_the_clock_reads_1970_take_the_enrollment_or_server_year() 
     // A split makes an identity with no record of its own: the year of DHIS2's last date.
     let server_year = chrono::Utc::now().format("%y").to_string();
     let (ok, out, err) = kadi_at(
+        &faketime,
         "1970-01-05 00:00:00",
         &db,
         &["mpi", "split", &rows[0].2, "--by", "tester"],

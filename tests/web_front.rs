@@ -2,7 +2,7 @@
 //! real binary over 127.0.0.1 with raw sockets, and after each (and during, where the server can
 //! still have a descriptor to spare) a fresh `GET /healthz` must answer within a second and the
 //! server's memory must come back near where it started.
-mod web_support;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -10,7 +10,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use web_support::{login_form, read_json_url, TestBox, KADI};
+use support::{login_form, read_json_url, TestBox, KADI};
 
 /// A `kadi serve` whose standard error is collected (the request log).
 struct Server {

@@ -1,10 +1,8 @@
 //! The local page over real HTTP on 127.0.0.1: login required, wrong PIN, escaping, search and
 //! paging, the card preview PNG and its errors, logout, body limits. Drives the built binary.
-mod web_support;
+mod support;
 
-use web_support::*;
-
-const PROGRAM: &str = "P3jJH5Tu5VC";
+use support::*;
 
 /// A box with a staff account `awa` / `4321` and 30 beneficiaries, one of them named `<script>`.
 fn clinic() -> (TestBox, Vec<String>, Served) {

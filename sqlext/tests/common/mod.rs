@@ -55,14 +55,36 @@ pub fn parse_csv(text: &str) -> Vec<Vec<String>> {
     rows
 }
 
-/// The stock `sqlite3` shell, or `None` (with a loud message) when it is not installed.
-pub fn sqlite3_shell() -> Option<PathBuf> {
-    let candidates = ["/usr/bin/sqlite3", "/usr/local/bin/sqlite3"];
-    let found = candidates.iter().map(PathBuf::from).find(|p| p.exists());
-    if found.is_none() {
-        eprintln!("\n!!!!! SKIPPED: no sqlite3 shell found at {candidates:?}; install sqlite3 to run this test !!!!!\n");
+/// The environment variable naming the tools a run may lack on purpose (comma separated, e.g.
+/// `sqlite3`); `all` allows any. The same one as the root crate's test harness.
+pub const ALLOW_MISSING: &str = "KADI_TEST_ALLOW_MISSING";
+
+/// The full path of a tool a test drives. A missing tool FAILS the test with a clear message,
+/// unless `KADI_TEST_ALLOW_MISSING` names it: then the skip is printed and `None` is returned, and
+/// the test returns at once. `bash .ci/run` installs the tools.
+pub fn require_tool(name: &str) -> Option<PathBuf> {
+    let candidates = ["/usr/bin", "/usr/local/bin", "/bin"].map(|dir| Path::new(dir).join(name));
+    if let Some(found) = candidates.iter().find(|p| p.exists()) {
+        return Some(found.clone());
     }
-    found
+    let allowed = std::env::var(ALLOW_MISSING).unwrap_or_default();
+    if allowed
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == name || t == "all")
+    {
+        eprintln!("SKIPPED on purpose: {name} is not installed and {ALLOW_MISSING}={allowed}");
+        return None;
+    }
+    panic!(
+        "{name} is not installed (looked at {candidates:?}): this test needs it (bash .ci/run \
+         installs it; apt-get install {name}); set {ALLOW_MISSING}={name} to skip it on purpose"
+    );
+}
+
+/// The stock `sqlite3` shell (see `require_tool`).
+pub fn sqlite3_shell() -> Option<PathBuf> {
+    require_tool("sqlite3")
 }
 
 /// Builds the loadable extension (release, its own workspace and target dir: a no-op when fresh)

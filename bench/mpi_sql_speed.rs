@@ -1,10 +1,9 @@
-//! Benchmark (ignored; run with `cargo test --release -p kadi-sqlext --test mpi_sql_speed -- --ignored --nocapture`):
-//! `mpi_score` over 1,000,000 pairs through SQL, JSON parsing included. Prints; never fails on time.
+//! Benchmark: `mpi_score` over 1,000,000 pairs through SQL, JSON parsing included. Prints a
+//! table; never fails on time. `cargo bench -p kadi-sqlext --bench mpi_sql_speed`
+//! (or `--profile fast`).
 use std::time::Instant;
 
-#[test]
-#[ignore]
-fn mpi_score_over_a_million_pairs_through_sql() {
+fn main() {
     let conn = rusqlite::Connection::open_in_memory().unwrap();
     kadi_sqlext::register(&conn).unwrap();
     conn.execute_batch("CREATE TABLE r(id INTEGER PRIMARY KEY, j TEXT)")

@@ -1,4 +1,7 @@
-//! Manual probe (ignored): score distribution of FEBRL true pairs and blocked non-pairs.
+//! Manual probe: score distribution of FEBRL true pairs and blocked non-pairs. It prints tables
+//! and asserts nothing, so it is a bench target of `kadi-sqlext`, not a test:
+//! `cargo bench -p kadi-sqlext --bench mpi_febrl_probe [-- probe|levels|misses|nonmatches]`
+//! (all four when none is named). Needs `../shared/mpi-data` beside the repository.
 use kadi_sqlext::mpi::*;
 use std::collections::{HashMap, HashSet};
 
@@ -57,8 +60,6 @@ fn load(name: &str, nid: bool) -> Loaded {
     (recs, truth)
 }
 
-#[test]
-#[ignore]
 fn probe() {
     for (name, nid) in [
         ("febrl1", true),
@@ -130,8 +131,6 @@ fn probe() {
     }
 }
 
-#[test]
-#[ignore]
 fn probe_levels() {
     let (recs, truth) = load("febrl2", false);
     let idx: HashMap<&str, usize> = recs
@@ -188,8 +187,6 @@ fn probe_levels() {
 
 /// Every true pair below the link band: whether blocking brings the two together, the log-odds
 /// and the field levels, with both records (for classifying misses).
-#[test]
-#[ignore]
 fn probe_misses() {
     let set = std::env::var("PROBE_SET").unwrap_or_else(|_| "febrl2".into());
     let nid = std::env::var("PROBE_NID").is_ok();
@@ -225,8 +222,6 @@ fn probe_misses() {
 }
 
 /// The highest-scoring blocked non-matches with their field levels (precision headroom).
-#[test]
-#[ignore]
 fn probe_nonmatches() {
     let set = std::env::var("PROBE_SET").unwrap_or_else(|_| "febrl2".into());
     let nid = std::env::var("PROBE_NID").is_ok();
@@ -282,4 +277,24 @@ fn levels(e: &Explanation) -> String {
         .map(|f| format!("{}={}({})", &f.0[..4], f.1.as_str(), f.2))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Runs the probes named on the command line (all when none is), ignoring cargo's `--bench`.
+fn main() {
+    let probes: [(&str, fn()); 4] = [
+        ("probe", probe),
+        ("levels", probe_levels),
+        ("misses", probe_misses),
+        ("nonmatches", probe_nonmatches),
+    ];
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    for (name, run) in probes {
+        if wanted.is_empty() || wanted.iter().any(|w| w == name) {
+            println!("== {name}");
+            run();
+        }
+    }
 }

@@ -1,14 +1,118 @@
-//! Test harness for the tests that drive the built `kadi` binary: a box in a temporary
-//! directory, `kadi serve` on a free loopback port, an HTTP client that neither follows redirects
-//! nor treats 4xx as errors, and fixtures written through the store.
+//! The one harness of the tests that drive the built `kadi` binary: the binary's path, running it
+//! on a database (`run`, `kadi`, `TestBox::kadi_json`), JSON with context on failure, `kadi serve`
+//! on a free loopback port waited on until `/healthz` answers, an HTTP client that neither follows
+//! redirects nor treats 4xx as errors, the tools a test drives (`require_tool`: a missing one
+//! fails the test unless `KADI_TEST_ALLOW_MISSING` names it), and fixtures (`fixtures.rs`: the
+//! simulator and stores shaped like its data). Every test file includes it with `mod support;`.
 #![allow(dead_code)]
+
+mod fixtures;
+#[allow(unused_imports)]
+pub use fixtures::*;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The binary under test.
 pub const KADI: &str = env!("CARGO_BIN_EXE_kadi");
+
+/// The program UID of the simulator's (and `kadi demo`'s) data.
+pub const PROGRAM: &str = kadi::sim::PROGRAM_UID;
+
+/// Runs `kadi --db DB ARGS`; `stdin`, when given, is written and then closed (closed at once
+/// otherwise), so a command that reads a password never waits on the terminal.
+pub fn run(db: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(KADI)
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {KADI}: {e}"));
+    let mut input = child.stdin.take().expect("piped stdin");
+    if let Some(s) = stdin {
+        input
+            .write_all(s.as_bytes())
+            .unwrap_or_else(|e| panic!("kadi {args:?}: writing stdin: {e}"));
+    }
+    drop(input);
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("kadi {args:?}: waiting for it: {e}"))
+}
+
+/// Runs the built `kadi` binary on database `db`; returns (success, stdout, stderr).
+pub fn kadi(db: &Path, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    let out = run(db, args, stdin);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Parses `bytes` as JSON; on failure the panic names `what` and shows the text.
+pub fn parse_json(what: &str, bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes).unwrap_or_else(|e| {
+        panic!(
+            "{what}: not JSON ({e}):\n{}",
+            String::from_utf8_lossy(bytes)
+        )
+    })
+}
+
+/// The environment variable naming the tools a run may lack on purpose (comma separated, e.g.
+/// `sqlite3,chromium`); `all` allows any.
+pub const ALLOW_MISSING: &str = "KADI_TEST_ALLOW_MISSING";
+
+/// The full path of a tool a test drives (sqlite3, chromium, faketime...). A missing tool FAILS
+/// the test with a clear message, unless `KADI_TEST_ALLOW_MISSING` names it: then the skip is
+/// printed and `None` is returned, and the test returns at once. `bash .ci/run` installs them all.
+pub fn require_tool(name: &str) -> Option<String> {
+    for dir in ["/usr/bin", "/usr/local/bin", "/bin"] {
+        let path = format!("{dir}/{name}");
+        if Path::new(&path).exists() {
+            return Some(path);
+        }
+    }
+    let allowed = std::env::var(ALLOW_MISSING).unwrap_or_default();
+    if allowed
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == name || t == "all")
+    {
+        eprintln!("SKIPPED on purpose: {name} is not installed and {ALLOW_MISSING}={allowed}");
+        return None;
+    }
+    panic!(
+        "{name} is not installed: this test needs it (bash .ci/run installs it; apt-get install \
+         {name}); set {ALLOW_MISSING}={name} to skip it on purpose"
+    );
+}
+
+/// Waits (at most 30 s) until `GET {base}/healthz` answers 200.
+pub fn wait_healthy(base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match agent.get(&format!("{base}/healthz")).call() {
+            Ok(r) if r.status() == 200 => return,
+            Ok(r) => last = format!("status {}", r.status()),
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{base}/healthz did not answer 200 within 30 s (last: {last})");
+}
 
 /// A box: a temporary directory holding its database.
 pub struct TestBox {
@@ -25,22 +129,7 @@ impl TestBox {
 
     /// Runs `kadi --db DB ARGS` with `stdin` and returns its output.
     pub fn kadi(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = Command::new(KADI)
-            .arg("--db")
-            .arg(&self.db)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        run(&self.db, args, Some(stdin))
     }
 
     /// `kadi ARGS --json` that must succeed, parsed.
@@ -51,12 +140,7 @@ impl TestBox {
             "kadi {args:?} failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "kadi {args:?}: not JSON ({e}):\n{}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        })
+        parse_json(&format!("kadi {args:?}"), &out.stdout)
     }
 
     /// Adds a staff account through the CLI.
@@ -82,7 +166,9 @@ impl TestBox {
     pub fn serve_with(&self, args: &[&str], faketime: Option<&str>, log: Option<&Path>) -> Served {
         let mut cmd = match faketime {
             Some(spec) => {
-                let mut c = Command::new(require_tool("faketime"));
+                let faketime = require_tool("faketime")
+                    .expect("the test calls require_tool(\"faketime\") before serving under it");
+                let mut c = Command::new(faketime);
                 // Only the wall clock is faked: the monotonic clock must keep telling real time.
                 c.env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
                     .arg("-f")
@@ -104,7 +190,9 @@ impl TestBox {
         };
         let mut child = cmd.spawn().unwrap();
         let url = read_json_url(&mut child);
-        Served { child, url }
+        let served = Served { child, url };
+        wait_healthy(&served.url);
+        served
     }
 }
 
@@ -211,17 +299,6 @@ pub fn post_form(url: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Got 
         req = req.header("Cookie", c);
     }
     reduce(req.send_form(form.iter().copied()).unwrap())
-}
-
-/// The full path of a tool a test drives; a missing tool FAILS the test with a clear message.
-pub fn require_tool(name: &str) -> String {
-    for dir in ["/usr/bin", "/usr/local/bin", "/bin"] {
-        let path = format!("{dir}/{name}");
-        if Path::new(&path).exists() {
-            return path;
-        }
-    }
-    panic!("{name} is not installed: this test needs it (bash .ci/run installs it; apt-get install {name})");
 }
 
 /// The value of the hidden `csrf` field of a page's (first) form.

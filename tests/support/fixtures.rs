@@ -1,13 +1,13 @@
-//! Shared fixtures of the sync and mapping tests: a real SQLite store holding the simulator's
-//! program metadata and org units, and tracked entities shaped like the simulator's.
-#![allow(dead_code)]
+//! Fixtures of the sync and mapping tests: a real SQLite store holding the simulator's program
+//! metadata and org units, tracked entities shaped like the simulator's, the in-process simulator
+//! and dumps to compare a box with it.
 use kadi::dhis2::model::{
     AttributeValue, Enrollment, OptionItem, OptionSet, OrgUnit, Program, ProgramAttribute,
     TrackedEntity,
 };
 use kadi::store::Store;
 
-pub const PROGRAM: &str = "P3jJH5Tu5VC";
+use super::{kadi, PROGRAM};
 
 /// (uid, code, name, valueType)
 pub const ATTRIBUTES: [(&str, &str, &str, &str); 8] = [
@@ -228,35 +228,6 @@ pub fn entity_lines(dump: &[String]) -> Vec<String> {
         .filter(|l| l.starts_with("te ") || l.starts_with("av "))
         .cloned()
         .collect()
-}
-
-/// Runs the built `kadi` binary on database `db`; returns (success, stdout, stderr).
-pub fn kadi(db: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-    use std::io::Write;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kadi"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// Configures the simulator connection through `kadi dhis2 config` (password on stdin).
