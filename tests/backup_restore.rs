@@ -106,11 +106,7 @@ fn a_backup_taken_while_serving_restores_into_a_fresh_box_with_everything_a_box_
     let fresh = tempfile::tempdir().unwrap();
     let db2 = fresh.path().join("kadi.db");
     let out = restore(&db2, made[2].to_str().unwrap());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_success(&out);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["key_restored"], true);
     assert_eq!(box_state(&db2), before);
@@ -206,11 +202,7 @@ fn a_damaged_or_newer_backup_is_refused_and_the_box_is_left_as_it_was() {
     assert_eq!(box_state(&db), before);
     // The good one restores over the stopped box.
     let out = restore(&db, good.to_str().unwrap());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_success(&out);
     assert_eq!(
         rows(&db, "SELECT username FROM staff"),
         vec!["Text(\"awa\")"]

@@ -35,19 +35,11 @@ fn a_missing_db_directory_is_an_error_for_every_command_but_init() {
         );
     }
     let out = run(&db, &["init", "--json"], None);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_success(&out);
     assert!(db.exists());
     assert_eq!(mode(&dir.path().join("no/such/dir")), 0o700);
     let out = run(&db, &["staff", "list", "--json"], None);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_success(&out);
 }
 
 #[test]
@@ -97,11 +89,7 @@ fn the_database_wal_and_key_file_are_private_whatever_the_umask() {
         ))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_success(&out);
     let key = dir.path().join("kadi.db.key");
     for f in [&db, &key] {
         assert_eq!(mode(f), 0o600, "{}", f.display());
@@ -114,11 +102,7 @@ fn the_database_wal_and_key_file_are_private_whatever_the_umask() {
         ))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_success(&out);
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let p = entry.unwrap().path();
         assert_eq!(mode(&p) & 0o077, 0, "{} is readable by others", p.display());
@@ -140,11 +124,7 @@ fn an_empty_key_file_is_a_clear_error_and_is_never_silently_replaced() {
         "--json",
     ];
     let out = run(&db, &config, Some("district\n"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_success(&out);
     let key = dir.path().join("kadi.db.key");
     // A power cut while the key was being written (before kadi wrote it atomically).
     std::fs::write(&key, b"").unwrap();
@@ -164,11 +144,7 @@ fn an_empty_key_file_is_a_clear_error_and_is_never_silently_replaced() {
     }
     // Entering the secret again makes a new key, and the secret opens with it.
     let out = run(&db, &config, Some("district\n"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_success(&out);
     assert_eq!(std::fs::read(&key).unwrap().len(), 32);
     assert_eq!(mode(&key), 0o600);
     let out = run(&db, &["dhis2", "test", "--json"], None);

@@ -30,11 +30,7 @@ fn a_box_synced_from_the_simulator_shows_every_beneficiary_and_card() {
         ],
         "district\n",
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_success(&out);
     assert!(
         !String::from_utf8_lossy(&out.stdout).contains("district"),
         "the password is never printed"
@@ -146,11 +142,7 @@ fn sync_now_on_the_page_runs_a_sync_and_is_audited() {
         ],
         "district\n",
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_success(&out);
     b.kadi_json(&["map", "set", "--program", PROGRAM, "--demo", "--json"]);
     b.add_staff("awa", "4321");
     let s = b.serve();

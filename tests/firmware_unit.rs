@@ -109,11 +109,7 @@ fn install(binary: &Path, prefix: &Path, units: &Path, db: &Path, backups: &Path
         .env("KADI_NO_ENABLE", "1")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_success(&out);
 }
 
 #[test]

@@ -26,11 +26,7 @@ fn eval_on_febrl1_prints_exactly_the_issue_keys_and_auto_links_are_precise() {
             args.extend(["--without", w]);
         }
         let out = kadi(&dir.path().join("unused.db"), &args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        support::assert_success(&out);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
         let mut want = vec![
@@ -111,11 +107,7 @@ fn review_list_is_json_and_a_mistyped_mpi_id_is_detected() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("kadi.db");
     let out = kadi(&db, &["mpi", "review", "list", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_success(&out);
     assert_eq!(
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(),
         serde_json::json!([])

@@ -108,11 +108,7 @@ fn a_locked_user_still_logs_in_from_another_address_and_an_admin_unlocks() {
     assert!(own.contains("kadi_session="));
     // An administrator clears the lock from the shell.
     let out = b.kadi(&["staff", "unlock", "--username", "awa", "--json"], "");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_success(&out);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report["cleared"].as_i64().unwrap() >= 1, "{report}");
     assert_eq!(

@@ -45,6 +45,17 @@ pub fn run(db: &Path, args: &[&str], stdin: Option<&str>) -> Output {
         .unwrap_or_else(|e| panic!("kadi {args:?}: waiting for it: {e}"))
 }
 
+/// Fails the test with the command's stderr unless it exited successfully.
+#[track_caller]
+pub fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Runs the built `kadi` binary on database `db`; returns (success, stdout, stderr).
 pub fn kadi(db: &Path, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
     let out = run(db, args, stdin);
