@@ -82,10 +82,9 @@ pub fn healthz_answers(addr: SocketAddr, timeout: Duration) -> bool {
         let mut s = TcpStream::connect_timeout(&addr, timeout)?;
         s.set_read_timeout(Some(timeout))?;
         s.set_write_timeout(Some(timeout))?;
-        write!(
-            s,
-            "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-        )?;
+        // One buffer, one write: `write!` on a socket sends each formatted piece on its own.
+        let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        s.write_all(request.as_bytes())?;
         let mut head = [0u8; 12];
         s.read_exact(&mut head)?;
         Ok(head.starts_with(b"HTTP/1.") && &head[8..12] == b" 200")
@@ -117,9 +116,15 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let server = std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
-            let mut buf = [0u8; 1024];
-            let n = s.read(&mut buf).unwrap();
-            assert!(buf[..n].starts_with(b"GET /healthz HTTP/1.1\r\n"));
+            // Read the whole request: closing with unread bytes would send a reset.
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut chunk).unwrap();
+                assert!(n > 0, "the probe closed before its request ended");
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            assert!(buf.starts_with(b"GET /healthz HTTP/1.1\r\n"));
             s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
                 .unwrap();
         });
