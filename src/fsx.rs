@@ -159,11 +159,15 @@ pub fn temp_path_for(path: &Path) -> Result<PathBuf> {
     let name = path
         .file_name()
         .with_context(|| format!("{} names no file", path.display()))?;
-    let suffix: [u8; 6] = crate::secret::random_bytes()?;
+    // Straight from the system (not through `secret`, which writes its key file through here).
+    let mut suffix = [0u8; 6];
+    getrandom::fill(&mut suffix).map_err(|e| anyhow::anyhow!("no system randomness: {e}"))?;
     let mut tmp = std::ffi::OsString::from(".");
     tmp.push(name);
     tmp.push(TEMP_MARK);
-    tmp.push(crate::secret::hex(&suffix));
+    for b in suffix {
+        tmp.push(format!("{b:02x}"));
+    }
     Ok(parent_of(path).join(tmp))
 }
 
