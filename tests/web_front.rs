@@ -622,3 +622,39 @@ fn chunked_bodies_and_expect_continue_work_within_the_limits() {
     let got = read_until_closed(&mut c, Duration::from_secs(3));
     assert_eq!(status_of(&got), "HTTP/1.1 400");
 }
+
+#[test]
+fn a_client_that_never_reads_its_answers_is_dropped_by_the_write_deadline() {
+    // Pipelined requests whose answers (tens of MB) the client never reads: the server's
+    // writes fill both socket buffers and block; the write deadline must end the connection
+    // instead of holding its thread forever, and the port must keep answering meanwhile.
+    let b = TestBox::new();
+    let s = serve(
+        &b,
+        &["--write-timeout-ms", "1000", "--idle-timeout-ms", "30000"],
+        &[],
+        None,
+    );
+    const REQUESTS: usize = 100_000;
+    let request = b"GET /healthz HTTP/1.1\r\nHost: box\r\n\r\n";
+    let mut c = connect(s.addr);
+    let mut writer = c.try_clone().unwrap();
+    writer
+        .set_write_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let pushing = std::thread::spawn(move || {
+        let all = request.repeat(REQUESTS);
+        // Fails once the server gives up and closes: that is the point.
+        let _ = writer.write_all(&all);
+    });
+    std::thread::sleep(Duration::from_millis(3000));
+    assert_healthz_fast(s.addr, "while a client does not read its answers");
+    let got = read_until_closed(&mut c, Duration::from_secs(20));
+    let answers = got.windows(12).filter(|w| w == b"HTTP/1.1 200").count();
+    assert!(
+        answers < REQUESTS,
+        "every answer was delivered ({answers}): the server waited for the slow reader"
+    );
+    pushing.join().unwrap();
+    assert_healthz_fast(s.addr, "after the slow reader was dropped");
+}
