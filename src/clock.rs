@@ -68,9 +68,19 @@ impl BootStamp {
 
     /// Time elapsed since `self` if it was taken during this boot; `None` from another boot.
     pub fn elapsed(&self) -> Option<Duration> {
-        let now = BootStamp::now()?;
-        (now.boot_id == self.boot_id)
-            .then(|| Duration::from_millis(now.since_boot_ms.saturating_sub(self.since_boot_ms).max(0) as u64))
+        self.elapsed_until(&BootStamp::now()?)
+    }
+
+    /// Time from `self` to `later` if both were taken during the same boot; `None` otherwise.
+    pub fn elapsed_until(&self, later: &BootStamp) -> Option<Duration> {
+        (later.boot_id == self.boot_id).then(|| {
+            Duration::from_millis(
+                later
+                    .since_boot_ms
+                    .saturating_sub(self.since_boot_ms)
+                    .max(0) as u64,
+            )
+        })
     }
 }
 

@@ -255,13 +255,13 @@ pub fn judge_session(
     if now + tolerance < created {
         return SessionVerdict::ClockWentBack;
     }
-    if let (Some(then), Some(now_stamp)) = (&session.stamp, now_stamp) {
-        if then.boot_id == now_stamp.boot_id
-            && now_stamp.since_boot_ms.saturating_sub(then.since_boot_ms)
-                >= SESSION_TTL.as_millis() as i64
-        {
-            return SessionVerdict::LifetimeUsedUp;
-        }
+    let lived = session
+        .stamp
+        .as_ref()
+        .zip(now_stamp)
+        .and_then(|(then, now)| then.elapsed_until(now));
+    if lived.is_some_and(|d| d >= SESSION_TTL) {
+        return SessionVerdict::LifetimeUsedUp;
     }
     if now >= expires {
         return SessionVerdict::Expired;

@@ -40,7 +40,7 @@ impl AllowedHosts {
             .into_iter()
             .map(str::to_string)
             .collect();
-        fixed.insert(canonical_ip(listen.ip()).to_string());
+        fixed.insert(listen.ip().to_canonical().to_string());
         for name in configured {
             if let Some(n) = host_name(name) {
                 fixed.insert(n);
@@ -90,17 +90,6 @@ impl AllowedHosts {
             .map(|ip| ip.to_string())
             .collect();
         *self.interfaces.lock().unwrap_or_else(|p| p.into_inner()) = found;
-    }
-}
-
-/// `::ffff:10.0.0.5` -> `10.0.0.5`, every other address as it is.
-pub fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
-        v4 => v4,
     }
 }
 

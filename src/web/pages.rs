@@ -90,7 +90,7 @@ fn login_cookie<'r>(call: &'r Call) -> Option<&'r str> {
 fn client_address(call: &Call) -> String {
     call.request
         .remote_addr()
-        .map(|a| super::guard::canonical_ip(a.ip()).to_string())
+        .map(|a| a.ip().to_canonical().to_string())
         .unwrap_or_else(|| "unknown".to_string())
 }
 
