@@ -26,6 +26,18 @@ pub fn wall_clock_is_implausible() -> bool {
     chrono::Utc::now().date_naive() < build_date()
 }
 
+/// `YYYY-MM-DDTHH:MM:SSZ`: the one format of every time kadi stores (UTC, sorts as text).
+pub fn format_utc(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Parses a stored time (any RFC 3339 form, e.g. [`format_utc`]'s) into UTC.
+pub fn parse_utc(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
 /// This boot's random ID (`/proc/sys/kernel/random/boot_id`), which changes at every boot: a
 /// process ID or a monotonic time means something only together with it.
 pub fn boot_id() -> Option<String> {

@@ -200,7 +200,7 @@ pub fn now_utc() -> String {
     LAST.with(|last| {
         let mut last = last.borrow_mut();
         if last.0 != secs {
-            *last = (secs, now.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+            *last = (secs, crate::clock::format_utc(now));
         }
         last.1.clone()
     })

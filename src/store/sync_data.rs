@@ -577,9 +577,8 @@ impl Store {
                 })?
                 .collect::<rusqlite::Result<_>>()?;
             // Rows written before holders had a boot id keep the old bound: 6 hours of box clock.
-            let stale_before = (chrono::Utc::now() - chrono::Duration::hours(6))
-                .format("%Y-%m-%dT%H:%M:%SZ")
-                .to_string();
+            let stale_before =
+                crate::clock::format_utc(chrono::Utc::now() - chrono::Duration::hours(6));
             let live = running.iter().find_map(|(h, started)| {
                 let h = h.as_ref()?;
                 let recent = h.boot_id.is_some() || started.as_str() > stale_before.as_str();

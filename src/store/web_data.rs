@@ -69,7 +69,7 @@ pub enum LoginGate {
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, the format every stored time of this module uses (sorts as text).
 pub fn stamp(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    crate::clock::format_utc(t)
 }
 
 /// One row of the beneficiaries list.

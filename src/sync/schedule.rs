@@ -7,6 +7,7 @@
 //! with care: a run in the past is simply due, and one further ahead than an interval and its
 //! jitter (planned while the clock read, say, 2031) is planned again from now.
 use super::{jitter, run_with_report, SyncOptions, SyncReport};
+use crate::clock::{format_utc as fmt, parse_utc as parse};
 use crate::store::sync_data::SyncSchedule;
 use crate::store::Store;
 use anyhow::{bail, Result};
@@ -34,16 +35,6 @@ pub struct ScheduleReport {
     pub auto_generate_cards: bool,
     /// When the next run is due (UTC), `null` when disabled.
     pub next_sync: Option<String>,
-}
-
-fn fmt(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-fn parse(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Seconds of jitter added to an interval: up to a tenth of it.

@@ -242,13 +242,11 @@ pub fn judge_session(
     now: chrono::DateTime<chrono::Utc>,
     now_stamp: Option<&BootStamp>,
 ) -> SessionVerdict {
-    let parse = |s: &str| {
-        chrono::DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|t| t.with_timezone(&chrono::Utc))
-    };
-    let (Some(created), Some(expires)) = (parse(&session.created_at), parse(&session.expires_at))
-    else {
+    use crate::clock::parse_utc;
+    let (Some(created), Some(expires)) = (
+        parse_utc(&session.created_at),
+        parse_utc(&session.expires_at),
+    ) else {
         return SessionVerdict::Expired;
     };
     let tolerance = chrono::TimeDelta::from_std(CLOCK_BACK_TOLERANCE).unwrap_or_default();

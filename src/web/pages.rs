@@ -132,8 +132,8 @@ pub fn login_submit(ctx: &Ctx, call: &mut Call) -> Reply {
     {
         Ok(LoginGate::Allowed) => {}
         Ok(LoginGate::Locked { until }) => {
-            let minutes = chrono::DateTime::parse_from_rfc3339(&until)
-                .map(|u| (u.with_timezone(&chrono::Utc) - now).num_seconds().max(1) as u64)
+            let minutes = crate::clock::parse_utc(&until)
+                .map(|u| (u - now).num_seconds().max(1) as u64)
                 .map(|secs| secs.div_ceil(60))
                 .unwrap_or(1);
             let msg = format!(
