@@ -286,13 +286,22 @@ fn clinic() -> (TestBox, Served) {
     seed_beneficiaries(
         &b.db,
         kadi::sim::PROGRAM_UID,
-        &[Person {
-            first: "Fatou",
-            last: "Sow",
-            beneficiary_id: "B-003",
-            dob: "2001-07-14",
-            sex: "F",
-        }],
+        &[
+            Person {
+                first: "Fatou",
+                last: "Sow",
+                beneficiary_id: "B-003",
+                dob: "2001-07-14",
+                sex: "F",
+            },
+            Person {
+                first: "Moussa",
+                last: "Ndiaye",
+                beneficiary_id: "B-004",
+                dob: "1990-02-01",
+                sex: "M",
+            },
+        ],
     );
     let s = b.serve();
     (b, s)
@@ -317,7 +326,46 @@ fn staff_log_in_with_a_real_browser_sync_and_log_out() {
     assert_eq!(browser.path(), "/beneficiaries");
     let text = browser.text();
     assert!(text.contains("Fatou Sow"), "{text}");
+    assert!(text.contains("Moussa Ndiaye"), "{text}");
     assert_eq!(count(&b.db, "SELECT count(*) FROM sessions"), 1);
+
+    // The search form finds one person by beneficiary ID.
+    browser.type_into("form.search input[name=q]", "B-003");
+    browser.eval("window.__kadi_old = true");
+    browser.click("form.search button[type=submit]");
+    browser.wait_for("the search answer", "!window.__kadi_old");
+    assert_eq!(browser.path(), "/beneficiaries?q=B-003");
+    let text = browser.text();
+    assert!(text.contains("Fatou Sow"), "{text}");
+    assert!(!text.contains("Moussa Ndiaye"), "{text}");
+
+    // Her card opens from the list, and the template picker's Show button redraws it.
+    browser.eval("window.__kadi_old = true");
+    browser.click("ul.people a");
+    browser.wait_for("the card page", "!window.__kadi_old");
+    assert!(
+        browser.path().starts_with("/beneficiaries/"),
+        "{}",
+        browser.path()
+    );
+    browser.eval("document.querySelector('#template').value = 'emerald'");
+    browser.eval("window.__kadi_old = true");
+    browser.click("form.picker button[type=submit]");
+    browser.wait_for("the card in another template", "!window.__kadi_old");
+    assert!(
+        browser.path().ends_with("?template=emerald"),
+        "{}",
+        browser.path()
+    );
+    let shown = browser.eval(
+        "(() => { const i = document.querySelector('figure img'); return i && i.complete && i.naturalWidth > 0 && i.src.includes('template=emerald'); })()",
+    );
+    assert_eq!(
+        shown,
+        Some(serde_json::json!(true)),
+        "the emerald card image did not load"
+    );
+    browser.goto(&format!("{}/beneficiaries", s.url));
 
     // "Sync now" is accepted (and audited).
     browser.eval("window.__kadi_old = true");
