@@ -4,6 +4,7 @@
 //!
 //! `main.rs` only parses arguments; every capability is a module here with a small public surface.
 
+pub mod actor;
 pub mod cards;
 pub mod clock;
 pub mod demo;
