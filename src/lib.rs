@@ -18,6 +18,7 @@ pub mod record;
 pub mod secret;
 pub mod send;
 pub mod sim;
+pub mod sql_enum;
 pub mod store;
 pub mod sync;
 pub mod web;

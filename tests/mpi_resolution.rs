@@ -1,10 +1,16 @@
 //! Identity resolution on real SQLite files: bands, transitivity, order independence, review
 //! decisions and their memory, merge/unmerge round trips, audit trail.
+use kadi::actor::Actor;
 use kadi::mpi::review::{self, Decision};
-use kadi::mpi::{id::is_valid_mpi_id, mpi_id_for, resolve_pending};
+use kadi::mpi::{id::is_valid_mpi_id, mpi_id_for, resolve_pending, ReviewStatus};
 use kadi::record::{CardFields, CardRecord};
 use kadi::store::Store;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// A staff member deciding on the page.
+fn staff(name: &str) -> Actor {
+    Actor::Staff(name.to_string())
+}
 
 fn fields(first: &str, last: &str, dob: &str, phone: &str) -> CardFields {
     CardFields {
@@ -198,7 +204,7 @@ fn a_pair_decided_different_is_never_proposed_again() {
     }
     resolve_pending(&store).unwrap();
     let item = review::review_list(&store).unwrap().remove(0);
-    review::review_decide(&store, item.id, Decision::Different, "awa.staff").unwrap();
+    review::review_decide(&store, item.id, Decision::Different, &staff("awa.staff")).unwrap();
     assert!(review::review_list(&store).unwrap().is_empty());
     // The twin's record changes (new phone format): it is resolved again, and not proposed again.
     let mut twin = people()[3].1.clone();
@@ -212,7 +218,7 @@ fn a_pair_decided_different_is_never_proposed_again() {
         "{again:?}"
     );
     assert!(
-        review::review_decide(&store, item.id, Decision::Same, "awa.staff").is_err(),
+        review::review_decide(&store, item.id, Decision::Same, &staff("awa.staff")).is_err(),
         "a decided item cannot be decided twice"
     );
     assert!(store.count("audit_log").unwrap() > 0);
@@ -227,7 +233,7 @@ fn deciding_same_merges_the_two_identities_and_is_audited() {
     resolve_pending(&store).unwrap();
     let item = review::review_list(&store).unwrap().remove(0);
     let before = store.count("audit_log").unwrap();
-    review::review_decide(&store, item.id, Decision::Same, "awa.staff").unwrap();
+    review::review_decide(&store, item.id, Decision::Same, &staff("awa.staff")).unwrap();
     assert_eq!(
         mpi_id_for(&store, "e4").unwrap(),
         mpi_id_for(&store, "e1").unwrap()
@@ -237,7 +243,7 @@ fn deciding_same_merges_the_two_identities_and_is_audited() {
         store.count("audit_log").unwrap() >= before + 2,
         "merge and decision are both audited"
     );
-    assert!(review::review_decide(&store, 999, Decision::Same, "awa.staff").is_err());
+    assert!(review::review_decide(&store, 999, Decision::Same, &staff("awa.staff")).is_err());
 }
 
 #[test]
@@ -251,7 +257,7 @@ fn merge_then_unmerge_restores_both_identities_exactly() {
     let before = partition(&store, &uids);
     let a = mpi_id_for(&store, "e1").unwrap().unwrap();
     let b = mpi_id_for(&store, "e5").unwrap().unwrap();
-    review::merge(&store, &a, &b, "admin").unwrap();
+    review::merge(&store, &a, &b, &staff("admin")).unwrap();
     assert_eq!(
         mpi_id_for(&store, "e5").unwrap().as_deref(),
         Some(a.as_str())
@@ -261,14 +267,14 @@ fn merge_then_unmerge_restores_both_identities_exactly() {
         a,
         "the old ID points to the survivor"
     );
-    review::unmerge(&store, &b, "admin").unwrap();
+    review::unmerge(&store, &b, &staff("admin")).unwrap();
     assert_eq!(partition(&store, &uids), before);
     assert_eq!(
         mpi_id_for(&store, "e5").unwrap().as_deref(),
         Some(b.as_str())
     );
     assert!(
-        review::unmerge(&store, &b, "admin").is_err(),
+        review::unmerge(&store, &b, &staff("admin")).is_err(),
         "nothing left to unmerge"
     );
 }
@@ -289,18 +295,18 @@ fn unlink_and_link_move_one_record_and_golden_records_follow_survivorship() {
         "most frequent value wins"
     );
     assert_eq!(golden.last_name.as_deref(), Some("Diallo"));
-    let own = review::unlink(&store, "e3", "admin").unwrap();
+    let own = review::unlink(&store, "e3", &staff("admin")).unwrap();
     assert_ne!(own, a);
     assert_eq!(
         mpi_id_for(&store, "e3").unwrap().as_deref(),
         Some(own.as_str())
     );
-    review::link(&store, "e3", &a, "admin").unwrap();
+    review::link(&store, "e3", &a, &staff("admin")).unwrap();
     assert_eq!(
         mpi_id_for(&store, "e3").unwrap().as_deref(),
         Some(a.as_str())
     );
-    assert!(review::link(&store, "nope", &a, "admin").is_err());
+    assert!(review::link(&store, "nope", &a, &staff("admin")).is_err());
 }
 
 #[test]
@@ -429,7 +435,7 @@ fn equal_review_scores_give_the_same_review_item_on_every_run() {
             );
         }
         resolve_pending(&store).unwrap();
-        let items = store.mpi_review_items("pending").unwrap();
+        let items = store.mpi_review_items(ReviewStatus::Pending).unwrap();
         let of_e3: Vec<&str> = items
             .iter()
             .filter(|r| r.enrollment_uid == "e3")
@@ -554,7 +560,13 @@ fn each_pair_of_identities_is_asked_once_and_an_answer_covers_later_records() {
     resolve_pending(&store).unwrap();
     assert_eq!(review::review_list(&store).unwrap().len(), 1);
     // "Different" answers it for the identity: a later record of Aminata does not ask again.
-    review::review_decide(&store, items[0].id, Decision::Different, "awa.staff").unwrap();
+    review::review_decide(
+        &store,
+        items[0].id,
+        Decision::Different,
+        &staff("awa.staff"),
+    )
+    .unwrap();
     put(&store, "e7", again);
     resolve_pending(&store).unwrap();
     assert!(review::review_list(&store).unwrap().is_empty());
@@ -595,7 +607,7 @@ fn a_decision_closes_the_other_items_that_ask_the_same_question() {
         let items = review::review_list(&store).unwrap();
         assert_eq!(items.len(), 4);
         let audit_before = store.count("audit_log").unwrap();
-        review::review_decide(&store, items[0].id, decision, "awa.staff").unwrap();
+        review::review_decide(&store, items[0].id, decision, &staff("awa.staff")).unwrap();
         let left = pending_ids(&store);
         assert_eq!(left, vec![other], "{decision:?}");
         // The decision, each closing, and (for "same") the merge.
@@ -630,7 +642,7 @@ fn different_inside_one_identity_closes_only_its_own_item() {
     // Two items left from before the records were joined (an older queue).
     let first = store.mpi_insert_review("e2", "e1", &a, 0.9, "{}").unwrap();
     let second = store.mpi_insert_review("e3", "e1", &a, 0.9, "{}").unwrap();
-    review::review_decide(&store, first, Decision::Different, "awa.staff").unwrap();
+    review::review_decide(&store, first, Decision::Different, &staff("awa.staff")).unwrap();
     let left = pending_ids(&store);
     assert_eq!(left, vec![second]);
     assert_eq!(store.mpi_not_same_as("e3").unwrap(), Vec::<String>::new());

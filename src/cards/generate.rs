@@ -15,7 +15,7 @@ use super::render::{render_frame, CardContent, RenderOptions};
 use super::sheet;
 use super::template::{Template, TemplateOptions};
 use super::{geometry, png_out};
-use crate::store::card_data::{CardFilter, RenderedCard, TaskRow};
+use crate::store::card_data::{CardFilter, RenderedCard, TaskKind, TaskRow, TaskStatus};
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
@@ -27,7 +27,7 @@ use std::time::Instant;
 /// Bumped whenever the renderer's output changes, so every card's hash changes with it.
 pub const RENDERER_VERSION: &str = "kadi-cards-1";
 /// Task kind in the `tasks` table.
-pub const TASK_KIND: &str = "generate_cards";
+pub const TASK_KIND: TaskKind = TaskKind::GenerateCards;
 /// Cards rendered between two progress updates (and store transactions).
 const BATCH: usize = 128;
 
@@ -117,8 +117,8 @@ impl GenerateRequest {
 pub struct TaskView {
     /// Task ID.
     pub task_id: String,
-    /// `pending`, `generating`, `done` or `failed`.
-    pub status: String,
+    /// Where the task stands (`pending`, `generating`, `done` or `failed`).
+    pub status: TaskStatus,
     /// 0 to 100.
     pub progress: f64,
     /// Cards ready (rendered now or unchanged since an earlier run).
@@ -140,12 +140,12 @@ impl TaskView {
     pub fn from_row(t: &TaskRow) -> TaskView {
         let progress = if t.total > 0 {
             (t.done as f64 * 1000.0 / t.total as f64).round() / 10.0
-        } else if t.status == "done" {
+        } else if t.status == TaskStatus::Done {
             100.0
         } else {
             0.0
         };
-        let eta_seconds = (t.status == "generating" && t.done > 0)
+        let eta_seconds = (t.status == TaskStatus::Generating && t.done > 0)
             .then(|| {
                 let started =
                     chrono::DateTime::parse_from_rfc3339(t.started_at.as_deref()?).ok()?;
@@ -160,7 +160,7 @@ impl TaskView {
             .flatten();
         TaskView {
             task_id: t.id.clone(),
-            status: t.status.clone(),
+            status: t.status,
             progress,
             cards_generated: t.done,
             total_cards: t.total,

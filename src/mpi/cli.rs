@@ -228,7 +228,7 @@ impl MpiArgs {
                 } else {
                     Decision::Different
                 };
-                review::review_decide(&store, id, d, &by)?;
+                review::review_decide(&store, id, d, &crate::actor::Actor::from_sql(&by))?;
                 report(
                     json,
                     &serde_json::json!({ "id": id, "decision": if same { "same" } else { "different" }, "by": by }),
@@ -245,7 +245,12 @@ impl MpiArgs {
                 mpi_id,
                 by,
             } => {
-                review::link(&store, &enrollment, &mpi_id, &by)?;
+                review::link(
+                    &store,
+                    &enrollment,
+                    &mpi_id,
+                    &crate::actor::Actor::from_sql(&by),
+                )?;
                 report(
                     json,
                     &serde_json::json!({ "enrollment": enrollment, "mpi_id": mpi_id }),
@@ -253,7 +258,7 @@ impl MpiArgs {
                 )
             }
             MpiCommand::Unlink { enrollment, by } => {
-                let id = review::unlink(&store, &enrollment, &by)?;
+                let id = review::unlink(&store, &enrollment, &crate::actor::Actor::from_sql(&by))?;
                 report(
                     json,
                     &serde_json::json!({ "enrollment": enrollment, "mpi_id": id }),
@@ -261,7 +266,7 @@ impl MpiArgs {
                 )
             }
             MpiCommand::Merge { a, b, by } => {
-                review::merge(&store, &a, &b, &by)?;
+                review::merge(&store, &a, &b, &crate::actor::Actor::from_sql(&by))?;
                 report(
                     json,
                     &serde_json::json!({ "survivor": a, "merged": b }),
@@ -269,13 +274,13 @@ impl MpiArgs {
                 )
             }
             MpiCommand::Unmerge { merged, by } => {
-                review::unmerge(&store, &merged, &by)?;
+                review::unmerge(&store, &merged, &crate::actor::Actor::from_sql(&by))?;
                 report(json, &serde_json::json!({ "unmerged": merged }), || {
                     format!("{merged} stands on its own again")
                 })
             }
             MpiCommand::Split { enrollments, by } => {
-                let id = review::split(&store, &enrollments, &by)?;
+                let id = review::split(&store, &enrollments, &crate::actor::Actor::from_sql(&by))?;
                 report(
                     json,
                     &serde_json::json!({ "enrollments": enrollments, "mpi_id": id }),

@@ -450,7 +450,7 @@ fn measure(
         }
     }
     let mut both = Sets(auto.0.clone());
-    let reviews = store.mpi_review_items("pending")?;
+    let reviews = store.mpi_review_items(super::ReviewStatus::Pending)?;
     for r in &reviews {
         if let (Some(&i), Some(&j)) = (
             index.get(r.enrollment_uid.as_str()),

@@ -54,7 +54,9 @@ pub mod eval;
 pub mod id;
 pub mod review;
 
+use crate::actor::Actor;
 use crate::record::{CardFields, CARD_FIELDS};
+pub use crate::store::mpi_data::{LinkMethod, MpiState, ReviewStatus};
 use crate::store::Store;
 use anyhow::{Context, Result};
 use kadi_sqlext::mpi::{block_keys, explain_prepared, PreparedRecord};
@@ -123,9 +125,6 @@ impl MpiSettings {
         })
     }
 }
-
-/// The actor name the audit trail uses for automatic decisions.
-pub const AUTO_ACTOR: &str = "mpi";
 
 /// Most review items one record opens.
 const REVIEWS_PER_RECORD: usize = 1;
@@ -207,9 +206,9 @@ pub fn resolve_pending_observed(
                     .iter()
                     .map(|(e, m)| (e.as_str(), m.as_str()))
                     .collect();
-                let after = serde_json::json!({ "method": "new", "enrollment_to_mpi_id": created })
+                let after = serde_json::json!({ "method": LinkMethod::New, "enrollment_to_mpi_id": created })
                     .to_string();
-                store.audit(AUTO_ACTOR, "mpi.new", None, None, Some(&after))?;
+                store.audit(Actor::Mpi.as_str(), "mpi.new", None, None, Some(&after))?;
                 engine.created_in_batch.clear();
             }
             Ok(())
@@ -405,6 +404,26 @@ impl PassBlocks {
     }
 }
 
+/// The `after` of an automatic link's audit row, fields in the order the trail has always shown.
+#[derive(Serialize)]
+struct AutoLinkAudit<'a> {
+    mpi_id: &'a str,
+    #[serde(serialize_with = "score_as_written")]
+    score: f64,
+    method: LinkMethod,
+    candidate: &'a str,
+}
+
+/// A score as the audit trail has always written it (Rust's `Display`: a whole score is `1`,
+/// not `1.0`), so older and newer rows read alike.
+fn score_as_written<S: serde::Serializer>(score: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if score.fract() == 0.0 && score.abs() < 1e15 {
+        s.serialize_i64(*score as i64)
+    } else {
+        s.serialize_f64(*score)
+    }
+}
+
 /// The best candidate within one identity.
 struct Best {
     score: f64,
@@ -552,7 +571,7 @@ impl Engine<'_> {
             .iter()
             .filter(|(_, b)| b.score >= self.settings.link_threshold)
             .collect();
-        let mut state = "resolved";
+        let mut state = MpiState::Resolved;
         let mut fresh = false;
         let target = if linked.is_empty() {
             let target = match &old {
@@ -566,7 +585,7 @@ impl Engine<'_> {
                 }
             };
             if old.is_none() {
-                store.mpi_set_link(uid, &target, None, "new")?;
+                store.mpi_set_link(uid, &target, None, LinkMethod::New)?;
                 self.created_in_batch
                     .push((uid.to_string(), target.clone()));
             }
@@ -586,23 +605,32 @@ impl Engine<'_> {
             let target = sizes[0].1.clone();
             let best = &per_identity[target.as_str()];
             let method = if best.same_national_id {
-                "deterministic"
+                LinkMethod::Deterministic
             } else {
-                "auto"
+                LinkMethod::Auto
             };
             let before = old.as_ref().map(|l| l.mpi_id.clone());
             store.mpi_set_link(uid, &target, Some(best.score), method)?;
+            let after = AutoLinkAudit {
+                mpi_id: &target,
+                score: best.score,
+                method,
+                candidate: &best.candidate,
+            };
             store.audit(
-                AUTO_ACTOR,
+                Actor::Mpi.as_str(),
                 "mpi.link",
                 Some(uid),
-                before.as_deref().map(|m| format!("{{\"mpi_id\":\"{m}\"}}")).as_deref(),
-                Some(&format!("{{\"mpi_id\":\"{target}\",\"score\":{},\"method\":\"{method}\",\"candidate\":\"{}\"}}", best.score, best.candidate)),
+                before
+                    .as_deref()
+                    .map(|m| serde_json::json!({ "mpi_id": m }).to_string())
+                    .as_deref(),
+                Some(&serde_json::to_string(&after)?),
             )?;
             self.report.resolved += 1;
             for (_, other) in sizes.iter().skip(1) {
                 let members = store.mpi_members(other)?;
-                merge_identities(store, &target, other, AUTO_ACTOR)?;
+                merge_identities(store, &target, other, &Actor::Mpi)?;
                 self.prepared.relink(&members, &target);
                 if let Some(blocks) = &mut self.blocks {
                     let target: Rc<str> = Rc::from(target.as_str());
@@ -656,7 +684,7 @@ impl Engine<'_> {
             let explain = explain_prepared(&me, &b.prepared).to_json();
             store.mpi_insert_review(uid, &b.candidate, mpi_id, b.score, &explain)?;
             self.report.pending_review += 1;
-            state = "review";
+            state = MpiState::Review;
         }
         match self.blocks {
             // Nothing reads the table during a first pass: appended now, sorted in at the end.
@@ -736,13 +764,13 @@ fn create_identity_with(
 
 /// Merges identity `merged` into `survivor`: every link moves, `merged` points to `survivor`
 /// (so the old ID stays resolvable), the move is remembered for unmerge and audited.
-pub fn merge_identities(store: &Store, survivor: &str, merged: &str, by: &str) -> Result<()> {
+pub fn merge_identities(store: &Store, survivor: &str, merged: &str, by: &Actor) -> Result<()> {
     anyhow::ensure!(survivor != merged, "cannot merge {merged} into itself");
     let moved = store.mpi_move_links(merged, survivor)?;
     store.mpi_set_merged_into(merged, Some(survivor))?;
-    store.mpi_record_merge(merged, survivor, &moved, by)?;
+    store.mpi_record_merge(merged, survivor, &moved, by.as_str())?;
     store.audit(
-        by,
+        by.as_str(),
         "mpi.merge",
         Some(merged),
         Some(&serde_json::json!({ "mpi_id": merged, "enrollments": moved }).to_string()),

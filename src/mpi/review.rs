@@ -1,7 +1,11 @@
 //! People's decisions on identities: the review queue (list, decide), manual link / unlink,
 //! merge / unmerge and split. Every change is audited with who, when, before and after, and runs
 //! in one transaction. The web page and `kadi mpi` call these functions.
-use super::{create_identity, current_mpi_id, merge_identities, update_golden, MpiSettings};
+use super::{
+    create_identity, current_mpi_id, merge_identities, update_golden, LinkMethod, MpiSettings,
+    MpiState, ReviewStatus,
+};
+use crate::actor::Actor;
 use crate::store::records::ResolvedCard;
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
@@ -44,6 +48,16 @@ pub enum Decision {
     Different,
 }
 
+impl Decision {
+    /// The review item status this answer leaves.
+    pub fn status(self) -> ReviewStatus {
+        match self {
+            Decision::Same => ReviewStatus::Same,
+            Decision::Different => ReviewStatus::Different,
+        }
+    }
+}
+
 fn side(store: &Store, uid: &str) -> Result<ReviewSide> {
     let card: Option<ResolvedCard> = store.card_record(uid)?;
     let fields = card.map(|c| c.record.fields).unwrap_or_default();
@@ -57,7 +71,7 @@ fn side(store: &Store, uid: &str) -> Result<ReviewSide> {
 /// Pending review items, oldest first, with both records and the explanation.
 pub fn review_list(store: &Store) -> Result<Vec<ReviewPair>> {
     let mut out = Vec::new();
-    for item in store.mpi_review_items("pending")? {
+    for item in store.mpi_review_items(ReviewStatus::Pending)? {
         out.push(ReviewPair {
             id: item.id,
             score: item.score,
@@ -70,42 +84,43 @@ pub fn review_list(store: &Store) -> Result<Vec<ReviewPair>> {
     Ok(out)
 }
 
-/// Records a decision on review item `id` by staff member `by`.
-pub fn review_decide(store: &Store, id: i64, decision: Decision, by: &str) -> Result<()> {
+/// Records a decision on review item `id` by `actor` (a staff member on the page, or the shell).
+pub fn review_decide(store: &Store, id: i64, decision: Decision, actor: &Actor) -> Result<()> {
+    let by = actor.as_str();
     anyhow::ensure!(
         !by.trim().is_empty(),
         "a decision needs the staff member who made it (--by)"
     );
     store.mpi_batch(|| {
         let item = store.mpi_review_item(id)?.with_context(|| format!("no review item {id}"))?;
-        if item.status != "pending" {
+        if item.status != ReviewStatus::Pending {
             bail!("review item {id} was already decided ({}) by {}", item.status, item.decided_by.as_deref().unwrap_or("?"));
         }
         let record_mpi = super::mpi_id_for(store, &item.enrollment_uid)?;
         let candidate_mpi = super::mpi_id_for(store, &item.candidate_enrollment_uid)?;
-        let before = serde_json::json!({ "status": "pending", "record_mpi_id": record_mpi, "candidate_mpi_id": candidate_mpi });
+        let before = serde_json::json!({ "status": ReviewStatus::Pending, "record_mpi_id": record_mpi, "candidate_mpi_id": candidate_mpi });
         match decision {
             Decision::Same => {
                 let survivor = super::mpi_id_for(store, &item.candidate_enrollment_uid)?
                     .with_context(|| format!("candidate {} has no identity", item.candidate_enrollment_uid))?;
                 let mine = super::mpi_id_for(store, &item.enrollment_uid)?;
                 match mine {
-                    Some(m) if m != survivor => merge_identities(store, &survivor, &m, by)?,
+                    Some(m) if m != survivor => merge_identities(store, &survivor, &m, actor)?,
                     Some(_) => {}
-                    None => store.mpi_set_link(&item.enrollment_uid, &survivor, Some(item.score), "human")?,
+                    None => store.mpi_set_link(&item.enrollment_uid, &survivor, Some(item.score), LinkMethod::Human)?,
                 }
-                store.mpi_set_link(&item.enrollment_uid, &survivor, Some(item.score), "human")?;
-                store.mpi_decide_review(id, "same", by)?;
+                store.mpi_set_link(&item.enrollment_uid, &survivor, Some(item.score), LinkMethod::Human)?;
+                store.mpi_decide_review(id, ReviewStatus::Same, by)?;
             }
             Decision::Different => {
                 store.mpi_insert_not_same(&item.enrollment_uid, &item.candidate_enrollment_uid, by)?;
-                store.mpi_decide_review(id, "different", by)?;
+                store.mpi_decide_review(id, ReviewStatus::Different, by)?;
             }
         }
         if store.mpi_pending_review_count(&item.enrollment_uid)? == 0 {
-            store.mpi_set_state(&item.enrollment_uid, "resolved")?;
+            store.mpi_set_state(&item.enrollment_uid, MpiState::Resolved)?;
         }
-        let after = serde_json::json!({ "status": if decision == Decision::Same { "same" } else { "different" }, "record_mpi_id": super::mpi_id_for(store, &item.enrollment_uid)? });
+        let after = serde_json::json!({ "status": decision.status(), "record_mpi_id": super::mpi_id_for(store, &item.enrollment_uid)? });
         store.audit(by, "mpi.review.decide", Some(&format!("review_item:{id}")), Some(&before.to_string()), Some(&after.to_string()))?;
         if let (Some(r), Some(c)) = (record_mpi, candidate_mpi) {
             close_answered(store, id, decision, &r, &c, by)?;
@@ -139,24 +154,20 @@ fn close_answered(
         }
         Decision::Different => store.mpi_pending_reviews_between(record_mpi, candidate_mpi)?,
     };
-    let status = if decision == Decision::Same {
-        "same"
-    } else {
-        "different"
-    };
+    let status = decision.status();
     for (other, record, candidate) in items {
         if decision == Decision::Different {
             store.mpi_insert_not_same(&record, &candidate, by)?;
         }
         store.mpi_decide_review(other, status, by)?;
         if store.mpi_pending_review_count(&record)? == 0 {
-            store.mpi_set_state(&record, "resolved")?;
+            store.mpi_set_state(&record, MpiState::Resolved)?;
         }
         store.audit(
             by,
             "mpi.review.decide",
             Some(&format!("review_item:{other}")),
-            Some(&serde_json::json!({ "status": "pending" }).to_string()),
+            Some(&serde_json::json!({ "status": ReviewStatus::Pending }).to_string()),
             Some(&serde_json::json!({ "status": status, "answered_with": format!("review_item:{id}") }).to_string()),
         )?;
     }
@@ -164,7 +175,7 @@ fn close_answered(
 }
 
 /// Links an enrollment to an identity by hand (method `human`).
-pub fn link(store: &Store, enrollment_uid: &str, mpi_id: &str, by: &str) -> Result<()> {
+pub fn link(store: &Store, enrollment_uid: &str, mpi_id: &str, by: &Actor) -> Result<()> {
     store.mpi_batch(|| {
         let target = current_mpi_id(store, mpi_id)?;
         anyhow::ensure!(
@@ -176,29 +187,31 @@ pub fn link(store: &Store, enrollment_uid: &str, mpi_id: &str, by: &str) -> Resu
             "no card record {enrollment_uid}"
         );
         let before = store.mpi_link(enrollment_uid)?.map(|l| l.mpi_id);
-        store.mpi_set_link(enrollment_uid, &target, None, "human")?;
-        store.mpi_set_state(enrollment_uid, "resolved")?;
+        store.mpi_set_link(enrollment_uid, &target, None, LinkMethod::Human)?;
+        store.mpi_set_state(enrollment_uid, MpiState::Resolved)?;
         update_golden(store, &target)?;
         if let Some(b) = &before {
             update_golden(store, b)?;
         }
         store.audit(
-            by,
+            by.as_str(),
             "mpi.link",
             Some(enrollment_uid),
-            before.map(|b| format!("{{\"mpi_id\":\"{b}\"}}")).as_deref(),
-            Some(&format!("{{\"mpi_id\":\"{target}\"}}")),
+            before
+                .map(|b| serde_json::json!({ "mpi_id": b }).to_string())
+                .as_deref(),
+            Some(&serde_json::json!({ "mpi_id": target }).to_string()),
         )
     })
 }
 
 /// Takes an enrollment out of its identity into a new one of its own; returns the new MPI ID.
-pub fn unlink(store: &Store, enrollment_uid: &str, by: &str) -> Result<String> {
+pub fn unlink(store: &Store, enrollment_uid: &str, by: &Actor) -> Result<String> {
     split(store, &[enrollment_uid.to_string()], by)
 }
 
 /// Moves the given enrollments (of one identity) into one new identity; returns its MPI ID.
-pub fn split(store: &Store, enrollments: &[String], by: &str) -> Result<String> {
+pub fn split(store: &Store, enrollments: &[String], by: &Actor) -> Result<String> {
     anyhow::ensure!(!enrollments.is_empty(), "nothing to split");
     let settings = MpiSettings::load(store)?;
     store.mpi_batch(|| {
@@ -215,12 +228,12 @@ pub fn split(store: &Store, enrollments: &[String], by: &str) -> Result<String> 
         let from = from.unwrap_or_default();
         let new_id = create_identity(store, &settings)?;
         for e in enrollments {
-            store.mpi_set_link(e, &new_id, None, "human")?;
+            store.mpi_set_link(e, &new_id, None, LinkMethod::Human)?;
         }
         update_golden(store, &new_id)?;
         update_golden(store, &from)?;
         store.audit(
-            by,
+            by.as_str(),
             "mpi.split",
             Some(&from),
             Some(&serde_json::json!({ "mpi_id": from, "enrollments": enrollments }).to_string()),
@@ -231,7 +244,7 @@ pub fn split(store: &Store, enrollments: &[String], by: &str) -> Result<String> 
 }
 
 /// Merges identity `b` into `a` by hand; `b` stays resolvable and points to `a`.
-pub fn merge(store: &Store, a: &str, b: &str, by: &str) -> Result<()> {
+pub fn merge(store: &Store, a: &str, b: &str, by: &Actor) -> Result<()> {
     store.mpi_batch(|| {
         let (a, b) = (current_mpi_id(store, a)?, current_mpi_id(store, b)?);
         anyhow::ensure!(store.mpi_identity(&a)?.is_some(), "no identity {a}");
@@ -241,7 +254,7 @@ pub fn merge(store: &Store, a: &str, b: &str, by: &str) -> Result<()> {
 }
 
 /// Undoes the merge of `merged`: the records it brought go back and it stands on its own again.
-pub fn unmerge(store: &Store, merged: &str, by: &str) -> Result<()> {
+pub fn unmerge(store: &Store, merged: &str, by: &Actor) -> Result<()> {
     store.mpi_batch(|| {
         let m = store
             .mpi_merge_of(merged)?
@@ -253,7 +266,7 @@ pub fn unmerge(store: &Store, merged: &str, by: &str) -> Result<()> {
                 .mpi_link(e)?
                 .is_some_and(|l| l.mpi_id == m.survivor_mpi_id)
             {
-                store.mpi_set_link(e, merged, None, "human")?;
+                store.mpi_set_link(e, merged, None, LinkMethod::Human)?;
                 moved.push(e.clone());
             }
         }
@@ -262,7 +275,7 @@ pub fn unmerge(store: &Store, merged: &str, by: &str) -> Result<()> {
         update_golden(store, merged)?;
         update_golden(store, &m.survivor_mpi_id)?;
         store.audit(
-            by,
+            by.as_str(),
             "mpi.unmerge",
             Some(merged),
             Some(&serde_json::json!({ "merged_into": m.survivor_mpi_id }).to_string()),

@@ -41,15 +41,37 @@ pub struct RenderedCard {
     pub path: Option<String>,
 }
 
+crate::sql_enum::sql_enum! {
+    /// What a task does (`tasks.kind`).
+    pub enum TaskKind("task kind") {
+        /// Renders the cards of a program (`kadi cards generate`, `POST /dhis2/generate-cards`).
+        GenerateCards = "generate_cards",
+    }
+}
+
+crate::sql_enum::sql_enum! {
+    /// Where a task stands (`tasks.status`).
+    pub enum TaskStatus("task status") {
+        /// Created, not started.
+        Pending = "pending",
+        /// Started; `done` of `total` so far.
+        Generating = "generating",
+        /// Finished.
+        Done = "done",
+        /// Stopped on an error (`error` says which).
+        Failed = "failed",
+    }
+}
+
 /// A row of `tasks`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskRow {
     /// Task ID (a DHIS2-shaped UID).
     pub id: String,
-    /// What the task does (`generate_cards`).
-    pub kind: String,
-    /// `pending`, `generating`, `done` or `failed`.
-    pub status: String,
+    /// What the task does.
+    pub kind: TaskKind,
+    /// Where it stands.
+    pub status: TaskStatus,
     /// Cards to generate.
     pub total: i64,
     /// Cards generated (or found unchanged) so far.
@@ -199,27 +221,27 @@ impl Store {
     }
 
     /// Creates a `pending` task of `kind` for the request `body_json`; returns its ID.
-    pub fn create_task(&self, kind: &str, body_json: &str) -> Result<String> {
+    pub fn create_task(&self, kind: TaskKind, body_json: &str) -> Result<String> {
         let id = kadi_sqlext::dhis2::dhis2_uid()
             .map_err(|e| anyhow::anyhow!("making a task ID: {e}"))?;
         self.conn().execute(
-            "INSERT INTO tasks(id, kind, status, total, done, body_json, created_at) VALUES (?1, ?2, 'pending', 0, 0, ?3, ?4)",
-            params![id, kind, body_json, now_utc()],
+            "INSERT INTO tasks(id, kind, status, total, done, body_json, created_at) VALUES (?1, ?2, ?5, 0, 0, ?3, ?4)",
+            params![id, kind, body_json, now_utc(), TaskStatus::Pending],
         )?;
         Ok(id)
     }
 
     /// The newest unfinished (`pending` or `generating`) task of `kind` for exactly this request:
     /// what a re-run after a kill continues.
-    pub fn unfinished_task(&self, kind: &str, body_json: &str) -> Result<Option<TaskRow>> {
+    pub fn unfinished_task(&self, kind: TaskKind, body_json: &str) -> Result<Option<TaskRow>> {
         Ok(self
             .conn()
             .query_row(
                 &format!(
-                    "SELECT {TASK_COLUMNS} FROM tasks WHERE kind = ?1 AND body_json = ?2 AND status IN ('pending', 'generating')
+                    "SELECT {TASK_COLUMNS} FROM tasks WHERE kind = ?1 AND body_json = ?2 AND status IN (?3, ?4)
                      ORDER BY created_at DESC, rowid DESC LIMIT 1"
                 ),
-                params![kind, body_json],
+                params![kind, body_json, TaskStatus::Pending, TaskStatus::Generating],
                 task_from_row,
             )
             .optional()?)
@@ -240,9 +262,9 @@ impl Store {
     /// Moves a task to `generating` with `total` cards; keeps the first start time on a resume.
     pub fn start_task(&self, id: &str, total: i64, done: i64) -> Result<()> {
         self.conn().execute(
-            "UPDATE tasks SET status = 'generating', total = ?2, done = ?3, error = NULL, finished_at = NULL,
+            "UPDATE tasks SET status = ?5, total = ?2, done = ?3, error = NULL, finished_at = NULL,
                started_at = coalesce(started_at, ?4) WHERE id = ?1",
-            params![id, total, done, now_utc()],
+            params![id, total, done, now_utc(), TaskStatus::Generating],
         )?;
         Ok(())
     }
@@ -259,8 +281,8 @@ impl Store {
     /// Marks a task `done`.
     pub fn finish_task(&self, id: &str, done: i64) -> Result<()> {
         self.conn().execute(
-            "UPDATE tasks SET status = 'done', done = ?2, finished_at = ?3 WHERE id = ?1",
-            params![id, done, now_utc()],
+            "UPDATE tasks SET status = ?4, done = ?2, finished_at = ?3 WHERE id = ?1",
+            params![id, done, now_utc(), TaskStatus::Done],
         )?;
         Ok(())
     }
@@ -268,8 +290,8 @@ impl Store {
     /// Marks a task `failed` with the reason.
     pub fn fail_task(&self, id: &str, error: &str) -> Result<()> {
         self.conn().execute(
-            "UPDATE tasks SET status = 'failed', error = ?2, finished_at = ?3 WHERE id = ?1",
-            params![id, error, now_utc()],
+            "UPDATE tasks SET status = ?4, error = ?2, finished_at = ?3 WHERE id = ?1",
+            params![id, error, now_utc(), TaskStatus::Failed],
         )?;
         Ok(())
     }

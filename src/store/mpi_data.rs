@@ -5,6 +5,44 @@ use super::{now_utc, Store};
 use anyhow::{Context, Result};
 use rusqlite::{params, OptionalExtension};
 
+crate::sql_enum::sql_enum! {
+    /// Where a card record stands in identity resolution (`card_records.mpi_state`).
+    pub enum MpiState("MPI state") {
+        /// New or changed since the last pass: the next pass resolves it.
+        Pending = "pending",
+        /// Linked to an identity, nothing waiting for a person.
+        Resolved = "resolved",
+        /// Linked, with a review item waiting for a person.
+        Review = "review",
+    }
+}
+
+crate::sql_enum::sql_enum! {
+    /// How an enrollment came to be linked to its identity (`mpi_links.method`).
+    pub enum LinkMethod("link method") {
+        /// The first record of a new identity.
+        New = "new",
+        /// Scored at or above the link threshold.
+        Auto = "auto",
+        /// The best candidate shares the national ID.
+        Deterministic = "deterministic",
+        /// A person linked it (review, manual link, split, unmerge).
+        Human = "human",
+    }
+}
+
+crate::sql_enum::sql_enum! {
+    /// A review item's state (`review_items.status`): waiting, or a person's answer.
+    pub enum ReviewStatus("review status") {
+        /// Waiting for a person.
+        Pending = "pending",
+        /// The two records are one person.
+        Same = "same",
+        /// Different people.
+        Different = "different",
+    }
+}
+
 /// A pending card record as the MPI reads it.
 #[derive(Debug, Clone)]
 pub struct PendingRecord {
@@ -20,7 +58,7 @@ pub struct MpiLink {
     pub enrollment_uid: String,
     pub mpi_id: String,
     pub score: Option<f64>,
-    pub method: String,
+    pub method: LinkMethod,
     pub linked_at: String,
 }
 
@@ -43,7 +81,7 @@ pub struct ReviewItemRow {
     pub candidate_mpi_id: String,
     pub score: f64,
     pub explain_json: String,
-    pub status: String,
+    pub status: ReviewStatus,
     pub decided_by: Option<String>,
     pub decided_at: Option<String>,
     pub created_at: String,
@@ -203,8 +241,8 @@ impl Store {
             .optional()?)
     }
 
-    /// Sets a card record's resolution state (`pending`, `resolved`, `review`).
-    pub fn mpi_set_state(&self, enrollment_uid: &str, state: &str) -> Result<()> {
+    /// Sets a card record's resolution state.
+    pub fn mpi_set_state(&self, enrollment_uid: &str, state: MpiState) -> Result<()> {
         let mut stmt = self
             .conn()
             .prepare_cached("UPDATE card_records SET mpi_state = ?2 WHERE enrollment_uid = ?1")?;
@@ -416,7 +454,7 @@ impl Store {
         enrollment_uid: &str,
         mpi_id: &str,
         score: Option<f64>,
-        method: &str,
+        method: LinkMethod,
     ) -> Result<()> {
         self.conn()
             .prepare_cached(
@@ -548,8 +586,8 @@ impl Store {
             .execute(params![enrollment_uid])?)
     }
 
-    /// Review items with a given status (`pending`, `same`, `different`), oldest first.
-    pub fn mpi_review_items(&self, status: &str) -> Result<Vec<ReviewItemRow>> {
+    /// Review items with a given status, oldest first.
+    pub fn mpi_review_items(&self, status: ReviewStatus) -> Result<Vec<ReviewItemRow>> {
         let mut stmt = self.conn().prepare(&format!(
             "SELECT {REVIEW_COLUMNS} FROM review_items WHERE status = ?1 ORDER BY id"
         ))?;
@@ -579,7 +617,7 @@ impl Store {
     }
 
     /// Records a person's decision on a review item.
-    pub fn mpi_decide_review(&self, id: i64, status: &str, by: &str) -> Result<()> {
+    pub fn mpi_decide_review(&self, id: i64, status: ReviewStatus, by: &str) -> Result<()> {
         self.conn().execute(
             "UPDATE review_items SET status = ?2, decided_by = ?3, decided_at = ?4 WHERE id = ?1",
             params![id, status, by, now_utc()],

@@ -1,8 +1,11 @@
 //! Queries for the local page: staff accounts, login sessions, and the read-only beneficiary list,
 //! search and status the page shows. Only `web/` calls these. PIN hashes and session-token hashes
 //! are computed by `web::auth`; this module stores and compares nothing secret in clear.
+//!
+//! It returns plain rows: the shapes the page and its JSON API show are `web`'s own.
+use super::mpi_data::MpiState;
 use super::{now_utc, Store};
-use crate::clock::BootStamp;
+use crate::clock::{format_utc, BootStamp};
 use crate::record::CardFields;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -67,36 +70,32 @@ pub enum LoginGate {
     Locked { until: String },
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ`, the format every stored time of this module uses (sorts as text).
-pub fn stamp(t: DateTime<Utc>) -> String {
-    crate::clock::format_utc(t)
-}
-
-/// One row of the beneficiaries list.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BeneficiaryRow {
+/// One card record found by a beneficiary search, with its identity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BeneficiaryRecord {
     pub enrollment_uid: String,
     pub program_uid: String,
+    /// The fields' full name (first, then last).
     pub full_name: String,
     pub mpi_id: Option<String>,
-    pub mpi_state: String,
+    pub mpi_state: MpiState,
     pub fields: CardFields,
 }
 
 /// One page of a beneficiary search.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BeneficiaryPage {
+#[derive(Debug, Clone, PartialEq)]
+pub struct BeneficiarySearch {
     /// 1-based page number actually returned (clamped to the last page).
     pub page: u32,
     pub page_size: u32,
     pub total: u64,
     pub pages: u32,
-    pub rows: Vec<BeneficiaryRow>,
+    pub rows: Vec<BeneficiaryRecord>,
 }
 
-/// What the page's status line shows.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct WebStatus {
+/// The last finished sync and the box's main counts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatusCounts {
     /// When the last finished sync run ended (UTC), if any.
     pub last_sync_at: Option<String>,
     /// Its status (`ok`, `failed`, `interrupted`).
@@ -326,11 +325,11 @@ impl Store {
             rusqlite::TransactionBehavior::Immediate,
         )
         .context("starting the login check")?;
-        let now_s = stamp(now);
-        let forget_before = stamp(now - policy.forget_after);
+        let now_s = format_utc(now);
+        let forget_before = format_utc(now - policy.forget_after);
         tx.execute(
             "DELETE FROM login_throttle WHERE last_attempt < ?1 AND coalesce(locked_until, '') < ?2",
-            params![stamp(now - chrono::TimeDelta::days(1)), now_s],
+            params![format_utc(now - chrono::TimeDelta::days(1)), now_s],
         )?;
         let keys = [
             (username, policy.max_per_user),
@@ -393,7 +392,7 @@ impl Store {
             };
             let attempts = before + 1;
             let locked_until = (attempts >= *max as i64)
-                .then(|| stamp(now + policy.lock_for((attempts - *max as i64) as u32)));
+                .then(|| format_utc(now + policy.lock_for((attempts - *max as i64) as u32)));
             tx.execute(
                 "INSERT INTO login_throttle(username, address, attempts, last_attempt, locked_until, audit_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, NULL)
@@ -473,7 +472,7 @@ impl Store {
         query: &str,
         page: u32,
         page_size: u32,
-    ) -> Result<BeneficiaryPage> {
+    ) -> Result<BeneficiarySearch> {
         let page_size = page_size.clamp(1, 200);
         let pattern = format!("%{}%", like_escape(&query.trim().to_lowercase()));
         // One WHERE for the count and the page, so both always agree.
@@ -507,7 +506,7 @@ impl Store {
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
                 r.get::<_, Option<String>>(3)?,
-                r.get::<_, String>(4)?,
+                r.get::<_, MpiState>(4)?,
             ))
         })?;
         let mut out = Vec::new();
@@ -515,7 +514,7 @@ impl Store {
             let (enrollment_uid, program_uid, json, mpi_id, mpi_state) = row?;
             let fields: CardFields = serde_json::from_str(&json)
                 .with_context(|| format!("card record {enrollment_uid} has unreadable fields"))?;
-            out.push(BeneficiaryRow {
+            out.push(BeneficiaryRecord {
                 full_name: fields.full_name(),
                 enrollment_uid,
                 program_uid,
@@ -524,7 +523,7 @@ impl Store {
                 fields,
             });
         }
-        Ok(BeneficiaryPage {
+        Ok(BeneficiarySearch {
             page,
             page_size,
             total,
@@ -534,7 +533,7 @@ impl Store {
     }
 
     /// The status line: last finished sync and the main counts.
-    pub fn web_status(&self) -> Result<WebStatus> {
+    pub fn status_counts(&self) -> Result<StatusCounts> {
         let last: Option<(Option<String>, String)> = self
             .conn()
             .query_row(
@@ -545,7 +544,7 @@ impl Store {
             .optional()?;
         let count =
             |sql: &str| -> Result<i64> { Ok(self.conn().query_row(sql, [], |r| r.get(0))?) };
-        Ok(WebStatus {
+        Ok(StatusCounts {
             last_sync_at: last.as_ref().and_then(|l| l.0.clone()),
             last_sync_status: last.map(|l| l.1),
             beneficiaries: count("SELECT count(*) FROM card_records")?,

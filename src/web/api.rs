@@ -3,7 +3,83 @@
 use super::http::Reply;
 use super::pages::PAGE_SIZE;
 use super::{internal_error, Call, Ctx};
+use crate::record::CardFields;
+use crate::store::mpi_data::MpiState;
+use crate::store::web_data::{BeneficiaryRecord, BeneficiarySearch, StatusCounts};
 use serde::Serialize;
+
+/// One row of the beneficiaries list (`/api/beneficiaries` and the list page).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BeneficiaryRow {
+    pub enrollment_uid: String,
+    pub program_uid: String,
+    pub full_name: String,
+    pub mpi_id: Option<String>,
+    pub mpi_state: MpiState,
+    pub fields: CardFields,
+}
+
+impl From<BeneficiaryRecord> for BeneficiaryRow {
+    fn from(r: BeneficiaryRecord) -> BeneficiaryRow {
+        BeneficiaryRow {
+            enrollment_uid: r.enrollment_uid,
+            program_uid: r.program_uid,
+            full_name: r.full_name,
+            mpi_id: r.mpi_id,
+            mpi_state: r.mpi_state,
+            fields: r.fields,
+        }
+    }
+}
+
+/// One page of a beneficiary search.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BeneficiaryPage {
+    /// 1-based page number actually returned (clamped to the last page).
+    pub page: u32,
+    pub page_size: u32,
+    pub total: u64,
+    pub pages: u32,
+    pub rows: Vec<BeneficiaryRow>,
+}
+
+impl From<BeneficiarySearch> for BeneficiaryPage {
+    fn from(s: BeneficiarySearch) -> BeneficiaryPage {
+        BeneficiaryPage {
+            page: s.page,
+            page_size: s.page_size,
+            total: s.total,
+            pages: s.pages,
+            rows: s.rows.into_iter().map(BeneficiaryRow::from).collect(),
+        }
+    }
+}
+
+/// What the page's status line shows (and `/api/status`, with the version).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct WebStatus {
+    /// When the last finished sync run ended (UTC), if any.
+    pub last_sync_at: Option<String>,
+    /// Its status (`ok`, `failed`, `interrupted`).
+    pub last_sync_status: Option<String>,
+    pub beneficiaries: i64,
+    pub mpi_identities: i64,
+    pub pending_review: i64,
+    pub cards_rendered: i64,
+}
+
+impl From<StatusCounts> for WebStatus {
+    fn from(c: StatusCounts) -> WebStatus {
+        WebStatus {
+            last_sync_at: c.last_sync_at,
+            last_sync_status: c.last_sync_status,
+            beneficiaries: c.beneficiaries,
+            mpi_identities: c.mpi_identities,
+            pending_review: c.pending_review,
+            cards_rendered: c.cards_rendered,
+        }
+    }
+}
 
 /// The template the page shows when none is picked.
 pub const DEFAULT_TEMPLATE: &str = "pulse";
@@ -49,7 +125,7 @@ pub fn beneficiaries(ctx: &Ctx, call: &mut Call) -> Reply {
         Some(_) => return Reply::json_error(400, "page must be a positive integer"),
     };
     match ctx.store.search_beneficiaries(&q, page, PAGE_SIZE) {
-        Ok(result) => Reply::json(200, &result),
+        Ok(result) => Reply::json(200, &BeneficiaryPage::from(result)),
         Err(e) => internal_error("searching beneficiaries", &e),
     }
 }
@@ -59,17 +135,17 @@ pub fn beneficiaries(ctx: &Ctx, call: &mut Call) -> Reply {
 struct StatusReply {
     version: &'static str,
     #[serde(flatten)]
-    status: crate::store::web_data::WebStatus,
+    status: WebStatus,
 }
 
 /// `GET /api/status`.
 pub fn status(ctx: &Ctx, _call: &mut Call) -> Reply {
-    match ctx.store.web_status() {
-        Ok(status) => Reply::json(
+    match ctx.store.status_counts() {
+        Ok(counts) => Reply::json(
             200,
             &StatusReply {
                 version: crate::VERSION,
-                status,
+                status: WebStatus::from(counts),
             },
         ),
         Err(e) => internal_error("reading status", &e),

@@ -1,10 +1,13 @@
 //! HTML pages: login / logout, the beneficiaries list with search and pagination, one
 //! beneficiary's card with template picker and print, and the error page.
+use super::api::{BeneficiaryPage, WebStatus};
 use super::auth;
 use super::http::{self, Reply};
 use super::{internal_error, Call, Ctx};
+use crate::actor::Actor;
+use crate::clock::format_utc;
 use crate::record::CARD_FIELDS;
-use crate::store::web_data::{stamp, LoginGate};
+use crate::store::web_data::LoginGate;
 use serde::Serialize;
 
 /// Largest login form accepted (username, PIN, next): anything bigger is not a login.
@@ -100,37 +103,107 @@ pub fn login_submit(ctx: &Ctx, call: &mut Call) -> Reply {
     if let Some(why) = super::guard::cross_site(call) {
         return Reply::text(403, why);
     }
-    let body = match http::read_body(call.request, MAX_LOGIN_BODY) {
-        Ok(b) => b,
-        Err(http::BodyError::TooLarge) => return Reply::text(413, "request body too large"),
-        Err(http::BodyError::Io) => return Reply::text(400, "could not read the request body"),
+    let form = match read_login_form(call) {
+        Ok(f) => f,
+        Err(refusal) => return refusal,
     };
-    let form = http::parse_urlencoded(&String::from_utf8_lossy(&body));
-    // Throttle keys and the shown name are bounded: an invented name cannot grow a row or a page.
-    let username: String = http::param(&form, "username")
-        .unwrap_or("")
-        .trim()
-        .chars()
-        .take(64)
-        .collect();
-    let pin = http::param(&form, "pin").unwrap_or("");
-    let next = http::param(&form, "next").unwrap_or("").to_string();
-    let presented = http::param(&form, super::guard::CSRF_FIELD).unwrap_or("");
-    let token_ok = login_cookie(call).is_some_and(|cookie| {
-        cookie == presented && !presented.is_empty() && ctx.shared.login_key.is_valid(presented)
-    });
-    if !token_ok {
+    if !login_token_ok(ctx, call, &form.presented) {
         let msg = "This login form has expired. Please enter your PIN again.";
-        return login_page(ctx, call, 403, &next, &username, Some(msg));
+        return login_page(ctx, call, 403, &form.next, &form.username, Some(msg));
     }
     let client = client_address(call);
     let policy = auth::throttle_policy();
     let now = chrono::Utc::now();
+    if let Err(refusal) = pass_throttle(ctx, call, &form, &client, now, &policy) {
+        return refusal;
+    }
+    let ok = match pin_matches(ctx, &form) {
+        Ok(ok) => ok,
+        Err(e) => return internal_error("reading staff", &e),
+    };
+    if let Err(e) = ctx
+        .store
+        .settle_login_attempt(&form.username, &client, ok, &policy)
+    {
+        return internal_error("settling the login throttle", &e);
+    }
+    if !ok {
+        // The actor of a failed login is the address it came from: no one is known yet.
+        let _ = ctx.store.audit(
+            &client,
+            "staff.login_failed",
+            Some(&format!("staff:{}", form.username)),
+            None,
+            None,
+        );
+        return login_page(
+            ctx,
+            call,
+            401,
+            &form.next,
+            &form.username,
+            Some("Wrong username or PIN."),
+        );
+    }
+    let staff = Actor::Staff(form.username.clone());
+    match open_session(ctx, &staff, &client, now) {
+        Ok(token) => Reply::redirect(safe_next(Some(&form.next)))
+            .with_header("Set-Cookie", &auth::session_cookie(&token)),
+        Err(e) => internal_error("saving the session", &e),
+    }
+}
+
+/// The fields of a submitted login form.
+struct LoginForm {
+    /// Trimmed and bounded: throttle keys and the shown name cannot grow a row or a page.
+    username: String,
+    pin: String,
+    next: String,
+    /// The login form's CSRF token as submitted.
+    presented: String,
+}
+
+/// Reads the login form's body (bounded); the refusal to send when it cannot be read.
+fn read_login_form(call: &mut Call) -> Result<LoginForm, Reply> {
+    let body = match http::read_body(call.request, MAX_LOGIN_BODY) {
+        Ok(b) => b,
+        Err(http::BodyError::TooLarge) => return Err(Reply::text(413, "request body too large")),
+        Err(http::BodyError::Io) => {
+            return Err(Reply::text(400, "could not read the request body"))
+        }
+    };
+    let form = http::parse_urlencoded(&String::from_utf8_lossy(&body));
+    let field = |name: &str| http::param(&form, name).unwrap_or("").to_string();
+    Ok(LoginForm {
+        username: field("username").trim().chars().take(64).collect(),
+        pin: field("pin"),
+        next: field("next"),
+        presented: field(super::guard::CSRF_FIELD),
+    })
+}
+
+/// True when the form carries the token of the login cookie and the token is ours and fresh.
+fn login_token_ok(ctx: &Ctx, call: &Call, presented: &str) -> bool {
+    login_cookie(call).is_some_and(|cookie| {
+        cookie == presented && !presented.is_empty() && ctx.shared.login_key.is_valid(presented)
+    })
+}
+
+/// Counts the attempt in the throttle (before the PIN is checked); the page to send instead
+/// when this username or address is locked.
+fn pass_throttle(
+    ctx: &Ctx,
+    call: &Call,
+    form: &LoginForm,
+    client: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    policy: &crate::store::web_data::ThrottlePolicy,
+) -> Result<(), Reply> {
     match ctx
         .store
-        .reserve_login_attempt(&username, &client, now, &policy)
+        .reserve_login_attempt(&form.username, client, now, policy)
     {
-        Ok(LoginGate::Allowed) => {}
+        Ok(LoginGate::Allowed) => Ok(()),
         Ok(LoginGate::Locked { until }) => {
             let minutes = crate::clock::parse_utc(&until)
                 .map(|u| (u - now).num_seconds().max(1) as u64)
@@ -140,75 +213,63 @@ pub fn login_submit(ctx: &Ctx, call: &mut Call) -> Reply {
                 "Too many wrong attempts from this device. Try again in {minutes} minute{}, or ask an administrator to unlock the account.",
                 if minutes == 1 { "" } else { "s" }
             );
-            return login_page(ctx, call, 429, &next, &username, Some(&msg));
+            Err(login_page(
+                ctx,
+                call,
+                429,
+                &form.next,
+                &form.username,
+                Some(&msg),
+            ))
         }
-        Err(e) => return internal_error("checking the login throttle", &e),
+        Err(e) => Err(internal_error("checking the login throttle", &e)),
     }
-    let stored = match ctx.store.staff_pin_hash(&username) {
-        Ok(h) => h,
-        Err(e) => return internal_error("reading staff", &e),
-    };
-    // Verify against a decoy when the name is unknown so both failures cost the same time.
-    let ok = match &stored {
-        Some(hash) => auth::verify_pin(pin, hash),
+}
+
+/// Checks the PIN; an unknown name is checked against a decoy so both failures cost the same time.
+fn pin_matches(ctx: &Ctx, form: &LoginForm) -> anyhow::Result<bool> {
+    Ok(match ctx.store.staff_pin_hash(&form.username)? {
+        Some(hash) => auth::verify_pin(&form.pin, &hash),
         None => {
-            auth::verify_pin(pin, &auth::decoy_hash());
+            auth::verify_pin(&form.pin, &auth::decoy_hash());
             false
         }
-    };
-    if let Err(e) = ctx
-        .store
-        .settle_login_attempt(&username, &client, ok, &policy)
-    {
-        return internal_error("settling the login throttle", &e);
-    }
-    if !ok {
-        let _ = ctx.store.audit(
-            &client,
-            "staff.login_failed",
-            Some(&format!("staff:{username}")),
-            None,
-            None,
-        );
-        return login_page(
-            ctx,
-            call,
-            401,
-            &next,
-            &username,
-            Some("Wrong username or PIN."),
-        );
-    }
-    let token = match auth::new_session_token() {
-        Ok(t) => t,
-        Err(e) => return internal_error("creating a session", &e),
-    };
+    })
+}
+
+/// Opens a session for `staff` (dropping expired ones first), audited; returns its token.
+fn open_session(
+    ctx: &Ctx,
+    staff: &Actor,
+    client: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<String> {
+    let token = auth::new_session_token()?;
     let ttl = chrono::TimeDelta::from_std(auth::SESSION_TTL).unwrap_or_default();
-    let saved = ctx
-        .store
-        .purge_expired_sessions(&stamp(now))
-        .and_then(|_| {
-            ctx.store.create_session(
-                &auth::token_hash(&token),
-                &username,
-                &stamp(now),
-                &stamp(now + ttl),
-                crate::clock::BootStamp::now().as_ref(),
-            )
-        })
-        .and_then(|_| {
-            ctx.store.audit(
-                &username,
-                "staff.login",
-                Some(&format!("staff:{username}")),
-                None,
-                Some(&client),
-            )
-        });
-    if let Err(e) = saved {
-        return internal_error("saving the session", &e);
-    }
-    Reply::redirect(safe_next(Some(&next))).with_header("Set-Cookie", &auth::session_cookie(&token))
+    let username = staff.as_str();
+    ctx.store.purge_expired_sessions(&format_utc(now))?;
+    ctx.store.create_session(
+        &auth::token_hash(&token),
+        username,
+        &format_utc(now),
+        &format_utc(now + ttl),
+        crate::clock::BootStamp::now().as_ref(),
+    )?;
+    ctx.store.audit(
+        username,
+        "staff.login",
+        Some(&format!("staff:{username}")),
+        None,
+        Some(client),
+    )?;
+    Ok(token)
+}
+
+/// The logged-in staff member as the audit trail's actor.
+fn staff_actor(call: &Call) -> Option<Actor> {
+    call.staff
+        .as_ref()
+        .map(|s| Actor::Staff(s.username.clone()))
 }
 
 /// `POST /logout` (form: csrf): ends the session and clears the cookie.
@@ -219,13 +280,9 @@ pub fn logout(ctx: &Ctx, call: &mut Call) -> Reply {
     if let Some(token) = super::session_token(call.request) {
         let hash = auth::token_hash(token);
         if let Ok(true) = ctx.store.delete_session(&hash) {
-            let actor = call
-                .staff
-                .as_ref()
-                .map(|s| s.username.as_str())
-                .unwrap_or("unknown");
+            let actor = staff_actor(call).unwrap_or_else(|| Actor::Staff("unknown".into()));
             let _ = ctx.store.audit(
-                actor,
+                actor.as_str(),
                 "staff.logout",
                 Some(&format!("staff:{actor}")),
                 None,
@@ -242,12 +299,11 @@ pub fn sync_now(ctx: &Ctx, call: &mut Call) -> Reply {
     if let Err(refusal) = super::guard::checked_form(call, MAX_LOGIN_BODY) {
         return refusal;
     }
-    let actor = call
-        .staff
-        .as_ref()
-        .map(|s| s.username.clone())
-        .unwrap_or_default();
-    if let Err(e) = ctx.store.audit(&actor, "sync.requested", None, None, None) {
+    let actor = staff_actor(call).unwrap_or_else(|| Actor::Staff(String::new()));
+    if let Err(e) = ctx
+        .store
+        .audit(actor.as_str(), "sync.requested", None, None, None)
+    {
         return internal_error("auditing the sync request", &e);
     }
     let db = ctx.store.path().to_path_buf();
@@ -258,7 +314,7 @@ pub fn sync_now(ctx: &Ctx, call: &mut Call) -> Reply {
                 let store = crate::store::Store::open(&db)?;
                 for program in store.mapped_programs()? {
                     let opts = crate::sync::SyncOptions {
-                        actor: actor.clone(),
+                        actor: actor.as_str().to_string(),
                         ..Default::default()
                     };
                     crate::sync::run(&store, &program, &opts)?;
@@ -290,9 +346,9 @@ pub fn beneficiaries(ctx: &Ctx, call: &mut Call) -> Reply {
         .unwrap_or(1);
     let (result, status) = match (
         ctx.store.search_beneficiaries(&q, page_no, PAGE_SIZE),
-        ctx.store.web_status(),
+        ctx.store.status_counts(),
     ) {
-        (Ok(r), Ok(s)) => (r, s),
+        (Ok(r), Ok(s)) => (BeneficiaryPage::from(r), WebStatus::from(s)),
         (Err(e), _) | (_, Err(e)) => return internal_error("listing beneficiaries", &e),
     };
     render(
@@ -345,7 +401,7 @@ pub fn card(ctx: &Ctx, call: &mut Call) -> Reply {
             })
         })
         .collect();
-    let status = ctx.store.web_status().ok();
+    let status = ctx.store.status_counts().ok().map(WebStatus::from);
     let card = minijinja::context! {
         enrollment_uid => record.record.enrollment_uid,
         full_name => record.record.fields.full_name(),
