@@ -276,76 +276,6 @@ fn paint(
     let mut attrs_budget = t.options.max_attrs.unwrap_or(usize::MAX);
     for el in &t.elements {
         match el {
-            Element::Rect {
-                bx,
-                color,
-                radius,
-                stroke,
-                stroke_width,
-            } => {
-                let b = px_box(*bx, dpi);
-                let rect = Rectangle::new(
-                    Point::new(b.x, b.y),
-                    Size::new(b.w.max(0) as u32, b.h.max(0) as u32),
-                );
-                let mut style = PrimitiveStyleBuilder::new().fill_color(t.color(color)?);
-                if let Some(s) = stroke {
-                    style = style
-                        .stroke_color(t.color(s)?)
-                        .stroke_width(mm_to_px(*stroke_width, dpi).max(1) as u32)
-                        .stroke_alignment(StrokeAlignment::Inside);
-                }
-                let r = mm_to_px(*radius, dpi).max(0) as u32;
-                if r == 0 && stroke.is_none() {
-                    let _ = frame.fill_solid(&rect, t.color(color)?);
-                } else {
-                    let _ = RoundedRectangle::with_equal_corners(rect, Size::new(r, r))
-                        .into_styled(style.build())
-                        .draw(frame);
-                }
-            }
-            Element::Circle {
-                center,
-                diameter,
-                color,
-                stroke,
-                stroke_width,
-            } => {
-                let d = mm_to_px(*diameter, dpi).max(1);
-                let c = point(*center, dpi);
-                let mut style = PrimitiveStyleBuilder::new().fill_color(t.color(color)?);
-                if let Some(s) = stroke {
-                    style = style
-                        .stroke_color(t.color(s)?)
-                        .stroke_width(mm_to_px(*stroke_width, dpi).max(1) as u32);
-                }
-                let _ = Circle::with_center(c, d as u32)
-                    .into_styled(style.build())
-                    .draw(frame);
-            }
-            Element::Triangle { points, color } => {
-                let pts = points.map(|p| {
-                    (
-                        p[0] as f64 / 25.4 * dpi as f64,
-                        p[1] as f64 / 25.4 * dpi as f64,
-                    )
-                });
-                fill_triangle(frame, pts, t.color(color)?);
-            }
-            Element::Line {
-                from,
-                to,
-                width,
-                color,
-            } => {
-                let style = PrimitiveStyleBuilder::new()
-                    .stroke_color(t.color(color)?)
-                    .stroke_width(mm_to_px(*width, dpi).max(1) as u32)
-                    .build();
-                let _ = Line::new(point(*from, dpi), point(*to, dpi))
-                    .into_styled(style)
-                    .draw(frame);
-            }
             Element::Text { bx, text, style } => {
                 let b = px_box(*bx, dpi);
                 let fitted = draw_text(frame, &cased(text, style), &text_style(t, style, dpi)?, b)?;
@@ -386,52 +316,14 @@ fn paint(
                 if fields.is_empty() {
                     continue;
                 }
-                let b = px_box(*bx, dpi);
-                let cols = (*columns).max(1) as i32;
-                let rows = (fields.len() as i32 + cols - 1) / cols;
-                let (cell_w, cell_h) = (b.w / cols, b.h / rows.max(1));
-                let ls = text_style(t, label, dpi)?;
-                let vs = text_style(t, value, dpi)?;
-                let label_h = (ls.max_px as f32 * 1.2).ceil() as i32;
-                let value_h = ((vs.max_px as f32 * 1.22).ceil() as i32 * vs.max_lines as i32)
-                    .min(cell_h - label_h);
-                let gap = (cell_w / 16).min(mm_to_px(1.5, dpi));
-                for (i, f) in fields.iter().enumerate() {
-                    let (cx, cy) = (
-                        b.x + (i as i32 % cols) * cell_w,
-                        b.y + (i as i32 / cols) * cell_h,
-                    );
-                    let w = if i as i32 % cols == cols - 1 {
-                        cell_w
-                    } else {
-                        cell_w - gap
-                    };
-                    let lb = PxBox {
-                        x: cx,
-                        y: cy,
-                        w,
-                        h: label_h,
-                    };
-                    let fitted = draw_text(frame, field_label(f), &ls, lb)?;
-                    placed.push(Placed {
-                        what: format!("label:{f}"),
-                        bx: lb,
-                        fitted,
-                    });
-                    let vb = PxBox {
-                        x: cx,
-                        y: cy + label_h,
-                        w,
-                        h: value_h,
-                    };
-                    let v = card.value(f).unwrap_or_else(|| "—".to_string());
-                    let fitted = draw_text(frame, &cased(&v, value), &vs, vb)?;
-                    placed.push(Placed {
-                        what: f.to_string(),
-                        bx: vb,
-                        fitted,
-                    });
-                }
+                let grid = AttrsGrid {
+                    bx: px_box(*bx, dpi),
+                    columns: *columns,
+                    label: text_style(t, label, dpi)?,
+                    value: text_style(t, value, dpi)?,
+                    value_case: value,
+                };
+                paint_attrs(frame, card, &grid, &fields, dpi, &mut placed)?;
             }
             Element::Qr { bx, dark, light } => {
                 let b = px_box(*bx, dpi);
@@ -445,7 +337,158 @@ fn paint(
                     t.color(light)?,
                 )?;
             }
+            shape => paint_shape(frame, shape, t, dpi)?,
         }
     }
     Ok(placed)
+}
+
+/// Draws a rectangle, circle, triangle or line (the elements that show no card data); other
+/// elements are drawn by [`paint`] itself and draw nothing here.
+fn paint_shape(frame: &mut Frame, el: &Element, t: &Template, dpi: u32) -> Result<()> {
+    match el {
+        Element::Rect {
+            bx,
+            color,
+            radius,
+            stroke,
+            stroke_width,
+        } => {
+            let b = px_box(*bx, dpi);
+            let rect = Rectangle::new(
+                Point::new(b.x, b.y),
+                Size::new(b.w.max(0) as u32, b.h.max(0) as u32),
+            );
+            let mut style = PrimitiveStyleBuilder::new().fill_color(t.color(color)?);
+            if let Some(s) = stroke {
+                style = style
+                    .stroke_color(t.color(s)?)
+                    .stroke_width(mm_to_px(*stroke_width, dpi).max(1) as u32)
+                    .stroke_alignment(StrokeAlignment::Inside);
+            }
+            let r = mm_to_px(*radius, dpi).max(0) as u32;
+            if r == 0 && stroke.is_none() {
+                let _ = frame.fill_solid(&rect, t.color(color)?);
+            } else {
+                let _ = RoundedRectangle::with_equal_corners(rect, Size::new(r, r))
+                    .into_styled(style.build())
+                    .draw(frame);
+            }
+        }
+        Element::Circle {
+            center,
+            diameter,
+            color,
+            stroke,
+            stroke_width,
+        } => {
+            let d = mm_to_px(*diameter, dpi).max(1);
+            let c = point(*center, dpi);
+            let mut style = PrimitiveStyleBuilder::new().fill_color(t.color(color)?);
+            if let Some(s) = stroke {
+                style = style
+                    .stroke_color(t.color(s)?)
+                    .stroke_width(mm_to_px(*stroke_width, dpi).max(1) as u32);
+            }
+            let _ = Circle::with_center(c, d as u32)
+                .into_styled(style.build())
+                .draw(frame);
+        }
+        Element::Triangle { points, color } => {
+            let pts = points.map(|p| {
+                (
+                    p[0] as f64 / 25.4 * dpi as f64,
+                    p[1] as f64 / 25.4 * dpi as f64,
+                )
+            });
+            fill_triangle(frame, pts, t.color(color)?);
+        }
+        Element::Line {
+            from,
+            to,
+            width,
+            color,
+        } => {
+            let style = PrimitiveStyleBuilder::new()
+                .stroke_color(t.color(color)?)
+                .stroke_width(mm_to_px(*width, dpi).max(1) as u32)
+                .build();
+            let _ = Line::new(point(*from, dpi), point(*to, dpi))
+                .into_styled(style)
+                .draw(frame);
+        }
+        Element::Text { .. }
+        | Element::Field { .. }
+        | Element::Attrs { .. }
+        | Element::Qr { .. } => {}
+    }
+    Ok(())
+}
+
+/// An attributes element resolved for one dpi: its box, columns and the label and value styles.
+struct AttrsGrid<'t> {
+    bx: PxBox,
+    columns: u32,
+    label: TextStyle,
+    value: TextStyle,
+    /// The value style as written (its letter case applies to values).
+    value_case: &'t Style,
+}
+
+/// Draws labelled fields in a grid of `columns`: each cell a label line over its value ("—"
+/// for a field the card does not have).
+fn paint_attrs(
+    frame: &mut Frame,
+    card: &CardContent,
+    grid: &AttrsGrid<'_>,
+    fields: &[&String],
+    dpi: u32,
+    placed: &mut Vec<Placed>,
+) -> Result<()> {
+    let b = grid.bx;
+    let (ls, vs) = (&grid.label, &grid.value);
+    let cols = grid.columns.max(1) as i32;
+    let rows = (fields.len() as i32 + cols - 1) / cols;
+    let (cell_w, cell_h) = (b.w / cols, b.h / rows.max(1));
+    let label_h = (ls.max_px as f32 * 1.2).ceil() as i32;
+    let value_h =
+        ((vs.max_px as f32 * 1.22).ceil() as i32 * vs.max_lines as i32).min(cell_h - label_h);
+    let gap = (cell_w / 16).min(mm_to_px(1.5, dpi));
+    for (i, f) in fields.iter().enumerate() {
+        let (cx, cy) = (
+            b.x + (i as i32 % cols) * cell_w,
+            b.y + (i as i32 / cols) * cell_h,
+        );
+        let w = if i as i32 % cols == cols - 1 {
+            cell_w
+        } else {
+            cell_w - gap
+        };
+        let lb = PxBox {
+            x: cx,
+            y: cy,
+            w,
+            h: label_h,
+        };
+        let fitted = draw_text(frame, field_label(f), ls, lb)?;
+        placed.push(Placed {
+            what: format!("label:{f}"),
+            bx: lb,
+            fitted,
+        });
+        let vb = PxBox {
+            x: cx,
+            y: cy + label_h,
+            w,
+            h: value_h,
+        };
+        let v = card.value(f).unwrap_or_else(|| "—".to_string());
+        let fitted = draw_text(frame, &cased(&v, grid.value_case), vs, vb)?;
+        placed.push(Placed {
+            what: f.to_string(),
+            bx: vb,
+            fitted,
+        });
+    }
+    Ok(())
 }

@@ -347,6 +347,27 @@ impl PassBlocks {
         }
     }
 
+    /// The records under `keys`, each key read up to `cap` records: record numbers sorted in
+    /// enrollment order without repeats, and how many keys held more than `cap`.
+    fn members_of_keys(&self, keys: &[String], cap: usize) -> (Vec<u32>, u64) {
+        let mut capped = 0;
+        let mut found: Vec<u32> = Vec::new();
+        for k in keys {
+            let members = self.members(k);
+            if members.len() > cap {
+                capped += 1;
+            }
+            found.extend(members.iter().take(cap));
+        }
+        if self.unordered {
+            found.sort_unstable_by(|a, b| self.uids[*a as usize].cmp(&self.uids[*b as usize]));
+        } else {
+            found.sort_unstable();
+        }
+        found.dedup();
+        (found, capped)
+    }
+
     fn add(
         &mut self,
         uid: Rc<str>,
@@ -453,6 +474,8 @@ impl Engine<'_> {
         Ok(cached.mpi_id.map(|m| (cached.prepared, m)))
     }
 
+    /// Resolves one pending record: finds and scores its candidates, joins (or founds) an
+    /// identity, opens at most one review item, and records its keys and state.
     fn resolve_one(
         &mut self,
         rec: &crate::store::mpi_data::PendingRecord,
@@ -471,84 +494,111 @@ impl Engine<'_> {
         if old.is_some() {
             store.mpi_delete_pending_reviews(uid)?;
         }
+        let candidates = self.candidates(uid, &keys)?;
+        let per_identity = self.best_per_identity(uid, &me, candidates, observe);
+        let (target, fresh) = self.join_identity(rec, old.as_ref(), &per_identity, touched)?;
+        let state = if self.open_review(uid, &me, &target, &per_identity)? {
+            MpiState::Review
+        } else {
+            MpiState::Resolved
+        };
+        match self.blocks {
+            // Nothing reads the table during a first pass: appended now, sorted in at the end.
+            Some(_) => store.mpi_stage_block_keys(uid, &keys)?,
+            None => store.mpi_set_block_keys(uid, &keys)?,
+        }
+        store.mpi_set_state(uid, state)?;
+        if !fresh {
+            touched.insert(target.to_string());
+        }
+        let uid: Rc<str> = Rc::from(uid);
+        let target: Rc<str> = Rc::from(target.as_ref());
+        match &mut self.blocks {
+            Some(blocks) => blocks.add(uid, &keys, me, target),
+            None => self.prepared.insert(
+                uid,
+                Cached {
+                    prepared: me,
+                    mpi_id: Some(target),
+                },
+            ),
+        }
+        Ok(())
+    }
+
+    /// Every key's first `cap` enrollments in enrollment order (one more read tells a capped
+    /// key), from the pass's own index when it has one, else in one statement; each with its
+    /// prepared fields and identity, in enrollment order. The record itself and the records a
+    /// person declared different from it are left out.
+    fn candidates(&mut self, uid: &str, keys: &[String]) -> Result<Vec<Candidate>> {
         let no_one = HashSet::new();
         let not_same = self.not_same.get(uid).unwrap_or(&no_one);
-
-        // Every key's first `cap` enrollments in enrollment order (one more read tells a capped
-        // key), from the pass's own index when it has one, else in one statement; each with its
-        // prepared fields and identity, in enrollment order.
         let cap = self.settings.block_cap;
-        let mut candidates: Vec<(Rc<str>, Rc<PreparedRecord>, Rc<str>)> = Vec::new();
-        match &mut self.blocks {
-            Some(blocks) => {
-                let mut found: Vec<u32> = Vec::new();
-                for k in &keys {
-                    let members = blocks.members(k);
-                    if members.len() > cap {
-                        self.report.capped_blocks += 1;
-                    }
-                    found.extend(members.iter().take(cap));
+        if let Some(blocks) = &self.blocks {
+            let (found, capped) = blocks.members_of_keys(keys, cap);
+            self.report.capped_blocks += capped;
+            let mut candidates = Vec::new();
+            for i in found {
+                let i = i as usize;
+                let c = &blocks.uids[i];
+                if **c == *uid || not_same.contains(&**c) {
+                    continue;
                 }
-                if blocks.unordered {
-                    found.sort_unstable_by(|a, b| {
-                        blocks.uids[*a as usize].cmp(&blocks.uids[*b as usize])
-                    });
-                } else {
-                    found.sort_unstable();
-                }
-                found.dedup();
-                for i in found {
-                    let i = i as usize;
-                    let c = &blocks.uids[i];
-                    if **c == *uid || not_same.contains(&**c) {
-                        continue;
-                    }
-                    let prepared = match &blocks.prepared[i] {
-                        Some(p) => p.clone(),
-                        // Dropped to bound memory: read again (not kept: the window moved on).
-                        None => match store.mpi_record_fields(c)? {
-                            Some(json) => Rc::new(prepare_json(c, &json)?),
-                            None => continue,
-                        },
-                    };
-                    candidates.push((c.clone(), prepared, blocks.mpi_ids[i].clone()));
-                }
+                let prepared = match &blocks.prepared[i] {
+                    Some(p) => p.clone(),
+                    // Dropped to bound memory: read again (not kept: the window moved on).
+                    None => match self.store.mpi_record_fields(c)? {
+                        Some(json) => Rc::new(prepare_json(c, &json)?),
+                        None => continue,
+                    },
+                };
+                candidates.push((c.clone(), prepared, blocks.mpi_ids[i].clone()));
             }
-            None => {
-                let hits = store.mpi_block_hits(&keys, cap + 1)?;
-                let mut found: Vec<Rc<str>> = Vec::new();
-                for key_hits in hits.chunk_by(|a, b| a.key == b.key) {
-                    if key_hits.len() > cap {
-                        self.report.capped_blocks += 1;
-                    }
-                    for h in key_hits.iter().take(cap) {
-                        let c = h.enrollment_uid.as_str();
-                        if c != uid && !not_same.contains(c) {
-                            found.push(Rc::from(c));
-                        }
-                    }
-                }
-                found.sort_unstable();
-                found.dedup();
-                for c in found {
-                    if let Some((prepared, mpi_id)) = self.candidate(&c)? {
-                        candidates.push((c, prepared, mpi_id));
-                    }
+            return Ok(candidates);
+        }
+        let hits = self.store.mpi_block_hits(keys, cap + 1)?;
+        let mut found: Vec<Rc<str>> = Vec::new();
+        for key_hits in hits.chunk_by(|a, b| a.key == b.key) {
+            if key_hits.len() > cap {
+                self.report.capped_blocks += 1;
+            }
+            for h in key_hits.iter().take(cap) {
+                let c = h.enrollment_uid.as_str();
+                if c != uid && !not_same.contains(c) {
+                    found.push(Rc::from(c));
                 }
             }
         }
+        found.sort_unstable();
+        found.dedup();
+        let mut candidates = Vec::new();
+        for c in found {
+            if let Some((prepared, mpi_id)) = self.candidate(&c)? {
+                candidates.push((c, prepared, mpi_id));
+            }
+        }
+        Ok(candidates)
+    }
+
+    /// Scores every candidate and keeps, per identity, its best member. Which identity is
+    /// visited first never matters: the link survivor and the review items are chosen by sorting.
+    fn best_per_identity(
+        &mut self,
+        uid: &str,
+        me: &PreparedRecord,
+        candidates: Vec<Candidate>,
+        observe: &mut dyn FnMut(&str, &str),
+    ) -> FastMap<Rc<str>, Best> {
         let floor = self
             .settings
             .review_threshold
             .min(self.settings.link_threshold);
-        // Which identity is visited first never matters: the link survivor and the review
-        // items below are chosen by sorting.
         let mut per_identity: FastMap<Rc<str>, Best> = FastMap::default();
         for (c, prepared, mpi_id) in candidates {
             observe(uid, &c);
             self.report.comparisons += 1;
             // Only candidates that can reach the review band matter; the others skip the names.
-            let Some(score) = kadi_sqlext::mpi::score_prepared_from(&me, &prepared, floor) else {
+            let Some(score) = kadi_sqlext::mpi::score_prepared_from(me, &prepared, floor) else {
                 continue;
             };
             let better = per_identity.get(&mpi_id).is_none_or(|b| score > b.score);
@@ -566,93 +616,130 @@ impl Engine<'_> {
                 );
             }
         }
+        per_identity
+    }
 
-        let linked: Vec<(&Rc<str>, &Best)> = per_identity
+    /// The identity the record ends in, and whether it was made for it: every identity at or
+    /// above the link threshold is joined (merged into one when several), else the record keeps
+    /// its old identity or founds a new one.
+    fn join_identity(
+        &mut self,
+        rec: &crate::store::mpi_data::PendingRecord,
+        old: Option<&crate::store::mpi_data::MpiLink>,
+        per_identity: &FastMap<Rc<str>, Best>,
+        touched: &mut BTreeSet<String>,
+    ) -> Result<(String, bool)> {
+        let store = self.store;
+        let uid = rec.enrollment_uid.as_str();
+        let linked: Vec<&Rc<str>> = per_identity
             .iter()
             .filter(|(_, b)| b.score >= self.settings.link_threshold)
+            .map(|(m, _)| m)
             .collect();
-        let mut state = MpiState::Resolved;
-        let mut fresh = false;
-        let target = if linked.is_empty() {
-            let target = match &old {
-                Some(l) => l.mpi_id.clone(),
-                None => {
-                    self.report.created += 1;
-                    // A new identity of one record: its golden record is that record.
-                    let id = create_identity_with(store, &self.settings, &rec.fields_json)?;
-                    fresh = true;
-                    id
-                }
-            };
-            if old.is_none() {
-                store.mpi_set_link(uid, &target, None, LinkMethod::New)?;
-                self.created_in_batch
-                    .push((uid.to_string(), target.clone()));
-            }
-            target
-        } else {
-            // Survivor: the identity with the most members, then the smallest ID (deterministic).
-            let mut sizes = Vec::new();
-            for (m, _) in &linked {
-                let size = if linked.len() == 1 {
-                    0
-                } else {
-                    store.mpi_member_count(m)?
-                };
-                sizes.push((size, m.to_string()));
-            }
-            sizes.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-            let target = sizes[0].1.clone();
-            let best = &per_identity[target.as_str()];
-            let method = if best.same_national_id {
-                LinkMethod::Deterministic
+        if !linked.is_empty() {
+            let target = self.link_to_best(uid, old, &linked, per_identity, touched)?;
+            return Ok((target, false));
+        }
+        if let Some(l) = old {
+            return Ok((l.mpi_id.clone(), false));
+        }
+        self.report.created += 1;
+        // A new identity of one record: its golden record is that record.
+        let target = create_identity_with(store, &self.settings, &rec.fields_json)?;
+        store.mpi_set_link(uid, &target, None, LinkMethod::New)?;
+        self.created_in_batch
+            .push((uid.to_string(), target.clone()));
+        Ok((target, true))
+    }
+
+    /// Links the record to the largest of the identities it scored at or above the link
+    /// threshold with (then the smallest ID: deterministic), merges the others into it, and
+    /// audits the link. Returns the survivor.
+    fn link_to_best(
+        &mut self,
+        uid: &str,
+        old: Option<&crate::store::mpi_data::MpiLink>,
+        linked: &[&Rc<str>],
+        per_identity: &FastMap<Rc<str>, Best>,
+        touched: &mut BTreeSet<String>,
+    ) -> Result<String> {
+        let store = self.store;
+        let mut sizes = Vec::new();
+        for m in linked {
+            let size = if linked.len() == 1 {
+                0
             } else {
-                LinkMethod::Auto
+                store.mpi_member_count(m)?
             };
-            let before = old.as_ref().map(|l| l.mpi_id.clone());
-            store.mpi_set_link(uid, &target, Some(best.score), method)?;
-            let after = AutoLinkAudit {
-                mpi_id: &target,
-                score: best.score,
-                method,
-                candidate: &best.candidate,
-            };
-            store.audit(
-                Actor::Mpi.as_str(),
-                "mpi.link",
-                Some(uid),
-                before
-                    .as_deref()
-                    .map(|m| serde_json::json!({ "mpi_id": m }).to_string())
-                    .as_deref(),
-                Some(&serde_json::to_string(&after)?),
-            )?;
-            self.report.resolved += 1;
-            for (_, other) in sizes.iter().skip(1) {
-                let members = store.mpi_members(other)?;
-                merge_identities(store, &target, other, &Actor::Mpi)?;
-                self.prepared.relink(&members, &target);
-                if let Some(blocks) = &mut self.blocks {
-                    let target: Rc<str> = Rc::from(target.as_str());
-                    for m in &members {
-                        if let Some(&i) = blocks.by_uid.get(m.as_str()) {
-                            blocks.mpi_ids[i as usize] = target.clone();
-                        }
-                    }
-                }
-                self.report.merged += 1;
-            }
-            // A changed record that leaves an identity it held alone: that identity points on.
-            if let Some(prev) = before.filter(|p| *p != target) {
-                touched.insert(prev.clone());
-                if store.mpi_member_count(&prev)? == 0 {
-                    store.mpi_set_merged_into(&prev, Some(&target))?;
-                }
-            }
-            target
+            sizes.push((size, m.to_string()));
+        }
+        sizes.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let target = sizes[0].1.clone();
+        let best = &per_identity[target.as_str()];
+        let method = if best.same_national_id {
+            LinkMethod::Deterministic
+        } else {
+            LinkMethod::Auto
         };
-        // Review items: the best identities in the review band other than the one joined (at most
-        // REVIEWS_PER_RECORD), so a person sees every identity this record may also belong to.
+        let before = old.map(|l| l.mpi_id.clone());
+        store.mpi_set_link(uid, &target, Some(best.score), method)?;
+        let after = AutoLinkAudit {
+            mpi_id: &target,
+            score: best.score,
+            method,
+            candidate: &best.candidate,
+        };
+        store.audit(
+            Actor::Mpi.as_str(),
+            "mpi.link",
+            Some(uid),
+            before
+                .as_deref()
+                .map(|m| serde_json::json!({ "mpi_id": m }).to_string())
+                .as_deref(),
+            Some(&serde_json::to_string(&after)?),
+        )?;
+        self.report.resolved += 1;
+        for (_, other) in sizes.iter().skip(1) {
+            self.merge_in_pass(&target, other)?;
+        }
+        // A changed record that leaves an identity it held alone: that identity points on.
+        if let Some(prev) = before.filter(|p| *p != target) {
+            touched.insert(prev.clone());
+            if store.mpi_member_count(&prev)? == 0 {
+                store.mpi_set_merged_into(&prev, Some(&target))?;
+            }
+        }
+        Ok(target)
+    }
+
+    /// Merges identity `other` into `target` and points the pass's copies of its members there.
+    fn merge_in_pass(&mut self, target: &str, other: &str) -> Result<()> {
+        let members = self.store.mpi_members(other)?;
+        merge_identities(self.store, target, other, &Actor::Mpi)?;
+        self.prepared.relink(&members, target);
+        if let Some(blocks) = &mut self.blocks {
+            let target: Rc<str> = Rc::from(target);
+            for m in &members {
+                if let Some(&i) = blocks.by_uid.get(m.as_str()) {
+                    blocks.mpi_ids[i as usize] = target.clone();
+                }
+            }
+        }
+        self.report.merged += 1;
+        Ok(())
+    }
+
+    /// Review items: the best identities in the review band other than the one joined (at most
+    /// REVIEWS_PER_RECORD), so a person sees every identity this record may also belong to.
+    /// True when an item was opened.
+    fn open_review(
+        &mut self,
+        uid: &str,
+        me: &PreparedRecord,
+        target: &str,
+        per_identity: &FastMap<Rc<str>, Best>,
+    ) -> Result<bool> {
         let mut review: Vec<(&Rc<str>, &Best)> = per_identity
             .iter()
             .filter(|(m, b)| {
@@ -677,39 +764,21 @@ impl Engine<'_> {
             if asked == REVIEWS_PER_RECORD {
                 break;
             }
-            if store.mpi_identities_asked(&target, mpi_id)? {
+            if self.store.mpi_identities_asked(target, mpi_id)? {
                 continue;
             }
             asked += 1;
-            let explain = explain_prepared(&me, &b.prepared).to_json();
-            store.mpi_insert_review(uid, &b.candidate, mpi_id, b.score, &explain)?;
+            let explain = explain_prepared(me, &b.prepared).to_json();
+            self.store
+                .mpi_insert_review(uid, &b.candidate, mpi_id, b.score, &explain)?;
             self.report.pending_review += 1;
-            state = MpiState::Review;
         }
-        match self.blocks {
-            // Nothing reads the table during a first pass: appended now, sorted in at the end.
-            Some(_) => store.mpi_stage_block_keys(uid, &keys)?,
-            None => store.mpi_set_block_keys(uid, &keys)?,
-        }
-        store.mpi_set_state(uid, state)?;
-        if !fresh {
-            touched.insert(target.to_string());
-        }
-        let uid: Rc<str> = Rc::from(uid);
-        let target: Rc<str> = Rc::from(target.as_ref());
-        match &mut self.blocks {
-            Some(blocks) => blocks.add(uid, &keys, me, target),
-            None => self.prepared.insert(
-                uid,
-                Cached {
-                    prepared: me,
-                    mpi_id: Some(target),
-                },
-            ),
-        }
-        Ok(())
+        Ok(asked > 0)
     }
 }
+
+/// A candidate record: enrollment, prepared fields, identity.
+type Candidate = (Rc<str>, Rc<PreparedRecord>, Rc<str>);
 
 fn prepare_json(uid: &str, json: &str) -> Result<PreparedRecord> {
     let mut r = PreparedRecord::from_json(json, 1)
