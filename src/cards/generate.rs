@@ -321,6 +321,89 @@ fn run(
     crate::fsx::create_dir_private(&out_dir)?;
     // Temporary PNGs a power cut left behind (an hour old: never a write still in flight).
     crate::fsx::remove_stale_temps(&out_dir, std::time::Duration::from_secs(3600))?;
+    let plan = plan(store, req, template, &out_dir)?;
+    let total = plan.records.len() as i64;
+    store.start_task(task_id, total, plan.unchanged as i64)?;
+    let report_progress = |progress: &mut dyn FnMut(&TaskView)| -> Result<()> {
+        if let Some(t) = store.task(task_id)? {
+            progress(&TaskView::from_row(&t));
+        }
+        Ok(())
+    };
+    report_progress(progress)?;
+    let pool = match req.threads {
+        Some(n) => Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n.max(1))
+                .build()?,
+        ),
+        None => None,
+    };
+    let mut done = plan.unchanged;
+    let mut rendered = 0usize;
+    let mut failures = Vec::new();
+    for batch in plan.todo.chunks(BATCH) {
+        let render_batch = || -> Vec<Result<Result<RenderedCard, CardFailure>>> {
+            batch
+                .par_iter()
+                .map(|todo| render_one(req, template, todo))
+                .collect()
+        };
+        let results = match &pool {
+            Some(p) => p.install(render_batch),
+            None => render_batch(),
+        };
+        let mut ok = Vec::with_capacity(results.len());
+        for r in results {
+            match r? {
+                Ok(c) => ok.push(c),
+                Err(f) => failures.push(f),
+            }
+        }
+        store.record_rendered_cards(&ok)?;
+        rendered += ok.len();
+        done += ok.len();
+        store.set_task_progress(task_id, done as i64)?;
+        report_progress(progress)?;
+    }
+    let (sheets, html) = if req.sheets {
+        let (sheets, page) = write_sheets(req, template, &out_dir, &plan, &failures)?;
+        (sheets, Some(page))
+    } else {
+        (Vec::new(), None)
+    };
+    store.finish_task(task_id, done as i64)?;
+    report_progress(progress)?;
+    Ok(GenerateReport {
+        task_id: task_id.to_string(),
+        cards_generated: done,
+        cards_rendered: rendered,
+        cards_unchanged: plan.unchanged,
+        cards_failed: failures,
+        total_cards: plan.records.len(),
+        seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        out_dir: out_dir.display().to_string(),
+        sheets,
+        html,
+    })
+}
+
+/// A card to render: enrollment, content, content hash, PNG path.
+type Todo = (String, CardContent, String, PathBuf);
+
+/// What a generation covers: the records the filter selects, the cards of them to render, and
+/// every card's content and PNG path (for sheets).
+struct Plan {
+    records: Vec<crate::store::records::ResolvedCard>,
+    todo: Vec<Todo>,
+    all: Vec<(CardContent, PathBuf)>,
+    /// Cards whose content hash and complete PNG are already there.
+    unchanged: usize,
+}
+
+/// Reads the records of the request and decides which cards need rendering: those new, whose
+/// content changed, or whose PNG is missing or incomplete.
+fn plan(store: &Store, req: &GenerateRequest, template: &Template, out_dir: &Path) -> Result<Plan> {
     let f = &req.enrollment_filter;
     let filter = CardFilter {
         enrollment_date_from: f.enrollment_date_from.as_deref(),
@@ -358,109 +441,75 @@ fn run(
         }
         all.push((content, path));
     }
-    let total = records.len() as i64;
-    store.start_task(task_id, total, unchanged as i64)?;
-    let report_progress = |progress: &mut dyn FnMut(&TaskView)| -> Result<()> {
-        if let Some(t) = store.task(task_id)? {
-            progress(&TaskView::from_row(&t));
-        }
-        Ok(())
-    };
-    report_progress(progress)?;
+    Ok(Plan {
+        records,
+        todo,
+        all,
+        unchanged,
+    })
+}
+
+/// Renders one card and writes its PNG atomically. A card that cannot be rendered is a
+/// failure of that card (`Ok(Err)`); a PNG that cannot be written stops the task (`Err`).
+fn render_one(
+    req: &GenerateRequest,
+    template: &Template,
+    (uid, content, hash, path): &Todo,
+) -> Result<Result<RenderedCard, CardFailure>> {
     let opts = RenderOptions {
         dpi: req.dpi,
         include_mpi_id: req.include_mpi_id,
         bands: 1,
     };
-    let mut done = unchanged;
-    let mut rendered = 0usize;
-    let mut failures = Vec::new();
-    let pool = match req.threads {
-        Some(n) => Some(
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(n.max(1))
-                .build()?,
-        ),
-        None => None,
-    };
-    for batch in todo.chunks(BATCH) {
-        let render_batch = || -> Vec<Result<Result<RenderedCard, CardFailure>>> {
-            batch
-                .par_iter()
-                .map(|(uid, content, hash, path)| {
-                    let png = match render_frame(content, template, opts)
-                        .and_then(|fr| png_out::encode_png(&fr, req.dpi))
-                    {
-                        Ok(p) => p,
-                        Err(e) => {
-                            return Ok(Err(CardFailure {
-                                enrollment_uid: uid.clone(),
-                                error: format!("{e:#}"),
-                            }))
-                        }
-                    };
-                    crate::fsx::write_atomic(path, &png)?;
-                    Ok(Ok(RenderedCard {
-                        enrollment_uid: uid.clone(),
-                        template: req.template.clone(),
-                        dpi: req.dpi,
-                        content_hash: hash.clone(),
-                        path: path.to_str().map(String::from),
-                    }))
-                })
-                .collect()
-        };
-        let results = match &pool {
-            Some(p) => p.install(render_batch),
-            None => render_batch(),
-        };
-        let mut ok = Vec::with_capacity(results.len());
-        for r in results {
-            match r? {
-                Ok(c) => ok.push(c),
-                Err(f) => failures.push(f),
-            }
+    let png = match render_frame(content, template, opts)
+        .and_then(|fr| png_out::encode_png(&fr, req.dpi))
+    {
+        Ok(p) => p,
+        Err(e) => {
+            return Ok(Err(CardFailure {
+                enrollment_uid: uid.clone(),
+                error: format!("{e:#}"),
+            }))
         }
-        store.record_rendered_cards(&ok)?;
-        rendered += ok.len();
-        done += ok.len();
-        store.set_task_progress(task_id, done as i64)?;
-        report_progress(progress)?;
-    }
-    let mut sheets = Vec::new();
-    let mut html = None;
-    if req.sheets {
-        let failed: std::collections::HashSet<&str> =
-            failures.iter().map(|f| f.enrollment_uid.as_str()).collect();
-        let printable: Vec<&(CardContent, PathBuf)> = all
-            .iter()
-            .zip(&records)
-            .filter(|(_, r)| !failed.contains(r.record.enrollment_uid.as_str()))
-            .map(|(a, _)| a)
-            .collect();
-        let contents: Vec<CardContent> = printable.iter().map(|(c, _)| c.clone()).collect();
-        let (written, page) = sheet::write_sheets(
-            &contents,
-            &printable.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>(),
-            template,
-            req.include_mpi_id,
-            &out_dir,
-        )?;
-        sheets = written.iter().map(|p| p.display().to_string()).collect();
-        html = Some(page.display().to_string());
-    }
-    store.finish_task(task_id, done as i64)?;
-    report_progress(progress)?;
-    Ok(GenerateReport {
-        task_id: task_id.to_string(),
-        cards_generated: done,
-        cards_rendered: rendered,
-        cards_unchanged: unchanged,
-        cards_failed: failures,
-        total_cards: records.len(),
-        seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-        out_dir: out_dir.display().to_string(),
-        sheets,
-        html,
-    })
+    };
+    crate::fsx::write_atomic(path, &png)?;
+    Ok(Ok(RenderedCard {
+        enrollment_uid: uid.clone(),
+        template: req.template.clone(),
+        dpi: req.dpi,
+        content_hash: hash.clone(),
+        path: path.to_str().map(String::from),
+    }))
+}
+
+/// Writes the A4 sheets of every card that did not fail; returns the sheet paths and the page
+/// that prints them.
+fn write_sheets(
+    req: &GenerateRequest,
+    template: &Template,
+    out_dir: &Path,
+    plan: &Plan,
+    failures: &[CardFailure],
+) -> Result<(Vec<String>, String)> {
+    let failed: std::collections::HashSet<&str> =
+        failures.iter().map(|f| f.enrollment_uid.as_str()).collect();
+    let printable: Vec<&(CardContent, PathBuf)> = plan
+        .all
+        .iter()
+        .zip(&plan.records)
+        .filter(|(_, r)| !failed.contains(r.record.enrollment_uid.as_str()))
+        .map(|(a, _)| a)
+        .collect();
+    let contents: Vec<CardContent> = printable.iter().map(|(c, _)| c.clone()).collect();
+    let (written, page) = sheet::write_sheets(
+        &contents,
+        &printable.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>(),
+        template,
+        req.include_mpi_id,
+        out_dir,
+    )?;
+    Ok((
+        written.iter().map(|p| p.display().to_string()).collect(),
+        page.display().to_string(),
+    ))
 }
