@@ -126,100 +126,107 @@ pub fn metaphone(s: &str) -> String {
             i += 1;
             continue;
         }
-        match c {
-            'A' | 'E' | 'I' | 'O' | 'U' if prev.is_none() || prev == Some(' ') => out.push(c),
-            'B' if prev != Some('M') || next != '*' => out.push('B'),
-            'C' => {
-                if (next == 'I' && after == 'A') || next == 'H' {
-                    i += 1;
-                    out.push('X');
-                } else if is_iey(next) {
-                    i += 1;
-                    out.push('S');
-                } else {
-                    out.push('K');
-                }
-            }
-            'D' => {
-                if next == 'G' && is_iey(after) {
-                    i += 2;
-                    out.push('J');
-                } else {
-                    out.push('T');
-                }
-            }
-            'F' | 'J' | 'L' | 'M' | 'N' | 'R' => out.push(c),
-            'G' => {
-                if is_iey(next) {
-                    out.push('J');
-                } else if (next == 'H' && after != '*' && !is_vowel(after))
-                    || (next == 'N' && after == '*')
-                {
-                    i += 1;
-                } else {
-                    out.push('K');
-                }
-            }
-            'H' if prev.is_none() || is_vowel(next) || !prev.is_some_and(is_vowel) => out.push('H'),
-            'K' if prev != Some('C') => out.push('K'),
-            'P' => {
-                if next == 'H' {
-                    i += 1;
-                    out.push('F');
-                } else {
-                    out.push('P');
-                }
-            }
-            'Q' => out.push('K'),
-            'S' => {
-                if next == 'H' {
-                    i += 1;
-                    out.push('X');
-                } else if next == 'I' && (after == 'O' || after == 'A') {
-                    i += 2;
-                    out.push('X');
-                } else {
-                    out.push('S');
-                }
-            }
-            'T' => {
-                if next == 'I' && (after == 'O' || after == 'A') {
-                    out.push('X');
-                } else if next == 'H' {
-                    i += 1;
-                    out.push('0');
-                } else if next != 'C' || after != 'H' {
-                    out.push('T');
-                }
-            }
-            'V' => out.push('F'),
-            'W' => {
-                if prev.is_none() && next == 'H' {
-                    i += 1;
-                    out.push('W');
-                } else if is_vowel(next) {
-                    out.push('W');
-                }
-            }
-            'X' => {
-                if prev.is_none() {
-                    if next == 'H' || (next == 'I' && (after == 'O' || after == 'A')) {
-                        out.push('X');
-                    } else {
-                        out.push('S');
-                    }
-                } else {
-                    out.push_str("KS");
-                }
-            }
-            'Y' if is_vowel(next) => out.push('Y'),
-            'Z' => out.push('S'),
-            ' ' if !out.is_empty() && !out.ends_with(' ') => out.push(' '),
-            _ => {}
-        }
-        i += 1;
+        i += 1 + metaphone_step(c, prev, next, after, &mut out);
     }
     out
+}
+
+/// Appends the code of letter `c` (between `prev` and the two letters after it, `*` past the
+/// end) to `out`; returns how many of the following letters it consumed too.
+fn metaphone_step(c: char, prev: Option<char>, next: char, after: char, out: &mut String) -> usize {
+    let mut skip = 0;
+    match c {
+        'A' | 'E' | 'I' | 'O' | 'U' if prev.is_none() || prev == Some(' ') => out.push(c),
+        'B' if prev != Some('M') || next != '*' => out.push('B'),
+        'C' => {
+            if (next == 'I' && after == 'A') || next == 'H' {
+                skip = 1;
+                out.push('X');
+            } else if is_iey(next) {
+                skip = 1;
+                out.push('S');
+            } else {
+                out.push('K');
+            }
+        }
+        'D' => {
+            if next == 'G' && is_iey(after) {
+                skip = 2;
+                out.push('J');
+            } else {
+                out.push('T');
+            }
+        }
+        'F' | 'J' | 'L' | 'M' | 'N' | 'R' => out.push(c),
+        'G' => {
+            if is_iey(next) {
+                out.push('J');
+            } else if (next == 'H' && after != '*' && !is_vowel(after))
+                || (next == 'N' && after == '*')
+            {
+                skip = 1;
+            } else {
+                out.push('K');
+            }
+        }
+        'H' if prev.is_none() || is_vowel(next) || !prev.is_some_and(is_vowel) => out.push('H'),
+        'K' if prev != Some('C') => out.push('K'),
+        'P' => {
+            if next == 'H' {
+                skip = 1;
+                out.push('F');
+            } else {
+                out.push('P');
+            }
+        }
+        'Q' => out.push('K'),
+        'S' => {
+            if next == 'H' {
+                skip = 1;
+                out.push('X');
+            } else if next == 'I' && (after == 'O' || after == 'A') {
+                skip = 2;
+                out.push('X');
+            } else {
+                out.push('S');
+            }
+        }
+        'T' => {
+            if next == 'I' && (after == 'O' || after == 'A') {
+                out.push('X');
+            } else if next == 'H' {
+                skip = 1;
+                out.push('0');
+            } else if next != 'C' || after != 'H' {
+                out.push('T');
+            }
+        }
+        'V' => out.push('F'),
+        'W' => {
+            if prev.is_none() && next == 'H' {
+                skip = 1;
+                out.push('W');
+            } else if is_vowel(next) {
+                out.push('W');
+            }
+        }
+        'X' => {
+            if prev.is_none() {
+                if next == 'H' || (next == 'I' && (after == 'O' || after == 'A')) {
+                    out.push('X');
+                } else {
+                    out.push('S');
+                }
+            } else {
+                out.push_str("KS");
+            }
+        }
+        'Y' if is_vowel(next) => out.push('Y'),
+        'Z' => out.push('S'),
+        ' ' if !out.is_empty() && !out.ends_with(' ') => out.push(' '),
+        _ => {}
+    }
+    skip
 }
 
 fn is_vowel_g(g: &str) -> bool {

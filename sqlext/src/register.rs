@@ -225,6 +225,14 @@ fn deterministic() -> FunctionFlags {
 
 /// Registers all of kadi's SQL functions on `conn` (see `sqlext/README.md` for each one).
 pub fn register(conn: &Connection) -> Result<()> {
+    register_text(conn)?;
+    register_mpi(conn)?;
+    register_mapping(conn)?;
+    register_dhis2(conn)
+}
+
+/// String metrics, phonetic keys, normalisation and the sensitive-data check.
+fn register_text(conn: &Connection) -> Result<()> {
     metric(
         conn,
         "jaro",
@@ -271,10 +279,11 @@ pub fn register(conn: &Connection) -> Result<()> {
     one_text(conn, "is_sensitive", |s| {
         i64::from(mapping::is_sensitive(s))
     })?;
-    one_text(conn, "dhis2_uid_valid", |s| {
-        i64::from(dhis2::dhis2_uid_valid(s))
-    })?;
+    Ok(())
+}
 
+/// The MPI scorer: `mpi_score`, `mpi_explain`, `mpi_block_keys`, `mpi_band`.
+fn register_mpi(conn: &Connection) -> Result<()> {
     conn.create_scalar_function("mpi_score", 2, deterministic(), |ctx| {
         let (Some(a), Some(b)) = (
             record_arg(ctx, 0, "mpi_score")?,
@@ -323,7 +332,11 @@ pub fn register(conn: &Connection) -> Result<()> {
         };
         Ok(Some(mpi::band(score)))
     })?;
+    Ok(())
+}
 
+/// Attribute-to-card mapping: `dhis2_map`, `card_field`.
+fn register_mapping(conn: &Connection) -> Result<()> {
     conn.create_scalar_function("dhis2_map", 2, deterministic(), |ctx| {
         let (Some(attrs), Some(map)) = (
             text_arg(ctx, 0, "dhis2_map")?,
@@ -359,7 +372,14 @@ pub fn register(conn: &Connection) -> Result<()> {
             .and_then(|v| v.as_str())
             .map(str::to_owned))
     })?;
+    Ok(())
+}
 
+/// DHIS2 identifiers and periods: `dhis2_uid`, `dhis2_uid_valid`, `dhis2_period`.
+fn register_dhis2(conn: &Connection) -> Result<()> {
+    one_text(conn, "dhis2_uid_valid", |s| {
+        i64::from(dhis2::dhis2_uid_valid(s))
+    })?;
     conn.create_scalar_function("dhis2_uid", 0, FunctionFlags::SQLITE_UTF8, |_| {
         dhis2::dhis2_uid().map_err(|e| fail("dhis2_uid", 0, e.to_string()))
     })?;
