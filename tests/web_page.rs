@@ -298,3 +298,63 @@ fn oversized_bodies_are_refused_with_413() {
         .unwrap();
     assert_eq!(api.status().as_u16(), 413);
 }
+
+/// The sorted keys of a JSON object.
+fn keys(v: &serde_json::Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    k.sort_unstable();
+    k
+}
+
+#[test]
+fn the_beneficiaries_and_status_api_keep_their_json_shapes() {
+    let (_b, _e, s) = clinic();
+    let cookie = login(&s.url, "awa", "4321");
+    let page = get(
+        &format!("{}/api/beneficiaries?q=moussa07", s.url),
+        Some(&cookie),
+    )
+    .json();
+    assert_eq!(keys(&page), ["page", "page_size", "pages", "rows", "total"]);
+    assert_eq!(
+        (page["page"].as_u64(), page["page_size"].as_u64()),
+        (Some(1), Some(25))
+    );
+    let row = &page["rows"][0];
+    assert_eq!(
+        keys(row),
+        [
+            "enrollment_uid",
+            "fields",
+            "full_name",
+            "mpi_id",
+            "mpi_state",
+            "program_uid"
+        ]
+    );
+    assert_eq!(row["full_name"], "Moussa07 Ndiaye07");
+    assert_eq!(row["mpi_state"], "resolved");
+    assert_eq!(row["program_uid"], PROGRAM);
+    assert_eq!(row["fields"]["beneficiary_id"], "B-007");
+    let status = get(&format!("{}/api/status", s.url), Some(&cookie)).json();
+    assert_eq!(
+        keys(&status),
+        [
+            "beneficiaries",
+            "cards_rendered",
+            "last_sync_at",
+            "last_sync_status",
+            "mpi_identities",
+            "pending_review",
+            "version"
+        ]
+    );
+    assert_eq!(status["beneficiaries"], 30);
+    assert_eq!(status["pending_review"], 0);
+    assert!(status["last_sync_at"].is_null(), "{status}");
+}

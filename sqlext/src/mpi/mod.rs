@@ -135,15 +135,42 @@ pub fn explain_json(a: &str, b: &str) -> Result<String, MpiError> {
     Ok(explain_prepared(&a, &b).to_json())
 }
 
-/// 'link', 'review' or 'new' for a score.
-pub fn band(score: f64) -> &'static str {
-    if score >= LINK {
-        "link"
-    } else if score >= REVIEW {
-        "review"
-    } else {
-        "new"
+/// What a score means for a pair: the bands of [`LINK`] and [`REVIEW`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Band {
+    /// At or above [`LINK`]: the same person, linked automatically.
+    Link,
+    /// At or above [`REVIEW`]: a person decides.
+    Review,
+    /// Below: different people.
+    New,
+}
+
+impl Band {
+    /// The band of a score.
+    pub fn of(score: f64) -> Band {
+        if score >= LINK {
+            Band::Link
+        } else if score >= REVIEW {
+            Band::Review
+        } else {
+            Band::New
+        }
     }
+
+    /// The form `mpi_band` returns and `mpi_explain` shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Band::Link => "link",
+            Band::Review => "review",
+            Band::New => "new",
+        }
+    }
+}
+
+/// 'link', 'review' or 'new' for a score (see [`Band`]).
+pub fn band(score: f64) -> &'static str {
+    Band::of(score).as_str()
 }
 
 /// Blocking keys of a record, as a JSON array text.
