@@ -12,12 +12,22 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
+crate::sql_enum::sql_enum! {
+    /// What a staff account may do (`staff.role`).
+    pub enum StaffRole("staff role") {
+        /// Clinic staff: search, cards, review, sync now.
+        Staff = "staff",
+        /// Also settings and staff management.
+        Admin = "admin",
+    }
+}
+
 /// One staff account as the page needs it (the PIN hash stays inside `staff_pin_hash`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StaffMember {
     pub username: String,
     pub display_name: Option<String>,
-    pub role: String,
+    pub role: StaffRole,
 }
 
 /// A stored session as `web::auth` judges it.
@@ -115,7 +125,7 @@ impl Store {
         actor: &str,
         username: &str,
         display_name: Option<&str>,
-        role: &str,
+        role: StaffRole,
         pin_hash: &str,
     ) -> Result<()> {
         let tx = self.conn().unchecked_transaction()?;
@@ -636,8 +646,9 @@ mod tests {
     #[test]
     fn sessions_end_with_a_pin_change_and_with_their_staff() {
         let (_d, s) = store_with(&[]);
-        s.upsert_staff("test", "awa", None, "staff", "h").unwrap();
-        s.upsert_staff("test", "moussa", None, "staff", "h")
+        s.upsert_staff("test", "awa", None, StaffRole::Staff, "h")
+            .unwrap();
+        s.upsert_staff("test", "moussa", None, StaffRole::Staff, "h")
             .unwrap();
         let at = "2026-01-01T00:00:00Z";
         s.create_session("t1", "awa", at, "2030-01-01T00:00:00Z", None)
@@ -647,7 +658,8 @@ mod tests {
         assert_eq!(s.session("t1").unwrap().unwrap().staff.username, "awa");
         assert_eq!(s.purge_expired_sessions("2026-01-01T00:00:00Z").unwrap(), 1);
         // A new PIN for awa ends awa's session.
-        s.upsert_staff("test", "awa", None, "staff", "h2").unwrap();
+        s.upsert_staff("test", "awa", None, StaffRole::Staff, "h2")
+            .unwrap();
         assert!(s.session("t1").unwrap().is_none());
         s.create_session("t3", "awa", at, "2030-01-01T00:00:00Z", None)
             .unwrap();

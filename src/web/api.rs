@@ -158,7 +158,7 @@ pub fn status(ctx: &Ctx, _call: &mut Call) -> Reply {
 struct SessionReply {
     username: String,
     display_name: Option<String>,
-    role: String,
+    role: crate::store::web_data::StaffRole,
     csrf_token: Option<String>,
 }
 

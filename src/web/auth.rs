@@ -368,7 +368,7 @@ mod tests {
             staff: StaffMember {
                 username: "awa".into(),
                 display_name: None,
-                role: "staff".into(),
+                role: crate::store::web_data::StaffRole::Staff,
             },
             created_at: created.into(),
             expires_at: expires.into(),

@@ -274,7 +274,11 @@ pub fn add_staff(
         actor,
         username,
         display_name,
-        if admin { "admin" } else { "staff" },
+        if admin {
+            crate::store::web_data::StaffRole::Admin
+        } else {
+            crate::store::web_data::StaffRole::Staff
+        },
         &hash,
     )
 }
