@@ -910,3 +910,33 @@ pub fn golden_record(members: &[(CardFields, &str)]) -> CardFields {
     }
     golden
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_automatic_link_is_audited_in_the_trails_own_form() {
+        let audit = |score, method| {
+            serde_json::to_string(&AutoLinkAudit {
+                mpi_id: "SN-DKR-26-ABCDEFGHJ",
+                score,
+                method,
+                candidate: "e1",
+            })
+            .unwrap()
+        };
+        // What `format!` wrote before serde did: field order kept, a whole score without `.0`.
+        for (score, method) in [
+            (1.0, LinkMethod::Deterministic),
+            (0.9612345678901234, LinkMethod::Auto),
+        ] {
+            assert_eq!(
+                audit(score, method),
+                format!(
+                    "{{\"mpi_id\":\"SN-DKR-26-ABCDEFGHJ\",\"score\":{score},\"method\":\"{method}\",\"candidate\":\"e1\"}}"
+                )
+            );
+        }
+    }
+}
