@@ -227,7 +227,7 @@ fn run_inner(
         // Fail before any network: without a mapping nothing can become a card.
         MappingPlan::load(store, program_uid)?;
     }
-    let client = crate::dhis2::client_from_store(store)?
+    let client = crate::link::client_from_store(store)?
         .with_timeout(Duration::from_secs(opts.request_timeout_secs.max(1)));
     let retry = Retry::new(opts);
     // Read the server clock before anything else: it becomes the next watermark. It doubles as
@@ -301,7 +301,7 @@ fn run_inner(
 
 /// Pulls the program (attributes, option sets) and org units into the store.
 pub fn refresh_metadata(store: &Store, program_uid: &str) -> Result<()> {
-    let client = crate::dhis2::client_from_store(store)?;
+    let client = crate::link::client_from_store(store)?;
     let opts = SyncOptions::default();
     let retry = Retry::new(&opts);
     let mut report = SyncReport::default();

@@ -170,7 +170,7 @@ pub fn connect(store: &Store, sim: &kadi::sim::SimHandle) {
         username: "admin".into(),
         password: "district".into(),
     };
-    kadi::dhis2::save_connection(store, "test", &sim.base_url, &auth).unwrap();
+    kadi::link::save_connection(store, "test", &sim.base_url, &auth).unwrap();
 }
 
 /// A store at `dir/kadi.db` connected to `sim` with the demo mapping (pulls metadata).

@@ -653,7 +653,7 @@ fn program_json() -> Value {
     })
 }
 
-fn org_unit_json(o: &crate::dhis2::model::OrgUnit) -> Value {
+fn org_unit_json(o: &kadi_dhis2::model::OrgUnit) -> Value {
     let mut v = json!({
         "id": o.uid, "name": o.name, "displayName": o.name, "shortName": o.name, "code": o.code,
         "level": o.level, "path": o.path, "openingDate": "1990-01-01T00:00:00.000",

@@ -220,7 +220,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Parses `2.40.3.1`, `2.42-SNAPSHOT`, `2.41` into (2, 40) etc.
 pub fn parse_version(v: &str) -> Option<(u32, u32)> {
-    crate::sim::parse_version(v)
+    let mut parts = v.trim().trim_start_matches('v').split(['.', '-']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
 }
 
 fn html_hint(url: &str) -> String {
