@@ -8,6 +8,37 @@ use crate::secret::SecretKey;
 use crate::store::Store;
 use anyhow::{Context, Result};
 
+/// How the stored connection authenticates (`dhis2_connection.auth_kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthKind {
+    /// Username and password (HTTP Basic).
+    Basic,
+    /// A personal access token.
+    Token,
+}
+
+impl AuthKind {
+    /// The form stored in the database.
+    pub fn as_sql(self) -> &'static str {
+        match self {
+            AuthKind::Basic => "basic",
+            AuthKind::Token => "token",
+        }
+    }
+
+    /// Reads the stored form. An unknown kind is an error naming it: sending a token as a
+    /// Basic password would cost a failed login (DHIS2 locks an account after four).
+    pub fn from_sql(s: &str) -> Result<AuthKind> {
+        match s {
+            "basic" => Ok(AuthKind::Basic),
+            "token" => Ok(AuthKind::Token),
+            other => anyhow::bail!(
+                "the stored DHIS2 connection has an unknown auth kind {other:?} (expected \"basic\" or \"token\"): run `kadi dhis2 config` again"
+            ),
+        }
+    }
+}
+
 /// Builds a client from the connection stored by `kadi dhis2 config` (opening the sealed secret).
 pub fn client_from_store(store: &Store) -> Result<Client> {
     let Some(conn) = store.dhis2_connection()? else {
@@ -19,9 +50,9 @@ pub fn client_from_store(store: &Store) -> Result<Client> {
     let secret = key
         .open(&conn.secret_sealed)
         .context("opening the stored DHIS2 secret")?;
-    let auth = match conn.auth_kind.as_str() {
-        "token" => Auth::Token(secret),
-        _ => Auth::Basic {
+    let auth = match AuthKind::from_sql(&conn.auth_kind)? {
+        AuthKind::Token => Auth::Token(secret),
+        AuthKind::Basic => Auth::Basic {
             username: conn.username.unwrap_or_default(),
             password: secret,
         },
@@ -50,12 +81,26 @@ pub fn save_connection(store: &Store, actor: &str, base_url: &str, auth: &Auth) 
                 !username.trim().is_empty(),
                 "a DHIS2 username is needed for password authentication"
             );
-            ("basic", Some(username.trim()), password.as_str())
+            (AuthKind::Basic, Some(username.trim()), password.as_str())
         }
-        Auth::Token(t) => ("token", None, t.trim()),
+        Auth::Token(t) => (AuthKind::Token, None, t.trim()),
     };
     anyhow::ensure!(!secret.is_empty(), "the DHIS2 password or token is empty");
     let sealed = key.seal(secret)?;
-    store.save_dhis2_connection(actor, &url, kind, username, &sealed)?;
+    store.save_dhis2_connection(actor, &url, kind.as_sql(), username, &sealed)?;
     Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_kinds_read_back_their_stored_form_and_an_unknown_one_is_named() {
+        for k in [AuthKind::Basic, AuthKind::Token] {
+            assert_eq!(AuthKind::from_sql(k.as_sql()).unwrap(), k);
+        }
+        let e = AuthKind::from_sql("oauth2").unwrap_err().to_string();
+        assert!(e.contains("\"oauth2\""), "{e}");
+    }
 }

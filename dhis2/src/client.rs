@@ -66,9 +66,11 @@ pub enum Dhis2Error {
     AuthFailed(String),
     /// The server answered with an error status and (when it gave one) DHIS2's `message`.
     Rejected { status: u16, message: String },
-    /// The server answered 2xx with a body kadi cannot read (HTML, truncated JSON, ...).
-    /// A message starting with `truncated` marks a body cut short (worth retrying).
+    /// The server answered 2xx with a body kadi cannot read (HTML, JSON of another shape, ...).
     Malformed(String),
+    /// A 2xx body cut short (the JSON ended early): the answer was fine, the transfer was not,
+    /// so another attempt may succeed. Reported as `malformed` (its [`Dhis2Error::kind`]).
+    Truncated(String),
 }
 
 impl Dhis2Error {
@@ -81,7 +83,8 @@ impl Dhis2Error {
             Dhis2Error::Rejected { status, .. } => {
                 *status >= 500 || *status == 408 || *status == 429
             }
-            Dhis2Error::Malformed(m) => m.starts_with("truncated"),
+            Dhis2Error::Truncated(_) => true,
+            Dhis2Error::Malformed(_) => false,
         }
     }
 
@@ -91,7 +94,7 @@ impl Dhis2Error {
             Dhis2Error::Unreachable(_) => "unreachable",
             Dhis2Error::AuthFailed(_) => "auth_failed",
             Dhis2Error::Rejected { .. } => "rejected",
-            Dhis2Error::Malformed(_) => "malformed",
+            Dhis2Error::Malformed(_) | Dhis2Error::Truncated(_) => "malformed",
         }
     }
 }
@@ -104,7 +107,9 @@ impl std::fmt::Display for Dhis2Error {
             Dhis2Error::Rejected { status, message } => {
                 write!(f, "DHIS2 rejected the request ({status}): {message}")
             }
-            Dhis2Error::Malformed(m) => write!(f, "DHIS2 sent a response kadi cannot read: {m}"),
+            Dhis2Error::Malformed(m) | Dhis2Error::Truncated(m) => {
+                write!(f, "DHIS2 sent a response kadi cannot read: {m}")
+            }
         }
     }
 }
@@ -665,7 +670,7 @@ fn error_message(body: &[u8], content_type: &str) -> Option<String> {
 fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], url: &str) -> Result<T, Dhis2Error> {
     serde_json::from_slice(bytes).map_err(|e| {
         if e.classify() == serde_json::error::Category::Eof {
-            Dhis2Error::Malformed(format!(
+            Dhis2Error::Truncated(format!(
                 "truncated response from {url} ({} bytes): {e}",
                 bytes.len()
             ))
@@ -761,7 +766,7 @@ mod tests {
         }
         .is_retryable());
         assert!(!Dhis2Error::AuthFailed("x".into()).is_retryable());
-        assert!(Dhis2Error::Malformed("truncated response".into()).is_retryable());
+        assert!(Dhis2Error::Truncated("truncated response".into()).is_retryable());
         assert!(!Dhis2Error::Malformed("html".into()).is_retryable());
     }
 

@@ -574,9 +574,45 @@ impl SimHandle {
 }
 
 fn to_model(state: &State, i: u64, p: &data::Person, m: &Meta) -> TrackedEntity {
-    let seed = state.config.seed;
+    model_of(
+        state.config.seed,
+        state.health_center(p.health_center),
+        i,
+        p,
+        m,
+    )
+}
+
+/// The tracked entities a fresh simulator of `records` records with this seed serves (no edits,
+/// none deleted), in its order, in kadi's version-neutral shape: the same records the HTTP
+/// simulator sends, for an in-process stand-in (kadi's sync tests) that needs no server.
+pub fn generate(seed: u64, records: usize) -> Vec<TrackedEntity> {
+    let org_units = data::org_units();
+    let health_centers: Vec<&kadi_dhis2::model::OrgUnit> =
+        org_units.iter().filter(|o| o.level == Some(4)).collect();
+    (0..records as u64)
+        .map(|i| {
+            let p = data::person(seed, i);
+            let m = Meta {
+                updated_ms: p.updated_ms,
+                health_center: p.health_center as u8,
+                deleted: false,
+            };
+            let hc = health_centers[m.health_center as usize % health_centers.len()];
+            model_of(seed, hc, i, &p, &m)
+        })
+        .collect()
+}
+
+fn model_of(
+    seed: u64,
+    health_center: &kadi_dhis2::model::OrgUnit,
+    i: u64,
+    p: &data::Person,
+    m: &Meta,
+) -> TrackedEntity {
     let te_uid = data::record_uid(seed, data::KIND_TE, i);
-    let ou = state.health_center(p.health_center).uid.clone();
+    let ou = health_center.uid.clone();
     TrackedEntity {
         uid: te_uid.clone(),
         tracked_entity_type: Some(data::TRACKED_ENTITY_TYPE_UID.into()),
