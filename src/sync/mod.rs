@@ -403,10 +403,19 @@ fn run_inner(
 /// Pulls the program (attributes, option sets) and org units into the store.
 pub fn refresh_metadata(store: &Store, program_uid: &str) -> Result<()> {
     let client = crate::link::client_from_store(store)?;
+    refresh_metadata_from(store, &client, program_uid)
+}
+
+/// Like [`refresh_metadata`], from `source` instead of the stored connection.
+pub fn refresh_metadata_from(
+    store: &Store,
+    source: &dyn Dhis2Source,
+    program_uid: &str,
+) -> Result<()> {
     let opts = SyncOptions::default();
     let run = Run {
         store,
-        source: &client,
+        source,
         retry: Retry::new(&opts),
         opts: &opts,
         program_uid,
