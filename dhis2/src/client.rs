@@ -297,25 +297,47 @@ impl Client {
         use_etag: bool,
     ) -> Result<Body, Dhis2Error> {
         let url = format!("{}/api/{}", self.config.base_url, path);
+        let cache_key = {
+            let q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{url}?{}", q.join("&"))
+        };
+        let response = self.send(&url, query, use_etag.then_some(cache_key.as_str()))?;
+        self.answer(response, url, cache_key, use_etag)
+    }
+
+    /// Sends the request (with `If-None-Match` when `etag_key` has a cached answer); only a
+    /// failure to get any answer is an error here.
+    fn send(
+        &self,
+        url: &str,
+        query: &[(&str, String)],
+        etag_key: Option<&str>,
+    ) -> Result<ureq::http::Response<ureq::Body>, Dhis2Error> {
         let mut request = self
             .agent
-            .get(&url)
+            .get(url)
             .header("Accept", "application/json")
             .header("Authorization", self.config.auth.header_value());
         for (k, v) in query {
             request = request.query(*k, v);
         }
-        let cache_key = {
-            let q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            format!("{url}?{}", q.join("&"))
-        };
-        if use_etag {
-            if let Some((tag, _)) = lock(&self.etags).get(&cache_key) {
+        if let Some(key) = etag_key {
+            if let Some((tag, _)) = lock(&self.etags).get(key) {
                 request = request.header("If-None-Match", tag.as_str());
             }
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let mut response = request.call().map_err(|e| transport_error(e, &url))?;
+        request.call().map_err(|e| transport_error(e, url))
+    }
+
+    /// Maps an answer to its body (2xx, or a cached body for 304) or to the error it means.
+    fn answer(
+        &self,
+        mut response: ureq::http::Response<ureq::Body>,
+        url: String,
+        cache_key: String,
+        use_etag: bool,
+    ) -> Result<Body, Dhis2Error> {
         let status = response.status().as_u16();
         let header = |name: &str| {
             response
