@@ -1062,6 +1062,66 @@ mod tests {
         assert!(is_short_page(0, 0, 500));
     }
 
+    /// A store with the fake's metadata and the demo mapping.
+    #[cfg(feature = "demo")]
+    fn mapped_store(dir: &std::path::Path, fake: &fake::FakeDhis2) -> Store {
+        let store = Store::open(&dir.join("kadi.db")).unwrap();
+        refresh_metadata_from(&store, fake, crate::sim::PROGRAM_UID).unwrap();
+        crate::mapping::set_mapping(&store, &crate::mapping::demo_mapping()).unwrap();
+        store
+    }
+
+    #[cfg(feature = "demo")]
+    #[test]
+    fn a_truncated_page_is_retried_by_its_variant_and_an_auth_failure_ends_the_run_at_once() {
+        use fake::{Call, FakeDhis2};
+        let dir = tempfile::tempdir().unwrap();
+        let fake = FakeDhis2::new("2.41", 30, 3).unwrap();
+        let store = mapped_store(dir.path(), &fake);
+        let opts = SyncOptions {
+            page_size: 10,
+            backoff_base_ms: 1,
+            backoff_cap_ms: 2,
+            ..Default::default()
+        };
+        // The text says nothing of truncation: the variant decides.
+        fake.fail_next(
+            Call::TrackedEntitiesPage,
+            Dhis2Error::Truncated("cut".into()),
+        );
+        let r = run_from(&store, &fake, crate::sim::PROGRAM_UID, &opts).unwrap();
+        assert_eq!((r.status, r.created), (RunStatus::Ok, 30));
+        assert_eq!(fake.calls(Call::TrackedEntitiesPage), 4 + 1, "one retry");
+
+        let before = fake.calls(Call::TrackedEntitiesPage);
+        fake.fail_next(
+            Call::TrackedEntitiesPage,
+            Dhis2Error::AuthFailed("401".into()),
+        );
+        let (r, result) = run_from_with_report(&store, &fake, crate::sim::PROGRAM_UID, &opts);
+        assert!(result.is_err());
+        assert_eq!(r.status, RunStatus::Failed);
+        assert_eq!(
+            fake.calls(Call::TrackedEntitiesPage),
+            before + 1,
+            "never retried"
+        );
+        assert_eq!(store.sync_runs(1).unwrap()[0].status, "failed");
+    }
+
+    #[test]
+    fn run_statuses_keep_their_stored_and_json_forms() {
+        for (s, text) in [
+            (RunStatus::Running, "running"),
+            (RunStatus::Ok, "ok"),
+            (RunStatus::Failed, "failed"),
+            (RunStatus::Interrupted, "interrupted"),
+        ] {
+            assert_eq!(s.as_sql(), text);
+            assert_eq!(serde_json::to_value(s).unwrap(), text);
+        }
+    }
+
     #[test]
     fn only_transient_errors_are_retried() {
         assert!(is_retryable(&Dhis2Error::Unreachable("x".into())));
