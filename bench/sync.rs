@@ -83,7 +83,7 @@ fn bench(n: usize) -> anyhow::Result<()> {
             username: "admin".into(),
             password: "district".into(),
         };
-        kadi::dhis2::save_connection(&store, "bench", &sim.base_url, &auth)?;
+        kadi::link::save_connection(&store, "bench", &sim.base_url, &auth)?;
         kadi::mapping::set_mapping(&store, &kadi::mapping::demo_mapping())?;
         let plan = kadi::mapping::MappingPlan::load(&store, kadi::sim::PROGRAM_UID)?;
         let mut guardrail = kadi::mapping::Guardrail::load(&store, kadi::sim::PROGRAM_UID)?;

@@ -21,15 +21,15 @@ fn main() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let store = kadi::store::Store::open(&dir.path().join("kadi.db"))?;
         let program = kadi::sim::data::program();
-        store.upsert_program(&program, &|i| {
+        store.upsert_program(&kadi::sync::program_row(&program, &|i| {
             program.attributes[i].code.as_deref() == Some("HIV_STATUS")
-        })?;
+        }))?;
         let levels: Vec<(u32, String)> = kadi::sim::data::org_unit_levels()
             .into_iter()
             .map(|l| (l.level, l.name))
             .collect();
         let units = kadi::sim::data::org_units();
-        store.upsert_org_units(&units, &levels)?;
+        store.upsert_org_units(&kadi::sync::org_unit_rows(&units), &levels)?;
         kadi::mapping::set_mapping(&store, &kadi::mapping::demo_mapping())?;
         let plan = kadi::mapping::MappingPlan::load(&store, PROGRAM)?;
         let mut guardrail = kadi::mapping::Guardrail::load(&store, PROGRAM)?;

@@ -221,7 +221,7 @@ fn configure_dhis2(store: &Store, base_url: &str) -> Result<()> {
         username: "admin".into(),
         password: "district".into(),
     };
-    crate::dhis2::save_connection(store, "demo", base_url, &auth)
+    crate::link::save_connection(store, "demo", base_url, &auth)
         .context("storing the simulator's connection")?;
     Ok(())
 }

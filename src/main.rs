@@ -1,4 +1,6 @@
 //! The `kadi` command: parses arguments and calls the library. Nothing else lives here.
+mod cli;
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,7 +25,7 @@ enum Command {
         json: bool,
     },
     /// Configure and test the DHIS2 connection; preview enrollments.
-    Dhis2(kadi::dhis2::cli::Dhis2Args),
+    Dhis2(cli::dhis2::Dhis2Args),
     /// Pull a program's data from DHIS2 into the store, map it and resolve identities.
     Sync(kadi::sync::cli::SyncArgs),
     /// Set the automatic sync schedule.
@@ -39,8 +41,10 @@ enum Command {
     /// Manage the staff accounts that log in to the page.
     Staff(kadi::web::cli::StaffArgs),
     /// Run a DHIS2 simulator (for tests and demos).
-    Sim(kadi::sim::cli::SimArgs),
+    #[cfg(feature = "demo")]
+    Sim(cli::sim::SimArgs),
     /// Run the whole pipeline against a built-in simulator.
+    #[cfg(feature = "demo")]
     Demo(kadi::demo::DemoArgs),
     /// Back the database (and its key file) up into a directory, online.
     Backup {
@@ -82,7 +86,9 @@ fn main() -> ExitCode {
         Command::Cards(a) => a.run(&db),
         Command::Serve(a) => a.run(&db),
         Command::Staff(a) => a.run(&db),
+        #[cfg(feature = "demo")]
         Command::Sim(a) => a.run(&db),
+        #[cfg(feature = "demo")]
         Command::Demo(a) => a.run(&db),
         Command::Backup { to, keep, json } => backup(&db, &to, keep, json),
         Command::Restore { from, json } => restore(&db, &from, json),

@@ -318,7 +318,7 @@ fn faults_land_in_the_right_error_categories() {
     sim.fail_next(1, Fault::Truncate);
     let err = c.tracked_entities_page(&query(), 1, 10).unwrap_err();
     assert!(
-        matches!(&err, Dhis2Error::Malformed(m) if m.starts_with("truncated")),
+        matches!(&err, Dhis2Error::Truncated(m) if m.starts_with("truncated")),
         "{err}"
     );
     assert!(err.is_retryable());

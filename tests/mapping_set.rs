@@ -29,7 +29,9 @@ fn store_entity(store: &kadi::store::Store, te: &kadi::dhis2::model::TrackedEnti
         .filter(|a| a.code.as_deref() != Some("HIV_STATUS"))
         .map(|a| (a.attribute.as_str(), a.value.as_str(), None))
         .collect();
-    store.write_tracked_entity(PROGRAM, te, &kept).unwrap();
+    store
+        .write_tracked_entity(PROGRAM, &kadi::sync::entity_row(te), &kept)
+        .unwrap();
 }
 
 #[test]

@@ -259,9 +259,9 @@ fn an_attribute_flagged_sensitive_later_loses_its_stored_values() {
     let p = program();
     let code = |i: usize| p.attributes[i].code.clone().unwrap_or_default();
     let purged = store
-        .upsert_program(&p, &|i| {
+        .upsert_program(&kadi::sync::program_row(&p, &|i| {
             matches!(code(i).as_str(), "HIV_STATUS" | "NATIONAL_ID")
-        })
+        }))
         .unwrap();
     assert_eq!(purged, 1);
     assert_eq!(store.count("attribute_values").unwrap(), 6);
@@ -271,10 +271,20 @@ fn an_attribute_flagged_sensitive_later_loses_its_stored_values() {
 fn only_new_or_changed_org_units_are_counted_as_changes() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_metadata(dir.path());
-    assert_eq!(store.upsert_org_units(&org_units(), &[]).unwrap(), 0);
+    assert_eq!(
+        store
+            .upsert_org_units(&kadi::sync::org_unit_rows(&org_units()), &[])
+            .unwrap(),
+        0
+    );
     let mut renamed = org_units();
     renamed[3].name = "CS Thiaroye Gare".into();
-    assert_eq!(store.upsert_org_units(&renamed, &[]).unwrap(), 1);
+    assert_eq!(
+        store
+            .upsert_org_units(&kadi::sync::org_unit_rows(&renamed), &[])
+            .unwrap(),
+        1
+    );
 }
 
 #[test]

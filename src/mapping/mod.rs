@@ -111,7 +111,7 @@ pub fn demo_mapping() -> AssignCodesBody {
         ("FEMALE".into(), "F".into()),
     ]));
     AssignCodesBody {
-        programme_uid: crate::sim::PROGRAM_UID.into(),
+        programme_uid: "P3jJH5Tu5VC".into(), // the demo program (kadi_sim::PROGRAM_UID)
         mappings: vec![
             by_code("FIRST_NAME", "first_name"),
             by_code("LAST_NAME", "last_name"),

@@ -2,9 +2,79 @@
 //! (non-sensitive) attribute values and enrollments, the resumable cursor, run records and the
 //! schedule. The engine commits each page together with its cursor through [`Store::in_transaction`].
 use super::{now_utc, Store};
-use crate::dhis2::model::{Enrollment, OrgUnit, Program, TrackedEntity};
 use anyhow::{Context, Result};
 use rusqlite::{params, OptionalExtension};
+
+/// A program as the store keeps it (the sync engine makes it from DHIS2's model).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgramRow {
+    pub uid: String,
+    pub name: String,
+    pub code: Option<String>,
+    pub tracked_entity_type: Option<String>,
+    /// In the program's order (stored as `sort_order`).
+    pub attributes: Vec<AttributeRow>,
+}
+
+/// One attribute of a program, with whether the guardrail blocks its values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttributeRow {
+    pub uid: String,
+    pub code: Option<String>,
+    pub name: String,
+    pub display_name: Option<String>,
+    pub value_type: String,
+    pub mandatory: bool,
+    pub option_set: Option<OptionSetRow>,
+    /// Values of a sensitive attribute are never stored (and purged when it becomes one).
+    pub sensitive: bool,
+}
+
+/// An option set with its options as (code, name), in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptionSetRow {
+    pub uid: String,
+    pub name: Option<String>,
+    pub options: Vec<(String, String)>,
+}
+
+/// An org unit as the store keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrgUnitRow {
+    pub uid: String,
+    pub name: String,
+    pub code: Option<String>,
+    pub level: Option<u32>,
+    /// `/root/child/.../self`
+    pub path: Option<String>,
+    pub parent_uid: Option<String>,
+}
+
+/// A tracked entity as the store writes it, borrowed from what the sync engine received (no
+/// copy per record on the hot path).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackedEntityRow<'a> {
+    pub uid: &'a str,
+    pub tracked_entity_type: Option<&'a str>,
+    pub org_unit: Option<&'a str>,
+    pub created_at: Option<&'a str>,
+    pub updated_at: Option<&'a str>,
+    pub deleted: bool,
+    pub enrollments: Vec<EnrollmentRow<'a>>,
+}
+
+/// One enrollment of a [`TrackedEntityRow`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnrollmentRow<'a> {
+    pub uid: &'a str,
+    pub program: &'a str,
+    pub org_unit: Option<&'a str>,
+    pub enrolled_at: Option<&'a str>,
+    pub occurred_at: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub updated_at: Option<&'a str>,
+    pub deleted: bool,
+}
 
 /// What writing one tracked entity changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,14 +219,10 @@ impl Store {
         Ok(())
     }
 
-    /// Stores a program with its attributes, option sets and options. `sensitive(attr)` flags
-    /// attributes the guardrail blocks; values of flagged attributes already stored are deleted
-    /// (returns how many). Attributes no longer in the program are removed.
-    pub fn upsert_program(
-        &self,
-        program: &Program,
-        sensitive: &dyn Fn(usize) -> bool,
-    ) -> Result<u64> {
+    /// Stores a program with its attributes, option sets and options. Values already stored of
+    /// attributes flagged `sensitive` are deleted (returns how many). Attributes no longer in the
+    /// program are removed.
+    pub fn upsert_program(&self, program: &ProgramRow) -> Result<u64> {
         let now = now_utc();
         let c = self.conn();
         c.execute(
@@ -185,8 +251,8 @@ impl Store {
             if let Some(os) = &a.option_set {
                 set.execute(params![os.uid, os.name])?;
                 del_options.execute(params![os.uid])?;
-                for (j, o) in os.options.iter().enumerate() {
-                    option.execute(params![os.uid, o.code, o.name, j as i64])?;
+                for (j, (code, name)) in os.options.iter().enumerate() {
+                    option.execute(params![os.uid, code, name, j as i64])?;
                 }
             }
             attr.execute(params![
@@ -199,7 +265,7 @@ impl Store {
                 a.option_set.as_ref().map(|o| o.uid.as_str()),
                 a.mandatory as i64,
                 i as i64,
-                sensitive(i) as i64
+                a.sensitive as i64
             ])
             .with_context(|| format!("storing attribute {} of program {}", a.uid, program.uid))?;
         }
@@ -214,12 +280,7 @@ impl Store {
              WHERE instr(attributes_json, ?1) > 0
                AND EXISTS (SELECT 1 FROM json_each(attributes_json) j WHERE j.value ->> 0 = ?1)",
         )?;
-        for (_, a) in program
-            .attributes
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| sensitive(*i))
-        {
+        for a in program.attributes.iter().filter(|a| a.sensitive) {
             purged += purge
                 .execute(params![a.uid])
                 .with_context(|| format!("purging values of sensitive attribute {}", a.uid))?
@@ -230,7 +291,7 @@ impl Store {
 
     /// Stores org units (insert or update by UID) and the level names. Returns how many org units
     /// are new or changed (a rename or move changes card fields derived from them).
-    pub fn upsert_org_units(&self, units: &[OrgUnit], levels: &[(u32, String)]) -> Result<u64> {
+    pub fn upsert_org_units(&self, units: &[OrgUnitRow], levels: &[(u32, String)]) -> Result<u64> {
         let c = self.conn();
         let mut stmt = c.prepare_cached(
             "INSERT INTO org_units(uid, name, code, level, path, parent_uid) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -276,12 +337,14 @@ impl Store {
     pub fn write_tracked_entity(
         &self,
         program_uid: &str,
-        te: &TrackedEntity,
+        te: &TrackedEntityRow<'_>,
         kept_attributes: &[(&str, &str, Option<&str>)],
     ) -> Result<EntityChange> {
-        let stored = self.tracked_entity_version(&te.uid)?;
+        let stored = self.tracked_entity_version(te.uid)?;
         let change = match &stored {
-            Some((updated, deleted)) if *updated == te.updated_at && *deleted == te.deleted => {
+            Some((updated, deleted))
+                if updated.as_deref() == te.updated_at && *deleted == te.deleted =>
+            {
                 return Ok(EntityChange::Unchanged)
             }
             Some((_, false)) if te.deleted => EntityChange::Deleted,
@@ -312,7 +375,7 @@ impl Store {
         .execute(params![te.uid, te.tracked_entity_type, te.org_unit, te.created_at, te.updated_at, te.deleted as i64, now, attributes_json])
         .with_context(|| format!("storing tracked entity {}", te.uid))?;
         if te.deleted {
-            self.delete_card_records_of_entity(&te.uid)?;
+            self.delete_card_records_of_entity(te.uid)?;
             c.prepare_cached(
                 "UPDATE enrollments SET deleted = 1, synced_at = ?2 WHERE tracked_entity_uid = ?1",
             )?
@@ -320,12 +383,12 @@ impl Store {
             return Ok(change);
         }
         for e in te.enrollments.iter().filter(|e| e.program == program_uid) {
-            self.write_enrollment(&te.uid, e, &now)?;
+            self.write_enrollment(te.uid, e, &now)?;
         }
         Ok(change)
     }
 
-    fn write_enrollment(&self, te_uid: &str, e: &Enrollment, now: &str) -> Result<()> {
+    fn write_enrollment(&self, te_uid: &str, e: &EnrollmentRow<'_>, now: &str) -> Result<()> {
         self.conn()
             .prepare_cached(
                 "INSERT INTO enrollments(uid, tracked_entity_uid, program_uid, org_unit_uid, enrolled_at, occurred_at, status,

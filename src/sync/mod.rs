@@ -13,18 +13,26 @@
 //!
 //! Called by `kadi sync`, the scheduler (`kadi serve`), `kadi demo` and the web page.
 pub mod cli;
+#[cfg(feature = "demo")]
+pub mod fake;
 pub mod holder;
 pub mod schedule;
+mod source;
+
+pub use source::Dhis2Source;
 
 pub use schedule::{
     scheduler_loop, scheduler_loop_with, scheduler_tick, scheduler_tick_at, scheduler_tick_with,
     set_schedule, AfterSync, OwnedAfterSync, ScheduleReport, Scheduler,
 };
 
-use crate::dhis2::model::{Page, Program, SystemInfo, TrackedEntity};
-use crate::dhis2::{Client, Dhis2Error, TrackedEntityQuery};
+use crate::dhis2::model::{OrgUnit, Page, Program, SystemInfo, TrackedEntity};
+use crate::dhis2::{Dhis2Error, TrackedEntityQuery};
 use crate::mapping::{attribute_is_sensitive, EnrollmentFacts, Guardrail, MappingPlan};
-use crate::store::sync_data::{EntityChange, SyncCursor};
+use crate::store::sync_data::{
+    AttributeRow, EnrollmentRow, EntityChange, OptionSetRow, OrgUnitRow, ProgramRow, SyncCursor,
+    TrackedEntityRow,
+};
 use crate::store::Store;
 use anyhow::{anyhow, Context, Result};
 use serde::Serialize;
@@ -107,12 +115,50 @@ pub struct BlockedAttribute {
     pub values_blocked: u64,
 }
 
+/// Where a sync run is (`sync_runs.status`, the report's `status`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Started and not finished (or its process died: the next run marks it `interrupted`).
+    #[default]
+    Running,
+    Ok,
+    Failed,
+    /// Left `running` by a process that is gone (set by the store when a new run begins).
+    Interrupted,
+}
+
+impl RunStatus {
+    /// The form stored in `sync_runs.status` and written in the report's JSON.
+    pub fn as_sql(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Ok => "ok",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_sql())
+    }
+}
+
+/// Lets callers and tests compare with the stored form (`report.status == "ok"`).
+impl PartialEq<&str> for RunStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_sql() == *other
+    }
+}
+
 /// What one sync run did (`kadi sync --json`; also stored in `sync_runs`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SyncReport {
     pub program_uid: String,
-    /// `ok` or `failed`.
-    pub status: String,
+    /// `ok` or `failed` (`running` while it runs).
+    pub status: RunStatus,
     pub server_version: Option<String>,
     /// Tracked entities received (including the overlap that turned out unchanged).
     pub pulled: u64,
@@ -153,7 +199,8 @@ pub struct SyncReport {
     pub run_id: Option<i64>,
 }
 
-/// Runs one sync of `program_uid`: metadata, org units, tracked entities (incremental and
+/// Runs one sync of `program_uid` against the DHIS2 connection configured in the store
+/// ([`crate::link::client_from_store`]): metadata, org units, tracked entities (incremental and
 /// resumable), mapping, reconciliation when due, MPI resolution. Stores and audits the report.
 pub fn run(store: &Store, program_uid: &str, opts: &SyncOptions) -> Result<SyncReport> {
     let (report, result) = run_with_report(store, program_uid, opts);
@@ -166,17 +213,56 @@ pub fn run_with_report(
     program_uid: &str,
     opts: &SyncOptions,
 ) -> (SyncReport, Result<()>) {
+    run_reported(store, Source::Stored, program_uid, opts)
+}
+
+/// Runs one sync of `program_uid` from `source` (any [`Dhis2Source`]: the HTTP client, or the
+/// in-process fake of the tests) instead of the stored connection. Same steps, rows and audit.
+pub fn run_from(
+    store: &Store,
+    source: &dyn Dhis2Source,
+    program_uid: &str,
+    opts: &SyncOptions,
+) -> Result<SyncReport> {
+    let (report, result) = run_from_with_report(store, source, program_uid, opts);
+    result.map(|()| report)
+}
+
+/// Like [`run_from`], but returns the report also when the run failed.
+pub fn run_from_with_report(
+    store: &Store,
+    source: &dyn Dhis2Source,
+    program_uid: &str,
+    opts: &SyncOptions,
+) -> (SyncReport, Result<()>) {
+    run_reported(store, Source::Given(source), program_uid, opts)
+}
+
+/// Where a run's DHIS2 calls go. The stored connection is opened inside the run (after the
+/// mapping check), so a missing or unreadable connection fails a recorded run as before.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Stored,
+    Given(&'a dyn Dhis2Source),
+}
+
+fn run_reported(
+    store: &Store,
+    source: Source<'_>,
+    program_uid: &str,
+    opts: &SyncOptions,
+) -> (SyncReport, Result<()>) {
     let started = Instant::now();
     let mut report = SyncReport {
         program_uid: program_uid.to_string(),
-        status: "running".into(),
+        status: RunStatus::Running,
         ..Default::default()
     };
     let run_id = match store.begin_sync_run(program_uid, &holder::this_process(), &holder::is_live)
     {
         Ok(Ok(id)) => id,
         Ok(Err(pid)) => {
-            report.status = "failed".into();
+            report.status = RunStatus::Failed;
             let msg = format!("a sync of program {program_uid} is already running (process {pid}): wait for it to finish");
             report.errors.push(msg.clone());
             return (report, Err(anyhow!(msg)));
@@ -186,7 +272,7 @@ pub fn run_with_report(
     report.run_id = Some(run_id);
     // A panic must not leave the run `running` (that would block this process's next runs).
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        run_inner(store, program_uid, opts, &mut report)
+        run_inner(store, source, program_uid, opts, &mut report)
     }))
     .unwrap_or_else(|_| {
         Err(anyhow!(
@@ -195,16 +281,16 @@ pub fn run_with_report(
     });
     report.seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     report.status = if result.is_ok() {
-        "ok".into()
+        RunStatus::Ok
     } else {
-        "failed".into()
+        RunStatus::Failed
     };
     if let Err(e) = &result {
         report.errors.push(format!("{e:#}"));
     }
     let json = serde_json::to_string(&report).unwrap_or_default();
     let stored = store
-        .finish_sync_run(run_id, &report.status, &json)
+        .finish_sync_run(run_id, report.status.as_sql(), &json)
         .and_then(|()| {
             store.audit(
                 &opts.actor,
@@ -217,8 +303,20 @@ pub fn run_with_report(
     (report, result.and(stored))
 }
 
+/// What every step of one run shares: where it stores, where it reads, how it retries, and the
+/// run's options. (It replaced the same five parameters threaded through every function.)
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    store: &'a Store,
+    source: &'a dyn Dhis2Source,
+    retry: Retry,
+    opts: &'a SyncOptions,
+    program_uid: &'a str,
+}
+
 fn run_inner(
     store: &Store,
+    source: Source<'_>,
     program_uid: &str,
     opts: &SyncOptions,
     report: &mut SyncReport,
@@ -227,22 +325,35 @@ fn run_inner(
         // Fail before any network: without a mapping nothing can become a card.
         MappingPlan::load(store, program_uid)?;
     }
-    let client = crate::dhis2::client_from_store(store)?
-        .with_timeout(Duration::from_secs(opts.request_timeout_secs.max(1)));
-    let retry = Retry::new(opts);
+    let stored;
+    let source: &dyn Dhis2Source = match source {
+        Source::Given(s) => s,
+        Source::Stored => {
+            stored = crate::link::client_from_store(store)?
+                .with_timeout(Duration::from_secs(opts.request_timeout_secs.max(1)));
+            &stored
+        }
+    };
+    let run = Run {
+        store,
+        source,
+        retry: Retry::new(opts),
+        opts,
+        program_uid,
+    };
     // Read the server clock before anything else: it becomes the next watermark. It doubles as
     // the connectivity probe, so an offline box gives up after a few quick tries.
     let probe = Retry {
-        max_attempts: retry.max_attempts.min(3),
-        ..retry
+        max_attempts: run.retry.max_attempts.min(3),
+        ..run.retry
     };
     let info: SystemInfo = probe.call(&mut report.errors, "reading /api/system/info", || {
-        client.system_info()
+        source.system_info()
     })?;
     report.server_version = Some(info.version.clone());
     // The box has no real-time clock: the server's date is what MPI IDs take their year from.
     store.record_server_date(&info.server_date)?;
-    let org_units_changed = pull_metadata(store, &client, &retry, report, program_uid)?;
+    let org_units_changed = run.pull_metadata(report)?;
     remap_if_org_units_changed(store, program_uid, org_units_changed, report)?;
     if opts.metadata_only {
         return Ok(());
@@ -252,17 +363,7 @@ fn run_inner(
     store.prepare_for_bulk_writes()?;
     let cursor = store.sync_cursor(program_uid)?;
     let incremental = cursor.watermark.is_some();
-    pull_tracked_entities(
-        store,
-        &client,
-        &retry,
-        report,
-        &plan,
-        &mut guardrail,
-        opts,
-        &info,
-        cursor.clone(),
-    )?;
+    run.pull_tracked_entities(report, &plan, &mut guardrail, &info, cursor.clone())?;
     report.sensitive_blocked = guardrail.blocked_total();
     report.sensitive_attributes = guardrail
         .blocked
@@ -280,7 +381,7 @@ fn run_inner(
             .as_deref()
             .is_none_or(|r| hours_between(r, &info.server_date) >= opts.reconcile_every_hours);
     if opts.reconcile || due {
-        reconcile(store, &client, &retry, report, program_uid, opts, &info)?;
+        run.reconcile(report, &info)?;
     }
     if opts.resolve_mpi {
         let started = Instant::now();
@@ -301,56 +402,148 @@ fn run_inner(
 
 /// Pulls the program (attributes, option sets) and org units into the store.
 pub fn refresh_metadata(store: &Store, program_uid: &str) -> Result<()> {
-    let client = crate::dhis2::client_from_store(store)?;
-    let opts = SyncOptions::default();
-    let retry = Retry::new(&opts);
-    let mut report = SyncReport::default();
-    pull_metadata(store, &client, &retry, &mut report, program_uid).map(|_| ())
+    let client = crate::link::client_from_store(store)?;
+    refresh_metadata_from(store, &client, program_uid)
 }
 
-fn pull_metadata(
+/// Like [`refresh_metadata`], from `source` instead of the stored connection.
+pub fn refresh_metadata_from(
     store: &Store,
-    client: &Client,
-    retry: &Retry,
-    report: &mut SyncReport,
+    source: &dyn Dhis2Source,
     program_uid: &str,
-) -> Result<u64> {
-    let program: Program = retry.call(&mut report.errors, &format!("reading program {program_uid}"), || client.program(program_uid))
-        .with_context(|| {
-            format!("program {program_uid} is not readable on the configured DHIS2 server: check the UID and the user's program access")
-        })?;
-    let org_units = retry.call(&mut report.errors, "reading org units", || {
-        client.org_units()
-    })?;
-    let named_levels = retry.call(&mut report.errors, "reading org unit levels", || {
-        client.org_unit_levels()
-    })?;
-    let mut levels: BTreeMap<u32, String> = named_levels
-        .into_iter()
-        .map(|l| (l.level, l.name))
-        .collect();
-    for u in &org_units {
-        if let Some(l) = u.level {
-            levels.entry(l).or_insert_with(|| format!("Level {l}"));
-        }
-    }
-    let levels: Vec<(u32, String)> = levels.into_iter().collect();
-    store
-        .in_transaction(|s| {
-            s.upsert_program(&program, &|i| {
-                let a = &program.attributes[i];
-                attribute_is_sensitive(
-                    a.code.as_deref(),
-                    &a.name,
-                    a.display_name.as_deref(),
-                    a.option_set.as_ref().and_then(|o| o.name.as_deref()),
-                )
-            })?;
-            s.upsert_org_units(&org_units, &levels)
-        })
-        .with_context(|| format!("storing metadata of program {program_uid}"))
+) -> Result<()> {
+    let opts = SyncOptions::default();
+    let run = Run {
+        store,
+        source,
+        retry: Retry::new(&opts),
+        opts: &opts,
+        program_uid,
+    };
+    let mut report = SyncReport::default();
+    run.pull_metadata(&mut report).map(|_| ())
 }
 
+/// The store's row of a DHIS2 program (the store knows no DHIS2 type); `sensitive(i)` flags the
+/// `i`-th attribute for the guardrail.
+pub fn program_row(program: &Program, sensitive: &dyn Fn(usize) -> bool) -> ProgramRow {
+    ProgramRow {
+        uid: program.uid.clone(),
+        name: program.name.clone(),
+        code: program.code.clone(),
+        tracked_entity_type: program.tracked_entity_type.clone(),
+        attributes: program
+            .attributes
+            .iter()
+            .enumerate()
+            .map(|(i, a)| AttributeRow {
+                uid: a.uid.clone(),
+                code: a.code.clone(),
+                name: a.name.clone(),
+                display_name: a.display_name.clone(),
+                value_type: a.value_type.clone(),
+                mandatory: a.mandatory,
+                option_set: a.option_set.as_ref().map(|o| OptionSetRow {
+                    uid: o.uid.clone(),
+                    name: o.name.clone(),
+                    options: o
+                        .options
+                        .iter()
+                        .map(|x| (x.code.clone(), x.name.clone()))
+                        .collect(),
+                }),
+                sensitive: sensitive(i),
+            })
+            .collect(),
+    }
+}
+
+/// The store's rows of DHIS2 org units.
+pub fn org_unit_rows(units: &[OrgUnit]) -> Vec<OrgUnitRow> {
+    units
+        .iter()
+        .map(|u| OrgUnitRow {
+            uid: u.uid.clone(),
+            name: u.name.clone(),
+            code: u.code.clone(),
+            level: u.level,
+            path: u.path.clone(),
+            parent_uid: u.parent_uid.clone(),
+        })
+        .collect()
+}
+
+/// The store's row of a DHIS2 tracked entity (borrowed: one per record on the hot path).
+pub fn entity_row(te: &TrackedEntity) -> TrackedEntityRow<'_> {
+    TrackedEntityRow {
+        uid: &te.uid,
+        tracked_entity_type: te.tracked_entity_type.as_deref(),
+        org_unit: te.org_unit.as_deref(),
+        created_at: te.created_at.as_deref(),
+        updated_at: te.updated_at.as_deref(),
+        deleted: te.deleted,
+        enrollments: te
+            .enrollments
+            .iter()
+            .map(|e| EnrollmentRow {
+                uid: &e.uid,
+                program: &e.program,
+                org_unit: e.org_unit.as_deref(),
+                enrolled_at: e.enrolled_at.as_deref(),
+                occurred_at: e.occurred_at.as_deref(),
+                status: e.status.as_deref(),
+                updated_at: e.updated_at.as_deref(),
+                deleted: e.deleted,
+            })
+            .collect(),
+    }
+}
+
+impl Run<'_> {
+    fn pull_metadata(&self, report: &mut SyncReport) -> Result<u64> {
+        let (program_uid, source) = (self.program_uid, self.source);
+        let program: Program = self.retry.call(&mut report.errors, &format!("reading program {program_uid}"), || source.program(program_uid))
+            .with_context(|| {
+                format!("program {program_uid} is not readable on the configured DHIS2 server: check the UID and the user's program access")
+            })?;
+        let org_units = self
+            .retry
+            .call(&mut report.errors, "reading org units", || {
+                source.org_units()
+            })?;
+        let named_levels =
+            self.retry
+                .call(&mut report.errors, "reading org unit levels", || {
+                    source.org_unit_levels()
+                })?;
+        let mut levels: BTreeMap<u32, String> = named_levels
+            .into_iter()
+            .map(|l| (l.level, l.name))
+            .collect();
+        for u in &org_units {
+            if let Some(l) = u.level {
+                levels.entry(l).or_insert_with(|| format!("Level {l}"));
+            }
+        }
+        let levels: Vec<(u32, String)> = levels.into_iter().collect();
+        let program = program_row(&program, &|i| {
+            let a = &program.attributes[i];
+            attribute_is_sensitive(
+                a.code.as_deref(),
+                &a.name,
+                a.display_name.as_deref(),
+                a.option_set.as_ref().and_then(|o| o.name.as_deref()),
+            )
+        });
+        let org_units = org_unit_rows(&org_units);
+        self.store
+            .in_transaction(|s| {
+                s.upsert_program(&program)?;
+                s.upsert_org_units(&org_units, &levels)
+            })
+            .with_context(|| format!("storing metadata of program {program_uid}"))
+    }
+}
 /// Re-derives the program's cards when org units changed (renamed health center, moved unit):
 /// `health_center` and `zone` come from them.
 fn remap_if_org_units_changed(
@@ -365,79 +558,107 @@ fn remap_if_org_units_changed(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn pull_tracked_entities(
-    store: &Store,
-    client: &Client,
-    retry: &Retry,
-    report: &mut SyncReport,
-    plan: &MappingPlan,
-    guardrail: &mut Guardrail,
-    opts: &SyncOptions,
-    info: &SystemInfo,
-    cursor: SyncCursor,
-) -> Result<()> {
-    let program_uid = plan.program_uid.as_str();
-    let mut cursor = cursor;
-    let page = match (&cursor.run_server_date, cursor.next_page) {
-        (Some(_), Some(next)) => {
-            report.resumed_from_page = Some(next);
-            next
-        }
-        _ => {
-            cursor.run_server_date = Some(info.server_date.clone());
-            cursor.run_updated_after = cursor
-                .watermark
-                .as_deref()
-                .map(|w| minus_seconds(w, opts.overlap_seconds));
-            cursor.next_page = Some(1);
-            cursor.run_page_size = Some(opts.page_size.max(1));
-            store.set_sync_cursor(program_uid, &cursor)?;
-            1
-        }
-    };
-    let query = TrackedEntityQuery {
-        program: program_uid.to_string(),
-        org_units: opts.org_units.clone(),
-        updated_after: cursor.run_updated_after.clone(),
-        include_deleted: true,
-    };
-    // A resumed run pages as the interrupted one did, or offsets would not line up.
-    let page_size = cursor.run_page_size.unwrap_or(opts.page_size).max(1);
-    // A fetcher thread reads page n+1 while page n is stored: the run costs about the slower of
-    // the two instead of their sum, and at most two pages are in memory. Only the storing side
-    // commits (page and cursor together), so a kill loses at most what was not yet committed.
-    let (tx, rx) =
-        std::sync::mpsc::sync_channel::<(u32, Result<Page<TrackedEntity>>, Vec<String>)>(1);
-    let first_page = page;
-    let paged = std::thread::scope(|scope| -> Result<()> {
-        // Owned here so that an early return drops it and unblocks the fetcher before the join.
-        let rx = rx;
-        let query = &query;
-        scope.spawn(move || {
-            let mut page = first_page;
-            loop {
-                let mut errors = Vec::new();
-                let fetched = retry.call(
-                    &mut errors,
-                    &format!("fetching page {page} of tracked entities of program {program_uid}"),
-                    || client.tracked_entities_page(query, page, page_size),
-                );
-                let last = match &fetched {
-                    Ok(p) => is_short_page(p.items.len(), p.page_size, page_size),
-                    Err(_) => true,
-                };
-                if tx.send((page, fetched, errors)).is_err() || last {
-                    break;
-                }
-                page += 1;
-            }
-        });
-        // One small extra request, only when someone shows progress; a failure just means no total.
-        let mut total: Option<u64> = match &opts.progress.0 {
-            Some(_) => client.tracked_entities_total(query).ok().flatten(),
-            None => None,
+/// One fetched page as the fetcher thread hands it over: its number, the page or the error that
+/// ended the run, and the retried errors on the way.
+type Fetched = (u32, Result<Page<TrackedEntity>>, Vec<String>);
+
+impl Run<'_> {
+    /// Pulls the program's tracked entities page by page into the store (resuming an
+    /// interrupted run where it stopped), then moves the watermark.
+    fn pull_tracked_entities(
+        &self,
+        report: &mut SyncReport,
+        plan: &MappingPlan,
+        guardrail: &mut Guardrail,
+        info: &SystemInfo,
+        cursor: SyncCursor,
+    ) -> Result<()> {
+        let mut cursor = cursor;
+        let first_page = self.start_or_resume(report, info, &mut cursor)?;
+        let query = TrackedEntityQuery {
+            program: self.program_uid.to_string(),
+            org_units: self.opts.org_units.clone(),
+            updated_after: cursor.run_updated_after.clone(),
+            include_deleted: true,
         };
+        // A resumed run pages as the interrupted one did, or offsets would not line up.
+        let page_size = cursor.run_page_size.unwrap_or(self.opts.page_size).max(1);
+        // A fetcher thread reads page n+1 while page n is stored: the run costs about the slower
+        // of the two instead of their sum, and at most two pages are in memory. Only the storing
+        // side commits (page and cursor together), so a kill loses at most what was not yet
+        // committed.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Fetched>(1);
+        let paged = std::thread::scope(|scope| -> Result<()> {
+            // Owned here so that an early return drops it and unblocks the fetcher before the join.
+            let rx = rx;
+            let query = &query;
+            let fetcher = Fetcher {
+                source: self.source,
+                retry: self.retry,
+                program_uid: self.program_uid,
+            };
+            scope.spawn(move || fetcher.fetch_pages(query, first_page, page_size, tx));
+            // One small extra request, only when someone shows progress; a failure just means
+            // no total.
+            let total = match &self.opts.progress.0 {
+                Some(_) => self.source.tracked_entities_total(query).ok().flatten(),
+                None => None,
+            };
+            self.store_pages(rx, total, report, plan, guardrail, &mut cursor)
+        });
+        if paged.is_err() && self.store.in_write_batch() {
+            // A fetch failed: the pages stored before it are whole (each with its cursor); keep
+            // them, as when every page committed alone, so the next run resumes after them.
+            if self.store.end_write_batch(true).is_err() {
+                let _ = self.store.end_write_batch(false);
+            }
+        }
+        paged?;
+        cursor.watermark = cursor.run_server_date.take();
+        cursor.run_updated_after = None;
+        cursor.run_page_size = None;
+        cursor.next_page = None;
+        report.watermark = cursor.watermark.clone();
+        self.store.set_sync_cursor(self.program_uid, &cursor)
+    }
+
+    /// The page to start at: where an interrupted run stopped, or page 1 of a new run (whose
+    /// server date, `updatedAfter` and page size are fixed in the cursor first).
+    fn start_or_resume(
+        &self,
+        report: &mut SyncReport,
+        info: &SystemInfo,
+        cursor: &mut SyncCursor,
+    ) -> Result<u32> {
+        if let (Some(_), Some(next)) = (&cursor.run_server_date, cursor.next_page) {
+            report.resumed_from_page = Some(next);
+            return Ok(next);
+        }
+        cursor.run_server_date = Some(info.server_date.clone());
+        cursor.run_updated_after = cursor
+            .watermark
+            .as_deref()
+            .map(|w| minus_seconds(w, self.opts.overlap_seconds));
+        cursor.next_page = Some(1);
+        cursor.run_page_size = Some(self.opts.page_size.max(1));
+        self.store.set_sync_cursor(self.program_uid, cursor)?;
+        Ok(1)
+    }
+
+    /// The storing side: each page arriving from the fetcher is stored with its cursor, in
+    /// batches of about BATCH_RECORDS records (or BATCH_TIME) per commit.
+    fn store_pages(
+        &self,
+        rx: std::sync::mpsc::Receiver<Fetched>,
+        mut total: Option<u64>,
+        report: &mut SyncReport,
+        plan: &MappingPlan,
+        guardrail: &mut Guardrail,
+        cursor: &mut SyncCursor,
+    ) -> Result<()> {
+        let store = self.store;
+        // The page size the fetcher asks for (fixed in the cursor when the run started).
+        let page_size = cursor.run_page_size.unwrap_or(self.opts.page_size).max(1);
         // Pages (each with its cursor) commit in batches of about BATCH_RECORDS records: a kill
         // loses at most one batch, which the cursor makes the resumed run fetch again; an error
         // commits what was stored before it.
@@ -453,12 +674,13 @@ fn pull_tracked_entities(
             report.pulled += p.items.len() as u64;
             cursor.next_page = Some(page + 1);
             store.begin_write_batch()?;
-            if let Err(e) = store_page(store, plan, guardrail, &p.items, &cursor, report) {
+            if let Err(e) = store_page(store, plan, guardrail, &p.items, cursor, report) {
                 // Half a page must not commit: undo the batch (its cursor too; the next run
                 // fetches its pages again).
                 let _ = store.end_write_batch(false);
                 return Err(e.context(format!(
-                    "storing page {page} of tracked entities of program {program_uid}"
+                    "storing page {page} of tracked entities of program {}",
+                    self.program_uid
                 )));
             }
             batched += p.items.len().max(1);
@@ -468,7 +690,7 @@ fn pull_tracked_entities(
                 batched = 0;
                 batch_started = std::time::Instant::now();
             }
-            if let Some(progress) = &opts.progress.0 {
+            if let Some(progress) = &self.opts.progress.0 {
                 total = total.or(p.total);
                 progress(report.pulled, total);
             }
@@ -478,21 +700,45 @@ fn pull_tracked_entities(
         }
         // The fetcher stopped early (an error, or the server's last page was a full one).
         store.end_write_batch(true)
-    });
-    if paged.is_err() && store.in_write_batch() {
-        // A fetch failed: the pages stored before it are whole (each with its cursor); keep
-        // them, as when every page committed alone, so the next run resumes after them.
-        if store.end_write_batch(true).is_err() {
-            let _ = store.end_write_batch(false);
+    }
+}
+
+/// The fetcher thread's share of a [`Run`] (the store stays on the storing thread).
+struct Fetcher<'a> {
+    source: &'a dyn Dhis2Source,
+    retry: Retry,
+    program_uid: &'a str,
+}
+
+impl Fetcher<'_> {
+    /// The fetcher thread: pages from `first` on, each (with retries) sent to the storing side,
+    /// until a short page, an error, or the storing side hangs up.
+    fn fetch_pages(
+        &self,
+        query: &TrackedEntityQuery,
+        first: u32,
+        page_size: u32,
+        tx: std::sync::mpsc::SyncSender<Fetched>,
+    ) {
+        let program_uid = self.program_uid;
+        let mut page = first;
+        loop {
+            let mut errors = Vec::new();
+            let fetched = self.retry.call(
+                &mut errors,
+                &format!("fetching page {page} of tracked entities of program {program_uid}"),
+                || self.source.tracked_entities_page(query, page, page_size),
+            );
+            let last = match &fetched {
+                Ok(p) => is_short_page(p.items.len(), p.page_size, page_size),
+                Err(_) => true,
+            };
+            if tx.send((page, fetched, errors)).is_err() || last {
+                break;
+            }
+            page += 1;
         }
     }
-    paged?;
-    cursor.watermark = cursor.run_server_date.take();
-    cursor.run_updated_after = None;
-    cursor.run_page_size = None;
-    cursor.next_page = None;
-    report.watermark = cursor.watermark.clone();
-    store.set_sync_cursor(program_uid, &cursor)
 }
 
 /// Records stored per commit of a sync run (whole pages: four of the default 500).
@@ -531,7 +777,7 @@ pub fn store_page(
                 })
                 .collect();
             let values: Vec<(&str, &str)> = kept.iter().map(|(a, v, _)| (*a, *v)).collect();
-            match s.write_tracked_entity(program_uid, te, &kept)? {
+            match s.write_tracked_entity(program_uid, &entity_row(te), &kept)? {
                 EntityChange::Unchanged => continue,
                 EntityChange::Created => report.created += 1,
                 EntityChange::Updated => report.updated += 1,
@@ -565,55 +811,50 @@ pub fn store_page(
 
 /// Lists every UID the server still has for the program and marks the rest deleted (servers up
 /// to 2.40 do not export soft deletes; entities moved out of scope vanish the same way).
-fn reconcile(
-    store: &Store,
-    client: &Client,
-    retry: &Retry,
-    report: &mut SyncReport,
-    program_uid: &str,
-    opts: &SyncOptions,
-    info: &SystemInfo,
-) -> Result<()> {
-    let query = TrackedEntityQuery {
-        program: program_uid.to_string(),
-        org_units: opts.org_units.clone(),
-        updated_after: None,
-        include_deleted: false,
-    };
-    let page_size = opts.page_size.max(1);
-    store.reconcile_begin()?;
-    let result = (|| -> Result<()> {
-        let mut page = 1;
-        loop {
-            let p = retry.call(
-                &mut report.errors,
-                &format!("reconciling: page {page} of program {program_uid}"),
-                || client.tracked_entity_uids(&query, page, page_size),
-            )?;
-            report.pages += 1;
-            report.bytes += p.bytes;
-            let uids: Vec<&str> = p.items.iter().map(String::as_str).collect();
-            store.in_transaction(|s| s.reconcile_add(&uids))?;
-            if is_short_page(p.items.len(), p.page_size, page_size) {
-                break;
+impl Run<'_> {
+    fn reconcile(&self, report: &mut SyncReport, info: &SystemInfo) -> Result<()> {
+        let (store, program_uid, opts) = (self.store, self.program_uid, self.opts);
+        let query = TrackedEntityQuery {
+            program: program_uid.to_string(),
+            org_units: opts.org_units.clone(),
+            updated_after: None,
+            include_deleted: false,
+        };
+        let page_size = opts.page_size.max(1);
+        store.reconcile_begin()?;
+        let result = (|| -> Result<()> {
+            let mut page = 1;
+            loop {
+                let p = self.retry.call(
+                    &mut report.errors,
+                    &format!("reconciling: page {page} of program {program_uid}"),
+                    || self.source.tracked_entity_uids(&query, page, page_size),
+                )?;
+                report.pages += 1;
+                report.bytes += p.bytes;
+                let uids: Vec<&str> = p.items.iter().map(String::as_str).collect();
+                store.in_transaction(|s| s.reconcile_add(&uids))?;
+                if is_short_page(p.items.len(), p.page_size, page_size) {
+                    break;
+                }
+                page += 1;
             }
-            page += 1;
-        }
-        let missing = store.reconcile_missing(program_uid)?;
-        store.in_transaction(|s| {
-            for uid in &missing {
-                s.mark_tracked_entity_deleted(uid)?;
-            }
-            let mut cursor = s.sync_cursor(program_uid)?;
-            cursor.reconciled_at = Some(info.server_date.clone());
-            s.set_sync_cursor(program_uid, &cursor)
-        })?;
-        report.deleted += missing.len() as u64;
-        report.reconciled = true;
-        Ok(())
-    })();
-    store.reconcile_end()?;
-    result
+            let missing = store.reconcile_missing(program_uid)?;
+            store.in_transaction(|s| {
+                for uid in &missing {
+                    s.mark_tracked_entity_deleted(uid)?;
+                }
+                let mut cursor = s.sync_cursor(program_uid)?;
+                cursor.reconciled_at = Some(info.server_date.clone());
+                s.set_sync_cursor(program_uid, &cursor)
+            })?;
+            report.deleted += missing.len() as u64;
+            report.reconciled = true;
+            Ok(())
+        })();
+        store.reconcile_end()?;
+        result
+    }
 }
 
 /// Retries DHIS2 calls with exponential backoff and full jitter on errors that may pass.
@@ -819,6 +1060,66 @@ mod tests {
         // The server capped 500 to 100: a full page of 100 is not the end.
         assert!(!is_short_page(100, 100, 500));
         assert!(is_short_page(0, 0, 500));
+    }
+
+    /// A store with the fake's metadata and the demo mapping.
+    #[cfg(feature = "demo")]
+    fn mapped_store(dir: &std::path::Path, fake: &fake::FakeDhis2) -> Store {
+        let store = Store::open(&dir.join("kadi.db")).unwrap();
+        refresh_metadata_from(&store, fake, crate::sim::PROGRAM_UID).unwrap();
+        crate::mapping::set_mapping(&store, &crate::mapping::demo_mapping()).unwrap();
+        store
+    }
+
+    #[cfg(feature = "demo")]
+    #[test]
+    fn a_truncated_page_is_retried_by_its_variant_and_an_auth_failure_ends_the_run_at_once() {
+        use fake::{Call, FakeDhis2};
+        let dir = tempfile::tempdir().unwrap();
+        let fake = FakeDhis2::new("2.41", 30, 3).unwrap();
+        let store = mapped_store(dir.path(), &fake);
+        let opts = SyncOptions {
+            page_size: 10,
+            backoff_base_ms: 1,
+            backoff_cap_ms: 2,
+            ..Default::default()
+        };
+        // The text says nothing of truncation: the variant decides.
+        fake.fail_next(
+            Call::TrackedEntitiesPage,
+            Dhis2Error::Truncated("cut".into()),
+        );
+        let r = run_from(&store, &fake, crate::sim::PROGRAM_UID, &opts).unwrap();
+        assert_eq!((r.status, r.created), (RunStatus::Ok, 30));
+        assert_eq!(fake.calls(Call::TrackedEntitiesPage), 4 + 1, "one retry");
+
+        let before = fake.calls(Call::TrackedEntitiesPage);
+        fake.fail_next(
+            Call::TrackedEntitiesPage,
+            Dhis2Error::AuthFailed("401".into()),
+        );
+        let (r, result) = run_from_with_report(&store, &fake, crate::sim::PROGRAM_UID, &opts);
+        assert!(result.is_err());
+        assert_eq!(r.status, RunStatus::Failed);
+        assert_eq!(
+            fake.calls(Call::TrackedEntitiesPage),
+            before + 1,
+            "never retried"
+        );
+        assert_eq!(store.sync_runs(1).unwrap()[0].status, "failed");
+    }
+
+    #[test]
+    fn run_statuses_keep_their_stored_and_json_forms() {
+        for (s, text) in [
+            (RunStatus::Running, "running"),
+            (RunStatus::Ok, "ok"),
+            (RunStatus::Failed, "failed"),
+            (RunStatus::Interrupted, "interrupted"),
+        ] {
+            assert_eq!(s.as_sql(), text);
+            assert_eq!(serde_json::to_value(s).unwrap(), text);
+        }
     }
 
     #[test]

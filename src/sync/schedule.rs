@@ -154,7 +154,7 @@ pub fn scheduler_tick_at(
             continue;
         }
         // The probe is one small request with a short timeout: an offline box waits, quietly.
-        let reachable = crate::dhis2::client_from_store(store).ok().and_then(|c| {
+        let reachable = crate::link::client_from_store(store).ok().and_then(|c| {
             c.with_timeout(std::time::Duration::from_secs(5))
                 .system_info()
                 .ok()

@@ -95,9 +95,9 @@ pub fn store_with_metadata(dir: &std::path::Path) -> Store {
     let store = Store::open(&dir.join("kadi.db")).unwrap();
     let p = program();
     store
-        .upsert_program(&p, &|i| {
+        .upsert_program(&kadi::sync::program_row(&p, &|i| {
             p.attributes[i].code.as_deref() == Some("HIV_STATUS")
-        })
+        }))
         .unwrap();
     let levels = vec![
         (1, "Country".into()),
@@ -105,7 +105,9 @@ pub fn store_with_metadata(dir: &std::path::Path) -> Store {
         (3, "District".into()),
         (4, "Health Center".into()),
     ];
-    store.upsert_org_units(&org_units(), &levels).unwrap();
+    store
+        .upsert_org_units(&kadi::sync::org_unit_rows(&org_units()), &levels)
+        .unwrap();
     store
 }
 
@@ -170,7 +172,7 @@ pub fn connect(store: &Store, sim: &kadi::sim::SimHandle) {
         username: "admin".into(),
         password: "district".into(),
     };
-    kadi::dhis2::save_connection(store, "test", &sim.base_url, &auth).unwrap();
+    kadi::link::save_connection(store, "test", &sim.base_url, &auth).unwrap();
 }
 
 /// A store at `dir/kadi.db` connected to `sim` with the demo mapping (pulls metadata).

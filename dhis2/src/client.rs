@@ -66,9 +66,11 @@ pub enum Dhis2Error {
     AuthFailed(String),
     /// The server answered with an error status and (when it gave one) DHIS2's `message`.
     Rejected { status: u16, message: String },
-    /// The server answered 2xx with a body kadi cannot read (HTML, truncated JSON, ...).
-    /// A message starting with `truncated` marks a body cut short (worth retrying).
+    /// The server answered 2xx with a body kadi cannot read (HTML, JSON of another shape, ...).
     Malformed(String),
+    /// A 2xx body cut short (the JSON ended early): the answer was fine, the transfer was not,
+    /// so another attempt may succeed. Reported as `malformed` (its [`Dhis2Error::kind`]).
+    Truncated(String),
 }
 
 impl Dhis2Error {
@@ -81,7 +83,8 @@ impl Dhis2Error {
             Dhis2Error::Rejected { status, .. } => {
                 *status >= 500 || *status == 408 || *status == 429
             }
-            Dhis2Error::Malformed(m) => m.starts_with("truncated"),
+            Dhis2Error::Truncated(_) => true,
+            Dhis2Error::Malformed(_) => false,
         }
     }
 
@@ -91,7 +94,7 @@ impl Dhis2Error {
             Dhis2Error::Unreachable(_) => "unreachable",
             Dhis2Error::AuthFailed(_) => "auth_failed",
             Dhis2Error::Rejected { .. } => "rejected",
-            Dhis2Error::Malformed(_) => "malformed",
+            Dhis2Error::Malformed(_) | Dhis2Error::Truncated(_) => "malformed",
         }
     }
 }
@@ -104,7 +107,9 @@ impl std::fmt::Display for Dhis2Error {
             Dhis2Error::Rejected { status, message } => {
                 write!(f, "DHIS2 rejected the request ({status}): {message}")
             }
-            Dhis2Error::Malformed(m) => write!(f, "DHIS2 sent a response kadi cannot read: {m}"),
+            Dhis2Error::Malformed(m) | Dhis2Error::Truncated(m) => {
+                write!(f, "DHIS2 sent a response kadi cannot read: {m}")
+            }
         }
     }
 }
@@ -220,7 +225,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Parses `2.40.3.1`, `2.42-SNAPSHOT`, `2.41` into (2, 40) etc.
 pub fn parse_version(v: &str) -> Option<(u32, u32)> {
-    crate::sim::parse_version(v)
+    let mut parts = v.trim().trim_start_matches('v').split(['.', '-']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
 }
 
 fn html_hint(url: &str) -> String {
@@ -289,25 +297,47 @@ impl Client {
         use_etag: bool,
     ) -> Result<Body, Dhis2Error> {
         let url = format!("{}/api/{}", self.config.base_url, path);
+        let cache_key = {
+            let q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{url}?{}", q.join("&"))
+        };
+        let response = self.send(&url, query, use_etag.then_some(cache_key.as_str()))?;
+        self.answer(response, url, cache_key, use_etag)
+    }
+
+    /// Sends the request (with `If-None-Match` when `etag_key` has a cached answer); only a
+    /// failure to get any answer is an error here.
+    fn send(
+        &self,
+        url: &str,
+        query: &[(&str, String)],
+        etag_key: Option<&str>,
+    ) -> Result<ureq::http::Response<ureq::Body>, Dhis2Error> {
         let mut request = self
             .agent
-            .get(&url)
+            .get(url)
             .header("Accept", "application/json")
             .header("Authorization", self.config.auth.header_value());
         for (k, v) in query {
             request = request.query(*k, v);
         }
-        let cache_key = {
-            let q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            format!("{url}?{}", q.join("&"))
-        };
-        if use_etag {
-            if let Some((tag, _)) = lock(&self.etags).get(&cache_key) {
+        if let Some(key) = etag_key {
+            if let Some((tag, _)) = lock(&self.etags).get(key) {
                 request = request.header("If-None-Match", tag.as_str());
             }
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let mut response = request.call().map_err(|e| transport_error(e, &url))?;
+        request.call().map_err(|e| transport_error(e, url))
+    }
+
+    /// Maps an answer to its body (2xx, or a cached body for 304) or to the error it means.
+    fn answer(
+        &self,
+        mut response: ureq::http::Response<ureq::Body>,
+        url: String,
+        cache_key: String,
+        use_etag: bool,
+    ) -> Result<Body, Dhis2Error> {
         let status = response.status().as_u16();
         let header = |name: &str| {
             response
@@ -662,7 +692,7 @@ fn error_message(body: &[u8], content_type: &str) -> Option<String> {
 fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], url: &str) -> Result<T, Dhis2Error> {
     serde_json::from_slice(bytes).map_err(|e| {
         if e.classify() == serde_json::error::Category::Eof {
-            Dhis2Error::Malformed(format!(
+            Dhis2Error::Truncated(format!(
                 "truncated response from {url} ({} bytes): {e}",
                 bytes.len()
             ))
@@ -758,7 +788,7 @@ mod tests {
         }
         .is_retryable());
         assert!(!Dhis2Error::AuthFailed("x".into()).is_retryable());
-        assert!(Dhis2Error::Malformed("truncated response".into()).is_retryable());
+        assert!(Dhis2Error::Truncated("truncated response".into()).is_retryable());
         assert!(!Dhis2Error::Malformed("html".into()).is_retryable());
     }
 

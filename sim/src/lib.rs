@@ -17,13 +17,12 @@
 //!
 //! Like DHIS2 behind nginx (`gzip on`), answers are gzip-compressed when the request says
 //! `Accept-Encoding: gzip` ([`SimConfig::gzip`], on by default; `kadi sim dhis2 --no-gzip`).
-pub mod cli;
 pub mod data;
 mod server;
 mod socket;
 
-use crate::dhis2::model::{AttributeValue, Enrollment, TrackedEntity};
 use anyhow::{bail, Context, Result};
+use kadi_dhis2::model::{AttributeValue, Enrollment, TrackedEntity};
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -182,7 +181,7 @@ struct State {
     base_url: String,
     /// The listening address (to find a connection's socket when dropping it).
     local_addr: std::net::SocketAddr,
-    org_units: Vec<crate::dhis2::model::OrgUnit>,
+    org_units: Vec<kadi_dhis2::model::OrgUnit>,
     /// Level-4 org units in generation order (index = `Person::health_center`).
     health_centers: Vec<usize>,
     records: RwLock<Records>,
@@ -231,7 +230,7 @@ impl State {
         Some((p, meta))
     }
 
-    fn health_center(&self, hc: usize) -> &crate::dhis2::model::OrgUnit {
+    fn health_center(&self, hc: usize) -> &kadi_dhis2::model::OrgUnit {
         &self.org_units[self.health_centers[hc % self.health_centers.len()]]
     }
 }
@@ -246,13 +245,7 @@ pub struct SimHandle {
     workers: Vec<std::thread::JoinHandle<()>>,
 }
 
-/// Parses `2.40.3.1`, `2.42-SNAPSHOT`, `2.41` into (2, 40) etc.
-pub fn parse_version(v: &str) -> Option<(u32, u32)> {
-    let mut parts = v.trim().trim_start_matches('v').split(['.', '-']);
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    Some((major, minor))
-}
+pub use kadi_dhis2::parse_version;
 
 /// Starts a simulator on its own threads.
 pub fn start(config: SimConfig) -> Result<SimHandle> {
@@ -581,9 +574,45 @@ impl SimHandle {
 }
 
 fn to_model(state: &State, i: u64, p: &data::Person, m: &Meta) -> TrackedEntity {
-    let seed = state.config.seed;
+    model_of(
+        state.config.seed,
+        state.health_center(p.health_center),
+        i,
+        p,
+        m,
+    )
+}
+
+/// The tracked entities a fresh simulator of `records` records with this seed serves (no edits,
+/// none deleted), in its order, in kadi's version-neutral shape: the same records the HTTP
+/// simulator sends, for an in-process stand-in (kadi's sync tests) that needs no server.
+pub fn generate(seed: u64, records: usize) -> Vec<TrackedEntity> {
+    let org_units = data::org_units();
+    let health_centers: Vec<&kadi_dhis2::model::OrgUnit> =
+        org_units.iter().filter(|o| o.level == Some(4)).collect();
+    (0..records as u64)
+        .map(|i| {
+            let p = data::person(seed, i);
+            let m = Meta {
+                updated_ms: p.updated_ms,
+                health_center: p.health_center as u8,
+                deleted: false,
+            };
+            let hc = health_centers[m.health_center as usize % health_centers.len()];
+            model_of(seed, hc, i, &p, &m)
+        })
+        .collect()
+}
+
+fn model_of(
+    seed: u64,
+    health_center: &kadi_dhis2::model::OrgUnit,
+    i: u64,
+    p: &data::Person,
+    m: &Meta,
+) -> TrackedEntity {
     let te_uid = data::record_uid(seed, data::KIND_TE, i);
-    let ou = state.health_center(p.health_center).uid.clone();
+    let ou = health_center.uid.clone();
     TrackedEntity {
         uid: te_uid.clone(),
         tracked_entity_type: Some(data::TRACKED_ENTITY_TYPE_UID.into()),
@@ -621,7 +650,7 @@ fn to_model(state: &State, i: u64, p: &data::Person, m: &Meta) -> TrackedEntity 
 
 fn write_truth_csv(path: &Path, pairs: &[(String, String)]) -> Result<usize> {
     use std::io::Write;
-    crate::fsx::write_atomic_with(path, |file| {
+    write_atomic_with(path, |file| {
         let mut w = std::io::BufWriter::new(file);
         writeln!(w, "id_a,id_b").with_context(|| format!("writing {}", path.display()))?;
         for (a, b) in pairs {
@@ -643,4 +672,47 @@ impl Drop for SimHandle {
             let _ = w.join();
         }
     }
+}
+
+/// Writes a file for good (temp file, fsync, rename, fsync of the directory), mode 0600. A copy
+/// of the app's `fsx::write_atomic_with` in a few lines: the simulator knows no kadi module.
+fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut std::fs::File) -> Result<()>,
+) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("setting the mode of {}", tmp.display()))?;
+        fill(&mut f)?;
+        f.sync_all()
+            .with_context(|| format!("flushing {} to disk", tmp.display()))?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+        std::fs::File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("flushing directory {}", dir.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }

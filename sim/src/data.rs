@@ -6,9 +6,7 @@
 //! month, missing phone, same national ID or not); [`orig_index`] says which person a record is,
 //! which is the truth the simulator exports.
 
-use crate::dhis2::model::{
-    OptionItem, OptionSet, OrgUnit, OrgUnitLevel, Program, ProgramAttribute,
-};
+use kadi_dhis2::model::{OptionItem, OptionSet, OrgUnit, OrgUnitLevel, Program, ProgramAttribute};
 
 /// The tracked entity type of the demo program (Person).
 pub const TRACKED_ENTITY_TYPE_UID: &str = "nEenWmSyUEp";
@@ -119,7 +117,7 @@ pub const A_NID: usize = 5;
 pub const A_BENEF: usize = 6;
 pub const A_HIV: usize = 7;
 
-/// The demo program as [`crate::dhis2::Client::programs`] returns it.
+/// The demo program as [`kadi_dhis2::Client::programs`] returns it.
 pub fn program() -> Program {
     Program {
         uid: super::PROGRAM_UID.into(),

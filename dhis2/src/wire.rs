@@ -457,7 +457,7 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     fn samples_dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/dhis2-samples")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/dhis2-samples")
     }
 
     fn read(name: &str) -> Vec<u8> {

@@ -114,14 +114,7 @@ impl Params {
 /// Handles one request from start to answer.
 pub(super) fn handle(state: &State, request: Request) {
     let url = request.url().to_string();
-    {
-        lock(&state.stats).requests += 1;
-        let mut log = lock(&state.log);
-        if log.len() >= super::LOG_LIMIT {
-            log.pop_front();
-        }
-        log.push_back(format!("{} {url}", request.method()));
-    }
+    record_request(state, &request, &url);
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
     let params = Params(parse_query(query));
     if !(path == "/api" || path.starts_with("/api/")) {
@@ -133,13 +126,7 @@ pub(super) fn handle(state: &State, request: Request) {
         send(state, request, resp);
         return;
     }
-    let mut route = path.trim_start_matches("/api").trim_start_matches('/');
-    if let Some((first, rest)) = route.split_once('/') {
-        if !first.is_empty() && first.chars().all(|c| c.is_ascii_digit()) {
-            route = rest;
-        }
-    }
-    let route = route.trim_end_matches('/').trim_end_matches(".json");
+    let route = api_route(path);
     let fault = if route.starts_with("tracker/") {
         choose_fault(state)
     } else {
@@ -154,73 +141,111 @@ pub(super) fn handle(state: &State, request: Request) {
         .find(|h| h.field.equiv("If-None-Match"))
         .map(|h| h.value.as_str().to_string());
     if let Some(Fault::Status(s)) = fault {
-        let resp = if matches!(s, 301..=303 | 307 | 308) {
-            // As a session timeout or an SSO proxy would: off to the login page.
-            let location = format!("{}/dhis-web-commons/security/login.action", state.base_url);
-            html_response(s, LOGIN_PAGE).with_header(header("Location", &location))
-        } else if matches!(s, 502..=504) {
-            html_response(s, PROXY_PAGE)
-        } else {
-            error_response(s, "A wild internal server error appeared!")
-        };
-        send(state, request, resp);
+        send(state, request, status_fault_response(state, s));
         return;
     }
-    let resp = match route_request(state, route, &params) {
-        Ok(Answer { body, etag }) => {
-            if let (Some(tag), Some(inm)) = (&etag, &if_none_match) {
-                if inm.split(',').any(|t| t.trim() == tag) {
-                    lock(&state.stats).not_modified += 1;
-                    let resp = Response::from_data(Vec::new())
-                        .with_status_code(StatusCode(304))
-                        .with_header(header("ETag", tag));
-                    send(state, request, resp);
-                    return;
-                }
-            }
-            if route.starts_with("tracker/") {
-                lock(&state.stats).pages_served += 1;
-            }
-            match fault {
-                Some(Fault::Drop) => {
-                    send_then_close(state, request, json_response(200, body));
-                    return;
-                }
-                Some(Fault::Stall) => {
-                    let len = body.len();
-                    let reader = StallAfterHalf {
-                        data: body.into_bytes(),
-                        pos: 0,
-                    };
-                    let resp = Response::new(
-                        StatusCode(200),
-                        vec![header("Content-Type", "application/json;charset=UTF-8")],
-                        reader,
-                        Some(len),
-                        None,
-                    );
-                    let _ = request.respond(resp);
-                    return;
-                }
-                Some(Fault::Truncate) => {
-                    // The application cut the JSON short; a proxy in front still compresses
-                    // (and frames) what it got, so the client decodes broken JSON.
-                    let mut cut = body.len() / 2;
-                    while !body.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    json_response(200, body[..cut].to_string())
-                }
-                _ => {
-                    let mut r = json_response(200, body);
-                    if let Some(tag) = etag {
-                        r = r.with_header(header("ETag", &tag));
-                    }
-                    r
-                }
-            }
+    match route_request(state, route, &params) {
+        Ok(answer) => respond(state, request, route, answer, fault, if_none_match),
+        Err(resp) => send(state, request, resp),
+    }
+}
+
+/// Counts the request and keeps it in the bounded request log.
+fn record_request(state: &State, request: &Request, url: &str) {
+    lock(&state.stats).requests += 1;
+    let mut log = lock(&state.log);
+    if log.len() >= super::LOG_LIMIT {
+        log.pop_front();
+    }
+    log.push_back(format!("{} {url}", request.method()));
+}
+
+/// The route under `/api`, without an API version (`/api/41/...`), a trailing `/` or `.json`.
+fn api_route(path: &str) -> &str {
+    let mut route = path.trim_start_matches("/api").trim_start_matches('/');
+    if let Some((first, rest)) = route.split_once('/') {
+        if !first.is_empty() && first.chars().all(|c| c.is_ascii_digit()) {
+            route = rest;
         }
-        Err(resp) => resp,
+    }
+    route.trim_end_matches('/').trim_end_matches(".json")
+}
+
+/// What an injected [`Fault::Status`] answers: a login redirect, a proxy's HTML error page, or
+/// DHIS2's error JSON.
+fn status_fault_response(state: &State, s: u16) -> Resp {
+    if matches!(s, 301..=303 | 307 | 308) {
+        // As a session timeout or an SSO proxy would: off to the login page.
+        let location = format!("{}/dhis-web-commons/security/login.action", state.base_url);
+        html_response(s, LOGIN_PAGE).with_header(header("Location", &location))
+    } else if matches!(s, 502..=504) {
+        html_response(s, PROXY_PAGE)
+    } else {
+        error_response(s, "A wild internal server error appeared!")
+    }
+}
+
+/// Sends a routed answer: `304` when the client's tag matches, otherwise the body, spoilt as the
+/// injected fault (drop, stall, truncate) says.
+fn respond(
+    state: &State,
+    request: Request,
+    route: &str,
+    answer: Answer,
+    fault: Option<Fault>,
+    if_none_match: Option<String>,
+) {
+    let Answer { body, etag } = answer;
+    if let (Some(tag), Some(inm)) = (&etag, &if_none_match) {
+        if inm.split(',').any(|t| t.trim() == tag) {
+            lock(&state.stats).not_modified += 1;
+            let resp = Response::from_data(Vec::new())
+                .with_status_code(StatusCode(304))
+                .with_header(header("ETag", tag));
+            send(state, request, resp);
+            return;
+        }
+    }
+    if route.starts_with("tracker/") {
+        lock(&state.stats).pages_served += 1;
+    }
+    let resp = match fault {
+        Some(Fault::Drop) => {
+            send_then_close(state, request, json_response(200, body));
+            return;
+        }
+        Some(Fault::Stall) => {
+            let len = body.len();
+            let reader = StallAfterHalf {
+                data: body.into_bytes(),
+                pos: 0,
+            };
+            let resp = Response::new(
+                StatusCode(200),
+                vec![header("Content-Type", "application/json;charset=UTF-8")],
+                reader,
+                Some(len),
+                None,
+            );
+            let _ = request.respond(resp);
+            return;
+        }
+        Some(Fault::Truncate) => {
+            // The application cut the JSON short; a proxy in front still compresses
+            // (and frames) what it got, so the client decodes broken JSON.
+            let mut cut = body.len() / 2;
+            while !body.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            json_response(200, body[..cut].to_string())
+        }
+        _ => {
+            let mut r = json_response(200, body);
+            if let Some(tag) = etag {
+                r = r.with_header(header("ETag", &tag));
+            }
+            r
+        }
     };
     send(state, request, resp);
 }
@@ -653,7 +678,7 @@ fn program_json() -> Value {
     })
 }
 
-fn org_unit_json(o: &crate::dhis2::model::OrgUnit) -> Value {
+fn org_unit_json(o: &kadi_dhis2::model::OrgUnit) -> Value {
     let mut v = json!({
         "id": o.uid, "name": o.name, "displayName": o.name, "shortName": o.name, "code": o.code,
         "level": o.level, "path": o.path, "openingDate": "1990-01-01T00:00:00.000",
@@ -694,7 +719,6 @@ const OLD_NAMES_ENROLLMENTS: [(&str, &str); 3] = [
 ];
 
 fn tracker_query(state: &State, params: &Params, kind: Kind) -> Result<TrackerQuery, Resp> {
-    let v = state.major_minor;
     let names = if kind == Kind::TrackedEntities {
         OLD_NAMES
     } else {
@@ -707,23 +731,7 @@ fn tracker_query(state: &State, params: &Params, kind: Kind) -> Result<TrackerQu
         s.old_param_requests += has_old as u64;
         s.new_param_requests += has_new as u64;
     }
-    let pick = |i: usize| -> Result<Option<String>, Resp> {
-        let (old, new) = names[i];
-        if v <= (2, 40) {
-            Ok(params.get(old).map(str::to_string))
-        } else if v == (2, 41) {
-            if params.get(old).is_some() && params.get(new).is_some() {
-                return Err(error_response(
-                    400,
-                    &format!("Only one parameter of '{old}' and '{new}' must be specified. Prefer '{new}' as '{old}' will be removed."),
-                ));
-            }
-            Ok(params.get(new).or(params.get(old)).map(str::to_string))
-        } else {
-            // 2.42 no longer knows the old names: they are ignored and the query widens.
-            Ok(params.get(new).map(str::to_string))
-        }
-    };
+    let pick = |i: usize| pick_param(state.major_minor, params, names[i]);
     let org_units: Vec<String> = pick(0)?
         .map(|s| {
             s.split([';', ','])
@@ -743,28 +751,11 @@ fn tracker_query(state: &State, params: &Params, kind: Kind) -> Result<TrackerQu
             .filter_map(|u| data::record_index(state.config.seed, uid_kind, u.trim()))
             .collect()
     });
-    match params.get("program") {
-        Some(p) if p != PROGRAM_UID => {
-            return Err(error_response(
-                400,
-                &format!("Program is specified but does not exist: {p}"),
-            ))
-        }
-        None if params.get("trackedEntityType").is_none()
-            && uids.is_none()
-            && kind == Kind::TrackedEntities =>
-        {
-            return Err(error_response(
-                400,
-                "Either Program or Tracked entity type should be specified",
-            ))
-        }
-        _ => {}
-    }
+    check_program(params, uids.is_some(), kind)?;
     let mode = match mode {
         Some(m) => m,
         None if !org_units.is_empty() => "SELECTED".to_string(),
-        None if v <= (2, 40) && uids.is_none() => {
+        None if state.major_minor <= (2, 40) && uids.is_none() => {
             let (o, m) = (names[0].0, names[1].0);
             return Err(error_response(
                 400,
@@ -773,30 +764,7 @@ fn tracker_query(state: &State, params: &Params, kind: Kind) -> Result<TrackerQu
         }
         None => "ACCESSIBLE".to_string(),
     };
-    let hc_count = state.health_centers.len();
-    let in_scope: Vec<bool> = (0..hc_count)
-        .map(|k| {
-            let hc = state.health_center(k);
-            let path = hc.path.as_deref().unwrap_or("");
-            match mode.as_str() {
-                "ACCESSIBLE" | "ALL" | "CAPTURE" => true,
-                "CHILDREN" => org_units
-                    .iter()
-                    .any(|u| *u == hc.uid || hc.parent_uid.as_deref() == Some(u)),
-                "DESCENDANTS" => org_units.iter().any(|u| path.split('/').any(|p| p == u)),
-                _ => org_units.contains(&hc.uid),
-            }
-        })
-        .collect();
-    if !matches!(
-        mode.as_str(),
-        "ACCESSIBLE" | "ALL" | "CAPTURE" | "CHILDREN" | "DESCENDANTS" | "SELECTED"
-    ) {
-        return Err(error_response(
-            400,
-            &format!("Value {mode} is not valid for parameter orgUnitMode"),
-        ));
-    }
+    let in_scope = health_centers_in_scope(state, &mode, &org_units)?;
     let updated_after = match params.get("updatedAfter") {
         Some(s) => Some(
             data::parse_timestamp(s)
@@ -817,6 +785,81 @@ fn tracker_query(state: &State, params: &Params, kind: Kind) -> Result<TrackerQu
         page_size,
         total_pages: params.flag("totalPages"),
     })
+}
+
+/// A parameter known by an old and a new name, as version `v` reads it: up to 2.40 the old name
+/// only, 2.41 either (not both), 2.42 the new name only (the old one is ignored and the query
+/// widens).
+fn pick_param(
+    v: (u32, u32),
+    params: &Params,
+    (old, new): (&str, &str),
+) -> Result<Option<String>, Resp> {
+    if v <= (2, 40) {
+        Ok(params.get(old).map(str::to_string))
+    } else if v == (2, 41) {
+        if params.get(old).is_some() && params.get(new).is_some() {
+            return Err(error_response(
+                400,
+                &format!("Only one parameter of '{old}' and '{new}' must be specified. Prefer '{new}' as '{old}' will be removed."),
+            ));
+        }
+        Ok(params.get(new).or(params.get(old)).map(str::to_string))
+    } else {
+        Ok(params.get(new).map(str::to_string))
+    }
+}
+
+/// DHIS2's checks of `program`: it must exist, and a tracked-entity query without UIDs needs a
+/// program or a tracked entity type.
+fn check_program(params: &Params, has_uids: bool, kind: Kind) -> Result<(), Resp> {
+    match params.get("program") {
+        Some(p) if p != PROGRAM_UID => Err(error_response(
+            400,
+            &format!("Program is specified but does not exist: {p}"),
+        )),
+        None if params.get("trackedEntityType").is_none()
+            && !has_uids
+            && kind == Kind::TrackedEntities =>
+        {
+            Err(error_response(
+                400,
+                "Either Program or Tracked entity type should be specified",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Which health centers (by index) an org unit mode and list select.
+fn health_centers_in_scope(
+    state: &State,
+    mode: &str,
+    org_units: &[String],
+) -> Result<Vec<bool>, Resp> {
+    if !matches!(
+        mode,
+        "ACCESSIBLE" | "ALL" | "CAPTURE" | "CHILDREN" | "DESCENDANTS" | "SELECTED"
+    ) {
+        return Err(error_response(
+            400,
+            &format!("Value {mode} is not valid for parameter orgUnitMode"),
+        ));
+    }
+    Ok((0..state.health_centers.len())
+        .map(|k| {
+            let hc = state.health_center(k);
+            let path = hc.path.as_deref().unwrap_or("");
+            match mode {
+                "ACCESSIBLE" | "ALL" | "CAPTURE" => true,
+                "CHILDREN" => org_units
+                    .iter()
+                    .any(|u| *u == hc.uid || hc.parent_uid.as_deref() == Some(u)),
+                "DESCENDANTS" => org_units.iter().any(|u| path.split('/').any(|p| p == u)),
+                _ => org_units.contains(&hc.uid),
+            }
+        })
+        .collect())
 }
 
 fn tracker_list(state: &State, params: &Params, kind: Kind) -> Result<Answer, Resp> {
