@@ -2,6 +2,7 @@
 //! loopback port, configures the box against it, maps, syncs, resolves identities, renders every
 //! card, creates a demo staff account and serves the page (or, with `--once`, prints a summary
 //! and exits). Only calls other modules' public functions; writes no SQL of its own.
+use crate::actor::Actor;
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -10,26 +11,6 @@ use std::time::Instant;
 
 /// Username of the staff account the demo creates.
 pub const DEMO_STAFF: &str = "demo";
-
-/// Arguments of `kadi demo`.
-#[derive(Debug, clap::Args)]
-pub struct DemoArgs {
-    /// Run the pipeline once, print a summary and exit (no web server).
-    #[arg(long)]
-    pub once: bool,
-    /// Print one JSON document instead of text.
-    #[arg(long)]
-    pub json: bool,
-    /// How many beneficiaries the simulator makes.
-    #[arg(long, default_value_t = 200)]
-    pub records: usize,
-    /// Seed of the simulator's synthetic data (same seed, same people).
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Where the page listens (a free port is used if this one is taken).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: String,
-}
 
 /// Seconds each step took.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -66,70 +47,6 @@ pub struct DemoSummary {
     /// The demo account's PIN (new each run); only a local demo prints a PIN.
     pub staff_pin: String,
     pub seconds: DemoTimings,
-}
-
-impl DemoArgs {
-    /// Runs the demo against the database at `db`. It serves the page without a sync scheduler:
-    /// the pipeline just synced against its own simulator and "Sync now" syncs again; a scheduler
-    /// would only add runs nobody asked for.
-    pub fn run(self, db: &Path) -> Result<()> {
-        let progress = !self.json;
-        let (sim, mut summary) = run_pipeline(db, self.records, self.seed, progress)?;
-        if self.once {
-            return crate::output::report(self.json, &summary, || human_summary(&summary));
-        }
-        let config = crate::web::ServeConfig {
-            db: db.to_path_buf(),
-            listen: self.listen.clone(),
-            threads: 4,
-            hosts: Vec::new(),
-            limits: Default::default(),
-        };
-        let running = match crate::web::start(&config) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("kadi demo: {e:#}; using a free port instead");
-                crate::web::start(&crate::web::ServeConfig {
-                    listen: "127.0.0.1:0".into(),
-                    ..config
-                })?
-            }
-        };
-        summary.url = Some(running.url());
-        crate::output::report(self.json, &summary, || {
-            format!(
-                "{}\n\nOpen {} and log in as `{}` with PIN {} (Ctrl-C stops the demo).",
-                human_summary(&summary),
-                running.url(),
-                summary.staff_username,
-                summary.staff_pin
-            )
-        })?;
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
-        let result = running.wait();
-        drop(sim);
-        result
-    }
-}
-
-fn human_summary(s: &DemoSummary) -> String {
-    format!(
-        "kadi demo: {} records synced from the simulator ({}), {} MPI identities ({} linked, {} new, {} to review), \
-         {} cards in {} ({:.1} s)\ndatabase: {}\nstaff login: {} / PIN {}",
-        s.records,
-        s.simulator_url,
-        s.mpi_identities,
-        s.mpi_resolved,
-        s.mpi_created,
-        s.mpi_pending_review,
-        s.cards_written,
-        s.cards_dir,
-        s.seconds.total,
-        s.database,
-        s.staff_username,
-        s.staff_pin
-    )
 }
 
 /// Simulator, configure, map, sync, resolve, render, staff account. Returns the running simulator
@@ -193,7 +110,14 @@ pub fn run_pipeline(
     t.cards = lap.elapsed().as_secs_f64();
 
     let pin = random_pin()?;
-    crate::web::cli::add_staff(&store, "demo", DEMO_STAFF, &pin, Some("Demo staff"), true)?;
+    crate::web::staff::add_staff(
+        &store,
+        &Actor::Demo,
+        DEMO_STAFF,
+        &pin,
+        Some("Demo staff"),
+        true,
+    )?;
     t.total = started.elapsed().as_secs_f64();
     let summary = DemoSummary {
         simulator_records: records,

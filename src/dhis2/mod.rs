@@ -9,7 +9,6 @@
 //! The stored connection (`kadi dhis2 config`, the settings page) keeps the password or token
 //! sealed with the box's [`crate::secret::SecretKey`]; [`client_from_store`] opens it.
 
-pub mod cli;
 pub mod client;
 pub mod model;
 mod wire;

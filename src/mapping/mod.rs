@@ -8,7 +8,6 @@
 //! country code taking the setting `mapping.phone_country_code` (default 221, Senegal); a value
 //! that cannot be a phone number is kept as typed. Called by `sync` (each page, and after
 //! `map set`) and by the web page.
-pub mod cli;
 
 use crate::record::{CardFields, CardRecord, CARD_FIELDS};
 use crate::store::mapping_data::{MappingRow, StoredAttribute, StoredOrgUnit};

@@ -17,7 +17,6 @@
 //!
 //! Like DHIS2 behind nginx (`gzip on`), answers are gzip-compressed when the request says
 //! `Accept-Encoding: gzip` ([`SimConfig::gzip`], on by default; `kadi sim dhis2 --no-gzip`).
-pub mod cli;
 pub mod data;
 mod server;
 mod socket;

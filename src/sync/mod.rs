@@ -12,7 +12,6 @@
 //! - Sensitive attribute values never reach the store ([`crate::mapping::Guardrail`]).
 //!
 //! Called by `kadi sync`, the scheduler (`kadi serve`), `kadi demo` and the web page.
-pub mod cli;
 pub mod holder;
 pub mod schedule;
 

@@ -1,8 +1,8 @@
 //! `kadi map`: command-line arguments and their handlers.
-use super::AssignCodesBody;
-use crate::output::report;
-use crate::store::Store;
 use anyhow::{bail, Context};
+use kadi::mapping::AssignCodesBody;
+use kadi::output::report;
+use kadi::store::Store;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `kadi map`.
@@ -53,7 +53,7 @@ impl MapArgs {
                 json,
             } => {
                 let mut body = if demo {
-                    super::demo_mapping()
+                    kadi::mapping::demo_mapping()
                 } else {
                     let Some(file) = file else {
                         bail!("give the mapping: --file F.json (assign-codes body) or --demo")
@@ -70,9 +70,9 @@ impl MapArgs {
                     );
                 }
                 if let Some(code) = phone_country_code {
-                    super::set_phone_country_code(&store, "cli", &code)?;
+                    kadi::mapping::set_phone_country_code(&store, "cli", &code)?;
                 }
-                let r = super::set_mapping(&store, &body)?;
+                let r = kadi::mapping::set_mapping(&store, &body)?;
                 report(json, &r, || {
                     format!(
                         "{} mappings configured for {}; {} card records re-derived; unmapped: {}",
@@ -88,7 +88,7 @@ impl MapArgs {
                 })
             }
             MapCommand::Show { program, json } => {
-                let r = super::show_mapping(&store, &program)?;
+                let r = kadi::mapping::show_mapping(&store, &program)?;
                 report(json, &r, || {
                     let mut s: Vec<String> = r
                         .mappings

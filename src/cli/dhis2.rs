@@ -1,8 +1,8 @@
 //! `kadi dhis2`: command-line arguments and their handler.
-use super::{Auth, ConnectionTest};
-use crate::output::AlreadyReported;
-use crate::store::Store;
 use anyhow::Context;
+use kadi::dhis2::{Auth, ConnectionTest};
+use kadi::output::AlreadyReported;
+use kadi::store::Store;
 use std::io::Read;
 use std::path::Path;
 
@@ -21,7 +21,7 @@ pub enum Dhis2Command {
     /// Test the stored connection: version, server date, programmes, org units.
     Test(TestArgs),
     /// Preview the program's enrollments as synced (preview-enrollments shape; limit 10 by default).
-    Preview(crate::sync::cli::PreviewArgs),
+    Preview(super::sync::PreviewArgs),
 }
 
 /// Arguments of `kadi dhis2 config`.
@@ -91,13 +91,13 @@ impl ConfigArgs {
             _ => Auth::Token(secret),
         };
         let store = Store::open(db)?;
-        let url = super::save_connection(&store, "cli", &self.url, &auth)?;
+        let url = kadi::dhis2::save_connection(&store, "cli", &self.url, &auth)?;
         let (kind, user) = match &auth {
             Auth::Basic { username, .. } => ("basic", Some(username.clone())),
             Auth::Token(_) => ("token", None),
         };
         let report = serde_json::json!({ "status": "saved", "base_url": url, "auth": kind, "username": user });
-        crate::output::report(self.json, &report, || {
+        kadi::output::report(self.json, &report, || {
             match &user {
             Some(u) => format!("DHIS2 connection saved: {url} as {u} (password sealed); run `kadi dhis2 test`"),
             None => format!("DHIS2 connection saved: {url} with a personal access token (sealed); run `kadi dhis2 test`"),
@@ -113,14 +113,14 @@ impl TestArgs {
             let message = "no DHIS2 connection configured: run `kadi dhis2 config --url URL --username U --password-stdin`";
             if self.json {
                 let v = serde_json::json!({ "status": "not_configured", "error": message });
-                crate::output::print_line(&serde_json::to_string_pretty(&v)?)?;
+                kadi::output::print_line(&serde_json::to_string_pretty(&v)?)?;
             } else {
                 eprintln!("not_configured: {message}");
             }
             return Err(AlreadyReported(5).into());
         }
-        let client = super::client_from_store(&store)?;
-        let result: ConnectionTest = super::test_connection(&client);
+        let client = kadi::dhis2::client_from_store(&store)?;
+        let result: ConnectionTest = kadi::dhis2::test_connection(&client);
         store.record_dhis2_test(&result.status, result.dhis2_version.as_deref())?;
         if let Some(d) = &result.server_date {
             store.record_server_date(d)?;
@@ -132,9 +132,9 @@ impl TestArgs {
             _ => 4,
         };
         if self.json {
-            crate::output::print_line(&serde_json::to_string_pretty(&result)?)?;
+            kadi::output::print_line(&serde_json::to_string_pretty(&result)?)?;
         } else if code == 0 {
-            crate::output::print_line(&format!(
+            kadi::output::print_line(&format!(
                 "connected to DHIS2 {} at {} (server time {}): {} programmes, {} organisation units",
                 result.dhis2_version.as_deref().unwrap_or("?"),
                 client.base_url(),

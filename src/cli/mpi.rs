@@ -1,9 +1,9 @@
 //! `kadi mpi`: command-line arguments and their handler (a thin shell over `kadi::mpi`).
-use super::eval::{EvalInput, EvalOptions};
-use super::review::{self, Decision};
-use crate::output::report;
-use crate::store::Store;
 use anyhow::{bail, Result};
+use kadi::mpi::eval::{EvalInput, EvalOptions};
+use kadi::mpi::review::{self, Decision};
+use kadi::output::report;
+use kadi::store::Store;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `kadi mpi`.
@@ -142,7 +142,7 @@ impl MpiArgs {
                     "give --records FILE --truth PAIRS, --synced DB --truth PAIRS or --febrl FILE --febrl-truth PAIRS"
                 ),
             };
-            let r = super::eval::run(&EvalOptions {
+            let r = kadi::mpi::eval::run(&EvalOptions {
                 input,
                 without,
                 store,
@@ -159,11 +159,11 @@ impl MpiArgs {
         }
         if let MpiCommand::Explain { a_json, b_json } = &self.command {
             let e = kadi_sqlext::mpi::explain_json(a_json, b_json)?;
-            crate::output::print_line(&e.to_string())?;
+            kadi::output::print_line(&e.to_string())?;
             return Ok(());
         }
         if let MpiCommand::CheckId { mpi_id } = &self.command {
-            let valid = super::id::is_valid_mpi_id(mpi_id);
+            let valid = kadi::mpi::id::is_valid_mpi_id(mpi_id);
             report(
                 json,
                 &serde_json::json!({ "mpi_id": mpi_id, "valid": valid }),
@@ -179,14 +179,14 @@ impl MpiArgs {
                 },
             )?;
             if !valid {
-                return Err(crate::output::AlreadyReported(1).into());
+                return Err(kadi::output::AlreadyReported(1).into());
             }
             return Ok(());
         }
         let store = Store::open(db)?;
         match self.command {
             MpiCommand::Resolve => {
-                let r = super::resolve_pending(&store)?;
+                let r = kadi::mpi::resolve_pending(&store)?;
                 report(json, &r, || {
                     format!(
                         "resolved {} (linked), created {}, pending review {}; {} comparisons, {} capped blocks",
@@ -283,10 +283,10 @@ impl MpiArgs {
                 )
             }
             MpiCommand::Show { id } => {
-                let current = match super::mpi_id_for(&store, &id)? {
+                let current = match kadi::mpi::mpi_id_for(&store, &id)? {
                     Some(m) => Some(m),
                     None if store.mpi_identity(&id)?.is_some() => {
-                        Some(super::current_mpi_id(&store, &id)?)
+                        Some(kadi::mpi::current_mpi_id(&store, &id)?)
                     }
                     None => None,
                 };

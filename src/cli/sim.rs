@@ -1,5 +1,5 @@
 //! `kadi sim`: command-line arguments and their handler.
-use super::{Faults, SimConfig};
+use kadi::sim::{Faults, SimConfig};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -42,7 +42,7 @@ pub struct SimDhis2Args {
     #[arg(long, default_value = "district")]
     pub password: String,
     /// Personal access token accepted as `Authorization: ApiToken …` (2.37+).
-    #[arg(long, default_value = super::DEFAULT_TOKEN)]
+    #[arg(long, default_value = kadi::sim::DEFAULT_TOKEN)]
     pub token: String,
     /// Share (0-1) of tracker answers that are 500.
     #[arg(long, default_value_t = 0.0)]
@@ -117,7 +117,7 @@ impl SimDhis2Args {
             gzip: !self.no_gzip,
             ..SimConfig::default()
         };
-        let sim = super::start(config)?;
+        let sim = kadi::sim::start(config)?;
         let truth_pairs = match &self.truth {
             Some(path) => Some(sim.write_truth(path)?),
             None => None,
