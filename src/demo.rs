@@ -6,11 +6,43 @@ use crate::actor::Actor;
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
 /// Username of the staff account the demo creates.
 pub const DEMO_STAFF: &str = "demo";
+
+/// The demo program: the simulator's one tracker program (the CLI's default for `--demo`).
+pub const PROGRAM_UID: &str = crate::sim::PROGRAM_UID;
+
+/// The simulator's mapping (its program [`PROGRAM_UID`]), used by `kadi demo`, `kadi map set --demo`
+/// and tests. It lives with the demo: the mapping knows no simulator.
+pub fn demo_mapping() -> crate::mapping::AssignCodesBody {
+    let by_code = |code: &str, field: &str| crate::mapping::AttributeMapping {
+        dhis2_attribute_code: Some(code.into()),
+        card_field: field.into(),
+        ..Default::default()
+    };
+    let mut sex = by_code("SEX", "gender");
+    sex.value_map = Some(BTreeMap::from([
+        ("MALE".into(), "M".into()),
+        ("FEMALE".into(), "F".into()),
+    ]));
+    crate::mapping::AssignCodesBody {
+        programme_uid: PROGRAM_UID.into(),
+        mappings: vec![
+            by_code("FIRST_NAME", "first_name"),
+            by_code("LAST_NAME", "last_name"),
+            by_code("DATE_OF_BIRTH", "date_of_birth"),
+            sex,
+            by_code("PHONE", "phone_number"),
+            by_code("BENEFICIARY_ID", "beneficiary_id"),
+            by_code("NATIONAL_ID", "national_id"),
+        ],
+        zone_level: None,
+    }
+}
 
 /// Seconds each step took.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -84,18 +116,18 @@ pub fn run_pipeline(
         sim.base_url
     ));
     configure_dhis2(&store, &sim.base_url)?;
-    crate::mapping::set_mapping(&store, &crate::mapping::demo_mapping())
+    crate::jobs::map_program(&store, &Actor::Demo, &demo_mapping())
         .context("setting the demo mapping")?;
     t.configure_and_map = lap.elapsed().as_secs_f64();
 
     step("syncing");
     let lap = Instant::now();
     let opts = crate::sync::SyncOptions {
-        actor: "demo".into(),
+        actor: Actor::Demo,
         ..Default::default()
     };
-    let sync = crate::sync::run(&store, crate::sim::PROGRAM_UID, &opts)
-        .context("syncing from the simulator")?;
+    let sync =
+        crate::jobs::sync(&store, PROGRAM_UID, &opts).context("syncing from the simulator")?;
     t.sync = lap.elapsed().as_secs_f64();
 
     step("resolving identities");
@@ -145,14 +177,14 @@ fn configure_dhis2(store: &Store, base_url: &str) -> Result<()> {
         username: "admin".into(),
         password: "district".into(),
     };
-    crate::dhis2::save_connection(store, "demo", base_url, &auth)
+    crate::dhis2::save_connection(store, Actor::Demo.as_str(), base_url, &auth)
         .context("storing the simulator's connection")?;
     Ok(())
 }
 
 /// Renders every card of the demo program; returns (cards ready, directory).
 fn render_cards(store: &Store) -> Result<(u64, String)> {
-    let request = crate::cards::GenerateRequest::new(crate::sim::PROGRAM_UID);
+    let request = crate::cards::GenerateRequest::new(PROGRAM_UID);
     let report =
         crate::cards::generate(store, &request, |_| {}).context("rendering the demo cards")?;
     if let Some(failure) = report.cards_failed.first() {

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod demo;
 pub mod dhis2;
 pub mod fsx;
+pub mod jobs;
 pub mod mapping;
 pub mod mpi;
 pub mod notify;

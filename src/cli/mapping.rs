@@ -1,5 +1,6 @@
 //! `kadi map`: command-line arguments and their handlers.
 use anyhow::{bail, Context};
+use kadi::actor::Actor;
 use kadi::mapping::AssignCodesBody;
 use kadi::output::report;
 use kadi::store::Store;
@@ -53,7 +54,7 @@ impl MapArgs {
                 json,
             } => {
                 let mut body = if demo {
-                    kadi::mapping::demo_mapping()
+                    kadi::demo::demo_mapping()
                 } else {
                     let Some(file) = file else {
                         bail!("give the mapping: --file F.json (assign-codes body) or --demo")
@@ -70,9 +71,9 @@ impl MapArgs {
                     );
                 }
                 if let Some(code) = phone_country_code {
-                    kadi::mapping::set_phone_country_code(&store, "cli", &code)?;
+                    kadi::mapping::set_phone_country_code(&store, &Actor::Cli, &code)?;
                 }
-                let r = kadi::mapping::set_mapping(&store, &body)?;
+                let r = kadi::jobs::map_program(&store, &Actor::Cli, &body)?;
                 report(json, &r, || {
                     format!(
                         "{} mappings configured for {}; {} card records re-derived; unmapped: {}",

@@ -132,7 +132,7 @@ fn backup(
 }
 
 fn restore(db: &std::path::Path, from: &std::path::Path, json: bool) -> anyhow::Result<()> {
-    let r = kadi::store::backup::restore(db, from)?;
+    let r = kadi::store::backup::restore(db, from, &kadi::actor::Actor::Cli)?;
     kadi::output::report(json, &r, || {
         format!(
             "restored {} from {} ({} MPI identities, {} staff{})",

@@ -1,4 +1,5 @@
 //! `kadi sync` and `kadi schedule`: command-line arguments and their handlers.
+use kadi::actor::Actor;
 use kadi::output::{report, AlreadyReported};
 use kadi::store::Store;
 use std::path::Path;
@@ -145,7 +146,7 @@ impl SyncArgs {
                     })),
                     ..Default::default()
                 };
-                let (r, result) = kadi::sync::run_with_report(&store, &program, &opts);
+                let (r, result) = kadi::jobs::sync_program(&store, &program, &opts);
                 if let Some(bar) = bar {
                     bar.finish_and_clear();
                 }
@@ -274,8 +275,9 @@ impl ScheduleArgs {
                 auto_generate_cards,
                 json,
             } => {
-                let r = kadi::sync::set_schedule(
+                let r = kadi::jobs::set_schedule(
                     &store,
+                    &Actor::Cli,
                     &program,
                     interval,
                     enabled,
@@ -305,9 +307,7 @@ impl ScheduleArgs {
             }
             ScheduleCommand::Tick { json } => {
                 // The same pass as `kadi serve`'s scheduler, cards included.
-                let runs = kadi::sync::scheduler_tick_with(&store, &|store, schedule, _| {
-                    kadi::cards::generate::auto_generate(store, &schedule.program_uid)
-                })?;
+                let runs = kadi::jobs::scheduler_tick_with(&store, &kadi::jobs::cards_after_sync)?;
                 report(json, &runs, || format!("{} runs", runs.len()))
             }
         }

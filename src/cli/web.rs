@@ -95,11 +95,9 @@ impl ServeArgs {
         let scheduler = if self.no_scheduler {
             None
         } else {
-            Some(kadi::sync::Scheduler::spawn(
+            Some(kadi::jobs::Scheduler::spawn(
                 db,
-                Box::new(|store, schedule, _report| {
-                    kadi::cards::generate::auto_generate(store, &schedule.program_uid)
-                }),
+                Box::new(kadi::jobs::cards_after_sync),
             )?)
         };
         let url = running.url();

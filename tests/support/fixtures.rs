@@ -177,7 +177,12 @@ pub fn connect(store: &Store, sim: &kadi::sim::SimHandle) {
 pub fn mapped_sim_store(dir: &std::path::Path, sim: &kadi::sim::SimHandle) -> Store {
     let store = Store::open(&dir.join("kadi.db")).unwrap();
     connect(&store, sim);
-    kadi::mapping::set_mapping(&store, &kadi::mapping::demo_mapping()).unwrap();
+    kadi::jobs::map_program(
+        &store,
+        &kadi::actor::Actor::Cli,
+        &kadi::demo::demo_mapping(),
+    )
+    .unwrap();
     store
 }
 
