@@ -20,7 +20,7 @@ pub enum MapCommand {
     Set {
         #[arg(long)]
         program: String,
-        #[arg(long)]
+        #[arg(long, required_unless_present = "demo")]
         file: Option<PathBuf>,
         /// Use the simulator's demo mapping instead of a file.
         #[arg(long, conflicts_with = "file")]
@@ -57,6 +57,7 @@ impl MapArgs {
                     kadi::demo::demo_mapping()
                 } else {
                     let Some(file) = file else {
+                        // clap requires one of them; kept for a caller that builds the args.
                         bail!("give the mapping: --file F.json (assign-codes body) or --demo")
                     };
                     read_body(&file)?
