@@ -319,7 +319,8 @@ fn show(store: &Store, id: &str, json: bool) -> Result<()> {
         .as_ref()
         .and_then(|i| serde_json::from_str(&i.golden_json).ok())
         .unwrap_or(serde_json::Value::Null);
-    let v = serde_json::json!({ "query": id, "mpi_id": current, "members": members, "golden": golden });
+    let v =
+        serde_json::json!({ "query": id, "mpi_id": current, "members": members, "golden": golden });
     report(json, &v, || {
         format!("{id} -> {current} ({} record(s))", members.len())
     })
