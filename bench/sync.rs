@@ -84,7 +84,11 @@ fn bench(n: usize) -> anyhow::Result<()> {
             password: "district".into(),
         };
         kadi::dhis2::save_connection(&store, "bench", &sim.base_url, &auth)?;
-        kadi::mapping::set_mapping(&store, &kadi::mapping::demo_mapping())?;
+        kadi::mapping::set_mapping(
+            &store,
+            &kadi::actor::Actor::Cli,
+            &kadi::demo::demo_mapping(),
+        )?;
         let plan = kadi::mapping::MappingPlan::load(&store, kadi::sim::PROGRAM_UID)?;
         let mut guardrail = kadi::mapping::Guardrail::load(&store, kadi::sim::PROGRAM_UID)?;
         let mut report = kadi::sync::SyncReport::default();
