@@ -84,7 +84,7 @@ fn bench(n: usize) -> anyhow::Result<()> {
             password: "district".into(),
         };
         kadi::dhis2::save_connection(&store, "bench", &sim.base_url, &auth)?;
-        kadi::mapping::set_mapping(
+        kadi::jobs::map_program(
             &store,
             &kadi::actor::Actor::Cli,
             &kadi::demo::demo_mapping(),
