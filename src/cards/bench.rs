@@ -2,6 +2,8 @@
 //! (`cards_pillow.py`) renders, so kadi's timings and pictures compare like with like.
 use super::qr;
 use super::render::CardContent;
+use super::template::{template_names, Template};
+use anyhow::Result;
 
 /// The baseline's synthetic people (`cards_pillow.py`), so both render the same content.
 pub fn bench_card(i: usize) -> CardContent {
@@ -41,4 +43,20 @@ pub fn bench_card(i: usize) -> CardContent {
         qr_payload: qr::payload(&mpi, b"bench-secret"),
         mpi_id: Some(mpi),
     }
+}
+
+/// The contact sheet of all ten templates with sample people (what `docs/` shows).
+pub fn contact_sheet() -> Result<Vec<u8>> {
+    let cards = template_names()
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mut c = bench_card([0, 1, 2, 3, 4, 6, 7, 8, 9, 5][i]);
+            if i == 2 {
+                c.full_name = "Ŋoné Mame Diarra N’Diaye".into();
+            }
+            Ok((name.to_string(), c, Template::named(name)?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    super::sheet::contact_sheet_png(&cards)
 }

@@ -56,7 +56,7 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub body: Option<PathBuf>,
     /// Program UID.
-    #[arg(long, alias = "programme")]
+    #[arg(long, alias = "programme", required_unless_present = "body")]
     pub program: Option<String>,
     /// Template name (see `kadi cards templates`).
     #[arg(long)]
@@ -172,7 +172,7 @@ impl CardsArgs {
             }
             CardsCommand::Bench(a) => run_bench(a),
             CardsCommand::ContactSheet { out } => {
-                let png = contact_sheet()?;
+                let png = kadi::cards::bench::contact_sheet()?;
                 kadi::fsx::write_atomic(&out, &png)?;
                 report(
                     self.json,
@@ -195,6 +195,7 @@ fn request_from(a: &GenerateArgs) -> Result<GenerateRequest> {
         None => GenerateRequest::new(
             a.program
                 .as_deref()
+                // clap requires one of them.
                 .context("--program (or --body) is required")?,
         ),
     };
@@ -351,20 +352,4 @@ fn tempdir() -> Result<PathBuf> {
     let d = std::env::temp_dir().join(format!("kadi-cards-bench-{}", std::process::id()));
     std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
     Ok(d)
-}
-
-/// The contact sheet of all ten templates with sample people (what `docs/` shows).
-pub fn contact_sheet() -> Result<Vec<u8>> {
-    let cards = template_names()
-        .into_iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let mut c = bench_card([0, 1, 2, 3, 4, 6, 7, 8, 9, 5][i]);
-            if i == 2 {
-                c.full_name = "Ŋoné Mame Diarra N’Diaye".into();
-            }
-            Ok((name.to_string(), c, Template::named(name)?))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    kadi::cards::sheet::contact_sheet_png(&cards)
 }
