@@ -134,3 +134,37 @@ fn staff_add_refuses_a_username_reserved_for_an_actor_and_saves_nothing() {
     );
     assert!(ok, "{err}");
 }
+
+#[test]
+fn argument_combinations_are_usage_errors_that_exit_2_and_touch_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kadi.db");
+    for (args, names) in [
+        (&["map", "set", "--program", PROGRAM][..], &["--file"][..]),
+        (
+            &[
+                "map",
+                "set",
+                "--program",
+                PROGRAM,
+                "--demo",
+                "--file",
+                "m.json",
+            ][..],
+            &["--demo", "--file"][..],
+        ),
+        (
+            &["mpi", "eval", "--truth", "t.csv"][..],
+            &["--records", "--febrl"][..],
+        ),
+        (&["cards", "generate"][..], &["--program"][..]),
+    ] {
+        let out = run(&db, args, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        for n in names {
+            assert!(err.contains(n), "{args:?}: {err}");
+        }
+    }
+    assert!(!db.exists(), "a usage error opens no database");
+}

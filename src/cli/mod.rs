@@ -148,3 +148,16 @@ fn restore(db: &std::path::Path, from: &std::path::Path, json: bool) -> anyhow::
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// clap checks its own definitions (groups, `requires`, `conflicts_with` naming real
+    /// arguments) only when asked: a typo there would otherwise surface as a panic at run time.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
