@@ -83,8 +83,12 @@ fn bench(n: usize) -> anyhow::Result<()> {
             username: "admin".into(),
             password: "district".into(),
         };
-        kadi::link::save_connection(&store, "bench", &sim.base_url, &auth)?;
-        kadi::mapping::set_mapping(&store, &kadi::mapping::demo_mapping())?;
+        kadi::link::save_connection(&store, &kadi::actor::Actor::Cli, &sim.base_url, &auth)?;
+        kadi::jobs::map_program(
+            &store,
+            &kadi::actor::Actor::Cli,
+            &kadi::demo::demo_mapping(),
+        )?;
         let plan = kadi::mapping::MappingPlan::load(&store, kadi::sim::PROGRAM_UID)?;
         let mut guardrail = kadi::mapping::Guardrail::load(&store, kadi::sim::PROGRAM_UID)?;
         let mut report = kadi::sync::SyncReport::default();

@@ -30,7 +30,11 @@ fn main() -> anyhow::Result<()> {
             .collect();
         let units = kadi::sim::data::org_units();
         store.upsert_org_units(&kadi::sync::org_unit_rows(&units), &levels)?;
-        kadi::mapping::set_mapping(&store, &kadi::mapping::demo_mapping())?;
+        kadi::mapping::set_mapping(
+            &store,
+            &kadi::actor::Actor::Cli,
+            &kadi::demo::demo_mapping(),
+        )?;
         let plan = kadi::mapping::MappingPlan::load(&store, PROGRAM)?;
         let mut guardrail = kadi::mapping::Guardrail::load(&store, PROGRAM)?;
         store.prepare_for_bulk_writes()?;

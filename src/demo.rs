@@ -2,33 +2,46 @@
 //! loopback port, configures the box against it, maps, syncs, resolves identities, renders every
 //! card, creates a demo staff account and serves the page (or, with `--once`, prints a summary
 //! and exits). Only calls other modules' public functions; writes no SQL of its own.
+use crate::actor::Actor;
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
 /// Username of the staff account the demo creates.
 pub const DEMO_STAFF: &str = "demo";
 
-/// Arguments of `kadi demo`.
-#[derive(Debug, clap::Args)]
-pub struct DemoArgs {
-    /// Run the pipeline once, print a summary and exit (no web server).
-    #[arg(long)]
-    pub once: bool,
-    /// Print one JSON document instead of text.
-    #[arg(long)]
-    pub json: bool,
-    /// How many beneficiaries the simulator makes.
-    #[arg(long, default_value_t = 200)]
-    pub records: usize,
-    /// Seed of the simulator's synthetic data (same seed, same people).
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Where the page listens (a free port is used if this one is taken).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: String,
+/// The demo program: the simulator's one tracker program (the CLI's default for `--demo`).
+pub const PROGRAM_UID: &str = crate::sim::PROGRAM_UID;
+
+/// The simulator's mapping (its program [`PROGRAM_UID`]), used by `kadi demo`, `kadi map set --demo`
+/// and tests. It lives with the demo: the mapping knows no simulator.
+pub fn demo_mapping() -> crate::mapping::AssignCodesBody {
+    let by_code = |code: &str, field: &str| crate::mapping::AttributeMapping {
+        dhis2_attribute_code: Some(code.into()),
+        card_field: field.into(),
+        ..Default::default()
+    };
+    let mut sex = by_code("SEX", "gender");
+    sex.value_map = Some(BTreeMap::from([
+        ("MALE".into(), "M".into()),
+        ("FEMALE".into(), "F".into()),
+    ]));
+    crate::mapping::AssignCodesBody {
+        programme_uid: PROGRAM_UID.into(),
+        mappings: vec![
+            by_code("FIRST_NAME", "first_name"),
+            by_code("LAST_NAME", "last_name"),
+            by_code("DATE_OF_BIRTH", "date_of_birth"),
+            sex,
+            by_code("PHONE", "phone_number"),
+            by_code("BENEFICIARY_ID", "beneficiary_id"),
+            by_code("NATIONAL_ID", "national_id"),
+        ],
+        zone_level: None,
+    }
 }
 
 /// Seconds each step took.
@@ -68,70 +81,6 @@ pub struct DemoSummary {
     pub seconds: DemoTimings,
 }
 
-impl DemoArgs {
-    /// Runs the demo against the database at `db`. It serves the page without a sync scheduler:
-    /// the pipeline just synced against its own simulator and "Sync now" syncs again; a scheduler
-    /// would only add runs nobody asked for.
-    pub fn run(self, db: &Path) -> Result<()> {
-        let progress = !self.json;
-        let (sim, mut summary) = run_pipeline(db, self.records, self.seed, progress)?;
-        if self.once {
-            return crate::output::report(self.json, &summary, || human_summary(&summary));
-        }
-        let config = crate::web::ServeConfig {
-            db: db.to_path_buf(),
-            listen: self.listen.clone(),
-            threads: 4,
-            hosts: Vec::new(),
-            limits: Default::default(),
-        };
-        let running = match crate::web::start(&config) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("kadi demo: {e:#}; using a free port instead");
-                crate::web::start(&crate::web::ServeConfig {
-                    listen: "127.0.0.1:0".into(),
-                    ..config
-                })?
-            }
-        };
-        summary.url = Some(running.url());
-        crate::output::report(self.json, &summary, || {
-            format!(
-                "{}\n\nOpen {} and log in as `{}` with PIN {} (Ctrl-C stops the demo).",
-                human_summary(&summary),
-                running.url(),
-                summary.staff_username,
-                summary.staff_pin
-            )
-        })?;
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
-        let result = running.wait();
-        drop(sim);
-        result
-    }
-}
-
-fn human_summary(s: &DemoSummary) -> String {
-    format!(
-        "kadi demo: {} records synced from the simulator ({}), {} MPI identities ({} linked, {} new, {} to review), \
-         {} cards in {} ({:.1} s)\ndatabase: {}\nstaff login: {} / PIN {}",
-        s.records,
-        s.simulator_url,
-        s.mpi_identities,
-        s.mpi_resolved,
-        s.mpi_created,
-        s.mpi_pending_review,
-        s.cards_written,
-        s.cards_dir,
-        s.seconds.total,
-        s.database,
-        s.staff_username,
-        s.staff_pin
-    )
-}
-
 /// Simulator, configure, map, sync, resolve, render, staff account. Returns the running simulator
 /// (kept alive while the page is served, so "sync now" has a server to talk to) and the summary.
 pub fn run_pipeline(
@@ -167,18 +116,18 @@ pub fn run_pipeline(
         sim.base_url
     ));
     configure_dhis2(&store, &sim.base_url)?;
-    crate::mapping::set_mapping(&store, &crate::mapping::demo_mapping())
+    crate::jobs::map_program(&store, &Actor::Demo, &demo_mapping())
         .context("setting the demo mapping")?;
     t.configure_and_map = lap.elapsed().as_secs_f64();
 
     step("syncing");
     let lap = Instant::now();
     let opts = crate::sync::SyncOptions {
-        actor: "demo".into(),
+        actor: Actor::Demo,
         ..Default::default()
     };
-    let sync = crate::sync::run(&store, crate::sim::PROGRAM_UID, &opts)
-        .context("syncing from the simulator")?;
+    let sync =
+        crate::jobs::sync(&store, PROGRAM_UID, &opts).context("syncing from the simulator")?;
     t.sync = lap.elapsed().as_secs_f64();
 
     step("resolving identities");
@@ -193,7 +142,14 @@ pub fn run_pipeline(
     t.cards = lap.elapsed().as_secs_f64();
 
     let pin = random_pin()?;
-    crate::web::cli::add_staff(&store, "demo", DEMO_STAFF, &pin, Some("Demo staff"), true)?;
+    crate::web::staff::add_staff(
+        &store,
+        &Actor::Demo,
+        DEMO_STAFF,
+        &pin,
+        Some("Demo staff"),
+        true,
+    )?;
     t.total = started.elapsed().as_secs_f64();
     let summary = DemoSummary {
         simulator_records: records,
@@ -221,14 +177,14 @@ fn configure_dhis2(store: &Store, base_url: &str) -> Result<()> {
         username: "admin".into(),
         password: "district".into(),
     };
-    crate::link::save_connection(store, "demo", base_url, &auth)
+    crate::link::save_connection(store, &Actor::Demo, base_url, &auth)
         .context("storing the simulator's connection")?;
     Ok(())
 }
 
 /// Renders every card of the demo program; returns (cards ready, directory).
 fn render_cards(store: &Store) -> Result<(u64, String)> {
-    let request = crate::cards::GenerateRequest::new(crate::sim::PROGRAM_UID);
+    let request = crate::cards::GenerateRequest::new(PROGRAM_UID);
     let report =
         crate::cards::generate(store, &request, |_| {}).context("rendering the demo cards")?;
     if let Some(failure) = report.cards_failed.first() {

@@ -12,6 +12,7 @@ pub mod clock;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod fsx;
+pub mod jobs;
 pub mod link;
 pub mod mapping;
 pub mod mpi;

@@ -3,6 +3,7 @@
 //! It lives in the app, not in `kadi_dhis2`, so the DHIS2 client knows no store and no secret.
 //!
 //! Called by `kadi dhis2 config/test`, the settings page and the sync engine.
+use crate::actor::Actor;
 use crate::dhis2::{normalize_base_url, Auth, Client, ConnectionConfig};
 use crate::secret::SecretKey;
 use crate::store::Store;
@@ -68,7 +69,12 @@ pub fn client_from_store(store: &Store) -> Result<Client> {
 
 /// Stores a DHIS2 connection: the URL normalised, the password or token sealed. Makes no
 /// request. Returns the normalised URL.
-pub fn save_connection(store: &Store, actor: &str, base_url: &str, auth: &Auth) -> Result<String> {
+pub fn save_connection(
+    store: &Store,
+    actor: &Actor,
+    base_url: &str,
+    auth: &Auth,
+) -> Result<String> {
     let url = normalize_base_url(base_url);
     anyhow::ensure!(
         url.starts_with("http://") || url.starts_with("https://"),
@@ -87,7 +93,7 @@ pub fn save_connection(store: &Store, actor: &str, base_url: &str, auth: &Auth) 
     };
     anyhow::ensure!(!secret.is_empty(), "the DHIS2 password or token is empty");
     let sealed = key.seal(secret)?;
-    store.save_dhis2_connection(actor, &url, kind.as_sql(), username, &sealed)?;
+    store.save_dhis2_connection(actor.as_str(), &url, kind.as_sql(), username, &sealed)?;
     Ok(url)
 }
 

@@ -1,98 +1,14 @@
-//! The `kadi` command: parses arguments and calls the library. Nothing else lives here.
+//! The `kadi` command: parses arguments (src/cli/) and calls the library. Nothing else lives here.
 mod cli;
 
-use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use clap::Parser;
 use std::process::ExitCode;
-
-/// kadi: DHIS2 sync, Master Patient Index and ID cards for an offline clinic box.
-#[derive(Parser)]
-#[command(name = "kadi", version = kadi::VERSION, about)]
-struct Cli {
-    /// The box's database file (created and upgraded as needed).
-    #[arg(long, global = true, env = "KADI_DB", default_value = "kadi.db")]
-    db: PathBuf,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Create or upgrade the database.
-    Init {
-        /// Print one JSON document instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Configure and test the DHIS2 connection; preview enrollments.
-    Dhis2(cli::dhis2::Dhis2Args),
-    /// Pull a program's data from DHIS2 into the store, map it and resolve identities.
-    Sync(kadi::sync::cli::SyncArgs),
-    /// Set the automatic sync schedule.
-    Schedule(kadi::sync::cli::ScheduleArgs),
-    /// Map DHIS2 attributes to card fields.
-    Map(kadi::mapping::cli::MapArgs),
-    /// Master Patient Index: review duplicates, link, merge, evaluate.
-    Mpi(kadi::mpi::cli::MpiArgs),
-    /// Render ID cards.
-    Cards(kadi::cards::cli::CardsArgs),
-    /// Serve the local web page and JSON API.
-    Serve(kadi::web::cli::ServeArgs),
-    /// Manage the staff accounts that log in to the page.
-    Staff(kadi::web::cli::StaffArgs),
-    /// Run a DHIS2 simulator (for tests and demos).
-    #[cfg(feature = "demo")]
-    Sim(cli::sim::SimArgs),
-    /// Run the whole pipeline against a built-in simulator.
-    #[cfg(feature = "demo")]
-    Demo(kadi::demo::DemoArgs),
-    /// Back the database (and its key file) up into a directory, online.
-    Backup {
-        /// Directory for the backup files (`kadi-<UTC stamp>.db`, created 0700).
-        #[arg(long)]
-        to: PathBuf,
-        /// Keep only the newest N backups in that directory.
-        #[arg(long)]
-        keep: Option<usize>,
-        /// Print one JSON document instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Replace the database (and its key file) with a backup, after checking it. Stop
-    /// `kadi serve` first.
-    Restore {
-        /// The backup file (`kadi-<UTC stamp>.db`).
-        #[arg(long)]
-        from: PathBuf,
-        /// Print one JSON document instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-}
 
 fn main() -> ExitCode {
     // Everything kadi creates is private (database, WAL, key file, PNGs), whatever umask it was
     // started with; fsx also sets modes explicitly.
     unsafe { libc::umask(0o077) };
-    let cli = Cli::parse();
-    let db = cli.db;
-    let result = match cli.command {
-        Command::Init { json } => init(&db, json),
-        Command::Dhis2(a) => a.run(&db),
-        Command::Sync(a) => a.run(&db),
-        Command::Schedule(a) => a.run(&db),
-        Command::Map(a) => a.run(&db),
-        Command::Mpi(a) => a.run(&db),
-        Command::Cards(a) => a.run(&db),
-        Command::Serve(a) => a.run(&db),
-        Command::Staff(a) => a.run(&db),
-        #[cfg(feature = "demo")]
-        Command::Sim(a) => a.run(&db),
-        #[cfg(feature = "demo")]
-        Command::Demo(a) => a.run(&db),
-        Command::Backup { to, keep, json } => backup(&db, &to, keep, json),
-        Command::Restore { from, json } => restore(&db, &from, json),
-    };
+    let result = cli::Cli::parse().run();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -107,55 +23,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn init(db: &std::path::Path, json: bool) -> anyhow::Result<()> {
-    let store = kadi::store::Store::create(db)?;
-    let v = store.schema_version()?;
-    let report = serde_json::json!({ "database": db.display().to_string(), "schema_version": v });
-    kadi::output::report(json, &report, || {
-        format!("database {} ready (schema version {v})", db.display())
-    })
-}
-
-fn backup(
-    db: &std::path::Path,
-    to: &std::path::Path,
-    keep: Option<usize>,
-    json: bool,
-) -> anyhow::Result<()> {
-    let r = kadi::store::backup::backup(db, to, keep)?;
-    kadi::output::report(json, &r, || {
-        let mut s = format!(
-            "backed up {} to {} ({} bytes)",
-            db.display(),
-            r.file,
-            r.bytes
-        );
-        if !r.includes_key {
-            s.push_str("\nno key file yet: nothing sealed to open");
-        }
-        for p in &r.pruned {
-            s.push_str(&format!("\nremoved old backup {p}"));
-        }
-        s
-    })
-}
-
-fn restore(db: &std::path::Path, from: &std::path::Path, json: bool) -> anyhow::Result<()> {
-    let r = kadi::store::backup::restore(db, from)?;
-    kadi::output::report(json, &r, || {
-        format!(
-            "restored {} from {} ({} MPI identities, {} staff{})",
-            r.database,
-            r.from,
-            r.mpi_identities,
-            r.staff,
-            if r.key_restored {
-                ", key file restored"
-            } else {
-                ""
-            }
-        )
-    })
 }

@@ -5,7 +5,7 @@
 //! `KADI_PRINT_GOLDEN=1 cargo test --test cards_golden -- --nocapture`, paste it below, bump
 //! `RENDERER_VERSION` in `src/cards/generate.rs` (so stored cards re-render) and regenerate
 //! `docs/cards-contact-sheet.png` with `kadi cards contact-sheet --out docs/cards-contact-sheet.png`.
-use kadi::cards::cli::bench_card;
+use kadi::cards::bench::bench_card;
 use kadi::cards::render::{render_frame, RenderOptions};
 use kadi::cards::{template_names, Template};
 use sha2::{Digest, Sha256};

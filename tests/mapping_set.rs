@@ -2,7 +2,8 @@
 //! UID, clear errors, the guardrail, type checks, and re-deriving existing card records.
 mod support;
 
-use kadi::mapping::{demo_mapping, set_mapping, show_mapping, AssignCodesBody, AttributeMapping};
+use kadi::demo::demo_mapping;
+use kadi::mapping::{set_mapping, show_mapping, AssignCodesBody, AttributeMapping};
 use support::*;
 
 fn line(code: &str, field: &str) -> AttributeMapping {
@@ -42,7 +43,7 @@ fn the_demo_mapping_maps_every_attribute_card_field_and_derives_the_rest() {
         &store,
         &tracked_entity("Tabcdefghij", "Awa", "2026-03-01T00:00:00.000"),
     );
-    let r = set_mapping(&store, &demo_mapping()).unwrap();
+    let r = set_mapping(&store, &kadi::actor::Actor::Cli, &demo_mapping()).unwrap();
     assert_eq!(r.programme_uid, PROGRAM);
     assert_eq!(r.mappings_configured, 7);
     assert!(
@@ -86,14 +87,14 @@ fn remapping_re_derives_existing_card_records() {
         &store,
         &tracked_entity("Tabcdefghij", "Awa", "2026-03-01T00:00:00.000"),
     );
-    set_mapping(&store, &demo_mapping()).unwrap();
+    set_mapping(&store, &kadi::actor::Actor::Cli, &demo_mapping()).unwrap();
     // Swap first and last name, and use the region as zone.
     let mut b = body(vec![
         line("FIRST_NAME", "last_name"),
         line("LAST_NAME", "first_name"),
     ]);
     b.zone_level = Some(2);
-    let r = set_mapping(&store, &b).unwrap();
+    let r = set_mapping(&store, &kadi::actor::Actor::Cli, &b).unwrap();
     assert_eq!(r.records_remapped, 1);
     assert_eq!(
         r.unmapped_card_fields,
@@ -127,7 +128,7 @@ fn attributes_resolve_by_display_name_and_uid_too() {
             ..Default::default()
         },
     ]);
-    set_mapping(&store, &b).unwrap();
+    set_mapping(&store, &kadi::actor::Actor::Cli, &b).unwrap();
     let shown = show_mapping(&store, PROGRAM).unwrap();
     let by = |f: &str| {
         shown
@@ -151,7 +152,12 @@ fn an_unknown_attribute_code_is_a_clear_error_listing_known_codes() {
     let store = store_with_metadata(dir.path());
     let err = format!(
         "{:#}",
-        set_mapping(&store, &body(vec![line("PRENOM", "first_name")])).unwrap_err()
+        set_mapping(
+            &store,
+            &kadi::actor::Actor::Cli,
+            &body(vec![line("PRENOM", "first_name")])
+        )
+        .unwrap_err()
     );
     assert!(
         err.contains("unknown DHIS2 attribute code 'PRENOM'"),
@@ -171,7 +177,12 @@ fn an_unknown_card_field_is_a_clear_error_listing_card_fields() {
     let store = store_with_metadata(dir.path());
     let err = format!(
         "{:#}",
-        set_mapping(&store, &body(vec![line("FIRST_NAME", "prenom")])).unwrap_err()
+        set_mapping(
+            &store,
+            &kadi::actor::Actor::Cli,
+            &body(vec![line("FIRST_NAME", "prenom")])
+        )
+        .unwrap_err()
     );
     assert!(err.contains("unknown card field 'prenom'"), "{err}");
     assert!(
@@ -186,7 +197,12 @@ fn a_sensitive_attribute_can_never_be_mapped() {
     let store = store_with_metadata(dir.path());
     let err = format!(
         "{:#}",
-        set_mapping(&store, &body(vec![line("HIV_STATUS", "beneficiary_id")])).unwrap_err()
+        set_mapping(
+            &store,
+            &kadi::actor::Actor::Cli,
+            &body(vec![line("HIV_STATUS", "beneficiary_id")])
+        )
+        .unwrap_err()
     );
     assert!(err.contains("sensitive"), "{err}");
     assert!(!err.contains("POSITIVE"));
@@ -198,7 +214,12 @@ fn a_value_type_that_cannot_feed_the_card_field_is_refused() {
     let store = store_with_metadata(dir.path());
     let err = format!(
         "{:#}",
-        set_mapping(&store, &body(vec![line("FIRST_NAME", "date_of_birth")])).unwrap_err()
+        set_mapping(
+            &store,
+            &kadi::actor::Actor::Cli,
+            &body(vec![line("FIRST_NAME", "date_of_birth")])
+        )
+        .unwrap_err()
     );
     assert!(
         err.contains("value type TEXT") && err.contains("DATE or AGE"),
@@ -206,7 +227,12 @@ fn a_value_type_that_cannot_feed_the_card_field_is_refused() {
     );
     let err = format!(
         "{:#}",
-        set_mapping(&store, &body(vec![line("DATE_OF_BIRTH", "phone_number")])).unwrap_err()
+        set_mapping(
+            &store,
+            &kadi::actor::Actor::Cli,
+            &body(vec![line("DATE_OF_BIRTH", "phone_number")])
+        )
+        .unwrap_err()
     );
     assert!(err.contains("PHONE_NUMBER or TEXT"), "{err}");
 }
@@ -219,6 +245,7 @@ fn a_card_field_mapped_twice_is_refused() {
         "{:#}",
         set_mapping(
             &store,
+            &kadi::actor::Actor::Cli,
             &body(vec![
                 line("FIRST_NAME", "first_name"),
                 line("LAST_NAME", "first_name")
@@ -237,7 +264,12 @@ fn sex_option_codes_get_a_default_value_map() {
         &store,
         &tracked_entity("Tabcdefghij", "Awa", "2026-03-01T00:00:00.000"),
     );
-    set_mapping(&store, &body(vec![line("SEX", "gender")])).unwrap();
+    set_mapping(
+        &store,
+        &kadi::actor::Actor::Cli,
+        &body(vec![line("SEX", "gender")]),
+    )
+    .unwrap();
     let shown = show_mapping(&store, PROGRAM).unwrap();
     let map = shown
         .mappings
@@ -291,7 +323,7 @@ fn phones_are_stored_e164_with_the_configured_country_code_or_kept_as_typed() {
     ] {
         store_entity(&store, &entity_with_phone(uid, phone));
     }
-    set_mapping(&store, &demo_mapping()).unwrap();
+    set_mapping(&store, &kadi::actor::Actor::Cli, &demo_mapping()).unwrap();
     assert_eq!(kadi::mapping::phone_country_code(&store).unwrap(), "221");
     assert_eq!(
         card_phone(&store, "Eaaaaaaaaaa").as_deref(),
@@ -312,10 +344,15 @@ fn phones_are_stored_e164_with_the_configured_country_code_or_kept_as_typed() {
 
     // Another country: numbers without a code follow, numbers with one keep theirs.
     assert_eq!(
-        kadi::mapping::set_phone_country_code(&store, "test", "+33").unwrap(),
+        kadi::mapping::set_phone_country_code(
+            &store,
+            &kadi::actor::Actor::Staff("test".into()),
+            "+33"
+        )
+        .unwrap(),
         "33"
     );
-    let r = set_mapping(&store, &demo_mapping()).unwrap();
+    let r = set_mapping(&store, &kadi::actor::Actor::Cli, &demo_mapping()).unwrap();
     assert_eq!(r.records_remapped, 2, "the two national numbers changed");
     assert_eq!(
         card_phone(&store, "Ecccccccccc").as_deref(),
@@ -330,12 +367,20 @@ fn phones_are_stored_e164_with_the_configured_country_code_or_kept_as_typed() {
         "33"
     );
 
-    let err = kadi::mapping::set_phone_country_code(&store, "test", "Senegal").unwrap_err();
+    let err = kadi::mapping::set_phone_country_code(
+        &store,
+        &kadi::actor::Actor::Staff("test".into()),
+        "Senegal",
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("country calling code"), "{err}");
     store
         .set_setting("test", "mapping.phone_country_code", "Senegal")
         .unwrap();
-    let err = format!("{:#}", set_mapping(&store, &demo_mapping()).unwrap_err());
+    let err = format!(
+        "{:#}",
+        set_mapping(&store, &kadi::actor::Actor::Cli, &demo_mapping()).unwrap_err()
+    );
     assert!(err.contains("mapping.phone_country_code"), "{err}");
 }
 

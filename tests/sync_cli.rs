@@ -25,7 +25,7 @@ fn map_set_then_sync_twice_reports_counts_and_adds_no_duplicates() {
     let file = dir.path().join("mapping.json");
     std::fs::write(
         &file,
-        serde_json::to_string(&kadi::mapping::demo_mapping()).unwrap(),
+        serde_json::to_string(&kadi::demo::demo_mapping()).unwrap(),
     )
     .unwrap();
     let (ok, out, err) = kadi(

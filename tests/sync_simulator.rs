@@ -203,7 +203,7 @@ fn a_due_schedule_syncs_calls_the_card_hook_and_plans_the_next_run() {
     let sim = sim("2.41", 30);
     let dir = tempfile::tempdir().unwrap();
     let store = mapped_sim_store(dir.path(), &sim);
-    kadi::sync::set_schedule(&store, PROGRAM, 10, true, true).unwrap();
+    kadi::jobs::set_schedule(&store, &kadi::actor::Actor::Cli, PROGRAM, 10, true, true).unwrap();
     let called = std::cell::Cell::new(0);
     let hook = |_: &kadi::store::Store,
                 s: &kadi::store::sync_data::SyncSchedule,
@@ -213,13 +213,13 @@ fn a_due_schedule_syncs_calls_the_card_hook_and_plans_the_next_run() {
         Ok(r.created * 2)
     };
     // Never synced: due at once.
-    let reports = kadi::sync::scheduler_tick_with(&store, &hook).unwrap();
+    let reports = kadi::jobs::scheduler_tick_with(&store, &hook).unwrap();
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].created, 30);
     assert_eq!(reports[0].cards_rendered, Some(60));
     assert_eq!(called.get(), 1);
     // Not due any more: nothing happens.
-    assert!(kadi::sync::scheduler_tick_with(&store, &hook)
+    assert!(kadi::jobs::scheduler_tick_with(&store, &hook)
         .unwrap()
         .is_empty());
     let next = store
@@ -236,7 +236,7 @@ fn a_due_schedule_syncs_calls_the_card_hook_and_plans_the_next_run() {
     store
         .set_next_sync_at(PROGRAM, "2020-01-01T00:00:00Z")
         .unwrap();
-    let reports = kadi::sync::scheduler_tick_with(&store, &hook).unwrap();
+    let reports = kadi::jobs::scheduler_tick_with(&store, &hook).unwrap();
     assert_eq!((reports.len(), reports[0].created), (1, 0));
     assert_eq!(called.get(), 2);
 }

@@ -88,7 +88,12 @@ impl Server {
 fn mapped_store(dir: &std::path::Path, server: &Server) -> Store {
     let store = Store::open(&dir.join("kadi.db")).unwrap();
     kadi::sync::refresh_metadata_from(&store, server.source(), PROGRAM).unwrap();
-    kadi::mapping::set_mapping(&store, &kadi::mapping::demo_mapping()).unwrap();
+    kadi::mapping::set_mapping(
+        &store,
+        &kadi::actor::Actor::Cli,
+        &kadi::demo::demo_mapping(),
+    )
+    .unwrap();
     store
 }
 

@@ -2,14 +2,15 @@
 //! sensitive-data guardrail, edits and deletions, and the missing-mapping error.
 mod support;
 
-use kadi::mapping::{demo_mapping, set_mapping, Guardrail, MappingPlan};
+use kadi::demo::demo_mapping;
+use kadi::mapping::{set_mapping, Guardrail, MappingPlan};
 use kadi::store::sync_data::SyncCursor;
 use kadi::sync::{store_page, SyncOptions, SyncReport};
 use support::*;
 
 fn mapped_store(dir: &std::path::Path) -> kadi::store::Store {
     let store = store_with_metadata(dir);
-    set_mapping(&store, &demo_mapping()).unwrap();
+    set_mapping(&store, &kadi::actor::Actor::Cli, &demo_mapping()).unwrap();
     store
 }
 

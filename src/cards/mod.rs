@@ -7,7 +7,7 @@
 //! [`generate`] (bulk, as a task); anything without a store (tests, the benchmark, a draft
 //! preview) calls [`render_card_png`] with a [`CardContent`]. This module reads the store through
 //! `store::records` and `store::card_data` and never writes SQL itself.
-pub mod cli;
+pub mod bench;
 pub mod frame;
 pub mod generate;
 pub mod geometry;

@@ -21,7 +21,7 @@ pub enum Dhis2Command {
     /// Test the stored connection: version, server date, programmes, org units.
     Test(TestArgs),
     /// Preview the program's enrollments as synced (preview-enrollments shape; limit 10 by default).
-    Preview(kadi::sync::cli::PreviewArgs),
+    Preview(super::sync::PreviewArgs),
 }
 
 /// Arguments of `kadi dhis2 config`.
@@ -91,7 +91,7 @@ impl ConfigArgs {
             _ => Auth::Token(secret),
         };
         let store = Store::open(db)?;
-        let url = kadi::link::save_connection(&store, "cli", &self.url, &auth)?;
+        let url = kadi::link::save_connection(&store, &kadi::actor::Actor::Cli, &self.url, &auth)?;
         let (kind, user) = match &auth {
             Auth::Basic { username, .. } => ("basic", Some(username.clone())),
             Auth::Token(_) => ("token", None),

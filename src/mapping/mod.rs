@@ -8,8 +8,8 @@
 //! country code taking the setting `mapping.phone_country_code` (default 221, Senegal); a value
 //! that cannot be a phone number is kept as typed. Called by `sync` (each page, and after
 //! `map set`) and by the web page.
-pub mod cli;
 
+use crate::actor::Actor;
 use crate::record::{CardFields, CardRecord, CARD_FIELDS};
 use crate::store::mapping_data::{MappingRow, StoredAttribute, StoredOrgUnit};
 use crate::store::Store;
@@ -38,11 +38,11 @@ pub fn phone_country_code(store: &Store) -> Result<String> {
 
 /// Stores the country calling code for phone numbers written without one (`221`, `+221` or
 /// `00221`; stored as digits, audited). Existing cards change at the next remap (`map set`).
-pub fn set_phone_country_code(store: &Store, actor: &str, code: &str) -> Result<String> {
+pub fn set_phone_country_code(store: &Store, actor: &Actor, code: &str) -> Result<String> {
     let Some(digits) = kadi_sqlext::mapping::parse_country_code(code) else {
         bail!("'{code}' is not a country calling code: give 1 to 3 digits such as 221 (Senegal) or 33 (France)");
     };
-    store.set_setting(actor, PHONE_COUNTRY_CODE_SETTING, &digits)?;
+    store.set_setting(actor.as_str(), PHONE_COUNTRY_CODE_SETTING, &digits)?;
     Ok(digits)
 }
 
@@ -98,33 +98,6 @@ pub struct MappingView {
     pub value_map: Option<BTreeMap<String, String>>,
 }
 
-/// The simulator's mapping (program `P3jJH5Tu5VC`), used by `kadi demo` and tests.
-pub fn demo_mapping() -> AssignCodesBody {
-    let by_code = |code: &str, field: &str| AttributeMapping {
-        dhis2_attribute_code: Some(code.into()),
-        card_field: field.into(),
-        ..Default::default()
-    };
-    let mut sex = by_code("SEX", "gender");
-    sex.value_map = Some(BTreeMap::from([
-        ("MALE".into(), "M".into()),
-        ("FEMALE".into(), "F".into()),
-    ]));
-    AssignCodesBody {
-        programme_uid: "P3jJH5Tu5VC".into(), // the demo program (kadi_sim::PROGRAM_UID)
-        mappings: vec![
-            by_code("FIRST_NAME", "first_name"),
-            by_code("LAST_NAME", "last_name"),
-            by_code("DATE_OF_BIRTH", "date_of_birth"),
-            sex,
-            by_code("PHONE", "phone_number"),
-            by_code("BENEFICIARY_ID", "beneficiary_id"),
-            by_code("NATIONAL_ID", "national_id"),
-        ],
-        zone_level: None,
-    }
-}
-
 /// True when an attribute is sensitive by its code, name, display name or option set name.
 /// The word list lives in `kadi_sqlext::mapping::is_sensitive` (shared with the SQL function).
 pub fn attribute_is_sensitive(
@@ -176,13 +149,12 @@ fn is_target_field(field: &str) -> bool {
 
 /// Validates the assign-codes body against the program's stored attributes, stores it, and
 /// re-derives the program's existing card records. Errors name the bad code or field and the fix.
-pub fn set_mapping(store: &Store, body: &AssignCodesBody) -> Result<MapSetReport> {
+/// Works on what the store has: a caller that may lack the program's metadata pulls it first
+/// ([`crate::jobs::map_program`]).
+pub fn set_mapping(store: &Store, actor: &Actor, body: &AssignCodesBody) -> Result<MapSetReport> {
     let program = body.programme_uid.trim();
     if store.program_name(program)?.is_none() {
-        // `map set` resolves codes against the program's attributes: pull them first.
-        crate::sync::refresh_metadata(store, program).with_context(|| {
-            format!("program {program} is not in the store and its metadata could not be pulled from DHIS2 (configure it with `kadi dhis2 config`)")
-        })?;
+        bail!("program {program} is not in the store: pull its metadata first (`kadi sync --program {program} --metadata-only`)");
     }
     let attributes = store.program_attributes(program)?;
     if body.mappings.is_empty() {
@@ -191,103 +163,129 @@ pub fn set_mapping(store: &Store, body: &AssignCodesBody) -> Result<MapSetReport
     let mut rows: Vec<MappingRow> = Vec::new();
     for m in &body.mappings {
         let field = m.card_field.trim();
-        if !is_target_field(field) {
-            bail!(
-                "unknown card field '{field}': card fields are {}; MPI-only fields are {}",
-                CARD_FIELDS.join(", "),
-                MPI_ONLY_FIELDS.join(", ")
-            );
-        }
-        if rows.iter().any(|r| r.card_field == field) {
+        if is_target_field(field) && rows.iter().any(|r| r.card_field == field) {
             bail!("card field '{field}' is mapped twice: keep one line for it");
         }
-        let (attr, matched_by, matched_value) = resolve_attribute(&attributes, m, program)?;
-        let option_set_name = attr
-            .option_set_uid
-            .as_deref()
-            .map(|u| store.option_set_name(u))
-            .transpose()?
-            .flatten();
-        if attr.sensitive
-            || attribute_is_sensitive(
-                attr.code.as_deref(),
-                &attr.name,
-                attr.display_name.as_deref(),
-                option_set_name.as_deref(),
-            )
-        {
-            bail!(
-                "attribute {} ({}) is sensitive and can never be mapped to a card field: remove the line for '{field}'",
-                attr.code.as_deref().unwrap_or(&attr.attribute_uid),
-                attr.name
-            );
-        }
-        if let Some(allowed) = allowed_value_types(field) {
-            if !allowed.contains(&attr.value_type.as_str()) {
-                bail!(
-                    "attribute {} ({}) has value type {} which cannot feed card field '{field}' (needs {})",
-                    attr.code.as_deref().unwrap_or(&attr.attribute_uid),
-                    attr.name,
-                    attr.value_type,
-                    allowed.join(" or ")
-                );
-            }
-        }
-        let value_map = match (&m.value_map, field, &attr.option_set_uid) {
-            (Some(map), _, _) => Some(map.clone()),
-            // Sex option sets get a default value map from both option codes and names.
-            (None, "gender", Some(os)) => {
-                let mut map = BTreeMap::new();
-                for o in store.options(os)? {
-                    let sex = normalize_sex(&o.code);
-                    let sex = if sex == "U" {
-                        normalize_sex(&o.name)
-                    } else {
-                        sex
-                    };
-                    map.insert(o.code.clone(), sex.to_string());
-                }
-                Some(map)
-            }
-            _ => None,
-        };
-        rows.push(MappingRow {
-            card_field: field.to_string(),
-            attribute_uid: Some(attr.attribute_uid.clone()),
-            matched_by: matched_by.into(),
-            matched_value,
-            value_map_json: value_map.map(|m| serde_json::to_string(&m)).transpose()?,
-        });
+        rows.push(mapping_row(store, &attributes, m, program)?);
     }
     if let Some(level) = body.zone_level {
         if !rows.iter().any(|r| r.card_field == "zone") {
-            let known = store.org_unit_levels()?;
-            if !known.is_empty() && !known.iter().any(|(l, _)| *l == level) {
-                bail!(
-                    "zone_level {level} is not an org unit level of this server (levels: {})",
-                    known
-                        .iter()
-                        .map(|(l, n)| format!("{l} {n}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            }
-            rows.push(MappingRow {
-                card_field: "zone".into(),
-                attribute_uid: None,
-                matched_by: "org_unit".into(),
-                matched_value: format!("level:{level}"),
-                value_map_json: None,
-            });
+            rows.push(zone_row(store, level)?);
         }
     }
-    store.replace_mapping("cli", program, &rows)?;
+    store.replace_mapping(actor.as_str(), program, &rows)?;
     let records_remapped = remap_program(store, program)?;
     Ok(MapSetReport {
         programme_uid: program.to_string(),
         mappings_configured: body.mappings.len(),
         unmapped_card_fields: unmapped_card_fields(&rows),
         records_remapped,
+    })
+}
+
+/// One line of the body checked against the program's attributes: a known target field, an
+/// attribute that exists, is not sensitive and has a value type the field can take.
+fn mapping_row(
+    store: &Store,
+    attributes: &[StoredAttribute],
+    m: &AttributeMapping,
+    program: &str,
+) -> Result<MappingRow> {
+    let field = m.card_field.trim();
+    if !is_target_field(field) {
+        bail!(
+            "unknown card field '{field}': card fields are {}; MPI-only fields are {}",
+            CARD_FIELDS.join(", "),
+            MPI_ONLY_FIELDS.join(", ")
+        );
+    }
+    let (attr, matched_by, matched_value) = resolve_attribute(attributes, m, program)?;
+    check_attribute(store, attr, field)?;
+    let value_map = match (&m.value_map, field, &attr.option_set_uid) {
+        (Some(map), _, _) => Some(map.clone()),
+        (None, "gender", Some(os)) => Some(sex_value_map(store, os)?),
+        _ => None,
+    };
+    Ok(MappingRow {
+        card_field: field.to_string(),
+        attribute_uid: Some(attr.attribute_uid.clone()),
+        matched_by: matched_by.into(),
+        matched_value,
+        value_map_json: value_map.map(|m| serde_json::to_string(&m)).transpose()?,
+    })
+}
+
+/// Refuses a sensitive attribute, or one whose value type cannot feed `field`.
+fn check_attribute(store: &Store, attr: &StoredAttribute, field: &str) -> Result<()> {
+    let option_set_name = attr
+        .option_set_uid
+        .as_deref()
+        .map(|u| store.option_set_name(u))
+        .transpose()?
+        .flatten();
+    if attr.sensitive
+        || attribute_is_sensitive(
+            attr.code.as_deref(),
+            &attr.name,
+            attr.display_name.as_deref(),
+            option_set_name.as_deref(),
+        )
+    {
+        bail!(
+            "attribute {} ({}) is sensitive and can never be mapped to a card field: remove the line for '{field}'",
+            attr.code.as_deref().unwrap_or(&attr.attribute_uid),
+            attr.name
+        );
+    }
+    if let Some(allowed) = allowed_value_types(field) {
+        if !allowed.contains(&attr.value_type.as_str()) {
+            bail!(
+                "attribute {} ({}) has value type {} which cannot feed card field '{field}' (needs {})",
+                attr.code.as_deref().unwrap_or(&attr.attribute_uid),
+                attr.name,
+                attr.value_type,
+                allowed.join(" or ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Sex option sets get a default value map from both option codes and names.
+fn sex_value_map(store: &Store, option_set_uid: &str) -> Result<BTreeMap<String, String>> {
+    let mut map = BTreeMap::new();
+    for o in store.options(option_set_uid)? {
+        let sex = normalize_sex(&o.code);
+        let sex = if sex == "U" {
+            normalize_sex(&o.name)
+        } else {
+            sex
+        };
+        map.insert(o.code.clone(), sex.to_string());
+    }
+    Ok(map)
+}
+
+/// The `zone` field derived from the org unit's ancestor at `level` (checked against the
+/// server's levels when the store knows them).
+fn zone_row(store: &Store, level: u32) -> Result<MappingRow> {
+    let known = store.org_unit_levels()?;
+    if !known.is_empty() && !known.iter().any(|(l, _)| *l == level) {
+        bail!(
+            "zone_level {level} is not an org unit level of this server (levels: {})",
+            known
+                .iter()
+                .map(|(l, n)| format!("{l} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(MappingRow {
+        card_field: "zone".into(),
+        attribute_uid: None,
+        matched_by: "org_unit".into(),
+        matched_value: format!("level:{level}"),
+        value_map_json: None,
     })
 }
 

@@ -49,7 +49,6 @@
 //! # Golden record (survivorship)
 //! Per field, the value held by most member records wins; a tie goes to the most recently mapped
 //! record, then to the smallest value (so the result does not depend on row order).
-pub mod cli;
 pub mod eval;
 pub mod id;
 pub mod review;

@@ -10,6 +10,7 @@
 //! by rename while holding an exclusive lock on the old one, which also detects a running
 //! `kadi serve` (its connection holds a shared lock for as long as it runs).
 use super::{Store, SCHEMA_VERSION};
+use crate::actor::Actor;
 use crate::secret::SecretKey;
 use anyhow::{bail, Context, Result};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -138,8 +139,9 @@ pub fn backup(db: &Path, dir: &Path, keep: Option<usize>) -> Result<BackupReport
 }
 
 /// Replaces the database at `db` (and its key file) with the backup `from`, after checking it.
-/// Refuses while another process (a running `kadi serve`) has the database open.
-pub fn restore(db: &Path, from: &Path) -> Result<RestoreReport> {
+/// Refuses while another process (a running `kadi serve`) has the database open. Audited as
+/// `actor`.
+pub fn restore(db: &Path, from: &Path, actor: &Actor) -> Result<RestoreReport> {
     let checked = check_backup(from)?;
     if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.is_dir() {
@@ -186,7 +188,7 @@ pub fn restore(db: &Path, from: &Path) -> Result<RestoreReport> {
     };
     let store = Store::open(db)?;
     store.audit(
-        "cli",
+        actor.as_str(),
         "backup.restore",
         Some(&from.display().to_string()),
         None,

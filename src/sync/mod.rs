@@ -1,6 +1,6 @@
 //! The sync engine: pulls a program's metadata, org units and tracked entities from DHIS2 into the
 //! store, page by page (one transaction per page with its cursor), incrementally by the server's
-//! own `updatedAfter` watermark; runs mapping and MPI resolution on what arrived; schedules runs.
+//! own `updatedAfter` watermark; maps what arrived and runs the identity step its caller supplies.
 //!
 //! Invariants:
 //! - The watermark is the server's zone-less `serverDate` read *before* the first page, never the
@@ -11,21 +11,17 @@
 //!   moment resumes at the page it was on, without loss or duplicates.
 //! - Sensitive attribute values never reach the store ([`crate::mapping::Guardrail`]).
 //!
-//! Called by `kadi sync`, the scheduler (`kadi serve`), `kadi demo` and the web page.
-pub mod cli;
+//! Called by `kadi sync`, the scheduler (`kadi serve`), `kadi demo` and the web page, through
+//! [`crate::jobs`]. Sync knows neither the MPI nor the cards: the caller hands it the identity
+//! step as a [`Resolver`].
 #[cfg(feature = "demo")]
 pub mod fake;
 pub mod holder;
-pub mod schedule;
 mod source;
 
 pub use source::Dhis2Source;
 
-pub use schedule::{
-    scheduler_loop, scheduler_loop_with, scheduler_tick, scheduler_tick_at, scheduler_tick_with,
-    set_schedule, AfterSync, OwnedAfterSync, ScheduleReport, Scheduler,
-};
-
+use crate::actor::Actor;
 use crate::dhis2::model::{OrgUnit, Page, Program, SystemInfo, TrackedEntity};
 use crate::dhis2::{Dhis2Error, TrackedEntityQuery};
 use crate::mapping::{attribute_is_sensitive, EnrollmentFacts, Guardrail, MappingPlan};
@@ -59,16 +55,33 @@ pub struct SyncOptions {
     /// First backoff delay; doubles each attempt, with jitter, up to `backoff_cap_ms`.
     pub backoff_base_ms: u64,
     pub backoff_cap_ms: u64,
-    /// Run MPI resolution after mapping.
+    /// Run the identity step ([`SyncOptions::resolver`]) after mapping.
     pub resolve_mpi: bool,
+    /// The identity step the caller supplies (none: the run ends after mapping). A hook rather
+    /// than a call so that sync depends on nothing above it; its counts go into the report.
+    pub resolver: Option<Resolver>,
     /// Whole-request timeout of each DHIS2 call: what a stalled answer costs (a closed
     /// connection fails at once).
     pub request_timeout_secs: u64,
     /// Who started the run (audit trail).
-    pub actor: String,
+    pub actor: Actor,
     /// Told after each stored page: tracked entities pulled so far, and the server's total when
     /// it reported one (for a bar on a terminal, a percentage on the page).
     pub progress: Progress,
+}
+
+/// The identity step run at the end of a sync, on the records it left pending.
+pub type Resolver = fn(&Store) -> Result<ResolveCounts>;
+
+/// What the identity step did (the report's `mpi_*` fields).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResolveCounts {
+    /// Records linked to an existing identity.
+    pub resolved: u64,
+    /// Records that became a new identity.
+    pub created: u64,
+    /// Records waiting for a person's review.
+    pub pending_review: u64,
 }
 
 /// Tracked entities pulled so far, and the server's total when known.
@@ -101,8 +114,9 @@ impl Default for SyncOptions {
             backoff_base_ms: 200,
             backoff_cap_ms: 10_000,
             resolve_mpi: true,
+            resolver: None,
             request_timeout_secs: 60,
-            actor: "cli".into(),
+            actor: Actor::Cli,
             progress: Progress::default(),
         }
     }
@@ -293,7 +307,7 @@ fn run_reported(
         .finish_sync_run(run_id, report.status.as_sql(), &json)
         .and_then(|()| {
             store.audit(
-                &opts.actor,
+                opts.actor.as_str(),
                 "sync.run",
                 Some(program_uid),
                 None,
@@ -383,9 +397,9 @@ fn run_inner(
     if opts.reconcile || due {
         run.reconcile(report, &info)?;
     }
-    if opts.resolve_mpi {
+    if let Some(resolver) = opts.resolver.filter(|_| opts.resolve_mpi) {
         let started = Instant::now();
-        let resolved = crate::mpi::resolve_pending(store);
+        let resolved = resolver(store);
         report.mpi_seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
         match resolved {
             Ok(r) => {
@@ -923,7 +937,7 @@ pub fn backoff(base_ms: u64, cap_ms: u64, attempt: u32) -> Duration {
 }
 
 /// A random number in `[0, n)` (n > 0), from the OS.
-pub(crate) fn jitter(n: u64) -> u64 {
+pub fn jitter(n: u64) -> u64 {
     getrandom::u64().unwrap_or(0) % n.max(1)
 }
 
@@ -1067,7 +1081,7 @@ mod tests {
     fn mapped_store(dir: &std::path::Path, fake: &fake::FakeDhis2) -> Store {
         let store = Store::open(&dir.join("kadi.db")).unwrap();
         refresh_metadata_from(&store, fake, crate::sim::PROGRAM_UID).unwrap();
-        crate::mapping::set_mapping(&store, &crate::mapping::demo_mapping()).unwrap();
+        crate::mapping::set_mapping(&store, &Actor::Cli, &crate::demo::demo_mapping()).unwrap();
         store
     }
 

@@ -17,11 +17,11 @@
 //! clocks; the login throttle lives in the database.
 pub mod api;
 pub mod auth;
-pub mod cli;
 pub mod front;
 pub mod guard;
 pub mod http;
 pub mod pages;
+pub mod staff;
 
 use crate::store::web_data::StaffMember;
 use crate::store::Store;

@@ -314,10 +314,10 @@ pub fn sync_now(ctx: &Ctx, call: &mut Call) -> Reply {
                 let store = crate::store::Store::open(&db)?;
                 for program in store.mapped_programs()? {
                     let opts = crate::sync::SyncOptions {
-                        actor: actor.as_str().to_string(),
+                        actor: actor.clone(),
                         ..Default::default()
                     };
-                    crate::sync::run(&store, &program, &opts)?;
+                    crate::jobs::sync(&store, &program, &opts)?;
                 }
                 Ok(())
             };

@@ -172,14 +172,25 @@ pub fn connect(store: &Store, sim: &kadi::sim::SimHandle) {
         username: "admin".into(),
         password: "district".into(),
     };
-    kadi::link::save_connection(store, "test", &sim.base_url, &auth).unwrap();
+    kadi::link::save_connection(
+        store,
+        &kadi::actor::Actor::Staff("test".into()),
+        &sim.base_url,
+        &auth,
+    )
+    .unwrap();
 }
 
 /// A store at `dir/kadi.db` connected to `sim` with the demo mapping (pulls metadata).
 pub fn mapped_sim_store(dir: &std::path::Path, sim: &kadi::sim::SimHandle) -> Store {
     let store = Store::open(&dir.join("kadi.db")).unwrap();
     connect(&store, sim);
-    kadi::mapping::set_mapping(&store, &kadi::mapping::demo_mapping()).unwrap();
+    kadi::jobs::map_program(
+        &store,
+        &kadi::actor::Actor::Cli,
+        &kadi::demo::demo_mapping(),
+    )
+    .unwrap();
     store
 }
 

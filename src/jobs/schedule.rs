@@ -6,10 +6,12 @@
 //! does one pass. The box clock has no battery behind it, so a planned run is judged against it
 //! with care: a run in the past is simply due, and one further ahead than an interval and its
 //! jitter (planned while the clock read, say, 2031) is planned again from now.
-use super::{jitter, run_with_report, SyncOptions, SyncReport};
+use super::sync_program;
+use crate::actor::Actor;
 use crate::clock::{format_utc as fmt, parse_utc as parse};
 use crate::store::sync_data::SyncSchedule;
 use crate::store::Store;
+use crate::sync::{jitter, SyncOptions, SyncReport};
 use anyhow::{bail, Result};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -63,6 +65,7 @@ fn implausibly_far(next: DateTime<Utc>, now: DateTime<Utc>, interval_minutes: u3
 /// synced is due at once: a box set up to sync should not wait an interval for its first data.
 pub fn set_schedule(
     store: &Store,
+    actor: &Actor,
     program_uid: &str,
     interval_minutes: u32,
     enabled: bool,
@@ -83,7 +86,7 @@ pub fn set_schedule(
         })
     });
     store.set_sync_schedule(
-        "cli",
+        actor.as_str(),
         &SyncSchedule {
             program_uid: program_uid.to_string(),
             interval_minutes,
@@ -110,7 +113,7 @@ pub fn scheduler_tick(store: &Store) -> Result<Vec<SyncReport>> {
 
 /// What to do after a scheduled run of a schedule with `auto_generate_cards`: render the
 /// program's new and changed cards and answer how many were rendered (`kadi serve` passes
-/// [`crate::cards::generate::auto_generate`]).
+/// [`super::cards_after_sync`]).
 pub type AfterSync<'a> = dyn Fn(&Store, &SyncSchedule, &SyncReport) -> Result<u64> + 'a;
 
 /// [`scheduler_tick`], calling `after_sync` after each successful run whose schedule has
@@ -142,7 +145,7 @@ pub fn scheduler_tick_at(
             );
             store.set_next_sync_at(&s.program_uid, &again)?;
             store.audit(
-                "scheduler",
+                Actor::Scheduler.as_str(),
                 "sync.schedule.replanned",
                 Some(&s.program_uid),
                 Some(&serde_json::json!({ "next_sync_at": fmt(t) }).to_string()),
@@ -168,10 +171,10 @@ pub fn scheduler_tick_at(
         };
         store.record_server_date(&info.server_date)?;
         let opts = SyncOptions {
-            actor: "scheduler".into(),
+            actor: Actor::Scheduler,
             ..SyncOptions::default()
         };
-        let (mut report, result) = run_with_report(store, &s.program_uid, &opts);
+        let (mut report, result) = sync_program(store, &s.program_uid, &opts);
         if let Err(e) = &result {
             // The run's row holds the whole report; the log says that something needs a look.
             eprintln!(
@@ -220,7 +223,7 @@ fn generate_cards_after(
         store.amend_sync_run_report(run_id, &serde_json::to_string(report)?)?;
     }
     store.audit(
-        "scheduler",
+        Actor::Scheduler.as_str(),
         "cards.auto_generate",
         Some(&schedule.program_uid),
         None,
@@ -366,18 +369,18 @@ mod tests {
     fn only_the_five_intervals_are_accepted_and_next_sync_is_one_interval_away() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("kadi.db")).unwrap();
-        let err = set_schedule(&store, "P3jJH5Tu5VC", 20, true, false)
+        let err = set_schedule(&store, &Actor::Cli, "P3jJH5Tu5VC", 20, true, false)
             .unwrap_err()
             .to_string();
         assert!(err.contains("10, 15, 30, 60, 180"), "{err}");
         // Never synced: due at once.
         let before = Utc::now();
-        let first = set_schedule(&store, "P3jJH5Tu5VC", 30, true, true).unwrap();
+        let first = set_schedule(&store, &Actor::Cli, "P3jJH5Tu5VC", 30, true, true).unwrap();
         let first = parse(first.next_sync.as_deref().unwrap()).unwrap();
         assert!(first <= Utc::now() && first >= before - Duration::seconds(1));
         one_ok_run(&store, "P3jJH5Tu5VC");
         let before = Utc::now();
-        let r = set_schedule(&store, "P3jJH5Tu5VC", 30, true, true).unwrap();
+        let r = set_schedule(&store, &Actor::Cli, "P3jJH5Tu5VC", 30, true, true).unwrap();
         let next = parse(r.next_sync.as_deref().unwrap()).unwrap();
         assert!(next >= before + Duration::minutes(30) - Duration::seconds(1));
         assert!(next <= before + Duration::minutes(33) + Duration::seconds(2));
@@ -389,7 +392,7 @@ mod tests {
                 .interval_minutes,
             30
         );
-        let disabled = set_schedule(&store, "P3jJH5Tu5VC", 60, false, false).unwrap();
+        let disabled = set_schedule(&store, &Actor::Cli, "P3jJH5Tu5VC", 60, false, false).unwrap();
         assert_eq!(disabled.next_sync, None);
     }
 
@@ -398,7 +401,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("kadi.db")).unwrap();
         one_ok_run(&store, "P3jJH5Tu5VC");
-        set_schedule(&store, "P3jJH5Tu5VC", 60, true, false).unwrap();
+        set_schedule(&store, &Actor::Cli, "P3jJH5Tu5VC", 60, true, false).unwrap();
         // Planned while the clock read 2031.
         store
             .set_next_sync_at("P3jJH5Tu5VC", "2031-05-05T10:00:00Z")
@@ -464,7 +467,7 @@ mod tests {
             .execute_batch("ALTER TABLE sync_schedule_away RENAME TO sync_schedule")
             .unwrap();
         one_ok_run(&store, "P3jJH5Tu5VC");
-        set_schedule(&store, "P3jJH5Tu5VC", 10, true, false).unwrap();
+        set_schedule(&store, &Actor::Cli, "P3jJH5Tu5VC", 10, true, false).unwrap();
         store
             .set_next_sync_at("P3jJH5Tu5VC", "2020-01-01T00:00:00Z")
             .unwrap();
@@ -500,7 +503,7 @@ mod tests {
     fn an_unreachable_server_postpones_the_run_instead_of_failing() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("kadi.db")).unwrap();
-        set_schedule(&store, "P3jJH5Tu5VC", 10, true, false).unwrap();
+        set_schedule(&store, &Actor::Cli, "P3jJH5Tu5VC", 10, true, false).unwrap();
         store
             .set_next_sync_at("P3jJH5Tu5VC", "2020-01-01T00:00:00Z")
             .unwrap();

@@ -1,6 +1,7 @@
 //! `kadi sync` and `kadi schedule`: command-line arguments and their handlers.
-use crate::output::{report, AlreadyReported};
-use crate::store::Store;
+use kadi::actor::Actor;
+use kadi::output::{report, AlreadyReported};
+use kadi::store::Store;
 use std::path::Path;
 
 /// Arguments of `kadi sync`.
@@ -78,7 +79,7 @@ impl PreviewArgs {
     }
 
     fn run_on(self, store: &Store) -> anyhow::Result<()> {
-        let r = super::preview(
+        let r = kadi::sync::preview(
             store,
             &self.program,
             self.org_unit.as_deref(),
@@ -129,23 +130,23 @@ impl SyncArgs {
                 };
                 let bar = (!self.json && std::io::IsTerminal::is_terminal(&std::io::stderr()))
                     .then(progress_bar);
-                let opts = super::SyncOptions {
+                let opts = kadi::sync::SyncOptions {
                     page_size: self.page_size,
                     reconcile: self.reconcile,
                     metadata_only: self.metadata_only,
                     resolve_mpi: !self.no_mpi,
                     org_units: self.org_units,
-                    progress: super::Progress(bar.clone().map(|bar| {
+                    progress: kadi::sync::Progress(bar.clone().map(|bar| {
                         std::sync::Arc::new(move |pulled: u64, total: Option<u64>| {
                             if let Some(t) = total {
                                 bar.set_length(t);
                             }
                             bar.set_position(pulled);
-                        }) as std::sync::Arc<super::ProgressFn>
+                        }) as std::sync::Arc<kadi::sync::ProgressFn>
                     })),
                     ..Default::default()
                 };
-                let (r, result) = super::run_with_report(&store, &program, &opts);
+                let (r, result) = kadi::jobs::sync_program(&store, &program, &opts);
                 if let Some(bar) = bar {
                     bar.finish_and_clear();
                 }
@@ -184,7 +185,7 @@ fn default_program(store: &Store) -> anyhow::Result<String> {
     }
 }
 
-fn human(r: &super::SyncReport) -> String {
+fn human(r: &kadi::sync::SyncReport) -> String {
     let mut s = format!(
         "synced {}: pulled {}, created {}, updated {}, deleted {}; MPI resolved {}, new {}, to review {}; {} pages, {} bytes in {:.1} s",
         r.program_uid,
@@ -274,8 +275,14 @@ impl ScheduleArgs {
                 auto_generate_cards,
                 json,
             } => {
-                let r =
-                    super::set_schedule(&store, &program, interval, enabled, auto_generate_cards)?;
+                let r = kadi::jobs::set_schedule(
+                    &store,
+                    &Actor::Cli,
+                    &program,
+                    interval,
+                    enabled,
+                    auto_generate_cards,
+                )?;
                 report(json, &r, || match &r.next_sync {
                     Some(n) => format!("{program}: every {interval} min, next sync at {n}"),
                     None => format!("{program}: automatic sync disabled"),
@@ -300,9 +307,7 @@ impl ScheduleArgs {
             }
             ScheduleCommand::Tick { json } => {
                 // The same pass as `kadi serve`'s scheduler, cards included.
-                let runs = super::scheduler_tick_with(&store, &|store, schedule, _| {
-                    crate::cards::generate::auto_generate(store, &schedule.program_uid)
-                })?;
+                let runs = kadi::jobs::scheduler_tick_with(&store, &kadi::jobs::cards_after_sync)?;
                 report(json, &runs, || format!("{} runs", runs.len()))
             }
         }

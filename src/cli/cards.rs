@@ -4,14 +4,15 @@
 //! progress bar when stderr is a terminal and `--json` is off, and prints a report. `preview`
 //! renders one enrollment's card. `templates` lists the templates. `bench` (hidden) renders
 //! synthetic cards like the Pillow baseline, for `bench/cards_bench.sh`.
-use super::generate::{generate, GenerateRequest, TaskView};
-use super::render::{render_frame, CardContent, RenderOptions};
-use super::template::{template_names, Template, TemplateOptions};
-use super::{png_out, preview_png, qr};
-use crate::output::report;
-use crate::store::Store;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use kadi::cards::bench::bench_card;
+use kadi::cards::generate::{generate, GenerateRequest, TaskView};
+use kadi::cards::render::{render_frame, RenderOptions};
+use kadi::cards::template::{template_names, Template, TemplateOptions};
+use kadi::cards::{png_out, preview_png};
+use kadi::output::report;
+use kadi::store::Store;
 use rayon::prelude::*;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -55,7 +56,7 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub body: Option<PathBuf>,
     /// Program UID.
-    #[arg(long, alias = "programme")]
+    #[arg(long, alias = "programme", required_unless_present = "body")]
     pub program: Option<String>,
     /// Template name (see `kadi cards templates`).
     #[arg(long)]
@@ -140,7 +141,7 @@ impl CardsArgs {
             CardsCommand::Preview(a) => {
                 let store = Store::open(db)?;
                 let png = preview_png(&store, &a.enrollment, &a.template, a.dpi)?;
-                crate::fsx::write_atomic(&a.out, &png)?;
+                kadi::fsx::write_atomic(&a.out, &png)?;
                 let v = serde_json::json!({ "out": a.out.display().to_string(), "bytes": png.len(), "template": a.template, "dpi": a.dpi });
                 report(self.json, &v, || {
                     format!("wrote {} ({} bytes)", a.out.display(), png.len())
@@ -171,8 +172,8 @@ impl CardsArgs {
             }
             CardsCommand::Bench(a) => run_bench(a),
             CardsCommand::ContactSheet { out } => {
-                let png = contact_sheet()?;
-                crate::fsx::write_atomic(&out, &png)?;
+                let png = kadi::cards::bench::contact_sheet()?;
+                kadi::fsx::write_atomic(&out, &png)?;
                 report(
                     self.json,
                     &serde_json::json!({ "out": out.display().to_string(), "bytes": png.len() }),
@@ -194,6 +195,7 @@ fn request_from(a: &GenerateArgs) -> Result<GenerateRequest> {
         None => GenerateRequest::new(
             a.program
                 .as_deref()
+                // clap requires one of them.
                 .context("--program (or --body) is required")?,
         ),
     };
@@ -283,46 +285,6 @@ fn run_generate(a: GenerateArgs, db: &Path, json: bool) -> Result<()> {
     })
 }
 
-/// The baseline's synthetic people (`cards_pillow.py`), so both render the same content.
-pub fn bench_card(i: usize) -> CardContent {
-    const NAMES: [&str; 10] = [
-        "Aïssatou Ndèye Fall",
-        "João Gonçalves da Conceição",
-        "Mame Diarra N'Diaye",
-        "Fatou Bintou Sène",
-        "Chloë Lefèvre-Bâ",
-        "Ibrahima Sòw",
-        "Maïmouna Thiâm",
-        "Noël Gbèdo Adékambi",
-        "Antônio Simões",
-        "Seynabou Ngoné Faÿ",
-    ];
-    const CENTERS: [&str; 4] = [
-        "Centre de Santé de Médina",
-        "Poste de Santé Keur Massar",
-        "Hôpital Principal de Dakar",
-        "Centro de Saúde São Tomé",
-    ];
-    let mpi = format!("SN-DKR-26-{i:08}");
-    CardContent {
-        full_name: NAMES[i % NAMES.len()].to_string(),
-        date_of_birth: Some(format!(
-            "{:04}-{:02}-{:02}",
-            1950 + i % 70,
-            1 + i % 12,
-            1 + i % 28
-        )),
-        sex: Some(if i % 2 == 1 { "F" } else { "M" }.to_string()),
-        health_center: Some(CENTERS[i % CENTERS.len()].to_string()),
-        zone: Some("Dakar Ouest".into()),
-        beneficiary_id: Some(format!("BEN-{i:06}")),
-        enrollment_date: Some("2026-03-14".into()),
-        phone: Some("+221771234567".into()),
-        qr_payload: qr::payload(&mpi, b"bench-secret"),
-        mpi_id: Some(mpi),
-    }
-}
-
 fn peak_rss_mb() -> f64 {
     // SAFETY: getrusage only writes into the struct we pass.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
@@ -382,7 +344,7 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         "cards_per_s": (a.n as f64 / dt * 10.0).round() / 10.0, "peak_rss_mb": peak_rss_mb(),
         "mean_png_bytes": sizes.iter().sum::<usize>() / sizes.len().max(1),
     });
-    crate::output::print_line(&v.to_string())?;
+    kadi::output::print_line(&v.to_string())?;
     Ok(())
 }
 
@@ -390,20 +352,4 @@ fn tempdir() -> Result<PathBuf> {
     let d = std::env::temp_dir().join(format!("kadi-cards-bench-{}", std::process::id()));
     std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
     Ok(d)
-}
-
-/// The contact sheet of all ten templates with sample people (what `docs/` shows).
-pub fn contact_sheet() -> Result<Vec<u8>> {
-    let cards = template_names()
-        .into_iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let mut c = bench_card([0, 1, 2, 3, 4, 6, 7, 8, 9, 5][i]);
-            if i == 2 {
-                c.full_name = "Ŋoné Mame Diarra N’Diaye".into();
-            }
-            Ok((name.to_string(), c, Template::named(name)?))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    super::sheet::contact_sheet_png(&cards)
 }

@@ -1,7 +1,8 @@
 //! `kadi serve` and `kadi staff`: command-line arguments and their handlers.
-use super::auth;
-use crate::store::Store;
 use anyhow::{bail, Context, Result};
+use kadi::actor::Actor;
+use kadi::store::Store;
+use kadi::web::staff;
 use std::io::BufRead;
 use std::path::Path;
 
@@ -31,7 +32,7 @@ pub struct ServeArgs {
     pub limits: FrontLimitArgs,
 }
 
-/// Hidden overrides of [`super::front::Limits`] for tests and benchmarks.
+/// Hidden overrides of [`kadi::web::front::Limits`] for tests and benchmarks.
 #[derive(Debug, clap::Args)]
 pub struct FrontLimitArgs {
     /// Header section deadline in milliseconds (default 10000).
@@ -53,9 +54,9 @@ pub struct FrontLimitArgs {
 
 impl FrontLimitArgs {
     /// The defaults with the given overrides.
-    pub fn limits(&self) -> super::front::Limits {
+    pub fn limits(&self) -> kadi::web::front::Limits {
         let ms = std::time::Duration::from_millis;
-        let mut l = super::front::Limits::default();
+        let mut l = kadi::web::front::Limits::default();
         if let Some(v) = self.header_timeout_ms {
             l.header_timeout = ms(v);
         }
@@ -83,7 +84,7 @@ impl ServeArgs {
         let store = Store::open(db)?;
         let staff = store.count("staff")?;
         drop(store);
-        let running = super::start(&super::ServeConfig {
+        let running = kadi::web::start(&kadi::web::ServeConfig {
             db: db.to_path_buf(),
             listen: self.listen,
             threads: self.threads,
@@ -94,11 +95,9 @@ impl ServeArgs {
         let scheduler = if self.no_scheduler {
             None
         } else {
-            Some(crate::sync::Scheduler::spawn(
+            Some(kadi::jobs::Scheduler::spawn(
                 db,
-                Box::new(|store, schedule, _report| {
-                    crate::cards::generate::auto_generate(store, &schedule.program_uid)
-                }),
+                Box::new(kadi::jobs::cards_after_sync),
             )?)
         };
         let url = running.url();
@@ -109,7 +108,7 @@ impl ServeArgs {
             "scheduler": scheduler.is_some(),
         });
         // Nobody reading the start line (a closed stdout) is no reason to stop serving.
-        let printed = crate::output::report(self.json, &report, || {
+        let printed = kadi::output::report(self.json, &report, || {
             let mut s = format!("kadi serving {url} (database {})", db.display());
             if scheduler.is_none() {
                 s.push_str("\nsync scheduler off (--no-scheduler)");
@@ -119,11 +118,11 @@ impl ServeArgs {
             }
             s
         });
-        crate::output::ignore_closed_stdout(printed)?;
+        kadi::output::ignore_closed_stdout(printed)?;
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        // systemd: READY=1 now, WATCHDOG=1 while /healthz answers (see crate::notify).
-        crate::notify::ready_and_watch(running.addr);
+        // systemd: READY=1 now, WATCHDOG=1 while /healthz answers (see kadi::notify).
+        kadi::notify::ready_and_watch(running.addr);
         // Returns only when a web thread died, always with an error: exit non-zero after the
         // scheduler has had a moment to stop cleanly.
         let result = running.wait();
@@ -201,28 +200,34 @@ impl StaffArgs {
                 admin,
                 json,
             } => {
+                if Actor::RESERVED.contains(&username.as_str()) {
+                    bail!(
+                        "{username} is reserved for the audit trail (it names {}); choose another username",
+                        Actor::RESERVED.join(", ")
+                    );
+                }
                 let mut line = String::new();
                 std::io::stdin()
                     .lock()
                     .read_line(&mut line)
                     .context("reading the PIN from standard input")?;
                 let pin = line.trim_end_matches(['\r', '\n']);
-                add_staff(
+                staff::add_staff(
                     &store,
-                    "cli",
+                    &Actor::Cli,
                     &username,
                     pin,
                     display_name.as_deref(),
                     admin,
                 )?;
                 let report = serde_json::json!({ "username": username, "role": if admin { "admin" } else { "staff" } });
-                crate::output::report(json, &report, || format!("staff account {username} saved"))
+                kadi::output::report(json, &report, || format!("staff account {username} saved"))
             }
             StaffCommand::Remove { username, json } => {
-                if !store.remove_staff("cli", &username)? {
+                if !staff::remove_staff(&store, &Actor::Cli, &username)? {
                     bail!("no staff account named {username}");
                 }
-                crate::output::report(json, &serde_json::json!({ "removed": username }), || {
+                kadi::output::report(json, &serde_json::json!({ "removed": username }), || {
                     format!("staff account {username} removed")
                 })
             }
@@ -231,9 +236,10 @@ impl StaffArgs {
                 address,
                 json,
             } => {
-                let cleared = store.unlock_logins("cli", &username, address.as_deref())?;
+                let cleared =
+                    staff::unlock_staff(&store, &Actor::Cli, &username, address.as_deref())?;
                 let report = serde_json::json!({ "username": username, "address": address, "cleared": cleared });
-                crate::output::report(json, &report, || {
+                kadi::output::report(json, &report, || {
                     if cleared == 0 {
                         format!("{username} was not locked")
                     } else {
@@ -243,7 +249,7 @@ impl StaffArgs {
             }
             StaffCommand::List { json } => {
                 let staff = store.staff_list()?;
-                crate::output::report(json, &staff, || {
+                kadi::output::report(json, &staff, || {
                     if staff.is_empty() {
                         return "no staff accounts".to_string();
                     }
@@ -256,29 +262,4 @@ impl StaffArgs {
             }
         }
     }
-}
-
-/// Validates and saves a staff account with a freshly hashed PIN (used by the CLI and the demo).
-pub fn add_staff(
-    store: &Store,
-    actor: &str,
-    username: &str,
-    pin: &str,
-    display_name: Option<&str>,
-    admin: bool,
-) -> Result<()> {
-    auth::validate_username(username)?;
-    auth::validate_pin(pin)?;
-    let hash = auth::hash_pin(pin)?;
-    store.upsert_staff(
-        actor,
-        username,
-        display_name,
-        if admin {
-            crate::store::web_data::StaffRole::Admin
-        } else {
-            crate::store::web_data::StaffRole::Staff
-        },
-        &hash,
-    )
 }

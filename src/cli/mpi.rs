@@ -1,0 +1,328 @@
+//! `kadi mpi`: command-line arguments and their handler (a thin shell over `kadi::mpi`).
+use anyhow::{bail, Result};
+use kadi::actor::Actor;
+use kadi::mpi::eval::{EvalInput, EvalOptions};
+use kadi::mpi::review::{self, Decision};
+use kadi::output::report;
+use kadi::store::Store;
+use std::path::{Path, PathBuf};
+
+/// Arguments of `kadi mpi`.
+#[derive(Debug, clap::Args)]
+pub struct MpiArgs {
+    /// Print one JSON document instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: MpiCommand,
+}
+
+/// The `kadi mpi` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum MpiCommand {
+    /// Resolve every pending card record (what sync does after each run).
+    Resolve,
+    /// The review queue: list pending pairs, decide one.
+    Review {
+        #[command(subcommand)]
+        command: ReviewCommand,
+    },
+    /// Link an enrollment to an identity by hand.
+    Link {
+        enrollment: String,
+        mpi_id: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// Take an enrollment out of its identity into a new one.
+    Unlink {
+        enrollment: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// Merge identity B into A (B stays resolvable and points to A).
+    Merge {
+        a: String,
+        b: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// Undo the merge of a merged identity.
+    Unmerge {
+        merged: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// Move the given enrollments of one identity into a new identity.
+    Split {
+        #[arg(required = true)]
+        enrollments: Vec<String>,
+        #[arg(long)]
+        by: String,
+    },
+    /// Show the MPI ID (in force) of an enrollment or of any MPI ID ever issued.
+    Show { id: String },
+    /// Explain the score of two records given as JSON objects (what SQL `mpi_explain` returns).
+    Explain { a_json: String, b_json: String },
+    /// Check an MPI ID's shape and check character.
+    CheckId { mpi_id: String },
+    /// Evaluate resolution on labelled records (kadi CSV or FEBRL) in a fresh store.
+    Eval(EvalArgs),
+}
+
+/// Arguments of `kadi mpi eval`: exactly one input (`--records`, `--synced` or `--febrl`), each
+/// with its truth file.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["records", "synced", "febrl"])))]
+pub struct EvalArgs {
+    /// kadi evaluation CSV (`id` plus card field columns, `address`, `national_id`).
+    #[arg(long, conflicts_with_all = ["febrl", "synced"], requires = "truth")]
+    pub records: Option<PathBuf>,
+    /// A kadi database filled by `kadi sync` (e.g. from `kadi sim dhis2 --truth PAIRS.csv`):
+    /// its card records, read only, are resolved again in a fresh store.
+    #[arg(long, conflicts_with = "febrl", requires = "truth")]
+    pub synced: Option<PathBuf>,
+    /// True pairs `id_a,id_b` for --records or --synced.
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
+    /// A FEBRL file (converted as ../shared/mpi-data/README.md says).
+    #[arg(long, requires = "febrl_truth")]
+    pub febrl: Option<PathBuf>,
+    /// FEBRL truth pairs.
+    #[arg(long)]
+    pub febrl_truth: Option<PathBuf>,
+    /// Drop a field from every record (repeatable), e.g. `--without national_id`.
+    #[arg(long)]
+    pub without: Vec<String>,
+    /// Keep the evaluation store at this path (default: a temporary file, removed after).
+    #[arg(long)]
+    pub store: Option<PathBuf>,
+    /// Also write the pairs that went wrong or to review to this CSV (`id_a,id_b,true_pair,
+    /// outcome,scored`: true pairs not linked automatically, with `review` or `new`, and
+    /// false pairs joined, with `auto` or `review`), for analysing misses.
+    #[arg(long)]
+    pub dump_pairs: Option<PathBuf>,
+}
+
+/// `kadi mpi review` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum ReviewCommand {
+    /// Pending pairs with both records, score and explanation.
+    List,
+    /// Decide one review item.
+    Decide {
+        id: i64,
+        #[arg(
+            long,
+            conflicts_with = "different",
+            required_unless_present = "different"
+        )]
+        same: bool,
+        #[arg(long)]
+        different: bool,
+        /// The staff member deciding.
+        #[arg(long)]
+        by: String,
+    },
+}
+
+impl MpiArgs {
+    /// Runs the command against the database at `db`. Eval, explain and check-id need no box
+    /// database; the rest work on it.
+    pub fn run(self, db: &Path) -> Result<()> {
+        let json = self.json;
+        match self.command {
+            MpiCommand::Eval(a) => eval(a, json),
+            MpiCommand::Explain { a_json, b_json } => {
+                let e = kadi_sqlext::mpi::explain_json(&a_json, &b_json)?;
+                kadi::output::print_line(&e.to_string())
+            }
+            MpiCommand::CheckId { mpi_id } => check_id(&mpi_id, json),
+            MpiCommand::Resolve => resolve(&Store::open(db)?, json),
+            MpiCommand::Review { command } => review_command(&Store::open(db)?, command, json),
+            MpiCommand::Show { id } => show(&Store::open(db)?, &id, json),
+            identity => identity_command(&Store::open(db)?, identity, json),
+        }
+    }
+}
+
+/// `kadi mpi eval`: resolution measured on labelled records in a fresh store.
+fn eval(a: EvalArgs, json: bool) -> Result<()> {
+    let input = match (a.records, a.synced, a.truth, a.febrl, a.febrl_truth) {
+        (Some(records), None, Some(truth), None, _) => EvalInput::Kadi { records, truth },
+        (None, Some(store), Some(truth), None, _) => EvalInput::Synced { store, truth },
+        (None, None, _, Some(records), Some(truth)) => EvalInput::Febrl { records, truth },
+        // clap's group and `requires` already refuse everything else.
+        _ => bail!(
+            "give --records FILE --truth PAIRS, --synced DB --truth PAIRS or --febrl FILE --febrl-truth PAIRS"
+        ),
+    };
+    let r = kadi::mpi::eval::run(&EvalOptions {
+        input,
+        without: a.without,
+        store: a.store,
+        dump_pairs: a.dump_pairs,
+    })?;
+    report(json, &r, || {
+        format!(
+            "{} records, {} true pairs\n  auto:        P {:.4}  R {:.4}  F1 {:.4}\n  auto+review: P {:.4}  R {:.4}  F1 {:.4}\n  review items {}, true pairs left apart {}, blocking recall {:.4}, comparisons {}, {:.3} s, peak RSS {} MB",
+            r.records, r.true_pairs, r.auto.precision, r.auto.recall, r.auto.f1, r.auto_plus_review.precision,
+            r.auto_plus_review.recall, r.auto_plus_review.f1, r.review_items, r.new_identity_true_pairs,
+            r.blocking_recall, r.comparisons, r.seconds, r.peak_rss_mb
+        )
+    })
+}
+
+/// `kadi mpi check-id`: exits 1 (after its report) when the ID is not valid.
+fn check_id(mpi_id: &str, json: bool) -> Result<()> {
+    let valid = kadi::mpi::id::is_valid_mpi_id(mpi_id);
+    report(
+        json,
+        &serde_json::json!({ "mpi_id": mpi_id, "valid": valid }),
+        || {
+            format!(
+                "{mpi_id}: {}",
+                if valid {
+                    "valid"
+                } else {
+                    "INVALID (mistyped?)"
+                }
+            )
+        },
+    )?;
+    if !valid {
+        return Err(kadi::output::AlreadyReported(1).into());
+    }
+    Ok(())
+}
+
+/// `kadi mpi resolve`.
+fn resolve(store: &Store, json: bool) -> Result<()> {
+    let r = kadi::mpi::resolve_pending(store)?;
+    report(json, &r, || {
+        format!(
+            "resolved {} (linked), created {}, pending review {}; {} comparisons, {} capped blocks",
+            r.resolved, r.created, r.pending_review, r.comparisons, r.capped_blocks
+        )
+    })
+}
+
+/// `kadi mpi review list|decide`.
+fn review_command(store: &Store, command: ReviewCommand, json: bool) -> Result<()> {
+    match command {
+        ReviewCommand::List => {
+            let items = review::review_list(store)?;
+            report(json, &items, || {
+                let mut s = format!("{} pending review item(s)", items.len());
+                for i in &items {
+                    s.push_str(&format!(
+                        "\n#{} score {:.3}: {} {:?} <-> {} {:?}",
+                        i.id,
+                        i.score,
+                        i.record.enrollment_uid,
+                        i.record.fields.full_name(),
+                        i.candidate.enrollment_uid,
+                        i.candidate.fields.full_name()
+                    ));
+                }
+                s
+            })
+        }
+        ReviewCommand::Decide {
+            id,
+            same,
+            different: _,
+            by,
+        } => {
+            let d = if same {
+                Decision::Same
+            } else {
+                Decision::Different
+            };
+            review::review_decide(store, id, d, &Actor::from_sql(&by))?;
+            report(
+                json,
+                &serde_json::json!({ "id": id, "decision": if same { "same" } else { "different" }, "by": by }),
+                || {
+                    format!(
+                        "review item {id} decided {} by {by}",
+                        if same { "same" } else { "different" }
+                    )
+                },
+            )
+        }
+    }
+}
+
+/// `kadi mpi link|unlink|merge|unmerge|split`: a person's decision on identities.
+fn identity_command(store: &Store, command: MpiCommand, json: bool) -> Result<()> {
+    match command {
+        MpiCommand::Link {
+            enrollment,
+            mpi_id,
+            by,
+        } => {
+            review::link(store, &enrollment, &mpi_id, &Actor::from_sql(&by))?;
+            report(
+                json,
+                &serde_json::json!({ "enrollment": enrollment, "mpi_id": mpi_id }),
+                || format!("{enrollment} linked to {mpi_id}"),
+            )
+        }
+        MpiCommand::Unlink { enrollment, by } => {
+            let id = review::unlink(store, &enrollment, &Actor::from_sql(&by))?;
+            report(
+                json,
+                &serde_json::json!({ "enrollment": enrollment, "mpi_id": id }),
+                || format!("{enrollment} now has its own identity {id}"),
+            )
+        }
+        MpiCommand::Merge { a, b, by } => {
+            review::merge(store, &a, &b, &Actor::from_sql(&by))?;
+            report(
+                json,
+                &serde_json::json!({ "survivor": a, "merged": b }),
+                || format!("{b} merged into {a}"),
+            )
+        }
+        MpiCommand::Unmerge { merged, by } => {
+            review::unmerge(store, &merged, &Actor::from_sql(&by))?;
+            report(json, &serde_json::json!({ "unmerged": merged }), || {
+                format!("{merged} stands on its own again")
+            })
+        }
+        MpiCommand::Split { enrollments, by } => {
+            let id = review::split(store, &enrollments, &Actor::from_sql(&by))?;
+            report(
+                json,
+                &serde_json::json!({ "enrollments": enrollments, "mpi_id": id }),
+                || format!("moved to new identity {id}"),
+            )
+        }
+        // MpiArgs::run handles the others.
+        _ => Ok(()),
+    }
+}
+
+/// `kadi mpi show`: the MPI ID in force for an enrollment or any MPI ID ever issued.
+fn show(store: &Store, id: &str, json: bool) -> Result<()> {
+    let current = match kadi::mpi::mpi_id_for(store, id)? {
+        Some(m) => Some(m),
+        None if store.mpi_identity(id)?.is_some() => Some(kadi::mpi::current_mpi_id(store, id)?),
+        None => None,
+    };
+    let Some(current) = current else {
+        bail!("{id} is neither a resolved enrollment nor an MPI ID of this box")
+    };
+    let ident = store.mpi_identity(&current)?;
+    let members = store.mpi_members(&current)?;
+    let golden: serde_json::Value = ident
+        .as_ref()
+        .and_then(|i| serde_json::from_str(&i.golden_json).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let v =
+        serde_json::json!({ "query": id, "mpi_id": current, "members": members, "golden": golden });
+    report(json, &v, || {
+        format!("{id} -> {current} ({} record(s))", members.len())
+    })
+}
