@@ -54,7 +54,7 @@ impl MapArgs {
                 json,
             } => {
                 let mut body = if demo {
-                    kadi::demo::demo_mapping()
+                    demo_mapping()?
                 } else {
                     let Some(file) = file else {
                         // clap requires one of them; kept for a caller that builds the args.
@@ -125,4 +125,12 @@ fn read_body(file: &Path) -> anyhow::Result<AssignCodesBody> {
             file.display()
         )
     })
+}
+
+/// The simulator's mapping, for `map set --demo` (a build without the `demo` feature has none).
+fn demo_mapping() -> anyhow::Result<kadi::mapping::AssignCodesBody> {
+    #[cfg(feature = "demo")]
+    return Ok(kadi::demo::demo_mapping());
+    #[cfg(not(feature = "demo"))]
+    bail!("this kadi was built without the demo feature: give the mapping with --file")
 }
