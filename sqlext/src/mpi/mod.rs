@@ -21,7 +21,9 @@ mod weights;
 pub use blocking::block_keys;
 pub use names::{COMMON_NAMES, NAME_VARIANTS};
 pub use record::PreparedRecord;
-pub use score::{explain_prepared, score_prepared, score_prepared_from, Explanation};
+pub use score::{
+    explain_prepared, identity_contradiction, score_prepared, score_prepared_from, Explanation,
+};
 
 use blocking::*;
 use cache::*;
@@ -69,6 +71,21 @@ pub const PRIOR: f64 = -8.0;
 /// The highest log-odds a guarded pair can reach: just under the link band (0.9499), so a
 /// person decides on twins and namesakes (`docs/mpi.md`, The guard).
 const GUARD_CAP: f64 = 2.943;
+/// The highest log-odds of a pair with two independent contradictions (say another sex and
+/// birth dates decades apart): just under the review band (0.7499), nobody need look.
+const VETO_CAP: f64 = 1.098;
+/// The log-odds of [`LINK`]: ln(0.95/0.05).
+const LINK_LOG_ODDS: f64 = 2.944_438_979_166_44;
+/// The most the household-shared fields ([`score::HOUSEHOLD_FIELDS`]) add together toward the
+/// link band: with an agreeing sex (+0.5, true of half of all pairs) they stay under it
+/// (PRIOR + 10.4 + 0.5 = 2.9 < 2.944). The review band sees their plain sum.
+const HOUSEHOLD_CAP: f64 = 10.4;
+/// Whole years two full birth dates may be apart and still be one person's misremembered or
+/// mistyped date; further apart is a veto.
+const DATE_YEARS_APART: u32 = 2;
+/// Years two birth years may be apart when either date is an estimated 1 January: staff
+/// estimate ages in fives ("about 40"), so up to 5 years apart is one estimate against another.
+const ESTIMATED_YEARS_APART: u32 = 5;
 const NAME_MAX: usize = 64;
 const ADDRESS_MAX: usize = 256;
 const ID_MAX: usize = 64;

@@ -13,6 +13,11 @@ pub struct Explanation {
     pub fields: [(&'static str, Level, f64); 9],
     /// True when first and last names agreed crosswise.
     pub names_swapped: bool,
+    /// Why the pair is kept out of the link band, in plain words ("birth dates 33 years apart"),
+    /// several joined by "; "; `None` when nothing vetoes it (`docs/mpi.md`, Household and veto).
+    pub veto: Option<String>,
+    /// The household-shared fields' positive weight before and after [`HOUSEHOLD_CAP`].
+    pub household: (f64, f64),
 }
 
 impl Explanation {
@@ -20,12 +25,22 @@ impl Explanation {
     pub fn to_json(&self) -> String {
         let mut s = String::with_capacity(512);
         s.push_str(&format!(
-            "{{\"score\":{},\"band\":\"{}\",\"log_odds\":{},\"prior\":{},\"names_swapped\":{},\"fields\":{{",
+            "{{\"score\":{},\"band\":\"{}\",\"log_odds\":{},\"prior\":{},\"names_swapped\":{},",
             round6(self.score),
             band(self.score),
             round6(self.log_odds),
             PRIOR,
             self.names_swapped
+        ));
+        match &self.veto {
+            // Reasons are fixed ASCII phrases and numbers: no escaping needed.
+            Some(v) => s.push_str(&format!("\"veto\":\"{v}\",")),
+            None => s.push_str("\"veto\":null,"),
+        }
+        s.push_str(&format!(
+            "\"household\":{{\"weight\":{},\"counted\":{}}},\"fields\":{{",
+            round6(self.household.0),
+            round6(self.household.1)
         ));
         for (i, (f, level, w)) in self.fields.iter().enumerate() {
             if i > 0 {
@@ -187,7 +202,11 @@ pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
         others[5],
         others[6],
     ];
+    let household = household_weight(&fields);
     let mut log_odds = PRIOR + fields.iter().map(|f| f.2).sum::<f64>();
+    // Household evidence counts jointly, capped, toward the link band only: a pair it alone
+    // lifts over the link line waits for a person (the review band is the plain sum).
+    let household_only = log_odds - household.0 + household.1 < LINK_LOG_ODDS;
     // Guard: twins (same family name and date, another first name) and namesakes of another
     // generation (same names, another date) look like one person to an additive model, however
     // much the household data (address, phone, clinic) agrees. Such pairs never link on their own:
@@ -206,13 +225,126 @@ pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
     // Neither name agreeing (both present and different) is a third such case: only the date and
     // household data agree, which a person must confirm (the names weigh as one event, see
     // `NAMES_BOTH_DISAGREE_EACH`).
-    if (twins || generations || no_name_agrees) && nid != Level::Exact {
-        log_odds = log_odds.min(GUARD_CAP);
+    let mut reasons = contradictions(a, b, Some(first), &others);
+    // Two independent contradictions of the person (sex, date, given name) are not one slip.
+    // A national ID retyped with two slips is a clerical error a person can spot: it keeps a pair
+    // out of the link band, not out of review.
+    let strong = reasons
+        .iter()
+        .filter(|r| !r.starts_with("national"))
+        .count()
+        >= 2;
+    if reasons.is_empty() && (twins || generations || no_name_agrees) && nid != Level::Exact {
+        reasons.push(guard_reason(twins, generations));
     }
+    if reasons.is_empty() && household_only && log_odds > GUARD_CAP {
+        reasons.push("only household evidence (family, phone, address, clinic) agrees".to_string());
+    }
+    if !reasons.is_empty() {
+        log_odds = log_odds.min(if strong { VETO_CAP } else { GUARD_CAP });
+    }
+    let veto = (!reasons.is_empty()).then(|| reasons.join("; "));
     Explanation {
         score: logistic(log_odds),
         log_odds,
         fields,
         names_swapped: swapped,
+        veto,
+        household,
     }
+}
+
+/// The fields a household shares (family name, phone, address, clinic, zone): what they add
+/// together, and what of it counts.
+pub(super) const HOUSEHOLD_FIELDS: [&str; 5] = [
+    "last_name",
+    "phone_number",
+    "address",
+    "health_center",
+    "zone",
+];
+
+/// The household fields' agreeing weight before and after [`HOUSEHOLD_CAP`]. They are not
+/// independent (one family: one name, one phone, one address, one clinic), so toward the link
+/// band their agreements count jointly, capped; their disagreements count in full.
+fn household_weight(fields: &[(&'static str, Level, f64); 9]) -> (f64, f64) {
+    let raw: f64 = fields
+        .iter()
+        .filter(|f| HOUSEHOLD_FIELDS.contains(&f.0))
+        .map(|f| f.2.max(0.0))
+        .sum();
+    (raw, raw.min(HOUSEHOLD_CAP))
+}
+
+/// Evidence that the two records are two people, each in plain words; none when the national
+/// IDs agree exactly (an identity document outweighs a typed sex or date). Each is more than a
+/// plausible slip (`docs/mpi.md`, Household and veto): a birth date off by a typo, a day/month
+/// swap or one year is `close`, not here.
+fn contradictions(
+    a: &PreparedRecord,
+    b: &PreparedRecord,
+    first: Option<Level>,
+    others: &[(&'static str, Level, f64); 7],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let (dob, sex, nid) = (others[0].1, others[1].1, others[3].1);
+    if nid == Level::Exact {
+        return out;
+    }
+    if sex == Level::Disagree {
+        out.push("sexes differ".to_string());
+    }
+    if let (Level::Disagree, Some(x), Some(y)) = (dob, a.dob.as_ref(), b.dob.as_ref()) {
+        if let Some(reason) = dates_years_apart(x, y) {
+            out.push(reason);
+        }
+    }
+    if nid == Level::Disagree {
+        out.push("national IDs differ".to_string());
+    }
+    // `Disagree` is after variants, nicknames, phonetic keys and typos: two different names.
+    if first == Some(Level::Disagree) {
+        out.push("first names differ".to_string());
+    }
+    out
+}
+
+/// "birth dates N years apart" when two dates are further apart than a misremembered date
+/// ([`DATE_YEARS_APART`] whole years) or, when either is an estimated 1 January, an estimated
+/// age ([`ESTIMATED_YEARS_APART`] years).
+fn dates_years_apart(x: &Dob, y: &Dob) -> Option<String> {
+    let (lo, hi) = if x.digits <= y.digits { (x, y) } else { (y, x) };
+    if x.is_estimated() || y.is_estimated() {
+        let years = hi.year() - lo.year();
+        return (years > ESTIMATED_YEARS_APART).then(|| format!("birth years {years} apart"));
+    }
+    let mut years = hi.year() - lo.year();
+    if (hi.month(), hi.day()) < (lo.month(), lo.day()) {
+        years = years.saturating_sub(1);
+    }
+    (years >= DATE_YEARS_APART).then(|| format!("birth dates {years} years apart"))
+}
+
+/// Why two records cannot be one person whatever their names: another sex, birth dates years
+/// apart, another national ID (the first reason, in plain words). The resolver asks it of every
+/// member of an identity before a record joins it, so identities do not chain (A links to B, C
+/// to B, but C contradicts A). Names are left out: members may be filed under another form of
+/// one name, and the pair's own score already weighed the names.
+pub fn identity_contradiction(a: &PreparedRecord, b: &PreparedRecord) -> Option<String> {
+    let (a, b) = ordered(a, b);
+    contradictions(a, b, None, &other_fields(a, b))
+        .into_iter()
+        .next()
+}
+
+/// The guard's reason when no contradiction named one.
+fn guard_reason(twins: bool, generations: bool) -> String {
+    if twins {
+        "other first names, same family (twins or siblings)"
+    } else if generations {
+        "same names, another birth date (another generation)"
+    } else {
+        "neither name agrees"
+    }
+    .to_string()
 }
