@@ -107,3 +107,52 @@ fn the_box_database_answers_mpi_score_in_the_sqlite3_shell() {
     }
     assert_eq!(self_pairs, 40);
 }
+
+/// Runs SQL in the stock `sqlite3` shell on an in-memory database with the extension loaded;
+/// returns its standard output.
+fn shell_with_extension(shell: &str, sql: &str) -> String {
+    let load = build_extension().with_extension("");
+    let out = Command::new(shell)
+        .arg("-bail")
+        .arg(":memory:")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            let script = format!(".load {}\n{sql}\n", load.display());
+            child.stdin.take().unwrap().write_all(script.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sqlite3 failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_father_and_son_of_one_household_are_no_link_in_the_sqlite3_shell() {
+    let Some(shell) = require_tool("sqlite3") else {
+        return;
+    };
+    let demba = r#"{"first_name":"Demba","last_name":"Traoré","date_of_birth":"1951-02-05","gender":"M","phone_number":"+221770000001","address":"137 Médina"}"#;
+    let mamadou = r#"{"first_name":"Mamadou","last_name":"Traoré","date_of_birth":"1984-07-02","gender":"M","phone_number":"+221770000001","address":"137 Médina"}"#;
+    let mamadu = mamadou.replace("\"Mamadou\"", "\"Mamadu\"");
+    let sql = format!(
+        ".mode list\n\
+         SELECT mpi_band(mpi_score('{demba}', '{mamadou}')), \
+                json_extract(mpi_explain('{demba}', '{mamadou}'), '$.veto'), \
+                mpi_band(mpi_score('{mamadou}', '{mamadu}')), \
+                json_type(mpi_explain('{mamadou}', '{mamadu}'), '$.veto');"
+    );
+    let out = shell_with_extension(&shell, &sql);
+    assert_eq!(
+        out.trim(),
+        "new|birth dates 33 years apart; first names differ|link|null",
+        "the household pair stays apart with its reason, the respelled re-registration links"
+    );
+}

@@ -58,7 +58,7 @@ use crate::record::{CardFields, CARD_FIELDS};
 pub use crate::store::mpi_data::{LinkMethod, MpiState, ReviewStatus};
 use crate::store::Store;
 use anyhow::{Context, Result};
-use kadi_sqlext::mpi::{block_keys, explain_prepared, PreparedRecord};
+use kadi_sqlext::mpi::{block_keys, explain_prepared, identity_contradiction, PreparedRecord};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -450,6 +450,9 @@ struct Best {
     candidate: Rc<str>,
     prepared: Rc<PreparedRecord>,
     same_national_id: bool,
+    /// Why the record does not fit this identity although it scored in the link band with one
+    /// member ("sexes differ with member <uid>"): then it waits for a person instead of joining.
+    unfit: Option<String>,
 }
 
 impl Engine<'_> {
@@ -494,7 +497,8 @@ impl Engine<'_> {
             store.mpi_delete_pending_reviews(uid)?;
         }
         let candidates = self.candidates(uid, &keys)?;
-        let per_identity = self.best_per_identity(uid, &me, candidates, observe);
+        let mut per_identity = self.best_per_identity(uid, &me, candidates, observe);
+        self.keep_to_fitting_identities(uid, &me, &mut per_identity)?;
         let (target, fresh) = self.join_identity(rec, old.as_ref(), &per_identity, touched)?;
         let state = if self.open_review(uid, &me, &target, &per_identity)? {
             MpiState::Review
@@ -611,11 +615,61 @@ impl Engine<'_> {
                         candidate: c,
                         prepared,
                         same_national_id,
+                        unfit: None,
                     },
                 );
             }
         }
         per_identity
+    }
+
+    /// Identities do not chain: a record that scores in the link band with one member joins
+    /// only if it contradicts no member (sex, birth dates years apart, national ID:
+    /// [`identity_contradiction`]). A record that does not fit is scored just under the link
+    /// band with that identity, so it goes to review with the reason, not into the identity.
+    fn keep_to_fitting_identities(
+        &mut self,
+        uid: &str,
+        me: &PreparedRecord,
+        per_identity: &mut FastMap<Rc<str>, Best>,
+    ) -> Result<()> {
+        let link = self.settings.link_threshold;
+        for (mpi_id, best) in per_identity.iter_mut() {
+            if best.score < link {
+                continue;
+            }
+            for member in self.store.mpi_members(mpi_id)? {
+                if member == uid || *member == *best.candidate {
+                    continue;
+                }
+                let Some(prepared) = self.member_prepared(&member)? else {
+                    continue;
+                };
+                if let Some(why) = identity_contradiction(me, &prepared) {
+                    best.unfit = Some(format!("{why} with member {member}"));
+                    best.score = best.score.min(link.next_down()).max(0.0);
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A member's prepared fields: from the pass's index or cache, else from the store.
+    fn member_prepared(&mut self, member: &str) -> Result<Option<Rc<PreparedRecord>>> {
+        if let Some(blocks) = &self.blocks {
+            if let Some(&i) = blocks.by_uid.get(member) {
+                if let Some(p) = &blocks.prepared[i as usize] {
+                    return Ok(Some(p.clone()));
+                }
+            }
+        } else if let Some(c) = self.prepared.get(member) {
+            return Ok(Some(c.prepared));
+        }
+        Ok(match self.store.mpi_record_fields(member)? {
+            Some(json) => Some(Rc::new(prepare_json(member, &json)?)),
+            None => None,
+        })
     }
 
     /// The identity the record ends in, and whether it was made for it: every identity at or
@@ -767,13 +821,30 @@ impl Engine<'_> {
                 continue;
             }
             asked += 1;
-            let explain = explain_prepared(me, &b.prepared).to_json();
+            let explain = with_unfit(explain_prepared(me, &b.prepared).to_json(), &b.unfit);
             self.store
                 .mpi_insert_review(uid, &b.candidate, mpi_id, b.score, &explain)?;
             self.report.pending_review += 1;
         }
         Ok(asked > 0)
     }
+}
+
+/// The pair's explanation with the reason the record does not fit the identity as its veto
+/// (after the pair's own, if any), so the review screen shows why it did not join.
+fn with_unfit(explain: String, unfit: &Option<String>) -> String {
+    let Some(why) = unfit else {
+        return explain;
+    };
+    let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&explain) else {
+        return explain;
+    };
+    let veto = match v["veto"].as_str() {
+        Some(own) => format!("{own}; {why}"),
+        None => why.clone(),
+    };
+    v["veto"] = serde_json::Value::String(veto);
+    v.to_string()
 }
 
 /// A candidate record: enrollment, prepared fields, identity.
