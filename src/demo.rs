@@ -39,7 +39,6 @@ pub fn demo_mapping() -> crate::mapping::AssignCodesBody {
             by_code("PHONE", "phone_number"),
             by_code("BENEFICIARY_ID", "beneficiary_id"),
             by_code("NATIONAL_ID", "national_id"),
-            by_code("ADDRESS", "address"),
         ],
         zone_level: None,
     }
