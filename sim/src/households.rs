@@ -107,8 +107,9 @@ struct Family {
 fn family(seed: u64, id: u64) -> Family {
     let mut r = rng_for(seed, 11, id);
     let father_year = NOW_YEAR - (30 + r.below(46) as i64);
+    let last: &'static str = LAST[r.below(LAST.len() as u64) as usize];
     Family {
-        last: *r.pick(LAST),
+        last,
         phone: format!(
             "+221{}{:07}",
             r.pick(&["77", "78", "76", "70"]),

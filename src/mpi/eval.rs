@@ -480,6 +480,9 @@ fn pairs_within(sets: &mut Sets, n: usize) -> usize {
     sizes.values().map(|s| s * (s - 1) / 2).sum()
 }
 
+/// Each record's household and each record's birth year (by record index).
+type HouseholdTruth<'a> = (&'a HashMap<String, String>, &'a [Option<i32>]);
+
 fn measure(
     store: &Store,
     records: &[String],
@@ -487,7 +490,7 @@ fn measure(
     scored: &HashSet<(String, String)>,
     comparisons: u64,
     dump: Option<&Path>,
-    households: Option<(&HashMap<String, String>, &[Option<i32>])>,
+    households: Option<HouseholdTruth>,
 ) -> Result<EvalReport> {
     let index: HashMap<&str, usize> = records
         .iter()
