@@ -48,7 +48,9 @@ pub struct EvalReport {
     pub comparisons: u64,
     pub seconds: f64,
     pub peak_rss_mb: f64,
-    /// False links inside households (`null` without a household file).
+    /// False links inside households; absent without a household file, so the issue-5 keys stay
+    /// exactly as they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub household_false_links: Option<HouseholdFalseLinks>,
 }
 
