@@ -3,6 +3,7 @@
 # `kadi sync` over loopback, then `kadi mpi eval --synced` resolves the synced card records into a
 # fresh store by the same code path. Usage: bench/mpi_sim_eval.sh [KADI_BINARY] [RECORDS] [SEED]
 # (default ./target/release/kadi, 10000, 42). Prints the evaluation JSON; never fails on numbers.
+# SIM_ARGS="--households --error-model ocr" draws households and the held-out error model.
 set -e
 cd "$(dirname "$0")/.."
 K=${1:-./target/release/kadi}
@@ -10,7 +11,7 @@ N=${2:-10000}
 SEED=${3:-42}
 D=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-$K sim dhis2 --listen 127.0.0.1:$PORT --version 2.41 --records "$N" --seed "$SEED" \
+$K sim dhis2 --listen 127.0.0.1:$PORT --version 2.41 --records "$N" --seed "$SEED" $SIM_ARGS \
   --truth "$D/truth.csv" --no-gzip >"$D/sim.log" 2>&1 &
 SIM=$!
 trap 'kill $SIM 2>/dev/null; rm -rf "$D"' EXIT

@@ -65,7 +65,7 @@ fn every_version_gives_identical_version_neutral_results() {
         let programs = c.programs().unwrap();
         assert_eq!(programs.len(), 1);
         assert_eq!(programs[0].name, "Carte de santé / Health ID");
-        assert_eq!(programs[0].attributes.len(), 8);
+        assert_eq!(programs[0].attributes.len(), 9);
         let sex = programs[0]
             .attributes
             .iter()

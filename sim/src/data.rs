@@ -40,7 +40,7 @@ const HIV_OPTIONS: &[(&str, &str)] = &[
 ];
 
 /// The demo program's attributes, in registration-form order.
-pub const ATTRIBUTES: [AttrDef; 8] = [
+pub const ATTRIBUTES: [AttrDef; 9] = [
     AttrDef {
         uid: "w75KJ2mc4zz",
         code: "FIRST_NAME",
@@ -105,6 +105,15 @@ pub const ATTRIBUTES: [AttrDef; 8] = [
         mandatory: false,
         option_set: Some(("Hq3VbRd0mXk", "HIV status", HIV_OPTIONS)),
     },
+    // Last so the indices above keep their meaning; only household data fills it.
+    AttrDef {
+        uid: "Xq7AdrS3mKp",
+        code: "ADDRESS",
+        name: "Address",
+        value_type: "TEXT",
+        mandatory: false,
+        option_set: None,
+    },
 ];
 
 /// Index of each attribute in [`ATTRIBUTES`] (and in [`Person::values`]).
@@ -116,6 +125,7 @@ pub const A_PHONE: usize = 4;
 pub const A_NID: usize = 5;
 pub const A_BENEF: usize = 6;
 pub const A_HIV: usize = 7;
+pub const A_ADDRESS: usize = 8;
 
 /// The demo program as [`kadi_dhis2::Client::programs`] returns it.
 pub fn program() -> Program {
@@ -434,7 +444,7 @@ impl SplitMix64 {
     }
 }
 
-fn rng_for(seed: u64, kind: u64, i: u64) -> SplitMix64 {
+pub(crate) fn rng_for(seed: u64, kind: u64, i: u64) -> SplitMix64 {
     let mut m = SplitMix64::new(
         seed ^ kind.wrapping_mul(0xA24B_AED4_963E_E407) ^ i.wrapping_mul(0x9FB2_1C65_1E98_DF25),
     );
@@ -501,7 +511,7 @@ pub fn record_index(seed: u64, kind: u64, uid: &str) -> Option<u64> {
     (record_uid(seed, kind, i) == uid).then_some(i)
 }
 
-const MALE_FIRST: &[&str] = &[
+pub(crate) const MALE_FIRST: &[&str] = &[
     "Mamadou",
     "Cheikh",
     "Ousmane",
@@ -531,7 +541,7 @@ const MALE_FIRST: &[&str] = &[
     "Mouhamed",
     "Daouda",
 ];
-const FEMALE_FIRST: &[&str] = &[
+pub(crate) const FEMALE_FIRST: &[&str] = &[
     "Aminata",
     "Aïssatou",
     "Fatou",
@@ -559,7 +569,7 @@ const FEMALE_FIRST: &[&str] = &[
     "Oumou",
     "Penda",
 ];
-const LAST: &[&str] = &[
+pub(crate) const LAST: &[&str] = &[
     "Diallo",
     "N'Diaye",
     "Ndiaye",
@@ -644,7 +654,7 @@ pub struct Person {
     /// The index of the first registration of this person (itself when not a duplicate).
     pub orig: u64,
     /// Attribute values in [`ATTRIBUTES`] order; `None` when the record has no value.
-    pub values: [Option<String>; 8],
+    pub values: [Option<String>; 9],
     /// Index of the health center (0..36) in [`org_units`]' level-4 order.
     pub health_center: usize,
     pub enrolled_ms: i64,
@@ -672,17 +682,67 @@ pub fn orig_index(seed: u64, mut i: u64) -> u64 {
     i
 }
 
-/// Generates record `i` for `seed`.
+/// Generates record `i` for `seed` with today's shape (people drawn independently, the clerk
+/// error model).
 pub fn person(seed: u64, i: u64) -> Person {
+    person_in(seed, Shape::default(), i)
+}
+
+/// Generates record `i` for `seed` in `shape`: with households, the person first registered
+/// as `orig` is given their family's name, phone, address and a birth date that fits their
+/// place in the family; a second registration then adds the chosen error model's noise.
+pub fn person_in(seed: u64, shape: Shape, i: u64) -> Person {
     let orig = orig_index(seed, i);
-    let base = base_person(seed, orig);
+    let mut base = base_person(seed, orig);
+    if shape.households {
+        crate::households::shape_member(seed, orig, &mut base);
+    }
     if orig == i {
         return base;
     }
-    second_registration(seed, i, base)
+    let mut p = match shape.error_model {
+        ErrorModel::Clerk => second_registration(seed, i, base),
+        ErrorModel::Ocr => crate::households::ocr_registration(seed, i, base),
+    };
+    if shape.households {
+        crate::households::reregistration_noise(seed, i, &mut p);
+    }
+    p
 }
 
-fn date_string(days_since_epoch: i64) -> String {
+/// How a second registration differs from the first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ErrorModel {
+    /// Today's model: a clerk retyping (known variants, keyboard slips, swapped day and month,
+    /// dropped phone or national ID, name order).
+    #[default]
+    Clerk,
+    /// A held-out model the MPI was not tuned on: a paper form read by OCR and names heard over
+    /// a counter (letter confusions, phonetic respellings, nicknames, day/month swaps, missing
+    /// fields, transposed first and last names).
+    Ocr,
+}
+
+impl std::str::FromStr for ErrorModel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "clerk" => Ok(ErrorModel::Clerk),
+            "ocr" => Ok(ErrorModel::Ocr),
+            other => Err(format!("unknown error model {other:?}: use clerk or ocr")),
+        }
+    }
+}
+
+/// What the generator draws: households or independent people, and which error model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// Families of 2-8 sharing a family name, phone and address (default off).
+    pub households: bool,
+    pub error_model: ErrorModel,
+}
+
+pub(crate) fn date_string(days_since_epoch: i64) -> String {
     let (y, m, d) = civil_from_days(days_since_epoch);
     format!("{y:04}-{m:02}-{d:02}")
 }
@@ -712,7 +772,7 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn base_person(seed: u64, i: u64) -> Person {
+pub(crate) fn base_person(seed: u64, i: u64) -> Person {
     let mut r = rng_for(seed, 2, i);
     let female = r.percent(52);
     let first = if female {
@@ -780,6 +840,7 @@ fn base_person(seed: u64, i: u64) -> Person {
             national_id,
             Some(format!("BEN-{:07}", i + 1)),
             hiv,
+            None,
         ],
         health_center,
         enrolled_ms,
@@ -789,7 +850,7 @@ fn base_person(seed: u64, i: u64) -> Person {
 }
 
 /// A name as a clerk typing it again might: a known variant, or one keyboard slip.
-fn misspell(name: &str, r: &mut SplitMix64) -> String {
+pub(crate) fn misspell(name: &str, r: &mut SplitMix64) -> String {
     if let Some((_, v)) = VARIANTS.iter().find(|(k, _)| *k == name) {
         if r.percent(60) {
             return (*v).to_string();
@@ -818,7 +879,7 @@ fn misspell(name: &str, r: &mut SplitMix64) -> String {
     chars.into_iter().collect()
 }
 
-fn fold_accent(c: char) -> char {
+pub(crate) fn fold_accent(c: char) -> char {
     match c {
         'é' | 'è' | 'ê' | 'ë' => 'e',
         'É' | 'È' => 'E',
@@ -831,7 +892,7 @@ fn fold_accent(c: char) -> char {
     }
 }
 
-fn second_registration(seed: u64, i: u64, base: Person) -> Person {
+pub(crate) fn second_registration(seed: u64, i: u64, base: Person) -> Person {
     let mut r = rng_for(seed, 3, i);
     let mut p = base;
     // The second registration has its own beneficiary ID, date and place of enrollment.
@@ -885,7 +946,22 @@ fn second_registration(seed: u64, i: u64, base: Person) -> Person {
     p
 }
 
-fn swap_day_month(dob: &str) -> Option<String> {
+/// The part of a second registration every error model shares: its own beneficiary ID, a later
+/// enrollment, maybe another health center of the same district.
+pub(crate) fn second_registration_frame(seed: u64, i: u64, base: Person) -> Person {
+    let mut r = rng_for(seed, 17, i);
+    let mut p = base;
+    p.values[A_BENEF] = Some(format!("BEN-{:07}", i + 1));
+    p.enrolled_ms = (p.enrolled_ms + (1 + r.below(400) as i64) * DAY_MS).min(ENROLL_TO_MS);
+    p.created_ms = p.enrolled_ms + 8 * 3_600_000 + r.below(10 * 3_600_000) as i64;
+    p.updated_ms = p.created_ms + r.below(600_000) as i64;
+    if r.percent(50) {
+        p.health_center = p.health_center / 3 * 3 + r.below(3) as usize;
+    }
+    p
+}
+
+pub(crate) fn swap_day_month(dob: &str) -> Option<String> {
     let (y, rest) = dob.split_once('-')?;
     let (m, d) = rest.split_once('-')?;
     let (mn, dn): (u32, u32) = (m.parse().ok()?, d.parse().ok()?);

@@ -18,6 +18,7 @@
 //! Like DHIS2 behind nginx (`gzip on`), answers are gzip-compressed when the request says
 //! `Accept-Encoding: gzip` ([`SimConfig::gzip`], on by default; `kadi sim dhis2 --no-gzip`).
 pub mod data;
+pub mod households;
 mod server;
 mod socket;
 
@@ -96,6 +97,8 @@ pub struct SimConfig {
     /// Gzip answers to requests that say `Accept-Encoding: gzip`, as nginx in front of DHIS2
     /// does (compression level 1, nginx's default). Default: on.
     pub gzip: bool,
+    /// What the generator draws (households, error model); default: today's data.
+    pub shape: data::Shape,
 }
 
 /// The token the simulator accepts by default.
@@ -116,6 +119,7 @@ impl Default for SimConfig {
             faults: Faults::default(),
             workers: 4,
             gzip: true,
+            shape: data::Shape::default(),
         }
     }
 }
@@ -219,7 +223,7 @@ impl State {
     /// Record `i` with edits applied.
     fn tracked_entity(&self, records: &Records, i: u64) -> Option<(data::Person, Meta)> {
         let meta = *records.meta.get(i as usize)?;
-        let mut p = data::person(self.config.seed, i);
+        let mut p = data::person_in(self.config.seed, self.config.shape, i);
         if let Some(edits) = records.edits.get(&i) {
             for (a, v) in edits {
                 p.values[*a] = v.clone();
@@ -278,7 +282,7 @@ pub fn start(config: SimConfig) -> Result<SimHandle> {
         .collect();
     let meta = (0..config.records as u64)
         .map(|i| {
-            let p = data::person(config.seed, i);
+            let p = data::person_in(config.seed, config.shape, i);
             Meta {
                 updated_ms: p.updated_ms,
                 health_center: p.health_center as u8,
@@ -452,7 +456,7 @@ impl SimHandle {
         let start = records.meta.len() as u64;
         let mut uids = Vec::with_capacity(n);
         for i in start..start + n as u64 {
-            let p = data::person(seed, i);
+            let p = data::person_in(seed, self.state.config.shape, i);
             let now = self.state.now_ms();
             records.meta.push(Meta {
                 updated_ms: now,
@@ -496,6 +500,49 @@ impl SimHandle {
             }
         }
         pairs
+    }
+
+    /// The household of every record not deleted, as `(enrollment UID, household id)`. Without
+    /// households every person lives alone (the household is their first registration's index),
+    /// so an evaluation can always read the file.
+    pub fn household_rows(&self) -> Vec<(String, String)> {
+        let seed = self.state.config.seed;
+        let shaped = self.state.config.shape.households;
+        let records = self.state.records.read().unwrap_or_else(|e| e.into_inner());
+        records
+            .meta
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| !m.deleted)
+            .map(|(i, _)| {
+                let i = i as u64;
+                let h = if shaped {
+                    households::household(seed, i)
+                } else {
+                    data::orig_index(seed, i)
+                };
+                (
+                    data::record_uid(seed, data::KIND_ENROLLMENT, i),
+                    format!("H{h}"),
+                )
+            })
+            .collect()
+    }
+
+    /// Writes [`SimHandle::household_rows`] as CSV `id,household` to `path` (atomically).
+    pub fn write_households(&self, path: &Path) -> Result<usize> {
+        use std::io::Write;
+        let rows = self.household_rows();
+        write_atomic_with(path, |file| {
+            let mut w = std::io::BufWriter::new(file);
+            writeln!(w, "id,household").with_context(|| format!("writing {}", path.display()))?;
+            for (id, h) in &rows {
+                writeln!(w, "{id},{h}").with_context(|| format!("writing {}", path.display()))?;
+            }
+            w.flush()
+                .with_context(|| format!("writing {}", path.display()))
+        })?;
+        Ok(rows.len())
     }
 
     /// Writes [`SimHandle::truth_pairs`] as CSV `id_a,id_b` (enrollment UIDs) to `path`.

@@ -102,6 +102,10 @@ pub struct EvalArgs {
     /// false pairs joined, with `auto` or `review`), for analysing misses.
     #[arg(long)]
     pub dump_pairs: Option<PathBuf>,
+    /// Household of each record (CSV `id,household`, from `kadi sim dhis2 --households-truth`):
+    /// false links inside households are then reported separately.
+    #[arg(long)]
+    pub households: Option<PathBuf>,
 }
 
 /// `kadi mpi review` subcommands.
@@ -162,15 +166,31 @@ fn eval(a: EvalArgs, json: bool) -> Result<()> {
         without: a.without,
         store: a.store,
         dump_pairs: a.dump_pairs,
+        households: a.households,
     })?;
+    let household_line = r.household_false_links.map(|h| {
+        format!(
+            "\n  false links inside households: auto {} ({} born 10+ years apart), auto+review {} ({} born 10+ years apart)",
+            h.auto, h.auto_born_10y_apart, h.auto_plus_review, h.auto_plus_review_born_10y_apart
+        )
+    });
     report(json, &r, || {
         format!(
+            "{}{}",
+            eval_text(&r),
+            household_line.clone().unwrap_or_default()
+        )
+    })
+}
+
+/// The text form of an evaluation report.
+fn eval_text(r: &kadi::mpi::eval::EvalReport) -> String {
+    format!(
             "{} records, {} true pairs\n  auto:        P {:.4}  R {:.4}  F1 {:.4}\n  auto+review: P {:.4}  R {:.4}  F1 {:.4}\n  review items {}, true pairs left apart {}, blocking recall {:.4}, comparisons {}, {:.3} s, peak RSS {} MB",
             r.records, r.true_pairs, r.auto.precision, r.auto.recall, r.auto.f1, r.auto_plus_review.precision,
             r.auto_plus_review.recall, r.auto_plus_review.f1, r.review_items, r.new_identity_true_pairs,
             r.blocking_recall, r.comparisons, r.seconds, r.peak_rss_mb
-        )
-    })
+    )
 }
 
 /// `kadi mpi check-id`: exits 1 (after its report) when the ID is not valid.

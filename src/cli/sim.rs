@@ -35,6 +35,18 @@ pub struct SimDhis2Args {
     /// Write the true duplicate pairs (CSV `id_a,id_b` of enrollment UIDs) to this file.
     #[arg(long)]
     pub truth: Option<PathBuf>,
+    /// Draw families of 2-8 (shared family name, phone and address; twins; namesakes) instead
+    /// of independent people: the hard negatives of a real registration set. Default off.
+    #[arg(long)]
+    pub households: bool,
+    /// Write which household each record belongs to (CSV `id,household`, enrollment UIDs) to
+    /// this file, for `kadi mpi eval --households`.
+    #[arg(long)]
+    pub households_truth: Option<PathBuf>,
+    /// How second registrations differ: `clerk` (today's model) or `ocr` (held-out: OCR
+    /// confusions, phonetic respellings, nicknames, day/month swaps, missing fields).
+    #[arg(long, default_value = "clerk")]
+    pub error_model: kadi::sim::data::ErrorModel,
     /// Basic-auth user.
     #[arg(long, default_value = "admin")]
     pub username: String,
@@ -115,6 +127,10 @@ impl SimDhis2Args {
                 max_page_size: self.max_page_size,
             },
             gzip: !self.no_gzip,
+            shape: kadi::sim::data::Shape {
+                households: self.households,
+                error_model: self.error_model,
+            },
             ..SimConfig::default()
         };
         let sim = kadi::sim::start(config)?;
@@ -122,6 +138,9 @@ impl SimDhis2Args {
             Some(path) => Some(sim.write_truth(path)?),
             None => None,
         };
+        if let Some(path) = &self.households_truth {
+            sim.write_households(path)?;
+        }
         let mut out = std::io::stdout().lock();
         if self.json {
             let v = serde_json::json!({

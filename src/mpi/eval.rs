@@ -13,6 +13,12 @@
 //! the two identities of every pending review item (what accepting all reviews would give).
 //! `new_identity_true_pairs` are true pairs joined by neither. `blocking_recall` is the share of
 //! true pairs that were scored directly at least once.
+//!
+//! Households: given `--households FILE` (CSV `id,household`, as `kadi sim dhis2
+//! --households-truth` writes), `household_false_links` counts the false pairs joined whose two
+//! records live in one household, and how many of those are people born ten or more years
+//! apart (a parent and child, not a re-registration), for `auto` and `auto_plus_review`. Two
+//! members of a family are the MPI's most harmful mistake: one card for two people.
 use crate::record::{CardFields, CardRecord};
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
@@ -42,6 +48,23 @@ pub struct EvalReport {
     pub comparisons: u64,
     pub seconds: f64,
     pub peak_rss_mb: f64,
+    /// False links inside households; absent without a household file, so the issue-5 keys stay
+    /// exactly as they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub household_false_links: Option<HouseholdFalseLinks>,
+}
+
+/// False pairs joined between two members of one household.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default)]
+pub struct HouseholdFalseLinks {
+    /// False pairs under one MPI ID whose records share a household.
+    pub auto: usize,
+    /// Of those, pairs whose birth years are ten or more apart.
+    pub auto_born_10y_apart: usize,
+    /// False pairs joined by automatic links or pending reviews, inside a household.
+    pub auto_plus_review: usize,
+    /// Of those, pairs whose birth years are ten or more apart.
+    pub auto_plus_review_born_10y_apart: usize,
 }
 
 /// Where the labelled records come from.
@@ -67,6 +90,8 @@ pub struct EvalOptions {
     /// Write the pairs not linked automatically or joined wrongly here (CSV; see `kadi mpi eval
     /// --help`). The report itself is unchanged.
     pub dump_pairs: Option<PathBuf>,
+    /// Household of each record (CSV `id,household`), to count false links inside households.
+    pub households: Option<PathBuf>,
 }
 
 /// Parses CSV text (RFC 4180 quoting) into rows of fields.
@@ -205,6 +230,35 @@ pub fn load_truth(path: &Path, ids: &HashSet<&str>) -> Result<HashSet<(String, S
     Ok(out)
 }
 
+/// Loads `id,household` rows, checking every ID is known; records absent from the file live in
+/// no household.
+pub fn load_households(path: &Path, ids: &HashSet<&str>) -> Result<HashMap<String, String>> {
+    let rows = parse_csv(&read(path)?);
+    let mut out = HashMap::new();
+    for (n, row) in rows.iter().enumerate().skip(1) {
+        let (Some(id), Some(h)) = (row.first(), row.get(1)) else {
+            bail!("{} line {}: expected id,household", path.display(), n + 1)
+        };
+        let (id, h) = (id.trim(), h.trim());
+        if !ids.contains(id) {
+            bail!(
+                "{} line {}: unknown record id {id:?}",
+                path.display(),
+                n + 1
+            );
+        }
+        if !h.is_empty() {
+            out.insert(id.to_string(), h.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// The birth year of a record (`YYYY…`), if it has a readable one.
+fn birth_year(f: &CardFields) -> Option<i32> {
+    f.date_of_birth.as_deref()?.get(..4)?.parse().ok()
+}
+
 fn ordered(a: &str, b: &str) -> (String, String) {
     if a < b {
         (a.to_string(), b.to_string())
@@ -316,6 +370,11 @@ pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
     }
     let ids: HashSet<&str> = records.iter().map(|(id, _)| id.as_str()).collect();
     let truth = load_truth(&truth_path, &ids)?;
+    let households = match &opts.households {
+        Some(p) => Some(load_households(p, &ids)?),
+        None => None,
+    };
+    let birth_years: Vec<Option<i32>> = records.iter().map(|(_, f)| birth_year(f)).collect();
 
     if let Some(p) = &opts.store {
         // Records already resolved there would be resolved "again" as unchanged, comparing
@@ -367,6 +426,7 @@ pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
             &scored,
             report.comparisons,
             opts.dump_pairs.as_deref(),
+            households.as_ref().map(|h| (h, birth_years.as_slice())),
         )
     })();
     if temp {
@@ -422,6 +482,9 @@ fn pairs_within(sets: &mut Sets, n: usize) -> usize {
     sizes.values().map(|s| s * (s - 1) / 2).sum()
 }
 
+/// Each record's household and each record's birth year (by record index).
+type HouseholdTruth<'a> = (&'a HashMap<String, String>, &'a [Option<i32>]);
+
 fn measure(
     store: &Store,
     records: &[String],
@@ -429,6 +492,7 @@ fn measure(
     scored: &HashSet<(String, String)>,
     comparisons: u64,
     dump: Option<&Path>,
+    households: Option<HouseholdTruth>,
 ) -> Result<EvalReport> {
     let index: HashMap<&str, usize> = records
         .iter()
@@ -472,6 +536,8 @@ fn measure(
     if let Some(path) = dump {
         dump_pairs(path, records, truth, scored, &mut auto, &mut both)?;
     }
+    let household_false_links = households
+        .map(|(h, years)| household_false_links(records, truth, h, years, &mut auto, &mut both));
     let predicted_auto = pairs_within(&mut auto, n);
     let predicted_both = pairs_within(&mut both, n);
     Ok(EvalReport {
@@ -489,7 +555,48 @@ fn measure(
         comparisons,
         seconds: 0.0,
         peak_rss_mb: 0.0,
+        household_false_links,
     })
+}
+
+/// Counts the false pairs joined inside one household (see the module doc).
+fn household_false_links(
+    records: &[String],
+    truth: &HashSet<(String, String)>,
+    households: &HashMap<String, String>,
+    birth_years: &[Option<i32>],
+    auto: &mut Sets,
+    both: &mut Sets,
+) -> HouseholdFalseLinks {
+    let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
+    for i in 0..records.len() {
+        members.entry(both.find(i)).or_default().push(i);
+    }
+    let mut out = HouseholdFalseLinks::default();
+    for m in members.values().filter(|m| m.len() > 1) {
+        for (x, &i) in m.iter().enumerate() {
+            for &j in &m[x + 1..] {
+                let same_household = matches!(
+                    (households.get(&records[i]), households.get(&records[j])),
+                    (Some(a), Some(b)) if a == b
+                );
+                if !same_household || truth.contains(&ordered(&records[i], &records[j])) {
+                    continue;
+                }
+                let apart = matches!(
+                    (birth_years.get(i), birth_years.get(j)),
+                    (Some(Some(a)), Some(Some(b))) if (a - b).abs() >= 10
+                );
+                out.auto_plus_review += 1;
+                out.auto_plus_review_born_10y_apart += usize::from(apart);
+                if auto.find(i) == auto.find(j) {
+                    out.auto += 1;
+                    out.auto_born_10y_apart += usize::from(apart);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Writes `id_a,id_b,true_pair,outcome,scored` for every true pair not linked automatically
@@ -550,4 +657,46 @@ fn dump_pairs(
         out.push_str(&format!("{a},{b},{t},{o},{s}\n"));
     }
     crate::fsx::write_atomic(path, out.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn household_false_links_count_parents_and_children_apart_from_other_false_pairs() {
+        let records: Vec<String> = ["father", "son", "son2", "stranger", "other"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let truth: HashSet<(String, String)> = [ordered("son", "son2")].into_iter().collect();
+        let households: HashMap<String, String> = [
+            ("father", "H1"),
+            ("son", "H1"),
+            ("son2", "H1"),
+            ("stranger", "H2"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        let years = [Some(1951), Some(1984), Some(1984), Some(1980), None];
+        // Automatic: father + son + son2 (a wrong link chained to a right one) and a stranger;
+        // review: joins "other" to the father.
+        let mut auto = Sets((0..5).collect());
+        auto.union(0, 1);
+        auto.union(1, 2);
+        auto.union(0, 3);
+        let mut both = Sets(auto.0.clone());
+        both.union(0, 4);
+        let h = household_false_links(&records, &truth, &households, &years, &mut auto, &mut both);
+        assert_eq!(
+            h,
+            HouseholdFalseLinks {
+                auto: 2,
+                auto_born_10y_apart: 2,
+                auto_plus_review: 2,
+                auto_plus_review_born_10y_apart: 2,
+            }
+        );
+    }
 }
