@@ -1,9 +1,12 @@
 //! Resolution never merges a family: household members stay apart, and identities do not chain
 //! (a record joins an identity only if it contradicts none of its members), on real SQLite files.
+mod support;
+
 use kadi::mpi::review;
 use kadi::mpi::{mpi_id_for, resolve_pending};
-use kadi::record::{CardFields, CardRecord};
+use kadi::record::CardFields;
 use kadi::store::Store;
+use support::{open_store, put_card_record};
 
 fn person(first: &str, dob: &str, sex: Option<&str>, nid: Option<&str>) -> CardFields {
     CardFields {
@@ -20,20 +23,11 @@ fn person(first: &str, dob: &str, sex: Option<&str>, nid: Option<&str>) -> CardF
 }
 
 fn put(store: &Store, uid: &str, f: CardFields) {
-    store
-        .upsert_card_record(&CardRecord {
-            enrollment_uid: uid.into(),
-            tracked_entity_uid: format!("te-{uid}"),
-            program_uid: "P3jJH5Tu5VC".into(),
-            fields: f,
-        })
-        .unwrap();
+    put_card_record(store, uid, f)
 }
 
 fn open() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("kadi.db")).unwrap();
-    (dir, store)
+    open_store()
 }
 
 fn id(store: &Store, uid: &str) -> String {

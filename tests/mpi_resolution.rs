@@ -1,11 +1,14 @@
 //! Identity resolution on real SQLite files: bands, transitivity, order independence, review
 //! decisions and their memory, merge/unmerge round trips, audit trail.
+mod support;
+
 use kadi::actor::Actor;
 use kadi::mpi::review::{self, Decision};
 use kadi::mpi::{id::is_valid_mpi_id, mpi_id_for, resolve_pending, ReviewStatus};
-use kadi::record::{CardFields, CardRecord};
+use kadi::record::CardFields;
 use kadi::store::Store;
 use std::collections::{BTreeMap, BTreeSet};
+use support::{open_store, put_card_record};
 
 /// A staff member deciding on the page.
 fn staff(name: &str) -> Actor {
@@ -25,20 +28,11 @@ fn fields(first: &str, last: &str, dob: &str, phone: &str) -> CardFields {
 }
 
 fn put(store: &Store, uid: &str, f: CardFields) {
-    store
-        .upsert_card_record(&CardRecord {
-            enrollment_uid: uid.into(),
-            tracked_entity_uid: format!("te-{uid}"),
-            program_uid: "P3jJH5Tu5VC".into(),
-            fields: f,
-        })
-        .unwrap();
+    put_card_record(store, uid, f)
 }
 
 fn open() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("kadi.db")).unwrap();
-    (dir, store)
+    open_store()
 }
 
 /// The people of the tests: three records of Aminata (typos), a twin, a stranger.

@@ -118,24 +118,7 @@ fn each_source(version: &str, records: usize, body: impl Fn(&str, &Server, &Stor
 
 /// The server's live records as `te`/`av` lines (what `entity_lines(dump(..))` must equal).
 fn server_lines(server: &Server) -> Vec<String> {
-    let mut out = Vec::new();
-    for te in server.snapshot().into_iter().filter(|t| !t.deleted) {
-        out.push(format!(
-            "te {} {} {}",
-            te.uid,
-            te.org_unit.clone().unwrap_or_default(),
-            te.updated_at.clone().unwrap_or_default()
-        ));
-        for a in te
-            .attributes
-            .iter()
-            .filter(|a| a.code.as_deref() != Some("HIV_STATUS"))
-        {
-            out.push(format!("av {} {} {}", te.uid, a.attribute, a.value));
-        }
-    }
-    out.sort();
-    out
+    record_lines(server.snapshot())
 }
 
 #[test]

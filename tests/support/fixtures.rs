@@ -215,8 +215,14 @@ pub fn dump(db: &std::path::Path) -> Vec<String> {
 
 /// The simulator's live records as the same kind of lines (tracked entities and values only).
 pub fn sim_lines(sim: &kadi::sim::SimHandle) -> Vec<String> {
+    record_lines(sim.snapshot())
+}
+
+/// Live records (of the simulator or the in-process fake) as `te`/`av` lines, what
+/// `entity_lines(dump(..))` must equal after a sync; the guardrail's HIV status is left out.
+pub fn record_lines(records: Vec<TrackedEntity>) -> Vec<String> {
     let mut out = Vec::new();
-    for te in sim.snapshot().into_iter().filter(|t| !t.deleted) {
+    for te in records.into_iter().filter(|t| !t.deleted) {
         out.push(format!(
             "te {} {} {}",
             te.uid,
@@ -233,6 +239,25 @@ pub fn sim_lines(sim: &kadi::sim::SimHandle) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+/// A fresh store in a temporary directory (kept alive by the returned guard).
+pub fn open_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("kadi.db")).unwrap();
+    (dir, store)
+}
+
+/// Stores one card record of the demo program as sync would (`uid` its enrollment).
+pub fn put_card_record(store: &Store, uid: &str, fields: kadi::record::CardFields) {
+    store
+        .upsert_card_record(&kadi::record::CardRecord {
+            enrollment_uid: uid.into(),
+            tracked_entity_uid: format!("te-{uid}"),
+            program_uid: PROGRAM.into(),
+            fields,
+        })
+        .unwrap();
 }
 
 /// Only the `te` and `av` lines of a dump.
