@@ -280,8 +280,54 @@ fn levels(e: &Explanation) -> String {
 }
 
 /// Runs the probes named on the command line (all when none is), ignoring cargo's `--bench`.
+/// Trained parameters beside the truth: for each level, m by EM (no truth used) against the m
+/// measured on the true pairs, and u and the weight. FEBRL1 only (the tuning set).
+fn probe_train() {
+    for nid in [false, true] {
+        let (recs, truth) = load("febrl1", nid);
+        let prepared: Vec<PreparedRecord> = recs.iter().map(|r| r.1.clone()).collect();
+        let p = train(&prepared, &TrainOptions::default()).unwrap();
+        let by_id: HashMap<&str, &PreparedRecord> =
+            recs.iter().map(|r| (r.0.as_str(), &r.1)).collect();
+        let mut count = [0.0f64; SLOT_COUNT];
+        let mut present: HashMap<&str, f64> = HashMap::new();
+        for (a, b) in &truth {
+            let s = comparison_slots(by_id[a.as_str()], by_id[b.as_str()]);
+            for (i, slot) in s.iter().enumerate() {
+                if let Some(slot) = slot {
+                    *present.entry(FIELDS[i]).or_default() += 1.0;
+                    let slot = match (i, slot) {
+                        (0, Slot::NamesBothDisagree) => Slot::FirstDisagree,
+                        (1, Slot::NamesBothDisagree) => Slot::LastDisagree,
+                        _ => *slot,
+                    };
+                    count[slot.index()] += 1.0;
+                }
+            }
+        }
+        println!("national_id {nid}: prior {:.3}, {:?}", p.prior, p.trained);
+        println!(
+            "{:<32} {:>8} {:>8} {:>10} {:>8} {:>6}",
+            "level", "m EM", "m true", "u", "weight", "prior"
+        );
+        for (i, (slot, field, level, w0, _)) in SLOTS.iter().enumerate() {
+            let t = count[i] / present.get(field).copied().unwrap_or(f64::NAN);
+            println!(
+                "{:<32} {:>8.4} {:>8.4} {:>10.6} {:>8.3} {:>6.1}",
+                format!("{field}.{level}"),
+                p.m[i].unwrap_or(f64::NAN),
+                t,
+                p.u[i].unwrap_or(f64::NAN),
+                p.w(*slot),
+                w0
+            );
+        }
+    }
+}
+
 fn main() {
-    let probes: [(&str, fn()); 4] = [
+    let probes: [(&str, fn()); 5] = [
+        ("train", probe_train),
         ("probe", probe),
         ("levels", probe_levels),
         ("misses", probe_misses),

@@ -15,6 +15,7 @@ use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Error, Result};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Every SQL function kadi registers, with its number of arguments.
 pub const FUNCTIONS: &[(&str, usize)] = &[
@@ -28,7 +29,9 @@ pub const FUNCTIONS: &[(&str, usize)] = &[
     ("kadi_normalize", 1),
     ("kadi_phonetic", 1),
     ("mpi_score", 2),
+    ("mpi_score", 3),
     ("mpi_explain", 2),
+    ("mpi_explain", 3),
     ("mpi_band", 1),
     ("mpi_block_keys", 1),
     ("dhis2_map", 2),
@@ -282,30 +285,95 @@ fn register_text(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// The MPI scorer: `mpi_score`, `mpi_explain`, `mpi_block_keys`, `mpi_band`.
+/// Largest parameter JSON (`kadi mpi train --json`) the SQL functions accept: its
+/// term-frequency tables grow with the store (about 10 bytes a record).
+pub const MAX_PARAMS_BYTES: usize = 16 * 1024 * 1024;
+
+thread_local! {
+    /// The parameters parsed last, by their text: a join passes the same parameters on every row
+    /// (a scalar subquery is not a compile-time constant, so SQLite's auxdata may not keep them).
+    static PARAMS: std::cell::RefCell<Option<(Box<str>, Arc<mpi::Params>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The parameters of argument `i` (a-priori when NULL: an untrained box's `mpi_params` query
+/// yields no row), parsed once per statement where SQLite keeps auxdata, else once per text.
+fn params_arg(ctx: &Context<'_>, i: usize, function: &'static str) -> Result<Arc<mpi::Params>> {
+    if let Ok(Some(p)) = ctx.get_aux::<Arc<mpi::Params>>(i as std::ffi::c_int) {
+        return Ok((*p).clone());
+    }
+    let Some(text) = text_arg(ctx, i, function)? else {
+        return Ok(Arc::new(mpi::default_params().clone()));
+    };
+    if text.len() > MAX_PARAMS_BYTES {
+        return Err(fail(
+            function,
+            i + 1,
+            format!(
+                "(parameters) is {} bytes; at most {MAX_PARAMS_BYTES}",
+                text.len()
+            ),
+        ));
+    }
+    let cached = PARAMS.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|(t, _)| **t == *text)
+            .map(|(_, p)| p.clone())
+    });
+    let params = match cached {
+        Some(p) => p,
+        None => {
+            let p = Arc::new(mpi::Params::from_json(&text).map_err(|reason| {
+                mpi_err(
+                    function,
+                    mpi::MpiError::BadParams {
+                        argument: i + 1,
+                        reason,
+                    },
+                )
+            })?);
+            PARAMS.with(|c| *c.borrow_mut() = Some((text.clone().into(), p.clone())));
+            p
+        }
+    };
+    let _ = ctx.set_aux(i as std::ffi::c_int, params.clone());
+    Ok(params)
+}
+
+/// The MPI scorer: `mpi_score`, `mpi_explain` (each with optional parameters as a third
+/// argument), `mpi_block_keys`, `mpi_band`.
 fn register_mpi(conn: &Connection) -> Result<()> {
-    conn.create_scalar_function("mpi_score", 2, deterministic(), |ctx| {
-        let (Some(a), Some(b)) = (
-            record_arg(ctx, 0, "mpi_score")?,
-            record_arg(ctx, 1, "mpi_score")?,
-        ) else {
-            return Ok(None);
-        };
-        mpi::score_json(&a, &b)
-            .map(Some)
-            .map_err(|e| mpi_err("mpi_score", e))
-    })?;
-    conn.create_scalar_function("mpi_explain", 2, deterministic(), |ctx| {
-        let (Some(a), Some(b)) = (
-            record_arg(ctx, 0, "mpi_explain")?,
-            record_arg(ctx, 1, "mpi_explain")?,
-        ) else {
-            return Ok(None);
-        };
-        mpi::explain_json(&a, &b)
-            .map(Some)
-            .map_err(|e| mpi_err("mpi_explain", e))
-    })?;
+    for args in [2, 3] {
+        conn.create_scalar_function("mpi_score", args, deterministic(), |ctx| {
+            let (Some(a), Some(b)) = (
+                record_arg(ctx, 0, "mpi_score")?,
+                record_arg(ctx, 1, "mpi_score")?,
+            ) else {
+                return Ok(None);
+            };
+            let result = if ctx.len() == 3 {
+                mpi::score_json_with(&*params_arg(ctx, 2, "mpi_score")?, &a, &b)
+            } else {
+                mpi::score_json(&a, &b)
+            };
+            result.map(Some).map_err(|e| mpi_err("mpi_score", e))
+        })?;
+        conn.create_scalar_function("mpi_explain", args, deterministic(), |ctx| {
+            let (Some(a), Some(b)) = (
+                record_arg(ctx, 0, "mpi_explain")?,
+                record_arg(ctx, 1, "mpi_explain")?,
+            ) else {
+                return Ok(None);
+            };
+            let result = if ctx.len() == 3 {
+                mpi::explain_json_with(&*params_arg(ctx, 2, "mpi_explain")?, &a, &b)
+            } else {
+                mpi::explain_json(&a, &b)
+            };
+            result.map(Some).map_err(|e| mpi_err("mpi_explain", e))
+        })?;
+    }
     conn.create_scalar_function("mpi_block_keys", 1, deterministic(), |ctx| {
         let Some(r) = record_arg(ctx, 0, "mpi_block_keys")? else {
             return Ok(None);

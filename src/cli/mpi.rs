@@ -68,6 +68,14 @@ pub enum MpiCommand {
     CheckId { mpi_id: String },
     /// Evaluate resolution on labelled records (kadi CSV or FEBRL) in a fresh store.
     Eval(EvalArgs),
+    /// Learn the scorer's parameters from this box's own card records (u from random pairs, m by
+    /// EM on blocked pairs, term frequencies); prints them and changes nothing unless --apply.
+    Train {
+        /// Keep the trained table and put it in force for every resolution from now on.
+        /// Existing identities are never re-linked or unlinked by it.
+        #[arg(long)]
+        apply: bool,
+    },
 }
 
 /// Arguments of `kadi mpi eval`: exactly one input (`--records`, `--synced` or `--febrl`), each
@@ -106,6 +114,10 @@ pub struct EvalArgs {
     /// false links inside households are then reported separately.
     #[arg(long)]
     pub households: Option<PathBuf>,
+    /// Train the scorer on the evaluated records first (no truth used: what `kadi mpi train
+    /// --apply` does on a box), and resolve with the learned parameters.
+    #[arg(long)]
+    pub train: bool,
 }
 
 /// `kadi mpi review` subcommands.
@@ -143,6 +155,7 @@ impl MpiArgs {
             }
             MpiCommand::CheckId { mpi_id } => check_id(&mpi_id, json),
             MpiCommand::Resolve => resolve(&Store::open(db)?, json),
+            MpiCommand::Train { apply } => train(&Store::open(db)?, apply, json),
             MpiCommand::Review { command } => review_command(&Store::open(db)?, command, json),
             MpiCommand::Show { id } => show(&Store::open(db)?, &id, json),
             identity => identity_command(&Store::open(db)?, identity, json),
@@ -167,6 +180,7 @@ fn eval(a: EvalArgs, json: bool) -> Result<()> {
         store: a.store,
         dump_pairs: a.dump_pairs,
         households: a.households,
+        train: a.train,
     })?;
     let household_line = r.household_false_links.map(|h| {
         format!(
@@ -214,6 +228,59 @@ fn check_id(mpi_id: &str, json: bool) -> Result<()> {
         return Err(kadi::output::AlreadyReported(1).into());
     }
     Ok(())
+}
+
+/// `kadi mpi train [--apply]`.
+fn train(store: &Store, apply: bool, json: bool) -> Result<()> {
+    let params = kadi::mpi::learn::train_store(store, &Default::default())?;
+    let stored = if apply {
+        Some(kadi::mpi::learn::keep(store, &params, true, &Actor::Cli)?)
+    } else {
+        None
+    };
+    let body: serde_json::Value = serde_json::from_str(&params.to_json())?;
+    let out = serde_json::json!({ "params": body, "stored_id": stored, "in_force": apply });
+    report(json, &out, || train_text(&params, stored))
+}
+
+/// The text form of trained parameters: the prior and each level's weight beside the a-priori one.
+fn train_text(p: &kadi_sqlext::mpi::Params, stored: Option<i64>) -> String {
+    let mut s = String::new();
+    if let Some(t) = &p.trained {
+        s.push_str(&format!(
+            "trained on {} records: {} random pairs (u), {} blocked pairs (m by EM, {} iterations{}), about {} true pairs\n",
+            t.records,
+            t.random_pairs,
+            t.blocked_pairs,
+            t.em_iterations,
+            if t.converged { ", converged" } else { ", NOT converged" },
+            t.expected_matches
+        ));
+        if let Some(off) = &t.tf_off {
+            s.push_str(&format!("term frequencies off: {off}\n"));
+        }
+    }
+    s.push_str(&format!(
+        "prior log-odds {:.3} (a priori {:.3})\n",
+        p.prior,
+        kadi_sqlext::mpi::PRIOR
+    ));
+    s.push_str("level                              m          u     weight  (a priori)\n");
+    for (i, (_, field, level, w0, _)) in kadi_sqlext::mpi::SLOTS.iter().enumerate() {
+        let num = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.6}"));
+        s.push_str(&format!(
+            "{:<30} {:>9} {:>10} {:>8.3}  ({w0:.1})\n",
+            format!("{field}.{level}"),
+            num(p.m[i]),
+            num(p.u[i]),
+            p.weights[i]
+        ));
+    }
+    s.push_str(&match stored {
+        Some(id) => format!("stored as mpi_params {id} and in force for resolution from now on"),
+        None => "not stored (use --apply to put it in force)".to_string(),
+    });
+    s
 }
 
 /// `kadi mpi resolve`.

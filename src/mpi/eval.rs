@@ -92,6 +92,8 @@ pub struct EvalOptions {
     pub dump_pairs: Option<PathBuf>,
     /// Household of each record (CSV `id,household`), to count false links inside households.
     pub households: Option<PathBuf>,
+    /// Train the scorer on the records (no truth) and resolve with the learned parameters.
+    pub train: bool,
 }
 
 /// Parses CSV text (RFC 4180 quoting) into rows of fields.
@@ -405,6 +407,10 @@ pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
     let result = (move || {
         let store = Store::open(&db_path)?;
         insert_records(&store, &records)?;
+        if opts.train {
+            let params = super::learn::train_store(&store, &Default::default())?;
+            super::learn::keep(&store, &params, true, &crate::actor::Actor::Cli)?;
+        }
         let records: Vec<String> = records.into_iter().map(|(id, _)| id).collect();
         // Every compared pair is checked against the truth without allocating (millions of
         // pairs at 100,000 records); only true pairs are kept.

@@ -51,6 +51,7 @@
 //! record, then to the smallest value (so the result does not depend on row order).
 pub mod eval;
 pub mod id;
+pub mod learn;
 pub mod review;
 
 use crate::actor::Actor;
@@ -58,7 +59,9 @@ use crate::record::{CardFields, CARD_FIELDS};
 pub use crate::store::mpi_data::{LinkMethod, MpiState, ReviewStatus};
 use crate::store::Store;
 use anyhow::{Context, Result};
-use kadi_sqlext::mpi::{block_keys, explain_prepared, identity_contradiction, PreparedRecord};
+use kadi_sqlext::mpi::{
+    block_keys, explain_prepared_with, identity_contradiction, Params, PreparedRecord,
+};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -98,6 +101,9 @@ pub struct MpiSettings {
     /// Where new MPI IDs take their year from (enrollment date, DHIS2's date, never before the
     /// build date).
     pub id_year: id::IdYear,
+    /// The scorer's parameters: the table in force (`kadi mpi train --apply`), else the
+    /// a-priori one.
+    pub params: std::sync::Arc<Params>,
 }
 
 impl MpiSettings {
@@ -121,8 +127,22 @@ impl MpiSettings {
                 .setting("mpi.id_prefix")?
                 .unwrap_or_else(|| "SN-DKR".into()),
             id_year: id_year(store)?,
+            params: params_in_force(store)?,
         })
     }
+}
+
+/// The scorer's parameters in force: the stored table put in force, else the a-priori table.
+pub fn params_in_force(store: &Store) -> Result<std::sync::Arc<Params>> {
+    Ok(std::sync::Arc::new(match store.mpi_params_in_force()? {
+        Some(row) => Params::from_json(&row.params_json).map_err(|e| {
+            anyhow::anyhow!(
+                "the MPI parameters in force (mpi_params {}) are not readable: {e}",
+                row.id
+            )
+        })?,
+        None => kadi_sqlext::mpi::default_params().clone(),
+    }))
 }
 
 /// Most review items one record opens.
@@ -601,7 +621,12 @@ impl Engine<'_> {
             observe(uid, &c);
             self.report.comparisons += 1;
             // Only candidates that can reach the review band matter; the others skip the names.
-            let Some(score) = kadi_sqlext::mpi::score_prepared_from(me, &prepared, floor) else {
+            let Some(score) = kadi_sqlext::mpi::score_prepared_from_with(
+                &self.settings.params,
+                me,
+                &prepared,
+                floor,
+            ) else {
                 continue;
             };
             let better = per_identity.get(&mpi_id).is_none_or(|b| score > b.score);
@@ -821,7 +846,10 @@ impl Engine<'_> {
                 continue;
             }
             asked += 1;
-            let explain = with_unfit(explain_prepared(me, &b.prepared).to_json(), &b.unfit);
+            let explain = with_unfit(
+                explain_prepared_with(&self.settings.params, me, &b.prepared).to_json(),
+                &b.unfit,
+            );
             self.store
                 .mpi_insert_review(uid, &b.candidate, mpi_id, b.score, &explain)?;
             self.report.pending_review += 1;

@@ -231,6 +231,19 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Calls `f` with every card record's fields JSON, in enrollment order (training reads the
+    /// whole store once, without holding its text).
+    pub fn for_each_card_fields(&self, mut f: impl FnMut(&str, &str) -> Result<()>) -> Result<()> {
+        let mut stmt = self.conn().prepare(
+            "SELECT enrollment_uid, fields_json FROM card_records ORDER BY enrollment_uid",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            f(r.get_ref(0)?.as_str()?, r.get_ref(1)?.as_str()?)?;
+        }
+        Ok(())
+    }
+
     /// The fields JSON of one card record.
     pub fn mpi_record_fields(&self, enrollment_uid: &str) -> Result<Option<String>> {
         let mut stmt = self
@@ -695,5 +708,112 @@ impl Store {
         )?;
         let rows = stmt.query_map(params![enrollment_uid], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// One stored parameter table of the MPI scorer.
+#[derive(Debug, Clone)]
+pub struct MpiParamsRow {
+    pub id: i64,
+    pub created_at: String,
+    pub created_by: String,
+    pub records: i64,
+    pub params_json: String,
+    pub active: bool,
+}
+
+impl Store {
+    /// The parameter table in force, if any (none: the scorer's a-priori table).
+    pub fn mpi_params_in_force(&self) -> Result<Option<MpiParamsRow>> {
+        self.mpi_params_where("active = 1")
+            .map(|mut v| v.pop())
+            .context("reading the MPI parameters in force")
+    }
+
+    /// Every stored parameter table, newest first.
+    pub fn mpi_params_all(&self) -> Result<Vec<MpiParamsRow>> {
+        self.mpi_params_where("1")
+    }
+
+    fn mpi_params_where(&self, filter: &str) -> Result<Vec<MpiParamsRow>> {
+        let mut stmt = self.conn().prepare(&format!(
+            "SELECT id, created_at, created_by, records, params_json, active FROM mpi_params WHERE {filter} ORDER BY id DESC"
+        ))?;
+        let rows = stmt.query_map([], |r| {
+            Ok(MpiParamsRow {
+                id: r.get(0)?,
+                created_at: r.get(1)?,
+                created_by: r.get(2)?,
+                records: r.get(3)?,
+                params_json: r.get(4)?,
+                active: r.get::<_, i64>(5)? == 1,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Stores a trained parameter table (put in force when `activate`), audited, in one
+    /// transaction; returns its ID.
+    pub fn mpi_params_insert(
+        &self,
+        params_json: &str,
+        records: i64,
+        actor: &str,
+        activate: bool,
+    ) -> Result<i64> {
+        self.in_transaction(|s| {
+            s.conn().execute(
+                "INSERT INTO mpi_params(created_at, created_by, records, params_json, active) VALUES (?1, ?2, ?3, ?4, 0)",
+                params![now_utc(), actor, records, params_json],
+            )?;
+            let id = s.conn().last_insert_rowid();
+            s.audit(
+                actor,
+                "mpi.params.train",
+                Some(&format!("mpi_params:{id}")),
+                None,
+                Some(&serde_json::json!({ "records": records }).to_string()),
+            )?;
+            if activate {
+                s.mpi_params_activate_in(id, actor)?;
+            }
+            Ok(id)
+        })
+    }
+
+    /// Puts stored table `id` in force (`None`: back to the a-priori table), audited.
+    pub fn mpi_params_activate(&self, id: Option<i64>, actor: &str) -> Result<()> {
+        self.in_transaction(|s| match id {
+            Some(id) => s.mpi_params_activate_in(id, actor),
+            None => {
+                let before = s.mpi_params_in_force()?.map(|r| r.id);
+                s.conn()
+                    .execute("UPDATE mpi_params SET active = 0 WHERE active = 1", [])?;
+                s.audit(
+                    actor,
+                    "mpi.params.activate",
+                    None,
+                    Some(&serde_json::json!({ "in_force": before }).to_string()),
+                    Some(&serde_json::json!({ "in_force": null }).to_string()),
+                )
+            }
+        })
+    }
+
+    fn mpi_params_activate_in(&self, id: i64, actor: &str) -> Result<()> {
+        let before = self.mpi_params_in_force()?.map(|r| r.id);
+        self.conn()
+            .execute("UPDATE mpi_params SET active = 0 WHERE active = 1", [])?;
+        let n = self
+            .conn()
+            .execute("UPDATE mpi_params SET active = 1 WHERE id = ?1", [id])?;
+        anyhow::ensure!(n == 1, "no stored MPI parameters with id {id}");
+        self.audit(
+            actor,
+            "mpi.params.activate",
+            Some(&format!("mpi_params:{id}")),
+            Some(&serde_json::json!({ "in_force": before }).to_string()),
+            Some(&serde_json::json!({ "in_force": id }).to_string()),
+        )
     }
 }

@@ -14,15 +14,26 @@ mod cache;
 mod compare;
 mod json;
 mod names;
+mod params;
 mod record;
 mod score;
+mod train;
 mod weights;
 
 pub use blocking::block_keys;
 pub use names::{COMMON_NAMES, NAME_VARIANTS};
+pub use params::{
+    default_params, Params, Slot, SlotParams, Tf, TfField, TrainInfo, PARAMS_FORMAT, SLOTS,
+    SLOT_COUNT, TF_FIELDS, TF_MAX_DOWN, TF_MAX_UP, TF_MIN_COUNT,
+};
 pub use record::PreparedRecord;
 pub use score::{
-    explain_prepared, identity_contradiction, score_prepared, score_prepared_from, Explanation,
+    address_key, explain_prepared, explain_prepared_with, identity_contradiction, score_prepared,
+    score_prepared_from, score_prepared_from_with, score_prepared_with, Explanation,
+};
+pub use train::{
+    comparison_slots, train, TrainOptions, MIN_RECORDS, M_BOUND, PRIOR_PAIRS, SHRINK_PAIRS,
+    TF_MIN_RECORDS, WEIGHT_RANGE,
 };
 
 use blocking::*;
@@ -47,11 +58,19 @@ use std::rc::Rc;
 pub enum MpiError {
     /// The argument (1 or 2) is not a JSON object.
     NotAnObject { argument: usize, reason: String },
+    /// The parameters (argument 3) are not the JSON of `kadi mpi train`.
+    BadParams { argument: usize, reason: String },
 }
 
 impl std::fmt::Display for MpiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            MpiError::BadParams { argument, reason } => {
+                write!(
+                    f,
+                    "argument {argument} is not kadi MPI parameters: {reason}"
+                )
+            }
             MpiError::NotAnObject { argument, reason } => {
                 write!(f, "argument {argument} is not a JSON object: {reason}")
             }
@@ -76,10 +95,6 @@ const GUARD_CAP: f64 = 2.943;
 const VETO_CAP: f64 = 1.098;
 /// The log-odds of [`LINK`]: ln(0.95/0.05).
 const LINK_LOG_ODDS: f64 = 2.944_438_979_166_44;
-/// The most the household-shared fields ([`score::HOUSEHOLD_FIELDS`]) add together toward the
-/// link band: with an agreeing sex (+0.5, true of half of all pairs) they stay under it
-/// (PRIOR + 10.4 + 0.5 = 2.9 < 2.944). The review band sees their plain sum.
-const HOUSEHOLD_CAP: f64 = 10.4;
 /// Whole years two full birth dates may be apart and still be one person's misremembered or
 /// mistyped date; further apart is a veto.
 const DATE_YEARS_APART: u32 = 2;
@@ -136,8 +151,13 @@ pub const FIELDS: [&str; 9] = [
 
 /// Scores two records given as JSON text; result in [0, 1].
 pub fn score_json(a: &str, b: &str) -> Result<f64, MpiError> {
+    score_json_with(default_params(), a, b)
+}
+
+/// Scores two records given as JSON text with the given parameters; result in [0, 1].
+pub fn score_json_with(p: &Params, a: &str, b: &str) -> Result<f64, MpiError> {
     let (a, b) = (prepared_cached(a, 1)?, prepared_cached(b, 2)?);
-    let score = score_prepared(&a, &b);
+    let score = score_prepared_with(p, &a, &b);
     a.recycle();
     b.recycle();
     Ok(score)
@@ -145,11 +165,16 @@ pub fn score_json(a: &str, b: &str) -> Result<f64, MpiError> {
 
 /// Per-field contributions as JSON text.
 pub fn explain_json(a: &str, b: &str) -> Result<String, MpiError> {
+    explain_json_with(default_params(), a, b)
+}
+
+/// Per-field contributions as JSON text, with the given parameters.
+pub fn explain_json_with(p: &Params, a: &str, b: &str) -> Result<String, MpiError> {
     let (a, b) = (
         PreparedRecord::from_json(a, 1)?,
         PreparedRecord::from_json(b, 2)?,
     );
-    Ok(explain_prepared(&a, &b).to_json())
+    Ok(explain_prepared_with(p, &a, &b).to_json())
 }
 
 /// What a score means for a pair: the bands of [`LINK`] and [`REVIEW`].

@@ -7,7 +7,7 @@ use super::*;
 pub struct Explanation {
     /// The score in [0, 1].
     pub score: f64,
-    /// `PRIOR + Σ weights`.
+    /// `prior + Σ weights`, capped by the guard and vetoes.
     pub log_odds: f64,
     /// One entry per field in [`FIELDS`] order: (field, level, weight).
     pub fields: [(&'static str, Level, f64); 9],
@@ -16,8 +16,11 @@ pub struct Explanation {
     /// Why the pair is kept out of the link band, in plain words ("birth dates 33 years apart"),
     /// several joined by "; "; `None` when nothing vetoes it (`docs/mpi.md`, Household and veto).
     pub veto: Option<String>,
-    /// The household-shared fields' positive weight before and after [`HOUSEHOLD_CAP`].
+    /// The household-shared fields' positive weight before and after the household cap
+    /// ([`Params::household_cap`]).
     pub household: (f64, f64),
+    /// The prior log-odds the score started from.
+    pub prior: f64,
 }
 
 impl Explanation {
@@ -29,7 +32,7 @@ impl Explanation {
             round6(self.score),
             band(self.score),
             round6(self.log_odds),
-            PRIOR,
+            self.prior,
             self.names_swapped
         ));
         match &self.veto {
@@ -65,9 +68,14 @@ pub(super) fn logistic(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// Scores two prepared records; result in [0, 1].
+/// Scores two prepared records with the a-priori parameters; result in [0, 1].
 pub fn score_prepared(a: &PreparedRecord, b: &PreparedRecord) -> f64 {
     explain_prepared(a, b).score
+}
+
+/// Scores two prepared records with the given parameters; result in [0, 1].
+pub fn score_prepared_with(p: &Params, a: &PreparedRecord, b: &PreparedRecord) -> f64 {
+    explain_prepared_with(p, a, b).score
 }
 
 /// The score of two prepared records when it can reach `floor`, `None` when it certainly cannot
@@ -80,34 +88,23 @@ pub fn score_prepared(a: &PreparedRecord, b: &PreparedRecord) -> f64 {
 /// so the bound stays an upper bound. Resolution only needs to know which candidates reach the
 /// review band, and most of its comparisons stop here (`docs/mpi.md`, Speed).
 pub fn score_prepared_from(a: &PreparedRecord, b: &PreparedRecord, floor: f64) -> Option<f64> {
+    score_prepared_from_with(default_params(), a, b, floor)
+}
+
+/// [`score_prepared_from`] with the given parameters.
+pub fn score_prepared_from_with(
+    p: &Params,
+    a: &PreparedRecord,
+    b: &PreparedRecord,
+    floor: f64,
+) -> Option<f64> {
     let (x, y) = ordered(a, b);
-    let others: f64 = other_fields(x, y).iter().map(|f| f.2).sum();
-    static NAME_WEIGHT_MAX: std::sync::LazyLock<f64> = std::sync::LazyLock::new(name_weight_max);
-    let reachable = PRIOR + others + *NAME_WEIGHT_MAX;
+    let others: f64 = other_fields(p, x, y).iter().map(|f| f.2).sum();
+    let reachable = p.prior + others + p.name_weight_max();
     if floor > 0.0 && floor < 1.0 && reachable < (floor / (1.0 - floor)).ln() {
         return None;
     }
-    Some(score_prepared(a, b))
-}
-
-/// The most the two name fields can add (their best levels, with or without a common name).
-pub(super) fn name_weight_max() -> f64 {
-    let levels = [
-        Level::Exact,
-        Level::Close,
-        Level::Phonetic,
-        Level::Similar,
-        Level::Disagree,
-        Level::Missing,
-    ];
-    let best = |w: fn(Level, bool) -> f64| {
-        levels
-            .iter()
-            .flat_map(|&l| [w(l, false), w(l, true)])
-            .fold(0.0_f64, f64::max)
-    };
-    // Both names disagreeing weigh as one event; a common-parts first name weighs 0.
-    (best(w_first) + best(w_last)).max(2.0 * NAMES_BOTH_DISAGREE_EACH)
+    Some(score_prepared_with(p, a, b))
 }
 
 /// The smaller record first (by content), so no score depends on argument order.
@@ -122,11 +119,11 @@ pub(super) fn ordered<'r>(
     }
 }
 
-/// Every field but the names: (field, level, weight), in [`FIELDS`] order.
-pub(super) fn other_fields(
+/// Every field but the names: (field, level, slot), in [`FIELDS`] order.
+pub(super) fn other_levels(
     a: &PreparedRecord,
     b: &PreparedRecord,
-) -> [(&'static str, Level, f64); 7] {
+) -> [(&'static str, Level, Option<Slot>); 7] {
     let dob = compare_dob(a.dob.as_ref(), b.dob.as_ref());
     let sex = match (a.sex, b.sex) {
         (Some(x), Some(y)) if x == y => Level::Exact,
@@ -139,61 +136,162 @@ pub(super) fn other_fields(
     let hc = compare_plain(a.health_center.as_deref(), b.health_center.as_deref());
     let zone = compare_plain(a.zone.as_deref(), b.zone.as_deref());
     let estimated = a.dob.is_some_and(|d| d.is_estimated());
+    let full = a.address.len().min(b.address.len()) >= FULL_ADDRESS_WORDS;
+    use Slot::*;
     // The weights and the reason for each: `docs/mpi.md`, The weight table.
     [
-        ("date_of_birth", dob, w_dob(dob, estimated)),
-        ("gender", sex, w_simple(sex, 0.5, -3.0)),
-        ("phone_number", phone, w_code(phone, 5.0, 2.0, -1.5)),
-        ("national_id", nid, w_code(nid, 9.0, 2.5, -3.0)),
+        ("date_of_birth", dob, dob_slot(dob, estimated)),
+        ("gender", sex, simple_slot(sex, SexExact, SexDisagree)),
         (
-            "address",
-            address,
-            w_address(
-                address,
-                a.address.len().min(b.address.len()) >= FULL_ADDRESS_WORDS,
-            ),
+            "phone_number",
+            phone,
+            code_slot(phone, PhoneExact, PhoneClose, PhoneDisagree),
         ),
-        ("health_center", hc, w_simple(hc, 0.7, -1.5)),
-        ("zone", zone, w_simple(zone, 0.3, -1.5)),
+        (
+            "national_id",
+            nid,
+            code_slot(nid, NidExact, NidClose, NidDisagree),
+        ),
+        ("address", address, address_slot(address, full)),
+        (
+            "health_center",
+            hc,
+            simple_slot(hc, ClinicExact, ClinicDisagree),
+        ),
+        // The district is implied by the clinic: it adds evidence only when the clinics do not
+        // agree (counting both double-counts one place; `docs/mpi.md`, Learned parameters).
+        (
+            "zone",
+            zone,
+            if hc == Level::Exact {
+                None
+            } else {
+                simple_slot(zone, ZoneExact, ZoneDisagree)
+            },
+        ),
     ]
 }
 
-/// Compares two prepared records field by field.
-pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
-    let (a, b) = ordered(a, b);
+/// Every field but the names: (field, level, weight), in [`FIELDS`] order. Exact phones and
+/// addresses weigh by how many records share them when the parameters carry term frequencies.
+pub(super) fn other_fields(
+    p: &Params,
+    a: &PreparedRecord,
+    b: &PreparedRecord,
+) -> [(&'static str, Level, f64); 7] {
+    other_levels(a, b).map(|(field, level, slot)| {
+        let mut w = slot.map_or(0.0, |s| p.w(s));
+        if p.tf.is_some() {
+            match slot {
+                Some(Slot::PhoneExact) => {
+                    w += p.tf_adjust(2, 0, a.phone.as_deref().unwrap_or(""));
+                }
+                Some(s @ (Slot::AddressExact | Slot::AddressExactFull)) => {
+                    let split = usize::from(s == Slot::AddressExactFull);
+                    w += p.tf_adjust(3, split, &address_key(&a.address));
+                }
+                _ => {}
+            }
+        }
+        (field, level, w)
+    })
+}
+
+/// The term-frequency key of an address: its distinct words, sorted (an exact agreement is the
+/// same word set in any order).
+pub fn address_key(words: &[String]) -> String {
+    let mut w: Vec<&str> = words.iter().map(String::as_str).collect();
+    w.sort_unstable();
+    w.join(" ")
+}
+
+/// The levels and slots of both names: (first level, last level, swapped, first slot, last slot).
+/// Both names disagreeing weigh as one event ([`Slot::NamesBothDisagree`] each).
+pub(super) fn name_slots(
+    a: &PreparedRecord,
+    b: &PreparedRecord,
+) -> (Level, Level, bool, Option<Slot>, Option<Slot>) {
     let (first, last, swapped) = compare_names(a, b);
-    let others = other_fields(a, b);
-    let dob = others[0].1;
-    let nid = others[3].1;
-    let no_name_agrees = first == Level::Disagree && last == Level::Disagree;
-    // The names each slot compared: crosswise when the names were swapped.
-    let (fa, fb, la, lb) = if swapped {
+    if first == Level::Disagree && last == Level::Disagree {
+        let s = Some(Slot::NamesBothDisagree);
+        return (first, last, swapped, s, s);
+    }
+    let (fa, fb, la, lb) = names_compared(a, b, swapped);
+    (
+        first,
+        last,
+        swapped,
+        name_slot(true, first, common(fa, fb)),
+        name_slot(false, last, common(la, lb)),
+    )
+}
+
+/// The names each slot compared: crosswise when the names were swapped.
+#[allow(clippy::type_complexity)]
+fn names_compared<'r>(
+    a: &'r PreparedRecord,
+    b: &'r PreparedRecord,
+    swapped: bool,
+) -> (
+    &'r Option<Name>,
+    &'r Option<Name>,
+    &'r Option<Name>,
+    &'r Option<Name>,
+) {
+    if swapped {
         (&a.first, &b.last, &a.last, &b.first)
     } else {
         (&a.first, &b.first, &a.last, &b.last)
-    };
+    }
+}
+
+/// The weight of a name slot, with the term-frequency adjustment of an exact agreement.
+fn name_weight(p: &Params, slot: Option<Slot>, name: &Option<Name>, tf_field: usize) -> f64 {
+    let Some(s) = slot else { return 0.0 };
+    let mut w = p.w(s);
+    if p.tf.is_some() {
+        if let (
+            Slot::FirstExact | Slot::FirstExactCommon | Slot::LastExact | Slot::LastExactCommon,
+            Some(n),
+        ) = (s, name)
+        {
+            let split = usize::from(matches!(s, Slot::FirstExactCommon | Slot::LastExactCommon));
+            w += p.tf_adjust(tf_field, split, n.compact());
+        }
+    }
+    w
+}
+
+/// Compares two prepared records field by field, with the a-priori parameters.
+pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
+    explain_prepared_with(default_params(), a, b)
+}
+
+/// Compares two prepared records field by field.
+pub fn explain_prepared_with(p: &Params, a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
+    let (a, b) = ordered(a, b);
+    let (first, last, swapped, first_slot, last_slot) = name_slots(a, b);
+    let others = other_fields(p, a, b);
+    let dob = others[0].1;
+    let nid = others[3].1;
+    let no_name_agrees = first == Level::Disagree && last == Level::Disagree;
+    let (fa, _, la, _) = names_compared(a, b, swapped);
     let fields = [
         (
             "first_name",
             first,
-            if no_name_agrees {
-                NAMES_BOTH_DISAGREE_EACH
-            } else if first == Level::Similar && common_parts(&a.first) && common_parts(&b.first) {
+            if !no_name_agrees
+                && first == Level::Similar
+                && common_parts(&a.first)
+                && common_parts(&b.first)
+            {
                 // "aminata khady" / "aminata fama": sharing one very common part is no evidence.
                 0.0
             } else {
-                w_first(first, common(fa, fb))
+                name_weight(p, first_slot, fa, 0)
             },
         ),
-        (
-            "last_name",
-            last,
-            if no_name_agrees {
-                NAMES_BOTH_DISAGREE_EACH
-            } else {
-                w_last(last, common(la, lb))
-            },
-        ),
+        ("last_name", last, name_weight(p, last_slot, la, 1)),
         others[0],
         others[1],
         others[2],
@@ -202,8 +300,9 @@ pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
         others[5],
         others[6],
     ];
-    let household = household_weight(&fields);
-    let mut log_odds = PRIOR + fields.iter().map(|f| f.2).sum::<f64>();
+    let household = household_weight(p, &fields);
+    let mut log_odds = p.prior + fields.iter().map(|f| f.2).sum::<f64>();
+
     // Household evidence counts jointly, capped, toward the link band only: a pair it alone
     // lifts over the link line waits for a person (the review band is the plain sum).
     let household_only = log_odds - household.0 + household.1 < LINK_LOG_ODDS;
@@ -251,6 +350,7 @@ pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
         names_swapped: swapped,
         veto,
         household,
+        prior: p.prior,
     }
 }
 
@@ -264,16 +364,16 @@ pub(super) const HOUSEHOLD_FIELDS: [&str; 5] = [
     "zone",
 ];
 
-/// The household fields' agreeing weight before and after [`HOUSEHOLD_CAP`]. They are not
+/// The household fields' agreeing weight before and after [`Params::household_cap`]. They are not
 /// independent (one family: one name, one phone, one address, one clinic), so toward the link
 /// band their agreements count jointly, capped; their disagreements count in full.
-fn household_weight(fields: &[(&'static str, Level, f64); 9]) -> (f64, f64) {
+fn household_weight(p: &Params, fields: &[(&'static str, Level, f64); 9]) -> (f64, f64) {
     let raw: f64 = fields
         .iter()
         .filter(|f| HOUSEHOLD_FIELDS.contains(&f.0))
         .map(|f| f.2.max(0.0))
         .sum();
-    (raw, raw.min(HOUSEHOLD_CAP))
+    (raw, raw.min(p.household_cap()))
 }
 
 /// Evidence that the two records are two people, each in plain words; none when the national
@@ -284,7 +384,7 @@ fn contradictions(
     a: &PreparedRecord,
     b: &PreparedRecord,
     first: Option<Level>,
-    others: &[(&'static str, Level, f64); 7],
+    others: &[(&'static str, Level, impl Copy); 7],
 ) -> Vec<String> {
     let mut out = Vec::new();
     let (dob, sex, nid) = (others[0].1, others[1].1, others[3].1);
@@ -332,7 +432,7 @@ fn dates_years_apart(x: &Dob, y: &Dob) -> Option<String> {
 /// one name, and the pair's own score already weighed the names.
 pub fn identity_contradiction(a: &PreparedRecord, b: &PreparedRecord) -> Option<String> {
     let (a, b) = ordered(a, b);
-    contradictions(a, b, None, &other_fields(a, b))
+    contradictions(a, b, None, &other_levels(a, b))
         .into_iter()
         .next()
 }

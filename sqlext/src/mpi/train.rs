@@ -1,0 +1,735 @@
+//! Learning the scorer's parameters from a store's own records, without truth: Fellegi-Sunter
+//! with u counted on random pairs, m estimated by expectation-maximisation on blocked candidate
+//! pairs, term frequencies counted per value. Why each step is as it is: `docs/mpi.md`, Learned
+//! parameters.
+//!
+//! - **u** (how often a level occurs between two different people) from random pairs: nearly all
+//!   random pairs are different people, so their levels are u without any model.
+//! - **m** (how often a level occurs in true pairs) by EM on the pairs blocking brings together,
+//!   starting from the a-priori m and shrunk toward it (a Dirichlet prior of [`PRIOR_PAIRS`]
+//!   pseudo-pairs), so a small or odd store cannot push a weight to nonsense.
+//! - **Households cannot teach EM that one family is one person**: the posterior that weighs the
+//!   pairs is computed from the personal fields only (given name, birth date, sex, national ID).
+//!   The fields a household shares (family name, phone, address, clinic, zone) are not
+//!   independent of each other among different people of one family, so they never drive the
+//!   E-step; their m is measured on the pairs the personal fields say are one person.
+//! - **The prior** is the expected number of true pairs over all pairs of records.
+use super::params::{Slot, Tf, TfField, TrainInfo, SLOTS, SLOT_COUNT, TF_MIN_COUNT};
+use super::*;
+use std::collections::{BTreeMap, HashSet};
+
+/// Pseudo-pairs of the a-priori m each field's estimate is shrunk toward.
+pub const PRIOR_PAIRS: f64 = 20.0;
+/// Fewest records a store must have to be trained on.
+pub const MIN_RECORDS: usize = 100;
+/// Fewest records for term frequencies: fewer, and a value's count is noise.
+pub const TF_MIN_RECORDS: usize = 1000;
+/// Name values whose counts vary no more than chance (a dispersion index, variance / mean of the
+/// counts, under this) are drawn uniformly, as in synthetic data: their frequencies carry no
+/// information and term frequencies stay off for that field.
+pub const TF_MIN_DISPERSION: f64 = 2.0;
+/// The lowest and highest weight a learned slot may take (log-odds).
+pub const WEIGHT_RANGE: (f64, f64) = (-6.0, 12.0);
+
+/// How much to sample.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// Random pairs u is counted on (all pairs when the store has fewer).
+    pub random_pairs: usize,
+    /// Blocked pairs EM runs on (a deterministic sample when there are more).
+    pub max_blocked_pairs: usize,
+    /// A blocking key holding more records is left out (as resolution reads only that many).
+    pub block_cap: usize,
+    /// EM iterations at most.
+    pub iterations: u32,
+    /// Seed of the pair sampler (training is deterministic for a store and a seed).
+    pub seed: u64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            random_pairs: 300_000,
+            max_blocked_pairs: 3_000_000,
+            block_cap: 100,
+            iterations: 100,
+            seed: 0x6b61_6469,
+        }
+    }
+}
+
+/// The fields of a comparison vector: the nine of [`FIELDS`].
+const NF: usize = 9;
+/// The personal fields (given name, birth date, sex, national ID): the only ones that drive
+/// the E-step.
+const PERSONAL: [usize; 4] = [0, 2, 3, 5];
+const MISSING: u8 = u8::MAX;
+
+/// The slot of every field of a pair (`None` when a side lacks it), in [`FIELDS`] order. Both
+/// names disagreeing is [`Slot::NamesBothDisagree`] in both name fields, as the scorer weighs it.
+pub fn comparison_slots(a: &PreparedRecord, b: &PreparedRecord) -> [Option<Slot>; NF] {
+    let (a, b) = score::ordered(a, b);
+    let (_, _, _, first, last) = score::name_slots(a, b);
+    let others = score::other_levels(a, b);
+    let mut out = [None; NF];
+    out[0] = first;
+    out[1] = last;
+    for (i, o) in others.iter().enumerate() {
+        out[i + 2] = o.2;
+    }
+    out
+}
+
+/// The slot index of every field of a pair (MISSING when a side lacks it). Names are counted
+/// marginally (both disagreeing is a disagreement of each); the joint event is counted apart
+/// ([`joint_both`]).
+fn outcome(a: &PreparedRecord, b: &PreparedRecord) -> [u8; NF] {
+    let mut out = comparison_slots(a, b).map(|s| s.map_or(MISSING, |s| s as u8));
+    if out[0] == Slot::NamesBothDisagree as u8 {
+        out[0] = Slot::FirstDisagree as u8;
+        out[1] = Slot::LastDisagree as u8;
+    }
+    out
+}
+
+/// Of the pairs with both names present, the weighted share where both disagree.
+fn joint_both(pats: &Patterns, weight: impl Fn(f64, &[u8; NF]) -> f64) -> (f64, f64) {
+    let (mut both, mut all) = (0.0, 0.0);
+    for (p, &c) in pats {
+        if p[0] != MISSING && p[1] != MISSING {
+            let w = weight(c, p);
+            all += w;
+            if p[0] == Slot::FirstDisagree as u8 && p[1] == Slot::LastDisagree as u8 {
+                both += w;
+            }
+        }
+    }
+    (both, all)
+}
+
+/// Which field (0..9) a slot belongs to; both names disagreeing belongs to both name fields.
+fn slot_fields(slot: usize) -> &'static [usize] {
+    match SLOTS[slot].1 {
+        "first_name" => &[0],
+        "last_name" => &[1],
+        "date_of_birth" => &[2],
+        "gender" => &[3],
+        "phone_number" => &[4],
+        "national_id" => &[5],
+        "address" => &[6],
+        "health_center" => &[7],
+        "zone" => &[8],
+        _ => &[],
+    }
+}
+
+/// SplitMix64: a small, seedable generator, so training is reproducible.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Counts of comparison vectors.
+type Patterns = HashMap<[u8; NF], f64>;
+
+/// Levels of random pairs: u. All pairs when there are few records.
+fn random_patterns(records: &[PreparedRecord], opts: &TrainOptions) -> (Patterns, u64) {
+    let n = records.len();
+    let total = n * (n - 1) / 2;
+    let mut pats = Patterns::new();
+    let mut count = 0u64;
+    if total <= opts.random_pairs {
+        for i in 0..n {
+            for j in i + 1..n {
+                *pats.entry(outcome(&records[i], &records[j])).or_default() += 1.0;
+                count += 1;
+            }
+        }
+    } else {
+        let mut rng = Rng(opts.seed);
+        while (count as usize) < opts.random_pairs {
+            let (i, j) = (rng.below(n), rng.below(n));
+            if i != j {
+                *pats.entry(outcome(&records[i], &records[j])).or_default() += 1.0;
+                count += 1;
+            }
+        }
+    }
+    (pats, count)
+}
+
+/// Levels of the pairs blocking brings together, and how many there were (before sampling).
+fn blocked_patterns(records: &[PreparedRecord], opts: &TrainOptions) -> (Patterns, u64, f64) {
+    let mut blocks: HashMap<String, Vec<u32>> = HashMap::new();
+    for (i, r) in records.iter().enumerate() {
+        for k in block_keys(r) {
+            blocks.entry(k).or_default().push(i as u32);
+        }
+    }
+    let mut pairs: HashSet<u64> = HashSet::new();
+    for members in blocks.values() {
+        if members.len() < 2 || members.len() > opts.block_cap {
+            continue;
+        }
+        for (x, &i) in members.iter().enumerate() {
+            for &j in &members[x + 1..] {
+                let (i, j) = (i.min(j) as u64, i.max(j) as u64);
+                if i != j {
+                    pairs.insert(i << 32 | j);
+                }
+            }
+        }
+    }
+    let total = pairs.len() as u64;
+    // More pairs than EM needs: a deterministic sample by hash, scaled back in the prior.
+    let keep = if pairs.len() > opts.max_blocked_pairs {
+        opts.max_blocked_pairs as f64 / pairs.len() as f64
+    } else {
+        1.0
+    };
+    let mut pats = Patterns::new();
+    let mut rng = Rng(opts.seed ^ 0x5eed);
+    for p in pairs {
+        if keep < 1.0 && (rng.next() >> 11) as f64 / (1u64 << 53) as f64 >= keep {
+            continue;
+        }
+        let (i, j) = ((p >> 32) as usize, (p & 0xffff_ffff) as usize);
+        *pats.entry(outcome(&records[i], &records[j])).or_default() += 1.0;
+    }
+    (pats, total, keep)
+}
+
+/// Per slot: Σ weight over patterns with that slot, and per field Σ weight with the field present.
+fn tally(
+    pats: &Patterns,
+    weight: impl Fn(f64, &[u8; NF]) -> f64,
+) -> ([f64; SLOT_COUNT], [f64; NF]) {
+    let mut slot = [0.0; SLOT_COUNT];
+    let mut present = [0.0; NF];
+    for (p, &c) in pats {
+        let w = weight(c, p);
+        for f in 0..NF {
+            if p[f] != MISSING {
+                present[f] += w;
+                slot[p[f] as usize] += w;
+            }
+        }
+    }
+    (slot, present)
+}
+
+/// Probabilities per slot from tallies, with `alpha` pseudo-counts of `prior`.
+fn probabilities(
+    slot: &[f64; SLOT_COUNT],
+    present: &[f64; NF],
+    prior: &[f64; SLOT_COUNT],
+    alpha: f64,
+) -> [f64; SLOT_COUNT] {
+    let mut out = [0.0; SLOT_COUNT];
+    for s in 0..SLOT_COUNT {
+        if let Some(&f) = slot_fields(s).first() {
+            out[s] = (slot[s] + alpha * prior[s]) / (present[f] + alpha);
+        }
+    }
+    out
+}
+
+/// The a-priori m of each slot, split slots shared by the share of records that fall in them,
+/// normalised per field.
+fn prior_m(records: &[PreparedRecord]) -> [f64; SLOT_COUNT] {
+    let share = |f: &dyn Fn(&PreparedRecord) -> Option<bool>| {
+        let (mut yes, mut all) = (0.0, 0.0);
+        for r in records {
+            if let Some(v) = f(r) {
+                all += 1.0;
+                yes += f64::from(u8::from(v));
+            }
+        }
+        if all > 0.0 {
+            yes / all
+        } else {
+            0.0
+        }
+    };
+    let first = share(&|r| r.first.as_ref().map(|n| n.common));
+    let last = share(&|r| r.last.as_ref().map(|n| n.common));
+    let est = share(&|r| r.dob.map(|d| d.is_estimated()));
+    let full = share(&|r| (!r.address.is_empty()).then_some(r.address.len() >= FULL_ADDRESS_WORDS));
+    let mut m = [0.0; SLOT_COUNT];
+    for (i, (slot, _, _, _, m0)) in SLOTS.iter().enumerate() {
+        let split = match slot {
+            Slot::FirstExactCommon | Slot::FirstCloseCommon | Slot::FirstPhoneticCommon => first,
+            Slot::FirstExact | Slot::FirstClose | Slot::FirstPhonetic => 1.0 - first,
+            Slot::LastExactCommon | Slot::LastCloseCommon | Slot::LastPhoneticCommon => last,
+            Slot::LastExact | Slot::LastClose | Slot::LastPhonetic => 1.0 - last,
+            Slot::DobExactEstimated | Slot::DobCloseEstimated => est,
+            Slot::DobExact | Slot::DobClose => 1.0 - est,
+            Slot::AddressExactFull | Slot::AddressCloseFull => full,
+            Slot::AddressExact | Slot::AddressClose => 1.0 - full,
+            _ => 1.0,
+        };
+        // Never exactly zero: a slot no record falls in keeps a sliver of mass.
+        m[i] = (m0 * split).max(1e-4);
+    }
+    for f in 0..NF {
+        let of_field = |s: &usize| slot_fields(*s).first() == Some(&f);
+        let sum: f64 = (0..SLOT_COUNT).filter(of_field).map(|s| m[s]).sum();
+        for s in (0..SLOT_COUNT).filter(of_field) {
+            m[s] /= sum;
+        }
+    }
+    m
+}
+
+/// What EM found on the blocked pairs.
+struct Em {
+    /// m of every slot (Dirichlet-shrunk toward the a-priori m).
+    m: [f64; SLOT_COUNT],
+    /// Expected true pairs at each slot (Σ posterior): how much evidence each m rests on.
+    evidence: [f64; SLOT_COUNT],
+    /// Of true pairs with both names present (expected), how many disagree on both, and all.
+    both: (f64, f64),
+    /// Share of true pairs among the blocked pairs.
+    lambda: f64,
+    iterations: u32,
+    converged: bool,
+}
+
+/// The household fields the E-step sees as ONE comparison (family name, phone, address): a
+/// family shares them together, so among different people of one household they agree together
+/// and counting them as three independent agreements is exactly "one household = one person".
+/// Each agrees, disagrees or is missing: 27 joint outcomes, with their own m and u.
+const HOUSEHOLD_JOINT: [usize; 3] = [1, 4, 6];
+const H_OUTCOMES: usize = 27;
+/// A-priori share of true pairs agreeing on each of [`HOUSEHOLD_JOINT`] (people keep their
+/// family name, mostly their phone and address).
+const H_AGREE: [f64; 3] = [0.92, 0.80, 0.85];
+
+/// The joint household outcome of a pattern (0..27).
+fn household_outcome(p: &[u8; NF]) -> usize {
+    HOUSEHOLD_JOINT.iter().fold(0, |h, &f| {
+        let v = if p[f] == MISSING {
+            2
+        } else {
+            let level = SLOTS[p[f] as usize].2;
+            usize::from(
+                !(level.starts_with("exact")
+                    || level.starts_with("close")
+                    || level.starts_with("phonetic")),
+            )
+        };
+        h * 3 + v
+    })
+}
+
+/// The a-priori m of the joint household outcomes: each field agreeing as [`H_AGREE`] says,
+/// missing as often as among the blocked pairs, the three independent (a start, which EM moves).
+fn household_prior(pats: &Patterns) -> [f64; H_OUTCOMES] {
+    let total: f64 = pats.values().sum();
+    let missing = HOUSEHOLD_JOINT.map(|f| {
+        pats.iter()
+            .filter(|(p, _)| p[f] == MISSING)
+            .map(|(_, c)| c)
+            .sum::<f64>()
+            / total.max(1.0)
+    });
+    let mut m = [0.0; H_OUTCOMES];
+    for (h, slot) in m.iter_mut().enumerate() {
+        let digits = [h / 9, h / 3 % 3, h % 3];
+        *slot = (0..3)
+            .map(|i| match digits[i] {
+                2 => missing[i],
+                0 => (1.0 - missing[i]) * H_AGREE[i],
+                _ => (1.0 - missing[i]) * (1.0 - H_AGREE[i]),
+            })
+            .product::<f64>()
+            .max(1e-6);
+    }
+    m
+}
+
+/// EM on blocked patterns. The posterior that weighs each pattern is computed from the personal
+/// fields ([`PERSONAL`]) and the joint household outcome; every slot's m is then measured on the
+/// pairs that posterior weighs.
+fn em(pats: &Patterns, m0: &[f64; SLOT_COUNT], iterations: u32) -> Em {
+    let uniform = {
+        let (s, p) = tally(pats, |c, _| c);
+        probabilities(&s, &p, m0, 1.0)
+    };
+    let h0 = household_prior(pats);
+    let total: f64 = pats.values().sum();
+    let mut hu0 = [0.0; H_OUTCOMES];
+    for (p, &c) in pats {
+        hu0[household_outcome(p)] += c / total;
+    }
+    let (mut m, mut u, mut lambda) = (*m0, uniform, 0.05_f64);
+    let (mut hm, mut hu) = (h0, hu0);
+    let mut run = 0;
+    let mut converged = false;
+    let posterior = |m: &[f64; SLOT_COUNT],
+                     u: &[f64; SLOT_COUNT],
+                     hm: &[f64; H_OUTCOMES],
+                     hu: &[f64; H_OUTCOMES],
+                     lambda: f64,
+                     p: &[u8; NF]| {
+        let mut lo = (lambda / (1.0 - lambda)).ln();
+        for f in PERSONAL {
+            if p[f] != MISSING {
+                let s = p[f] as usize;
+                lo += (m[s] / u[s]).ln();
+            }
+        }
+        let h = household_outcome(p);
+        lo += (hm[h] / hu[h].max(1e-12)).ln();
+        score::logistic(lo)
+    };
+    while run < iterations {
+        run += 1;
+        let post: Vec<([u8; NF], f64, f64)> = pats
+            .iter()
+            .map(|(p, &c)| (*p, c, posterior(&m, &u, &hm, &hu, lambda, p)))
+            .collect();
+        let weighted = |matched: bool| {
+            let map: Patterns = post
+                .iter()
+                .map(|(p, c, q)| (*p, c * if matched { *q } else { 1.0 - q }))
+                .collect();
+            map
+        };
+        let (ms, mp) = tally(&weighted(true), |c, _| c);
+        let (us, up) = tally(&weighted(false), |c, _| c);
+        let matched: f64 = post.iter().map(|(_, c, q)| c * q).sum();
+        let new_m = within_prior_bounds(probabilities(&ms, &mp, m0, PRIOR_PAIRS), m0);
+        u = probabilities(&us, &up, &uniform, 1.0);
+        let (mut hms, mut hus) = ([0.0; H_OUTCOMES], [0.0; H_OUTCOMES]);
+        for (p, c, q) in &post {
+            hms[household_outcome(p)] += c * q;
+            hus[household_outcome(p)] += c * (1.0 - q);
+        }
+        let (sm, su) = (hms.iter().sum::<f64>(), hus.iter().sum::<f64>());
+        let mut new_hm = [0.0; H_OUTCOMES];
+        for h in 0..H_OUTCOMES {
+            new_hm[h] = ((hms[h] + PRIOR_PAIRS * h0[h]) / (sm + PRIOR_PAIRS))
+                .clamp(h0[h] / M_BOUND, (h0[h] * M_BOUND).min(1.0));
+            hu[h] = (hus[h] + hu0[h]) / (su + 1.0);
+        }
+        let sum: f64 = new_hm.iter().sum();
+        new_hm.iter_mut().for_each(|x| *x /= sum);
+        lambda = (matched / total).clamp(1e-9, 0.5);
+        let delta = (0..SLOT_COUNT)
+            .map(|s| (new_m[s] - m[s]).abs())
+            .chain((0..H_OUTCOMES).map(|h| (new_hm[h] - hm[h]).abs()))
+            .fold(0.0, f64::max);
+        m = new_m;
+        hm = new_hm;
+        if delta < 1e-5 {
+            converged = true;
+            break;
+        }
+    }
+    let q = |c: f64, p: &[u8; NF]| c * posterior(&m, &u, &hm, &hu, lambda, p);
+    let (evidence, _) = tally(pats, q);
+    let both = joint_both(pats, q);
+    Em {
+        m,
+        evidence,
+        both,
+        lambda,
+        iterations: run,
+        converged,
+    }
+}
+
+/// How far (a factor either way) a learned m may move from the a-priori m. Without it, EM on
+/// blocked pairs finds the largest structure in them, which is not always "one person": on a
+/// household-shaped store the pairs sharing a given name and sex (siblings, namesakes) became
+/// the "match" class, with a different birth date in 90% of its pairs (`docs/mpi.md`, Learned
+/// parameters). The bound keeps the class anchored to what a true pair looks like.
+pub const M_BOUND: f64 = 4.0;
+
+/// Projects m onto the a-priori bounds ([`M_BOUND`]), each field summing to one again.
+fn within_prior_bounds(mut m: [f64; SLOT_COUNT], m0: &[f64; SLOT_COUNT]) -> [f64; SLOT_COUNT] {
+    for _ in 0..4 {
+        for s in 0..SLOT_COUNT {
+            if !slot_fields(s).is_empty() {
+                m[s] = m[s].clamp(m0[s] / M_BOUND, (m0[s] * M_BOUND).min(1.0));
+            }
+        }
+        for f in 0..NF {
+            let of_field = |s: &usize| slot_fields(*s).first() == Some(&f);
+            let sum: f64 = (0..SLOT_COUNT).filter(of_field).map(|s| m[s]).sum();
+            if sum > 0.0 {
+                for s in (0..SLOT_COUNT).filter(of_field) {
+                    m[s] /= sum;
+                }
+            }
+        }
+    }
+    m
+}
+
+/// Pairs of evidence (expected true pairs, and random pairs, at a level) at which a learned
+/// weight is half data, half a-priori: a level seen a handful of times keeps its a-priori weight.
+pub const SHRINK_PAIRS: f64 = 10.0;
+
+/// A learned weight shrunk toward the a-priori one by how much evidence it rests on.
+fn shrunk(data: f64, prior: f64, evidence: f64) -> f64 {
+    let k = evidence / (evidence + SHRINK_PAIRS);
+    prior + (data - prior) * k
+}
+
+/// Orders a ladder of slots from strongest to weakest agreement: no weaker level may weigh more
+/// than a stronger one (a typo cannot be better evidence than the same value).
+fn monotone(w: &mut [f64; SLOT_COUNT], ladder: &[Slot]) {
+    for pair in ladder.windows(2) {
+        let (hi, lo) = (pair[0] as usize, pair[1] as usize);
+        if w[lo] > w[hi] {
+            w[lo] = w[hi];
+        }
+    }
+}
+
+/// The bounds every learned weight keeps, each hit named in `bounded`.
+fn bound(w: &mut [f64; SLOT_COUNT], bounded: &mut Vec<String>) {
+    for (i, (slot, field, level, _, _)) in SLOTS.iter().enumerate() {
+        let raw = w[i];
+        let agree = level.starts_with("exact");
+        let disagree = level.contains("disagree");
+        let (lo, hi) = WEIGHT_RANGE;
+        let mut v = raw.clamp(lo, hi);
+        // An agreement is never evidence against, a disagreement never evidence for.
+        if agree {
+            v = v.max(0.0);
+        }
+        if disagree {
+            v = v.min(0.0);
+        }
+        if *slot == Slot::NamesBothDisagree {
+            // One event shared between two names.
+            v = (raw / 2.0).clamp(lo, 0.0);
+        }
+        if (v - raw).abs() > 1e-9 && *slot != Slot::NamesBothDisagree {
+            bounded.push(format!("{field}.{level}: {raw:.3} -> {v:.3}"));
+        }
+        w[i] = v;
+    }
+    use Slot::*;
+    for ladder in [
+        &[
+            FirstExact,
+            FirstClose,
+            FirstPhonetic,
+            FirstSimilar,
+            FirstDisagree,
+        ][..],
+        &[
+            FirstExactCommon,
+            FirstCloseCommon,
+            FirstPhoneticCommon,
+            FirstSimilar,
+        ],
+        &[
+            LastExact,
+            LastClose,
+            LastPhonetic,
+            LastSimilar,
+            LastDisagree,
+        ],
+        &[
+            LastExactCommon,
+            LastCloseCommon,
+            LastPhoneticCommon,
+            LastSimilar,
+        ],
+        &[DobExact, DobClose, DobSimilar, DobDisagree],
+        &[DobExactEstimated, DobCloseEstimated, DobDisagree],
+        &[PhoneExact, PhoneClose, PhoneDisagree],
+        &[NidExact, NidClose, NidDisagree],
+        &[AddressExactFull, AddressCloseFull, AddressSimilar],
+        &[AddressExact, AddressClose, AddressSimilar, AddressDisagree],
+    ] {
+        monotone(w, ladder);
+    }
+}
+
+/// Counts of one field's values, for term frequencies.
+fn tf_field(values: Vec<(String, usize)>, uniform_guard: bool) -> Result<TfField, String> {
+    let mut counts: HashMap<String, (u32, usize)> = HashMap::new();
+    let records = values.len() as u64;
+    for (v, split) in values {
+        let e = counts.entry(v).or_insert((0, split));
+        e.0 += 1;
+    }
+    if uniform_guard && !counts.is_empty() {
+        let n = counts.len() as f64;
+        let mean = records as f64 / n;
+        let var = counts
+            .values()
+            .map(|(c, _)| (f64::from(*c) - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        if var / mean < TF_MIN_DISPERSION {
+            return Err(format!(
+                "values are near-uniform (dispersion {:.2} < {TF_MIN_DISPERSION})",
+                var / mean
+            ));
+        }
+    }
+    // base per split: ln(Σ f² / Σ f) over the values of that split.
+    let mut sq = [0.0f64; 2];
+    let mut lin = [0.0f64; 2];
+    for (c, split) in counts.values() {
+        let f = f64::from(*c) / records as f64;
+        sq[*split] += f * f;
+        lin[*split] += f;
+    }
+    let base = (0..2)
+        .map(|s| {
+            if lin[s] > 0.0 && sq[s] > 0.0 {
+                (sq[s] / lin[s]).ln()
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let listed: BTreeMap<String, u32> = counts
+        .into_iter()
+        .filter(|(_, (c, _))| *c >= TF_MIN_COUNT)
+        .map(|(v, (c, _))| (v, c))
+        .collect();
+    Ok(TfField {
+        records,
+        base,
+        counts: listed,
+    })
+}
+
+/// Term frequencies of names, phones and addresses; `None` (with why) on a small store.
+fn term_frequencies(records: &[PreparedRecord]) -> (Option<Tf>, Option<String>) {
+    if records.len() < TF_MIN_RECORDS {
+        return (
+            None,
+            Some(format!(
+                "{} records (term frequencies need {TF_MIN_RECORDS})",
+                records.len()
+            )),
+        );
+    }
+    let names = |get: fn(&PreparedRecord) -> &Option<Name>| {
+        records
+            .iter()
+            .filter_map(|r| get(r).as_ref())
+            .map(|n| (n.compact().to_string(), usize::from(n.common)))
+            .collect::<Vec<_>>()
+    };
+    let mut off = Vec::new();
+    let mut field = |name: &str, values, guard| match tf_field(values, guard) {
+        Ok(f) => f,
+        Err(why) => {
+            off.push(format!("{name}: {why}"));
+            TfField::default()
+        }
+    };
+    let tf = Tf {
+        first_name: field("first_name", names(|r| &r.first), true),
+        last_name: field("last_name", names(|r| &r.last), true),
+        phone_number: field(
+            "phone_number",
+            records
+                .iter()
+                .filter_map(|r| r.phone.clone().map(|p| (p, 0)))
+                .collect(),
+            false,
+        ),
+        address: field(
+            "address",
+            records
+                .iter()
+                .filter(|r| !r.address.is_empty())
+                .map(|r| {
+                    (
+                        score::address_key(&r.address),
+                        usize::from(r.address.len() >= FULL_ADDRESS_WORDS),
+                    )
+                })
+                .collect(),
+            false,
+        ),
+    };
+    (Some(tf), (!off.is_empty()).then(|| off.join("; ")))
+}
+
+/// Learns parameters from `records` (a store's card records, prepared), starting from the
+/// a-priori ones. Deterministic for given records and options.
+pub fn train(records: &[PreparedRecord], opts: &TrainOptions) -> Result<Params, String> {
+    let records: Vec<&PreparedRecord> = records.iter().filter(|r| !r.is_empty()).collect();
+    if records.len() < MIN_RECORDS {
+        return Err(format!(
+            "{} records with fields to compare; training needs at least {MIN_RECORDS}",
+            records.len()
+        ));
+    }
+    let records: Vec<PreparedRecord> = records.into_iter().cloned().collect();
+    let m0 = prior_m(&records);
+    let (random, random_pairs) = random_patterns(&records, opts);
+    let (blocked, blocked_total, kept) = blocked_patterns(&records, opts);
+    let em = em(&blocked, &m0, opts.iterations);
+    let (us, up) = tally(&random, |c, _| c);
+    let mut u = [0.0; SLOT_COUNT];
+    let mut w = [0.0; SLOT_COUNT];
+    for s in 0..SLOT_COUNT {
+        let Some(&f) = slot_fields(s).first() else {
+            continue;
+        };
+        u[s] = (us[s] + 0.5) / (up[f] + 1.0);
+        w[s] = shrunk((em.m[s] / u[s]).ln(), SLOTS[s].3, em.evidence[s].min(us[s]));
+    }
+    // Both names disagreeing: one event, measured jointly, shared between the two names.
+    let both = Slot::NamesBothDisagree as usize;
+    let (rb, ra) = joint_both(&random, |c, _| c);
+    let m_both = (em.both.0 + PRIOR_PAIRS * SLOTS[both].4) / (em.both.1 + PRIOR_PAIRS);
+    u[both] = (rb + 0.5) / (ra + 1.0);
+    let mut m = em.m;
+    m[both] = m_both;
+    w[both] = 2.0
+        * shrunk(
+            (m_both / u[both]).ln() / 2.0,
+            SLOTS[both].3,
+            em.both.0.min(rb),
+        );
+    let mut bounded = Vec::new();
+    bound(&mut w, &mut bounded);
+    let n = records.len() as f64;
+    let sampled: f64 = blocked.values().sum();
+    let expected = (em.lambda * sampled / kept).max(1.0);
+    let prior = (expected / (n * (n - 1.0) / 2.0 - expected))
+        .ln()
+        .clamp(-20.0, -2.0);
+    let (iterations, converged) = (em.iterations, em.converged);
+    let (tf, tf_off) = term_frequencies(&records);
+    let mut p = Params::from_weights(prior, w);
+    p.m = m.map(Some);
+    p.u = u.map(Some);
+    p.tf = tf;
+    p.trained = Some(TrainInfo {
+        records: records.len() as u64,
+        random_pairs,
+        blocked_pairs: blocked_total,
+        em_iterations: iterations,
+        converged,
+        expected_matches: (expected * 10.0).round() / 10.0,
+        tf_off,
+        bounded,
+    });
+    p.refresh();
+    Ok(p)
+}
