@@ -156,3 +156,72 @@ fn a_father_and_son_of_one_household_are_no_link_in_the_sqlite3_shell() {
         "the household pair stays apart with its reason, the respelled re-registration links"
     );
 }
+
+#[test]
+fn the_box_trained_parameters_drive_mpi_score_in_the_sqlite3_shell() {
+    let Some(shell) = require_tool("sqlite3") else {
+        return;
+    };
+    let b = TestBox::new();
+    let summary = b.kadi_json(&["demo", "--once", "--json", "--records", "300"]);
+    assert_eq!(summary["records"], 300);
+    let trained = b.kadi_json(&["mpi", "train", "--apply", "--json"]);
+    assert_eq!(trained["in_force"], true, "{trained}");
+    let load = build_extension().with_extension("");
+    // The parameters in force, read by SQL itself from the box's table; and NULL (no table in
+    // force) scoring as the two-argument form.
+    let sql = format!(
+        ".load {}\n.mode csv\n\
+         WITH r AS (SELECT enrollment_uid u, fields_json j FROM card_records ORDER BY 1 LIMIT 30) \
+         SELECT a.u, b.u, \
+                printf('%.9f', mpi_score(a.j, b.j, (SELECT params_json FROM mpi_params WHERE active = 1))), \
+                mpi_score(a.j, b.j, NULL) = mpi_score(a.j, b.j) \
+         FROM r a JOIN r b ON a.u < b.u ORDER BY 1, 2;\n",
+        load.display()
+    );
+    let out = Command::new(&shell)
+        .arg("-readonly")
+        .arg("-bail")
+        .arg(&b.db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(sql.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sqlite3 failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = kadi::store::Store::open(&b.db).unwrap();
+    let params = kadi::mpi::params_in_force(&store).unwrap();
+    assert!(params.trained.is_some(), "the trained table is in force");
+    let mut differ = 0;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 30 * 29 / 2, "one answer per pair");
+    for line in lines {
+        let cols: Vec<&str> = line.split(',').collect();
+        let [a, b, score, same_as_two_args] = cols.as_slice() else {
+            panic!("unexpected line {line}")
+        };
+        assert_eq!(*same_as_two_args, "1", "{line}");
+        let json = |uid: &str| store.mpi_record_fields(uid).unwrap().unwrap();
+        let (ja, jb) = (json(a), json(b));
+        let box_score = kadi_sqlext::mpi::score_json_with(&params, &ja, &jb).unwrap();
+        let score: f64 = score.parse().unwrap();
+        assert!((score - box_score).abs() < 1e-6, "{line}: box {box_score}");
+        if (box_score - kadi_sqlext::mpi::score_json(&ja, &jb).unwrap()).abs() > 1e-9 {
+            differ += 1;
+        }
+    }
+    assert!(
+        differ > 0,
+        "the learned table scores differently from the a-priori one"
+    );
+}

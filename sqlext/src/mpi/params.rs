@@ -402,13 +402,14 @@ impl Params {
                 SlotParams {
                     m: self.m[i].map(super::score::round6),
                     u: self.u[i].map(|u| (u * 1e9).round() / 1e9),
-                    weight: super::score::round6(self.weights[i]),
+                    // Full precision: the JSON scores exactly as the table it came from.
+                    weight: self.weights[i],
                 },
             );
         }
         let j = ParamsJson {
             format: PARAMS_FORMAT,
-            prior: super::score::round6(self.prior),
+            prior: self.prior,
             levels,
             tf: self.tf.clone(),
             trained: self.trained.clone(),
@@ -430,8 +431,10 @@ impl Params {
         if !j.prior.is_finite() || !(-40.0..=10.0).contains(&j.prior) {
             return Err(format!("prior {} is out of range -40..10", j.prior));
         }
-        let mut p = Params::default();
-        p.prior = j.prior;
+        let mut p = Params {
+            prior: j.prior,
+            ..Params::default()
+        };
         for (field, levels) in &j.levels {
             for (level, sp) in levels {
                 let Some(i) = SLOTS

@@ -49,7 +49,7 @@ pub struct TrainOptions {
 impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
-            random_pairs: 300_000,
+            random_pairs: 200_000,
             max_blocked_pairs: 3_000_000,
             block_cap: 100,
             iterations: 100,
@@ -138,33 +138,78 @@ impl Rng {
     }
 }
 
-/// Counts of comparison vectors.
-type Patterns = HashMap<[u8; NF], f64>;
+/// Counts of comparison vectors, in a fixed order (sums over them do not depend on hashing).
+type Patterns = BTreeMap<[u8; NF], f64>;
+
+/// Counts the patterns of `pairs` pairs drawn by `pair(k)` (k in 0..pairs), on every core:
+/// comparisons are most of training's time.
+fn patterns_of(
+    records: &[PreparedRecord],
+    pairs: usize,
+    pair: impl Fn(usize) -> Option<(usize, usize)> + Sync,
+) -> Patterns {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let chunk = pairs.div_ceil(threads).max(1);
+    let parts: Vec<Patterns> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let pair = &pair;
+                scope.spawn(move || {
+                    let mut pats = Patterns::new();
+                    for k in t * chunk..((t + 1) * chunk).min(pairs) {
+                        if let Some((i, j)) = pair(k) {
+                            *pats.entry(outcome(&records[i], &records[j])).or_default() += 1.0;
+                        }
+                    }
+                    pats
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut all = Patterns::new();
+    for part in parts {
+        for (p, c) in part {
+            *all.entry(p).or_default() += c;
+        }
+    }
+    all
+}
 
 /// Levels of random pairs: u. All pairs when there are few records.
 fn random_patterns(records: &[PreparedRecord], opts: &TrainOptions) -> (Patterns, u64) {
     let n = records.len();
     let total = n * (n - 1) / 2;
-    let mut pats = Patterns::new();
-    let mut count = 0u64;
-    if total <= opts.random_pairs {
+    // Twenty pairs a record (at least 50,000): enough for u of every level that matters; rarer
+    // levels rest on few pairs and keep their a-priori weight ([`SHRINK_PAIRS`]).
+    let wanted = opts.random_pairs.min((20 * n).max(50_000));
+    if total <= wanted {
+        // Pair k of all pairs, in order (i < j).
+        let mut all = Vec::with_capacity(total);
         for i in 0..n {
             for j in i + 1..n {
-                *pats.entry(outcome(&records[i], &records[j])).or_default() += 1.0;
-                count += 1;
+                all.push((i as u32, j as u32));
             }
         }
-    } else {
-        let mut rng = Rng(opts.seed);
-        while (count as usize) < opts.random_pairs {
-            let (i, j) = (rng.below(n), rng.below(n));
-            if i != j {
-                *pats.entry(outcome(&records[i], &records[j])).or_default() += 1.0;
-                count += 1;
-            }
-        }
+        let pats = patterns_of(records, all.len(), |k| {
+            Some((all[k].0 as usize, all[k].1 as usize))
+        });
+        return (pats, total as u64);
     }
-    (pats, count)
+    // Pair k is drawn from its own stream: the same sample on any number of cores.
+    let seed = opts.seed;
+    let pats = patterns_of(records, wanted, |k| {
+        let mut rng = Rng(seed ^ (k as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
+        let (i, j) = (rng.below(n), rng.below(n));
+        (i != j).then_some((i, j))
+    });
+    let drawn = pats.values().sum::<f64>() as u64;
+    (pats, drawn)
 }
 
 /// Levels of the pairs blocking brings together, and how many there were (before sampling).
@@ -196,15 +241,17 @@ fn blocked_patterns(records: &[PreparedRecord], opts: &TrainOptions) -> (Pattern
     } else {
         1.0
     };
-    let mut pats = Patterns::new();
     let mut rng = Rng(opts.seed ^ 0x5eed);
-    for p in pairs {
-        if keep < 1.0 && (rng.next() >> 11) as f64 / (1u64 << 53) as f64 >= keep {
-            continue;
-        }
-        let (i, j) = ((p >> 32) as usize, (p & 0xffff_ffff) as usize);
-        *pats.entry(outcome(&records[i], &records[j])).or_default() += 1.0;
-    }
+    let mut all: Vec<u64> = pairs.into_iter().collect();
+    all.sort_unstable();
+    let chosen: Vec<u64> = all
+        .into_iter()
+        .filter(|_| keep >= 1.0 || ((rng.next() >> 11) as f64 / (1u64 << 53) as f64) < keep)
+        .collect();
+    let pats = patterns_of(records, chosen.len(), |k| {
+        let p = chosen[k];
+        Some(((p >> 32) as usize, (p & 0xffff_ffff) as usize))
+    });
     (pats, total, keep)
 }
 
@@ -563,7 +610,7 @@ fn bound(w: &mut [f64; SLOT_COUNT], bounded: &mut Vec<String>) {
 
 /// Counts of one field's values, for term frequencies.
 fn tf_field(values: Vec<(String, usize)>, uniform_guard: bool) -> Result<TfField, String> {
-    let mut counts: HashMap<String, (u32, usize)> = HashMap::new();
+    let mut counts: BTreeMap<String, (u32, usize)> = BTreeMap::new();
     let records = values.len() as u64;
     for (v, split) in values {
         let e = counts.entry(v).or_insert((0, split));
@@ -732,4 +779,65 @@ pub fn train(records: &[PreparedRecord], opts: &TrainOptions) -> Result<Params, 
     });
     p.refresh();
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pattern(first: Slot, dob: Slot, sex: Slot) -> [u8; NF] {
+        let mut p = [MISSING; NF];
+        p[0] = first as u8;
+        p[2] = dob as u8;
+        p[3] = sex as u8;
+        p
+    }
+
+    /// Blocked pairs dominated by "same given name and sex, another birth date" (namesakes,
+    /// siblings): EM must not make them its match class.
+    #[test]
+    fn em_keeps_m_within_the_bounds_of_the_a_priori_m() {
+        let mut pats = Patterns::new();
+        pats.insert(
+            pattern(Slot::FirstExact, Slot::DobDisagree, Slot::SexExact),
+            20_000.0,
+        );
+        pats.insert(
+            pattern(Slot::FirstExact, Slot::DobExact, Slot::SexExact),
+            300.0,
+        );
+        pats.insert(
+            pattern(Slot::FirstDisagree, Slot::DobDisagree, Slot::SexDisagree),
+            5_000.0,
+        );
+        pats.insert(
+            pattern(Slot::FirstDisagree, Slot::DobExact, Slot::SexExact),
+            200.0,
+        );
+        let m0 = {
+            let mut m = [0.0; SLOT_COUNT];
+            for (i, s) in SLOTS.iter().enumerate() {
+                m[i] = s.4;
+            }
+            m
+        };
+        let bounded = em(&pats, &m0, 200);
+        let dob = Slot::DobDisagree as usize;
+        assert!(
+            bounded.m[dob] <= 0.2,
+            "m of a disagreeing date {} (a priori {})",
+            bounded.m[dob],
+            m0[dob]
+        );
+        // The projection itself: any m comes back within the bounds, each field summing to one.
+        let mut wild = m0;
+        wild[dob] = 0.95;
+        let back = within_prior_bounds(wild, &m0);
+        assert!(back[dob] <= 0.2, "{}", back[dob]);
+        let dob_sum: f64 = (0..SLOT_COUNT)
+            .filter(|s| slot_fields(*s).first() == Some(&2))
+            .map(|s| back[s])
+            .sum();
+        assert!((dob_sum - 1.0).abs() < 1e-9, "{dob_sum}");
+    }
 }
