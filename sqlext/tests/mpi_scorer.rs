@@ -615,3 +615,22 @@ fn a_swap_with_the_other_name_mistyped_keeps_that_names_own_level() {
     // Not the twins pattern (a replaced first name): the pair links.
     assert_eq!(e["band"], "link", "{e}");
 }
+
+#[test]
+fn two_common_names_without_a_date_meet_within_their_district() {
+    let keys =
+        |j: &str| -> Vec<String> { serde_json::from_str(&block_keys_json(j).unwrap()).unwrap() };
+    let dated = r#"{"first_name":"Fatou","last_name":"Diallo","date_of_birth":"1990-04-03","zone":"Pikine"}"#;
+    let undated = r#"{"first_name":"Diallo","last_name":"Fatou","zone":"Pikine"}"#;
+    let (a, b) = (keys(dated), keys(undated));
+    let shared: Vec<&String> = a.iter().filter(|k| b.contains(k)).collect();
+    assert!(
+        shared.iter().any(|k| k.starts_with("nz:")),
+        "a re-registration without its date (names swapped) meets the first: {a:?} / {b:?}"
+    );
+    // Only for two common names (a rarer pair has its own name-only key), only with a district.
+    let rare = r#"{"first_name":"Fatou","last_name":"Kouyatembe","zone":"Pikine"}"#;
+    assert!(!keys(rare).iter().any(|k| k.starts_with("nz:")));
+    let nowhere = r#"{"first_name":"Fatou","last_name":"Diallo"}"#;
+    assert!(!keys(nowhere).iter().any(|k| k.starts_with("nz:")));
+}

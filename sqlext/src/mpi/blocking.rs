@@ -45,6 +45,8 @@ pub(super) fn coarse_code_into(compact: &str, out: &mut String) {
 /// - `ns:<name code>:<year><day and month, sorted>`: first or last name with a date whose day and
 ///   month may have been swapped;
 /// - `nm:<code>:<code>`: both names, sorted (date errors, swapped names), unless both are common;
+/// - `nz:<code>:<code>:<zone>`: two common names, sorted, within their district (a missing or
+///   misread date with two common names);
 /// - `ad:<first address token>:<code of the second>`: house number and street (name and date errors);
 /// - `np:<name code>:<second-last address token>`: a name and the postcode or suburb;
 /// - `dp:<date>:<second-last address token>`: the date and the postcode or suburb (both names off);
@@ -98,6 +100,13 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
     if let (Some(f), Some(l), false) = (first, last, both_common) {
         let (x, y) = if f <= l { (f, l) } else { (l, f) };
         keys.push(format!("nm:{x}:{y}"));
+    }
+    // Two common names without a date still meet within their district: a re-registration
+    // whose date was left out or misread (and whose phone is missing) shares no other key, and
+    // "Fatou Diallo" of one district is a block a clinic box can read.
+    if let (Some(f), Some(l), true, Some(z)) = (first, last, both_common, r.zone.as_deref()) {
+        let (x, y) = if f <= l { (f, l) } else { (l, f) };
+        keys.push(format!("nz:{x}:{y}:{z}"));
     }
     if let [number, street, ..] = r.address.as_slice() {
         keys.push(format!("ad:{number}:{}", coarse_code(street)));
