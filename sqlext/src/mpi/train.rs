@@ -50,7 +50,7 @@ impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
             random_pairs: 200_000,
-            max_blocked_pairs: 3_000_000,
+            max_blocked_pairs: 400_000,
             block_cap: 100,
             iterations: 100,
             seed: 0x6b61_6469,
@@ -214,45 +214,65 @@ fn random_patterns(records: &[PreparedRecord], opts: &TrainOptions) -> (Patterns
 
 /// Levels of the pairs blocking brings together, and how many there were (before sampling).
 fn blocked_patterns(records: &[PreparedRecord], opts: &TrainOptions) -> (Patterns, u64, f64) {
-    let mut blocks: HashMap<String, Vec<u32>> = HashMap::new();
-    for (i, r) in records.iter().enumerate() {
-        for k in block_keys(r) {
-            blocks.entry(k).or_default().push(i as u32);
+    // Keys by a 64-bit hash (a collision only merges two blocks: a few more pairs to learn from).
+    let mut blocks: Vec<Vec<u32>> = {
+        let mut by_key: HashMap<u64, Vec<u32>> = HashMap::new();
+        for (i, r) in records.iter().enumerate() {
+            for k in block_keys(r) {
+                by_key.entry(fnv(k.as_bytes())).or_default().push(i as u32);
+            }
         }
-    }
+        by_key
+            .into_values()
+            .filter(|m| m.len() >= 2 && m.len() <= opts.block_cap)
+            .collect()
+    };
+    blocks.sort_unstable();
+    // Pairs counted with repeats (a pair sharing two keys counts twice): the sampling rate.
+    let with_repeats: f64 = blocks
+        .iter()
+        .map(|m| (m.len() * (m.len() - 1) / 2) as f64)
+        .sum();
+    // More pairs than EM needs (100,000 records: millions): a deterministic sample by a hash of
+    // the pair, so memory stays that of the sample and the estimate is scaled back in the prior.
+    let keep = (opts.max_blocked_pairs as f64 / with_repeats.max(1.0)).min(1.0);
+    let threshold = (keep * u64::MAX as f64) as u64;
     let mut pairs: HashSet<u64> = HashSet::new();
-    for members in blocks.values() {
-        if members.len() < 2 || members.len() > opts.block_cap {
-            continue;
-        }
+    for members in &blocks {
         for (x, &i) in members.iter().enumerate() {
             for &j in &members[x + 1..] {
                 let (i, j) = (i.min(j) as u64, i.max(j) as u64);
-                if i != j {
-                    pairs.insert(i << 32 | j);
+                let pair = i << 32 | j;
+                if i != j && (keep >= 1.0 || mix(pair ^ opts.seed) <= threshold) {
+                    pairs.insert(pair);
                 }
             }
         }
     }
-    let total = pairs.len() as u64;
-    // More pairs than EM needs: a deterministic sample by hash, scaled back in the prior.
-    let keep = if pairs.len() > opts.max_blocked_pairs {
-        opts.max_blocked_pairs as f64 / pairs.len() as f64
-    } else {
-        1.0
-    };
-    let mut rng = Rng(opts.seed ^ 0x5eed);
-    let mut all: Vec<u64> = pairs.into_iter().collect();
-    all.sort_unstable();
-    let chosen: Vec<u64> = all
-        .into_iter()
-        .filter(|_| keep >= 1.0 || ((rng.next() >> 11) as f64 / (1u64 << 53) as f64) < keep)
-        .collect();
+    drop(blocks);
+    let mut chosen: Vec<u64> = pairs.into_iter().collect();
+    chosen.sort_unstable();
+    let total = (chosen.len() as f64 / keep).round() as u64;
     let pats = patterns_of(records, chosen.len(), |k| {
         let p = chosen[k];
         Some(((p >> 32) as usize, (p & 0xffff_ffff) as usize))
     });
     (pats, total, keep)
+}
+
+/// FNV-1a of bytes (stable across runs and platforms).
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// A 64-bit mixer (SplitMix64's finaliser): pair IDs to uniform hashes for sampling.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Per slot: Σ weight over patterns with that slot, and per field Σ weight with the field present.
@@ -718,14 +738,18 @@ fn term_frequencies(records: &[PreparedRecord]) -> (Option<Tf>, Option<String>) 
 /// Learns parameters from `records` (a store's card records, prepared), starting from the
 /// a-priori ones. Deterministic for given records and options.
 pub fn train(records: &[PreparedRecord], opts: &TrainOptions) -> Result<Params, String> {
-    let records: Vec<&PreparedRecord> = records.iter().filter(|r| !r.is_empty()).collect();
+    // Records with nothing to compare say nothing; copied out only when there are any.
+    let records: std::borrow::Cow<[PreparedRecord]> = if records.iter().any(|r| r.is_empty()) {
+        records.iter().filter(|r| !r.is_empty()).cloned().collect()
+    } else {
+        records.into()
+    };
     if records.len() < MIN_RECORDS {
         return Err(format!(
             "{} records with fields to compare; training needs at least {MIN_RECORDS}",
             records.len()
         ));
     }
-    let records: Vec<PreparedRecord> = records.into_iter().cloned().collect();
     let m0 = prior_m(&records);
     let (random, random_pairs) = random_patterns(&records, opts);
     let (blocked, blocked_total, kept) = blocked_patterns(&records, opts);
