@@ -102,7 +102,7 @@ for set in febrl1 febrl2; do
     KJ="$KJ" SJ="$SJ" python3 "$W/row.py" "$set" $role $nid no
   done
 done
-SCALE5K=
+SCALE_KJ=; SCALE_SJ=
 for hh in no yes; do
   for spec in 42:clerk:tune 7:clerk:held-out 7:ocr:held-out; do
     seed=${spec%%:*}; rest=${spec#*:}; model=${rest%%:*}; role=${rest#*:}
@@ -115,8 +115,7 @@ for hh in no yes; do
         --export-csv "$W/export.csv" $EVAL_FLAGS)
       SJ=$(splink "$W/export.csv" "$W/export_truth.csv")
       KJ="$KJ" SJ="$SJ" python3 "$W/row.py" "$name" $role $nid $hh
-      [ "$name $nid" = "sim 7 clerk yes" ] && SCALE5K="$KJ
-$SJ"
+      [ "$name $nid" = "sim 7 clerk yes" ] && { SCALE_KJ=$KJ; SCALE_SJ=$SJ; }
     done
   done
 done
@@ -135,7 +134,7 @@ except Exception: s = None
 sp = f\"{s['seconds']:.1f} | {s['peak_rss_mb']:.0f} | {r['seconds'] / s['seconds']:.3f}\" if s else '- | - | -'
 print(f\"| {int('$1'):,} | {r['seconds']:.2f} | {r['peak_rss_mb']:.0f} | {sp} |\")"
 }
-scale_row "$N" "$(echo "$SCALE5K" | head -1)" "$(echo "$SCALE5K" | tail -1)"
+scale_row "$N" "$SCALE_KJ" "$SCALE_SJ"
 if [ -z "$QUICK" ]; then
   for n in 50000 100000; do
     sim_sync 7 clerk no $n
