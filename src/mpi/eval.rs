@@ -19,9 +19,9 @@
 //! actually scored in the evaluation's single pass; with `--calibration`, `blocking` gives both
 //! counts and the true pairs sharing a key at all (what a larger cap could reach).
 //!
-//! Calibration (`--calibration`): every pair the resolver scored, by band of its score (link
-//! >= 0.95, review 0.75-0.95, below 0.75, including the comparisons stopped before the names
-//! because they could not reach review), with the true pairs among them: whether a band means
+//! Calibration (`--calibration`): every pair the resolver scored, by band of its score (the
+//! link band from 0.95, review from 0.75, below that, including the comparisons stopped before
+//! the names because they could not reach review), with the true pairs among them: whether a band means
 //! what it says. Scores are the pair's own, before identity-level capping (chaining).
 //!
 //! `--export-csv FILE` writes the records exactly as evaluated (after `--without`) as kadi's
