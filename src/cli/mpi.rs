@@ -118,6 +118,14 @@ pub struct EvalArgs {
     /// --apply` does on a box), and resolve with the learned parameters.
     #[arg(long)]
     pub train: bool,
+    /// Also write the records exactly as evaluated (after `--without`) as kadi evaluation CSV to
+    /// this file, and the truth pairs beside it (`<stem>_truth.csv`), for a peer tool.
+    #[arg(long)]
+    pub export_csv: Option<PathBuf>,
+    /// Add `calibration` (scored pairs and true pairs per score band) and `blocking` (the
+    /// counts behind blocking_recall) to the report.
+    #[arg(long)]
+    pub calibration: bool,
 }
 
 /// `kadi mpi review` subcommands.
@@ -181,6 +189,8 @@ fn eval(a: EvalArgs, json: bool) -> Result<()> {
         dump_pairs: a.dump_pairs,
         households: a.households,
         train: a.train,
+        export_csv: a.export_csv,
+        calibration: a.calibration,
     })?;
     let household_line = r.household_false_links.map(|h| {
         format!(
@@ -188,11 +198,24 @@ fn eval(a: EvalArgs, json: bool) -> Result<()> {
             h.auto, h.auto_born_10y_apart, h.auto_plus_review, h.auto_plus_review_born_10y_apart
         )
     });
+    let calibration_line = r.calibration.map(|c| {
+        let band = |b: kadi::mpi::eval::BandCount| {
+            format!("{} pairs, {} true ({:.4})", b.pairs, b.true_pairs, b.share_true)
+        };
+        format!(
+            "\n  scored pairs: link band {}; review band {}; below {} ({} stopped before the names)",
+            band(c.link),
+            band(c.review),
+            band(c.below),
+            c.stopped_early
+        )
+    });
     report(json, &r, || {
         format!(
-            "{}{}",
+            "{}{}{}",
             eval_text(&r),
-            household_line.clone().unwrap_or_default()
+            household_line.clone().unwrap_or_default(),
+            calibration_line.clone().unwrap_or_default()
         )
     })
 }

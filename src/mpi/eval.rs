@@ -12,7 +12,21 @@
 //! Pairs: `auto` counts every two records under one MPI ID; `auto_plus_review` additionally joins
 //! the two identities of every pending review item (what accepting all reviews would give).
 //! `new_identity_true_pairs` are true pairs joined by neither. `blocking_recall` is the share of
-//! true pairs that were scored directly at least once.
+//! true pairs the resolver could compare: the later record of the pair (in enrollment order, the
+//! order of a pass) shares a blocking key with the earlier one and the earlier one is among the
+//! first `mpi.block_cap` records of that key, the candidates resolution reads. Computed from the
+//! records' own keys ([`super::record_block_keys`], the resolver's), it equals the true pairs
+//! actually scored in the evaluation's single pass; with `--calibration`, `blocking` gives both
+//! counts and the true pairs sharing a key at all (what a larger cap could reach).
+//!
+//! Calibration (`--calibration`): every pair the resolver scored, by band of its score (the
+//! link band from 0.95, review from 0.75, below that, including the comparisons stopped before
+//! the names because they could not reach review), with the true pairs among them: whether a band means
+//! what it says. Scores are the pair's own, before identity-level capping (chaining).
+//!
+//! `--export-csv FILE` writes the records exactly as evaluated (after `--without`) as kadi's
+//! evaluation CSV, and the truth beside it (`<stem>_truth.csv`), so a peer tool sees the very
+//! records kadi saw, also for a synced store.
 //!
 //! Households: given `--households FILE` (CSV `id,household`, as `kadi sim dhis2
 //! --households-truth` writes), `household_false_links` counts the false pairs joined whose two
@@ -52,6 +66,66 @@ pub struct EvalReport {
     /// exactly as they were.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub household_false_links: Option<HouseholdFalseLinks>,
+    /// Scored pairs by band with the true pairs among them; only with `--calibration`, so the
+    /// issue-5 keys stay exactly as they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
+    /// How `blocking_recall` was reached; only with `--calibration`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocking: Option<BlockingDetail>,
+}
+
+/// Pairs scored in one band of scores.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Default)]
+pub struct BandCount {
+    /// Pairs whose score fell in the band.
+    pub pairs: u64,
+    /// Of those, true pairs.
+    pub true_pairs: u64,
+    /// `true_pairs / pairs` (0 for an empty band).
+    pub share_true: f64,
+}
+
+impl BandCount {
+    fn add(&mut self, is_true: bool) {
+        self.pairs += 1;
+        self.true_pairs += u64::from(is_true);
+    }
+
+    fn finish(mut self) -> BandCount {
+        self.share_true = if self.pairs == 0 {
+            0.0
+        } else {
+            self.true_pairs as f64 / self.pairs as f64
+        };
+        self
+    }
+}
+
+/// Every pair the resolver scored, by the band of its own score.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Default)]
+pub struct Calibration {
+    /// Score >= the link line (`kadi_sqlext::mpi::LINK`, 0.95).
+    pub link: BandCount,
+    /// Review line (0.75) <= score < link line.
+    pub review: BandCount,
+    /// Score < the review line, including `stopped_early`.
+    pub below: BandCount,
+    /// Comparisons stopped before the names: they could not reach the review band.
+    pub stopped_early: u64,
+}
+
+/// The counts behind `blocking_recall`.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default)]
+pub struct BlockingDetail {
+    /// `mpi.block_cap`: most records read from one key.
+    pub block_cap: usize,
+    /// True pairs whose records share at least one blocking key.
+    pub true_pairs_sharing_a_key: usize,
+    /// Of those, pairs whose earlier record is within the cap of a shared key (could be compared).
+    pub true_pairs_within_cap: usize,
+    /// True pairs the resolver actually scored.
+    pub true_pairs_scored: usize,
 }
 
 /// False pairs joined between two members of one household.
@@ -94,6 +168,10 @@ pub struct EvalOptions {
     pub households: Option<PathBuf>,
     /// Train the scorer on the records (no truth) and resolve with the learned parameters.
     pub train: bool,
+    /// Write the records as evaluated (kadi evaluation CSV) here, and the truth beside it.
+    pub export_csv: Option<PathBuf>,
+    /// Add `calibration` and `blocking` to the report.
+    pub calibration: bool,
 }
 
 /// Parses CSV text (RFC 4180 quoting) into rows of fields.
@@ -377,6 +455,13 @@ pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
         None => None,
     };
     let birth_years: Vec<Option<i32>> = records.iter().map(|(_, f)| birth_year(f)).collect();
+    // Measuring and exporting are not resolution: their time is left out of `seconds`.
+    let mut aside = std::time::Duration::ZERO;
+    if let Some(p) = &opts.export_csv {
+        let t = Instant::now();
+        export_csv(p, &records, &truth)?;
+        aside += t.elapsed();
+    }
 
     if let Some(p) = &opts.store {
         // Records already resolved there would be resolved "again" as unchanged, comparing
@@ -404,13 +489,17 @@ pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
     // Past this point only the IDs are needed: the fields are in the store (at 100,000 records
     // they were 50 MB of the evaluation's peak memory).
     let db_path = path.clone();
-    let result = (move || {
+    let result: Result<(EvalReport, std::time::Duration)> = (move || {
         let store = Store::open(&db_path)?;
         insert_records(&store, &records)?;
         if opts.train {
             let params = super::learn::train_store(&store, &Default::default())?;
             super::learn::keep(&store, &params, true, &crate::actor::Actor::Cli)?;
         }
+        let t = Instant::now();
+        let block_cap = super::MpiSettings::load(&store)?.block_cap;
+        let reach = blocking_reach(&records, &truth, block_cap)?;
+        let measuring = t.elapsed();
         let records: Vec<String> = records.into_iter().map(|(id, _)| id).collect();
         // Every compared pair is checked against the truth without allocating (millions of
         // pairs at 100,000 records); only true pairs are kept.
@@ -420,12 +509,23 @@ pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
             partners.entry(b).or_default().push(a);
         }
         let mut scored: HashSet<(String, String)> = HashSet::new();
-        let report = super::resolve_pending_observed(&store, &mut |a, b| {
-            if partners.get(a).is_some_and(|p| p.contains(&b)) {
+        let mut calibration = Calibration::default();
+        let report = super::resolve_pending_observed(&store, &mut |a, b, score| {
+            let is_true = partners.get(a).is_some_and(|p| p.contains(&b));
+            if is_true {
                 scored.insert(ordered(a, b));
             }
+            match score {
+                Some(s) if s >= kadi_sqlext::mpi::LINK => calibration.link.add(is_true),
+                Some(s) if s >= kadi_sqlext::mpi::REVIEW => calibration.review.add(is_true),
+                Some(_) => calibration.below.add(is_true),
+                None => {
+                    calibration.below.add(is_true);
+                    calibration.stopped_early += 1;
+                }
+            }
         })?;
-        measure(
+        let mut report = measure(
             &store,
             &records,
             &truth,
@@ -433,15 +533,36 @@ pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
             report.comparisons,
             opts.dump_pairs.as_deref(),
             households.as_ref().map(|h| (h, birth_years.as_slice())),
-        )
+        )?;
+        report.blocking_recall = if truth.is_empty() {
+            1.0
+        } else {
+            reach.within_cap as f64 / truth.len() as f64
+        };
+        if opts.calibration {
+            report.calibration = Some(Calibration {
+                link: calibration.link.finish(),
+                review: calibration.review.finish(),
+                below: calibration.below.finish(),
+                stopped_early: calibration.stopped_early,
+            });
+            report.blocking = Some(BlockingDetail {
+                block_cap,
+                true_pairs_sharing_a_key: reach.sharing,
+                true_pairs_within_cap: reach.within_cap,
+                true_pairs_scored: scored.len(),
+            });
+        }
+        Ok((report, measuring))
     })();
     if temp {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
     }
-    let mut report = result?;
-    report.seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+    let (mut report, measuring) = result?;
+    let resolving = started.elapsed().saturating_sub(aside + measuring);
+    report.seconds = (resolving.as_secs_f64() * 1000.0).round() / 1000.0;
     report.peak_rss_mb = peak_rss_mb();
     Ok(report)
 }
@@ -553,16 +674,159 @@ fn measure(
         auto_plus_review: prf(tp_both, predicted_both, truth.len()),
         review_items: reviews.len(),
         new_identity_true_pairs: truth.len() - tp_both,
-        blocking_recall: if truth.is_empty() {
-            1.0
-        } else {
-            scored.len() as f64 / truth.len() as f64
-        },
+        // Set by `run` from the blocking keys.
+        blocking_recall: 0.0,
         comparisons,
         seconds: 0.0,
         peak_rss_mb: 0.0,
         household_false_links,
+        calibration: None,
+        blocking: None,
     })
+}
+
+/// True pairs the resolver could reach through blocking (see the module doc).
+struct Reach {
+    /// Pairs sharing at least one key.
+    sharing: usize,
+    /// Pairs sharing a key under which the earlier record is within the cap.
+    within_cap: usize,
+}
+
+/// Blocking keys as 64-bit hashes (two keys with one hash, odds ~1e-8 at these sizes, would
+/// count one pair too many).
+fn key_hash(key: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x6b61_6469).hash_one(key)
+}
+
+/// Which true pairs share a blocking key, and which of those the resolver's capped lookup reads:
+/// records are walked in enrollment order (the pass's), counting each key's members so far.
+fn blocking_reach(
+    records: &[(String, CardFields)],
+    truth: &HashSet<(String, String)>,
+    cap: usize,
+) -> Result<Reach> {
+    use rayon::prelude::*;
+    let keys: Vec<Vec<u64>> = records
+        .par_iter()
+        .map(|(id, f)| {
+            let json = serde_json::to_string(f)?;
+            let mut k: Vec<u64> = super::record_block_keys(id, &json)?
+                .iter()
+                .map(|k| key_hash(k))
+                .collect();
+            k.sort_unstable();
+            k.dedup();
+            Ok(k)
+        })
+        .collect::<Result<_>>()?;
+    let index: HashMap<&str, usize> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (id.as_str(), i))
+        .collect();
+    let mut in_truth = vec![false; records.len()];
+    for (a, b) in truth {
+        in_truth[index[a.as_str()]] = true;
+        in_truth[index[b.as_str()]] = true;
+    }
+    // Only keys of records in true pairs need counting.
+    let mut seen: HashMap<u64, usize> = HashMap::new();
+    for (i, k) in keys.iter().enumerate() {
+        if in_truth[i] {
+            for h in k {
+                seen.insert(*h, 0);
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..records.len()).collect();
+    order.sort_unstable_by(|&a, &b| records[a].0.cmp(&records[b].0));
+    let mut within: HashMap<usize, Vec<u64>> = HashMap::new();
+    for &i in &order {
+        for h in &keys[i] {
+            if let Some(count) = seen.get_mut(h) {
+                if in_truth[i] && *count < cap {
+                    within.entry(i).or_default().push(*h);
+                }
+                *count += 1;
+            }
+        }
+    }
+    let mut reach = Reach {
+        sharing: 0,
+        within_cap: 0,
+    };
+    for (a, b) in truth {
+        // `ordered` put the earlier enrollment first.
+        let (i, j) = (index[a.as_str()], index[b.as_str()]);
+        if keys[i].iter().any(|h| keys[j].binary_search(h).is_ok()) {
+            reach.sharing += 1;
+            let early = within.get(&i).map(Vec::as_slice).unwrap_or_default();
+            if early.iter().any(|h| keys[j].binary_search(h).is_ok()) {
+                reach.within_cap += 1;
+            }
+        }
+    }
+    Ok(reach)
+}
+
+/// Writes the records as kadi's evaluation CSV (`id`, every card field, `national_id`,
+/// `address`) and the truth as `id_a,id_b` in `<stem>_truth.csv` beside it. Values are written as
+/// read back: the loader trims them and reads an empty field as missing.
+fn export_csv(
+    path: &Path,
+    records: &[(String, CardFields)],
+    truth: &HashSet<(String, String)>,
+) -> Result<()> {
+    fn field(out: &mut String, v: &str) {
+        if v.contains([',', '"', '\n', '\r']) {
+            out.push('"');
+            out.push_str(&v.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(v);
+        }
+    }
+    let columns: Vec<&str> = crate::record::CARD_FIELDS
+        .iter()
+        .copied()
+        .chain(["national_id", "address"])
+        .collect();
+    let mut out = String::from("id");
+    for c in &columns {
+        out.push(',');
+        out.push_str(c);
+    }
+    out.push('\n');
+    for (id, f) in records {
+        field(&mut out, id);
+        for c in &columns {
+            out.push(',');
+            field(&mut out, f.get(c).unwrap_or(""));
+        }
+        out.push('\n');
+    }
+    crate::fsx::write_atomic(path, out.as_bytes())?;
+    let mut pairs: Vec<&(String, String)> = truth.iter().collect();
+    pairs.sort();
+    let mut t = String::from("id_a,id_b\n");
+    for (a, b) in pairs {
+        field(&mut t, a);
+        t.push(',');
+        field(&mut t, b);
+        t.push('\n');
+    }
+    crate::fsx::write_atomic(&truth_beside(path), t.as_bytes())
+}
+
+/// `dir/name.csv` -> `dir/name_truth.csv` (the FEBRL files' naming).
+pub fn truth_beside(path: &Path) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!("{stem}_truth.csv"))
 }
 
 /// Counts the false pairs joined inside one household (see the module doc).

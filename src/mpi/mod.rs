@@ -157,13 +157,16 @@ const BATCH: usize = 2000;
 /// Resolves every card record whose `mpi_state` is `pending` (new or changed since last pass).
 /// Called by sync after each run; idempotent.
 pub fn resolve_pending(store: &Store) -> Result<ResolveReport> {
-    resolve_pending_observed(store, &mut |_, _| {})
+    resolve_pending_observed(store, &mut |_, _, _| {})
 }
 
-/// As [`resolve_pending`], calling `observe(a, b)` for every scored pair (evaluation).
+/// As [`resolve_pending`], calling `observe(a, b, score)` for every scored pair (evaluation):
+/// `score` is `None` when the comparison stopped before the names because the pair cannot reach
+/// the review band (see `score_prepared_from`), else the pair's score before any identity-level
+/// capping.
 pub fn resolve_pending_observed(
     store: &Store,
-    observe: &mut dyn FnMut(&str, &str),
+    observe: &mut dyn FnMut(&str, &str, Option<f64>),
 ) -> Result<ResolveReport> {
     let settings = MpiSettings::load(store)?;
     let mut not_same: HashMap<String, HashSet<String>> = HashMap::new();
@@ -202,11 +205,7 @@ pub fn resolve_pending_observed(
             .par_iter()
             .map(|rec| {
                 let me = prepare_json(&rec.enrollment_uid, &rec.fields_json)?;
-                let keys = if me.is_empty() {
-                    Vec::new()
-                } else {
-                    block_keys(&me)
-                };
+                let keys = keys_of(&me);
                 Ok((me, keys))
             })
             .collect();
@@ -503,7 +502,7 @@ impl Engine<'_> {
         rec: &crate::store::mpi_data::PendingRecord,
         me: Rc<PreparedRecord>,
         keys: Vec<String>,
-        observe: &mut dyn FnMut(&str, &str),
+        observe: &mut dyn FnMut(&str, &str, Option<f64>),
         touched: &mut BTreeSet<String>,
     ) -> Result<()> {
         let store = self.store;
@@ -610,7 +609,7 @@ impl Engine<'_> {
         uid: &str,
         me: &PreparedRecord,
         candidates: Vec<Candidate>,
-        observe: &mut dyn FnMut(&str, &str),
+        observe: &mut dyn FnMut(&str, &str, Option<f64>),
     ) -> FastMap<Rc<str>, Best> {
         let floor = self
             .settings
@@ -618,15 +617,16 @@ impl Engine<'_> {
             .min(self.settings.link_threshold);
         let mut per_identity: FastMap<Rc<str>, Best> = FastMap::default();
         for (c, prepared, mpi_id) in candidates {
-            observe(uid, &c);
             self.report.comparisons += 1;
             // Only candidates that can reach the review band matter; the others skip the names.
-            let Some(score) = kadi_sqlext::mpi::score_prepared_from_with(
+            let score = kadi_sqlext::mpi::score_prepared_from_with(
                 &self.settings.params,
                 me,
                 &prepared,
                 floor,
-            ) else {
+            );
+            observe(uid, &c, score);
+            let Some(score) = score else {
                 continue;
             };
             let better = per_identity.get(&mpi_id).is_none_or(|b| score > b.score);
@@ -877,6 +877,22 @@ fn with_unfit(explain: String, unfit: &Option<String>) -> String {
 
 /// A candidate record: enrollment, prepared fields, identity.
 type Candidate = (Rc<str>, Rc<PreparedRecord>, Rc<str>);
+
+/// The blocking keys resolution files a prepared record under: none for a record whose compared
+/// fields are all missing (it can never be merged silently).
+fn keys_of(me: &PreparedRecord) -> Vec<String> {
+    if me.is_empty() {
+        Vec::new()
+    } else {
+        block_keys(me)
+    }
+}
+
+/// The blocking keys resolution gives a card record (its fields as stored, `fields_json`): the
+/// very keys its candidates are found by, for measuring blocking recall (`eval`).
+pub fn record_block_keys(uid: &str, fields_json: &str) -> Result<Vec<String>> {
+    Ok(keys_of(&prepare_json(uid, fields_json)?))
+}
 
 fn prepare_json(uid: &str, json: &str) -> Result<PreparedRecord> {
     let mut r = PreparedRecord::from_json(json, 1)
