@@ -115,6 +115,30 @@ pub struct Calibration {
     pub stopped_early: u64,
 }
 
+impl Calibration {
+    /// Counts one scored pair by the band of its score (`None`: stopped before the names).
+    fn add(&mut self, score: Option<f64>, is_true: bool) {
+        match score {
+            Some(s) if s >= kadi_sqlext::mpi::LINK => self.link.add(is_true),
+            Some(s) if s >= kadi_sqlext::mpi::REVIEW => self.review.add(is_true),
+            Some(_) => self.below.add(is_true),
+            None => {
+                self.below.add(is_true);
+                self.stopped_early += 1;
+            }
+        }
+    }
+
+    fn finish(self) -> Calibration {
+        Calibration {
+            link: self.link.finish(),
+            review: self.review.finish(),
+            below: self.below.finish(),
+            stopped_early: self.stopped_early,
+        }
+    }
+}
+
 /// The counts behind `blocking_recall`.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default)]
 pub struct BlockingDetail {
@@ -463,29 +487,8 @@ pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
         aside += t.elapsed();
     }
 
-    if let Some(p) = &opts.store {
-        // Records already resolved there would be resolved "again" as unchanged, comparing
-        // nothing: the figures would describe some earlier run, not this one.
-        if p.exists() {
-            bail!(
-                "--store {}: the file exists; an evaluation resolves into a fresh store (remove it or name another)",
-                p.display()
-            );
-        }
-    }
     let temp = opts.store.is_none();
-    let path = match &opts.store {
-        Some(p) => p.clone(),
-        // A throwaway store needs no disk: tmpfs when the system has one (Linux), else temp_dir.
-        None => eval_dir().join(format!(
-            "kadi-mpi-eval-{}-{}.db",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        )),
-    };
+    let path = store_path(opts.store.as_deref())?;
     // Past this point only the IDs are needed: the fields are in the store (at 100,000 records
     // they were 50 MB of the evaluation's peak memory).
     let db_path = path.clone();
@@ -515,15 +518,7 @@ pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
             if is_true {
                 scored.insert(ordered(a, b));
             }
-            match score {
-                Some(s) if s >= kadi_sqlext::mpi::LINK => calibration.link.add(is_true),
-                Some(s) if s >= kadi_sqlext::mpi::REVIEW => calibration.review.add(is_true),
-                Some(_) => calibration.below.add(is_true),
-                None => {
-                    calibration.below.add(is_true);
-                    calibration.stopped_early += 1;
-                }
-            }
+            calibration.add(score, is_true);
         })?;
         let mut report = measure(
             &store,
@@ -540,12 +535,7 @@ pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
             reach.within_cap as f64 / truth.len() as f64
         };
         if opts.calibration {
-            report.calibration = Some(Calibration {
-                link: calibration.link.finish(),
-                review: calibration.review.finish(),
-                below: calibration.below.finish(),
-                stopped_early: calibration.stopped_early,
-            });
+            report.calibration = Some(calibration.finish());
             report.blocking = Some(BlockingDetail {
                 block_cap,
                 true_pairs_sharing_a_key: reach.sharing,
@@ -565,6 +555,30 @@ pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
     report.seconds = (resolving.as_secs_f64() * 1000.0).round() / 1000.0;
     report.peak_rss_mb = peak_rss_mb();
     Ok(report)
+}
+
+/// Where the evaluation resolves: `--store` (which must not exist yet) or a throwaway file.
+fn store_path(store: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = store {
+        // Records already resolved there would be resolved "again" as unchanged, comparing
+        // nothing: the figures would describe some earlier run, not this one.
+        if p.exists() {
+            bail!(
+                "--store {}: the file exists; an evaluation resolves into a fresh store (remove it or name another)",
+                p.display()
+            );
+        }
+        return Ok(p.to_path_buf());
+    }
+    // A throwaway store needs no disk: tmpfs when the system has one (Linux), else temp_dir.
+    Ok(eval_dir().join(format!(
+        "kadi-mpi-eval-{}-{}.db",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )))
 }
 
 fn eval_dir() -> PathBuf {
