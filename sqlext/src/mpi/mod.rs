@@ -7,19 +7,22 @@
 //! for every number, the guard (twins, generations) and the measured effects are in `docs/mpi.md`.
 //!
 //! One file per concept: `names` (name lists, variants), `record` (a record prepared once),
-//! `compare` (field comparisons), `weights`, `score` (sum and guard), `blocking`, `cache` (the
-//! SQL function's prepared-record cache and its hasher), `json` (the scanner).
+//! `compare` (field comparisons), `weights`, `score` (sum and guard), `reasons` (the same in
+//! plain words for staff), `blocking`, `cache` (the SQL function's prepared-record cache and its
+//! hasher), `json` (the scanner).
 mod blocking;
 mod cache;
 mod compare;
 mod json;
 mod names;
+mod reasons;
 mod record;
 mod score;
 mod weights;
 
 pub use blocking::block_keys;
 pub use names::{COMMON_NAMES, NAME_VARIANTS};
+pub use reasons::{field_label, level_named, reasons, Reasons};
 pub use record::PreparedRecord;
 pub use score::{
     explain_prepared, identity_contradiction, score_prepared, score_prepared_from, Explanation,
