@@ -175,7 +175,10 @@ fn mpi_explain_in_the_sqlite3_shell_gives_the_review_screens_reasons_in_plain_wo
         serde_json::from_str(&kadi_sqlext::mpi::explain_json(demba, son).unwrap()).unwrap();
     assert_eq!(shell_reasons, box_explain["reasons"]);
     let list = |k: &str| shell_reasons[k].as_array().unwrap().clone();
-    assert!(list("agree").contains(&"family name (same)".into()), "{out}");
+    assert!(
+        list("agree").contains(&"family name (same)".into()),
+        "{out}"
+    );
     assert!(list("disagree").contains(&"first name".into()), "{out}");
     assert!(list("disagree").contains(&"birth date".into()), "{out}");
     assert_eq!(

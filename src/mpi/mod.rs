@@ -51,11 +51,12 @@
 //! record, then to the smallest value (so the result does not depend on row order).
 pub mod eval;
 pub mod id;
+pub mod recheck;
 pub mod review;
 
 use crate::actor::Actor;
 use crate::record::{CardFields, CARD_FIELDS};
-pub use crate::store::mpi_data::{LinkMethod, MpiState, ReviewStatus};
+pub use crate::store::mpi_data::{LinkMethod, MpiState, ReviewKind, ReviewStatus};
 use crate::store::Store;
 use anyhow::{Context, Result};
 use kadi_sqlext::mpi::{block_keys, explain_prepared, identity_contradiction, PreparedRecord};
@@ -601,7 +602,7 @@ impl Engine<'_> {
             observe(uid, &c);
             self.report.comparisons += 1;
             // Only candidates that can reach the review band matter; the others skip the names.
-            let Some(score) = kadi_sqlext::mpi::score_prepared_from(me, &prepared, floor) else {
+            let Some(score) = score_pair(me, &prepared, floor) else {
                 continue;
             };
             let better = per_identity.get(&mpi_id).is_none_or(|b| score > b.score);
@@ -645,7 +646,7 @@ impl Engine<'_> {
                 let Some(prepared) = self.member_prepared(&member)? else {
                     continue;
                 };
-                if let Some(why) = identity_contradiction(me, &prepared) {
+                if let Some(why) = member_contradiction(me, &prepared) {
                     best.unfit = Some(format!("{why} with member {member}"));
                     best.score = best.score.min(link.next_down()).max(0.0);
                     break;
@@ -821,13 +822,32 @@ impl Engine<'_> {
                 continue;
             }
             asked += 1;
-            let explain = with_unfit(explain_prepared(me, &b.prepared).to_json(), &b.unfit);
+            let explain = with_unfit(explain_pair(me, &b.prepared), &b.unfit);
             self.store
                 .mpi_insert_review(uid, &b.candidate, mpi_id, b.score, &explain)?;
             self.report.pending_review += 1;
         }
         Ok(asked > 0)
     }
+}
+
+/// The resolver's score of a record against a candidate, `None` when it certainly cannot reach
+/// `floor`. The one place resolution scores a pair: `recheck` scores existing links with it too,
+/// so when the scorer or its parameters change, rechecking follows by itself.
+fn score_pair(me: &PreparedRecord, other: &PreparedRecord, floor: f64) -> Option<f64> {
+    kadi_sqlext::mpi::score_prepared_from(me, other, floor)
+}
+
+/// The explanation a review item stores for a pair (`mpi_explain`'s JSON), from the same scorer
+/// as [`score_pair`].
+fn explain_pair(me: &PreparedRecord, other: &PreparedRecord) -> String {
+    explain_prepared(me, other).to_json()
+}
+
+/// Why a record cannot be in one identity with `member` (identities do not chain); the resolver
+/// asks it before a record joins, `recheck` of links already made.
+fn member_contradiction(me: &PreparedRecord, member: &PreparedRecord) -> Option<String> {
+    identity_contradiction(me, member)
 }
 
 /// The pair's explanation with the reason the record does not fit the identity as its veto

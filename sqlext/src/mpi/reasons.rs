@@ -108,7 +108,11 @@ pub fn reasons(fields: &[(&str, Level)], names_swapped: bool, veto: Option<&str>
         parts.push(format!(
             "{} {}",
             and_list(&disagree),
-            if disagree.len() == 1 { "differs" } else { "differ" }
+            if disagree.len() == 1 {
+                "differs"
+            } else {
+                "differ"
+            }
         ));
     }
     if !missing.is_empty() {
@@ -159,7 +163,11 @@ mod tests {
         );
         assert_eq!(
             r.agree,
-            ["family name (same)", "phone (same)", "address (nearly the same)"]
+            [
+                "family name (same)",
+                "phone (same)",
+                "address (nearly the same)"
+            ]
         );
         assert_eq!(r.disagree, ["first name", "birth date"]);
         assert!(r.missing.is_empty());
