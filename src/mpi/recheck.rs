@@ -152,7 +152,16 @@ fn queue(store: &Store, report: &mut RecheckReport, actor: &Actor) -> Result<()>
         };
         let me = prepare_json(uid, &me)?;
         let other = prepare_json(member, &other)?;
-        let explain = with_unfit(explain_pair(&me, &other), &Some(flagged.reason.clone()));
+        // The pair's own veto already names a contradiction with this member; a link that only
+        // scores under the band now has none, so the reason becomes the veto the screen shows.
+        let explain = explain_pair(&me, &other);
+        let vetoed = serde_json::from_str::<serde_json::Value>(&explain)
+            .is_ok_and(|v| v["veto"].is_string());
+        let explain = if vetoed {
+            explain
+        } else {
+            with_unfit(explain, &Some(flagged.reason.clone()))
+        };
         let Some(id) = store.mpi_insert_split_review(
             uid,
             member,
