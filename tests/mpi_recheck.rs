@@ -242,3 +242,23 @@ fn resolution_never_changes_a_link_already_made() {
     after.retain(|r| !r.starts_with("Text(\"grandson\")"));
     assert_eq!(after, links);
 }
+
+#[test]
+fn a_stricter_link_band_lists_links_under_it_without_touching_them() {
+    let (dir, store) = store_with_wrong_link();
+    let db = db(&dir);
+    store
+        .set_setting("test", "mpi.link_threshold", "1.0")
+        .unwrap();
+    let before = state(&db);
+    let r = kadi_json(&db, &["mpi", "recheck", "--dry-run", "--json"]);
+    let flagged = r["flagged"].as_array().unwrap();
+    let awa = flagged
+        .iter()
+        .find(|f| f["enrollment"] == "awa2")
+        .unwrap_or_else(|| panic!("{r}"));
+    let reason = awa["reason"].as_str().unwrap();
+    assert!(reason.contains("under the link band"), "{reason}");
+    assert_eq!(flagged.len(), 2, "{r}");
+    assert_eq!(state(&db), before);
+}
