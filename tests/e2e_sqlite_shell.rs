@@ -225,3 +225,38 @@ fn the_box_trained_parameters_drive_mpi_score_in_the_sqlite3_shell() {
         "the learned table scores differently from the a-priori one"
     );
 }
+
+#[test]
+fn mpi_explain_in_the_sqlite3_shell_gives_the_review_screens_reasons_in_plain_words() {
+    let Some(shell) = require_tool("sqlite3") else {
+        return;
+    };
+    let demba = r#"{"first_name":"Demba","last_name":"Traoré","date_of_birth":"1951-02-05","gender":"M","phone_number":"+221770000001","address":"137 Médina"}"#;
+    let son = r#"{"first_name":"Mamadou","last_name":"Traoré","date_of_birth":"1984-07-02","gender":"M","phone_number":"+221770000001","address":"137 Médina","national_id":"1234567890123"}"#;
+    let sql = format!(
+        ".mode list\n\
+         SELECT json_extract(mpi_explain('{demba}', '{son}'), '$.reasons');"
+    );
+    let out = shell_with_extension(&shell, &sql);
+    let shell_reasons: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    // The same reasons as the box's own scorer (the review list shows these).
+    let box_explain: serde_json::Value =
+        serde_json::from_str(&kadi_sqlext::mpi::explain_json(demba, son).unwrap()).unwrap();
+    assert_eq!(shell_reasons, box_explain["reasons"]);
+    let list = |k: &str| shell_reasons[k].as_array().unwrap().clone();
+    assert!(
+        list("agree").contains(&"family name (same)".into()),
+        "{out}"
+    );
+    assert!(list("disagree").contains(&"first name".into()), "{out}");
+    assert!(list("disagree").contains(&"birth date".into()), "{out}");
+    assert_eq!(
+        list("missing"),
+        ["national ID", "clinic", "district"].map(serde_json::Value::from)
+    );
+    let summary = shell_reasons["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("Not linked automatically: birth dates 33 years apart"),
+        "{summary}"
+    );
+}

@@ -457,3 +457,105 @@ fn forms_posted_from_another_origin_are_refused_in_a_real_browser() {
     browser.wait_for("the list", "location.pathname === '/beneficiaries'");
     assert!(browser.text().contains("Fatou Sow"));
 }
+
+/// A box with a review pair (twins: another first name, one family name and birth date) and a
+/// split item (a father and son linked automatically by an older scorer, found by `kadi mpi
+/// recheck`), both made by the real binary.
+fn clinic_with_reviews() -> (TestBox, Served) {
+    let b = TestBox::new();
+    b.add_staff("awa", "4321");
+    let person = |first, beneficiary_id, dob, sex| Person {
+        first,
+        last: "Kouyaté",
+        beneficiary_id,
+        dob,
+        sex,
+    };
+    let uids = seed_beneficiaries(
+        &b.db,
+        kadi::sim::PROGRAM_UID,
+        &[
+            person("Awa", "B-010", "1992-05-17", "F"),
+            person("Adama", "B-011", "1992-05-17", "F"),
+            person("Demba", "B-012", "1951-02-05", "M"),
+            person("Mamadou", "B-013", "1984-07-02", "M"),
+        ],
+    );
+    let conn = rusqlite::Connection::open(&b.db).unwrap();
+    // The twins arrive now: resolution puts the pair in review.
+    for twin in &uids[..2] {
+        conn.execute("DELETE FROM mpi_links WHERE enrollment_uid = ?1", [twin])
+            .unwrap();
+        conn.execute(
+            "UPDATE card_records SET mpi_state = 'pending' WHERE enrollment_uid = ?1",
+            [twin],
+        )
+        .unwrap();
+    }
+    // The son was linked to his father automatically, long ago.
+    conn.execute(
+        "UPDATE mpi_links SET mpi_id = (SELECT mpi_id FROM mpi_links WHERE enrollment_uid = ?1), method = 'auto', score = 0.96 WHERE enrollment_uid = ?2",
+        [&uids[2], &uids[3]],
+    )
+    .unwrap();
+    drop(conn);
+    assert!(b.kadi(&["mpi", "resolve"], "").status.success());
+    assert!(b.kadi(&["mpi", "recheck"], "").status.success());
+    let s = b.serve();
+    (b, s)
+}
+
+#[test]
+fn the_review_screen_shows_each_pairs_reasons_in_words_and_splits_a_wrong_link() {
+    let (b, s) = clinic_with_reviews();
+    let Some(mut browser) = Browser::launch() else {
+        return;
+    };
+    log_in(&mut browser, &s.url, "awa", "4321");
+    browser.eval("window.__kadi_old = true");
+    browser.click("a[href='/review']");
+    browser.wait_for("the review screen", "!window.__kadi_old");
+    assert_eq!(browser.path(), "/review");
+    let text = browser.text();
+    // The twins: what agrees, what differs, and why a person decides.
+    assert!(text.contains("May be the same person."), "{text}");
+    assert!(text.contains("Awa Kouyaté"), "{text}");
+    assert!(text.contains("Adama Kouyaté"), "{text}");
+    assert!(text.contains("family name (same)"), "{text}");
+    assert!(text.contains("first names differ"), "{text}");
+    // The father and son: shown apart, as a link that may be two people.
+    assert!(
+        text.contains("Linked automatically; may be two people: keep or split."),
+        "{text}"
+    );
+    assert!(text.contains("birth dates 33 years apart"), "{text}");
+    let split_reasons = browser
+        .eval("document.querySelector('li.split dd.disagree').innerText")
+        .unwrap();
+    assert_eq!(split_reasons, json!("first name, birth date"));
+
+    // "Two people: split" takes the son out of his father's identity, audited as awa's.
+    browser.eval("window.__kadi_old = true");
+    browser.click("li.split button[value=different]");
+    browser.wait_for("the decision's answer", "!window.__kadi_old");
+    assert!(
+        browser.path().starts_with("/review?decided="),
+        "{}",
+        browser.path()
+    );
+    assert!(!browser.text().contains("Linked automatically"));
+    assert_eq!(
+        count(
+            &b.db,
+            "SELECT count(DISTINCT mpi_id) FROM mpi_links l JOIN card_records c USING (enrollment_uid) WHERE c.fields_json LIKE '%B-012%' OR c.fields_json LIKE '%B-013%'"
+        ),
+        2
+    );
+    assert_eq!(
+        count(
+            &b.db,
+            "SELECT count(*) FROM audit_log WHERE actor = 'awa' AND action IN ('mpi.split', 'mpi.review.decide')"
+        ),
+        2
+    );
+}

@@ -44,9 +44,13 @@ fn patient_pages_and_endpoints_require_a_login() {
         page.location
     );
     assert!(!page.text().contains("Diop"));
+    let review = get(&format!("{}/review", s.url), None);
+    assert_eq!(review.status, 303);
+    assert!(review.location.starts_with("/login?next="));
     for path in [
         "/api/beneficiaries".to_string(),
         "/api/status".to_string(),
+        "/api/review".to_string(),
         format!(
             "/dhis2/preview-card-png?enrollment_id={}&template=pulse&dpi=300",
             enrollments[0]
@@ -357,4 +361,31 @@ fn the_beneficiaries_and_status_api_keep_their_json_shapes() {
     assert_eq!(status["beneficiaries"], 30);
     assert_eq!(status["pending_review"], 0);
     assert!(status["last_sync_at"].is_null(), "{status}");
+}
+
+#[test]
+fn the_review_api_lists_pending_items_and_a_decision_needs_the_sessions_csrf_token() {
+    let (b, _enrollments, s) = clinic();
+    let cookie = login(&s.url, "awa", "4321");
+    let api = get(&format!("{}/api/review", s.url), Some(&cookie));
+    assert_eq!(api.status, 200);
+    assert_eq!(api.json(), serde_json::json!([]));
+    let screen = get(&format!("{}/review", s.url), Some(&cookie));
+    assert_eq!(screen.status, 200);
+    assert!(screen.text().contains("Nothing to review."));
+    let forged = post_form(
+        &format!("{}/review/decide", s.url),
+        Some(&cookie),
+        &[("id", "1"), ("decision", "different"), ("csrf", "forged")],
+    );
+    assert_eq!(forged.status, 403);
+    let audited: i64 = rusqlite::Connection::open(&b.db)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM audit_log WHERE action LIKE 'mpi.%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(audited, 0);
 }

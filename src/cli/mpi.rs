@@ -22,6 +22,13 @@ pub struct MpiArgs {
 pub enum MpiCommand {
     /// Resolve every pending card record (what sync does after each run).
     Resolve,
+    /// Recheck automatic links with the current scorer: each link it would not make now goes to
+    /// the review queue as a split item for a person (nothing is unlinked automatically).
+    Recheck {
+        /// List the links that would go to review; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The review queue: list pending pairs, decide one.
     Review {
         #[command(subcommand)]
@@ -164,6 +171,7 @@ impl MpiArgs {
             MpiCommand::CheckId { mpi_id } => check_id(&mpi_id, json),
             MpiCommand::Resolve => resolve(&Store::open(db)?, json),
             MpiCommand::Train { apply } => train(&Store::open(db)?, apply, json),
+            MpiCommand::Recheck { dry_run } => recheck(&Store::open(db)?, dry_run, json),
             MpiCommand::Review { command } => review_command(&Store::open(db)?, command, json),
             MpiCommand::Show { id } => show(&Store::open(db)?, &id, json),
             identity => identity_command(&Store::open(db)?, identity, json),
@@ -317,6 +325,38 @@ fn resolve(store: &Store, json: bool) -> Result<()> {
     })
 }
 
+/// `kadi mpi recheck [--dry-run]`.
+fn recheck(store: &Store, dry_run: bool, json: bool) -> Result<()> {
+    let r = kadi::mpi::recheck::recheck(store, dry_run, &Actor::Cli)?;
+    report(json, &r, || {
+        let mut s = format!(
+            "{} automatic link(s) checked, {} the current scorer would not make{}",
+            r.links_checked,
+            r.flagged.len(),
+            if dry_run {
+                " (dry run: nothing changed)".to_string()
+            } else {
+                format!("; {} queued for review as split items", r.queued)
+            }
+        );
+        for f in &r.flagged {
+            s.push_str(&format!(
+                "\n{} in {}: score now {:.3}: {}{}",
+                f.enrollment,
+                f.mpi_id,
+                f.score_now,
+                f.reason,
+                if f.already_queued {
+                    " (already waiting for a person)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        s
+    })
+}
+
 /// `kadi mpi review list|decide`.
 fn review_command(store: &Store, command: ReviewCommand, json: bool) -> Result<()> {
     match command {
@@ -326,14 +366,18 @@ fn review_command(store: &Store, command: ReviewCommand, json: bool) -> Result<(
                 let mut s = format!("{} pending review item(s)", items.len());
                 for i in &items {
                     s.push_str(&format!(
-                        "\n#{} score {:.3}: {} {:?} <-> {} {:?}",
+                        "\n#{} {} score {:.3}: {} {:?} <-> {} {:?}",
                         i.id,
+                        i.kind,
                         i.score,
                         i.record.enrollment_uid,
                         i.record.fields.full_name(),
                         i.candidate.enrollment_uid,
                         i.candidate.fields.full_name()
                     ));
+                    if let Some(r) = &i.reasons {
+                        s.push_str(&format!("\n    {}", r.summary));
+                    }
                 }
                 s
             })

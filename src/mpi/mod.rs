@@ -52,11 +52,12 @@
 pub mod eval;
 pub mod id;
 pub mod learn;
+pub mod recheck;
 pub mod review;
 
 use crate::actor::Actor;
 use crate::record::{CardFields, CARD_FIELDS};
-pub use crate::store::mpi_data::{LinkMethod, MpiState, ReviewStatus};
+pub use crate::store::mpi_data::{LinkMethod, MpiState, ReviewKind, ReviewStatus};
 use crate::store::Store;
 use anyhow::{Context, Result};
 use kadi_sqlext::mpi::{
@@ -619,12 +620,7 @@ impl Engine<'_> {
         for (c, prepared, mpi_id) in candidates {
             self.report.comparisons += 1;
             // Only candidates that can reach the review band matter; the others skip the names.
-            let score = kadi_sqlext::mpi::score_prepared_from_with(
-                &self.settings.params,
-                me,
-                &prepared,
-                floor,
-            );
+            let score = score_pair(&self.settings.params, me, &prepared, floor);
             observe(uid, &c, score);
             let Some(score) = score else {
                 continue;
@@ -670,7 +666,7 @@ impl Engine<'_> {
                 let Some(prepared) = self.member_prepared(&member)? else {
                     continue;
                 };
-                if let Some(why) = identity_contradiction(me, &prepared) {
+                if let Some(why) = member_contradiction(me, &prepared) {
                     best.unfit = Some(format!("{why} with member {member}"));
                     best.score = best.score.min(link.next_down()).max(0.0);
                     break;
@@ -847,7 +843,7 @@ impl Engine<'_> {
             }
             asked += 1;
             let explain = with_unfit(
-                explain_prepared_with(&self.settings.params, me, &b.prepared).to_json(),
+                explain_pair(&self.settings.params, me, &b.prepared),
                 &b.unfit,
             );
             self.store
@@ -856,6 +852,30 @@ impl Engine<'_> {
         }
         Ok(asked > 0)
     }
+}
+
+/// The resolver's score of a record against a candidate, `None` when it certainly cannot reach
+/// `floor`. The one place resolution scores a pair: `recheck` scores existing links with it too,
+/// so when the scorer or its parameters change, rechecking follows by itself.
+fn score_pair(
+    params: &Params,
+    me: &PreparedRecord,
+    other: &PreparedRecord,
+    floor: f64,
+) -> Option<f64> {
+    kadi_sqlext::mpi::score_prepared_from_with(params, me, other, floor)
+}
+
+/// The explanation a review item stores for a pair (`mpi_explain`'s JSON), from the same scorer
+/// as [`score_pair`].
+fn explain_pair(params: &Params, me: &PreparedRecord, other: &PreparedRecord) -> String {
+    explain_prepared_with(params, me, other).to_json()
+}
+
+/// Why a record cannot be in one identity with `member` (identities do not chain); the resolver
+/// asks it before a record joins, `recheck` of links already made.
+fn member_contradiction(me: &PreparedRecord, member: &PreparedRecord) -> Option<String> {
+    identity_contradiction(me, member)
 }
 
 /// The pair's explanation with the reason the record does not fit the identity as its veto

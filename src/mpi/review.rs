@@ -3,7 +3,7 @@
 //! in one transaction. The web page and `kadi mpi` call these functions.
 use super::{
     create_identity, current_mpi_id, merge_identities, update_golden, LinkMethod, MpiSettings,
-    MpiState, ReviewStatus,
+    MpiState, ReviewKind, ReviewStatus,
 };
 use crate::actor::Actor;
 use crate::store::records::ResolvedCard;
@@ -35,8 +35,31 @@ pub struct ReviewPair {
     pub candidate: ReviewSide,
     /// `mpi_explain` of the pair.
     pub explain: serde_json::Value,
+    /// What agrees, differs and is missing, and why it was not linked, in plain words (from the
+    /// stored explanation; `None` when that is unreadable).
+    pub reasons: Option<kadi_sqlext::mpi::Reasons>,
+    /// `pair` (may be one person: "same" merges) or `split` (linked automatically, may be two
+    /// people: "same" keeps the link, "different" splits the record out).
+    pub kind: ReviewKind,
     /// When the item was created.
     pub created_at: String,
+}
+
+/// The reasons of a stored explanation in plain words, recomputed from its levels and its veto
+/// as stored: the resolver adds to the veto after scoring (a member the record contradicts), and
+/// items queued before reasons existed have none stored.
+pub fn reasons_of(explain: &serde_json::Value) -> Option<kadi_sqlext::mpi::Reasons> {
+    let fields = explain.get("fields")?.as_object()?;
+    let mut levels = Vec::with_capacity(fields.len());
+    for (field, v) in fields {
+        let level = kadi_sqlext::mpi::level_named(v.get("level")?.as_str()?)?;
+        levels.push((field.as_str(), level));
+    }
+    // FIELDS order, as mpi_explain writes them (a JSON map need not keep it).
+    levels.sort_by_key(|(f, _)| kadi_sqlext::mpi::FIELDS.iter().position(|x| x == f));
+    let swapped = explain.get("names_swapped").and_then(|v| v.as_bool()) == Some(true);
+    let veto = explain.get("veto").and_then(|v| v.as_str());
+    Some(kadi_sqlext::mpi::reasons(&levels, swapped, veto))
 }
 
 /// A person's answer on a review item.
@@ -72,12 +95,15 @@ fn side(store: &Store, uid: &str) -> Result<ReviewSide> {
 pub fn review_list(store: &Store) -> Result<Vec<ReviewPair>> {
     let mut out = Vec::new();
     for item in store.mpi_review_items(ReviewStatus::Pending)? {
+        let explain = serde_json::from_str(&item.explain_json).unwrap_or(serde_json::Value::Null);
         out.push(ReviewPair {
             id: item.id,
             score: item.score,
             record: side(store, &item.enrollment_uid)?,
             candidate: side(store, &item.candidate_enrollment_uid)?,
-            explain: serde_json::from_str(&item.explain_json).unwrap_or(serde_json::Value::Null),
+            reasons: reasons_of(&explain),
+            explain,
+            kind: item.kind,
             created_at: item.created_at,
         });
     }
@@ -95,6 +121,9 @@ pub fn review_decide(store: &Store, id: i64, decision: Decision, actor: &Actor) 
         let item = store.mpi_review_item(id)?.with_context(|| format!("no review item {id}"))?;
         if item.status != ReviewStatus::Pending {
             bail!("review item {id} was already decided ({}) by {}", item.status, item.decided_by.as_deref().unwrap_or("?"));
+        }
+        if item.kind == ReviewKind::Split {
+            return decide_split(store, &item, decision, actor);
         }
         let record_mpi = super::mpi_id_for(store, &item.enrollment_uid)?;
         let candidate_mpi = super::mpi_id_for(store, &item.candidate_enrollment_uid)?;
@@ -127,6 +156,46 @@ pub fn review_decide(store: &Store, id: i64, decision: Decision, actor: &Actor) 
         }
         Ok(())
     })
+}
+
+/// A person's answer on a split item (queued by `kadi mpi recheck`): "same" keeps the automatic
+/// link and makes it a person's (`human`, so no later recheck asks again); "different" splits the
+/// record out into an identity of its own ([`split`], audited there too) and remembers the pair
+/// as different people. Audited as `mpi.review.decide`.
+fn decide_split(
+    store: &Store,
+    item: &crate::store::mpi_data::ReviewItemRow,
+    decision: Decision,
+    actor: &Actor,
+) -> Result<()> {
+    let by = actor.as_str();
+    let uid = item.enrollment_uid.as_str();
+    let link = store
+        .mpi_link(uid)?
+        .with_context(|| format!("enrollment {uid} has no identity"))?;
+    let before = serde_json::json!({ "status": ReviewStatus::Pending, "kind": ReviewKind::Split, "mpi_id": link.mpi_id, "method": link.method });
+    let after = match decision {
+        Decision::Same => {
+            store.mpi_set_link(uid, &link.mpi_id, link.score, LinkMethod::Human)?;
+            serde_json::json!({ "status": ReviewStatus::Same, "mpi_id": link.mpi_id, "method": LinkMethod::Human })
+        }
+        Decision::Different => {
+            let new_id = split(store, &[uid.to_string()], actor)?;
+            store.mpi_insert_not_same(uid, &item.candidate_enrollment_uid, by)?;
+            serde_json::json!({ "status": ReviewStatus::Different, "mpi_id": new_id, "split_from": link.mpi_id })
+        }
+    };
+    store.mpi_decide_review(item.id, decision.status(), by)?;
+    if store.mpi_pending_review_count(uid)? == 0 {
+        store.mpi_set_state(uid, MpiState::Resolved)?;
+    }
+    store.audit(
+        by,
+        "mpi.review.decide",
+        Some(&format!("review_item:{}", item.id)),
+        Some(&before.to_string()),
+        Some(&after.to_string()),
+    )
 }
 
 /// Closes the other pending items that the decision on item `id` answered: items between the

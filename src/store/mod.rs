@@ -29,6 +29,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v6.sql"),
     // Sync run holder (boot id, process start time) and the last DHIS2 server date.
     include_str!("schema_v7.sql"),
+    // Review item kinds: `split` items from `kadi mpi recheck`.
+    include_str!("schema_v8.sql"),
     include_str!("schema_v9.sql"),
 ];
 

@@ -32,6 +32,17 @@ crate::sql_enum::sql_enum! {
 }
 
 crate::sql_enum::sql_enum! {
+    /// What a review item asks (`review_items.kind`).
+    pub enum ReviewKind("review kind") {
+        /// Are this record and a candidate of another identity one person? "same" merges.
+        Pair = "pair",
+        /// This record was linked automatically, and the current scorer would not link it: keep
+        /// the link ("same") or split the record out into an identity of its own ("different").
+        Split = "split",
+    }
+}
+
+crate::sql_enum::sql_enum! {
     /// A review item's state (`review_items.status`): waiting, or a person's answer.
     pub enum ReviewStatus("review status") {
         /// Waiting for a person.
@@ -85,6 +96,7 @@ pub struct ReviewItemRow {
     pub decided_by: Option<String>,
     pub decided_at: Option<String>,
     pub created_at: String,
+    pub kind: ReviewKind,
 }
 
 /// A member record of an identity, for survivorship.
@@ -151,10 +163,11 @@ fn row_to_review(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReviewItemRow> {
         decided_by: r.get(7)?,
         decided_at: r.get(8)?,
         created_at: r.get(9)?,
+        kind: r.get(10)?,
     })
 }
 
-const REVIEW_COLUMNS: &str = "id, enrollment_uid, candidate_enrollment_uid, candidate_mpi_id, score, explain_json, status, decided_by, decided_at, created_at";
+const REVIEW_COLUMNS: &str = "id, enrollment_uid, candidate_enrollment_uid, candidate_mpi_id, score, explain_json, status, decided_by, decided_at, created_at, kind";
 
 impl Store {
     /// Runs `f` in one transaction (IMMEDIATE when none is open, else a savepoint), committing on
@@ -589,6 +602,57 @@ impl Store {
         Ok(self.conn().last_insert_rowid())
     }
 
+    /// Adds a split item (see [`ReviewKind::Split`]) for `enrollment_uid`, linked automatically to
+    /// `mpi_id`, with the member it was checked against; returns its ID, or `None` when the record
+    /// already has a pending split item (a second recheck queues nothing new).
+    pub fn mpi_insert_split_review(
+        &self,
+        enrollment_uid: &str,
+        member_uid: &str,
+        mpi_id: &str,
+        score: f64,
+        explain_json: &str,
+    ) -> Result<Option<i64>> {
+        let n = self
+            .conn()
+            .prepare_cached(
+                "INSERT OR IGNORE INTO review_items(enrollment_uid, candidate_enrollment_uid, candidate_mpi_id, score, explain_json, created_at, kind)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'split')",
+            )?
+            .execute(params![enrollment_uid, member_uid, mpi_id, score, explain_json, now_utc()])?;
+        Ok((n == 1).then(|| self.conn().last_insert_rowid()))
+    }
+
+    /// Whether an enrollment has a pending split item.
+    pub fn mpi_has_pending_split(&self, enrollment_uid: &str) -> Result<bool> {
+        Ok(self.conn().query_row(
+            "SELECT EXISTS(SELECT 1 FROM review_items WHERE status = 'pending' AND kind = 'split' AND enrollment_uid = ?1)",
+            params![enrollment_uid],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Links made automatically (`auto`, `deterministic`) into identities of 2+ members:
+    /// what `kadi mpi recheck` checks, in identity then enrollment order.
+    pub fn mpi_automatic_links(&self) -> Result<Vec<MpiLink>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT enrollment_uid, mpi_id, score, method, linked_at FROM mpi_links l
+             WHERE method IN ('auto', 'deterministic')
+               AND (SELECT count(*) FROM mpi_links m WHERE m.mpi_id = l.mpi_id) >= 2
+             ORDER BY mpi_id, enrollment_uid",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(MpiLink {
+                enrollment_uid: r.get(0)?,
+                mpi_id: r.get(1)?,
+                score: r.get(2)?,
+                method: r.get(3)?,
+                linked_at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Drops the pending review items of an enrollment (it is being resolved again).
     pub fn mpi_delete_pending_reviews(&self, enrollment_uid: &str) -> Result<usize> {
         Ok(self
@@ -651,7 +715,7 @@ impl Store {
             .prepare_cached(
                 "SELECT EXISTS(
                     SELECT 1 FROM mpi_links x
-                    CROSS JOIN review_items r ON r.enrollment_uid = x.enrollment_uid AND r.status = 'pending'
+                    CROSS JOIN review_items r ON r.enrollment_uid = x.enrollment_uid AND r.status = 'pending' AND r.kind = 'pair'
                     JOIN mpi_links y ON y.enrollment_uid = r.candidate_enrollment_uid
                     WHERE x.mpi_id IN (?1, ?2) AND y.mpi_id IN (?1, ?2) AND x.mpi_id <> y.mpi_id)
                  OR EXISTS(
@@ -673,7 +737,7 @@ impl Store {
     ) -> Result<Vec<(i64, String, String)>> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT r.id, r.enrollment_uid, r.candidate_enrollment_uid FROM mpi_links x
-             CROSS JOIN review_items r ON r.enrollment_uid = x.enrollment_uid AND r.status = 'pending'
+             CROSS JOIN review_items r ON r.enrollment_uid = x.enrollment_uid AND r.status = 'pending' AND r.kind = 'pair'
              JOIN mpi_links y ON y.enrollment_uid = r.candidate_enrollment_uid
              WHERE x.mpi_id IN (?1, ?2) AND y.mpi_id IN (?1, ?2) AND (x.mpi_id <> y.mpi_id OR ?1 = ?2)
              ORDER BY r.id",

@@ -1,6 +1,6 @@
 //! The local web page and JSON API: staff login, beneficiaries, card preview and
-//! print, and the Oomus-CampaignID-shaped `/dhis2/...` endpoints (later: duplicate review, DHIS2
-//! settings, send).
+//! print, and the Oomus-CampaignID-shaped `/dhis2/...` endpoints, the review screen
+//! ([`review`]; later: DHIS2 settings, send).
 //!
 //! Shape: kadi's own bounded HTTP/1.1 front ([`front`]) reads complete requests under deadlines
 //! and size limits and hands them to a few worker threads, each with its own [`Store`]
@@ -21,6 +21,7 @@ pub mod front;
 pub mod guard;
 pub mod http;
 pub mod pages;
+pub mod review;
 pub mod staff;
 
 use crate::store::web_data::StaffMember;
@@ -130,6 +131,7 @@ pub fn templates() -> Result<minijinja::Environment<'static>> {
         ),
         ("card.html", include_str!("../../assets/web/card.html")),
         ("error.html", include_str!("../../assets/web/error.html")),
+        ("review.html", include_str!("../../assets/web/review.html")),
     ] {
         env.add_template(name, source)
             .with_context(|| format!("compiling template {name}"))?;
@@ -231,6 +233,9 @@ pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
         (Method::Get, "/beneficiaries") => page(ctx, call, pages::beneficiaries),
         (Method::Get, p) if p.starts_with("/beneficiaries/") => page(ctx, call, pages::card),
         (Method::Post, "/sync-now") => page(ctx, call, pages::sync_now),
+        (Method::Get, "/review") => page(ctx, call, review::page),
+        (Method::Post, "/review/decide") => page(ctx, call, review::decide),
+        (Method::Get, "/api/review") => api(ctx, call, review::api_list),
         (Method::Get, "/api/beneficiaries") => api(ctx, call, api::beneficiaries),
         (Method::Get, "/api/status") => api(ctx, call, api::status),
         (Method::Get, "/api/session") => api(ctx, call, api::session),
@@ -238,7 +243,8 @@ pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
         (
             _,
             "/healthz" | "/login" | "/logout" | "/beneficiaries" | "/api/beneficiaries"
-            | "/api/status" | "/api/session" | "/sync-now",
+            | "/api/status" | "/api/session" | "/sync-now" | "/review" | "/review/decide"
+            | "/api/review",
         )
         | (_, "/dhis2/preview-card-png") => Reply::json_error(405, "method not allowed"),
         (_, p) if p.starts_with("/api/") || p.starts_with("/dhis2/") => {

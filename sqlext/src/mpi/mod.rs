@@ -7,14 +7,16 @@
 //! for every number, the guard (twins, generations) and the measured effects are in `docs/mpi.md`.
 //!
 //! One file per concept: `names` (name lists, variants), `record` (a record prepared once),
-//! `compare` (field comparisons), `weights`, `score` (sum and guard), `blocking`, `cache` (the
-//! SQL function's prepared-record cache and its hasher), `json` (the scanner).
+//! `compare` (field comparisons), `weights`, `score` (sum and guard), `reasons` (the same in
+//! plain words for staff), `blocking`, `cache` (the SQL function's prepared-record cache and its
+//! hasher), `json` (the scanner).
 mod blocking;
 mod cache;
 mod compare;
 mod json;
 mod names;
 mod params;
+mod reasons;
 mod record;
 mod score;
 mod train;
@@ -26,6 +28,7 @@ pub use params::{
     default_params, Params, Slot, SlotParams, Tf, TfField, TrainInfo, PARAMS_FORMAT, SLOTS,
     SLOT_COUNT, TF_FIELDS, TF_MAX_DOWN, TF_MAX_UP, TF_MIN_COUNT,
 };
+pub use reasons::{field_label, level_named, reasons, Reasons};
 pub use record::PreparedRecord;
 pub use score::{
     address_key, explain_prepared, explain_prepared_with, identity_contradiction, score_prepared,

@@ -24,7 +24,7 @@ pub struct Explanation {
 }
 
 impl Explanation {
-    /// The explanation as a JSON object text.
+    /// The explanation as a JSON object text, ending with the reasons in plain words (`reasons.rs`).
     pub fn to_json(&self) -> String {
         let mut s = String::with_capacity(512);
         s.push_str(&format!(
@@ -55,7 +55,12 @@ impl Explanation {
                 w
             ));
         }
-        s.push_str("}}");
+        s.push_str("},\"reasons\":");
+        let levels = self.fields.map(|(f, l, _)| (f, l));
+        let words = reasons(&levels, self.names_swapped, self.veto.as_deref());
+        // A struct of strings always serialises.
+        s.push_str(&serde_json::to_string(&words).unwrap_or_else(|_| "null".to_string()));
+        s.push('}');
         s
     }
 }
