@@ -197,3 +197,78 @@ fn a_store_too_small_to_learn_from_is_refused_with_the_reason() {
     assert!(err.contains("training needs at least 100"), "{err}");
     assert_eq!(query::<i64>(&db, "SELECT count(*) FROM mpi_params"), 0);
 }
+
+/// A man of one household (one family name, phone, address and clinic), born `dob`.
+fn household_man(first: &str, dob: &str) -> kadi::record::CardFields {
+    kadi::record::CardFields {
+        first_name: Some(first.into()),
+        last_name: Some("Traoré".into()),
+        date_of_birth: Some(dob.into()),
+        gender: Some("M".into()),
+        phone_number: Some("+221770000001".into()),
+        address: Some("137 Médina".into()),
+        health_center: Some("Médina".into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn train_lists_the_links_new_parameters_would_not_make_and_apply_queues_them_for_a_person() {
+    use kadi::mpi::{mpi_id_for, resolve_pending, LinkMethod, MpiState};
+    let dir = tempfile::tempdir().unwrap();
+    let db = store_of(dir.path(), 600);
+    {
+        // A father and son linked automatically by an older, household-blind scorer.
+        let store = kadi::store::Store::open(&db).unwrap();
+        support::put_card_record(&store, "father", household_man("Demba", "1951-02-05"));
+        support::put_card_record(&store, "son", household_man("Mamadou", "1984-07-02"));
+        resolve_pending(&store).unwrap();
+        let id = |uid: &str| mpi_id_for(&store, uid).unwrap().unwrap();
+        let (father, son) = (id("father"), id("son"));
+        store
+            .mpi_set_link("son", &father, Some(0.961), LinkMethod::Auto)
+            .unwrap();
+        store.mpi_set_merged_into(&son, Some(&father)).unwrap();
+        store.mpi_set_state("son", MpiState::Resolved).unwrap();
+    }
+    let state = |db: &Path| -> (i64, i64, String) {
+        (
+            query(db, "SELECT count(*) FROM review_items"),
+            query(db, "SELECT count(*) FROM audit_log"),
+            query(
+                db,
+                "SELECT mpi_id FROM mpi_links WHERE enrollment_uid = 'son'",
+            ),
+        )
+    };
+    let before = state(&db);
+    let out = kadi(&db, &["mpi", "train", "--json"]);
+    support::assert_success(&out);
+    let v = support::parse_json("mpi train", &out.stdout);
+    assert_eq!(v["links"]["dry_run"], true);
+    let flagged = |v: &serde_json::Value| -> Vec<String> {
+        v["links"]["flagged"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["enrollment"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(flagged(&v).contains(&"son".to_string()), "{}", v["links"]);
+    assert_eq!(state(&db), before, "a dry run changes nothing");
+
+    let out = kadi(&db, &["mpi", "train", "--apply", "--json"]);
+    support::assert_success(&out);
+    let v = support::parse_json("mpi train --apply", &out.stdout);
+    assert!(flagged(&v).contains(&"son".to_string()), "{}", v["links"]);
+    let split: i64 = query(
+        &db,
+        "SELECT count(*) FROM review_items WHERE kind = 'split' AND enrollment_uid = 'son' AND status = 'pending'",
+    );
+    assert_eq!(split, 1, "the wrong link waits for a person to split it");
+    let linked: String = query(
+        &db,
+        "SELECT mpi_id FROM mpi_links WHERE enrollment_uid = 'son'",
+    );
+    assert_eq!(linked, before.2, "nothing is unlinked automatically");
+}

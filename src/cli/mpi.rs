@@ -76,10 +76,12 @@ pub enum MpiCommand {
     /// Evaluate resolution on labelled records (kadi CSV or FEBRL) in a fresh store.
     Eval(EvalArgs),
     /// Learn the scorer's parameters from this box's own card records (u from random pairs, m by
-    /// EM on blocked pairs, term frequencies); prints them and changes nothing unless --apply.
+    /// EM on blocked pairs, term frequencies); prints them and the automatic links they would not
+    /// make, and changes nothing unless --apply.
     Train {
         /// Keep the trained table and put it in force for every resolution from now on.
-        /// Existing identities are never re-linked or unlinked by it.
+        /// Existing identities are never re-linked or unlinked by it: the automatic links it would
+        /// not make are queued for review as split items.
         #[arg(long)]
         apply: bool,
     },
@@ -264,14 +266,34 @@ fn check_id(mpi_id: &str, json: bool) -> Result<()> {
 /// `kadi mpi train [--apply]`.
 fn train(store: &Store, apply: bool, json: bool) -> Result<()> {
     let params = kadi::mpi::learn::train_store(store, &Default::default())?;
-    let stored = if apply {
-        Some(kadi::mpi::learn::keep(store, &params, true, &Actor::Cli)?)
+    // Existing identities are never re-linked or unlinked by new parameters: without --apply the
+    // links they would not make are listed; with it, each is queued for a person to keep or split.
+    let (stored, links) = if apply {
+        let id = kadi::mpi::learn::keep(store, &params, true, &Actor::Cli)?;
+        (
+            Some(id),
+            kadi::mpi::recheck::recheck(store, false, &Actor::Cli)?,
+        )
     } else {
-        None
+        let mut settings = kadi::mpi::MpiSettings::load(store)?;
+        settings.params = std::sync::Arc::new(params.clone());
+        let r = kadi::mpi::recheck::recheck_with(store, &settings, true, &Actor::Cli)?;
+        (None, r)
     };
     let body: serde_json::Value = serde_json::from_str(&params.to_json())?;
-    let out = serde_json::json!({ "params": body, "stored_id": stored, "in_force": apply });
-    report(json, &out, || train_text(&params, stored))
+    let out = serde_json::json!({
+        "params": body,
+        "stored_id": stored,
+        "in_force": apply,
+        "links": links,
+    });
+    report(json, &out, || {
+        format!(
+            "{}\n{}",
+            train_text(&params, stored),
+            recheck_text(&links, "the trained parameters")
+        )
+    })
 }
 
 /// The text form of trained parameters: the prior and each level's weight beside the a-priori one.
@@ -328,33 +350,36 @@ fn resolve(store: &Store, json: bool) -> Result<()> {
 /// `kadi mpi recheck [--dry-run]`.
 fn recheck(store: &Store, dry_run: bool, json: bool) -> Result<()> {
     let r = kadi::mpi::recheck::recheck(store, dry_run, &Actor::Cli)?;
-    report(json, &r, || {
-        let mut s = format!(
-            "{} automatic link(s) checked, {} the current scorer would not make{}",
-            r.links_checked,
-            r.flagged.len(),
-            if dry_run {
-                " (dry run: nothing changed)".to_string()
-            } else {
-                format!("; {} queued for review as split items", r.queued)
-            }
-        );
-        for f in &r.flagged {
-            s.push_str(&format!(
-                "\n{} in {}: score now {:.3}: {}{}",
-                f.enrollment,
-                f.mpi_id,
-                f.score_now,
-                f.reason,
-                if f.already_queued {
-                    " (already waiting for a person)"
-                } else {
-                    ""
-                }
-            ));
+    report(json, &r, || recheck_text(&r, "the current scorer"))
+}
+
+/// The text form of a recheck: what was checked, flagged and queued, one line per link.
+fn recheck_text(r: &kadi::mpi::recheck::RecheckReport, scorer: &str) -> String {
+    let mut s = format!(
+        "{} automatic link(s) checked, {} {scorer} would not make{}",
+        r.links_checked,
+        r.flagged.len(),
+        if r.dry_run {
+            " (dry run: nothing changed)".to_string()
+        } else {
+            format!("; {} queued for review as split items", r.queued)
         }
-        s
-    })
+    );
+    for f in &r.flagged {
+        s.push_str(&format!(
+            "\n{} in {}: score now {:.3}: {}{}",
+            f.enrollment,
+            f.mpi_id,
+            f.score_now,
+            f.reason,
+            if f.already_queued {
+                " (already waiting for a person)"
+            } else {
+                ""
+            }
+        ));
+    }
+    s
 }
 
 /// `kadi mpi review list|decide`.

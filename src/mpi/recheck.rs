@@ -61,7 +61,8 @@ pub fn recheck_with(
     settings: &MpiSettings,
     dry_run: bool,
     actor: &Actor,
-) -> Result<RecheckReport> {    let links = store.mpi_automatic_links()?;
+) -> Result<RecheckReport> {
+    let links = store.mpi_automatic_links()?;
     let mut report = RecheckReport {
         dry_run,
         links_checked: links.len(),
@@ -145,12 +146,7 @@ fn verdict(
 
 /// Queues a split item for every flagged link that has none pending, with the pair's reasons,
 /// and audits each.
-fn queue(
-    store: &Store,
-    params: &Params,
-    report: &mut RecheckReport,
-    actor: &Actor,
-) -> Result<()> {
+fn queue(store: &Store, params: &Params, report: &mut RecheckReport, actor: &Actor) -> Result<()> {
     for flagged in report.flagged.iter_mut() {
         let (uid, member) = (flagged.enrollment.clone(), flagged.member.clone());
         let (uid, member) = (uid.as_str(), member.as_str());
