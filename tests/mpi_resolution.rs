@@ -522,6 +522,10 @@ fn a_first_pass_leaves_every_blocking_key_in_the_table() {
     assert!(keys.iter().all(|(_, u)| u != "e5"), "{keys:?}");
     assert_eq!(keys, expected_keys(&db));
     assert!(key_rows(&db, "mpi_block_keys_staged").is_empty());
+    // The move runs with foreign keys off; the store enforces them again afterwards.
+    let e1 = mpi_id_for(&store, "e1").unwrap().unwrap();
+    let orphan = store.mpi_set_link("no-such-record", &e1, None, kadi::mpi::LinkMethod::New);
+    assert!(orphan.is_err(), "a link to no card record was accepted");
 }
 
 /// Aminata's records arriving after her twin's: each would ask again whether the twin is her.

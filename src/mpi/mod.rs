@@ -125,6 +125,9 @@ impl MpiSettings {
     }
 }
 
+/// Fewest candidates of one record scored on rayon's threads (see `best_per_identity`).
+const PARALLEL_SCORING_MIN: usize = 32;
+
 /// Most review items one record opens.
 const REVIEWS_PER_RECORD: usize = 1;
 
@@ -597,11 +600,24 @@ impl Engine<'_> {
             .review_threshold
             .min(self.settings.link_threshold);
         let mut per_identity: FastMap<Rc<str>, Best> = FastMap::default();
-        for (c, prepared, mpi_id) in candidates {
+        // Only candidates that can reach the review band matter; the others skip the names.
+        let score = |p: &PreparedRecord| kadi_sqlext::mpi::score_prepared_from(me, p, floor);
+        // A score needs nothing but the two records: many candidates are scored on rayon's
+        // threads (scoring was a fifth of a 50,000-record pass), few on this one, where handing
+        // them over would cost more than it saves. What follows stays in candidate order.
+        let scores: Vec<Option<f64>> = if candidates.len() >= PARALLEL_SCORING_MIN {
+            let refs: Vec<&PreparedRecord> = candidates.iter().map(|c| &*c.1).collect();
+            refs.par_iter()
+                .with_min_len(PARALLEL_SCORING_MIN / 2)
+                .map(|p| score(p))
+                .collect()
+        } else {
+            candidates.iter().map(|c| score(&c.1)).collect()
+        };
+        for ((c, prepared, mpi_id), score) in candidates.into_iter().zip(scores) {
             observe(uid, &c);
             self.report.comparisons += 1;
-            // Only candidates that can reach the review band matter; the others skip the names.
-            let Some(score) = kadi_sqlext::mpi::score_prepared_from(me, &prepared, floor) else {
+            let Some(score) = score else {
                 continue;
             };
             let better = per_identity.get(&mpi_id).is_none_or(|b| score > b.score);
