@@ -219,10 +219,15 @@ pub fn resolve_pending_observed(
     // With the connection's own page cache again: the move sorts within it (spilling to a
     // temporary file), so the pass's peak memory does not grow by the whole index.
     drop(pass);
-    if engine.blocks.is_some() {
+    // The pass's prepared records and index (100 MB at 100,000 records) go before the move
+    // sorts: together they were the pass's peak memory.
+    let first_pass = engine.blocks.is_some();
+    let report = std::mem::take(&mut engine.report);
+    drop(engine);
+    if first_pass {
         store.mpi_move_staged_block_keys()?;
     }
-    Ok(engine.report)
+    Ok(report)
 }
 
 /// Most records kept per generation of [`PreparedCache`] (two generations, ~800 bytes a record:
