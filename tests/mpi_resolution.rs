@@ -522,6 +522,10 @@ fn a_first_pass_leaves_every_blocking_key_in_the_table() {
     assert!(keys.iter().all(|(_, u)| u != "e5"), "{keys:?}");
     assert_eq!(keys, expected_keys(&db));
     assert!(key_rows(&db, "mpi_block_keys_staged").is_empty());
+    // The move runs with foreign keys off; the store enforces them again afterwards.
+    let e1 = mpi_id_for(&store, "e1").unwrap().unwrap();
+    let orphan = store.mpi_set_link("no-such-record", &e1, None, kadi::mpi::LinkMethod::New);
+    assert!(orphan.is_err(), "a link to no card record was accepted");
 }
 
 /// Aminata's records arriving after her twin's: each would ask again whether the twin is her.
@@ -640,4 +644,76 @@ fn different_inside_one_identity_closes_only_its_own_item() {
     let left = pending_ids(&store);
     assert_eq!(left, vec![second]);
     assert_eq!(store.mpi_not_same_as("e3").unwrap(), Vec::<String>::new());
+}
+
+/// A household of forty under one phone and family name: a record has forty candidates, scored
+/// on several threads, and a second registration of one of them still finds that one person
+/// (and only her), as a pass scoring one candidate at a time did.
+#[test]
+fn a_record_with_many_candidates_joins_the_one_person_it_repeats() {
+    let (_d, store) = open();
+    let names = [
+        "Aby",
+        "Bineta",
+        "Coumba",
+        "Daba",
+        "Elisabeth",
+        "Fama",
+        "Gnagna",
+        "Hawa",
+        "Isseu",
+        "Jeanne",
+        "Kine",
+        "Lala",
+        "Mame",
+        "Nabou",
+        "Oulimata",
+        "Penda",
+        "Quinta",
+        "Rama",
+        "Sokhna",
+        "Thioro",
+        "Ute",
+        "Victoire",
+        "Wore",
+        "Xadija",
+        "Yacine",
+        "Zeyna",
+        "Adja",
+        "Bousso",
+        "Codou",
+        "Dior",
+        "Eugenie",
+        "Florence",
+        "Gisele",
+        "Helene",
+        "Irene",
+        "Josephine",
+        "Karima",
+        "Lucie",
+        "Madeleine",
+        "Nogaye",
+    ];
+    for (i, first) in names.iter().enumerate() {
+        let dob = format!("{}-05-17", 1941 + 2 * i);
+        put(
+            &store,
+            &format!("h{i:02}"),
+            fields(first, "Ndiaye", &dob, "+221779990000"),
+        );
+    }
+    let r = resolve_pending(&store).unwrap();
+    assert_eq!(r.created, names.len() as u64, "{r:?}");
+    put(
+        &store,
+        "again",
+        fields("Josephine", "Ndiaye", "2011-05-17", "779990000"),
+    );
+    let r = resolve_pending(&store).unwrap();
+    assert!(r.comparisons >= names.len() as u64, "{r:?}");
+    assert_eq!((r.resolved, r.created), (1, 0), "{r:?}");
+    assert_eq!(
+        mpi_id_for(&store, "again").unwrap(),
+        mpi_id_for(&store, "h35").unwrap()
+    );
 }

@@ -146,6 +146,9 @@ pub fn params_in_force(store: &Store) -> Result<std::sync::Arc<Params>> {
     }))
 }
 
+/// Fewest candidates of one record scored on rayon's threads (see `best_per_identity`).
+const PARALLEL_SCORING_MIN: usize = 32;
+
 /// Most review items one record opens.
 const REVIEWS_PER_RECORD: usize = 1;
 
@@ -236,10 +239,15 @@ pub fn resolve_pending_observed(
     // With the connection's own page cache again: the move sorts within it (spilling to a
     // temporary file), so the pass's peak memory does not grow by the whole index.
     drop(pass);
-    if engine.blocks.is_some() {
+    // The pass's prepared records and index (100 MB at 100,000 records) go before the move
+    // sorts: together they were the pass's peak memory.
+    let first_pass = engine.blocks.is_some();
+    let report = std::mem::take(&mut engine.report);
+    drop(engine);
+    if first_pass {
         store.mpi_move_staged_block_keys()?;
     }
-    Ok(engine.report)
+    Ok(report)
 }
 
 /// Most records kept per generation of [`PreparedCache`] (two generations, ~800 bytes a record:
@@ -617,10 +625,23 @@ impl Engine<'_> {
             .review_threshold
             .min(self.settings.link_threshold);
         let mut per_identity: FastMap<Rc<str>, Best> = FastMap::default();
-        for (c, prepared, mpi_id) in candidates {
+        // Only candidates that can reach the review band matter; the others skip the names.
+        let params = &self.settings.params;
+        let score = |p: &PreparedRecord| score_pair(params, me, p, floor);
+        // A score needs nothing but the two records: many candidates are scored on rayon's
+        // threads (scoring was a fifth of a 50,000-record pass), few on this one, where handing
+        // them over would cost more than it saves. What follows stays in candidate order.
+        let scores: Vec<Option<f64>> = if candidates.len() >= PARALLEL_SCORING_MIN {
+            let refs: Vec<&PreparedRecord> = candidates.iter().map(|c| &*c.1).collect();
+            refs.par_iter()
+                .with_min_len(PARALLEL_SCORING_MIN / 2)
+                .map(|p| score(p))
+                .collect()
+        } else {
+            candidates.iter().map(|c| score(&c.1)).collect()
+        };
+        for ((c, prepared, mpi_id), score) in candidates.into_iter().zip(scores) {
             self.report.comparisons += 1;
-            // Only candidates that can reach the review band matter; the others skip the names.
-            let score = score_pair(&self.settings.params, me, &prepared, floor);
             observe(uid, &c, score);
             let Some(score) = score else {
                 continue;
