@@ -231,6 +231,20 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Calls `each` with the fields JSON of every card record, one at a time (nothing is kept:
+    /// the resolver counts the people sharing each phone and address from them).
+    pub fn mpi_each_record_fields(&self, each: &mut dyn FnMut(&str) -> Result<()>) -> Result<()> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT fields_json FROM card_records")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let json = row.get_ref(0)?.as_str()?;
+            each(json)?;
+        }
+        Ok(())
+    }
+
     /// The fields JSON of one card record.
     pub fn mpi_record_fields(&self, enrollment_uid: &str) -> Result<Option<String>> {
         let mut stmt = self
