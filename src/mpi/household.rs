@@ -1,5 +1,5 @@
-//! Which phones and addresses belong to a household: values held by several people in the
-//! store. Two members of one household share all of them, so between them a shared phone or
+//! Which phones and addresses belong to a household: values that someone besides the two
+//! records compared holds, told apart by birth year. Two members of one household share all of them, so between them a shared phone or
 //! address says "same family", not "same person" (`docs/mpi.md`, Household and veto).
 //!
 //! This is a stand-in for term-frequency tables of the scorer's parameters: everything that
@@ -10,29 +10,40 @@ use anyhow::{Context, Result};
 use kadi_sqlext::mpi::PreparedRecord;
 use std::collections::HashMap;
 
-/// People (told apart by their birth years) who must hold one phone or address for it to be a
-/// household's. One person's records carry one birth year, or two when a year was mistyped; a
-/// third year is a third person, so three years are at least two people besides a slip. Twins
-/// are two of three people (a parent, or an older child) at the least.
-pub const HOUSEHOLD_PEOPLE: usize = 3;
+/// Birth years kept per phone or address: enough to find someone of another age among the
+/// people of one household (parents, children, grandparents) without growing with its size.
+const YEARS_KEPT: usize = 4;
 
-/// Distinct birth years seen on the records holding a value, up to [`HOUSEHOLD_PEOPLE`].
+/// Whole years between two birth years that make two people: one person's records carry one
+/// birth year, or one a year off when it was misremembered (the scorer's own bound for birth
+/// dates "years apart", `docs/mpi.md`).
+const ANOTHER_PERSON_YEARS: u32 = 2;
+
+/// Distinct birth years seen on the records holding a value, up to [`YEARS_KEPT`].
 #[derive(Debug, Default, Clone, Copy)]
 struct Years {
-    years: [u32; HOUSEHOLD_PEOPLE],
+    years: [u32; YEARS_KEPT],
     len: usize,
 }
 
 impl Years {
     fn add(&mut self, year: u32) {
-        if self.len < HOUSEHOLD_PEOPLE && !self.years[..self.len].contains(&year) {
+        if self.len < YEARS_KEPT && !self.years[..self.len].contains(&year) {
             self.years[self.len] = year;
             self.len += 1;
         }
     }
+
+    /// True when a record born years away from both `a` and `b` holds the value: a third
+    /// person, so the value is a household's, not the pair's own.
+    fn someone_else_than(&self, a: u32, b: u32) -> bool {
+        self.years[..self.len].iter().any(|&y| {
+            y.abs_diff(a) >= ANOTHER_PERSON_YEARS && y.abs_diff(b) >= ANOTHER_PERSON_YEARS
+        })
+    }
 }
 
-/// How many people (birth years, up to [`HOUSEHOLD_PEOPLE`]) hold each phone and address.
+/// The birth years (up to [`YEARS_KEPT`]) of the records holding each phone and address.
 #[derive(Debug, Default)]
 pub struct HouseholdValues {
     phones: HashMap<String, Years>,
@@ -62,11 +73,15 @@ impl HouseholdValues {
         }
     }
 
-    /// True when the two records share a phone or an address (exactly) that
-    /// [`HOUSEHOLD_PEOPLE`] people hold.
+    /// True when the two records share a phone or an address (exactly) that someone else holds
+    /// too: a record born at least [`ANOTHER_PERSON_YEARS`] years away from both of them (with
+    /// no birth date on either side nobody can be told apart, and the answer is no).
     pub fn shared_by_household(&self, a: &PreparedRecord, b: &PreparedRecord) -> bool {
+        let (Some(ya), Some(yb)) = (a.birth_year(), b.birth_year()) else {
+            return false;
+        };
         let household = |m: &HashMap<String, Years>, v: &str| {
-            m.get(v).is_some_and(|y| y.len >= HOUSEHOLD_PEOPLE)
+            m.get(v).is_some_and(|y| y.someone_else_than(ya, yb))
         };
         let ((pa, aa), (pb, ab)) = (a.household_values(), b.household_values());
         let phone = matches!((pa, pb), (Some(x), Some(y)) if x == y && household(&self.phones, x));

@@ -632,7 +632,7 @@ impl Engine<'_> {
     }
 
     /// Two members of one household, not one person: the pair shares a phone or address that
-    /// several people hold ([`household::HouseholdValues::shared_by_household`]) and agrees on
+    /// someone else holds too ([`household::HouseholdValues::shared_by_household`]) and agrees on
     /// at most one personal field while another contradicts it
     /// ([`kadi_sqlext::mpi::Explanation::one_personal_agreement_against_contradiction`]): twins
     /// (one birth date, two first names) or a father and his namesake son. Such a pair is left

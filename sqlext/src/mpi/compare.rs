@@ -158,12 +158,16 @@ pub(super) fn compare_names(a: &PreparedRecord, b: &PreparedRecord) -> (Level, L
     // and so does the other crosswise pair's own level: "eliza nguyen" / "nguy en elixa" is a
     // swap with "eliza" / "elixa" similar, not disagreeing (as disagreeing, the pair looked like
     // twins, a replaced first name, and waited for a person).
+    // The other crosswise pair must still look like one name (`similar` at least): one name
+    // agreeing crosswise with the other two different is a household's family name written in
+    // the given-name box beside two different given names, not a swap (as a swap, siblings
+    // "Lô Bineta" / "Adama Lô" linked with their given names weighed as family names).
     if first == Level::Disagree && last == Level::Disagree {
-        if x1 >= Level::Close {
-            return (Level::Close, x2.max(Level::Disagree), true);
+        if x1 >= Level::Close && x2 >= Level::Similar {
+            return (Level::Close, x2, true);
         }
-        if x2 >= Level::Close {
-            return (x1.max(Level::Disagree), Level::Close, true);
+        if x2 >= Level::Close && x1 >= Level::Similar {
+            return (x1, Level::Close, true);
         }
     }
     (first, last, false)
@@ -323,7 +327,7 @@ pub(super) fn compare_address(a: &[String], b: &[String]) -> Level {
         Level::Exact
     } else if dice >= 0.75 {
         Level::Close
-    } else if letters_dice(a, b) >= 0.85 {
+    } else if same_numbers(a, b) && letters_dice(a, b) >= 0.85 {
         // Split or merged words ("new town" / "newntown", "launcestonrstreet") defeat a token
         // comparison; the letters of the whole address, spaces aside, still agree.
         Level::Close
@@ -332,6 +336,23 @@ pub(super) fn compare_address(a: &[String], b: &[String]) -> Level {
     } else {
         Level::Disagree
     }
+}
+
+/// True unless both addresses carry numbers (house number, postcode) and they differ: the
+/// letters of "161 parcelles assainies" and "88 parcelles assainies" agree (a long quarter name
+/// outweighs the digits), but they are two houses of one quarter, not a split or merged word.
+pub(super) fn same_numbers(a: &[String], b: &[String]) -> bool {
+    fn numbers(t: &[String]) -> Vec<&str> {
+        let mut v: Vec<&str> = t
+            .iter()
+            .map(String::as_str)
+            .filter(|w| w.bytes().all(|c| c.is_ascii_digit()))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+    let (x, y) = (numbers(a), numbers(b));
+    x.is_empty() || y.is_empty() || x == y
 }
 
 /// Dice coefficient of the character bigrams of two token lists joined without spaces. Two

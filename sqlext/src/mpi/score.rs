@@ -28,7 +28,7 @@ impl Explanation {
     /// a national ID at least `phonetic`) while another contradicts it. Between two members of one
     /// household that is what twins (one date, two names) and namesakes of two generations (one
     /// name, two dates) look like: all else they share is the household's. The resolver asks it
-    /// of pairs whose phone or address several people share (`docs/mpi.md`, Household and veto).
+    /// of pairs whose phone or address a third person holds (`docs/mpi.md`, Household and veto).
     pub fn one_personal_agreement_against_contradiction(&self) -> bool {
         let agrees = |i: usize| self.fields[i].1 >= Level::Phonetic;
         let personal = [0, 2, 5].into_iter().filter(|&i| agrees(i)).count();
