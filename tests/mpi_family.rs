@@ -184,3 +184,23 @@ fn a_namesake_son_in_a_household_of_several_people_is_not_asked_about() {
     assert_eq!(id(&store, "e3"), id(&store, "e4"));
     assert_ne!(id(&store, "e1"), id(&store, "e4"));
 }
+
+#[test]
+fn a_twin_registered_without_a_birth_date_is_told_apart_by_the_rest_of_the_household() {
+    // The father's birth year shows the phone and address are a household's even though one
+    // twin's card has no date (that card adds no year of its own).
+    let (_d, store) = open();
+    put(&store, "e1", person("Demba", "1951-02-05", Some("M"), None));
+    put(
+        &store,
+        "e2",
+        person("Assane", "1984-07-02", Some("M"), None),
+    );
+    let mut undated = person("Ousseynou", "1984-07-02", Some("M"), None);
+    undated.date_of_birth = None;
+    put(&store, "e3", undated);
+    resolve_pending(&store).unwrap();
+    assert_ne!(id(&store, "e2"), id(&store, "e3"));
+    let items = review::review_list(&store).unwrap();
+    assert!(items.is_empty(), "{items:?}");
+}

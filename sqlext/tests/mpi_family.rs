@@ -259,4 +259,17 @@ fn two_houses_of_one_quarter_are_not_one_address() {
     assert_ne!(e["fields"]["address"]["level"], "exact", "{e}");
     let e = explained(&a, &with(MAMADOU, &[("address", "161 ParcellesAssainies")]));
     assert_eq!(e["fields"]["address"]["level"], "close", "{e}");
+    // A postcode one digit off beside a merged word is still a slip.
+    let b = with(
+        MAMADOU,
+        &[("address", "65 Jacka Crescent Sunshine Beach 2086")],
+    );
+    let e = explained(
+        &b,
+        &with(
+            MAMADOU,
+            &[("address", "65 JackaCrescent Sunshine Beach 2085")],
+        ),
+    );
+    assert_eq!(e["fields"]["address"]["level"], "close", "{e}");
 }

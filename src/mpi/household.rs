@@ -35,11 +35,13 @@ impl Years {
     }
 
     /// True when a record born years away from both `a` and `b` holds the value: a third
-    /// person, so the value is a household's, not the pair's own.
-    fn someone_else_than(&self, a: u32, b: u32) -> bool {
-        self.years[..self.len].iter().any(|&y| {
-            y.abs_diff(a) >= ANOTHER_PERSON_YEARS && y.abs_diff(b) >= ANOTHER_PERSON_YEARS
-        })
+    /// person, so the value is a household's, not the pair's own. A side without a birth date
+    /// added no year here, so any year far from the other side's is someone else's.
+    fn someone_else_than(&self, a: Option<u32>, b: Option<u32>) -> bool {
+        let far = |y: u32, x: Option<u32>| x.is_none_or(|x| y.abs_diff(x) >= ANOTHER_PERSON_YEARS);
+        self.years[..self.len]
+            .iter()
+            .any(|&y| far(y, a) && far(y, b))
     }
 }
 
@@ -74,12 +76,9 @@ impl HouseholdValues {
     }
 
     /// True when the two records share a phone or an address (exactly) that someone else holds
-    /// too: a record born at least [`ANOTHER_PERSON_YEARS`] years away from both of them (with
-    /// no birth date on either side nobody can be told apart, and the answer is no).
+    /// too: a record born at least [`ANOTHER_PERSON_YEARS`] years away from both of them.
     pub fn shared_by_household(&self, a: &PreparedRecord, b: &PreparedRecord) -> bool {
-        let (Some(ya), Some(yb)) = (a.birth_year(), b.birth_year()) else {
-            return false;
-        };
+        let (ya, yb) = (a.birth_year(), b.birth_year());
         let household = |m: &HashMap<String, Years>, v: &str| {
             m.get(v).is_some_and(|y| y.someone_else_than(ya, yb))
         };

@@ -338,21 +338,24 @@ pub(super) fn compare_address(a: &[String], b: &[String]) -> Level {
     }
 }
 
-/// True unless both addresses carry numbers (house number, postcode) and they differ: the
-/// letters of "161 parcelles assainies" and "88 parcelles assainies" agree (a long quarter name
-/// outweighs the digits), but they are two houses of one quarter, not a split or merged word.
+/// True unless both addresses carry numbers (house number, postcode) and one of them differs
+/// beyond a slip (one digit, two neighbouring digits swapped) from every number of the other:
+/// the letters of "161 parcelles assainies" and "88 parcelles assainies" agree (a long quarter
+/// name outweighs the digits), but they are two houses of one quarter, not a split or merged
+/// word. A postcode typed one digit off ("2086" / "2085") is still a slip.
 pub(super) fn same_numbers(a: &[String], b: &[String]) -> bool {
-    fn numbers(t: &[String]) -> Vec<&str> {
-        let mut v: Vec<&str> = t
-            .iter()
-            .map(String::as_str)
-            .filter(|w| w.bytes().all(|c| c.is_ascii_digit()))
-            .collect();
-        v.sort_unstable();
-        v
+    fn numbers(t: &[String]) -> Vec<&[u8]> {
+        t.iter()
+            .map(|w| w.as_bytes())
+            .filter(|w| w.iter().all(u8::is_ascii_digit))
+            .collect()
     }
     let (x, y) = (numbers(a), numbers(b));
-    x.is_empty() || y.is_empty() || x == y
+    let (few, many) = if x.len() <= y.len() { (x, y) } else { (y, x) };
+    few.iter().all(|n| {
+        many.iter()
+            .any(|m| n == m || one_typo(n, m) || adjacent_swap(n, m))
+    })
 }
 
 /// Dice coefficient of the character bigrams of two token lists joined without spaces. Two
