@@ -142,35 +142,58 @@ pub(super) fn opt_level(a: Option<&Name>, b: Option<&Name>) -> Level {
     }
 }
 
-/// (first level, last level, swapped): crosswise agreement counts as two close names.
-pub(super) fn compare_names(a: &PreparedRecord, b: &PreparedRecord) -> (Level, Level, bool) {
+/// Which names [`compare_names`] compared with which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NamePairs {
+    /// First with first, last with last.
+    Straight,
+    /// Crosswise: `a.first` with `b.last` in the first-name slot, `a.last` with `b.first` in the
+    /// last-name slot.
+    Swapped,
+    /// One name agrees crosswise, the other two differ: the agreeing pair is weighed as the
+    /// family name (`a.first` with `b.last` when true, else `a.last` with `b.first`), the other
+    /// as the given names.
+    FamilyCrosswise(bool),
+}
+
+/// (first level, last level, which names were compared): crosswise agreement counts as two
+/// close names.
+pub(super) fn compare_names(a: &PreparedRecord, b: &PreparedRecord) -> (Level, Level, NamePairs) {
     let first = opt_level(a.first.as_ref(), b.first.as_ref());
     let last = opt_level(a.last.as_ref(), b.last.as_ref());
     if first >= Level::Close && last >= Level::Close {
-        return (first, last, false);
+        return (first, last, NamePairs::Straight);
     }
     let x1 = opt_level(a.first.as_ref(), b.last.as_ref());
     let x2 = opt_level(a.last.as_ref(), b.first.as_ref());
     if x1 >= Level::Close && x2 >= Level::Close {
-        return (Level::Close, Level::Close, true);
+        return (Level::Close, Level::Close, NamePairs::Swapped);
     }
     // Swapped and one of them also mistyped or replaced: the crosswise agreement still counts,
     // and so does the other crosswise pair's own level: "eliza nguyen" / "nguy en elixa" is a
     // swap with "eliza" / "elixa" similar, not disagreeing (as disagreeing, the pair looked like
     // twins, a replaced first name, and waited for a person).
-    // The other crosswise pair must still look like one name (`similar` at least): one name
-    // agreeing crosswise with the other two different is a household's family name written in
-    // the given-name box beside two different given names, not a swap (as a swap, siblings
-    // "Lô Bineta" / "Adama Lô" linked with their given names weighed as family names).
+    // When the other crosswise pair does not look like one name either (`disagree`), the one
+    // agreeing is weighed as the family name and the two others as different given names: in
+    // a household that is a family name written in the given-name box beside two given names
+    // (siblings "Lô Bineta" / "Adama Lô"). Weighed the other way round, the different given
+    // names counted as a family-name disagreement and neither the twins guard nor "first names
+    // differ" saw them; such siblings linked.
     if first == Level::Disagree && last == Level::Disagree {
-        if x1 >= Level::Close && x2 >= Level::Similar {
-            return (Level::Close, x2, true);
+        if x1 >= Level::Close {
+            if x2 == Level::Disagree {
+                return (x2, Level::Close, NamePairs::FamilyCrosswise(true));
+            }
+            return (Level::Close, x2, NamePairs::Swapped);
         }
-        if x2 >= Level::Close && x1 >= Level::Similar {
-            return (x1, Level::Close, true);
+        if x2 >= Level::Close {
+            if x1 == Level::Disagree {
+                return (x1, Level::Close, NamePairs::FamilyCrosswise(false));
+            }
+            return (x1, Level::Close, NamePairs::Swapped);
         }
     }
-    (first, last, false)
+    (first, last, NamePairs::Straight)
 }
 
 pub(super) fn compare_dob(a: Option<&Dob>, b: Option<&Dob>) -> Level {

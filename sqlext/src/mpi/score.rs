@@ -175,16 +175,19 @@ pub(super) fn other_fields(
 /// Compares two prepared records field by field.
 pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
     let (a, b) = ordered(a, b);
-    let (first, last, swapped) = compare_names(a, b);
+    let (first, last, pairs) = compare_names(a, b);
+    let swapped = pairs != NamePairs::Straight;
     let others = other_fields(a, b);
     let dob = others[0].1;
     let nid = others[3].1;
     let no_name_agrees = first == Level::Disagree && last == Level::Disagree;
     // The names each slot compared: crosswise when the names were swapped.
-    let (fa, fb, la, lb) = if swapped {
-        (&a.first, &b.last, &a.last, &b.first)
-    } else {
-        (&a.first, &b.first, &a.last, &b.last)
+    let (fa, fb, la, lb) = match pairs {
+        NamePairs::Straight => (&a.first, &b.first, &a.last, &b.last),
+        NamePairs::Swapped | NamePairs::FamilyCrosswise(false) => {
+            (&a.first, &b.last, &a.last, &b.first)
+        }
+        NamePairs::FamilyCrosswise(true) => (&a.last, &b.first, &a.first, &b.last),
     };
     let fields = [
         (
