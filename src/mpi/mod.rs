@@ -41,6 +41,11 @@
 //! band). The per-record writes (link, identity, keys, state) and their
 //! commits are where the rest of the time goes.
 //!
+//! Household members are not asked about: a pair sharing a phone or address that a third
+//! person holds, agreeing on at most one personal field while another contradicts it (twins,
+//! a father and his namesake son), is left a new identity instead of a review item
+//! ([`household`], `household_members_apart`; `docs/mpi.md`, Households the store can see).
+//!
 //! Pairs a person declared different (`mpi_not_same`) are never compared again. A record whose
 //! compared fields are all missing gets its own identity and no blocking keys: it can never be
 //! merged silently. The method of a link is `deterministic` when the best candidate shares the
