@@ -19,7 +19,7 @@ const YEARS_KEPT: usize = 4;
 /// dates "years apart", `docs/mpi.md`).
 const ANOTHER_PERSON_YEARS: u32 = 2;
 
-/// Distinct birth years seen on the records holding a value, up to [`YEARS_KEPT`].
+/// Distinct birth years seen on the records holding a value, up to `YEARS_KEPT`.
 #[derive(Debug, Default, Clone, Copy)]
 struct Years {
     years: [u32; YEARS_KEPT],
@@ -45,7 +45,7 @@ impl Years {
     }
 }
 
-/// The birth years (up to [`YEARS_KEPT`]) of the records holding each phone and address.
+/// The birth years (up to `YEARS_KEPT`) of the records holding each phone and address.
 #[derive(Debug, Default)]
 pub struct HouseholdValues {
     phones: HashMap<String, Years>,
@@ -76,7 +76,7 @@ impl HouseholdValues {
     }
 
     /// True when the two records share a phone or an address (exactly) that someone else holds
-    /// too: a record born at least [`ANOTHER_PERSON_YEARS`] years away from both of them.
+    /// too: a record born at least `ANOTHER_PERSON_YEARS` years away from both of them.
     pub fn shared_by_household(&self, a: &PreparedRecord, b: &PreparedRecord) -> bool {
         let (ya, yb) = (a.birth_year(), b.birth_year());
         let household = |m: &HashMap<String, Years>, v: &str| {
