@@ -156,3 +156,120 @@ fn an_agreeing_national_id_outweighs_a_typed_sex() {
     assert_eq!(e["band"], "link", "{e}");
     assert_eq!(e["veto"], serde_json::Value::Null);
 }
+
+#[test]
+fn siblings_sharing_one_part_of_a_compound_first_name_are_not_a_link() {
+    // Born the same day, one household: "Ndèye Fatou" and "Ndèye" (or "Marie-Thérèse" and
+    // "Anne-Marie") share only one part of a given name, which tells twins apart no better than
+    // two different names.
+    for (x, y) in [("Ndèye Fatou", "Ndèye"), ("Marie-Thérèse", "Anne-Marie")] {
+        let a = with(MAMADOU, &[("first_name", x), ("gender", "F")]);
+        let b = with(&a, &[("first_name", y)]);
+        let e = explained(&a, &b);
+        assert_eq!(e["fields"]["first_name"]["level"], "similar", "{e}");
+        assert_eq!(e["band"], "review", "{x} / {y}: {e}");
+        assert_eq!(
+            e["veto"], "first names share only one part, same family (twins or siblings)",
+            "{e}"
+        );
+    }
+    // One slip in a single name is not that case: it still links.
+    let e = explained(MAMADOU, &with(MAMADOU, &[("first_name", "Mamadu")]));
+    assert_eq!(e["band"], "link", "{e}");
+}
+
+#[test]
+fn another_first_name_and_another_birth_date_are_two_contradictions() {
+    // Two children of one household: another name, a date months apart (the same year, or the
+    // next): nothing personal agrees, only what the household shares.
+    for date in ["1984-11-20", "1985-03-15"] {
+        let sibling = with(
+            MAMADOU,
+            &[("first_name", "Ousmane"), ("date_of_birth", date)],
+        );
+        let e = explained(MAMADOU, &sibling);
+        assert_eq!(e["band"], "new", "{date}: {e}");
+        assert_eq!(e["veto"], "first names differ; birth dates differ", "{e}");
+    }
+    // Another first name with the same date, or another date with the same first name, is one
+    // contradiction: a person decides (twins, or one replaced field).
+    let twin = with(MAMADOU, &[("first_name", "Ousmane")]);
+    assert_eq!(explained(MAMADOU, &twin)["band"], "review");
+    // An agreeing national ID outweighs both.
+    let me = with(MAMADOU, &[("national_id", "1234567890")]);
+    let other = with(
+        &me,
+        &[("first_name", "Ousmane"), ("date_of_birth", "1984-11-20")],
+    );
+    assert_ne!(explained(&me, &other)["band"], "new");
+}
+
+#[test]
+fn one_personal_agreement_against_a_contradiction_is_told_apart_from_doubt() {
+    let prepared = |json: &str| PreparedRecord::from_json(json, 1).unwrap();
+    let me = prepared(MAMADOU);
+    let case = |changes: &[(&str, &str)]| {
+        explain_prepared(&me, &prepared(&with(MAMADOU, changes)))
+            .one_personal_agreement_against_contradiction()
+    };
+    // Twins: one date, two first names.
+    assert!(case(&[("first_name", "Ousmane")]));
+    // A namesake of another generation: one name, dates years apart.
+    assert!(case(&[("date_of_birth", "1959-03-10")]));
+    // Two personal fields agree (name and date) against another sex: a typed sex, asked.
+    assert!(!case(&[("gender", "F")]));
+    // The same names a few months apart: the guard's doubt, no contradiction.
+    assert!(!case(&[("date_of_birth", "1984-10-02")]));
+    // A true re-registration: nothing contradicts.
+    assert!(!case(&[("first_name", "Mamadu")]));
+}
+
+#[test]
+fn a_family_name_in_the_given_name_box_beside_two_other_given_names_is_no_swap() {
+    // "Traoré Mamadou" against "Ousmane Traoré": only the family name agrees (crosswise); the
+    // given names differ. Siblings, whatever order the names were written in.
+    let written_backwards = with(
+        MAMADOU,
+        &[("first_name", "Traoré"), ("last_name", "Mamadou")],
+    );
+    let brother = with(MAMADOU, &[("first_name", "Ousmane")]);
+    let e = explained(&written_backwards, &brother);
+    assert_ne!(e["band"], "link", "{e}");
+    assert!(
+        e["veto"].as_str().unwrap().contains("first names differ"),
+        "{e}"
+    );
+    // A true swap with a slip in the other name still counts crosswise and links.
+    let slip = with(
+        MAMADOU,
+        &[("first_name", "Traore"), ("last_name", "Mamadu")],
+    );
+    let e = explained(&slip, MAMADOU);
+    assert_eq!(e["names_swapped"], true, "{e}");
+    assert_eq!(e["band"], "link", "{e}");
+}
+
+#[test]
+fn two_houses_of_one_quarter_are_not_one_address() {
+    // The letters of a long quarter name outweigh the digits, but another house number is
+    // another house; a word split in two is still the same address.
+    let a = with(MAMADOU, &[("address", "161 Parcelles Assainies")]);
+    let e = explained(&a, &with(MAMADOU, &[("address", "88 Parcelles Assainies")]));
+    assert_ne!(e["fields"]["address"]["level"], "close", "{e}");
+    assert_ne!(e["fields"]["address"]["level"], "exact", "{e}");
+    let e = explained(&a, &with(MAMADOU, &[("address", "161 ParcellesAssainies")]));
+    assert_eq!(e["fields"]["address"]["level"], "close", "{e}");
+    // A postcode one digit off beside a merged word is still a slip.
+    let b = with(
+        MAMADOU,
+        &[("address", "65 Jacka Crescent Sunshine Beach 2086")],
+    );
+    let e = explained(
+        &b,
+        &with(
+            MAMADOU,
+            &[("address", "65 JackaCrescent Sunshine Beach 2085")],
+        ),
+    );
+    assert_eq!(e["fields"]["address"]["level"], "close", "{e}");
+}

@@ -41,6 +41,11 @@
 //! band). The per-record writes (link, identity, keys, state) and their
 //! commits are where the rest of the time goes.
 //!
+//! Household members are not asked about: a pair sharing a phone or address that a third
+//! person holds, agreeing on at most one personal field while another contradicts it (twins,
+//! a father and his namesake son), is left a new identity instead of a review item
+//! ([`household`], `household_members_apart`; `docs/mpi.md`, Households the store can see).
+//!
 //! Pairs a person declared different (`mpi_not_same`) are never compared again. A record whose
 //! compared fields are all missing gets its own identity and no blocking keys: it can never be
 //! merged silently. The method of a link is `deterministic` when the best candidate shares the
@@ -50,6 +55,7 @@
 //! Per field, the value held by most member records wins; a tie goes to the most recently mapped
 //! record, then to the smallest value (so the result does not depend on row order).
 pub mod eval;
+pub mod household;
 pub mod id;
 pub mod learn;
 pub mod recheck;
@@ -188,6 +194,7 @@ pub fn resolve_pending_observed(
         not_same,
         created_in_batch: Vec::new(),
         report: ResolveReport::default(),
+        households: None,
         blocks: if store.mpi_has_block_keys()? {
             None
         } else {
@@ -315,6 +322,9 @@ struct Engine<'s> {
     /// New identities of the current batch, audited as one entry per batch.
     created_in_batch: Vec<(String, String)>,
     report: ResolveReport,
+    /// How many people hold each phone and address, read from the store the first time a pair
+    /// needs it (most passes never do).
+    households: Option<household::HouseholdValues>,
     /// The blocking index of this pass's records, when the pass began with `mpi_block_keys`
     /// empty (a first sync, an evaluation): then every candidate is a record of this pass, and
     /// reading them here instead of from the table (written all the same, for later passes)
@@ -525,7 +535,7 @@ impl Engine<'_> {
             store.mpi_delete_pending_reviews(uid)?;
         }
         let candidates = self.candidates(uid, &keys)?;
-        let mut per_identity = self.best_per_identity(uid, &me, candidates, observe);
+        let mut per_identity = self.best_per_identity(uid, &me, candidates, observe)?;
         self.keep_to_fitting_identities(uid, &me, &mut per_identity)?;
         let (target, fresh) = self.join_identity(rec, old.as_ref(), &per_identity, touched)?;
         let state = if self.open_review(uid, &me, &target, &per_identity)? {
@@ -619,7 +629,7 @@ impl Engine<'_> {
         me: &PreparedRecord,
         candidates: Vec<Candidate>,
         observe: &mut dyn FnMut(&str, &str, Option<f64>),
-    ) -> FastMap<Rc<str>, Best> {
+    ) -> Result<FastMap<Rc<str>, Best>> {
         let floor = self
             .settings
             .review_threshold
@@ -646,6 +656,9 @@ impl Engine<'_> {
             let Some(score) = score else {
                 continue;
             };
+            if score >= floor && self.household_members_apart(me, &prepared)? {
+                continue;
+            }
             let better = per_identity.get(&mpi_id).is_none_or(|b| score > b.score);
             if better {
                 let same_national_id =
@@ -662,7 +675,28 @@ impl Engine<'_> {
                 );
             }
         }
-        per_identity
+        Ok(per_identity)
+    }
+
+    /// Two members of one household, not one person: the pair shares a phone or address that
+    /// someone else holds too ([`household::HouseholdValues::shared_by_household`]) and agrees on
+    /// at most one personal field while another contradicts it
+    /// ([`kadi_sqlext::mpi::Explanation::one_personal_agreement_against_contradiction`]): twins
+    /// (one birth date, two first names) or a father and his namesake son. Such a pair is left
+    /// a new identity rather than asked: a person would have nothing to go on but what the
+    /// household shares (`docs/mpi.md`, Household and veto).
+    fn household_members_apart(&mut self, a: &PreparedRecord, b: &PreparedRecord) -> Result<bool> {
+        let explanation = explain_prepared_with(&self.settings.params, a, b);
+        if !explanation.one_personal_agreement_against_contradiction() {
+            return Ok(false);
+        }
+        if self.households.is_none() {
+            self.households = Some(household::household_values(self.store)?);
+        }
+        Ok(self
+            .households
+            .as_ref()
+            .is_some_and(|h| h.shared_by_household(a, b)))
     }
 
     /// Identities do not chain: a record that scores in the link band with one member joins

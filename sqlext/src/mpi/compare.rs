@@ -142,31 +142,58 @@ pub(super) fn opt_level(a: Option<&Name>, b: Option<&Name>) -> Level {
     }
 }
 
-/// (first level, last level, swapped): crosswise agreement counts as two close names.
-pub(super) fn compare_names(a: &PreparedRecord, b: &PreparedRecord) -> (Level, Level, bool) {
+/// Which names [`compare_names`] compared with which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NamePairs {
+    /// First with first, last with last.
+    Straight,
+    /// Crosswise: `a.first` with `b.last` in the first-name slot, `a.last` with `b.first` in the
+    /// last-name slot.
+    Swapped,
+    /// One name agrees crosswise, the other two differ: the agreeing pair is weighed as the
+    /// family name (`a.first` with `b.last` when true, else `a.last` with `b.first`), the other
+    /// as the given names.
+    FamilyCrosswise(bool),
+}
+
+/// (first level, last level, which names were compared): crosswise agreement counts as two
+/// close names.
+pub(super) fn compare_names(a: &PreparedRecord, b: &PreparedRecord) -> (Level, Level, NamePairs) {
     let first = opt_level(a.first.as_ref(), b.first.as_ref());
     let last = opt_level(a.last.as_ref(), b.last.as_ref());
     if first >= Level::Close && last >= Level::Close {
-        return (first, last, false);
+        return (first, last, NamePairs::Straight);
     }
     let x1 = opt_level(a.first.as_ref(), b.last.as_ref());
     let x2 = opt_level(a.last.as_ref(), b.first.as_ref());
     if x1 >= Level::Close && x2 >= Level::Close {
-        return (Level::Close, Level::Close, true);
+        return (Level::Close, Level::Close, NamePairs::Swapped);
     }
     // Swapped and one of them also mistyped or replaced: the crosswise agreement still counts,
     // and so does the other crosswise pair's own level: "eliza nguyen" / "nguy en elixa" is a
     // swap with "eliza" / "elixa" similar, not disagreeing (as disagreeing, the pair looked like
     // twins, a replaced first name, and waited for a person).
+    // When the other crosswise pair does not look like one name either (`disagree`), the one
+    // agreeing is weighed as the family name and the two others as different given names: in
+    // a household that is a family name written in the given-name box beside two given names
+    // (siblings "Lô Bineta" / "Adama Lô"). Weighed the other way round, the different given
+    // names counted as a family-name disagreement and neither the twins guard nor "first names
+    // differ" saw them; such siblings linked.
     if first == Level::Disagree && last == Level::Disagree {
         if x1 >= Level::Close {
-            return (Level::Close, x2.max(Level::Disagree), true);
+            if x2 == Level::Disagree {
+                return (x2, Level::Close, NamePairs::FamilyCrosswise(true));
+            }
+            return (Level::Close, x2, NamePairs::Swapped);
         }
         if x2 >= Level::Close {
-            return (x1.max(Level::Disagree), Level::Close, true);
+            if x1 == Level::Disagree {
+                return (x1, Level::Close, NamePairs::FamilyCrosswise(false));
+            }
+            return (x1, Level::Close, NamePairs::Swapped);
         }
     }
-    (first, last, false)
+    (first, last, NamePairs::Straight)
 }
 
 pub(super) fn compare_dob(a: Option<&Dob>, b: Option<&Dob>) -> Level {
@@ -323,7 +350,7 @@ pub(super) fn compare_address(a: &[String], b: &[String]) -> Level {
         Level::Exact
     } else if dice >= 0.75 {
         Level::Close
-    } else if letters_dice(a, b) >= 0.85 {
+    } else if same_numbers(a, b) && letters_dice(a, b) >= 0.85 {
         // Split or merged words ("new town" / "newntown", "launcestonrstreet") defeat a token
         // comparison; the letters of the whole address, spaces aside, still agree.
         Level::Close
@@ -332,6 +359,26 @@ pub(super) fn compare_address(a: &[String], b: &[String]) -> Level {
     } else {
         Level::Disagree
     }
+}
+
+/// True unless both addresses carry numbers (house number, postcode) and one of them differs
+/// beyond a slip (one digit, two neighbouring digits swapped) from every number of the other:
+/// the letters of "161 parcelles assainies" and "88 parcelles assainies" agree (a long quarter
+/// name outweighs the digits), but they are two houses of one quarter, not a split or merged
+/// word. A postcode typed one digit off ("2086" / "2085") is still a slip.
+pub(super) fn same_numbers(a: &[String], b: &[String]) -> bool {
+    fn numbers(t: &[String]) -> Vec<&[u8]> {
+        t.iter()
+            .map(|w| w.as_bytes())
+            .filter(|w| w.iter().all(u8::is_ascii_digit))
+            .collect()
+    }
+    let (x, y) = (numbers(a), numbers(b));
+    let (few, many) = if x.len() <= y.len() { (x, y) } else { (y, x) };
+    few.iter().all(|n| {
+        many.iter()
+            .any(|m| n == m || one_typo(n, m) || adjacent_swap(n, m))
+    })
 }
 
 /// Dice coefficient of the character bigrams of two token lists joined without spaces. Two

@@ -202,6 +202,23 @@ impl PreparedRecord {
     pub fn national_id(&self) -> Option<&str> {
         self.national_id.as_deref()
     }
+
+    /// The values one household shares, as keys that are equal exactly when the scorer calls
+    /// them `exact`: the phone key (last 8 digits) and the address words (sorted, joined). The
+    /// resolver counts how many people hold each (`docs/mpi.md`, Household and veto).
+    pub fn household_values(&self) -> (Option<&str>, Option<String>) {
+        let address = (!self.address.is_empty()).then(|| {
+            let mut words: Vec<&str> = self.address.iter().map(String::as_str).collect();
+            words.sort_unstable();
+            words.join(" ")
+        });
+        (self.phone.as_deref(), address)
+    }
+
+    /// The year of birth, if a date was written (a placeholder date counts as none).
+    pub fn birth_year(&self) -> Option<u32> {
+        self.dob.as_ref().map(Dob::year)
+    }
 }
 
 /// The distinct words of an address (at most 32), written over `out`'s strings.

@@ -21,9 +21,23 @@ pub struct Explanation {
     pub household: (f64, f64),
     /// The prior log-odds the score started from.
     pub prior: f64,
+    /// True when a personal field contradicts (another sex, first name, national ID, birth
+    /// dates years apart, or another first name and another birth date): not a guard's doubt.
+    pub contradicted: bool,
 }
 
 impl Explanation {
+    /// True when the pair agrees on at most one personal field (a first name, a birth date or
+    /// a national ID at least `phonetic`) while another contradicts it. Between two members of one
+    /// household that is what twins (one date, two names) and namesakes of two generations (one
+    /// name, two dates) look like: all else they share is the household's. The resolver asks it
+    /// of pairs whose phone or address a third person holds (`docs/mpi.md`, Household and veto).
+    pub fn one_personal_agreement_against_contradiction(&self) -> bool {
+        let agrees = |i: usize| self.fields[i].1 >= Level::Phonetic;
+        let personal = [0, 2, 5].into_iter().filter(|&i| agrees(i)).count();
+        self.contradicted && personal <= 1
+    }
+
     /// The explanation as a JSON object text, ending with the reasons in plain words (`reasons.rs`).
     pub fn to_json(&self) -> String {
         let mut s = String::with_capacity(512);
@@ -215,38 +229,41 @@ pub fn address_key(words: &[String]) -> String {
 pub(super) fn name_slots(
     a: &PreparedRecord,
     b: &PreparedRecord,
-) -> (Level, Level, bool, Option<Slot>, Option<Slot>) {
-    let (first, last, swapped) = compare_names(a, b);
+) -> (Level, Level, NamePairs, Option<Slot>, Option<Slot>) {
+    let (first, last, pairs) = compare_names(a, b);
     if first == Level::Disagree && last == Level::Disagree {
         let s = Some(Slot::NamesBothDisagree);
-        return (first, last, swapped, s, s);
+        return (first, last, pairs, s, s);
     }
-    let (fa, fb, la, lb) = names_compared(a, b, swapped);
+    let (fa, fb, la, lb) = names_compared(a, b, pairs);
     (
         first,
         last,
-        swapped,
+        pairs,
         name_slot(true, first, common(fa, fb)),
         name_slot(false, last, common(la, lb)),
     )
 }
 
-/// The names each slot compared: crosswise when the names were swapped.
+/// The names each slot compared (first slot a, b; last slot a, b): crosswise when the names
+/// were swapped, the crosswise agreeing pair as the family name when only it agreed.
 #[allow(clippy::type_complexity)]
 fn names_compared<'r>(
     a: &'r PreparedRecord,
     b: &'r PreparedRecord,
-    swapped: bool,
+    pairs: NamePairs,
 ) -> (
     &'r Option<Name>,
     &'r Option<Name>,
     &'r Option<Name>,
     &'r Option<Name>,
 ) {
-    if swapped {
-        (&a.first, &b.last, &a.last, &b.first)
-    } else {
-        (&a.first, &b.first, &a.last, &b.last)
+    match pairs {
+        NamePairs::Straight => (&a.first, &b.first, &a.last, &b.last),
+        NamePairs::Swapped | NamePairs::FamilyCrosswise(false) => {
+            (&a.first, &b.last, &a.last, &b.first)
+        }
+        NamePairs::FamilyCrosswise(true) => (&a.last, &b.first, &a.first, &b.last),
     }
 }
 
@@ -275,12 +292,13 @@ pub fn explain_prepared(a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
 /// Compares two prepared records field by field.
 pub fn explain_prepared_with(p: &Params, a: &PreparedRecord, b: &PreparedRecord) -> Explanation {
     let (a, b) = ordered(a, b);
-    let (first, last, swapped, first_slot, last_slot) = name_slots(a, b);
+    let (first, last, pairs, first_slot, last_slot) = name_slots(a, b);
+    let swapped = pairs != NamePairs::Straight;
     let others = other_fields(p, a, b);
     let dob = others[0].1;
     let nid = others[3].1;
     let no_name_agrees = first == Level::Disagree && last == Level::Disagree;
-    let (fa, _, la, _) = names_compared(a, b, swapped);
+    let (fa, fb, la, _) = names_compared(a, b, pairs);
     let fields = [
         (
             "first_name",
@@ -319,7 +337,11 @@ pub fn explain_prepared_with(p: &Params, a: &PreparedRecord, b: &PreparedRecord)
     // are the twins case with nothing to tell them apart: guarded as well (`docs/mpi.md`).
     // A family name missing on one side does not tell twins apart either ("Awa" and "Adama" born
     // the same day at one address, no family name written on one card).
-    let twins = first == Level::Disagree
+    // Sisters and brothers often share one part of a compound given name ("Ndèye Fatou" /
+    // "Ndèye", "Marie-Thérèse" / "Anne-Marie"): that weak agreement tells twins apart no better
+    // than two different names (`docs/mpi.md`, Household and veto).
+    let shared_part = first == Level::Similar && (compound(fa) || compound(fb));
+    let twins = (first == Level::Disagree || shared_part)
         && last != Level::Disagree
         && (dob >= Level::Close || dob == Level::Missing);
     let generations = first >= Level::Close
@@ -330,6 +352,12 @@ pub fn explain_prepared_with(p: &Params, a: &PreparedRecord, b: &PreparedRecord)
     // household data agree, which a person must confirm (the names weigh as one event, see
     // `NAMES_BOTH_DISAGREE_EACH`).
     let mut reasons = contradictions(a, b, Some(first), &others);
+    // Another first name and another birth date (not a slip of one, not years apart either):
+    // the second, weaker contradiction (`docs/mpi.md`, Household and veto).
+    let other_date = another_birth_date(first, &others, &reasons);
+    if let Some(why) = other_date {
+        reasons.push(why.to_string());
+    }
     // Two independent contradictions of the person (sex, date, given name) are not one slip.
     // A national ID retyped with two slips is a clerical error a person can spot: it keeps a pair
     // out of the link band, not out of review.
@@ -339,14 +367,15 @@ pub fn explain_prepared_with(p: &Params, a: &PreparedRecord, b: &PreparedRecord)
         .count()
         >= 2;
     if reasons.is_empty() && (twins || generations || no_name_agrees) && nid != Level::Exact {
-        reasons.push(guard_reason(twins, generations));
+        reasons.push(guard_reason(twins, shared_part, generations));
     }
     if reasons.is_empty() && household_only && log_odds > GUARD_CAP {
-        reasons.push("only household evidence (family, phone, address, clinic) agrees".to_string());
+        reasons.push(GUARD_REASONS[4].to_string());
     }
     if !reasons.is_empty() {
         log_odds = log_odds.min(if strong { VETO_CAP } else { GUARD_CAP });
     }
+    let contradicted = reasons.iter().any(|r| !is_guard_reason(r));
     let veto = (!reasons.is_empty()).then(|| reasons.join("; "));
     Explanation {
         score: logistic(log_odds),
@@ -356,6 +385,7 @@ pub fn explain_prepared_with(p: &Params, a: &PreparedRecord, b: &PreparedRecord)
         veto,
         household,
         prior: p.prior,
+        contradicted,
     }
 }
 
@@ -442,14 +472,52 @@ pub fn identity_contradiction(a: &PreparedRecord, b: &PreparedRecord) -> Option<
         .next()
 }
 
+/// True for a compound given name ("ndeye fatou", "marie therese").
+fn compound(n: &Option<Name>) -> bool {
+    n.as_ref().is_some_and(|n| n.norm().contains(' '))
+}
+
+/// "birth dates differ" when the first names differ and the two birth dates differ by more than
+/// a slip (the level is `similar`, the same year only, or `disagree`) without being years apart
+/// (that is a contradiction of its own), and no national ID agrees even in part. Such a pair has
+/// nothing personal in common: only what a household shares (family name, phone, address,
+/// clinic). A true pair needs two independent errors to look like this (a replaced first name,
+/// ~1 pair in 10, and a wrongly written date, ~1 in 20), two siblings need none.
+fn another_birth_date(
+    first: Level,
+    others: &[(&'static str, Level, f64); 7],
+    reasons: &[String],
+) -> Option<&'static str> {
+    let (dob, nid) = (others[0].1, others[3].1);
+    let dates_differ = matches!(dob, Level::Similar | Level::Disagree);
+    let years_apart = reasons.iter().any(|r| r.starts_with("birth"));
+    (first == Level::Disagree && dates_differ && !years_apart && nid <= Level::Disagree)
+        .then_some("birth dates differ")
+}
+
+/// The reasons that are a guard's doubt, not a contradiction.
+const GUARD_REASONS: [&str; 5] = [
+    "first names share only one part, same family (twins or siblings)",
+    "other first names, same family (twins or siblings)",
+    "same names, another birth date (another generation)",
+    "neither name agrees",
+    "only household evidence (family, phone, address, clinic) agrees",
+];
+
+fn is_guard_reason(r: &str) -> bool {
+    GUARD_REASONS.contains(&r)
+}
+
 /// The guard's reason when no contradiction named one.
-fn guard_reason(twins: bool, generations: bool) -> String {
-    if twins {
-        "other first names, same family (twins or siblings)"
+fn guard_reason(twins: bool, shared_part: bool, generations: bool) -> String {
+    if twins && shared_part {
+        GUARD_REASONS[0]
+    } else if twins {
+        GUARD_REASONS[1]
     } else if generations {
-        "same names, another birth date (another generation)"
+        GUARD_REASONS[2]
     } else {
-        "neither name agrees"
+        GUARD_REASONS[3]
     }
     .to_string()
 }
