@@ -49,25 +49,10 @@ fn the_box_database_answers_mpi_score_in_the_sqlite3_shell() {
          ORDER BY 1, 2;\n",
         load.display()
     );
-    let out = Command::new(&shell)
-        .arg("-readonly")
-        .arg("-bail")
-        .arg(&b.db)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(sql.as_bytes())?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "sqlite3 failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = run_shell(
+        &shell,
+        &["-readonly".as_ref(), "-bail".as_ref(), b.db.as_os_str()],
+        &sql,
     );
 
     // The box's own numbers for the same pairs, with the same Rust code the box links.
@@ -112,16 +97,21 @@ fn the_box_database_answers_mpi_score_in_the_sqlite3_shell() {
 /// returns its standard output.
 fn shell_with_extension(shell: &str, sql: &str) -> String {
     let load = build_extension().with_extension("");
+    let script = format!(".load {}\n{sql}\n", load.display());
+    run_shell(shell, &["-bail".as_ref(), ":memory:".as_ref()], &script)
+}
+
+/// Runs a script in the stock `sqlite3` shell with these arguments; fails the test unless the
+/// shell succeeds, and returns its standard output.
+fn run_shell(shell: &str, args: &[&std::ffi::OsStr], script: &str) -> String {
     let out = Command::new(shell)
-        .arg("-bail")
-        .arg(":memory:")
+        .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .and_then(|mut child| {
             use std::io::Write;
-            let script = format!(".load {}\n{sql}\n", load.display());
             child.stdin.take().unwrap().write_all(script.as_bytes())?;
             child.wait_with_output()
         })
@@ -179,30 +169,15 @@ fn the_box_trained_parameters_drive_mpi_score_in_the_sqlite3_shell() {
          FROM r a JOIN r b ON a.u < b.u ORDER BY 1, 2;\n",
         load.display()
     );
-    let out = Command::new(&shell)
-        .arg("-readonly")
-        .arg("-bail")
-        .arg(&b.db)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(sql.as_bytes())?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sqlite3 failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = run_shell(
+        &shell,
+        &["-readonly".as_ref(), "-bail".as_ref(), b.db.as_os_str()],
+        &sql,
     );
     let store = kadi::store::Store::open(&b.db).unwrap();
     let params = kadi::mpi::params_in_force(&store).unwrap();
     assert!(params.trained.is_some(), "the trained table is in force");
     let mut differ = 0;
-    let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 30 * 29 / 2, "one answer per pair");
     for line in lines {

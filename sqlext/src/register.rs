@@ -303,7 +303,9 @@ fn params_arg(ctx: &Context<'_>, i: usize, function: &'static str) -> Result<Arc
         return Ok((*p).clone());
     }
     let Some(text) = text_arg(ctx, i, function)? else {
-        return Ok(Arc::new(mpi::default_params().clone()));
+        static DEFAULT: std::sync::LazyLock<Arc<mpi::Params>> =
+            std::sync::LazyLock::new(|| Arc::new(mpi::default_params().clone()));
+        return Ok(DEFAULT.clone());
     };
     if text.len() > MAX_PARAMS_BYTES {
         return Err(fail(

@@ -816,11 +816,6 @@ impl Store {
             .context("reading the MPI parameters in force")
     }
 
-    /// Every stored parameter table, newest first.
-    pub fn mpi_params_all(&self) -> Result<Vec<MpiParamsRow>> {
-        self.mpi_params_where("1")
-    }
-
     fn mpi_params_where(&self, filter: &str) -> Result<Vec<MpiParamsRow>> {
         let mut stmt = self.conn().prepare(&format!(
             "SELECT id, created_at, created_by, records, params_json, active FROM mpi_params WHERE {filter} ORDER BY id DESC"
@@ -864,25 +859,6 @@ impl Store {
                 s.mpi_params_activate_in(id, actor)?;
             }
             Ok(id)
-        })
-    }
-
-    /// Puts stored table `id` in force (`None`: back to the a-priori table), audited.
-    pub fn mpi_params_activate(&self, id: Option<i64>, actor: &str) -> Result<()> {
-        self.in_transaction(|s| match id {
-            Some(id) => s.mpi_params_activate_in(id, actor),
-            None => {
-                let before = s.mpi_params_in_force()?.map(|r| r.id);
-                s.conn()
-                    .execute("UPDATE mpi_params SET active = 0 WHERE active = 1", [])?;
-                s.audit(
-                    actor,
-                    "mpi.params.activate",
-                    None,
-                    Some(&serde_json::json!({ "in_force": before }).to_string()),
-                    Some(&serde_json::json!({ "in_force": null }).to_string()),
-                )
-            }
         })
     }
 
