@@ -558,4 +558,30 @@ fn the_review_screen_shows_each_pairs_reasons_in_words_and_splits_a_wrong_link()
         ),
         2
     );
+
+    // "Different people" on the twins' pair item: answered, gone from the screen, audited.
+    let pending = |b: &TestBox| {
+        count(
+            &b.db,
+            "SELECT count(*) FROM review_items WHERE status = 'pending'",
+        )
+    };
+    let before = pending(&b);
+    assert!(before >= 1, "the twins are still waiting");
+    browser.eval("window.__kadi_old = true");
+    browser.click("li:not(.split) button[value=different]");
+    browser.wait_for("the decision's answer", "!window.__kadi_old");
+    assert!(
+        browser.path().starts_with("/review?decided="),
+        "{}",
+        browser.path()
+    );
+    assert_eq!(pending(&b), before - 1);
+    assert_eq!(
+        count(
+            &b.db,
+            "SELECT count(*) FROM audit_log WHERE actor = 'awa' AND action = 'mpi.review.decide'"
+        ),
+        2
+    );
 }
