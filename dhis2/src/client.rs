@@ -578,13 +578,24 @@ impl Client {
         page: u32,
         page_size: u32,
     ) -> Result<Page<TrackedEntity>, Dhis2Error> {
-        let q = self.tracker_params(query, page, page_size, TRACKED_ENTITY_FIELDS)?;
-        let (wire, bytes) = self.get_json::<wire::WireTrackerPage<wire::WireTrackedEntity>>(
-            "tracker/trackedEntities",
-            &q,
-            false,
-        )?;
-        Ok(wire.into_page(page, page_size, bytes, |te| te.into_model(&query.program)))
+        let mut q = self.tracker_params(query, page, page_size, TRACKED_ENTITY_FIELDS)?;
+        q.push(("order", self.tracked_entity_order()?.into()));
+        let body = self.get("tracker/trackedEntities", &q, false)?;
+        decode_tracked_entities(&body, &query.program, page, page_size)
+    }
+
+    /// The `order` of tracked-entity pages: by creation time, which an update never changes, so
+    /// that offset paging is not torn by records edited while a sync pages (ordered by
+    /// `updatedAt`, an edited record jumps to the end and every later page shifts back by one,
+    /// skipping a record). The UID breaks ties where the version documents `trackedEntity` as an
+    /// order field (2.40+); before, ties in `createdAt` (bulk imports) may still reorder between
+    /// requests, which the run's completeness check catches.
+    fn tracked_entity_order(&self) -> Result<&'static str, Dhis2Error> {
+        Ok(if self.version()? >= (2, 40) {
+            "createdAt:asc,trackedEntity:asc"
+        } else {
+            "createdAt:asc"
+        })
     }
 
     /// How many tracked entities match `query`, when the server says (`totalPages=true` on a
@@ -603,6 +614,30 @@ impl Client {
         Ok(wire.into_page(1, 1, bytes, |te| te.tracked_entity).total)
     }
 
+    /// One page of the completeness listing: UID, `updatedAt` and deleted flag of each matching
+    /// tracked entity (`fields=trackedEntity,updatedAt,deleted`), in the same stable order as
+    /// the pages; with `with_total`, the server's count (`totalPages=true`) comes along.
+    pub fn tracked_entity_stamps(
+        &self,
+        query: &TrackedEntityQuery,
+        page: u32,
+        page_size: u32,
+        with_total: bool,
+    ) -> Result<Page<EntityStamp>, Dhis2Error> {
+        let mut q =
+            self.tracker_params(query, page, page_size, "trackedEntity,updatedAt,deleted")?;
+        q.push(("order", self.tracked_entity_order()?.into()));
+        if with_total {
+            q.push(("totalPages", "true".into()));
+        }
+        let (wire, bytes) = self.get_json::<wire::WireTrackerPage<wire::WireStamp>>(
+            "tracker/trackedEntities",
+            &q,
+            false,
+        )?;
+        Ok(wire.into_page(page, page_size, bytes, wire::WireStamp::into_model))
+    }
+
     /// One page of tracked-entity UIDs only (`fields=trackedEntity`), for deletion reconciliation.
     pub fn tracked_entity_uids(
         &self,
@@ -619,14 +654,22 @@ impl Client {
         Ok(wire.into_page(page, page_size, bytes, |te| te.tracked_entity))
     }
 
-    /// The tracked entities with these UIDs (in `program`), in one request per 100 UIDs.
+    /// The tracked entities with these UIDs (in `program`), in one request per 100 UIDs, decoded
+    /// record by record as pages are (records that do not decode are in `rejected`).
     pub fn tracked_entities_by_uid(
         &self,
         program: &str,
         uids: &[String],
-    ) -> Result<Vec<TrackedEntity>, Dhis2Error> {
+    ) -> Result<Page<TrackedEntity>, Dhis2Error> {
         let new_names = self.version()? >= (2, 41);
-        let mut out = Vec::with_capacity(uids.len());
+        let mut out = Page {
+            items: Vec::with_capacity(uids.len()),
+            page: 1,
+            page_size: uids.len() as u32,
+            total: None,
+            bytes: 0,
+            rejected: Vec::new(),
+        };
         for chunk in uids.chunks(100) {
             let mut q: Vec<(&str, String)> = vec![("program", program.to_string())];
             if new_names {
@@ -638,12 +681,11 @@ impl Client {
             }
             q.push(("fields", TRACKED_ENTITY_FIELDS.to_string()));
             q.push(("pageSize", chunk.len().to_string()));
-            let (wire, _) = self.get_json::<wire::WireTrackerPage<wire::WireTrackedEntity>>(
-                "tracker/trackedEntities",
-                &q,
-                false,
-            )?;
-            out.extend(wire.items.into_iter().map(|te| te.into_model(program)));
+            let body = self.get("tracker/trackedEntities", &q, false)?;
+            let page = decode_tracked_entities(&body, program, 1, chunk.len() as u32)?;
+            out.bytes += page.bytes;
+            out.items.extend(page.items);
+            out.rejected.extend(page.rejected);
         }
         Ok(out)
     }
@@ -689,17 +731,30 @@ fn error_message(body: &[u8], content_type: &str) -> Option<String> {
     Some(text.chars().take(300).collect())
 }
 
+/// A tracker page decoded record by record ([`wire::decode_tracked_entities`]).
+fn decode_tracked_entities(
+    body: &Body,
+    program: &str,
+    page: u32,
+    page_size: u32,
+) -> Result<Page<TrackedEntity>, Dhis2Error> {
+    wire::decode_tracked_entities(&body.bytes, program, page, page_size)
+        .map_err(|e| json_error(e, &body.bytes, &body.url))
+}
+
 fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], url: &str) -> Result<T, Dhis2Error> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        if e.classify() == serde_json::error::Category::Eof {
-            Dhis2Error::Truncated(format!(
-                "truncated response from {url} ({} bytes): {e}",
-                bytes.len()
-            ))
-        } else {
-            Dhis2Error::Malformed(format!("unexpected JSON from {url}: {e}"))
-        }
-    })
+    serde_json::from_slice(bytes).map_err(|e| json_error(e, bytes, url))
+}
+
+fn json_error(e: serde_json::Error, bytes: &[u8], url: &str) -> Dhis2Error {
+    if e.classify() == serde_json::error::Category::Eof {
+        Dhis2Error::Truncated(format!(
+            "truncated response from {url} ({} bytes): {e}",
+            bytes.len()
+        ))
+    } else {
+        Dhis2Error::Malformed(format!("unexpected JSON from {url}: {e}"))
+    }
 }
 
 fn transport_error(e: ureq::Error, url: &str) -> Dhis2Error {

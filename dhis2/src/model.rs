@@ -121,6 +121,27 @@ pub struct Page<T> {
     /// Bytes of the response body as decoded, i.e. the JSON kadi parsed: after gzip, so more
     /// than the wire carried when the server compressed (for run reports).
     pub bytes: u64,
+    /// Records of the page kadi could not decode (invalid UTF-8, a broken value, a bad date):
+    /// left out of `items` so that one bad record does not stop the page, and named here so that
+    /// sync can quarantine and retry them.
+    pub rejected: Vec<RejectedRecord>,
+}
+
+/// A record of a page that could not be decoded, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedRecord {
+    /// Its tracked-entity UID; empty when even that could not be read.
+    pub uid: String,
+    pub reason: String,
+}
+
+/// What a cheap listing says of one tracked entity (`fields=trackedEntity,updatedAt,deleted`):
+/// enough to compare the store with the server without the records themselves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntityStamp {
+    pub uid: String,
+    pub updated_at: Option<String>,
+    pub deleted: bool,
 }
 
 /// The user kadi connects as (`/api/me`), whatever the version put where.

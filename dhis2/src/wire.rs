@@ -15,6 +15,27 @@ where
     Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
+/// An attribute value: a JSON scalar read as text (`"42"`, `42`, `true`), `null` as absent. An
+/// object or a list is no value DHIS2 stores: the record is refused (and quarantined by sync)
+/// rather than storing the JSON text as if it were the value.
+fn scalar_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s)),
+        Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+            Ok(Some(v.to_string()))
+        }
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "an attribute value must be text, not {}",
+            if other.is_array() {
+                "a list"
+            } else {
+                "an object"
+            }
+        ))),
+    }
+}
+
 /// A JSON scalar read as text (`"42"`, `42`, `true`), `null` as absent.
 fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(match Option::<serde_json::Value>::deserialize(d)? {
@@ -91,6 +112,7 @@ impl<T> WireTrackerPage<T> {
             total: pager.total.or(self.total),
             bytes,
             items: self.items.into_iter().map(f).collect(),
+            rejected: Vec::new(),
         }
     }
 }
@@ -103,7 +125,7 @@ pub(crate) struct WireAttribute {
     pub code: Option<String>,
     pub display_name: Option<String>,
     pub value_type: Option<String>,
-    #[serde(default, deserialize_with = "lenient_string")]
+    #[serde(default, deserialize_with = "scalar_string")]
     pub value: Option<String>,
     #[serde(alias = "lastUpdated")]
     pub updated_at: Option<String>,
@@ -210,6 +232,183 @@ impl WireTrackedEntity {
 pub(crate) struct WireUidOnly {
     #[serde(alias = "trackedEntityInstance")]
     pub tracked_entity: String,
+}
+
+/// A tracked entity's UID, `updatedAt` and deleted flag (the completeness listing).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct WireStamp {
+    #[serde(alias = "trackedEntityInstance")]
+    pub tracked_entity: String,
+    #[serde(alias = "lastUpdated")]
+    pub updated_at: Option<String>,
+    pub deleted: Option<bool>,
+}
+
+impl WireStamp {
+    pub fn into_model(self) -> EntityStamp {
+        EntityStamp {
+            uid: self.tracked_entity,
+            updated_at: self.updated_at,
+            deleted: self.deleted.unwrap_or(false),
+        }
+    }
+}
+
+/// Decodes a page of tracked entities record by record: the fast path reads the page at once;
+/// when that fails for anything but a cut-short body (an invalid UTF-8 byte, a value of the wrong
+/// shape), the page is read again as generic JSON and each record decoded alone, so the records
+/// that decode are kept and the others are named in [`Page::rejected`]. Invalid bytes are made
+/// visible (U+FFFD) only to find the records that carry them: those records are rejected, never
+/// stored with a replaced character. Records with an unreadable date are rejected too.
+pub(crate) fn decode_tracked_entities(
+    bytes: &[u8],
+    program: &str,
+    requested_page: u32,
+    requested_size: u32,
+) -> Result<Page<TrackedEntity>, serde_json::Error> {
+    let wire = match serde_json::from_slice::<WireTrackerPage<WireTrackedEntity>>(bytes) {
+        Ok(w) => w,
+        Err(e) if e.classify() == serde_json::error::Category::Eof => return Err(e),
+        Err(e) => return decode_one_by_one(bytes, program, requested_page, requested_size, e),
+    };
+    let mut rejected = Vec::new();
+    let mut page = wire.into_page(requested_page, requested_size, bytes.len() as u64, |te| {
+        te.into_model(program)
+    });
+    page.items.retain(|te| match bad_date(te) {
+        Some(reason) => {
+            rejected.push(RejectedRecord {
+                uid: te.uid.clone(),
+                reason,
+            });
+            false
+        }
+        None => true,
+    });
+    page.rejected = rejected;
+    Ok(page)
+}
+
+fn decode_one_by_one(
+    bytes: &[u8],
+    program: &str,
+    requested_page: u32,
+    requested_size: u32,
+    first_error: serde_json::Error,
+) -> Result<Page<TrackedEntity>, serde_json::Error> {
+    let text = String::from_utf8_lossy(bytes);
+    let bad_utf8 = matches!(text, std::borrow::Cow::Owned(_));
+    let wire: WireTrackerPage<serde_json::Value> = match serde_json::from_str(&text) {
+        Ok(w) => w,
+        // Cut short (retryable), whatever else the page holds.
+        Err(e) if e.classify() == serde_json::error::Category::Eof => return Err(e),
+        // Not a page at all (HTML, another shape): the first error says it best.
+        Err(_) => return Err(first_error),
+    };
+    let mut rejected = Vec::new();
+    let values = wire.into_page(requested_page, requested_size, bytes.len() as u64, |v| v);
+    let mut items = Vec::with_capacity(values.items.len());
+    for v in values.items {
+        let uid = ["trackedEntity", "trackedEntityInstance"]
+            .iter()
+            .find_map(|k| v.get(*k).and_then(|u| u.as_str()))
+            .unwrap_or("")
+            .to_string();
+        if bad_utf8 {
+            if let Some(path) = replacement_path(&v, "") {
+                rejected.push(RejectedRecord {
+                    uid,
+                    reason: format!("invalid UTF-8 in {path}"),
+                });
+                continue;
+            }
+        }
+        match serde_json::from_value::<WireTrackedEntity>(v) {
+            Ok(w) => {
+                let te = w.into_model(program);
+                match bad_date(&te) {
+                    Some(reason) => rejected.push(RejectedRecord { uid, reason }),
+                    None => items.push(te),
+                }
+            }
+            Err(e) => rejected.push(RejectedRecord {
+                uid,
+                reason: e.to_string(),
+            }),
+        }
+    }
+    Ok(Page {
+        items,
+        page: values.page,
+        page_size: values.page_size,
+        total: values.total,
+        bytes: values.bytes,
+        rejected,
+    })
+}
+
+/// Where in `v` a U+FFFD stands (the mark of an invalid byte after lossy decoding), as a path
+/// such as `attributes[0].value`.
+fn replacement_path(v: &serde_json::Value, at: &str) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) if s.contains('\u{FFFD}') => Some(at.to_string()),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| replacement_path(x, &format!("{at}[{i}]"))),
+        serde_json::Value::Object(o) => o.iter().find_map(|(k, x)| {
+            let here = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            if k.contains('\u{FFFD}') {
+                return Some(here);
+            }
+            replacement_path(x, &here)
+        }),
+        _ => None,
+    }
+}
+
+/// Why a record's dates cannot be used (the store de-duplicates and the watermark moves by
+/// `updatedAt`), if they cannot.
+fn bad_date(te: &TrackedEntity) -> Option<String> {
+    let dates = [
+        ("updatedAt", te.updated_at.as_deref()),
+        ("createdAt", te.created_at.as_deref()),
+    ];
+    let enrollment_dates = te
+        .enrollments
+        .iter()
+        .flat_map(|e| [("enrolledAt", e.enrolled_at.as_deref())]);
+    dates
+        .into_iter()
+        .chain(enrollment_dates)
+        .find_map(|(name, d)| {
+            d.filter(|d| !is_timestamp(d))
+                .map(|d| format!("bad date in {name}: {d:?}"))
+        })
+}
+
+/// `YYYY-MM-DD`, optionally followed by `T` and a time: what DHIS2 sends for every date.
+pub(crate) fn is_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 10 {
+        return false;
+    }
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if !(digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10)) {
+        return false;
+    }
+    let (m, d) = (
+        (b[5] - b'0') * 10 + (b[6] - b'0'),
+        (b[8] - b'0') * 10 + (b[9] - b'0'),
+    );
+    (1..=12).contains(&m)
+        && (1..=31).contains(&d)
+        && (b.len() == 10 || b[10] == b'T' || b[10] == b' ')
 }
 
 #[derive(Debug, Deserialize)]
@@ -634,6 +833,88 @@ mod tests {
             .tracked_entity_attributes
             .iter()
             .any(|t| t.option_set.is_some()));
+    }
+
+    /// A page of three records: the first carries an invalid UTF-8 byte in a name, the second
+    /// an attribute value that is an object, the third is fine; `updatedAt` of the third may be
+    /// replaced to test date checks.
+    fn page_with_bad_records(third_updated: &str) -> Vec<u8> {
+        let te = |uid: &str, value: &str, updated: &str| {
+            format!(
+                r#"{{"trackedEntity":"{uid}","updatedAt":"{updated}","attributes":[{{"attribute":"w75KJ2mc4zz","value":{value}}}]}}"#
+            )
+        };
+        let mut body = br#"{"page":1,"pageSize":3,"instances":["#.to_vec();
+        body.extend(te("Aaaaaaaaaa1", "\"AwaX\"", "2026-01-01T00:00:00.000").into_bytes());
+        // Replace the X with a lone continuation byte: invalid UTF-8 inside the string.
+        let x = body.iter().rposition(|b| *b == b'X').unwrap();
+        body[x] = 0xFF;
+        body.push(b',');
+        body.extend(te("Bbbbbbbbbb2", r#"{"x":1}"#, "2026-01-01T00:00:00.000").into_bytes());
+        body.push(b',');
+        body.extend(te("Ccccccccc3", "\"Moussa\"", third_updated).into_bytes());
+        body.extend(b"]}");
+        body
+    }
+
+    #[test]
+    fn a_page_with_undecodable_records_keeps_the_others_and_names_the_bad_ones() {
+        let p =
+            decode_tracked_entities(&page_with_bad_records("2026-01-02T00:00:00.000"), "", 1, 3)
+                .unwrap();
+        assert_eq!(p.items.len(), 1);
+        assert_eq!(p.items[0].uid, "Ccccccccc3");
+        assert_eq!(p.items[0].attributes[0].value, "Moussa");
+        let why: Vec<(&str, &str)> = p
+            .rejected
+            .iter()
+            .map(|r| (r.uid.as_str(), r.reason.as_str()))
+            .collect();
+        assert_eq!(why[0].0, "Aaaaaaaaaa1");
+        assert!(
+            why[0].1.contains("invalid UTF-8 in attributes[0].value"),
+            "{why:?}"
+        );
+        assert_eq!(why[1].0, "Bbbbbbbbbb2");
+        assert!(why[1].1.contains("must be text, not an object"), "{why:?}");
+        // A bad date is refused in both paths.
+        let p = decode_tracked_entities(&page_with_bad_records("2026-13-02T00:00:00"), "", 1, 3)
+            .unwrap();
+        assert!(p.items.is_empty());
+        assert!(
+            p.rejected[2].reason.contains("bad date in updatedAt"),
+            "{:?}",
+            p.rejected
+        );
+        let clean = br#"{"instances":[{"trackedEntity":"Ddddddddd4","updatedAt":"yesterday"}]}"#;
+        let p = decode_tracked_entities(clean, "", 1, 50).unwrap();
+        assert_eq!((p.items.len(), p.rejected.len()), (0, 1));
+        // A body cut short is still an error of the whole page (retried), not a rejection.
+        let body = page_with_bad_records("2026-01-02T00:00:00.000");
+        let err = decode_tracked_entities(&body[..body.len() - 10], "", 1, 3).unwrap_err();
+        assert_eq!(err.classify(), serde_json::error::Category::Eof);
+        assert!(decode_tracked_entities(b"<html>login</html>", "", 1, 3).is_err());
+    }
+
+    #[test]
+    fn timestamps_are_checked_for_shape_and_range() {
+        for ok in [
+            "2026-01-02",
+            "2026-01-02T03:04:05.678",
+            "2019-08-21T13:31:33.410Z",
+        ] {
+            assert!(is_timestamp(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "2026-1-02",
+            "2026-00-10",
+            "2026-02-32",
+            "yesterday",
+            "2026-01-02X",
+        ] {
+            assert!(!is_timestamp(bad), "{bad}");
+        }
     }
 
     #[test]
