@@ -53,6 +53,34 @@ pub struct Faults {
     pub max_page_size: Option<u32>,
 }
 
+/// The paging and decoding faults of issue 15, set with [`SimHandle::set_paging_faults`]: what
+/// a real server does under concurrent edits, a silent page-size cap, and records kadi cannot
+/// decode. Kept apart from [`Faults`] (transport failures), whose answers are whole pages.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PagingFaults {
+    /// After this page of tracked entities is served, the oldest records are updated.
+    pub shift: Option<Shift>,
+    /// Serve at most this many tracked entities per page, while the pager echoes the page size
+    /// asked (offsets count in served records, as a server that clamps `pageSize` first).
+    pub silent_cap: Option<u32>,
+    /// Records (by index) whose first name carries an invalid UTF-8 byte (0xFF) on the wire.
+    pub bad_byte: Vec<usize>,
+    /// Records (by index) whose first name is sent as a JSON object instead of text.
+    pub bad_value: Vec<usize>,
+    /// Without an `order` parameter, serve by `updatedAt` (as issue 15's stand-in did); by
+    /// default the simulator serves in registration order (its primary key).
+    pub updated_order_by_default: bool,
+}
+
+/// Concurrent edits between pages: once page `after_page` of a tracked-entity export was served,
+/// the `count` live records with the oldest `updatedAt` are updated (their `updatedAt` becomes
+/// now), which moves them to the end of the `updatedAt` order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shift {
+    pub after_page: u32,
+    pub count: usize,
+}
+
 /// One forced failure, for [`SimHandle::fail_next`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
@@ -160,6 +188,8 @@ pub struct SimStats {
 #[derive(Debug, Clone, Copy)]
 struct Meta {
     updated_ms: i64,
+    /// What `createdAt` says (the `order=createdAt` key).
+    created_ms: i64,
     health_center: u8,
     deleted: bool,
 }
@@ -191,6 +221,9 @@ struct State {
     records: RwLock<Records>,
     auth: Mutex<AuthState>,
     faults: Mutex<Faults>,
+    paging: Mutex<PagingFaults>,
+    /// Whether the [`Shift`] of `paging` already happened (it happens once).
+    shifted: AtomicBool,
     forced: Mutex<VecDeque<Fault>>,
     fault_rng: Mutex<data::SplitMix64>,
     stats: Mutex<SimStats>,
@@ -232,6 +265,24 @@ impl State {
         p.health_center = meta.health_center as usize;
         p.updated_ms = meta.updated_ms;
         Some((p, meta))
+    }
+
+    /// Performs the [`Shift`] once `page` of a full tracked-entity export has been served.
+    fn shift_after(&self, page: u32) {
+        let Some(shift) = lock(&self.paging).shift else {
+            return;
+        };
+        if shift.after_page != page || self.shifted.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let mut records = self.records.write().unwrap_or_else(|e| e.into_inner());
+        let mut live: Vec<usize> = (0..records.meta.len())
+            .filter(|&i| !records.meta[i].deleted)
+            .collect();
+        live.sort_by_key(|&i| (records.meta[i].updated_ms, i));
+        for i in live.into_iter().take(shift.count) {
+            records.meta[i].updated_ms = self.now_ms();
+        }
     }
 
     fn health_center(&self, hc: usize) -> &kadi_dhis2::model::OrgUnit {
@@ -285,6 +336,7 @@ pub fn start(config: SimConfig) -> Result<SimHandle> {
             let p = data::person_in(config.seed, config.shape, i);
             Meta {
                 updated_ms: p.updated_ms,
+                created_ms: p.created_ms,
                 health_center: p.health_center as u8,
                 deleted: false,
             }
@@ -304,6 +356,8 @@ pub fn start(config: SimConfig) -> Result<SimHandle> {
         }),
         auth: Mutex::new(AuthState::default()),
         faults: Mutex::new(config.faults.clone()),
+        paging: Mutex::new(PagingFaults::default()),
+        shifted: AtomicBool::new(false),
         forced: Mutex::new(VecDeque::new()),
         fault_rng: Mutex::new(data::SplitMix64::new(config.seed ^ 0xFA17)),
         stats: Mutex::new(SimStats::default()),
@@ -460,6 +514,7 @@ impl SimHandle {
             let now = self.state.now_ms();
             records.meta.push(Meta {
                 updated_ms: now,
+                created_ms: p.created_ms,
                 health_center: p.health_center as u8,
                 deleted: false,
             });
@@ -589,6 +644,17 @@ impl SimHandle {
         *lock(&self.state.faults) = faults;
     }
 
+    /// Replaces the paging and decoding faults (a [`Shift`] set here happens once).
+    pub fn set_paging_faults(&self, faults: PagingFaults) {
+        *lock(&self.state.paging) = faults;
+        self.state.shifted.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether the [`Shift`] of the paging faults has happened.
+    pub fn shifted(&self) -> bool {
+        self.state.shifted.load(Ordering::SeqCst)
+    }
+
     /// Forces the next `n` tracker requests to fail with `fault` (before random faults apply).
     pub fn fail_next(&self, n: usize, fault: Fault) {
         let mut q = lock(&self.state.forced);
@@ -642,6 +708,7 @@ pub fn generate(seed: u64, records: usize) -> Vec<TrackedEntity> {
             let p = data::person(seed, i);
             let m = Meta {
                 updated_ms: p.updated_ms,
+                created_ms: p.created_ms,
                 health_center: p.health_center as u8,
                 deleted: false,
             };

@@ -240,7 +240,13 @@ fn respond(
             json_response(200, body[..cut].to_string())
         }
         _ => {
-            let mut r = json_response(200, body);
+            let mut r = if route.starts_with("tracker/") && body.contains(BAD_BYTE_MARK) {
+                Response::from_data(with_bad_bytes(body))
+                    .with_status_code(StatusCode(200))
+                    .with_header(header("Content-Type", "application/json;charset=UTF-8"))
+            } else {
+                json_response(200, body)
+            };
             if let Some(tag) = etag {
                 r = r.with_header(header("ETag", &tag));
             }
@@ -862,8 +868,81 @@ fn health_centers_in_scope(
         .collect())
 }
 
+/// The keys `order` accepts for tracked entities (DHIS2 answers 400 to others).
+const ORDER_KEYS: [&str; 7] = [
+    "createdAt",
+    "createdAtClient",
+    "updatedAt",
+    "updatedAtClient",
+    "trackedEntity",
+    "enrolledAt",
+    "inactive",
+];
+
+/// `order=key:dir,...` as (key, descending); unknown keys are a 400 as in DHIS2.
+fn parse_order(order: Option<&str>) -> Result<Vec<(String, bool)>, Resp> {
+    let Some(order) = order.filter(|o| !o.trim().is_empty()) else {
+        return Ok(Vec::new());
+    };
+    order
+        .split(',')
+        .map(|item| {
+            let (key, dir) = item.trim().split_once(':').unwrap_or((item.trim(), "asc"));
+            if !ORDER_KEYS.contains(&key) {
+                return Err(error_response(
+                    400,
+                    &format!("order parameter is invalid. Supported properties are {}", ORDER_KEYS.join(", ")),
+                ));
+            }
+            match dir.to_ascii_lowercase().as_str() {
+                "asc" => Ok((key.to_string(), false)),
+                "desc" => Ok((key.to_string(), true)),
+                _ => Err(error_response(400, &format!("'{dir}' is not a valid sort direction"))),
+            }
+        })
+        .collect()
+}
+
+/// Record indices in the order asked (`order`, or `updatedAt` when the paging faults say so);
+/// without either, registration order. UIDs are computed only to break ties.
+fn sort_records(state: &State, meta: &[Meta], picked: &mut [u64], order: &[(String, bool)]) {
+    let seed = state.config.seed;
+    let key = |k: &str, i: u64| -> i64 {
+        let m = &meta[i as usize];
+        match k {
+            "createdAt" | "createdAtClient" | "enrolledAt" => m.created_ms,
+            "updatedAt" | "updatedAtClient" => m.updated_ms,
+            _ => 0,
+        }
+    };
+    picked.sort_by(|&a, &b| {
+        for (k, desc) in order {
+            let o = if k == "trackedEntity" {
+                data::record_uid(seed, data::KIND_TE, a).cmp(&data::record_uid(seed, data::KIND_TE, b))
+            } else {
+                key(k, a).cmp(&key(k, b))
+            };
+            let o = if *desc { o.reverse() } else { o };
+            if o.is_ne() {
+                return o;
+            }
+        }
+        a.cmp(&b)
+    });
+}
+
 fn tracker_list(state: &State, params: &Params, kind: Kind) -> Result<Answer, Resp> {
     let q = tracker_query(state, params, kind)?;
+    let mut order = parse_order(params.get("order"))?;
+    let paging = lock(&state.paging).clone();
+    if order.is_empty() && paging.updated_order_by_default {
+        order.push(("updatedAt".into(), false));
+    }
+    // A silent cap serves fewer while the pager echoes the size asked.
+    let served = match paging.silent_cap {
+        Some(cap) if kind == Kind::TrackedEntities => q.page_size.min(cap.max(1)),
+        _ => q.page_size,
+    } as usize;
     let records = state.records.read().unwrap_or_else(|e| e.into_inner());
     let matches = |i: usize, m: &Meta| {
         (q.include_deleted || !m.deleted)
@@ -874,19 +953,29 @@ fn tracker_list(state: &State, params: &Params, kind: Kind) -> Result<Answer, Re
                 .unwrap_or(false)
             && q.uids.as_ref().is_none_or(|u| u.contains(&(i as u64)))
     };
-    let skip = (q.page as usize - 1) * q.page_size as usize;
-    let mut picked = Vec::with_capacity(q.page_size as usize);
+    let skip = (q.page as usize - 1) * served;
+    let mut picked = Vec::with_capacity(served);
     let mut total = 0u64;
-    for (i, m) in records.meta.iter().enumerate() {
-        if !matches(i, m) {
-            continue;
+    if order.is_empty() {
+        for (i, m) in records.meta.iter().enumerate() {
+            if !matches(i, m) {
+                continue;
+            }
+            total += 1;
+            if total as usize > skip && picked.len() < served {
+                picked.push(i as u64);
+            } else if picked.len() >= served && !q.total_pages {
+                break;
+            }
         }
-        total += 1;
-        if total as usize > skip && picked.len() < q.page_size as usize {
-            picked.push(i as u64);
-        } else if picked.len() >= q.page_size as usize && !q.total_pages {
-            break;
-        }
+    } else {
+        let mut all: Vec<u64> = (0..records.meta.len())
+            .filter(|&i| matches(i, &records.meta[i]))
+            .map(|i| i as u64)
+            .collect();
+        total = all.len() as u64;
+        sort_records(state, &records.meta, &mut all, &order);
+        picked.extend(all.into_iter().skip(skip).take(served));
     }
     let spec = effective_fields(state, params.get("fields"), kind);
     let mut items = String::with_capacity(picked.len() * 1800);
@@ -941,6 +1030,9 @@ fn tracker_list(state: &State, params: &Params, kind: Kind) -> Result<Answer, Re
     body.push_str(":[");
     body.push_str(&items);
     body.push_str("]}");
+    if kind == Kind::TrackedEntities && spec.wants("attributes").is_some() {
+        state.shift_after(q.page);
+    }
     Ok(Answer { body, etag: None })
 }
 
@@ -1017,10 +1109,59 @@ impl<'a> ObjWriter<'a> {
     }
 }
 
-fn write_attributes(out: &mut String, spec: &FieldSpec, p: &data::Person, m: &Meta) {
+/// Stands in the written JSON for a byte that is not UTF-8 (a `String` cannot hold one); the
+/// answer's bytes get 0xFF in its place ([`with_bad_bytes`]).
+const BAD_BYTE_MARK: &str = "\u{F8FF}\u{F8FE}";
+
+/// How a record's first name goes wrong on the wire ([`super::PagingFaults`]).
+#[derive(Clone, Copy, PartialEq)]
+enum BadRecord {
+    Fine,
+    /// An invalid UTF-8 byte inside the name.
+    Byte,
+    /// A JSON object where the name's text should be.
+    Value,
+}
+
+fn bad_record(state: &State, i: u64) -> BadRecord {
+    let paging = lock(&state.paging);
+    if paging.bad_byte.contains(&(i as usize)) {
+        BadRecord::Byte
+    } else if paging.bad_value.contains(&(i as usize)) {
+        BadRecord::Value
+    } else {
+        BadRecord::Fine
+    }
+}
+
+/// The answer's bytes with every [`BAD_BYTE_MARK`] replaced by the invalid byte 0xFF.
+fn with_bad_bytes(body: String) -> Vec<u8> {
+    let mark = BAD_BYTE_MARK.as_bytes();
+    let bytes = body.into_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(mark) {
+            out.push(0xFF);
+            i += mark.len();
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn write_attributes(
+    out: &mut String,
+    spec: &FieldSpec,
+    p: &data::Person,
+    m: &Meta,
+    bad: BadRecord,
+) {
     out.push('[');
     let mut first = true;
-    for (a, v) in ATTRIBUTES.iter().zip(p.values.iter()) {
+    for (k, (a, v)) in ATTRIBUTES.iter().zip(p.values.iter()).enumerate() {
         let Some(v) = v else { continue };
         if !first {
             out.push(',');
@@ -1034,7 +1175,15 @@ fn write_attributes(out: &mut String, spec: &FieldSpec, p: &data::Person, m: &Me
         o.ts("updatedAt", m.updated_ms);
         o.str("storedBy", "admin");
         o.str("valueType", a.value_type);
-        o.str("value", v);
+        match bad {
+            BadRecord::Byte if k == 0 => o.str("value", &format!("{v}{BAD_BYTE_MARK}")),
+            BadRecord::Value if k == 0 => {
+                let mut given = String::new();
+                write_json_str(&mut given, v);
+                o.raw("value", &format!("{{\"given\":{given}}}"));
+            }
+            _ => o.str("value", v),
+        }
         o.end();
     }
     out.push(']');
@@ -1080,7 +1229,7 @@ fn write_enrollment(
     o.raw("relationships", "[]");
     if with_attributes {
         if let Some(sub) = o.key("attributes") {
-            write_attributes(o.out, sub, p, m);
+            write_attributes(o.out, sub, p, m, bad_record(state, i));
         }
     }
     o.raw("notes", "[]");
@@ -1113,7 +1262,7 @@ fn write_tracked_entity(
     }
     o.raw("relationships", "[]");
     if let Some(sub) = o.key("attributes") {
-        write_attributes(o.out, sub, p, m);
+        write_attributes(o.out, sub, p, m, bad_record(state, i));
     }
     if let Some(sub) = o.key("enrollments") {
         o.out.push('[');
