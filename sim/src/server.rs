@@ -891,13 +891,19 @@ fn parse_order(order: Option<&str>) -> Result<Vec<(String, bool)>, Resp> {
             if !ORDER_KEYS.contains(&key) {
                 return Err(error_response(
                     400,
-                    &format!("order parameter is invalid. Supported properties are {}", ORDER_KEYS.join(", ")),
+                    &format!(
+                        "order parameter is invalid. Supported properties are {}",
+                        ORDER_KEYS.join(", ")
+                    ),
                 ));
             }
             match dir.to_ascii_lowercase().as_str() {
                 "asc" => Ok((key.to_string(), false)),
                 "desc" => Ok((key.to_string(), true)),
-                _ => Err(error_response(400, &format!("'{dir}' is not a valid sort direction"))),
+                _ => Err(error_response(
+                    400,
+                    &format!("'{dir}' is not a valid sort direction"),
+                )),
             }
         })
         .collect()
@@ -918,7 +924,11 @@ fn sort_records(state: &State, meta: &[Meta], picked: &mut [u64], order: &[(Stri
     picked.sort_by(|&a, &b| {
         for (k, desc) in order {
             let o = if k == "trackedEntity" {
-                data::record_uid(seed, data::KIND_TE, a).cmp(&data::record_uid(seed, data::KIND_TE, b))
+                data::record_uid(seed, data::KIND_TE, a).cmp(&data::record_uid(
+                    seed,
+                    data::KIND_TE,
+                    b,
+                ))
             } else {
                 key(k, a).cmp(&key(k, b))
             };

@@ -117,7 +117,21 @@ impl SyncArgs {
                 report(json, &runs, || {
                     runs.iter()
                         .map(|r| {
-                            format!("#{} {} {} {}", r.id, r.program_uid, r.started_at, r.status)
+                            let mut line = format!(
+                                "#{} {} {} {}",
+                                r.id, r.program_uid, r.started_at, r.status
+                            );
+                            let count = |k: &str| {
+                                r.report.as_ref().and_then(|j| j[k].as_u64()).unwrap_or(0)
+                            };
+                            for (k, what) in
+                                [("quarantined", "quarantined"), ("missing", "missing")]
+                            {
+                                if count(k) > 0 {
+                                    line.push_str(&format!(", {} {what}", count(k)));
+                                }
+                            }
+                            line
                         })
                         .collect::<Vec<_>>()
                         .join("\n")
@@ -202,6 +216,26 @@ fn human(r: &kadi::sync::SyncReport) -> String {
     );
     if r.reconciled {
         s.push_str("\nreconciled deletions with the server's list of UIDs");
+    }
+    if r.fetched_by_uid > 0 {
+        s.push_str(&format!(
+            "\nfetched {} tracked entities by UID after checking the server's list",
+            r.fetched_by_uid
+        ));
+    }
+    if let Some(cap) = r.page_size_cap {
+        s.push_str(&format!(
+            "\nthe server caps pages at {cap} records: paged at {cap}"
+        ));
+    }
+    if !r.partial_reasons.is_empty() {
+        s.push_str(&format!(
+            "\nPARTIAL: {} (the next sync retries)",
+            r.partial_reasons.join("; ")
+        ));
+    }
+    for q in &r.quarantine {
+        s.push_str(&format!("\nquarantined {}: {}", q.uid, q.reason));
     }
     if let Some(page) = r.resumed_from_page {
         s.push_str(&format!("\nresumed an interrupted run at page {page}"));

@@ -32,6 +32,8 @@ const MIGRATIONS: &[&str] = &[
     // Review item kinds: `split` items from `kadi mpi recheck`.
     include_str!("schema_v8.sql"),
     include_str!("schema_v9.sql"),
+    // Sync runs may end `partial`; undecodable records wait in `sync_quarantine`.
+    include_str!("schema_v10.sql"),
 ];
 
 /// The schema version this build expects.

@@ -445,26 +445,61 @@ impl Store {
         Ok(())
     }
 
-    /// Starts a reconciliation: an empty temporary set of UIDs the server still has.
+    /// Starts a completeness check: an empty temporary set of what the server listed (UID,
+    /// `updatedAt`, deleted flag).
     pub fn reconcile_begin(&self) -> Result<()> {
         self.conn().execute_batch(
-            "CREATE TEMP TABLE IF NOT EXISTS reconcile_seen(uid TEXT PRIMARY KEY) WITHOUT ROWID; DELETE FROM reconcile_seen;",
+            "DROP TABLE IF EXISTS temp.reconcile_seen;
+             CREATE TEMP TABLE reconcile_seen(uid TEXT PRIMARY KEY, updated_at TEXT, deleted INTEGER NOT NULL) WITHOUT ROWID;",
         )?;
         Ok(())
     }
 
-    /// Adds UIDs the server listed to the reconciliation set.
-    pub fn reconcile_add(&self, uids: &[&str]) -> Result<()> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached("INSERT OR IGNORE INTO temp.reconcile_seen(uid) VALUES (?1)")?;
-        for uid in uids {
-            stmt.execute(params![uid])?;
+    /// Adds what the server listed, as (UID, `updatedAt`, deleted); a UID listed twice (pages
+    /// that overlap) keeps its last stamp.
+    pub fn reconcile_add(&self, stamps: &[(&str, Option<&str>, bool)]) -> Result<()> {
+        let mut stmt = self.conn().prepare_cached(
+            "INSERT OR REPLACE INTO temp.reconcile_seen(uid, updated_at, deleted) VALUES (?1, ?2, ?3)",
+        )?;
+        for (uid, updated_at, deleted) in stamps {
+            stmt.execute(params![uid, updated_at, *deleted as i64])?;
         }
         Ok(())
     }
 
-    /// Live tracked entities enrolled in `program_uid` that the server did not list (to delete).
+    /// How many distinct UIDs the server listed so far.
+    pub fn reconcile_listed(&self) -> Result<u64> {
+        Ok(self
+            .conn()
+            .query_row("SELECT count(*) FROM temp.reconcile_seen", [], |r| {
+                r.get::<_, i64>(0)
+            })? as u64)
+    }
+
+    /// Listed live records the store lacks, holds deleted, or holds at another `updatedAt`:
+    /// what a run must fetch by UID to hold what the server holds.
+    pub fn reconcile_stale(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT s.uid FROM temp.reconcile_seen s LEFT JOIN tracked_entities t ON t.uid = s.uid
+             WHERE s.deleted = 0 AND (t.uid IS NULL OR t.deleted = 1 OR t.server_updated_at IS NOT s.updated_at)
+             ORDER BY s.uid",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+    }
+
+    /// Records the server listed as deleted that the store still holds live.
+    pub fn reconcile_listed_deleted(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT s.uid FROM temp.reconcile_seen s JOIN tracked_entities t ON t.uid = s.uid
+             WHERE s.deleted = 1 AND t.deleted = 0 ORDER BY s.uid",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+    }
+
+    /// Live tracked entities enrolled in `program_uid` that the server did not list (to delete,
+    /// after a listing of every UID).
     pub fn reconcile_missing(&self, program_uid: &str) -> Result<Vec<String>> {
         let mut stmt = self.conn().prepare(
             "SELECT DISTINCT t.uid FROM tracked_entities t JOIN enrollments e ON e.tracked_entity_uid = t.uid
@@ -473,6 +508,38 @@ impl Store {
         )?;
         let rows = stmt.query_map(params![program_uid], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+    }
+
+    /// Puts (or keeps) a record that could not be decoded in quarantine, with the reason.
+    pub fn quarantine_put(&self, program_uid: &str, uid: &str, reason: &str) -> Result<()> {
+        let now = now_utc();
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO sync_quarantine(program_uid, uid, reason, first_seen_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?4)
+                 ON CONFLICT(program_uid, uid) DO UPDATE SET reason = excluded.reason,
+                   last_seen_at = excluded.last_seen_at, attempts = attempts + 1",
+            )?
+            .execute(params![program_uid, uid, reason, now])
+            .with_context(|| format!("quarantining tracked entity {uid}"))?;
+        Ok(())
+    }
+
+    /// Takes a record out of quarantine (it decoded); whether it was in.
+    pub fn quarantine_release(&self, program_uid: &str, uid: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .prepare_cached("DELETE FROM sync_quarantine WHERE program_uid = ?1 AND uid = ?2")?
+            .execute(params![program_uid, uid])?
+            > 0)
+    }
+
+    /// The quarantined records of a program as (UID, reason), by UID.
+    pub fn quarantined(&self, program_uid: &str) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT uid, reason FROM sync_quarantine WHERE program_uid = ?1 ORDER BY uid",
+        )?;
+        let rows = stmt.query_map(params![program_uid], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Drops the reconciliation set.
@@ -678,7 +745,7 @@ impl Store {
     /// Whether a sync of the program ever completed.
     pub fn program_ever_synced(&self, program_uid: &str) -> Result<bool> {
         Ok(self.conn().query_row(
-            "SELECT EXISTS(SELECT 1 FROM sync_runs WHERE program_uid = ?1 AND status = 'ok')",
+            "SELECT EXISTS(SELECT 1 FROM sync_runs WHERE program_uid = ?1 AND status IN ('ok', 'partial'))",
             params![program_uid],
             |r| r.get(0),
         )?)
@@ -747,7 +814,7 @@ impl Store {
             .context("reading the last DHIS2 server date")
     }
 
-    /// Records the end of a run (`ok` or `failed`) with its report.
+    /// Records the end of a run (`ok`, `partial` or `failed`) with its report.
     pub fn finish_sync_run(&self, run_id: i64, status: &str, report_json: &str) -> Result<()> {
         self.conn().execute(
             "UPDATE sync_runs SET finished_at = ?2, status = ?3, report_json = ?4 WHERE id = ?1",

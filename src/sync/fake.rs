@@ -6,7 +6,9 @@
 //! Not a DHIS2 imitation: no versions' wire shapes, auth or parameter names (the HTTP simulator
 //! and `tests/dhis2_*.rs` test those). Only in builds with the `demo` feature.
 use super::Dhis2Source;
-use crate::dhis2::model::{OrgUnit, OrgUnitLevel, Page, Program, SystemInfo, TrackedEntity};
+use crate::dhis2::model::{
+    EntityStamp, OrgUnit, OrgUnitLevel, Page, Program, SystemInfo, TrackedEntity,
+};
 use crate::dhis2::{parse_version, Dhis2Error, TrackedEntityQuery};
 use crate::sim::data;
 use std::collections::VecDeque;
@@ -21,7 +23,8 @@ pub enum Call {
     OrgUnitLevels,
     TrackedEntitiesPage,
     TrackedEntitiesTotal,
-    TrackedEntityUids,
+    TrackedEntityStamps,
+    TrackedEntitiesByUid,
 }
 
 /// The fake server; cheap to build (records are generated at once).
@@ -174,6 +177,7 @@ impl FakeDhis2 {
             page_size: size,
             total: None,
             bytes: 0,
+            rejected: Vec::new(),
         }
     }
 }
@@ -235,14 +239,51 @@ impl Dhis2Source for FakeDhis2 {
         Ok(Some(self.matching(query)?.len() as u64))
     }
 
-    fn tracked_entity_uids(
+    fn tracked_entity_stamps(
         &self,
         query: &TrackedEntityQuery,
         page: u32,
         page_size: u32,
-    ) -> Result<Page<String>, Dhis2Error> {
-        self.enter(Call::TrackedEntityUids)?;
-        let all = self.matching(query)?.into_iter().map(|t| t.uid).collect();
-        Ok(self.page_of(all, page, page_size))
+        with_total: bool,
+    ) -> Result<Page<EntityStamp>, Dhis2Error> {
+        self.enter(Call::TrackedEntityStamps)?;
+        let all: Vec<EntityStamp> = self
+            .matching(query)?
+            .into_iter()
+            .map(|t| EntityStamp {
+                uid: t.uid,
+                updated_at: t.updated_at,
+                deleted: t.deleted,
+            })
+            .collect();
+        let total = with_total.then_some(all.len() as u64);
+        let mut p = self.page_of(all, page, page_size);
+        p.total = total;
+        Ok(p)
+    }
+
+    fn tracked_entities_by_uid(
+        &self,
+        program: &str,
+        uids: &[String],
+    ) -> Result<Page<TrackedEntity>, Dhis2Error> {
+        self.enter(Call::TrackedEntitiesByUid)?;
+        let query = TrackedEntityQuery {
+            program: program.to_string(),
+            ..Default::default()
+        };
+        let items: Vec<TrackedEntity> = self
+            .matching(&query)?
+            .into_iter()
+            .filter(|t| uids.contains(&t.uid))
+            .collect();
+        Ok(Page {
+            page: 1,
+            page_size: items.len() as u32,
+            items,
+            total: None,
+            bytes: 0,
+            rejected: Vec::new(),
+        })
     }
 }

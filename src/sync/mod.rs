@@ -5,8 +5,18 @@
 //! Invariants:
 //! - The watermark is the server's zone-less `serverDate` read *before* the first page, never the
 //!   box clock; the next run asks `updatedAfter = watermark - overlap` and de-duplicates by UID +
-//!   `updatedAt`, because offset paging shifts under concurrent updates. Paging stops on a short
-//!   page, never on `total`.
+//!   `updatedAt`.
+//! - Pages come in creation order (`order=createdAt:asc[,trackedEntity:asc]`, which an edit
+//!   never changes), so records edited while a run pages cannot shift a record out of reach.
+//!   Paging stops on an empty page: a short page may be a server capping the page size without
+//!   saying so ([`PagePlan`]), never the end by itself.
+//! - A run ends by checking what it holds against the server (a listing of UID + `updatedAt`,
+//!   its pager total when the server gives one), fetching by UID what is missing or stale. On
+//!   servers up to 2.40 the listing covers every UID (deletions are not exported there), so it
+//!   also reconciles deletions. A run that cannot prove completeness ends `partial`, never `ok`,
+//!   and keeps its watermark so the next run asks for the same window again.
+//! - A record that cannot be decoded is quarantined (UID and reason), the rest of its page is
+//!   stored, and it is fetched again by UID at every run until it decodes.
 //! - A page, its card records and the cursor commit in one transaction: a process killed at any
 //!   moment resumes at the page it was on, without loss or duplicates.
 //! - Sensitive attribute values never reach the store ([`crate::mapping::Guardrail`]).
@@ -22,7 +32,7 @@ mod source;
 pub use source::Dhis2Source;
 
 use crate::actor::Actor;
-use crate::dhis2::model::{OrgUnit, Page, Program, SystemInfo, TrackedEntity};
+use crate::dhis2::model::{OrgUnit, Page, Program, RejectedRecord, SystemInfo, TrackedEntity};
 use crate::dhis2::{Dhis2Error, TrackedEntityQuery};
 use crate::mapping::{attribute_is_sensitive, EnrollmentFacts, Guardrail, MappingPlan};
 use crate::store::sync_data::{
@@ -32,7 +42,7 @@ use crate::store::sync_data::{
 use crate::store::Store;
 use anyhow::{anyhow, Context, Result};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// How a sync run behaves; `Default` is what `kadi sync` uses.
@@ -42,9 +52,11 @@ pub struct SyncOptions {
     pub page_size: u32,
     /// How far before the watermark an incremental run starts (clock skew, late commits).
     pub overlap_seconds: i64,
-    /// Force a UID reconciliation (finds deletions on servers without soft deletes).
+    /// Force a listing of every UID (finds deletions on servers without soft deletes).
     pub reconcile: bool,
-    /// Reconcile automatically on servers up to 2.40 when the last one is older than this.
+    /// On servers up to 2.40, list every UID when the last full listing is older than this
+    /// (0, the default: at every run, so deletions and gaps close on the next run; measured at
+    /// 100,000 records in docs/sync.md). Otherwise a run lists only its own window.
     pub reconcile_every_hours: i64,
     /// Restrict the export to these org units (and descendants); empty = the user's scope.
     pub org_units: Vec<String>,
@@ -107,7 +119,7 @@ impl Default for SyncOptions {
             page_size: 500,
             overlap_seconds: 300,
             reconcile: false,
-            reconcile_every_hours: 24,
+            reconcile_every_hours: 0,
             org_units: Vec::new(),
             metadata_only: false,
             max_attempts: 8,
@@ -137,6 +149,10 @@ pub enum RunStatus {
     #[default]
     Running,
     Ok,
+    /// Finished, but could not prove it holds every record (one missing after the check, one
+    /// quarantined, a listing shorter than the server's count): see the report's
+    /// `partial_reasons`. The next run closes the gap.
+    Partial,
     Failed,
     /// Left `running` by a process that is gone (set by the store when a new run begins).
     Interrupted,
@@ -148,6 +164,7 @@ impl RunStatus {
         match self {
             RunStatus::Running => "running",
             RunStatus::Ok => "ok",
+            RunStatus::Partial => "partial",
             RunStatus::Failed => "failed",
             RunStatus::Interrupted => "interrupted",
         }
@@ -199,8 +216,29 @@ pub struct SyncReport {
     pub mpi_seconds: f64,
     /// The page an interrupted run resumed at.
     pub resumed_from_page: Option<u32>,
-    /// Whether a UID reconciliation ran.
+    /// Whether a listing of every UID ran (deletions reconciled).
     pub reconciled: bool,
+    /// Distinct tracked entities the completeness listing named.
+    pub listed: u64,
+    /// Requests the completeness listing made.
+    pub listing_pages: u64,
+    /// Of `seconds`, the part spent listing, comparing and fetching by UID.
+    pub listing_seconds: f64,
+    /// Tracked entities fetched by UID after the listing (missing, stale or quarantined).
+    pub fetched_by_uid: u64,
+    /// Listed records the store still lacks after fetching them by UID.
+    pub missing: u64,
+    /// Records in quarantine at the end of the run (they could not be decoded).
+    pub quarantined: u64,
+    /// The first quarantined records with the reason (at most 20).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub quarantine: Vec<RejectedRecord>,
+    /// The page size a server capped to without saying so (detected and adopted), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_size_cap: Option<u32>,
+    /// Why the run is `partial` (empty otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub partial_reasons: Vec<String>,
     /// The watermark the next run starts from (server date).
     pub watermark: Option<String>,
     /// Errors: retried ones (the run went on) and the one that failed the run.
@@ -294,10 +332,10 @@ fn run_reported(
         ))
     });
     report.seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
-    report.status = if result.is_ok() {
-        RunStatus::Ok
-    } else {
-        RunStatus::Failed
+    report.status = match &result {
+        Ok(()) if report.partial_reasons.is_empty() => RunStatus::Ok,
+        Ok(()) => RunStatus::Partial,
+        Err(_) => RunStatus::Failed,
     };
     if let Err(e) = &result {
         report.errors.push(format!("{e:#}"));
@@ -376,8 +414,7 @@ fn run_inner(
     let mut guardrail = Guardrail::load(store, program_uid)?;
     store.prepare_for_bulk_writes()?;
     let cursor = store.sync_cursor(program_uid)?;
-    let incremental = cursor.watermark.is_some();
-    run.pull_tracked_entities(report, &plan, &mut guardrail, &info, cursor.clone())?;
+    run.pull_tracked_entities(report, &plan, &mut guardrail, &info, cursor)?;
     report.sensitive_blocked = guardrail.blocked_total();
     report.sensitive_attributes = guardrail
         .blocked
@@ -388,15 +425,6 @@ fn run_inner(
         })
         .collect();
 
-    let due = incremental
-        && info.major_minor < (2, 41)
-        && cursor
-            .reconciled_at
-            .as_deref()
-            .is_none_or(|r| hours_between(r, &info.server_date) >= opts.reconcile_every_hours);
-    if opts.reconcile || due {
-        run.reconcile(report, &info)?;
-    }
     if let Some(resolver) = opts.resolver.filter(|_| opts.resolve_mpi) {
         let started = Instant::now();
         let resolved = resolver(store);
@@ -573,12 +601,86 @@ fn remap_if_org_units_changed(
 }
 
 /// One fetched page as the fetcher thread hands it over: its number, the page or the error that
-/// ended the run, and the retried errors on the way.
-type Fetched = (u32, Result<Page<TrackedEntity>>, Vec<String>);
+/// ended the run, the retried errors on the way, and what the fetcher asks next (`None`: the
+/// end), which the storing side writes into the cursor with the page.
+struct Fetched {
+    page: u32,
+    next: Option<(u32, u32)>,
+    cap: Option<u32>,
+    result: Result<Page<TrackedEntity>>,
+    errors: Vec<String>,
+}
+
+/// Which page to ask next, from what the pages gave. The end is an empty page: a page shorter
+/// than asked may be the last one, or a server that caps the page size without saying so (its
+/// pager echoing the size asked); the page after it tells which. A short page followed by more
+/// records is a silent cap: from then on the run asks the cap's size, at the page that follows
+/// what it holds. A smaller size in the pager (an honest cap) is adopted at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PagePlan {
+    /// The page (1-based) to ask next.
+    pub page: u32,
+    /// The page size to ask.
+    pub size: u32,
+    /// The cap detected, if any.
+    pub cap: Option<u32>,
+    /// Records received from offset 0 (as if contiguous): where a resized run goes on.
+    covered: u64,
+    /// The length of the last page when it was short.
+    short: Option<u32>,
+}
+
+impl PagePlan {
+    /// Paging from `page` at `size` (a resumed run: the pages before were full).
+    pub fn new(page: u32, size: u32) -> PagePlan {
+        let size = size.max(1);
+        PagePlan {
+            page: page.max(1),
+            size,
+            cap: None,
+            covered: u64::from(page.max(1) - 1) * u64::from(size),
+            short: None,
+        }
+    }
+
+    /// After a page of `got` records (decoded or not) whose pager said `server_size`: the next
+    /// page and size to ask, or `None` at the end.
+    pub fn after(&mut self, got: usize, server_size: u32) -> Option<(u32, u32)> {
+        if got == 0 {
+            return None;
+        }
+        let got = u32::try_from(got).unwrap_or(u32::MAX);
+        let mut resized = false;
+        if server_size > 0 && server_size < self.size {
+            self.size = server_size;
+            resized = true;
+        }
+        if let Some(short) = self.short.take() {
+            if short < self.size {
+                self.size = short;
+                resized = true;
+            }
+        }
+        if resized {
+            self.cap = Some(self.size);
+        }
+        self.covered += u64::from(got);
+        if got < self.size {
+            self.short = Some(got);
+        }
+        self.page = if resized {
+            u32::try_from(self.covered / u64::from(self.size)).unwrap_or(u32::MAX - 1) + 1
+        } else {
+            self.page + 1
+        };
+        Some((self.page, self.size))
+    }
+}
 
 impl Run<'_> {
     /// Pulls the program's tracked entities page by page into the store (resuming an
-    /// interrupted run where it stopped), then moves the watermark.
+    /// interrupted run where it stopped), checks what the store holds against the server, then
+    /// moves the watermark (unless a record is still missing).
     fn pull_tracked_entities(
         &self,
         report: &mut SyncReport,
@@ -597,6 +699,12 @@ impl Run<'_> {
         };
         // A resumed run pages as the interrupted one did, or offsets would not line up.
         let page_size = cursor.run_page_size.unwrap_or(self.opts.page_size).max(1);
+        let mut quarantine: HashSet<String> = self
+            .store
+            .quarantined(self.program_uid)?
+            .into_iter()
+            .map(|(uid, _)| uid)
+            .collect();
         // A fetcher thread reads page n+1 while page n is stored: the run costs about the slower
         // of the two instead of their sum, and at most two pages are in memory. Only the storing
         // side commits (page and cursor together), so a kill loses at most what was not yet
@@ -618,7 +726,14 @@ impl Run<'_> {
                 Some(_) => self.source.tracked_entities_total(query).ok().flatten(),
                 None => None,
             };
-            self.store_pages(rx, total, report, plan, guardrail, &mut cursor)
+            let mut pages = StoredPages {
+                report,
+                plan,
+                guardrail,
+                cursor: &mut cursor,
+                quarantine: &mut quarantine,
+            };
+            self.store_pages(rx, total, &mut pages)
         });
         if paged.is_err() && self.store.in_write_batch() {
             // A fetch failed: the pages stored before it are whole (each with its cursor); keep
@@ -628,7 +743,27 @@ impl Run<'_> {
             }
         }
         paged?;
-        cursor.watermark = cursor.run_server_date.take();
+        let full = self.opts.reconcile
+            || (info.major_minor < (2, 41)
+                && cursor.reconciled_at.as_deref().is_none_or(|r| {
+                    hours_between(r, &info.server_date) >= self.opts.reconcile_every_hours
+                }));
+        let mut pages = StoredPages {
+            report,
+            plan,
+            guardrail,
+            cursor: &mut cursor,
+            quarantine: &mut quarantine,
+        };
+        let holds_window = self.check_completeness(&mut pages, &query, full)?;
+        if full {
+            cursor.reconciled_at = Some(info.server_date.clone());
+        }
+        // A record still missing keeps the watermark: the next run asks for the same window.
+        let server_date = cursor.run_server_date.take();
+        if holds_window {
+            cursor.watermark = server_date;
+        }
         cursor.run_updated_after = None;
         cursor.run_page_size = None;
         cursor.next_page = None;
@@ -665,14 +800,9 @@ impl Run<'_> {
         &self,
         rx: std::sync::mpsc::Receiver<Fetched>,
         mut total: Option<u64>,
-        report: &mut SyncReport,
-        plan: &MappingPlan,
-        guardrail: &mut Guardrail,
-        cursor: &mut SyncCursor,
+        pages: &mut StoredPages<'_>,
     ) -> Result<()> {
         let store = self.store;
-        // The page size the fetcher asks for (fixed in the cursor when the run started).
-        let page_size = cursor.run_page_size.unwrap_or(self.opts.page_size).max(1);
         // Pages (each with its cursor) commit in batches of about BATCH_RECORDS records: a kill
         // loses at most one batch, which the cursor makes the resumed run fetch again; an error
         // commits what was stored before it.
@@ -680,25 +810,32 @@ impl Run<'_> {
         // downloading, not minutes.
         let mut batched = 0usize;
         let mut batch_started = std::time::Instant::now();
-        for (page, fetched, errors) in rx.iter() {
-            report.errors.extend(errors);
-            let p = fetched?;
-            report.pages += 1;
-            report.bytes += p.bytes;
-            report.pulled += p.items.len() as u64;
-            cursor.next_page = Some(page + 1);
-            store.begin_write_batch()?;
-            if let Err(e) = store_page(store, plan, guardrail, &p.items, cursor, report) {
-                // Half a page must not commit: undo the batch (its cursor too; the next run
-                // fetches its pages again).
-                let _ = store.end_write_batch(false);
-                return Err(e.context(format!(
-                    "storing page {page} of tracked entities of program {}",
-                    self.program_uid
-                )));
+        for fetched in rx.iter() {
+            let page = fetched.page;
+            pages.report.errors.extend(fetched.errors);
+            let p = fetched.result?;
+            pages.report.page_size_cap = pages.report.page_size_cap.or(fetched.cap);
+            if let Some((next, size)) = fetched.next {
+                pages.cursor.next_page = Some(next);
+                pages.cursor.run_page_size = Some(size);
             }
-            batched += p.items.len().max(1);
-            let last = is_short_page(p.items.len(), p.page_size, page_size);
+            let last = fetched.next.is_none();
+            if !p.items.is_empty() || !p.rejected.is_empty() {
+                pages.report.pages += 1;
+                pages.report.bytes += p.bytes;
+                pages.report.pulled += p.items.len() as u64;
+                store.begin_write_batch()?;
+                if let Err(e) = self.store_fetched(pages, &p) {
+                    // Half a page must not commit: undo the batch (its cursor too; the next run
+                    // fetches its pages again).
+                    let _ = store.end_write_batch(false);
+                    return Err(e.context(format!(
+                        "storing page {page} of tracked entities of program {}",
+                        self.program_uid
+                    )));
+                }
+                batched += p.items.len().max(1);
+            }
             if last || batched >= BATCH_RECORDS || batch_started.elapsed() >= BATCH_TIME {
                 store.end_write_batch(true)?;
                 batched = 0;
@@ -706,7 +843,7 @@ impl Run<'_> {
             }
             if let Some(progress) = &self.opts.progress.0 {
                 total = total.or(p.total);
-                progress(report.pulled, total);
+                progress(pages.report.pulled, total);
             }
             if last {
                 break;
@@ -715,6 +852,51 @@ impl Run<'_> {
         // The fetcher stopped early (an error, or the server's last page was a full one).
         store.end_write_batch(true)
     }
+
+    /// Stores a page's records with the cursor, quarantines the records it could not decode and
+    /// releases the quarantined ones that now decoded.
+    fn store_fetched(&self, pages: &mut StoredPages<'_>, p: &Page<TrackedEntity>) -> Result<()> {
+        let (store, program_uid) = (self.store, self.program_uid);
+        store_page(
+            store,
+            pages.plan,
+            pages.guardrail,
+            &p.items,
+            pages.cursor,
+            pages.report,
+        )?;
+        store.in_transaction(|s| {
+            for r in &p.rejected {
+                if r.uid.is_empty() {
+                    pages.report.partial_reasons.push(format!(
+                        "a record without a readable UID could not be decoded: {}",
+                        r.reason
+                    ));
+                    continue;
+                }
+                s.quarantine_put(program_uid, &r.uid, &r.reason)?;
+                pages.quarantine.insert(r.uid.clone());
+            }
+            if !pages.quarantine.is_empty() {
+                for te in &p.items {
+                    if pages.quarantine.remove(&te.uid) {
+                        s.quarantine_release(program_uid, &te.uid)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// What storing pages of one run needs besides the [`Run`]: its report, mapping, guardrail,
+/// cursor and the UIDs in quarantine.
+struct StoredPages<'a> {
+    report: &'a mut SyncReport,
+    plan: &'a MappingPlan,
+    guardrail: &'a mut Guardrail,
+    cursor: &'a mut SyncCursor,
+    quarantine: &'a mut HashSet<String>,
 }
 
 /// The fetcher thread's share of a [`Run`] (the store stays on the storing thread).
@@ -725,8 +907,8 @@ struct Fetcher<'a> {
 }
 
 impl Fetcher<'_> {
-    /// The fetcher thread: pages from `first` on, each (with retries) sent to the storing side,
-    /// until a short page, an error, or the storing side hangs up.
+    /// The fetcher thread: pages from `first` on ([`PagePlan`]), each (with retries) sent to
+    /// the storing side, until an empty page, an error, or the storing side hangs up.
     fn fetch_pages(
         &self,
         query: &TrackedEntityQuery,
@@ -735,22 +917,29 @@ impl Fetcher<'_> {
         tx: std::sync::mpsc::SyncSender<Fetched>,
     ) {
         let program_uid = self.program_uid;
-        let mut page = first;
+        let mut plan = PagePlan::new(first, page_size);
         loop {
+            let (page, size) = (plan.page, plan.size);
             let mut errors = Vec::new();
-            let fetched = self.retry.call(
+            let result = self.retry.call(
                 &mut errors,
                 &format!("fetching page {page} of tracked entities of program {program_uid}"),
-                || self.source.tracked_entities_page(query, page, page_size),
+                || self.source.tracked_entities_page(query, page, size),
             );
-            let last = match &fetched {
-                Ok(p) => is_short_page(p.items.len(), p.page_size, page_size),
-                Err(_) => true,
+            let next = match &result {
+                Ok(p) => plan.after(p.items.len() + p.rejected.len(), p.page_size),
+                Err(_) => None,
             };
-            if tx.send((page, fetched, errors)).is_err() || last {
+            let fetched = Fetched {
+                page,
+                next,
+                cap: plan.cap,
+                result,
+                errors,
+            };
+            if tx.send(fetched).is_err() || next.is_none() {
                 break;
             }
-            page += 1;
         }
     }
 }
@@ -823,51 +1012,193 @@ pub fn store_page(
     })
 }
 
-/// Lists every UID the server still has for the program and marks the rest deleted (servers up
-/// to 2.40 do not export soft deletes; entities moved out of scope vanish the same way).
+/// Tracked entities per page of the completeness listing: a UID and a date each, so large pages
+/// stay small (DHIS2 2.36/2.37 ignore `fields` and send whole records: smaller pages there).
+fn listing_page_size(major_minor: (u32, u32)) -> u32 {
+    if major_minor < (2, 38) {
+        1_000
+    } else {
+        5_000
+    }
+}
+
+/// UIDs per by-UID request batch (the client sends 100 per request).
+const BY_UID_BATCH: usize = 500;
+
 impl Run<'_> {
-    fn reconcile(&self, report: &mut SyncReport, info: &SystemInfo) -> Result<()> {
-        let (store, program_uid, opts) = (self.store, self.program_uid, self.opts);
-        let query = TrackedEntityQuery {
-            program: program_uid.to_string(),
-            org_units: opts.org_units.clone(),
-            updated_after: None,
-            include_deleted: false,
+    /// Checks what the store holds against the server and closes the gaps: lists the run's
+    /// window (or, `full`, every UID), marks deleted what the server lists deleted (and, `full`,
+    /// what it no longer lists), fetches by UID what is missing, stale or quarantined. Records
+    /// why the run is partial in the report; answers whether the store holds the whole window
+    /// (the watermark may move).
+    fn check_completeness(
+        &self,
+        pages: &mut StoredPages<'_>,
+        query: &TrackedEntityQuery,
+        full: bool,
+    ) -> Result<bool> {
+        let (store, program_uid) = (self.store, self.program_uid);
+        let listing = TrackedEntityQuery {
+            updated_after: if full {
+                None
+            } else {
+                query.updated_after.clone()
+            },
+            // Servers up to 2.40 export no deletions: a full listing names the living only.
+            include_deleted: !full,
+            ..query.clone()
         };
-        let page_size = opts.page_size.max(1);
         store.reconcile_begin()?;
-        let result = (|| -> Result<()> {
-            let mut page = 1;
-            loop {
-                let p = self.retry.call(
-                    &mut report.errors,
-                    &format!("reconciling: page {page} of program {program_uid}"),
-                    || self.source.tracked_entity_uids(&query, page, page_size),
-                )?;
-                report.pages += 1;
-                report.bytes += p.bytes;
-                let uids: Vec<&str> = p.items.iter().map(String::as_str).collect();
-                store.in_transaction(|s| s.reconcile_add(&uids))?;
-                if is_short_page(p.items.len(), p.page_size, page_size) {
-                    break;
-                }
-                page += 1;
+        let started = Instant::now();
+        let result = (|| -> Result<bool> {
+            let counted = self.list_stamps(pages.report, &listing)?;
+            let listed = store.reconcile_listed()?;
+            pages.report.listed = listed;
+            let mut holds_window = true;
+            if let Some(counted) = counted.filter(|c| *c > listed) {
+                holds_window = false;
+                pages.report.partial_reasons.push(format!(
+                    "the server counted {counted} tracked entities but listed {listed}"
+                ));
             }
-            let missing = store.reconcile_missing(program_uid)?;
+            let mut gone = store.reconcile_listed_deleted()?;
+            if full {
+                gone.extend(store.reconcile_missing(program_uid)?);
+                pages.report.reconciled = true;
+            }
             store.in_transaction(|s| {
-                for uid in &missing {
+                for uid in &gone {
                     s.mark_tracked_entity_deleted(uid)?;
                 }
-                let mut cursor = s.sync_cursor(program_uid)?;
-                cursor.reconciled_at = Some(info.server_date.clone());
-                s.set_sync_cursor(program_uid, &cursor)
+                Ok(())
             })?;
-            report.deleted += missing.len() as u64;
-            report.reconciled = true;
-            Ok(())
+            pages.report.deleted += gone.len() as u64;
+            let stale = store.reconcile_stale()?;
+            let mut wanted = stale.clone();
+            let stale_set: HashSet<&String> = stale.iter().collect();
+            let quarantined: Vec<String> = pages.quarantine.iter().cloned().collect();
+            wanted.extend(
+                quarantined
+                    .iter()
+                    .filter(|u| !stale_set.contains(u))
+                    .cloned(),
+            );
+            let (decoded, answered) = self.fetch_by_uid(pages, &wanted)?;
+            // A quarantined record the server no longer has is gone, not missing.
+            for uid in quarantined.iter().filter(|u| !answered.contains(*u)) {
+                store.quarantine_release(program_uid, uid)?;
+                pages.quarantine.remove(uid);
+            }
+            let missing: Vec<&String> = stale
+                .iter()
+                .filter(|u| !decoded.contains(*u) && !pages.quarantine.contains(*u))
+                .collect();
+            pages.report.missing = missing.len() as u64;
+            if !missing.is_empty() {
+                holds_window = false;
+                pages.report.partial_reasons.push(format!(
+                    "{} listed tracked entities could not be fetched (first: {})",
+                    missing.len(),
+                    missing[0]
+                ));
+            }
+            let quarantine = store.quarantined(program_uid)?;
+            pages.report.quarantined = quarantine.len() as u64;
+            if !quarantine.is_empty() {
+                pages.report.partial_reasons.push(format!(
+                    "{} tracked entities could not be decoded and wait in quarantine",
+                    quarantine.len()
+                ));
+            }
+            pages.report.quarantine = quarantine
+                .into_iter()
+                .take(20)
+                .map(|(uid, reason)| RejectedRecord { uid, reason })
+                .collect();
+            Ok(holds_window)
         })();
+        pages.report.listing_seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
         store.reconcile_end()?;
         result
+    }
+
+    /// Pages through the listing of `query` into the store's listing set (in the pages' stable
+    /// order, to an empty page, adapting to a capped page size); answers the server's count when
+    /// it gave one.
+    fn list_stamps(
+        &self,
+        report: &mut SyncReport,
+        query: &TrackedEntityQuery,
+    ) -> Result<Option<u64>> {
+        let version = report
+            .server_version
+            .as_deref()
+            .and_then(crate::dhis2::parse_version)
+            .unwrap_or((2, 41));
+        let mut plan = PagePlan::new(1, listing_page_size(version));
+        let mut counted = None;
+        loop {
+            let (page, size) = (plan.page, plan.size);
+            let p = self.retry.call(
+                &mut report.errors,
+                &format!(
+                    "listing tracked entities of program {}: page {page}",
+                    self.program_uid
+                ),
+                || {
+                    self.source
+                        .tracked_entity_stamps(query, page, size, counted.is_none())
+                },
+            )?;
+            report.listing_pages += 1;
+            report.bytes += p.bytes;
+            counted = counted.or(Some(p.total));
+            let stamps: Vec<(&str, Option<&str>, bool)> = p
+                .items
+                .iter()
+                .map(|s| (s.uid.as_str(), s.updated_at.as_deref(), s.deleted))
+                .collect();
+            self.store.in_transaction(|s| s.reconcile_add(&stamps))?;
+            if plan.after(p.items.len(), p.page_size).is_none() {
+                break;
+            }
+            report.page_size_cap = report.page_size_cap.or(plan.cap);
+        }
+        Ok(counted.flatten())
+    }
+
+    /// Fetches `uids` by UID and stores what decodes (quarantining what does not); answers the
+    /// UIDs the server returned decoded, and those it answered at all (decoded or not).
+    fn fetch_by_uid(
+        &self,
+        pages: &mut StoredPages<'_>,
+        uids: &[String],
+    ) -> Result<(HashSet<String>, HashSet<String>)> {
+        let mut got = HashSet::new();
+        let mut answered = HashSet::new();
+        for chunk in uids.chunks(BY_UID_BATCH) {
+            let p = self.retry.call(
+                &mut pages.report.errors,
+                &format!(
+                    "fetching {} tracked entities of program {} by UID",
+                    chunk.len(),
+                    self.program_uid
+                ),
+                || self.source.tracked_entities_by_uid(self.program_uid, chunk),
+            )?;
+            pages.report.fetched_by_uid += p.items.len() as u64;
+            pages.report.bytes += p.bytes;
+            got.extend(p.items.iter().map(|te| te.uid.clone()));
+            answered.extend(p.items.iter().map(|te| te.uid.clone()));
+            answered.extend(p.rejected.iter().map(|r| r.uid.clone()));
+            self.store.begin_write_batch()?;
+            if let Err(e) = self.store_fetched(pages, &p) {
+                let _ = self.store.end_write_batch(false);
+                return Err(e.context("storing tracked entities fetched by UID"));
+            }
+            self.store.end_write_batch(true)?;
+        }
+        Ok((got, answered))
     }
 }
 
@@ -915,17 +1246,6 @@ impl Retry {
 /// short. Never 401/403 (DHIS2 locks accounts) nor other 4xx (the request itself is wrong).
 pub fn is_retryable(e: &Dhis2Error) -> bool {
     e.is_retryable()
-}
-
-/// The last page is the first one shorter than the page size the server answered with (it may
-/// cap the size asked for); `total` is never trusted.
-fn is_short_page(items: usize, server_page_size: u32, asked: u32) -> bool {
-    let size = if server_page_size > 0 {
-        server_page_size.min(asked)
-    } else {
-        asked
-    };
-    (items as u32) < size
 }
 
 /// Exponential backoff with jitter: a random delay in `[d/2, d]`, `d = min(cap, base * 2^(n-1))`.
@@ -1068,12 +1388,27 @@ mod tests {
     }
 
     #[test]
-    fn paging_stops_on_a_page_shorter_than_the_servers_page_size() {
-        assert!(!is_short_page(50, 50, 50));
-        assert!(is_short_page(49, 50, 50));
-        // The server capped 500 to 100: a full page of 100 is not the end.
-        assert!(!is_short_page(100, 100, 500));
-        assert!(is_short_page(0, 0, 500));
+    fn paging_ends_on_an_empty_page_and_adopts_a_silent_cap() {
+        // An honest server: full pages, a short one, then the empty page that proves the end.
+        let mut p = PagePlan::new(1, 50);
+        assert_eq!(p.after(50, 50), Some((2, 50)));
+        assert_eq!(p.after(7, 50), Some((3, 50)), "a short page is not the end");
+        assert_eq!(p.after(0, 50), None);
+        assert_eq!(p.cap, None);
+        // Asked 500, got 200 with the pager echoing 500: the next page tells a cap from the end.
+        let mut p = PagePlan::new(1, 500);
+        assert_eq!(p.after(200, 500), Some((2, 500)));
+        assert_eq!(p.after(200, 500), Some((3, 200)), "400 held: page 3 of 200");
+        assert_eq!(p.cap, Some(200));
+        assert_eq!(p.after(200, 500), Some((4, 200)));
+        assert_eq!(p.after(31, 500), Some((5, 200)));
+        assert_eq!(p.after(0, 500), None);
+        // A cap the pager admits is adopted at once.
+        let mut p = PagePlan::new(1, 500);
+        assert_eq!(p.after(100, 100), Some((2, 100)));
+        // A resumed run goes on where it stopped.
+        let mut p = PagePlan::new(4, 50);
+        assert_eq!(p.after(50, 50), Some((5, 50)));
     }
 
     /// A store with the fake's metadata and the demo mapping.
@@ -1128,6 +1463,7 @@ mod tests {
         for (s, text) in [
             (RunStatus::Running, "running"),
             (RunStatus::Ok, "ok"),
+            (RunStatus::Partial, "partial"),
             (RunStatus::Failed, "failed"),
             (RunStatus::Interrupted, "interrupted"),
         ] {

@@ -3,7 +3,9 @@
 //! and the tests' in-process fake ([`super::fake`]) serves the simulator's data without HTTP.
 //!
 //! Exactly the calls `sync` makes, nothing more: adding one here is adding one to every source.
-use crate::dhis2::model::{OrgUnit, OrgUnitLevel, Page, Program, SystemInfo, TrackedEntity};
+use crate::dhis2::model::{
+    EntityStamp, OrgUnit, OrgUnitLevel, Page, Program, SystemInfo, TrackedEntity,
+};
 use crate::dhis2::{Client, Dhis2Error, TrackedEntityQuery};
 
 /// Where a sync run reads DHIS2 from. `Sync`: the fetcher thread pages while the run stores.
@@ -26,13 +28,22 @@ pub trait Dhis2Source: Sync {
     /// How many tracked entities match, when the server says (for progress only).
     fn tracked_entities_total(&self, query: &TrackedEntityQuery)
         -> Result<Option<u64>, Dhis2Error>;
-    /// One page of matching tracked entity UIDs (reconciliation).
-    fn tracked_entity_uids(
+    /// One page of the completeness listing: UID, `updatedAt` and deleted flag of matching
+    /// tracked entities, in the pages' order; with `with_total`, the server's count.
+    fn tracked_entity_stamps(
         &self,
         query: &TrackedEntityQuery,
         page: u32,
         page_size: u32,
-    ) -> Result<Page<String>, Dhis2Error>;
+        with_total: bool,
+    ) -> Result<Page<EntityStamp>, Dhis2Error>;
+    /// The tracked entities with these UIDs in `program` (what a listing showed missing, and the
+    /// quarantined records retried); undecodable ones in `rejected`.
+    fn tracked_entities_by_uid(
+        &self,
+        program: &str,
+        uids: &[String],
+    ) -> Result<Page<TrackedEntity>, Dhis2Error>;
 }
 
 impl Dhis2Source for Client {
@@ -62,12 +73,20 @@ impl Dhis2Source for Client {
     ) -> Result<Option<u64>, Dhis2Error> {
         Client::tracked_entities_total(self, query)
     }
-    fn tracked_entity_uids(
+    fn tracked_entity_stamps(
         &self,
         query: &TrackedEntityQuery,
         page: u32,
         page_size: u32,
-    ) -> Result<Page<String>, Dhis2Error> {
-        Client::tracked_entity_uids(self, query, page, page_size)
+        with_total: bool,
+    ) -> Result<Page<EntityStamp>, Dhis2Error> {
+        Client::tracked_entity_stamps(self, query, page, page_size, with_total)
+    }
+    fn tracked_entities_by_uid(
+        &self,
+        program: &str,
+        uids: &[String],
+    ) -> Result<Page<TrackedEntity>, Dhis2Error> {
+        Client::tracked_entities_by_uid(self, program, uids)
     }
 }
