@@ -184,6 +184,13 @@ pub struct SimStats {
     pub connections_cut: u64,
 }
 
+/// Record indices sorted by an `order` (see `State::sorted`).
+struct SortedRecords {
+    order: Vec<(String, bool)>,
+    fingerprint: (usize, i64),
+    indices: Arc<Vec<u64>>,
+}
+
 /// Per-record state that changes between runs; the record's content is generated from the seed.
 #[derive(Debug, Clone, Copy)]
 struct Meta {
@@ -224,6 +231,10 @@ struct State {
     paging: Mutex<PagingFaults>,
     /// Whether the [`Shift`] of `paging` already happened (it happens once).
     shifted: AtomicBool,
+    /// The last `order` asked, with a fingerprint of the records' dates and every record index
+    /// in that order: a sync asks the same order for every page, so 100,000 records are sorted
+    /// once per change, not once per page.
+    sorted: Mutex<Option<SortedRecords>>,
     forced: Mutex<VecDeque<Fault>>,
     fault_rng: Mutex<data::SplitMix64>,
     stats: Mutex<SimStats>,
@@ -358,6 +369,7 @@ pub fn start(config: SimConfig) -> Result<SimHandle> {
         faults: Mutex::new(config.faults.clone()),
         paging: Mutex::new(PagingFaults::default()),
         shifted: AtomicBool::new(false),
+        sorted: Mutex::new(None),
         forced: Mutex::new(VecDeque::new()),
         fault_rng: Mutex::new(data::SplitMix64::new(config.seed ^ 0xFA17)),
         stats: Mutex::new(SimStats::default()),

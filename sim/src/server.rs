@@ -941,6 +941,33 @@ fn sort_records(state: &State, meta: &[Meta], picked: &mut [u64], order: &[(Stri
     });
 }
 
+/// Every record index in `order`, from the cache while the records' dates are unchanged.
+fn sorted_records(
+    state: &State,
+    meta: &[Meta],
+    order: &[(String, bool)],
+) -> std::sync::Arc<Vec<u64>> {
+    let fingerprint = meta.iter().enumerate().fold((meta.len(), 0i64), |(n, h), (i, m)| {
+        let mixed = m.updated_ms ^ m.created_ms.rotate_left(17);
+        (n, h.wrapping_add(mixed.wrapping_mul(i as i64 + 1)))
+    });
+    let mut cache = lock(&state.sorted);
+    if let Some(c) = cache.as_ref() {
+        if c.order == order && c.fingerprint == fingerprint {
+            return c.indices.clone();
+        }
+    }
+    let mut all: Vec<u64> = (0..meta.len() as u64).collect();
+    sort_records(state, meta, &mut all, order);
+    let indices = std::sync::Arc::new(all);
+    *cache = Some(super::SortedRecords {
+        order: order.to_vec(),
+        fingerprint,
+        indices: indices.clone(),
+    });
+    indices
+}
+
 fn tracker_list(state: &State, params: &Params, kind: Kind) -> Result<Answer, Resp> {
     let q = tracker_query(state, params, kind)?;
     let mut order = parse_order(params.get("order"))?;
@@ -979,13 +1006,18 @@ fn tracker_list(state: &State, params: &Params, kind: Kind) -> Result<Answer, Re
             }
         }
     } else {
-        let mut all: Vec<u64> = (0..records.meta.len())
-            .filter(|&i| matches(i, &records.meta[i]))
-            .map(|i| i as u64)
-            .collect();
-        total = all.len() as u64;
-        sort_records(state, &records.meta, &mut all, &order);
-        picked.extend(all.into_iter().skip(skip).take(served));
+        let sorted = sorted_records(state, &records.meta, &order);
+        for &i in sorted.iter() {
+            if !matches(i as usize, &records.meta[i as usize]) {
+                continue;
+            }
+            total += 1;
+            if total as usize > skip && picked.len() < served {
+                picked.push(i);
+            } else if picked.len() >= served && !q.total_pages {
+                break;
+            }
+        }
     }
     let spec = effective_fields(state, params.get("fields"), kind);
     let mut items = String::with_capacity(picked.len() * 1800);
