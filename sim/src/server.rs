@@ -947,10 +947,13 @@ fn sorted_records(
     meta: &[Meta],
     order: &[(String, bool)],
 ) -> std::sync::Arc<Vec<u64>> {
-    let fingerprint = meta.iter().enumerate().fold((meta.len(), 0i64), |(n, h), (i, m)| {
-        let mixed = m.updated_ms ^ m.created_ms.rotate_left(17);
-        (n, h.wrapping_add(mixed.wrapping_mul(i as i64 + 1)))
-    });
+    let fingerprint = meta
+        .iter()
+        .enumerate()
+        .fold((meta.len(), 0i64), |(n, h), (i, m)| {
+            let mixed = m.updated_ms ^ m.created_ms.rotate_left(17);
+            (n, h.wrapping_add(mixed.wrapping_mul(i as i64 + 1)))
+        });
     let mut cache = lock(&state.sorted);
     if let Some(c) = cache.as_ref() {
         if c.order == order && c.fingerprint == fingerprint {

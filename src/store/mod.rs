@@ -311,6 +311,56 @@ mod tests {
         assert_eq!(empty, "[]");
     }
 
+    /// v10 rebuilds `sync_runs` to allow `partial`: the runs stored before keep every column.
+    #[test]
+    fn a_v9_store_keeps_its_sync_runs_and_accepts_partial_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kadi.db");
+        let c = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..9] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", 9).unwrap();
+        assert!(c
+            .execute(
+                "INSERT INTO sync_runs(program_uid, started_at, status) VALUES ('P', 'x', 'partial')",
+                [],
+            )
+            .is_err());
+        c.execute_batch(
+            "INSERT INTO sync_runs(id, program_uid, started_at, finished_at, status, pid, report_json, boot_id, pid_start_time, started_since_boot_ms)
+             VALUES (7, 'P3jJH5Tu5VC', '2026-01-01T00:00:00Z', '2026-01-01T00:01:00Z', 'ok', 42, '{\"pulled\":3}', 'b', 99, 1000);",
+        )
+        .unwrap();
+        drop(c);
+        let s = Store::open(&path).unwrap();
+        let runs = s.sync_runs(5).unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!((runs[0].id, runs[0].status.as_str()), (7, "ok"));
+        assert_eq!(runs[0].report.as_ref().unwrap()["pulled"], 3);
+        let holder: (i64, String, i64, i64) = s
+            .conn()
+            .query_row(
+                "SELECT pid, boot_id, pid_start_time, started_since_boot_ms FROM sync_runs WHERE id = 7",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(holder, (42, "b".into(), 99, 1000));
+        s.finish_sync_run(7, "partial", "{}").unwrap();
+        assert_eq!(s.sync_runs(1).unwrap()[0].status, "partial");
+        s.quarantine_put("P", "Aaaaaaaaaa1", "invalid UTF-8")
+            .unwrap();
+        s.quarantine_put("P", "Aaaaaaaaaa1", "still invalid")
+            .unwrap();
+        assert_eq!(
+            s.quarantined("P").unwrap(),
+            vec![("Aaaaaaaaaa1".to_string(), "still invalid".to_string())]
+        );
+        assert!(s.quarantine_release("P", "Aaaaaaaaaa1").unwrap());
+        assert!(s.quarantined("P").unwrap().is_empty());
+    }
+
     #[test]
     fn opening_twice_is_idempotent_and_sets_wal_and_version() {
         let dir = tempfile::tempdir().unwrap();

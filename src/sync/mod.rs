@@ -188,7 +188,8 @@ impl PartialEq<&str> for RunStatus {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SyncReport {
     pub program_uid: String,
-    /// `ok` or `failed` (`running` while it runs).
+    /// `ok`, `partial` (finished without proof of completeness) or `failed` (`running` while it
+    /// runs).
     pub status: RunStatus,
     pub server_version: Option<String>,
     /// Tracked entities received (including the overlap that turned out unchanged).
