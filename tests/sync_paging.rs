@@ -120,6 +120,47 @@ fn records_edited_between_pages_all_arrive_at_every_version() {
 }
 
 #[test]
+fn a_server_refusing_the_order_is_paged_without_it_and_the_check_still_closes_the_gaps() {
+    for version in ["2.36", "2.41"] {
+        let sim = sim(version, 1200);
+        sim.set_paging_faults(PagingFaults {
+            refuse_order: true,
+            shift: Some(Shift {
+                after_page: 1,
+                count: 10,
+            }),
+            updated_order_by_default: true,
+            ..Default::default()
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let store = mapped_sim_store(dir.path(), &sim);
+        let r = run(&store, PROGRAM, &opts()).unwrap();
+        assert_eq!(
+            r.status,
+            RunStatus::Ok,
+            "{version}: {:?}",
+            r.partial_reasons
+        );
+        // Paged in updatedAt order, the edit skipped records: the listing found them.
+        assert!(r.fetched_by_uid >= 10, "{version}: {r:?}");
+        let ordered = sim
+            .request_log()
+            .iter()
+            .filter(|l| l.contains("order="))
+            .count();
+        assert_eq!(
+            ordered, 1,
+            "{version}: asked with `order` once, then never again"
+        );
+        assert_eq!(
+            entity_lines(&dump(store.path())),
+            sim_lines(&sim),
+            "{version}"
+        );
+    }
+}
+
+#[test]
 fn a_silent_page_size_cap_is_detected_and_every_record_arrives_at_every_version() {
     for version in VERSIONS {
         let sim = sim(version, 2000);

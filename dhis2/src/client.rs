@@ -191,6 +191,8 @@ pub struct Client {
     /// ETag and body of metadata answers, by URL, for `If-None-Match`.
     etags: Mutex<HashMap<String, (String, Vec<u8>)>>,
     requests: AtomicU64,
+    /// The server answered 400 to the tracked-entity `order`: it is not sent again.
+    order_refused: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Client {
@@ -252,6 +254,7 @@ impl Client {
             version: Mutex::new(None),
             etags: Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
+            order_refused: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -578,10 +581,27 @@ impl Client {
         page: u32,
         page_size: u32,
     ) -> Result<Page<TrackedEntity>, Dhis2Error> {
-        let mut q = self.tracker_params(query, page, page_size, TRACKED_ENTITY_FIELDS)?;
-        q.push(("order", self.tracked_entity_order()?.into()));
-        let body = self.get("tracker/trackedEntities", &q, false)?;
+        let q = self.tracker_params(query, page, page_size, TRACKED_ENTITY_FIELDS)?;
+        let body = self.get_ordered(q)?;
         decode_tracked_entities(&body, &query.program, page, page_size)
+    }
+
+    /// GETs a tracked-entity list in the stable order ([`Client::tracked_entity_order`]). A
+    /// server that refuses the `order` (400) is asked again without it, and never with it again
+    /// by this client: offsets may then tear under concurrent edits, which the sync's
+    /// completeness check catches, where a refused parameter would fail every run.
+    fn get_ordered(&self, q: Vec<(&'static str, String)>) -> Result<Body, Dhis2Error> {
+        if !self.order_refused.load(Ordering::Relaxed) {
+            let mut ordered = q.clone();
+            ordered.push(("order", self.tracked_entity_order()?.into()));
+            match self.get("tracker/trackedEntities", &ordered, false) {
+                Err(Dhis2Error::Rejected { status: 400, .. }) => {
+                    self.order_refused.store(true, Ordering::Relaxed);
+                }
+                other => return other,
+            }
+        }
+        self.get("tracker/trackedEntities", &q, false)
     }
 
     /// The `order` of tracked-entity pages: by creation time, which an update never changes, so
@@ -626,15 +646,12 @@ impl Client {
     ) -> Result<Page<EntityStamp>, Dhis2Error> {
         let mut q =
             self.tracker_params(query, page, page_size, "trackedEntity,updatedAt,deleted")?;
-        q.push(("order", self.tracked_entity_order()?.into()));
         if with_total {
             q.push(("totalPages", "true".into()));
         }
-        let (wire, bytes) = self.get_json::<wire::WireTrackerPage<wire::WireStamp>>(
-            "tracker/trackedEntities",
-            &q,
-            false,
-        )?;
+        let body = self.get_ordered(q)?;
+        let wire: wire::WireTrackerPage<wire::WireStamp> = parse_json(&body.bytes, &body.url)?;
+        let bytes = body.bytes.len() as u64;
         Ok(wire.into_page(page, page_size, bytes, wire::WireStamp::into_model))
     }
 

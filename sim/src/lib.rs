@@ -70,6 +70,8 @@ pub struct PagingFaults {
     /// Without an `order` parameter, serve by `updatedAt` (as issue 15's stand-in did); by
     /// default the simulator serves in registration order (its primary key).
     pub updated_order_by_default: bool,
+    /// Answer 400 to any `order` parameter (a server that supports none of kadi's keys).
+    pub refuse_order: bool,
 }
 
 /// Concurrent edits between pages: once page `after_page` of a tracked-entity export was served,

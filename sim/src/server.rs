@@ -973,8 +973,11 @@ fn sorted_records(
 
 fn tracker_list(state: &State, params: &Params, kind: Kind) -> Result<Answer, Resp> {
     let q = tracker_query(state, params, kind)?;
-    let mut order = parse_order(params.get("order"))?;
     let paging = lock(&state.paging).clone();
+    if paging.refuse_order && params.get("order").is_some() {
+        return Err(error_response(400, "order parameter is invalid"));
+    }
+    let mut order = parse_order(params.get("order"))?;
     if order.is_empty() && paging.updated_order_by_default {
         order.push(("updatedAt".into(), false));
     }
