@@ -56,7 +56,8 @@ pub struct SyncOptions {
     pub reconcile: bool,
     /// On servers up to 2.40, list every UID when the last full listing is older than this
     /// (0, the default: at every run, so deletions and gaps close on the next run; measured at
-    /// 100,000 records in docs/sync.md). Otherwise a run lists only its own window.
+    /// 100,000 records in docs/sync.md; at least 24 on 2.36/2.37, where a listing is a full
+    /// download). Otherwise a run lists only its own window.
     pub reconcile_every_hours: i64,
     /// Restrict the export to these org units (and descendants); empty = the user's scope.
     pub org_units: Vec<String>,
@@ -747,7 +748,7 @@ impl Run<'_> {
         let full = self.opts.reconcile
             || (info.major_minor < (2, 41)
                 && cursor.reconciled_at.as_deref().is_none_or(|r| {
-                    hours_between(r, &info.server_date) >= self.opts.reconcile_every_hours
+                    hours_between(r, &info.server_date) >= full_listing_every_hours(info, self.opts)
                 }));
         let mut pages = StoredPages {
             report,
@@ -1020,6 +1021,17 @@ fn listing_page_size(major_minor: (u32, u32)) -> u32 {
         1_000
     } else {
         5_000
+    }
+}
+
+/// How often a run lists every UID on a server up to 2.40 (`reconcile_every_hours`). 2.36 and
+/// 2.37 ignore `fields` and send whole records, so there a full listing is a full download
+/// (~180 MB of JSON at 100,000 records): at most daily, whatever the option says.
+fn full_listing_every_hours(info: &SystemInfo, opts: &SyncOptions) -> i64 {
+    if info.major_minor < (2, 38) {
+        opts.reconcile_every_hours.max(24)
+    } else {
+        opts.reconcile_every_hours
     }
 }
 
@@ -1386,6 +1398,24 @@ mod tests {
                 full / 2
             );
         }
+    }
+
+    #[test]
+    fn every_uid_is_listed_at_every_run_up_to_2_40_but_daily_where_a_listing_is_a_download() {
+        let info = |mm: (u32, u32)| SystemInfo {
+            version: String::new(),
+            major_minor: mm,
+            server_date: String::new(),
+        };
+        let opts = SyncOptions::default();
+        assert_eq!(full_listing_every_hours(&info((2, 40)), &opts), 0);
+        assert_eq!(full_listing_every_hours(&info((2, 38)), &opts), 0);
+        assert_eq!(full_listing_every_hours(&info((2, 37)), &opts), 24);
+        let weekly = SyncOptions {
+            reconcile_every_hours: 168,
+            ..Default::default()
+        };
+        assert_eq!(full_listing_every_hours(&info((2, 36)), &weekly), 168);
     }
 
     #[test]
