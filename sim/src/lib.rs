@@ -19,6 +19,7 @@
 //! `Accept-Encoding: gzip` ([`SimConfig::gzip`], on by default; `kadi sim dhis2 --no-gzip`).
 pub mod data;
 pub mod households;
+mod pacing;
 mod server;
 mod socket;
 
@@ -68,7 +69,19 @@ pub enum Fault {
     Truncate,
     /// Wait this long, then answer normally.
     Slow(Duration),
+    /// Send the answer `chunk` bytes every `every` (a slow link); with `stop_after`, stop after
+    /// that many body bytes and hold the connection open (a stall midway, after some data).
+    Dribble {
+        chunk: usize,
+        every: Duration,
+        stop_after: Option<usize>,
+    },
+    /// Take the request and never answer, holding the connection open (a hung server).
+    Silent,
 }
+
+pub use pacing::{http_date, RateLimit, RetryAfterForm};
+pub use server::STATS_PATH;
 
 /// How to run a simulator.
 #[derive(Debug, Clone)]
@@ -154,6 +167,10 @@ pub struct SimStats {
     pub gzipped_plain_bytes: u64,
     /// Connections really closed mid-body by a [`Fault::Drop`].
     pub connections_cut: u64,
+    /// Tracker requests refused by a [`RateLimit`].
+    pub rate_limited: u64,
+    /// Connections held open without (the rest of) an answer by a stall or a silent server.
+    pub connections_held: u64,
 }
 
 /// Per-record state that changes between runs; the record's content is generated from the seed.
@@ -192,6 +209,8 @@ struct State {
     auth: Mutex<AuthState>,
     faults: Mutex<Faults>,
     forced: Mutex<VecDeque<Fault>>,
+    /// The rate limit in force, if any ([`SimHandle::rate_limit`]).
+    rate_limit: Mutex<Option<pacing::ActiveLimit>>,
     fault_rng: Mutex<data::SplitMix64>,
     stats: Mutex<SimStats>,
     log: Mutex<VecDeque<String>>,
@@ -305,6 +324,7 @@ pub fn start(config: SimConfig) -> Result<SimHandle> {
         auth: Mutex::new(AuthState::default()),
         faults: Mutex::new(config.faults.clone()),
         forced: Mutex::new(VecDeque::new()),
+        rate_limit: Mutex::new(None),
         fault_rng: Mutex::new(data::SplitMix64::new(config.seed ^ 0xFA17)),
         stats: Mutex::new(SimStats::default()),
         log: Mutex::new(VecDeque::new()),
@@ -587,6 +607,14 @@ impl SimHandle {
     /// Replaces the injected failure shares.
     pub fn set_faults(&self, faults: Faults) {
         *lock(&self.state.faults) = faults;
+    }
+
+    /// Rate-limits tracker requests from now on, for `limit.window` (see [`RateLimit`]).
+    pub fn rate_limit(&self, limit: RateLimit) {
+        *lock(&self.state.rate_limit) = Some(pacing::ActiveLimit {
+            until: Instant::now() + limit.window,
+            limit,
+        });
     }
 
     /// Forces the next `n` tracker requests to fail with `fault` (before random faults apply).

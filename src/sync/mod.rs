@@ -33,6 +33,7 @@ use crate::store::Store;
 use anyhow::{anyhow, Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How a sync run behaves; `Default` is what `kadi sync` uses.
@@ -50,19 +51,35 @@ pub struct SyncOptions {
     pub org_units: Vec<String>,
     /// Pull program metadata and org units only.
     pub metadata_only: bool,
-    /// Attempts per DHIS2 call before the run fails (retryable errors only).
+    /// Attempts per DHIS2 call before the run fails (retryable errors only; the waits a server
+    /// asks for with 429/`Retry-After` are bounded by `rate_limit_budget_secs` instead).
     pub max_attempts: u32,
     /// First backoff delay; doubles each attempt, with jitter, up to `backoff_cap_ms`.
     pub backoff_base_ms: u64,
     pub backoff_cap_ms: u64,
+    /// The longest `Retry-After` kadi honours: a server asking for more fails the call at once
+    /// (coming back earlier than asked would not respect it; the next run tries again).
+    pub retry_after_cap_secs: u64,
+    /// How long one call may wait in total for a server that rate-limits it (429, or 503 with
+    /// `Retry-After`): long enough to span a typical rate-limit window.
+    pub rate_limit_budget_secs: u64,
+    /// A server that gives no byte at all (refused, no route, connect or first-byte timeout)
+    /// for this long, over consecutive attempts of one call, is taken for dead: the run fails
+    /// instead of using up its attempts.
+    pub dead_after_secs: u64,
+    /// The smallest page the run falls back to after timeouts (each timeout on a page halves it).
+    pub min_page_size: u32,
     /// Run the identity step ([`SyncOptions::resolver`]) after mapping.
     pub resolve_mpi: bool,
     /// The identity step the caller supplies (none: the run ends after mapping). A hook rather
     /// than a call so that sync depends on nothing above it; its counts go into the report.
     pub resolver: Option<Resolver>,
-    /// Whole-request timeout of each DHIS2 call: what a stalled answer costs (a closed
-    /// connection fails at once).
-    pub request_timeout_secs: u64,
+    /// Idle timeout of each DHIS2 call: the longest silence before an answer starts or inside
+    /// its body (a slow link that keeps sending is never cut off; a closed connection fails at
+    /// once).
+    pub idle_timeout_secs: u64,
+    /// How long connecting (DNS, TCP, TLS) may take.
+    pub connect_timeout_secs: u64,
     /// Who started the run (audit trail).
     pub actor: Actor,
     /// Told after each stored page: tracked entities pulled so far, and the server's total when
@@ -113,9 +130,14 @@ impl Default for SyncOptions {
             max_attempts: 8,
             backoff_base_ms: 200,
             backoff_cap_ms: 10_000,
+            retry_after_cap_secs: 120,
+            rate_limit_budget_secs: 180,
+            dead_after_secs: 60,
+            min_page_size: 50,
             resolve_mpi: true,
             resolver: None,
-            request_timeout_secs: 60,
+            idle_timeout_secs: 30,
+            connect_timeout_secs: 10,
             actor: Actor::Cli,
             progress: Progress::default(),
         }
@@ -203,8 +225,22 @@ pub struct SyncReport {
     pub reconciled: bool,
     /// The watermark the next run starts from (server date).
     pub watermark: Option<String>,
-    /// Errors: retried ones (the run went on) and the one that failed the run.
+    /// Errors: retried ones (the run went on, each with what it waited) and the one that
+    /// failed the run.
     pub errors: Vec<String>,
+    /// HTTP requests sent to DHIS2 (retries included; 0 for a source that does not count).
+    pub requests: u64,
+    /// DHIS2 calls tried again after a failure.
+    pub retries: u64,
+    /// Seconds slept before those retries (backoff and `Retry-After`), so a slow run says why.
+    pub retry_wait_seconds: f64,
+    /// Of `retry_wait_seconds`, what the server asked for (429/503 with `Retry-After`).
+    pub rate_limit_wait_seconds: f64,
+    /// Seconds spent in attempts that failed (timeouts included).
+    pub failed_attempt_seconds: f64,
+    /// The page size the run fell back to after timeouts (absent: it never had to).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_size_reduced_to: Option<u32>,
     /// Cards rendered after a scheduled run whose schedule has `auto_generate_cards` on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cards_rendered: Option<u64>,
@@ -323,7 +359,7 @@ fn run_reported(
 struct Run<'a> {
     store: &'a Store,
     source: &'a dyn Dhis2Source,
-    retry: Retry,
+    retry: Retry<'a>,
     opts: &'a SyncOptions,
     program_uid: &'a str,
 }
@@ -343,75 +379,91 @@ fn run_inner(
     let source: &dyn Dhis2Source = match source {
         Source::Given(s) => s,
         Source::Stored => {
-            stored = crate::link::client_from_store(store)?
-                .with_timeout(Duration::from_secs(opts.request_timeout_secs.max(1)));
+            stored = crate::link::client_from_store(store)?.with_timeouts(
+                Duration::from_secs(opts.connect_timeout_secs.max(1)),
+                Duration::from_secs(opts.idle_timeout_secs.max(1)),
+            );
             &stored
         }
     };
+    let tally = RetryTally::default();
     let run = Run {
         store,
         source,
-        retry: Retry::new(opts),
+        retry: Retry::new(opts, &tally),
         opts,
         program_uid,
     };
-    // Read the server clock before anything else: it becomes the next watermark. It doubles as
-    // the connectivity probe, so an offline box gives up after a few quick tries.
-    let probe = Retry {
-        max_attempts: run.retry.max_attempts.min(3),
-        ..run.retry
-    };
-    let info: SystemInfo = probe.call(&mut report.errors, "reading /api/system/info", || {
-        source.system_info()
-    })?;
-    report.server_version = Some(info.version.clone());
-    // The box has no real-time clock: the server's date is what MPI IDs take their year from.
-    store.record_server_date(&info.server_date)?;
-    let org_units_changed = run.pull_metadata(report)?;
-    remap_if_org_units_changed(store, program_uid, org_units_changed, report)?;
-    if opts.metadata_only {
-        return Ok(());
-    }
-    let plan = MappingPlan::load(store, program_uid)?;
-    let mut guardrail = Guardrail::load(store, program_uid)?;
-    store.prepare_for_bulk_writes()?;
-    let cursor = store.sync_cursor(program_uid)?;
-    let incremental = cursor.watermark.is_some();
-    run.pull_tracked_entities(report, &plan, &mut guardrail, &info, cursor.clone())?;
-    report.sensitive_blocked = guardrail.blocked_total();
-    report.sensitive_attributes = guardrail
-        .blocked
-        .iter()
-        .map(|(attribute, n)| BlockedAttribute {
-            attribute: attribute.clone(),
-            values_blocked: *n,
-        })
-        .collect();
+    let result = run.steps(report);
+    report.requests = source.requests_sent();
+    tally.write_to(report);
+    result
+}
 
-    let due = incremental
-        && info.major_minor < (2, 41)
-        && cursor
-            .reconciled_at
-            .as_deref()
-            .is_none_or(|r| hours_between(r, &info.server_date) >= opts.reconcile_every_hours);
-    if opts.reconcile || due {
-        run.reconcile(report, &info)?;
-    }
-    if let Some(resolver) = opts.resolver.filter(|_| opts.resolve_mpi) {
-        let started = Instant::now();
-        let resolved = resolver(store);
-        report.mpi_seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
-        match resolved {
-            Ok(r) => {
-                report.mpi_resolved = r.resolved;
-                report.mpi_created = r.created;
-                report.mpi_pending_review = r.pending_review;
-            }
-            // The data is synced; the next run resolves what stayed pending.
-            Err(e) => report.errors.push(format!("MPI resolution: {e:#}")),
+impl Run<'_> {
+    /// The steps of one run: probe, metadata, tracked entities, reconciliation, identities.
+    fn steps(&self, report: &mut SyncReport) -> Result<()> {
+        let (run, store, source, opts, program_uid) =
+            (self, self.store, self.source, self.opts, self.program_uid);
+        // Read the server clock before anything else: it becomes the next watermark. It doubles as
+        // the connectivity probe, so an offline box gives up after a few quick tries.
+        let probe = Retry {
+            max_attempts: run.retry.max_attempts.min(3),
+            ..run.retry
+        };
+        let info: SystemInfo =
+            probe.call(&mut report.errors, "reading /api/system/info", || {
+                source.system_info()
+            })?;
+        report.server_version = Some(info.version.clone());
+        // The box has no real-time clock: the server's date is what MPI IDs take their year from.
+        store.record_server_date(&info.server_date)?;
+        let org_units_changed = run.pull_metadata(report)?;
+        remap_if_org_units_changed(store, program_uid, org_units_changed, report)?;
+        if opts.metadata_only {
+            return Ok(());
         }
+        let plan = MappingPlan::load(store, program_uid)?;
+        let mut guardrail = Guardrail::load(store, program_uid)?;
+        store.prepare_for_bulk_writes()?;
+        let cursor = store.sync_cursor(program_uid)?;
+        let incremental = cursor.watermark.is_some();
+        run.pull_tracked_entities(report, &plan, &mut guardrail, &info, cursor.clone())?;
+        report.sensitive_blocked = guardrail.blocked_total();
+        report.sensitive_attributes = guardrail
+            .blocked
+            .iter()
+            .map(|(attribute, n)| BlockedAttribute {
+                attribute: attribute.clone(),
+                values_blocked: *n,
+            })
+            .collect();
+
+        let due = incremental
+            && info.major_minor < (2, 41)
+            && cursor
+                .reconciled_at
+                .as_deref()
+                .is_none_or(|r| hours_between(r, &info.server_date) >= opts.reconcile_every_hours);
+        if opts.reconcile || due {
+            run.reconcile(report, &info)?;
+        }
+        if let Some(resolver) = opts.resolver.filter(|_| opts.resolve_mpi) {
+            let started = Instant::now();
+            let resolved = resolver(store);
+            report.mpi_seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+            match resolved {
+                Ok(r) => {
+                    report.mpi_resolved = r.resolved;
+                    report.mpi_created = r.created;
+                    report.mpi_pending_review = r.pending_review;
+                }
+                // The data is synced; the next run resolves what stayed pending.
+                Err(e) => report.errors.push(format!("MPI resolution: {e:#}")),
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Pulls the program (attributes, option sets) and org units into the store.
@@ -427,10 +479,11 @@ pub fn refresh_metadata_from(
     program_uid: &str,
 ) -> Result<()> {
     let opts = SyncOptions::default();
+    let tally = RetryTally::default();
     let run = Run {
         store,
         source,
-        retry: Retry::new(&opts),
+        retry: Retry::new(&opts, &tally),
         opts: &opts,
         program_uid,
     };
@@ -572,9 +625,10 @@ fn remap_if_org_units_changed(
     Ok(())
 }
 
-/// One fetched page as the fetcher thread hands it over: its number, the page or the error that
-/// ended the run, and the retried errors on the way.
-type Fetched = (u32, Result<Page<TrackedEntity>>, Vec<String>);
+/// One fetched page as the fetcher thread hands it over: its number and the page size it was
+/// asked with (smaller after timeouts), the page or the error that ended the run, and the
+/// retried errors on the way.
+type Fetched = (u32, u32, Result<Page<TrackedEntity>>, Vec<String>);
 
 impl Run<'_> {
     /// Pulls the program's tracked entities page by page into the store (resuming an
@@ -610,6 +664,7 @@ impl Run<'_> {
                 source: self.source,
                 retry: self.retry,
                 program_uid: self.program_uid,
+                min_page_size: self.opts.min_page_size,
             };
             scope.spawn(move || fetcher.fetch_pages(query, first_page, page_size, tx));
             // One small extra request, only when someone shows progress; a failure just means
@@ -680,12 +735,18 @@ impl Run<'_> {
         // downloading, not minutes.
         let mut batched = 0usize;
         let mut batch_started = std::time::Instant::now();
-        for (page, fetched, errors) in rx.iter() {
+        for (page, size, fetched, errors) in rx.iter() {
             report.errors.extend(errors);
             let p = fetched?;
             report.pages += 1;
             report.bytes += p.bytes;
             report.pulled += p.items.len() as u64;
+            // After a timeout the fetcher pages smaller (same offsets): the cursor follows, so a
+            // resumed run goes on with the size that got through.
+            if size < page_size {
+                report.page_size_reduced_to = Some(size);
+            }
+            cursor.run_page_size = Some(size);
             cursor.next_page = Some(page + 1);
             store.begin_write_batch()?;
             if let Err(e) = store_page(store, plan, guardrail, &p.items, cursor, report) {
@@ -698,7 +759,7 @@ impl Run<'_> {
                 )));
             }
             batched += p.items.len().max(1);
-            let last = is_short_page(p.items.len(), p.page_size, page_size);
+            let last = is_short_page(p.items.len(), p.page_size, size);
             if last || batched >= BATCH_RECORDS || batch_started.elapsed() >= BATCH_TIME {
                 store.end_write_batch(true)?;
                 batched = 0;
@@ -720,13 +781,17 @@ impl Run<'_> {
 /// The fetcher thread's share of a [`Run`] (the store stays on the storing thread).
 struct Fetcher<'a> {
     source: &'a dyn Dhis2Source,
-    retry: Retry,
+    retry: Retry<'a>,
     program_uid: &'a str,
+    /// The floor of the page size after timeouts.
+    min_page_size: u32,
 }
 
 impl Fetcher<'_> {
     /// The fetcher thread: pages from `first` on, each (with retries) sent to the storing side,
-    /// until a short page, an error, or the storing side hangs up.
+    /// until a short page, an error, or the storing side hangs up. A timeout on a page makes
+    /// the next attempt ask for a smaller page at the same offset (a server too slow to compute,
+    /// or a link too slow to carry, 500 records may manage 250), and the run goes on at that size.
     fn fetch_pages(
         &self,
         query: &TrackedEntityQuery,
@@ -735,19 +800,27 @@ impl Fetcher<'_> {
         tx: std::sync::mpsc::SyncSender<Fetched>,
     ) {
         let program_uid = self.program_uid;
-        let mut page = first;
+        let (mut page, mut size) = (first, page_size);
         loop {
             let mut errors = Vec::new();
             let fetched = self.retry.call(
                 &mut errors,
                 &format!("fetching page {page} of tracked entities of program {program_uid}"),
-                || self.source.tracked_entities_page(query, page, page_size),
+                || {
+                    let answer = self.source.tracked_entities_page(query, page, size);
+                    if answer.as_ref().is_err_and(Dhis2Error::timed_out) {
+                        if let Some(smaller) = smaller_page(page, size, self.min_page_size) {
+                            (page, size) = smaller;
+                        }
+                    }
+                    answer
+                },
             );
             let last = match &fetched {
-                Ok(p) => is_short_page(p.items.len(), p.page_size, page_size),
+                Ok(p) => is_short_page(p.items.len(), p.page_size, size),
                 Err(_) => true,
             };
-            if tx.send((page, fetched, errors)).is_err() || last {
+            if tx.send((page, size, fetched, errors)).is_err() || last {
                 break;
             }
             page += 1;
@@ -871,20 +944,66 @@ impl Run<'_> {
     }
 }
 
-/// Retries DHIS2 calls with exponential backoff and full jitter on errors that may pass.
+/// What the retries of one run cost, shared by its threads (the fetcher retries too); copied
+/// into the report at the end, whether the run succeeded or not.
+#[derive(Default)]
+struct RetryTally {
+    retries: AtomicU64,
+    waited_ms: AtomicU64,
+    rate_limited_ms: AtomicU64,
+    failed_ms: AtomicU64,
+}
+
+impl RetryTally {
+    fn write_to(&self, report: &mut SyncReport) {
+        let secs = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64 / 1000.0;
+        report.retries = self.retries.load(Ordering::Relaxed);
+        report.retry_wait_seconds = secs(&self.waited_ms);
+        report.rate_limit_wait_seconds = secs(&self.rate_limited_ms);
+        report.failed_attempt_seconds = secs(&self.failed_ms);
+    }
+}
+
+/// Retries DHIS2 calls on errors that may pass, in three ways:
+/// - a server that asks to wait (429, or 503 with `Retry-After`) is waited for exactly as long
+///   as it asks (at least a second, at most `retry_after_cap`), or with a backoff from one
+///   second when it does not say, within `rate_limit_budget` per call; these waits use no attempt;
+/// - a server that gives no byte at all (refused, no route, connect or first-byte timeout)
+///   is given up on after `dead_after` of such silence, whatever attempts remain;
+/// - anything else retryable gets exponential backoff with jitter, `max_attempts` in all.
 #[derive(Clone, Copy)]
-struct Retry {
+struct Retry<'a> {
     max_attempts: u32,
     base_ms: u64,
     cap_ms: u64,
+    retry_after_cap: Duration,
+    rate_limit_budget: Duration,
+    dead_after: Duration,
+    tally: &'a RetryTally,
 }
 
-impl Retry {
-    fn new(opts: &SyncOptions) -> Retry {
+/// Where one call's retries stand.
+#[derive(Default)]
+struct Attempts {
+    /// Attempts that count against `max_attempts` (everything but rate limits).
+    counted: u32,
+    /// Rate-limited answers so far, and what was waited for them.
+    limited: u32,
+    limited_wait: Duration,
+    /// When the current run of answerless attempts began.
+    silent_since: Option<Instant>,
+}
+
+impl<'a> Retry<'a> {
+    fn new(opts: &SyncOptions, tally: &'a RetryTally) -> Retry<'a> {
         Retry {
             max_attempts: opts.max_attempts.max(1),
             base_ms: opts.backoff_base_ms,
             cap_ms: opts.backoff_cap_ms,
+            retry_after_cap: Duration::from_secs(opts.retry_after_cap_secs),
+            rate_limit_budget: Duration::from_secs(opts.rate_limit_budget_secs),
+            dead_after: Duration::from_secs(opts.dead_after_secs.max(1)),
+            tally,
         }
     }
 
@@ -894,21 +1013,90 @@ impl Retry {
         what: &str,
         mut f: impl FnMut() -> Result<T, Dhis2Error>,
     ) -> Result<T> {
-        let mut attempt = 0;
+        let mut state = Attempts::default();
         loop {
-            attempt += 1;
-            match f() {
+            let started = Instant::now();
+            let e = match f() {
                 Ok(v) => return Ok(v),
-                Err(e) if is_retryable(&e) && attempt < self.max_attempts => {
-                    if errors.len() < 50 {
-                        errors.push(format!("{what}: {e} (attempt {attempt}, retried)"));
-                    }
-                    std::thread::sleep(backoff(self.base_ms, self.cap_ms, attempt));
-                }
-                Err(e) => return Err(anyhow!("{what}: {e}")),
+                Err(e) => e,
+            };
+            add_ms(&self.tally.failed_ms, started.elapsed());
+            if !is_retryable(&e) {
+                return Err(anyhow!("{what}: {e}"));
             }
+            let (wait, why) = self
+                .next_wait(&e, started, &mut state)
+                .map_err(|stop| anyhow!("{what}: {e} ({stop})"))?;
+            if errors.len() < 50 {
+                errors.push(format!(
+                    "{what}: {e} (attempt {}, retried after {:.1} s{why})",
+                    state.counted + state.limited,
+                    wait.as_secs_f64()
+                ));
+            }
+            self.tally.retries.fetch_add(1, Ordering::Relaxed);
+            add_ms(&self.tally.waited_ms, wait);
+            if e.is_rate_limit() {
+                add_ms(&self.tally.rate_limited_ms, wait);
+            }
+            std::thread::sleep(wait);
         }
     }
+
+    /// How long to wait before the next attempt after `e` (and why, for the log line), or why
+    /// there is no next attempt.
+    fn next_wait(
+        &self,
+        e: &Dhis2Error,
+        started: Instant,
+        state: &mut Attempts,
+    ) -> Result<(Duration, &'static str), String> {
+        if e.is_rate_limit() {
+            state.silent_since = None;
+            state.limited += 1;
+            let (wait, why) = match e.retry_after() {
+                Some(asked) if asked > self.retry_after_cap => {
+                    return Err(format!(
+                        "the server asks to come back in {} s, longer than kadi waits ({} s): the next run tries again",
+                        asked.as_secs(),
+                        self.retry_after_cap.as_secs()
+                    ))
+                }
+                Some(asked) => (asked.max(Duration::from_secs(1)), " as the server asked"),
+                None => (backoff(1000, 30_000, state.limited), ""),
+            };
+            if state.limited_wait + wait > self.rate_limit_budget {
+                return Err(format!(
+                    "rate-limited: waited {:.0} s already, kadi waits at most {} s per request",
+                    state.limited_wait.as_secs_f64(),
+                    self.rate_limit_budget.as_secs()
+                ));
+            }
+            state.limited_wait += wait;
+            return Ok((wait, why));
+        }
+        state.counted += 1;
+        if state.counted >= self.max_attempts {
+            return Err(format!("gave up after {} attempts", state.counted));
+        }
+        let wait = backoff(self.base_ms, self.cap_ms, state.counted);
+        if e.no_answer() {
+            let since = *state.silent_since.get_or_insert(started);
+            if since.elapsed() + wait >= self.dead_after {
+                return Err(format!(
+                    "no answer at all for {:.0} s: the server or the link to it is down",
+                    since.elapsed().as_secs_f64()
+                ));
+            }
+        } else {
+            state.silent_since = None;
+        }
+        Ok((wait, ""))
+    }
+}
+
+fn add_ms(counter: &AtomicU64, d: Duration) {
+    counter.fetch_add(d.as_millis() as u64, Ordering::Relaxed);
 }
 
 /// Which DHIS2 errors are worth another attempt: nothing answered, a 5xx, 408/429, a body cut
@@ -926,6 +1114,17 @@ fn is_short_page(items: usize, server_page_size: u32, asked: u32) -> bool {
         asked
     };
     (items as u32) < size
+}
+
+/// The page and size that start at the same record as `page` of `size` with a smaller size
+/// (about half, never below `floor`): offset paging only lines up when the new size divides
+/// the records already fetched. `None` when no such size is left.
+fn smaller_page(page: u32, size: u32, floor: u32) -> Option<(u32, u32)> {
+    let offset = u64::from(page.max(1) - 1) * u64::from(size);
+    (floor.max(1)..=size / 2)
+        .rev()
+        .find(|&s| offset % u64::from(s) == 0)
+        .map(|s| ((offset / u64::from(s)) as u32 + 1, s))
 }
 
 /// Exponential backoff with jitter: a random delay in `[d/2, d]`, `d = min(cap, base * 2^(n-1))`.
@@ -1064,6 +1263,23 @@ mod tests {
                 "attempt {attempt}: {d} not in [{}, {full}]",
                 full / 2
             );
+        }
+    }
+
+    #[test]
+    fn a_smaller_page_starts_at_the_same_record() {
+        assert_eq!(smaller_page(1, 500, 50), Some((1, 250)));
+        assert_eq!(smaller_page(3, 500, 50), Some((5, 250)));
+        // 125 does not halve: page 3 of 125 starts at record 250, page 6 of 50 too.
+        assert_eq!(smaller_page(3, 125, 50), Some((6, 50)));
+        assert_eq!(smaller_page(1, 125, 50), Some((1, 62)));
+        assert_eq!(smaller_page(2, 60, 50), None);
+        assert_eq!(smaller_page(4, 1, 1), None);
+        for (page, size) in [(7, 500), (2, 333), (9, 97)] {
+            if let Some((p, s)) = smaller_page(page, size, 10) {
+                assert_eq!((p - 1) * s, (page - 1) * size);
+                assert!(s <= size / 2);
+            }
         }
     }
 

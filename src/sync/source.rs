@@ -33,6 +33,10 @@ pub trait Dhis2Source: Sync {
         page: u32,
         page_size: u32,
     ) -> Result<Page<String>, Dhis2Error>;
+    /// HTTP requests sent so far, for the run report (a source that does not count says 0).
+    fn requests_sent(&self) -> u64 {
+        0
+    }
 }
 
 impl Dhis2Source for Client {
@@ -69,5 +73,8 @@ impl Dhis2Source for Client {
         page_size: u32,
     ) -> Result<Page<String>, Dhis2Error> {
         Client::tracked_entity_uids(self, query, page, page_size)
+    }
+    fn requests_sent(&self) -> u64 {
+        Client::requests_sent(self)
     }
 }
