@@ -10,6 +10,10 @@
 //! - A page, its card records and the cursor commit in one transaction: a process killed at any
 //!   moment resumes at the page it was on, without loss or duplicates.
 //! - Sensitive attribute values never reach the store ([`crate::mapping::Guardrail`]).
+//! - Retries respect the server: a `Retry-After` is waited out as asked (counted from the
+//!   server's `Date`, never the box clock), a server silent for `dead_after_secs` fails the run
+//!   instead of using up its attempts, and a page that times out is asked again smaller at the
+//!   same offset (`docs/sync.md`).
 //!
 //! Called by `kadi sync`, the scheduler (`kadi serve`), `kadi demo` and the web page, through
 //! [`crate::jobs`]. Sync knows neither the MPI nor the cards: the caller hands it the identity
