@@ -11,9 +11,11 @@
 //! Everywhere: zone-less timestamps, a 302 to the login page without credentials, and an account
 //! locked after four failed logins.
 //!
-//! Faults (from [`Faults`] or [`SimHandle::fail_next`]) apply to `/api/tracker/*` only, so that
-//! metadata stays reachable and tests stay deterministic. A dropped connection is a real one: the
-//! socket is shut down mid-body (Unix), so the client sees an early EOF, not a stall.
+//! Faults (from [`Faults`], [`SimHandle::fail_next`] or [`SimHandle::rate_limit`]) apply to
+//! `/api/tracker/*` only, so that metadata stays reachable and tests stay deterministic. A
+//! dropped connection is a real one: the socket is shut down mid-body (Unix), so the client sees
+//! an early EOF, not a stall. Faults of pace (rate limits with `Retry-After`, a dribbling or
+//! stalling link, a silent server) live in `pacing.rs`.
 //!
 //! Like DHIS2 behind nginx (`gzip on`), answers are gzip-compressed when the request says
 //! `Accept-Encoding: gzip` ([`SimConfig::gzip`], on by default; `kadi sim dhis2 --no-gzip`).
