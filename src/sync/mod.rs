@@ -398,76 +398,72 @@ fn run_inner(
         opts,
         program_uid,
     };
-    let result = run.steps(report);
+    let result = run_steps(&run, report);
     report.requests = source.requests_sent();
     tally.write_to(report);
     result
 }
 
-impl Run<'_> {
-    /// The steps of one run: probe, metadata, tracked entities, reconciliation, identities.
-    fn steps(&self, report: &mut SyncReport) -> Result<()> {
-        let (run, store, source, opts, program_uid) =
-            (self, self.store, self.source, self.opts, self.program_uid);
-        // Read the server clock before anything else: it becomes the next watermark. It doubles as
-        // the connectivity probe, so an offline box gives up after a few quick tries.
-        let probe = Retry {
-            max_attempts: run.retry.max_attempts.min(3),
-            ..run.retry
-        };
-        let info: SystemInfo =
-            probe.call(&mut report.errors, "reading /api/system/info", || {
-                source.system_info()
-            })?;
-        report.server_version = Some(info.version.clone());
-        // The box has no real-time clock: the server's date is what MPI IDs take their year from.
-        store.record_server_date(&info.server_date)?;
-        let org_units_changed = run.pull_metadata(report)?;
-        remap_if_org_units_changed(store, program_uid, org_units_changed, report)?;
-        if opts.metadata_only {
-            return Ok(());
-        }
-        let plan = MappingPlan::load(store, program_uid)?;
-        let mut guardrail = Guardrail::load(store, program_uid)?;
-        store.prepare_for_bulk_writes()?;
-        let cursor = store.sync_cursor(program_uid)?;
-        let incremental = cursor.watermark.is_some();
-        run.pull_tracked_entities(report, &plan, &mut guardrail, &info, cursor.clone())?;
-        report.sensitive_blocked = guardrail.blocked_total();
-        report.sensitive_attributes = guardrail
-            .blocked
-            .iter()
-            .map(|(attribute, n)| BlockedAttribute {
-                attribute: attribute.clone(),
-                values_blocked: *n,
-            })
-            .collect();
-
-        let due = incremental
-            && info.major_minor < (2, 41)
-            && cursor
-                .reconciled_at
-                .as_deref()
-                .is_none_or(|r| hours_between(r, &info.server_date) >= opts.reconcile_every_hours);
-        if opts.reconcile || due {
-            run.reconcile(report, &info)?;
-        }
-        if let Some(resolver) = opts.resolver.filter(|_| opts.resolve_mpi) {
-            let started = Instant::now();
-            let resolved = resolver(store);
-            report.mpi_seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
-            match resolved {
-                Ok(r) => {
-                    report.mpi_resolved = r.resolved;
-                    report.mpi_created = r.created;
-                    report.mpi_pending_review = r.pending_review;
-                }
-                // The data is synced; the next run resolves what stayed pending.
-                Err(e) => report.errors.push(format!("MPI resolution: {e:#}")),
-            }
-        }
-        Ok(())
+/// The steps of one run: probe, metadata, tracked entities, reconciliation, identities.
+fn run_steps(run: &Run<'_>, report: &mut SyncReport) -> Result<()> {
+    let (store, source, opts, program_uid) = (run.store, run.source, run.opts, run.program_uid);
+    // Read the server clock before anything else: it becomes the next watermark. It doubles as
+    // the connectivity probe, so an offline box gives up after a few quick tries.
+    let probe = Retry {
+        max_attempts: run.retry.max_attempts.min(3),
+        ..run.retry
+    };
+    let info: SystemInfo = probe.call(&mut report.errors, "reading /api/system/info", || {
+        source.system_info()
+    })?;
+    report.server_version = Some(info.version.clone());
+    // The box has no real-time clock: the server's date is what MPI IDs take their year from.
+    store.record_server_date(&info.server_date)?;
+    let org_units_changed = run.pull_metadata(report)?;
+    remap_if_org_units_changed(store, program_uid, org_units_changed, report)?;
+    if opts.metadata_only {
+        return Ok(());
     }
+    let plan = MappingPlan::load(store, program_uid)?;
+    let mut guardrail = Guardrail::load(store, program_uid)?;
+    store.prepare_for_bulk_writes()?;
+    let cursor = store.sync_cursor(program_uid)?;
+    let incremental = cursor.watermark.is_some();
+    run.pull_tracked_entities(report, &plan, &mut guardrail, &info, cursor.clone())?;
+    report.sensitive_blocked = guardrail.blocked_total();
+    report.sensitive_attributes = guardrail
+        .blocked
+        .iter()
+        .map(|(attribute, n)| BlockedAttribute {
+            attribute: attribute.clone(),
+            values_blocked: *n,
+        })
+        .collect();
+
+    let due = incremental
+        && info.major_minor < (2, 41)
+        && cursor
+            .reconciled_at
+            .as_deref()
+            .is_none_or(|r| hours_between(r, &info.server_date) >= opts.reconcile_every_hours);
+    if opts.reconcile || due {
+        run.reconcile(report, &info)?;
+    }
+    if let Some(resolver) = opts.resolver.filter(|_| opts.resolve_mpi) {
+        let started = Instant::now();
+        let resolved = resolver(store);
+        report.mpi_seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+        match resolved {
+            Ok(r) => {
+                report.mpi_resolved = r.resolved;
+                report.mpi_created = r.created;
+                report.mpi_pending_review = r.pending_review;
+            }
+            // The data is synced; the next run resolves what stayed pending.
+            Err(e) => report.errors.push(format!("MPI resolution: {e:#}")),
+        }
+    }
+    Ok(())
 }
 
 /// Pulls the program (attributes, option sets) and org units into the store.
