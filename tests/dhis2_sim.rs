@@ -350,7 +350,7 @@ fn faults_land_in_the_right_error_categories() {
     sim.fail_next(1, Fault::Drop);
     let err = c.tracked_entities_page(&query(), 1, 10).unwrap_err();
     assert!(
-        matches!(err, Dhis2Error::Unreachable(_)) && err.is_retryable(),
+        matches!(err, Dhis2Error::Interrupted(_)) && err.is_retryable(),
         "{err}"
     );
     assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
@@ -360,7 +360,7 @@ fn faults_land_in_the_right_error_categories() {
     sim.fail_next(1, Fault::Stall);
     let err = quick.tracked_entities_page(&query(), 1, 10).unwrap_err();
     assert!(
-        matches!(err, Dhis2Error::Unreachable(_)) && err.is_retryable(),
+        matches!(err, Dhis2Error::TimedOut { midway: true, .. }) && err.is_retryable(),
         "{err}"
     );
 

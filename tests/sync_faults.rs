@@ -158,7 +158,7 @@ fn a_dropped_connection_fails_at_once_not_after_the_timeout() {
         t.elapsed()
     );
     assert!(
-        matches!(&err, Dhis2Error::Unreachable(m) if m.contains("stopped midway"))
+        matches!(&err, Dhis2Error::Interrupted(m) if m.contains("stopped midway"))
             && err.is_retryable(),
         "{err}"
     );
@@ -179,7 +179,7 @@ fn a_dropped_connection_fails_at_once_not_after_the_timeout() {
     let c = client(&plain, Duration::from_secs(60));
     plain.fail_next(1, Fault::Drop);
     let err = c.tracked_entities_page(&query(), 1, 20).unwrap_err();
-    assert!(matches!(err, Dhis2Error::Unreachable(_)), "{err}");
+    assert!(matches!(err, Dhis2Error::Interrupted(_)), "{err}");
     assert_eq!(plain.stats().connections_cut, 1);
 }
 
@@ -199,7 +199,7 @@ fn a_sync_under_heavy_connection_drops_retries_and_ends_with_exactly_the_simulat
         backoff_cap_ms: 50,
         max_attempts: 30,
         // Long: a drop must not cost a timeout.
-        request_timeout_secs: 60,
+        idle_timeout_secs: 60,
         ..Default::default()
     };
     let t = Instant::now();
@@ -234,7 +234,7 @@ fn a_stalled_answer_fails_by_the_clients_timeout_and_the_sync_recovers() {
     let err = c.tracked_entities_page(&query(), 1, 20).unwrap_err();
     let waited = t.elapsed();
     assert!(
-        matches!(err, Dhis2Error::Unreachable(_)) && err.is_retryable(),
+        matches!(err, Dhis2Error::TimedOut { midway: true, .. }) && err.is_retryable(),
         "{err}"
     );
     assert!(
@@ -249,7 +249,7 @@ fn a_stalled_answer_fails_by_the_clients_timeout_and_the_sync_recovers() {
         page_size: 50,
         backoff_base_ms: 5,
         backoff_cap_ms: 50,
-        request_timeout_secs: 1,
+        idle_timeout_secs: 1,
         ..Default::default()
     };
     let t = Instant::now();

@@ -174,7 +174,7 @@ fn a_run_under_heavy_fault_injection_ends_with_exactly_the_simulators_records() 
         backoff_base_ms: 5,
         backoff_cap_ms: 50,
         max_attempts: 20,
-        request_timeout_secs: 2,
+        idle_timeout_secs: 2,
         ..Default::default()
     };
     let r = run(&store, PROGRAM, &o).unwrap();

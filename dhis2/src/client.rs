@@ -4,9 +4,16 @@
 //! on speaks that version's parameter names; every answer is converted into [`super::model`].
 //!
 //! It never retries by itself: the sync engine retries with backoff, guided by
-//! [`Dhis2Error::is_retryable`]. A 401 is never retryable (DHIS2 locks an account after four
+//! [`Dhis2Error::is_retryable`], [`Dhis2Error::retry_after`] (a 429 or 503 saying when to come
+//! back) and [`Dhis2Error::no_answer`] (a dead server or link, which the engine stops asking
+//! within about a minute). A 401 is never retryable (DHIS2 locks an account after four
 //! failed logins). Credentials travel only in the `Authorization` header and never appear in an
 //! error, a log line or `Debug` output.
+//!
+//! Timeouts are idle timeouts, never whole-request ones: connecting has its own limit, and then
+//! every read (the wait for the answer, and each gap inside its body) may take at most the idle
+//! timeout. A slow link that keeps sending finishes a large page however long it takes; a stalled
+//! one fails after one idle timeout.
 use super::model::*;
 use super::wire;
 use base64::Engine;
@@ -59,9 +66,23 @@ pub struct ConnectionConfig {
 /// Why a DHIS2 call failed, in the categories the sync engine and page act on.
 #[derive(Debug)]
 pub enum Dhis2Error {
-    /// Nothing answered, or not all of it (DNS, refused, timeout, a connection closed or reset
-    /// mid-answer: `ureq` reports the early EOF at once, a stalled answer waits for the timeout).
+    /// Nothing reached the server or came back from it: DNS, refused, no route, connect timeout.
     Unreachable(String),
+    /// No byte for the idle timeout: before the answer began (`midway: false`, a hung server
+    /// or a page too large to compute in time) or inside its body (`midway: true`, a stalled
+    /// link). A smaller page may get through either.
+    TimedOut { message: String, midway: bool },
+    /// The answer began and the connection closed or reset before its end (`ureq` reports the
+    /// early EOF at once).
+    Interrupted(String),
+    /// The server asks kadi to come back later: a 429 (rate limit), or a 503 with
+    /// `Retry-After`. `after` is that header read as a duration (an HTTP date counts from the
+    /// server's own `Date`, never from the box clock), when it had a usable one.
+    RetryLater {
+        status: u16,
+        message: String,
+        after: Option<Duration>,
+    },
     /// 401/403 or a redirect to the login page: wrong credentials. Never retried.
     AuthFailed(String),
     /// The server answered with an error status and (when it gave one) DHIS2's `message`.
@@ -78,7 +99,10 @@ impl Dhis2Error {
     /// bodies. Never for authentication failures.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Dhis2Error::Unreachable(_) => true,
+            Dhis2Error::Unreachable(_)
+            | Dhis2Error::TimedOut { .. }
+            | Dhis2Error::Interrupted(_)
+            | Dhis2Error::RetryLater { .. } => true,
             Dhis2Error::AuthFailed(_) => false,
             Dhis2Error::Rejected { status, .. } => {
                 *status >= 500 || *status == 408 || *status == 429
@@ -88,12 +112,41 @@ impl Dhis2Error {
         }
     }
 
+    /// Whether the server gave no byte at all (refused, DNS, no route, connect or first-byte
+    /// timeout): what a dead server or link looks like, as opposed to one that answers badly.
+    pub fn no_answer(&self) -> bool {
+        matches!(
+            self,
+            Dhis2Error::Unreachable(_) | Dhis2Error::TimedOut { midway: false, .. }
+        )
+    }
+
+    /// Whether the idle timeout fired (before or inside the answer): a smaller page may pass.
+    pub fn timed_out(&self) -> bool {
+        matches!(self, Dhis2Error::TimedOut { .. })
+    }
+
+    /// Whether the server asked kadi to slow down (a 429, or a 503 with `Retry-After`).
+    pub fn is_rate_limit(&self) -> bool {
+        matches!(self, Dhis2Error::RetryLater { .. })
+    }
+
+    /// How long the server asked kadi to wait (`Retry-After`), when it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Dhis2Error::RetryLater { after, .. } => *after,
+            _ => None,
+        }
+    }
+
     /// A stable one-word category: `unreachable`, `auth_failed`, `rejected`, `malformed`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Dhis2Error::Unreachable(_) => "unreachable",
+            Dhis2Error::Unreachable(_)
+            | Dhis2Error::TimedOut { .. }
+            | Dhis2Error::Interrupted(_) => "unreachable",
             Dhis2Error::AuthFailed(_) => "auth_failed",
-            Dhis2Error::Rejected { .. } => "rejected",
+            Dhis2Error::Rejected { .. } | Dhis2Error::RetryLater { .. } => "rejected",
             Dhis2Error::Malformed(_) | Dhis2Error::Truncated(_) => "malformed",
         }
     }
@@ -102,7 +155,22 @@ impl Dhis2Error {
 impl std::fmt::Display for Dhis2Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Dhis2Error::Unreachable(m) => write!(f, "DHIS2 unreachable: {m}"),
+            Dhis2Error::Unreachable(m) | Dhis2Error::Interrupted(m) => {
+                write!(f, "DHIS2 unreachable: {m}")
+            }
+            Dhis2Error::TimedOut { message, .. } => write!(f, "DHIS2 unreachable: {message}"),
+            Dhis2Error::RetryLater {
+                status,
+                message,
+                after,
+            } => match after {
+                Some(d) => write!(
+                    f,
+                    "DHIS2 asks to retry later ({status}, Retry-After {} s): {message}",
+                    d.as_secs()
+                ),
+                None => write!(f, "DHIS2 asks to retry later ({status}): {message}"),
+            },
             Dhis2Error::AuthFailed(m) => write!(f, "DHIS2 authentication failed: {m}"),
             Dhis2Error::Rejected { status, message } => {
                 write!(f, "DHIS2 rejected the request ({status}): {message}")
@@ -182,11 +250,17 @@ const ORG_UNIT_FIELDS: &str = "id,name,displayName,code,level,path,parent[id]";
 /// Bodies larger than this are refused (a tracker page of 1,000 entities is a few MB).
 const MAX_BODY: u64 = 512 * 1024 * 1024;
 
+/// What a client waits for, by default: connecting (DNS, TCP, TLS), and each read.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default idle timeout: the longest silence accepted before an answer starts or inside
+/// it. DHIS2 computes a tracker page of 500 in a few seconds; 30 s of silence is a hung
+/// server or a dead link, and two such silences make the minute after which sync gives up.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A DHIS2 client, configured once and reused across a sync.
 pub struct Client {
     config: ConnectionConfig,
     agent: ureq::Agent,
-    timeout: Duration,
     version: Mutex<Option<(u32, u32)>>,
     /// ETag and body of metadata answers, by URL, for `If-None-Match`.
     etags: Mutex<HashMap<String, (String, Vec<u8>)>>,
@@ -203,13 +277,18 @@ impl std::fmt::Debug for Client {
     }
 }
 
-fn build_agent(timeout: Duration) -> ureq::Agent {
+/// The agent: idle timeouts only (see the module doc). No global or per-call timeout, so a
+/// large page over a slow but steady link is never cut off for taking long.
+fn build_agent(connect: Duration, idle: Duration) -> ureq::Agent {
     let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         // A redirect is information (login page, http→https, wrong path), not something to follow.
         .max_redirects(0)
-        .timeout_global(Some(timeout))
-        .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
+        .timeout_resolve(Some(connect))
+        .timeout_connect(Some(connect))
+        // Each read restarts the clock: the wait for the status line and every gap in the body.
+        .timeout_per_read(Some(idle))
+        .timeout_per_write(Some(idle))
         .user_agent(format!("kadi/{}", env!("CARGO_PKG_VERSION")))
         .build();
     ureq::Agent::new_with_config(config)
@@ -241,16 +320,15 @@ fn html_hint(url: &str) -> String {
 }
 
 impl Client {
-    /// Builds a client (no request is made). Timeout: 120 s per request, 10 s to connect.
+    /// Builds a client (no request is made): [`CONNECT_TIMEOUT`] to connect, then
+    /// [`IDLE_TIMEOUT`] of silence at most.
     pub fn new(config: ConnectionConfig) -> Client {
-        let timeout = Duration::from_secs(120);
         Client {
             config: ConnectionConfig {
                 base_url: normalize_base_url(&config.base_url),
                 auth: config.auth,
             },
-            agent: build_agent(timeout),
-            timeout,
+            agent: build_agent(CONNECT_TIMEOUT, IDLE_TIMEOUT),
             version: Mutex::new(None),
             etags: Mutex::new(HashMap::new()),
             requests: AtomicU64::new(0),
@@ -258,10 +336,14 @@ impl Client {
         }
     }
 
-    /// The same client with another whole-request timeout (connecting: at most 10 s).
-    pub fn with_timeout(mut self, timeout: Duration) -> Client {
-        self.agent = build_agent(timeout);
-        self.timeout = timeout;
+    /// The same client with another idle timeout (connecting: at most [`CONNECT_TIMEOUT`]).
+    pub fn with_timeout(self, idle: Duration) -> Client {
+        self.with_timeouts(idle.min(CONNECT_TIMEOUT), idle)
+    }
+
+    /// The same client with these connect and idle timeouts (see the module doc).
+    pub fn with_timeouts(mut self, connect: Duration, idle: Duration) -> Client {
+        self.agent = build_agent(connect, idle);
         self
     }
 
@@ -352,6 +434,8 @@ impl Client {
         let content_type = header("content-type").unwrap_or_default();
         let location = header("location");
         let etag = header("etag");
+        let retry_after =
+            header("retry-after").and_then(|v| parse_retry_after(&v, header("date").as_deref()));
         match status {
             304 => match lock(&self.etags).get(&cache_key) {
                 Some((_, bytes)) => Ok(Body {
@@ -413,6 +497,15 @@ impl Client {
                         .unwrap_or("error")
                         .to_string()
                 });
+                // A 429 always asks to slow down; a 503 only when it says when to come back
+                // (otherwise it is a server or proxy failing, retried like any 5xx).
+                if status == 429 || (status == 503 && retry_after.is_some()) {
+                    return Err(Dhis2Error::RetryLater {
+                        status,
+                        message,
+                        after: retry_after,
+                    });
+                }
                 Err(Dhis2Error::Rejected { status, message })
             }
         }
@@ -774,11 +867,17 @@ fn json_error(e: serde_json::Error, bytes: &[u8], url: &str) -> Dhis2Error {
     }
 }
 
+/// A failure before the answer's status line: nothing came back. A connect or DNS timeout is
+/// a link that is not there; a read timeout is a server that took the request and said nothing.
 fn transport_error(e: ureq::Error, url: &str) -> Dhis2Error {
     match e {
-        ureq::Error::Timeout(t) => {
-            Dhis2Error::Unreachable(format!("{url}: no answer in time ({t})"))
+        ureq::Error::Timeout(t @ (ureq::Timeout::Connect | ureq::Timeout::Resolve)) => {
+            Dhis2Error::Unreachable(format!("{url}: could not connect in time ({t})"))
         }
+        ureq::Error::Timeout(t) => Dhis2Error::TimedOut {
+            message: format!("{url}: no answer within the idle timeout ({t})"),
+            midway: false,
+        },
         ureq::Error::HostNotFound => {
             Dhis2Error::Unreachable(format!("{url}: host not found (DNS)"))
         }
@@ -797,11 +896,83 @@ fn body_error(e: ureq::Error, url: &str) -> Dhis2Error {
         ureq::Error::BodyExceedsLimit(n) => {
             Dhis2Error::Malformed(format!("{url}: answer larger than {n} bytes"))
         }
-        ureq::Error::Timeout(t) => {
-            Dhis2Error::Unreachable(format!("{url}: the answer stopped midway ({t})"))
-        }
-        other => Dhis2Error::Unreachable(format!("{url}: the answer stopped midway: {other}")),
+        ureq::Error::Timeout(t) => Dhis2Error::TimedOut {
+            message: format!(
+                "{url}: the answer stopped midway, no byte within the idle timeout ({t})"
+            ),
+            midway: true,
+        },
+        other => Dhis2Error::Interrupted(format!("{url}: the answer stopped midway: {other}")),
     }
+}
+
+/// The longest `Retry-After` read as a duration (a day): anything longer is no advice.
+const RETRY_AFTER_MAX: u64 = 24 * 3600;
+
+/// `Retry-After` as a duration: delta-seconds, or an HTTP date counted from the answer's own
+/// `Date` header (the server's clock; a box without a real-time clock may be years off). A
+/// date without a `Date` to count from, or anything unreadable, gives `None`.
+pub fn parse_retry_after(value: &str, server_date: Option<&str>) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        let secs = value.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs.min(RETRY_AFTER_MAX)));
+    }
+    let at = parse_http_date(value)?;
+    let now = parse_http_date(server_date?)?;
+    Some(Duration::from_secs(
+        (at - now).clamp(0, RETRY_AFTER_MAX as i64) as u64,
+    ))
+}
+
+/// An HTTP date (IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, the obsolete RFC 850 and asctime
+/// forms too, as RFC 9110 asks recipients to accept) as Unix seconds.
+pub fn parse_http_date(s: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let (mut day, mut month, mut year, mut time) = (None, None, None, None);
+    for token in s.split([' ', ',', '-']).filter(|t| !t.is_empty()) {
+        let lower = token.to_ascii_lowercase();
+        if token.contains(':') {
+            let mut parts = token.split(':').map(|p| p.parse::<i64>().ok());
+            let (h, m, sec) = (parts.next()??, parts.next()??, parts.next()??);
+            if h > 23 || m > 59 || sec > 60 {
+                return None;
+            }
+            time = Some(h * 3600 + m * 60 + sec);
+        } else if let Some(i) = MONTHS.iter().position(|m| lower.starts_with(m)) {
+            month = Some(i as i64 + 1);
+        } else if token.bytes().all(|b| b.is_ascii_digit()) {
+            let n: i64 = token.parse().ok()?;
+            if day.is_none() && token.len() <= 2 {
+                day = Some(n);
+            } else {
+                // RFC 850's two-digit years: 70-99 are 19xx, the rest 20xx.
+                year = Some(match (token.len(), n) {
+                    (2, n) if n >= 70 => 1900 + n,
+                    (2, n) => 2000 + n,
+                    (_, n) => n,
+                });
+            }
+        }
+    }
+    let (day, month, year, time) = (day?, month?, year?, time?);
+    if !(1..=31).contains(&day) {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + time)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -862,6 +1033,64 @@ mod tests {
         assert!(!Dhis2Error::AuthFailed("x".into()).is_retryable());
         assert!(Dhis2Error::Truncated("truncated response".into()).is_retryable());
         assert!(!Dhis2Error::Malformed("html".into()).is_retryable());
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates_against_the_servers_clock() {
+        assert_eq!(parse_retry_after("30", None), Some(Duration::from_secs(30)));
+        assert_eq!(parse_retry_after(" 0 ", None), Some(Duration::ZERO));
+        let date = "Sun, 06 Nov 1994 08:49:37 GMT";
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", Some(date)),
+            Some(Duration::from_secs(30))
+        );
+        // The same instant in the obsolete forms.
+        assert_eq!(
+            parse_retry_after("Sunday, 06-Nov-94 08:51:37 GMT", Some(date)),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Sun Nov  6 08:49:47 1994", Some(date)),
+            Some(Duration::from_secs(10))
+        );
+        // A date in the past of the server's clock: now. No server clock: unknown.
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", Some(date)),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after(date, None), None);
+        assert_eq!(parse_retry_after("soon", Some(date)), None);
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            parse_http_date("Fri, 04 Dec 2026 15:00:00 GMT"),
+            Some(1_796_396_400)
+        );
+    }
+
+    #[test]
+    fn only_silence_counts_as_no_answer_and_only_timeouts_as_timed_out() {
+        let hung = Dhis2Error::TimedOut {
+            message: "x".into(),
+            midway: false,
+        };
+        let stalled = Dhis2Error::TimedOut {
+            message: "x".into(),
+            midway: true,
+        };
+        assert!(hung.no_answer() && hung.timed_out());
+        assert!(!stalled.no_answer() && stalled.timed_out());
+        assert!(Dhis2Error::Unreachable("refused".into()).no_answer());
+        let cut = Dhis2Error::Interrupted("eof".into());
+        assert!(!cut.no_answer() && !cut.timed_out() && cut.is_retryable());
+        let limited = Dhis2Error::RetryLater {
+            status: 429,
+            message: "slow down".into(),
+            after: Some(Duration::from_secs(5)),
+        };
+        assert!(limited.is_retryable() && limited.is_rate_limit());
+        assert_eq!(limited.retry_after(), Some(Duration::from_secs(5)));
+        assert_eq!(limited.kind(), "rejected");
+        assert_eq!(stalled.kind(), "unreachable");
     }
 
     #[test]

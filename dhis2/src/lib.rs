@@ -2,8 +2,9 @@
 //! (wrapper keys, pager shapes, parameter names, `fields` behaviour) are handled here and nowhere
 //! else: the rest of kadi sees the version-neutral shapes of [`model`].
 //!
-//! Errors separate `Unreachable`, `AuthFailed`, `Rejected` and `Malformed` because the sync engine
-//! and the page react differently to each. A 401 is never retried: DHIS2 locks an account after
+//! Errors separate `Unreachable`, `TimedOut`, `Interrupted`, `AuthFailed`, `Rejected`,
+//! `RetryLater` and `Malformed` because the sync engine and the page react differently to each
+//! (a dead link is given up on, a timeout asks a smaller page, a rate limit is waited out). A 401 is never retried: DHIS2 locks an account after
 //! four failed logins.
 //!
 //! This crate knows no kadi module (no store, sync or simulator): the app turns its stored,

@@ -11,14 +11,17 @@
 //! Everywhere: zone-less timestamps, a 302 to the login page without credentials, and an account
 //! locked after four failed logins.
 //!
-//! Faults (from [`Faults`] or [`SimHandle::fail_next`]) apply to `/api/tracker/*` only, so that
-//! metadata stays reachable and tests stay deterministic. A dropped connection is a real one: the
-//! socket is shut down mid-body (Unix), so the client sees an early EOF, not a stall.
+//! Faults (from [`Faults`], [`SimHandle::fail_next`] or [`SimHandle::rate_limit`]) apply to
+//! `/api/tracker/*` only, so that metadata stays reachable and tests stay deterministic. A
+//! dropped connection is a real one: the socket is shut down mid-body (Unix), so the client sees
+//! an early EOF, not a stall. Faults of pace (rate limits with `Retry-After`, a dribbling or
+//! stalling link, a silent server) live in `pacing.rs`.
 //!
 //! Like DHIS2 behind nginx (`gzip on`), answers are gzip-compressed when the request says
 //! `Accept-Encoding: gzip` ([`SimConfig::gzip`], on by default; `kadi sim dhis2 --no-gzip`).
 pub mod data;
 pub mod households;
+mod pacing;
 mod server;
 mod socket;
 
@@ -98,7 +101,19 @@ pub enum Fault {
     Truncate,
     /// Wait this long, then answer normally.
     Slow(Duration),
+    /// Send the answer `chunk` bytes every `every` (a slow link); with `stop_after`, stop after
+    /// that many body bytes and hold the connection open (a stall midway, after some data).
+    Dribble {
+        chunk: usize,
+        every: Duration,
+        stop_after: Option<usize>,
+    },
+    /// Take the request and never answer, holding the connection open (a hung server).
+    Silent,
 }
+
+pub use pacing::{http_date, RateLimit, RetryAfterForm};
+pub use server::STATS_PATH;
 
 /// How to run a simulator.
 #[derive(Debug, Clone)]
@@ -184,6 +199,10 @@ pub struct SimStats {
     pub gzipped_plain_bytes: u64,
     /// Connections really closed mid-body by a [`Fault::Drop`].
     pub connections_cut: u64,
+    /// Tracker requests refused by a [`RateLimit`].
+    pub rate_limited: u64,
+    /// Connections held open without (the rest of) an answer by a stall or a silent server.
+    pub connections_held: u64,
 }
 
 /// Record indices sorted by an `order` (see `State::sorted`).
@@ -238,6 +257,8 @@ struct State {
     /// once per change, not once per page.
     sorted: Mutex<Option<SortedRecords>>,
     forced: Mutex<VecDeque<Fault>>,
+    /// The rate limit in force, if any ([`SimHandle::rate_limit`]).
+    rate_limit: Mutex<Option<pacing::ActiveLimit>>,
     fault_rng: Mutex<data::SplitMix64>,
     stats: Mutex<SimStats>,
     log: Mutex<VecDeque<String>>,
@@ -373,6 +394,7 @@ pub fn start(config: SimConfig) -> Result<SimHandle> {
         shifted: AtomicBool::new(false),
         sorted: Mutex::new(None),
         forced: Mutex::new(VecDeque::new()),
+        rate_limit: Mutex::new(None),
         fault_rng: Mutex::new(data::SplitMix64::new(config.seed ^ 0xFA17)),
         stats: Mutex::new(SimStats::default()),
         log: Mutex::new(VecDeque::new()),
@@ -667,6 +689,12 @@ impl SimHandle {
     /// Whether the [`Shift`] of the paging faults has happened.
     pub fn shifted(&self) -> bool {
         self.state.shifted.load(Ordering::SeqCst)
+    /// Rate-limits tracker requests from now on, for `limit.window` (see [`RateLimit`]).
+    pub fn rate_limit(&self, limit: RateLimit) {
+        *lock(&self.state.rate_limit) = Some(pacing::ActiveLimit {
+            until: Instant::now() + limit.window,
+            limit,
+        });
     }
 
     /// Forces the next `n` tracker requests to fail with `fault` (before random faults apply).

@@ -1,7 +1,7 @@
 //! The simulator's request loop body: authentication, routing (one `match`), the per-version
 //! wire shapes, `fields` handling and fault injection.
 use super::data::{self, ATTRIBUTES};
-use super::{lock, socket, Fault, Meta, State, PROGRAM_UID};
+use super::{lock, pacing, socket, Fault, Meta, State, PROGRAM_UID};
 use base64::Engine;
 use serde_json::{json, Map, Value};
 use std::io::{Cursor, Read, Write};
@@ -114,6 +114,11 @@ impl Params {
 /// Handles one request from start to answer.
 pub(super) fn handle(state: &State, request: Request) {
     let url = request.url().to_string();
+    if url == STATS_PATH {
+        // Not DHIS2 and not counted: how a benchmark in another process reads the counts.
+        send(state, request, json_response(200, stats_json(state)));
+        return;
+    }
     record_request(state, &request, &url);
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
     let params = Params(parse_query(query));
@@ -127,11 +132,21 @@ pub(super) fn handle(state: &State, request: Request) {
         return;
     }
     let route = api_route(path);
+    if route.starts_with("tracker/") {
+        if let Some(resp) = pacing::rate_limited(state) {
+            send(state, request, resp);
+            return;
+        }
+    }
     let fault = if route.starts_with("tracker/") {
         choose_fault(state)
     } else {
         None
     };
+    if fault == Some(Fault::Silent) {
+        pacing::silent(state, request);
+        return;
+    }
     if let Some(Fault::Slow(d)) = &fault {
         std::thread::sleep(*d);
     }
@@ -148,6 +163,23 @@ pub(super) fn handle(state: &State, request: Request) {
         Ok(answer) => respond(state, request, route, answer, fault, if_none_match),
         Err(resp) => send(state, request, resp),
     }
+}
+
+/// Where the simulator answers its own counters (`kadi sim dhis2` runs in another process than
+/// the benchmark that reads them). Outside `/api`, where no DHIS2 client goes.
+pub const STATS_PATH: &str = "/kadi-sim/stats";
+
+fn stats_json(state: &State) -> String {
+    let s = lock(&state.stats).clone();
+    json!({
+        "requests": s.requests,
+        "pages_served": s.pages_served,
+        "faults_injected": s.faults_injected,
+        "body_bytes_sent": s.body_bytes_sent,
+        "rate_limited": s.rate_limited,
+        "connections_held": s.connections_held,
+    })
+    .to_string()
 }
 
 /// Counts the request and keeps it in the bounded request log.
@@ -228,6 +260,16 @@ fn respond(
                 None,
             );
             let _ = request.respond(resp);
+            return;
+        }
+        Some(Fault::Dribble {
+            chunk,
+            every,
+            stop_after,
+        }) => {
+            let wire = encode(state, &request, json_response(200, body));
+            let pace = (chunk, every, stop_after);
+            pacing::dribble(state, request, wire.status, &wire.headers, &wire.body, pace);
             return;
         }
         Some(Fault::Truncate) => {

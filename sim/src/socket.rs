@@ -51,6 +51,36 @@ impl Connection {
     pub(super) fn shut_down(self) -> bool {
         false
     }
+
+    /// Whether the client has closed (or reset) the connection: a peek that reads an EOF.
+    #[cfg(unix)]
+    pub(super) fn peer_left(&self) -> bool {
+        let mut byte = [0u8; 1];
+        // SAFETY: recv(2) writes at most one byte into `byte`; MSG_PEEK leaves the data for
+        // tiny_http, MSG_DONTWAIT never blocks.
+        let n = unsafe {
+            libc::recv(
+                self.fd,
+                byte.as_mut_ptr() as *mut libc::c_void,
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        match n {
+            0 => true,
+            n if n > 0 => false,
+            _ => !matches!(
+                std::io::Error::last_os_error().kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+            ),
+        }
+    }
+
+    /// Not Unix: never known.
+    #[cfg(not(unix))]
+    pub(super) fn peer_left(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(unix)]

@@ -252,6 +252,17 @@ fn human(r: &kadi::sync::SyncReport) -> String {
             names.join(", ")
         ));
     }
+    if r.retries > 0 {
+        s.push_str(&format!(
+            "\n{} retries: waited {:.1} s between them ({:.1} s because the server asked to slow down), {:.1} s in attempts that failed",
+            r.retries, r.retry_wait_seconds, r.rate_limit_wait_seconds, r.failed_attempt_seconds
+        ));
+    }
+    if let Some(size) = r.page_size_reduced_to {
+        s.push_str(&format!(
+            "\npages timed out: went on with pages of {size} (pass a smaller --page-size on this link)"
+        ));
+    }
     if !r.errors.is_empty() {
         s.push_str(&format!(
             "\n{} transient errors (see --json)",

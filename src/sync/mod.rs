@@ -20,6 +20,10 @@
 //! - A page, its card records and the cursor commit in one transaction: a process killed at any
 //!   moment resumes at the page it was on, without loss or duplicates.
 //! - Sensitive attribute values never reach the store ([`crate::mapping::Guardrail`]).
+//! - Retries respect the server: a `Retry-After` is waited out as asked (counted from the
+//!   server's `Date`, never the box clock), a server silent for `dead_after_secs` fails the run
+//!   instead of using up its attempts, and a page that times out is asked again smaller at the
+//!   same offset (`docs/sync.md`).
 //!
 //! Called by `kadi sync`, the scheduler (`kadi serve`), `kadi demo` and the web page, through
 //! [`crate::jobs`]. Sync knows neither the MPI nor the cards: the caller hands it the identity
@@ -43,6 +47,7 @@ use crate::store::Store;
 use anyhow::{anyhow, Context, Result};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How a sync run behaves; `Default` is what `kadi sync` uses.
@@ -63,19 +68,35 @@ pub struct SyncOptions {
     pub org_units: Vec<String>,
     /// Pull program metadata and org units only.
     pub metadata_only: bool,
-    /// Attempts per DHIS2 call before the run fails (retryable errors only).
+    /// Attempts per DHIS2 call before the run fails (retryable errors only; the waits a server
+    /// asks for with 429/`Retry-After` are bounded by `rate_limit_budget_secs` instead).
     pub max_attempts: u32,
     /// First backoff delay; doubles each attempt, with jitter, up to `backoff_cap_ms`.
     pub backoff_base_ms: u64,
     pub backoff_cap_ms: u64,
+    /// The longest `Retry-After` kadi honours: a server asking for more fails the call at once
+    /// (coming back earlier than asked would not respect it; the next run tries again).
+    pub retry_after_cap_secs: u64,
+    /// How long one call may wait in total for a server that rate-limits it (429, or 503 with
+    /// `Retry-After`): long enough to span a typical rate-limit window.
+    pub rate_limit_budget_secs: u64,
+    /// A server that gives no byte at all (refused, no route, connect or first-byte timeout)
+    /// for this long, over consecutive attempts of one call, is taken for dead: the run fails
+    /// instead of using up its attempts.
+    pub dead_after_secs: u64,
+    /// The smallest page the run falls back to after timeouts (each timeout on a page halves it).
+    pub min_page_size: u32,
     /// Run the identity step ([`SyncOptions::resolver`]) after mapping.
     pub resolve_mpi: bool,
     /// The identity step the caller supplies (none: the run ends after mapping). A hook rather
     /// than a call so that sync depends on nothing above it; its counts go into the report.
     pub resolver: Option<Resolver>,
-    /// Whole-request timeout of each DHIS2 call: what a stalled answer costs (a closed
-    /// connection fails at once).
-    pub request_timeout_secs: u64,
+    /// Idle timeout of each DHIS2 call: the longest silence before an answer starts or inside
+    /// its body (a slow link that keeps sending is never cut off; a closed connection fails at
+    /// once).
+    pub idle_timeout_secs: u64,
+    /// How long connecting (DNS, TCP, TLS) may take.
+    pub connect_timeout_secs: u64,
     /// Who started the run (audit trail).
     pub actor: Actor,
     /// Told after each stored page: tracked entities pulled so far, and the server's total when
@@ -126,9 +147,14 @@ impl Default for SyncOptions {
             max_attempts: 8,
             backoff_base_ms: 200,
             backoff_cap_ms: 10_000,
+            retry_after_cap_secs: 120,
+            rate_limit_budget_secs: 180,
+            dead_after_secs: 60,
+            min_page_size: 50,
             resolve_mpi: true,
             resolver: None,
-            request_timeout_secs: 60,
+            idle_timeout_secs: 30,
+            connect_timeout_secs: 10,
             actor: Actor::Cli,
             progress: Progress::default(),
         }
@@ -243,8 +269,22 @@ pub struct SyncReport {
     pub partial_reasons: Vec<String>,
     /// The watermark the next run starts from (server date).
     pub watermark: Option<String>,
-    /// Errors: retried ones (the run went on) and the one that failed the run.
+    /// Errors: retried ones (the run went on, each with what it waited) and the one that
+    /// failed the run.
     pub errors: Vec<String>,
+    /// HTTP requests sent to DHIS2 (retries included; 0 for a source that does not count).
+    pub requests: u64,
+    /// DHIS2 calls tried again after a failure.
+    pub retries: u64,
+    /// Seconds slept before those retries (backoff and `Retry-After`), so a slow run says why.
+    pub retry_wait_seconds: f64,
+    /// Of `retry_wait_seconds`, what the server asked for (429/503 with `Retry-After`).
+    pub rate_limit_wait_seconds: f64,
+    /// Seconds spent in attempts that failed (timeouts included).
+    pub failed_attempt_seconds: f64,
+    /// The page size the run fell back to after timeouts (absent: it never had to).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_size_reduced_to: Option<u32>,
     /// Cards rendered after a scheduled run whose schedule has `auto_generate_cards` on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cards_rendered: Option<u64>,
@@ -363,7 +403,7 @@ fn run_reported(
 struct Run<'a> {
     store: &'a Store,
     source: &'a dyn Dhis2Source,
-    retry: Retry,
+    retry: Retry<'a>,
     opts: &'a SyncOptions,
     program_uid: &'a str,
 }
@@ -383,18 +423,30 @@ fn run_inner(
     let source: &dyn Dhis2Source = match source {
         Source::Given(s) => s,
         Source::Stored => {
-            stored = crate::link::client_from_store(store)?
-                .with_timeout(Duration::from_secs(opts.request_timeout_secs.max(1)));
+            stored = crate::link::client_from_store(store)?.with_timeouts(
+                Duration::from_secs(opts.connect_timeout_secs.max(1)),
+                Duration::from_secs(opts.idle_timeout_secs.max(1)),
+            );
             &stored
         }
     };
+    let tally = RetryTally::default();
     let run = Run {
         store,
         source,
-        retry: Retry::new(opts),
+        retry: Retry::new(opts, &tally),
         opts,
         program_uid,
     };
+    let result = run_steps(&run, report);
+    report.requests = source.requests_sent();
+    tally.write_to(report);
+    result
+}
+
+/// The steps of one run: probe, metadata, tracked entities, reconciliation, identities.
+fn run_steps(run: &Run<'_>, report: &mut SyncReport) -> Result<()> {
+    let (store, source, opts, program_uid) = (run.store, run.source, run.opts, run.program_uid);
     // Read the server clock before anything else: it becomes the next watermark. It doubles as
     // the connectivity probe, so an offline box gives up after a few quick tries.
     let probe = Retry {
@@ -457,10 +509,11 @@ pub fn refresh_metadata_from(
     program_uid: &str,
 ) -> Result<()> {
     let opts = SyncOptions::default();
+    let tally = RetryTally::default();
     let run = Run {
         store,
         source,
-        retry: Retry::new(&opts),
+        retry: Retry::new(&opts, &tally),
         opts: &opts,
         program_uid,
     };
@@ -609,6 +662,8 @@ struct Fetched {
     page: u32,
     next: Option<(u32, u32)>,
     cap: Option<u32>,
+    /// The page size timeouts brought the run down to, if they did.
+    reduced: Option<u32>,
     result: Result<Page<TrackedEntity>>,
     errors: Vec<String>,
 }
@@ -626,6 +681,8 @@ pub struct PagePlan {
     pub size: u32,
     /// The cap detected, if any.
     pub cap: Option<u32>,
+    /// The size timeouts brought the paging down to ([`PagePlan::shrink`]), if they did.
+    pub reduced: Option<u32>,
     /// Records received from offset 0 (as if contiguous): where a resized run goes on.
     covered: u64,
     /// The length of the last page when it was short.
@@ -640,6 +697,7 @@ impl PagePlan {
             page: page.max(1),
             size,
             cap: None,
+            reduced: None,
             covered: u64::from(page.max(1) - 1) * u64::from(size),
             short: None,
         }
@@ -676,6 +734,20 @@ impl PagePlan {
             self.page + 1
         };
         Some((self.page, self.size))
+    }
+
+    /// After a timeout on the page it asked: the same records again as a smaller page (about
+    /// half, never below `floor`), at the same offset (a server too slow to compute, or a link
+    /// too slow to carry, 500 records may manage 250). False when no smaller size fits.
+    pub fn shrink(&mut self, floor: u32) -> bool {
+        match smaller_page(self.page, self.size, floor) {
+            Some((page, size)) => {
+                self.covered = u64::from(page - 1) * u64::from(size);
+                (self.page, self.size, self.reduced) = (page, size, Some(size));
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -720,6 +792,7 @@ impl Run<'_> {
                 source: self.source,
                 retry: self.retry,
                 program_uid: self.program_uid,
+                min_page_size: self.opts.min_page_size,
             };
             scope.spawn(move || fetcher.fetch_pages(query, first_page, page_size, tx));
             // One small extra request, only when someone shows progress; a failure just means
@@ -817,6 +890,12 @@ impl Run<'_> {
             pages.report.errors.extend(fetched.errors);
             let p = fetched.result?;
             pages.report.page_size_cap = pages.report.page_size_cap.or(fetched.cap);
+            // After a timeout the fetcher pages smaller (same offsets): the cursor follows (the
+            // next page's size travels with it), so a resumed run goes on with the size that
+            // got through.
+            if fetched.reduced.is_some() {
+                pages.report.page_size_reduced_to = fetched.reduced;
+            }
             if let Some((next, size)) = fetched.next {
                 pages.cursor.next_page = Some(next);
                 pages.cursor.run_page_size = Some(size);
@@ -904,13 +983,17 @@ struct StoredPages<'a> {
 /// The fetcher thread's share of a [`Run`] (the store stays on the storing thread).
 struct Fetcher<'a> {
     source: &'a dyn Dhis2Source,
-    retry: Retry,
+    retry: Retry<'a>,
     program_uid: &'a str,
+    /// The floor of the page size after timeouts.
+    min_page_size: u32,
 }
 
 impl Fetcher<'_> {
     /// The fetcher thread: pages from `first` on ([`PagePlan`]), each (with retries) sent to
-    /// the storing side, until an empty page, an error, or the storing side hangs up.
+    /// the storing side, until an empty page, an error, or the storing side hangs up. A timeout
+    /// on a page makes the next attempt ask a smaller page at the same offset
+    /// ([`PagePlan::shrink`]), and the run goes on at that size.
     fn fetch_pages(
         &self,
         query: &TrackedEntityQuery,
@@ -921,13 +1004,21 @@ impl Fetcher<'_> {
         let program_uid = self.program_uid;
         let mut plan = PagePlan::new(first, page_size);
         loop {
-            let (page, size) = (plan.page, plan.size);
+            let page = plan.page;
             let mut errors = Vec::new();
             let result = self.retry.call(
                 &mut errors,
                 &format!("fetching page {page} of tracked entities of program {program_uid}"),
-                || self.source.tracked_entities_page(query, page, size),
+                || {
+                    let answer = self.source.tracked_entities_page(query, plan.page, plan.size);
+                    if answer.as_ref().is_err_and(Dhis2Error::timed_out) {
+                        plan.shrink(self.min_page_size);
+                    }
+                    answer
+                },
             );
+            // The page the answer is for (a timeout may have made it a smaller one).
+            let page = plan.page;
             let next = match &result {
                 Ok(p) => plan.after(p.items.len() + p.rejected.len(), p.page_size),
                 Err(_) => None,
@@ -936,6 +1027,7 @@ impl Fetcher<'_> {
                 page,
                 next,
                 cap: plan.cap,
+                reduced: plan.reduced,
                 result,
                 errors,
             };
@@ -1215,20 +1307,66 @@ impl Run<'_> {
     }
 }
 
-/// Retries DHIS2 calls with exponential backoff and full jitter on errors that may pass.
+/// What the retries of one run cost, shared by its threads (the fetcher retries too); copied
+/// into the report at the end, whether the run succeeded or not.
+#[derive(Default)]
+struct RetryTally {
+    retries: AtomicU64,
+    waited_ms: AtomicU64,
+    rate_limited_ms: AtomicU64,
+    failed_ms: AtomicU64,
+}
+
+impl RetryTally {
+    fn write_to(&self, report: &mut SyncReport) {
+        let secs = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64 / 1000.0;
+        report.retries = self.retries.load(Ordering::Relaxed);
+        report.retry_wait_seconds = secs(&self.waited_ms);
+        report.rate_limit_wait_seconds = secs(&self.rate_limited_ms);
+        report.failed_attempt_seconds = secs(&self.failed_ms);
+    }
+}
+
+/// Retries DHIS2 calls on errors that may pass, in three ways:
+/// - a server that asks to wait (429, or 503 with `Retry-After`) is waited for exactly as long
+///   as it asks (at least a second, at most `retry_after_cap`), or with a backoff from one
+///   second when it does not say, within `rate_limit_budget` per call; these waits use no attempt;
+/// - a server that gives no byte at all (refused, no route, connect or first-byte timeout)
+///   is given up on after `dead_after` of such silence, whatever attempts remain;
+/// - anything else retryable gets exponential backoff with jitter, `max_attempts` in all.
 #[derive(Clone, Copy)]
-struct Retry {
+struct Retry<'a> {
     max_attempts: u32,
     base_ms: u64,
     cap_ms: u64,
+    retry_after_cap: Duration,
+    rate_limit_budget: Duration,
+    dead_after: Duration,
+    tally: &'a RetryTally,
 }
 
-impl Retry {
-    fn new(opts: &SyncOptions) -> Retry {
+/// Where one call's retries stand.
+#[derive(Default)]
+struct Attempts {
+    /// Attempts that count against `max_attempts` (everything but rate limits).
+    counted: u32,
+    /// Rate-limited answers so far, and what was waited for them.
+    limited: u32,
+    limited_wait: Duration,
+    /// When the current run of answerless attempts began.
+    silent_since: Option<Instant>,
+}
+
+impl<'a> Retry<'a> {
+    fn new(opts: &SyncOptions, tally: &'a RetryTally) -> Retry<'a> {
         Retry {
             max_attempts: opts.max_attempts.max(1),
             base_ms: opts.backoff_base_ms,
             cap_ms: opts.backoff_cap_ms,
+            retry_after_cap: Duration::from_secs(opts.retry_after_cap_secs),
+            rate_limit_budget: Duration::from_secs(opts.rate_limit_budget_secs),
+            dead_after: Duration::from_secs(opts.dead_after_secs.max(1)),
+            tally,
         }
     }
 
@@ -1238,27 +1376,107 @@ impl Retry {
         what: &str,
         mut f: impl FnMut() -> Result<T, Dhis2Error>,
     ) -> Result<T> {
-        let mut attempt = 0;
+        let mut state = Attempts::default();
         loop {
-            attempt += 1;
-            match f() {
+            let started = Instant::now();
+            let e = match f() {
                 Ok(v) => return Ok(v),
-                Err(e) if is_retryable(&e) && attempt < self.max_attempts => {
-                    if errors.len() < 50 {
-                        errors.push(format!("{what}: {e} (attempt {attempt}, retried)"));
-                    }
-                    std::thread::sleep(backoff(self.base_ms, self.cap_ms, attempt));
-                }
-                Err(e) => return Err(anyhow!("{what}: {e}")),
+                Err(e) => e,
+            };
+            add_ms(&self.tally.failed_ms, started.elapsed());
+            if !is_retryable(&e) {
+                return Err(anyhow!("{what}: {e}"));
             }
+            let (wait, why) = self
+                .next_wait(&e, started, &mut state)
+                .map_err(|stop| anyhow!("{what}: {e} ({stop})"))?;
+            if errors.len() < 50 {
+                errors.push(format!(
+                    "{what}: {e} (attempt {}, retried after {:.1} s{why})",
+                    state.counted + state.limited,
+                    wait.as_secs_f64()
+                ));
+            }
+            self.tally.retries.fetch_add(1, Ordering::Relaxed);
+            add_ms(&self.tally.waited_ms, wait);
+            if e.is_rate_limit() {
+                add_ms(&self.tally.rate_limited_ms, wait);
+            }
+            std::thread::sleep(wait);
         }
     }
+
+    /// How long to wait before the next attempt after `e` (and why, for the log line), or why
+    /// there is no next attempt.
+    fn next_wait(
+        &self,
+        e: &Dhis2Error,
+        started: Instant,
+        state: &mut Attempts,
+    ) -> Result<(Duration, &'static str), String> {
+        if e.is_rate_limit() {
+            state.silent_since = None;
+            state.limited += 1;
+            let (wait, why) = match e.retry_after() {
+                Some(asked) if asked > self.retry_after_cap => {
+                    return Err(format!(
+                        "the server asks to come back in {} s, longer than kadi waits ({} s): the next run tries again",
+                        asked.as_secs(),
+                        self.retry_after_cap.as_secs()
+                    ))
+                }
+                Some(asked) => (asked.max(Duration::from_secs(1)), " as the server asked"),
+                None => (backoff(1000, 30_000, state.limited), ""),
+            };
+            if state.limited_wait + wait > self.rate_limit_budget {
+                return Err(format!(
+                    "rate-limited: waited {:.0} s already, kadi waits at most {} s per request",
+                    state.limited_wait.as_secs_f64(),
+                    self.rate_limit_budget.as_secs()
+                ));
+            }
+            state.limited_wait += wait;
+            return Ok((wait, why));
+        }
+        state.counted += 1;
+        if state.counted >= self.max_attempts {
+            return Err(format!("gave up after {} attempts", state.counted));
+        }
+        let wait = backoff(self.base_ms, self.cap_ms, state.counted);
+        if e.no_answer() {
+            let since = *state.silent_since.get_or_insert(started);
+            if since.elapsed() + wait >= self.dead_after {
+                return Err(format!(
+                    "no answer at all for {:.0} s: the server or the link to it is down",
+                    since.elapsed().as_secs_f64()
+                ));
+            }
+        } else {
+            state.silent_since = None;
+        }
+        Ok((wait, ""))
+    }
+}
+
+fn add_ms(counter: &AtomicU64, d: Duration) {
+    counter.fetch_add(d.as_millis() as u64, Ordering::Relaxed);
 }
 
 /// Which DHIS2 errors are worth another attempt: nothing answered, a 5xx, 408/429, a body cut
 /// short. Never 401/403 (DHIS2 locks accounts) nor other 4xx (the request itself is wrong).
 pub fn is_retryable(e: &Dhis2Error) -> bool {
     e.is_retryable()
+}
+
+/// The page and size that start at the same record as `page` of `size` with a smaller size
+/// (about half, never below `floor`): offset paging only lines up when the new size divides
+/// the records already fetched. `None` when no such size is left.
+fn smaller_page(page: u32, size: u32, floor: u32) -> Option<(u32, u32)> {
+    let offset = u64::from(page.max(1) - 1) * u64::from(size);
+    (floor.max(1)..=size / 2)
+        .rev()
+        .find(|&s| offset % u64::from(s) == 0)
+        .map(|s| ((offset / u64::from(s)) as u32 + 1, s))
 }
 
 /// Exponential backoff with jitter: a random delay in `[d/2, d]`, `d = min(cap, base * 2^(n-1))`.
@@ -1440,6 +1658,41 @@ mod tests {
         // A resumed run goes on where it stopped.
         let mut p = PagePlan::new(4, 50);
         assert_eq!(p.after(50, 50), Some((5, 50)));
+    }
+
+    #[test]
+    fn a_smaller_page_starts_at_the_same_record() {
+        assert_eq!(smaller_page(1, 500, 50), Some((1, 250)));
+        assert_eq!(smaller_page(3, 500, 50), Some((5, 250)));
+        // 125 does not halve: page 3 of 125 starts at record 250, page 6 of 50 too.
+        assert_eq!(smaller_page(3, 125, 50), Some((6, 50)));
+        assert_eq!(smaller_page(1, 125, 50), Some((1, 62)));
+        assert_eq!(smaller_page(2, 60, 50), None);
+        assert_eq!(smaller_page(4, 1, 1), None);
+        for (page, size) in [(7, 500), (2, 333), (9, 97)] {
+            if let Some((p, s)) = smaller_page(page, size, 10) {
+                assert_eq!((p - 1) * s, (page - 1) * size);
+                assert!(s <= size / 2);
+            }
+        }
+    }
+
+    #[test]
+    fn a_timeout_shrinks_the_plan_at_the_same_offset_and_a_cap_still_follows() {
+        let mut p = PagePlan::new(1, 500);
+        assert_eq!(p.after(500, 500), Some((2, 500)));
+        assert_eq!(p.after(500, 500), Some((3, 500)));
+        assert!(p.shrink(50), "page 3 of 500 times out");
+        assert_eq!((p.page, p.size, p.reduced), (5, 250, Some(250)));
+        assert_eq!(p.cap, None, "a timeout is not a cap");
+        assert_eq!(p.after(250, 250), Some((6, 250)));
+        // The server then caps silently at 100 (pager echoing 250): still detected.
+        assert_eq!(p.after(100, 250), Some((7, 250)));
+        assert_eq!(p.after(100, 250), Some((19, 100)), "1,700 held: page 19 of 100");
+        assert_eq!(p.cap, Some(100));
+        let mut floor = PagePlan::new(2, 60);
+        assert!(!floor.shrink(50), "no size between 50 and 30 starts at record 60");
+        assert_eq!((floor.page, floor.size, floor.reduced), (2, 60, None));
     }
 
     /// A store with the fake's metadata and the demo mapping.

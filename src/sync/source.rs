@@ -44,6 +44,10 @@ pub trait Dhis2Source: Sync {
         program: &str,
         uids: &[String],
     ) -> Result<Page<TrackedEntity>, Dhis2Error>;
+    /// HTTP requests sent so far, for the run report (a source that does not count says 0).
+    fn requests_sent(&self) -> u64 {
+        0
+    }
 }
 
 impl Dhis2Source for Client {
@@ -88,5 +92,8 @@ impl Dhis2Source for Client {
         uids: &[String],
     ) -> Result<Page<TrackedEntity>, Dhis2Error> {
         Client::tracked_entities_by_uid(self, program, uids)
+    }
+    fn requests_sent(&self) -> u64 {
+        Client::requests_sent(self)
     }
 }
