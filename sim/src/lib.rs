@@ -689,6 +689,8 @@ impl SimHandle {
     /// Whether the [`Shift`] of the paging faults has happened.
     pub fn shifted(&self) -> bool {
         self.state.shifted.load(Ordering::SeqCst)
+    }
+
     /// Rate-limits tracker requests from now on, for `limit.window` (see [`RateLimit`]).
     pub fn rate_limit(&self, limit: RateLimit) {
         *lock(&self.state.rate_limit) = Some(pacing::ActiveLimit {
