@@ -67,7 +67,7 @@ pub use crate::store::mpi_data::{LinkMethod, MpiState, ReviewKind, ReviewStatus}
 use crate::store::Store;
 use anyhow::{Context, Result};
 use kadi_sqlext::mpi::{
-    block_keys, explain_prepared_with, identity_contradiction, Params, PreparedRecord,
+    block_keys, explain_prepared_with, identity_contradiction, lookup_keys, Params, PreparedRecord,
 };
 use rayon::prelude::*;
 use serde::Serialize;
@@ -212,7 +212,7 @@ pub fn resolve_pending_observed(
         }
         // Preparing and keying a record needs nothing but its fields: done for the whole batch on
         // rayon's threads; the decisions that follow stay in enrollment order, one at a time.
-        let prepared: Vec<Result<(PreparedRecord, Vec<String>)>> = batch
+        let prepared: Vec<Result<(PreparedRecord, Keys)>> = batch
             .par_iter()
             .map(|rec| {
                 let me = prepare_json(&rec.enrollment_uid, &rec.fields_json)?;
@@ -520,10 +520,11 @@ impl Engine<'_> {
         &mut self,
         rec: &crate::store::mpi_data::PendingRecord,
         me: Rc<PreparedRecord>,
-        keys: Vec<String>,
+        keys: Keys,
         observe: &mut dyn FnMut(&str, &str, Option<f64>),
         touched: &mut BTreeSet<String>,
     ) -> Result<()> {
+        let Keys { filed: keys, read } = keys;
         let store = self.store;
         let uid = rec.enrollment_uid.as_str();
         // A changed record: its old review items and keys go, its identity is kept if nothing better.
@@ -534,7 +535,7 @@ impl Engine<'_> {
         if old.is_some() {
             store.mpi_delete_pending_reviews(uid)?;
         }
-        let candidates = self.candidates(uid, &keys)?;
+        let candidates = self.candidates(uid, &read)?;
         let mut per_identity = self.best_per_identity(uid, &me, candidates, observe)?;
         self.keep_to_fitting_identities(uid, &me, &mut per_identity)?;
         let (target, fresh) = self.join_identity(rec, old.as_ref(), &per_identity, touched)?;
@@ -953,19 +954,36 @@ fn with_unfit(explain: String, unfit: &Option<String>) -> String {
 /// A candidate record: enrollment, prepared fields, identity.
 type Candidate = (Rc<str>, Rc<PreparedRecord>, Rc<str>);
 
-/// The blocking keys resolution files a prepared record under: none for a record whose compared
-/// fields are all missing (it can never be merged silently).
-fn keys_of(me: &PreparedRecord) -> Vec<String> {
+/// A record's blocking keys: those it is filed under (stored, for later records to find it)
+/// and those its candidates are read under (the same but for the weak-date pass, see
+/// `kadi_sqlext::mpi::lookup_keys`).
+pub struct Keys {
+    /// Filed under (`mpi_block_keys`).
+    pub filed: Vec<String>,
+    /// Read under when looking for candidates.
+    pub read: Vec<String>,
+}
+
+/// The blocking keys of a prepared record: none for a record whose compared fields are all
+/// missing (it can never be merged silently).
+fn keys_of(me: &PreparedRecord) -> Keys {
     if me.is_empty() {
-        Vec::new()
+        Keys {
+            filed: Vec::new(),
+            read: Vec::new(),
+        }
     } else {
-        block_keys(me)
+        Keys {
+            filed: block_keys(me),
+            read: lookup_keys(me),
+        }
     }
 }
 
 /// The blocking keys resolution gives a card record (its fields as stored, `fields_json`): the
-/// very keys its candidates are found by, for measuring blocking recall (`eval`).
-pub fn record_block_keys(uid: &str, fields_json: &str) -> Result<Vec<String>> {
+/// very keys it is filed under and its candidates are found by, for measuring blocking recall
+/// (`eval`).
+pub fn record_block_keys(uid: &str, fields_json: &str) -> Result<Keys> {
     Ok(keys_of(&prepare_json(uid, fields_json)?))
 }
 
