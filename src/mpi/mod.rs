@@ -67,7 +67,8 @@ pub use crate::store::mpi_data::{LinkMethod, MpiState, ReviewKind, ReviewStatus}
 use crate::store::Store;
 use anyhow::{Context, Result};
 use kadi_sqlext::mpi::{
-    block_keys, explain_prepared_with, identity_contradiction, lookup_keys, Params, PreparedRecord,
+    block_keys, explain_prepared_with, identity_contradiction, lookup_keys_from, Params,
+    PreparedRecord,
 };
 use rayon::prelude::*;
 use serde::Serialize;
@@ -973,9 +974,10 @@ fn keys_of(me: &PreparedRecord) -> Keys {
             read: Vec::new(),
         }
     } else {
+        let filed = block_keys(me);
         Keys {
-            filed: block_keys(me),
-            read: lookup_keys(me),
+            read: lookup_keys_from(me, &filed),
+            filed,
         }
     }
 }
