@@ -734,7 +734,7 @@ fn blocking_reach(
         .map(|(id, f)| {
             let json = serde_json::to_string(f)?;
             let k = super::record_block_keys(id, &json)?;
-            Ok((hashed(&k.filed), hashed(&k.read)))
+            Ok((hashed(&k.filed), hashed(&k.read())))
         })
         .collect::<Result<Vec<_>>>()?
         .into_iter()

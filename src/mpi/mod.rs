@@ -67,8 +67,8 @@ pub use crate::store::mpi_data::{LinkMethod, MpiState, ReviewKind, ReviewStatus}
 use crate::store::Store;
 use anyhow::{Context, Result};
 use kadi_sqlext::mpi::{
-    block_keys, explain_prepared_with, identity_contradiction, lookup_keys_from, Params,
-    PreparedRecord,
+    block_keys, compared_among_themselves, explain_prepared_with, identity_contradiction,
+    lookup_keys_also, Params, PreparedRecord,
 };
 use rayon::prelude::*;
 use serde::Serialize;
@@ -387,7 +387,7 @@ impl PassBlocks {
 
     /// The records under `keys`, each key read up to `cap` records: record numbers sorted in
     /// enrollment order without repeats, and how many keys held more than `cap`.
-    fn members_of_keys(&self, keys: &[String], cap: usize) -> (Vec<u32>, u64) {
+    fn members_of_keys(&self, keys: &[&str], cap: usize) -> (Vec<u32>, u64) {
         let mut capped = 0;
         let mut found: Vec<u32> = Vec::new();
         for k in keys {
@@ -525,7 +525,10 @@ impl Engine<'_> {
         observe: &mut dyn FnMut(&str, &str, Option<f64>),
         touched: &mut BTreeSet<String>,
     ) -> Result<()> {
-        let Keys { filed: keys, read } = keys;
+        let Keys {
+            filed: keys,
+            read_also,
+        } = keys;
         let store = self.store;
         let uid = rec.enrollment_uid.as_str();
         // A changed record: its old review items and keys go, its identity is kept if nothing better.
@@ -536,7 +539,14 @@ impl Engine<'_> {
         if old.is_some() {
             store.mpi_delete_pending_reviews(uid)?;
         }
+        let read: Vec<&str> = keys
+            .iter()
+            .filter(|k| compared_among_themselves(k))
+            .chain(&read_also)
+            .map(String::as_str)
+            .collect();
         let candidates = self.candidates(uid, &read)?;
+        drop(read);
         let mut per_identity = self.best_per_identity(uid, &me, candidates, observe)?;
         self.keep_to_fitting_identities(uid, &me, &mut per_identity)?;
         let (target, fresh) = self.join_identity(rec, old.as_ref(), &per_identity, touched)?;
@@ -573,7 +583,7 @@ impl Engine<'_> {
     /// key), from the pass's own index when it has one, else in one statement; each with its
     /// prepared fields and identity, in enrollment order. The record itself and the records a
     /// person declared different from it are left out.
-    fn candidates(&mut self, uid: &str, keys: &[String]) -> Result<Vec<Candidate>> {
+    fn candidates(&mut self, uid: &str, keys: &[&str]) -> Result<Vec<Candidate>> {
         let no_one = HashSet::new();
         let not_same = self.not_same.get(uid).unwrap_or(&no_one);
         let cap = self.settings.block_cap;
@@ -956,13 +966,28 @@ fn with_unfit(explain: String, unfit: &Option<String>) -> String {
 type Candidate = (Rc<str>, Rc<PreparedRecord>, Rc<str>);
 
 /// A record's blocking keys: those it is filed under (stored, for later records to find it)
-/// and those its candidates are read under (the same but for the weak-date pass, see
-/// `kadi_sqlext::mpi::lookup_keys`).
+/// and those its candidates are also read under (the weak-date pass, see
+/// `kadi_sqlext::mpi::lookup_keys`): it reads its filed keys but the weak-date `wd` ones, plus
+/// `read_also`. Not a second full list: a batch holds 2,000 records' keys at once.
 pub struct Keys {
     /// Filed under (`mpi_block_keys`).
     pub filed: Vec<String>,
-    /// Read under when looking for candidates.
-    pub read: Vec<String>,
+    /// Read under besides the filed keys.
+    pub read_also: Vec<String>,
+}
+
+impl Keys {
+    /// Every key read when looking for candidates.
+    pub fn read(&self) -> Vec<String> {
+        let mut read: Vec<String> = self
+            .filed
+            .iter()
+            .filter(|k| compared_among_themselves(k))
+            .cloned()
+            .collect();
+        read.extend(self.read_also.iter().cloned());
+        read
+    }
 }
 
 /// The blocking keys of a prepared record: none for a record whose compared fields are all
@@ -971,13 +996,12 @@ fn keys_of(me: &PreparedRecord) -> Keys {
     if me.is_empty() {
         Keys {
             filed: Vec::new(),
-            read: Vec::new(),
+            read_also: Vec::new(),
         }
     } else {
-        let filed = block_keys(me);
         Keys {
-            read: lookup_keys_from(me, &filed),
-            filed,
+            filed: block_keys(me),
+            read_also: lookup_keys_also(me),
         }
     }
 }

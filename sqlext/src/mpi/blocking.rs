@@ -162,18 +162,16 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
 /// weak-date pass (see [`weak_date_keys`]), the keys of the other side. Always a superset of
 /// [`block_keys`] but for the dated records' `wd` keys, which only weak-date records read.
 pub fn lookup_keys(r: &PreparedRecord) -> Vec<String> {
-    lookup_keys_from(r, &block_keys(r))
+    let mut keys = block_keys(r);
+    keys.retain(|k| compared_among_themselves(k));
+    keys.extend(lookup_keys_also(r));
+    keys
 }
 
-/// [`lookup_keys`] from the record's [`block_keys`] already made (`filed`).
-pub fn lookup_keys_from(r: &PreparedRecord, filed: &[String]) -> Vec<String> {
-    let mut keys = Vec::with_capacity(filed.len() + 2);
-    keys.extend(
-        filed
-            .iter()
-            .filter(|k| compared_among_themselves(k))
-            .cloned(),
-    );
+/// The keys of [`lookup_keys`] that are not among the record's [`block_keys`] (one or two): a
+/// resolution pass keeps these beside the filed keys instead of a second full list.
+pub fn lookup_keys_also(r: &PreparedRecord) -> Vec<String> {
+    let mut keys = Vec::with_capacity(2);
     weak_date_keys(r, Side::ReadAlso, &mut keys);
     keys
 }
