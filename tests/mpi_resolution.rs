@@ -374,6 +374,12 @@ fn a_first_pass_and_a_later_pass_find_the_same_candidates() {
             // A typo: the duplicates the MPI is for.
             f.first_name = Some(format!("{first}h"));
         }
+        // Records without a date read the weak-date keys of dated ones, which file them but
+        // never read them: both passes must read the same.
+        f.zone = Some("Pikine".into());
+        if i % 5 == 0 {
+            f.date_of_birth = None;
+        }
         records.push((format!("r{i:03}"), f));
     }
     let resolve = |prior: bool, pass_records: &str| {
@@ -716,4 +722,29 @@ fn a_record_with_many_candidates_joins_the_one_person_it_repeats() {
         mpi_id_for(&store, "again").unwrap(),
         mpi_id_for(&store, "h35").unwrap()
     );
+}
+
+/// The weak-date pass end to end: a registration without a birth date and with its family name
+/// misread ("Gomls") is compared with the dated one in its district; two dated records filed
+/// under the same weak-date keys are not compared (nothing else brings them together).
+#[test]
+fn a_record_without_a_date_is_compared_with_a_dated_one_of_a_misread_name() {
+    let person = |first: &str, last: &str, dob: Option<&str>| CardFields {
+        first_name: Some(first.into()),
+        last_name: Some(last.into()),
+        date_of_birth: dob.map(Into::into),
+        gender: Some("F".into()),
+        health_center: Some("Ndioum".into()),
+        zone: Some("Podor".into()),
+        ..Default::default()
+    };
+    let (_dir, store) = open();
+    put(&store, "a1", person("Awa", "Gomis", Some("1990-05-07")));
+    put(&store, "a2", person("Awa", "Gomls", Some("1985-02-03")));
+    let r = resolve_pending(&store).unwrap();
+    assert_eq!(r.comparisons, 0, "two dated records: {r:?}");
+    // A later pass (candidates from the table) and a record without a date.
+    put(&store, "a3", person("Awa", "Gomls", None));
+    let r = resolve_pending(&store).unwrap();
+    assert_eq!(r.comparisons, 2, "the undated record meets both: {r:?}");
 }

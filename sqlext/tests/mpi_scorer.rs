@@ -634,3 +634,82 @@ fn two_common_names_without_a_date_meet_within_their_district() {
     let nowhere = r#"{"first_name":"Fatou","last_name":"Diallo"}"#;
     assert!(!keys(nowhere).iter().any(|k| k.starts_with("nz:")));
 }
+
+/// The keys under which the later record `b` finds the earlier record `a` (`a` filed under them,
+/// `b` reading them), as resolution looks them up.
+fn keys_finding(a: &str, b: &str) -> Vec<String> {
+    let a = block_keys(&PreparedRecord::from_json(a, 1).unwrap());
+    lookup_keys(&PreparedRecord::from_json(b, 2).unwrap())
+        .into_iter()
+        .filter(|k| a.contains(k))
+        .collect()
+}
+
+fn person(first: &str, last: &str, dob: &str, clinic: &str) -> String {
+    let mut v = serde_json::json!({
+        "first_name": first, "last_name": last, "gender": "F",
+        "health_center": clinic, "zone": "Podor",
+    });
+    if !dob.is_empty() {
+        v["date_of_birth"] = dob.into();
+    }
+    v.to_string()
+}
+
+#[test]
+fn both_names_misread_still_meet_by_date_within_the_district() {
+    // Two registrations at two clinics of one district, both names read with OCR slips.
+    let a = person("Oumou", "Diouf", "2016-03-14", "Ndioum");
+    let b = person("Ournou", "Dlouf", "2016-03-14", "Podor");
+    assert_eq!(keys_finding(&a, &b), ["dz:20160314:podor"]);
+    // Another date: nothing.
+    let c = person("Ournou", "Dlouf", "2016-03-15", "Podor");
+    assert!(keys_finding(&a, &c).is_empty());
+}
+
+#[test]
+fn a_record_without_a_date_finds_a_dated_one_by_an_ocr_tolerant_name_in_the_district() {
+    let dated = person("Awa", "Gomis", "1990-05-07", "Ndioum");
+    let undated = person("Awa", "Gomls", "", "Ndioum");
+    let found = keys_finding(&dated, &undated);
+    assert!(!found.is_empty());
+    assert!(found.iter().all(|k| k.starts_with("wd:")), "{found:?}");
+    // And the other way round: a dated record finds an earlier undated one (its `ww` keys).
+    let found = keys_finding(&undated, &dated);
+    assert!(!found.is_empty());
+    assert!(found.iter().all(|k| k.starts_with("ww:")), "{found:?}");
+    // Another district or another sex: not found.
+    let elsewhere = undated.replace("Podor", "Matam");
+    assert!(keys_finding(&dated, &elsewhere).is_empty());
+    let male = undated.replace(r#""F""#, r#""M""#);
+    assert!(keys_finding(&dated, &male).is_empty());
+}
+
+#[test]
+fn an_estimated_date_is_weak_and_two_weak_records_meet_by_one_name() {
+    // 1 January (an estimated age) and no date: a given name garbled, the family name kept.
+    let estimated = person("Sokhna", "Mbengue", "1987-01-01", "Ndioum");
+    let undated = person("Sokbna", "Mbengue", "", "Podor");
+    let found = keys_finding(&estimated, &undated);
+    assert!(!found.is_empty());
+    assert!(found.iter().all(|k| k.starts_with("ww:")), "{found:?}");
+}
+
+#[test]
+fn two_dated_records_never_meet_through_the_weak_date_keys() {
+    // Both are filed under `wd:` keys of one name code, district and sex, but only records
+    // without a firm date read them: dated records have their date keys.
+    let a = person("Awa", "Gomis", "1990-05-07", "Ndioum");
+    let b = person("Awa", "Gomls", "1985-02-03", "Ndioum");
+    let (fa, fb) = (
+        block_keys(&PreparedRecord::from_json(&a, 1).unwrap()),
+        block_keys(&PreparedRecord::from_json(&b, 1).unwrap()),
+    );
+    assert!(fa.iter().any(|k| k.starts_with("wd:") && fb.contains(k)));
+    assert!(
+        keys_finding(&a, &b).is_empty(),
+        "{:?}",
+        keys_finding(&a, &b)
+    );
+    assert!(!compared_among_themselves("wd:a:podor:f"));
+}

@@ -13,7 +13,7 @@
 //! the two identities of every pending review item (what accepting all reviews would give).
 //! `new_identity_true_pairs` are true pairs joined by neither. `blocking_recall` is the share of
 //! true pairs the resolver could compare: the later record of the pair (in enrollment order, the
-//! order of a pass) shares a blocking key with the earlier one and the earlier one is among the
+//! order of a pass) reads a blocking key the earlier one is filed under and the earlier one is among the
 //! first `mpi.block_cap` records of that key, the candidates resolution reads. Computed from the
 //! records' own keys ([`super::record_block_keys`], the resolver's), it equals the true pairs
 //! actually scored in the evaluation's single pass; with `--calibration`, `blocking` gives both
@@ -722,19 +722,23 @@ fn blocking_reach(
     cap: usize,
 ) -> Result<Reach> {
     use rayon::prelude::*;
-    let keys: Vec<Vec<u64>> = records
+    fn hashed(keys: &[String]) -> Vec<u64> {
+        let mut k: Vec<u64> = keys.iter().map(|k| key_hash(k)).collect();
+        k.sort_unstable();
+        k.dedup();
+        k
+    }
+    // Filed under, and read under (the later record of a pair reads; see `super::Keys`).
+    let (keys, read): (Vec<Vec<u64>>, Vec<Vec<u64>>) = records
         .par_iter()
         .map(|(id, f)| {
             let json = serde_json::to_string(f)?;
-            let mut k: Vec<u64> = super::record_block_keys(id, &json)?
-                .iter()
-                .map(|k| key_hash(k))
-                .collect();
-            k.sort_unstable();
-            k.dedup();
-            Ok(k)
+            let k = super::record_block_keys(id, &json)?;
+            Ok((hashed(&k.filed), hashed(&k.read())))
         })
-        .collect::<Result<_>>()?;
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
     let index: HashMap<&str, usize> = records
         .iter()
         .enumerate()
@@ -774,10 +778,10 @@ fn blocking_reach(
     for (a, b) in truth {
         // `ordered` put the earlier enrollment first.
         let (i, j) = (index[a.as_str()], index[b.as_str()]);
-        if keys[i].iter().any(|h| keys[j].binary_search(h).is_ok()) {
+        if keys[i].iter().any(|h| read[j].binary_search(h).is_ok()) {
             reach.sharing += 1;
             let early = within.get(&i).map(Vec::as_slice).unwrap_or_default();
-            if early.iter().any(|h| keys[j].binary_search(h).is_ok()) {
+            if early.iter().any(|h| read[j].binary_search(h).is_ok()) {
                 reach.within_cap += 1;
             }
         }

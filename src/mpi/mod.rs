@@ -67,7 +67,8 @@ pub use crate::store::mpi_data::{LinkMethod, MpiState, ReviewKind, ReviewStatus}
 use crate::store::Store;
 use anyhow::{Context, Result};
 use kadi_sqlext::mpi::{
-    block_keys, explain_prepared_with, identity_contradiction, Params, PreparedRecord,
+    block_keys, compared_among_themselves, explain_prepared_with, identity_contradiction,
+    lookup_keys_also, Params, PreparedRecord,
 };
 use rayon::prelude::*;
 use serde::Serialize;
@@ -212,7 +213,7 @@ pub fn resolve_pending_observed(
         }
         // Preparing and keying a record needs nothing but its fields: done for the whole batch on
         // rayon's threads; the decisions that follow stay in enrollment order, one at a time.
-        let prepared: Vec<Result<(PreparedRecord, Vec<String>)>> = batch
+        let prepared: Vec<Result<(PreparedRecord, Keys)>> = batch
             .par_iter()
             .map(|rec| {
                 let me = prepare_json(&rec.enrollment_uid, &rec.fields_json)?;
@@ -386,7 +387,7 @@ impl PassBlocks {
 
     /// The records under `keys`, each key read up to `cap` records: record numbers sorted in
     /// enrollment order without repeats, and how many keys held more than `cap`.
-    fn members_of_keys(&self, keys: &[String], cap: usize) -> (Vec<u32>, u64) {
+    fn members_of_keys(&self, keys: &[&str], cap: usize) -> (Vec<u32>, u64) {
         let mut capped = 0;
         let mut found: Vec<u32> = Vec::new();
         for k in keys {
@@ -520,10 +521,14 @@ impl Engine<'_> {
         &mut self,
         rec: &crate::store::mpi_data::PendingRecord,
         me: Rc<PreparedRecord>,
-        keys: Vec<String>,
+        keys: Keys,
         observe: &mut dyn FnMut(&str, &str, Option<f64>),
         touched: &mut BTreeSet<String>,
     ) -> Result<()> {
+        let Keys {
+            filed: keys,
+            read_also,
+        } = keys;
         let store = self.store;
         let uid = rec.enrollment_uid.as_str();
         // A changed record: its old review items and keys go, its identity is kept if nothing better.
@@ -534,7 +539,14 @@ impl Engine<'_> {
         if old.is_some() {
             store.mpi_delete_pending_reviews(uid)?;
         }
-        let candidates = self.candidates(uid, &keys)?;
+        let read: Vec<&str> = keys
+            .iter()
+            .filter(|k| compared_among_themselves(k))
+            .chain(&read_also)
+            .map(String::as_str)
+            .collect();
+        let candidates = self.candidates(uid, &read)?;
+        drop(read);
         let mut per_identity = self.best_per_identity(uid, &me, candidates, observe)?;
         self.keep_to_fitting_identities(uid, &me, &mut per_identity)?;
         let (target, fresh) = self.join_identity(rec, old.as_ref(), &per_identity, touched)?;
@@ -571,7 +583,7 @@ impl Engine<'_> {
     /// key), from the pass's own index when it has one, else in one statement; each with its
     /// prepared fields and identity, in enrollment order. The record itself and the records a
     /// person declared different from it are left out.
-    fn candidates(&mut self, uid: &str, keys: &[String]) -> Result<Vec<Candidate>> {
+    fn candidates(&mut self, uid: &str, keys: &[&str]) -> Result<Vec<Candidate>> {
         let no_one = HashSet::new();
         let not_same = self.not_same.get(uid).unwrap_or(&no_one);
         let cap = self.settings.block_cap;
@@ -953,19 +965,51 @@ fn with_unfit(explain: String, unfit: &Option<String>) -> String {
 /// A candidate record: enrollment, prepared fields, identity.
 type Candidate = (Rc<str>, Rc<PreparedRecord>, Rc<str>);
 
-/// The blocking keys resolution files a prepared record under: none for a record whose compared
-/// fields are all missing (it can never be merged silently).
-fn keys_of(me: &PreparedRecord) -> Vec<String> {
+/// A record's blocking keys: those it is filed under (stored, for later records to find it)
+/// and those its candidates are also read under (the weak-date pass, see
+/// `kadi_sqlext::mpi::lookup_keys`): it reads its filed keys but the weak-date `wd` ones, plus
+/// `read_also`. Not a second full list: a batch holds 2,000 records' keys at once.
+pub struct Keys {
+    /// Filed under (`mpi_block_keys`).
+    pub filed: Vec<String>,
+    /// Read under besides the filed keys.
+    pub read_also: Vec<String>,
+}
+
+impl Keys {
+    /// Every key read when looking for candidates.
+    pub fn read(&self) -> Vec<String> {
+        let mut read: Vec<String> = self
+            .filed
+            .iter()
+            .filter(|k| compared_among_themselves(k))
+            .cloned()
+            .collect();
+        read.extend(self.read_also.iter().cloned());
+        read
+    }
+}
+
+/// The blocking keys of a prepared record: none for a record whose compared fields are all
+/// missing (it can never be merged silently).
+fn keys_of(me: &PreparedRecord) -> Keys {
     if me.is_empty() {
-        Vec::new()
+        Keys {
+            filed: Vec::new(),
+            read_also: Vec::new(),
+        }
     } else {
-        block_keys(me)
+        Keys {
+            filed: block_keys(me),
+            read_also: lookup_keys_also(me),
+        }
     }
 }
 
 /// The blocking keys resolution gives a card record (its fields as stored, `fields_json`): the
-/// very keys its candidates are found by, for measuring blocking recall (`eval`).
-pub fn record_block_keys(uid: &str, fields_json: &str) -> Result<Vec<String>> {
+/// very keys it is filed under and its candidates are found by, for measuring blocking recall
+/// (`eval`).
+pub fn record_block_keys(uid: &str, fields_json: &str) -> Result<Keys> {
     Ok(keys_of(&prepare_json(uid, fields_json)?))
 }
 

@@ -279,7 +279,7 @@ impl Store {
     /// The candidates under several blocking keys in one statement: for each key, its first
     /// `limit` enrollments in enrollment order. Rows of one key come together, in enrollment
     /// order.
-    pub fn mpi_block_hits(&self, keys: &[String], limit: usize) -> Result<Vec<BlockHit>> {
+    pub fn mpi_block_hits(&self, keys: &[&str], limit: usize) -> Result<Vec<BlockHit>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }

@@ -22,7 +22,7 @@ mod score;
 mod train;
 mod weights;
 
-pub use blocking::block_keys;
+pub use blocking::{block_keys, compared_among_themselves, lookup_keys, lookup_keys_also};
 pub use names::{COMMON_NAMES, NAME_VARIANTS};
 pub use params::{
     default_params, Params, Slot, SlotParams, Tf, TfField, TrainInfo, PARAMS_FORMAT, SLOTS,

@@ -216,7 +216,12 @@ fn blocked_patterns(records: &[PreparedRecord], opts: &TrainOptions) -> (Pattern
     let mut blocks: Vec<Vec<u32>> = {
         let mut by_key: HashMap<u64, Vec<u32>> = HashMap::new();
         for (i, r) in records.iter().enumerate() {
-            for k in block_keys(r) {
+            // Resolution compares the records of a key with each other, except those of the
+            // weak-date pass's `wd` keys (read only by records without a firm date).
+            for k in block_keys(r)
+                .into_iter()
+                .filter(|k| compared_among_themselves(k))
+            {
                 by_key.entry(fnv(k.as_bytes())).or_default().push(i as u32);
             }
         }
