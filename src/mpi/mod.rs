@@ -630,10 +630,8 @@ impl Engine<'_> {
         candidates: Vec<Candidate>,
         observe: &mut dyn FnMut(&str, &str, Option<f64>),
     ) -> Result<FastMap<Rc<str>, Best>> {
-        let floor = self
-            .settings
-            .review_threshold
-            .min(self.settings.link_threshold);
+        let link = self.settings.link_threshold;
+        let floor = self.settings.review_threshold.min(link);
         let mut per_identity: FastMap<Rc<str>, Best> = FastMap::default();
         // Only candidates that can reach the review band matter; the others skip the names.
         let params = &self.settings.params;
@@ -659,6 +657,11 @@ impl Engine<'_> {
             if score >= floor && self.household_members_apart(me, &prepared)? {
                 continue;
             }
+            // In the link band on what one household shares: a person decides.
+            let (score, unfit) = match self.household_doubt(me, &prepared, score)? {
+                Some(why) => (score.min(link.next_down()), Some(why.to_string())),
+                None => (score, None),
+            };
             let better = per_identity.get(&mpi_id).is_none_or(|b| score > b.score);
             if better {
                 let same_national_id =
@@ -670,7 +673,7 @@ impl Engine<'_> {
                         candidate: c,
                         prepared,
                         same_national_id,
-                        unfit: None,
+                        unfit,
                     },
                 );
             }
@@ -697,6 +700,29 @@ impl Engine<'_> {
             .households
             .as_ref()
             .is_some_and(|h| h.shared_by_household(a, b)))
+    }
+
+    /// Why a pair scored in the link band (`score`) must wait for a person although the scorer
+    /// would link it: it shares a household's phone or address and its given name or birth
+    /// date does not tell that household's members apart
+    /// ([`household::HouseholdValues::household_doubt`]). None below the link band.
+    fn household_doubt(
+        &mut self,
+        a: &PreparedRecord,
+        b: &PreparedRecord,
+        score: f64,
+    ) -> Result<Option<&'static str>> {
+        if score < self.settings.link_threshold {
+            return Ok(None);
+        }
+        let explanation = explain_prepared_with(&self.settings.params, a, b);
+        let households = match &self.households {
+            Some(h) => h,
+            None => self
+                .households
+                .insert(household::household_values(self.store)?),
+        };
+        Ok(households.household_doubt(&explanation, a, b))
     }
 
     /// Identities do not chain: a record that scores in the link band with one member joins
