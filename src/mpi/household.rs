@@ -147,9 +147,10 @@ impl HouseholdValues {
     /// - the given names differ and both are names in use ([`Self::two_names_in_use`]):
     ///   "Amadou" / "Mamadou", "Fatou" / "Fatoumata" or "Fatou" / "Astou" born the same day
     ///   are twins as often as one person's two spellings;
-    /// - a birth date is missing and the household holds another person of that given name (a
-    ///   record of it born years away from the dated side: [`Self::namesake_in_household`]), or
-    ///   the family names differ (nothing but a given name ties the two).
+    /// - a birth date is missing and nothing but one given name ties the two: the family names
+    ///   differ, the given names are only alike (`phonetic`, `similar`: "Bacar" / "Boubacar"),
+    ///   or the household holds another person of that given name (a record of it born years
+    ///   away from the dated side: [`Self::namesake_in_household`]).
     ///
     /// A national ID agreeing exactly settles it. `docs/mpi.md`, Households the store can see.
     pub fn household_doubt(
@@ -175,6 +176,9 @@ impl HouseholdValues {
         }
         if last == Level::Disagree {
             return Some("same household, family names differ, no birth date");
+        }
+        if first < Level::Close {
+            return Some("same household, given names only alike, no birth date");
         }
         let mut names = given.iter().flat_map(|(x, y)| [x, y]).flatten();
         if names.any(|n| self.namesake_in_household(a, b, n)) {

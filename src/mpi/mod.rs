@@ -658,7 +658,11 @@ impl Engine<'_> {
                 continue;
             }
             // In the link band on what one household shares: a person decides.
-            let (score, unfit) = match self.household_doubt(me, &prepared, score)? {
+            let doubt = match self.learned_alone(me, &prepared, score) {
+                Some(why) => Some(why),
+                None => self.household_doubt(me, &prepared, score)?,
+            };
+            let (score, unfit) = match doubt {
                 Some(why) => (score.min(link.next_down()), Some(why.to_string())),
                 None => (score, None),
             };
@@ -700,6 +704,27 @@ impl Engine<'_> {
             .households
             .as_ref()
             .is_some_and(|h| h.shared_by_household(a, b)))
+    }
+
+    /// Learned parameters link automatically only what the a-priori table would at least ask
+    /// a person about: a pair that learned weights put in the link band while the a-priori
+    /// table scores it under the review band (two people by reasoned weights) waits for a
+    /// person. Training measures the store's typing habits; it cannot tell a namesake born a
+    /// few months apart from one person's mistyped date, and the reasoned table can
+    /// (`docs/mpi.md`, Learned parameters).
+    fn learned_alone(
+        &self,
+        a: &PreparedRecord,
+        b: &PreparedRecord,
+        score: f64,
+    ) -> Option<&'static str> {
+        let params = &self.settings.params;
+        if params.trained.is_none() || score < self.settings.link_threshold {
+            return None;
+        }
+        let reasoned = kadi_sqlext::mpi::score_prepared(a, b);
+        (reasoned < self.settings.review_threshold)
+            .then_some("linked only by the weights learned on this box")
     }
 
     /// Why a pair scored in the link band (`score`) must wait for a person although the scorer
