@@ -51,7 +51,10 @@ fn veto_of(store: &Store, uid: &str) -> String {
         .find(|i| i.record.enrollment_uid == uid)
         .unwrap_or_else(|| panic!("{uid} waits for a person: {items:?}"));
     assert!(item.score < 0.95, "{}", item.score);
-    item.explain["veto"].as_str().unwrap_or_default().to_string()
+    item.explain["veto"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// A father and his twin sons "Amadou" and "Mamadou" (one date), both names given to three
@@ -155,7 +158,11 @@ fn an_undated_record_with_another_family_name_or_a_given_name_only_alike_waits()
         ("Bacar", "Traoré", "given names only alike"),
     ] {
         let (_d, store) = open_store();
-        let given = if first == "Bacar" { "Boubacar" } else { "Ndèye" };
+        let given = if first == "Bacar" {
+            "Boubacar"
+        } else {
+            "Ndèye"
+        };
         put_card_record(
             &store,
             "e1",

@@ -45,6 +45,11 @@
 //! person holds, agreeing on at most one personal field while another contradicts it (twins,
 //! a father and his namesake son), is left a new identity instead of a review item
 //! ([`household`], `household_members_apart`; `docs/mpi.md`, Households the store can see).
+//! Nor are they linked on what the household shares: a pair in the link band that shares a
+//! household's phone or address waits for a person when its given names are two names in use
+//! in the store, or a birth date is missing and nothing but one given name ties it
+//! (`household_doubt`; `docs/mpi.md`, Links inside a household). Learned parameters link only
+//! what the a-priori table would at least review (`learned_alone`).
 //!
 //! Pairs a person declared different (`mpi_not_same`) are never compared again. A record whose
 //! compared fields are all missing gets its own identity and no blocking keys: it can never be
