@@ -246,3 +246,29 @@ fn learned_weights_still_link_what_the_a_priori_table_would_review() {
     resolve_pending(&store).unwrap();
     assert_eq!(id(&store, "e1"), id(&store, "e2"));
 }
+
+#[test]
+fn a_dated_record_with_another_family_name_in_a_household_waits() {
+    // Two sisters, both cards written family name first: "Traoré" agrees in the given-name
+    // slot, the given names differ in the family-name slot, the dates are one digit apart.
+    let (_d, store) = open_store();
+    put_card_record(
+        &store,
+        "e1",
+        member("Demba", "Traoré", Some("1980-02-05"), "M"),
+    );
+    put_card_record(
+        &store,
+        "e2",
+        member("Traoré", "Fatou", Some("2013-08-21"), "F"),
+    );
+    put_card_record(
+        &store,
+        "e3",
+        member("Traoré", "Ndèye", Some("2017-08-21"), "F"),
+    );
+    resolve_pending(&store).unwrap();
+    assert_ne!(id(&store, "e2"), id(&store, "e3"), "two sisters");
+    let veto = veto_of(&store, "e3");
+    assert!(veto.contains("family names differ"), "{veto}");
+}

@@ -147,10 +147,13 @@ impl HouseholdValues {
     /// - the given names differ and both are names in use ([`Self::two_names_in_use`]):
     ///   "Amadou" / "Mamadou", "Fatou" / "Fatoumata" or "Fatou" / "Astou" born the same day
     ///   are twins as often as one person's two spellings;
-    /// - a birth date is missing and nothing but one given name ties the two: the family names
-    ///   differ, the given names are only alike (`phonetic`, `similar`: "Bacar" / "Boubacar"),
-    ///   or the household holds another person of that given name (a record of it born years
-    ///   away from the dated side: [`Self::namesake_in_household`]).
+    /// - the family names differ: in one household that leaves the given name as the only name
+    ///   agreeing ("Gomis Ndèye" / "Gomis Fatou", both written family name first, agree on
+    ///   "Gomis" in the given-name slot);
+    /// - a birth date is missing and nothing but one given name ties the two: the given names
+    ///   are only alike (`phonetic`, `similar`: "Bacar" / "Boubacar"), or the household holds
+    ///   another person of that given name (a record of it born years away from the dated
+    ///   side: [`Self::namesake_in_household`]).
     ///
     /// A national ID agreeing exactly settles it. `docs/mpi.md`, Households the store can see.
     pub fn household_doubt(
@@ -171,11 +174,11 @@ impl HouseholdValues {
         if first < Level::Exact && two_names {
             return Some("same household, two given names in use (twins or siblings)");
         }
+        if last == Level::Disagree {
+            return Some("same household, family names differ");
+        }
         if dob != Level::Missing {
             return None;
-        }
-        if last == Level::Disagree {
-            return Some("same household, family names differ, no birth date");
         }
         if first < Level::Close {
             return Some("same household, given names only alike, no birth date");
