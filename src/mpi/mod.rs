@@ -542,6 +542,7 @@ impl Engine<'_> {
         let candidates = self.candidates(uid, &keys)?;
         let mut per_identity = self.best_per_identity(uid, &me, candidates, observe)?;
         self.keep_to_fitting_identities(uid, &me, &mut per_identity)?;
+        self.keep_two_people_apart(&mut per_identity)?;
         let (target, fresh) = self.join_identity(rec, old.as_ref(), &per_identity, touched)?;
         let state = if self.open_review(uid, &me, &target, &per_identity)? {
             MpiState::Review
@@ -781,6 +782,52 @@ impl Engine<'_> {
                     best.unfit = Some(format!("{why} with member {member}"));
                     best.score = best.score.min(link.next_down()).max(0.0);
                     break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A record in the link band with several identities merges them; it must not merge two
+    /// people. When a member of one contradicts a member of another (sex, birth dates years
+    /// apart, national ID, first names: the scorer's contradictions, e.g. twins "Amadou" and
+    /// "Abdoulaye" and a card "Abdou" that looks like both), the record could be either: every
+    /// such identity is scored just under the link band and a person decides
+    /// (`docs/mpi.md`, Links inside a household).
+    fn keep_two_people_apart(&mut self, per_identity: &mut FastMap<Rc<str>, Best>) -> Result<()> {
+        let link = self.settings.link_threshold;
+        let linked: Vec<Rc<str>> = per_identity
+            .iter()
+            .filter(|(_, b)| b.score >= link)
+            .map(|(m, _)| m.clone())
+            .collect();
+        if linked.len() < 2 {
+            return Ok(());
+        }
+        let mut members = Vec::new();
+        for m in &linked {
+            let mut prepared = Vec::new();
+            for u in self.store.mpi_members(m)? {
+                if let Some(p) = self.member_prepared(&u)? {
+                    prepared.push(p);
+                }
+            }
+            members.push(prepared);
+        }
+        let params = &self.settings.params;
+        let apart = |x: &[Rc<PreparedRecord>], y: &[Rc<PreparedRecord>]| {
+            x.iter().any(|a| {
+                y.iter()
+                    .any(|b| explain_prepared_with(params, a, b).contradicted)
+            })
+        };
+        let two_people = (0..members.len())
+            .any(|i| (i + 1..members.len()).any(|j| apart(&members[i], &members[j])));
+        if two_people {
+            for m in &linked {
+                if let Some(best) = per_identity.get_mut(m) {
+                    best.score = best.score.min(link.next_down());
+                    best.unfit = Some("fits two identities that are two people".to_string());
                 }
             }
         }
