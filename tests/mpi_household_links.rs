@@ -272,3 +272,34 @@ fn a_dated_record_with_another_family_name_in_a_household_waits() {
     let veto = veto_of(&store, "e3");
     assert!(veto.contains("family names differ"), "{veto}");
 }
+
+#[test]
+fn a_record_that_fits_two_people_merges_neither_into_the_other() {
+    // Twins "Amadou" and "Abdoulaye", then a card "Abdou" that looks like either (`similar`
+    // to both): linking it would merge the twins.
+    let (_d, store) = open_store();
+    put_card_record(
+        &store,
+        "e1",
+        member("Amadou", "Dieng", Some("2007-11-02"), "M"),
+    );
+    put_card_record(
+        &store,
+        "e2",
+        member("Abdoulaye", "Dieng", Some("2007-11-02"), "M"),
+    );
+    put_card_record(
+        &store,
+        "e3",
+        member("Abdou", "Dieng", Some("2007-11-02"), "M"),
+    );
+    resolve_pending(&store).unwrap();
+    assert_ne!(id(&store, "e1"), id(&store, "e2"), "twins stay two people");
+    assert_ne!(id(&store, "e3"), id(&store, "e1"));
+    assert_ne!(id(&store, "e3"), id(&store, "e2"));
+    let veto = veto_of(&store, "e3");
+    assert!(
+        veto.contains("two identities that are two people"),
+        "{veto}"
+    );
+}
