@@ -7,7 +7,7 @@
 //! [`HouseholdValues::shared_by_household`], so the two can be swapped for those tables.
 use crate::store::Store;
 use anyhow::{Context, Result};
-use kadi_sqlext::mpi::PreparedRecord;
+use kadi_sqlext::mpi::{given_names_compared, Explanation, Level, PreparedRecord};
 use std::collections::HashMap;
 
 /// Birth years kept per phone or address: enough to find someone of another age among the
@@ -18,6 +18,16 @@ const YEARS_KEPT: usize = 4;
 /// birth year, or one a year off when it was misremembered (the scorer's own bound for birth
 /// dates "years apart", `docs/mpi.md`).
 const ANOTHER_PERSON_YEARS: u32 = 2;
+
+/// Records of the store that must hold a given name for it to be a name in use, not a slip: a
+/// typo is written once or twice, a name is given again and again.
+const NAME_IN_USE: u32 = 3;
+
+/// How much rarer than the other a name in use may be and still be a name of its own: a slip
+/// that recurs (the same typo of a very common name, at 100,000 records) stays far rarer than
+/// the name it slips from; two given names of one country ("Amadou" / "Mamadou", "Fatou" /
+/// "Astou") are within a factor of a few.
+const SLIP_RARER: u32 = 20;
 
 /// Distinct birth years seen on the records holding a value, up to `YEARS_KEPT`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -34,6 +44,14 @@ impl Years {
         }
     }
 
+    /// True when two of the years are years apart: two people.
+    fn two_people(&self) -> bool {
+        let years = &self.years[..self.len];
+        years
+            .iter()
+            .any(|&x| years.iter().any(|&y| x.abs_diff(y) >= ANOTHER_PERSON_YEARS))
+    }
+
     /// True when a record born years away from both `a` and `b` holds the value: a third
     /// person, so the value is a household's, not the pair's own. A side without a birth date
     /// added no year here, so any year far from the other side's is someone else's.
@@ -45,21 +63,51 @@ impl Years {
     }
 }
 
-/// The birth years (up to `YEARS_KEPT`) of the records holding each phone and address.
+/// The birth years (up to `YEARS_KEPT`) of the records holding each phone and address, and how
+/// many records hold each name.
 #[derive(Debug, Default)]
 pub struct HouseholdValues {
     phones: HashMap<String, Years>,
     addresses: HashMap<String, Years>,
+    /// Records holding each name (given or family, compact text).
+    names: HashMap<String, u32>,
+    /// The birth years under each phone and address per given name ([`value_name_key`]):
+    /// whether a household holds two people of one given name (a father and his namesake son).
+    namesakes: HashMap<u64, Years>,
+}
+
+/// The key of a household value (a phone, `phone` true, or an address) and a given name.
+fn value_name_key(phone: bool, value: &str, name: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    (phone, value, name).hash(&mut h);
+    h.finish()
 }
 
 impl HouseholdValues {
     /// Counts one record's phone and address under its birth year (a record without a birth
     /// date tells no one apart and is not counted).
     pub fn add(&mut self, record: &PreparedRecord) {
+        let [first, last] = record.name_texts();
+        for n in first.into_iter().chain(last.filter(|l| Some(*l) != first)) {
+            match self.names.get_mut(n) {
+                Some(c) => *c += 1,
+                None => {
+                    self.names.insert(n.to_string(), 1);
+                }
+            }
+        }
         let Some(year) = record.birth_year() else {
             return;
         };
         let (phone, address) = record.household_values();
+        if let Some(name) = first {
+            let values = [(true, phone), (false, address.as_deref())];
+            for (is_phone, v) in values.into_iter().filter_map(|(k, v)| Some((k, v?))) {
+                let key = value_name_key(is_phone, v, name);
+                self.namesakes.entry(key).or_default().add(year);
+            }
+        }
         if let Some(p) = phone {
             match self.phones.get_mut(p) {
                 Some(y) => y.add(year),
@@ -87,6 +135,93 @@ impl HouseholdValues {
         let address =
             matches!((&aa, &ab), (Some(x), Some(y)) if x == y && household(&self.addresses, x));
         phone || address
+    }
+}
+
+impl HouseholdValues {
+    /// Why a pair the scorer put in the link band must wait for a person instead: it shares a
+    /// household's phone or address ([`Self::shared_by_household`]), so the family name,
+    /// phone, address and clinic say "same family" and only the personal fields can say
+    /// "same person": the given name and the birth date (twins share the date, a namesake son
+    /// the name). Two cases leave them unable to:
+    /// - the given names differ and both are names in use ([`Self::two_names_in_use`]):
+    ///   "Amadou" / "Mamadou", "Fatou" / "Fatoumata" or "Fatou" / "Astou" born the same day
+    ///   are twins as often as one person's two spellings;
+    /// - the family names differ: in one household that leaves the given name as the only name
+    ///   agreeing ("Gomis Ndèye" / "Gomis Fatou", both written family name first, agree on
+    ///   "Gomis" in the given-name slot);
+    /// - a birth date is missing and nothing but one given name ties the two: the given names
+    ///   are only alike (`phonetic`, `similar`: "Bacar" / "Boubacar"), or the household holds
+    ///   another person of that given name (a record of it born years away from the dated
+    ///   side: [`Self::namesake_in_household`]).
+    ///
+    /// A national ID agreeing exactly settles it. `docs/mpi.md`, Households the store can see.
+    pub fn household_doubt(
+        &self,
+        e: &Explanation,
+        a: &PreparedRecord,
+        b: &PreparedRecord,
+    ) -> Option<&'static str> {
+        let (first, last, dob, nid) = (e.fields[0].1, e.fields[1].1, e.fields[2].1, e.fields[5].1);
+        if nid == Level::Exact || !self.shared_by_household(a, b) {
+            return None;
+        }
+        let given = given_names_compared(a, b);
+        let two_names = given.iter().any(|pair| match pair {
+            (Some(x), Some(y)) => self.two_names_in_use(x, y),
+            _ => false,
+        });
+        if first < Level::Exact && two_names {
+            return Some("same household, two given names in use (twins or siblings)");
+        }
+        if last == Level::Disagree {
+            return Some("same household, family names differ");
+        }
+        if dob != Level::Missing {
+            return None;
+        }
+        if first < Level::Close {
+            return Some("same household, given names only alike, no birth date");
+        }
+        let mut names = given.iter().flat_map(|(x, y)| [x, y]).flatten();
+        if names.any(|n| self.namesake_in_household(a, b, n)) {
+            return Some("same household, two people of this given name, no birth date");
+        }
+        None
+    }
+
+    /// True when a phone or address the two records share is held by a record of given name
+    /// `name` born years away from the dated one of them (both undated: by two such records
+    /// born years apart): then the household has two people of that name and a record without
+    /// a birth date could be either.
+    fn namesake_in_household(&self, a: &PreparedRecord, b: &PreparedRecord, name: &str) -> bool {
+        let year = a.birth_year().or(b.birth_year());
+        let ((pa, aa), (pb, ab)) = (a.household_values(), b.household_values());
+        let address = aa.as_deref().filter(|x| Some(*x) == ab.as_deref());
+        let shared = [(true, pa.filter(|p| Some(*p) == pb)), (false, address)];
+        let found = shared.into_iter().any(|(is_phone, v)| {
+            v.and_then(|v| self.namesakes.get(&value_name_key(is_phone, v, name)))
+                .is_some_and(|years| match year {
+                    Some(y) => years.someone_else_than(Some(y), None),
+                    None => years.two_people(),
+                })
+        });
+        found
+    }
+
+    /// True when two different names are both in use in the store (each held by at least
+    /// `NAME_IN_USE` records, the rarer by at least 1/`SLIP_RARER` of the other's): two names,
+    /// not one name and a slip of it.
+    pub fn two_names_in_use(&self, x: &str, y: &str) -> bool {
+        if x == y {
+            return false;
+        }
+        let count = |n: &str| self.names.get(n).copied().unwrap_or(0);
+        let (lo, hi) = {
+            let (cx, cy) = (count(x), count(y));
+            (cx.min(cy), cx.max(cy))
+        };
+        lo >= NAME_IN_USE && lo.saturating_mul(SLIP_RARER) >= hi
     }
 }
 

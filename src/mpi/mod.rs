@@ -45,6 +45,11 @@
 //! person holds, agreeing on at most one personal field while another contradicts it (twins,
 //! a father and his namesake son), is left a new identity instead of a review item
 //! ([`household`], `household_members_apart`; `docs/mpi.md`, Households the store can see).
+//! Nor are they linked on what the household shares: a pair in the link band that shares a
+//! household's phone or address waits for a person when its given names are two names in use
+//! in the store, or a birth date is missing and nothing but one given name ties it
+//! (`household_doubt`; `docs/mpi.md`, Links inside a household). Learned parameters link only
+//! what the a-priori table would at least review (`learned_alone`).
 //!
 //! Pairs a person declared different (`mpi_not_same`) are never compared again. A record whose
 //! compared fields are all missing gets its own identity and no blocking keys: it can never be
@@ -549,6 +554,7 @@ impl Engine<'_> {
         drop(read);
         let mut per_identity = self.best_per_identity(uid, &me, candidates, observe)?;
         self.keep_to_fitting_identities(uid, &me, &mut per_identity)?;
+        self.keep_two_people_apart(&mut per_identity)?;
         let (target, fresh) = self.join_identity(rec, old.as_ref(), &per_identity, touched)?;
         let state = if self.open_review(uid, &me, &target, &per_identity)? {
             MpiState::Review
@@ -642,10 +648,8 @@ impl Engine<'_> {
         candidates: Vec<Candidate>,
         observe: &mut dyn FnMut(&str, &str, Option<f64>),
     ) -> Result<FastMap<Rc<str>, Best>> {
-        let floor = self
-            .settings
-            .review_threshold
-            .min(self.settings.link_threshold);
+        let link = self.settings.link_threshold;
+        let floor = self.settings.review_threshold.min(link);
         let mut per_identity: FastMap<Rc<str>, Best> = FastMap::default();
         // Only candidates that can reach the review band matter; the others skip the names.
         let params = &self.settings.params;
@@ -671,6 +675,15 @@ impl Engine<'_> {
             if score >= floor && self.household_members_apart(me, &prepared)? {
                 continue;
             }
+            // In the link band on what one household shares: a person decides.
+            let doubt = match self.learned_alone(me, &prepared, score) {
+                Some(why) => Some(why),
+                None => self.household_doubt(me, &prepared, score)?,
+            };
+            let (score, unfit) = match doubt {
+                Some(why) => (score.min(link.next_down()), Some(why.to_string())),
+                None => (score, None),
+            };
             let better = per_identity.get(&mpi_id).is_none_or(|b| score > b.score);
             if better {
                 let same_national_id =
@@ -682,7 +695,7 @@ impl Engine<'_> {
                         candidate: c,
                         prepared,
                         same_national_id,
-                        unfit: None,
+                        unfit,
                     },
                 );
             }
@@ -711,6 +724,50 @@ impl Engine<'_> {
             .is_some_and(|h| h.shared_by_household(a, b)))
     }
 
+    /// Learned parameters link automatically only what the a-priori table would at least ask
+    /// a person about: a pair that learned weights put in the link band while the a-priori
+    /// table scores it under the review band (two people by reasoned weights) waits for a
+    /// person. Training measures the store's typing habits; it cannot tell a namesake born a
+    /// few months apart from one person's mistyped date, and the reasoned table can
+    /// (`docs/mpi.md`, Learned parameters).
+    fn learned_alone(
+        &self,
+        a: &PreparedRecord,
+        b: &PreparedRecord,
+        score: f64,
+    ) -> Option<&'static str> {
+        let params = &self.settings.params;
+        if params.trained.is_none() || score < self.settings.link_threshold {
+            return None;
+        }
+        let reasoned = kadi_sqlext::mpi::score_prepared(a, b);
+        (reasoned < self.settings.review_threshold)
+            .then_some("linked only by the weights learned on this box")
+    }
+
+    /// Why a pair scored in the link band (`score`) must wait for a person although the scorer
+    /// would link it: it shares a household's phone or address and its given name or birth
+    /// date does not tell that household's members apart
+    /// ([`household::HouseholdValues::household_doubt`]). None below the link band.
+    fn household_doubt(
+        &mut self,
+        a: &PreparedRecord,
+        b: &PreparedRecord,
+        score: f64,
+    ) -> Result<Option<&'static str>> {
+        if score < self.settings.link_threshold {
+            return Ok(None);
+        }
+        let explanation = explain_prepared_with(&self.settings.params, a, b);
+        let households = match &self.households {
+            Some(h) => h,
+            None => self
+                .households
+                .insert(household::household_values(self.store)?),
+        };
+        Ok(households.household_doubt(&explanation, a, b))
+    }
+
     /// Identities do not chain: a record that scores in the link band with one member joins
     /// only if it contradicts no member (sex, birth dates years apart, national ID:
     /// [`identity_contradiction`]). A record that does not fit is scored just under the link
@@ -737,6 +794,52 @@ impl Engine<'_> {
                     best.unfit = Some(format!("{why} with member {member}"));
                     best.score = best.score.min(link.next_down()).max(0.0);
                     break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A record in the link band with several identities merges them; it must not merge two
+    /// people. When a member of one contradicts a member of another (sex, birth dates years
+    /// apart, national ID, first names: the scorer's contradictions, e.g. twins "Amadou" and
+    /// "Abdoulaye" and a card "Abdou" that looks like both), the record could be either: every
+    /// such identity is scored just under the link band and a person decides
+    /// (`docs/mpi.md`, Links inside a household).
+    fn keep_two_people_apart(&mut self, per_identity: &mut FastMap<Rc<str>, Best>) -> Result<()> {
+        let link = self.settings.link_threshold;
+        let linked: Vec<Rc<str>> = per_identity
+            .iter()
+            .filter(|(_, b)| b.score >= link)
+            .map(|(m, _)| m.clone())
+            .collect();
+        if linked.len() < 2 {
+            return Ok(());
+        }
+        let mut members = Vec::new();
+        for m in &linked {
+            let mut prepared = Vec::new();
+            for u in self.store.mpi_members(m)? {
+                if let Some(p) = self.member_prepared(&u)? {
+                    prepared.push(p);
+                }
+            }
+            members.push(prepared);
+        }
+        let params = &self.settings.params;
+        let apart = |x: &[Rc<PreparedRecord>], y: &[Rc<PreparedRecord>]| {
+            x.iter().any(|a| {
+                y.iter()
+                    .any(|b| explain_prepared_with(params, a, b).contradicted)
+            })
+        };
+        let two_people = (0..members.len())
+            .any(|i| (i + 1..members.len()).any(|j| apart(&members[i], &members[j])));
+        if two_people {
+            for m in &linked {
+                if let Some(best) = per_identity.get_mut(m) {
+                    best.score = best.score.min(link.next_down());
+                    best.unfit = Some("fits two identities that are two people".to_string());
                 }
             }
         }

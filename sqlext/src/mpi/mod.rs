@@ -31,8 +31,9 @@ pub use params::{
 pub use reasons::{field_label, level_named, reasons, Reasons};
 pub use record::PreparedRecord;
 pub use score::{
-    address_key, explain_prepared, explain_prepared_with, identity_contradiction, score_prepared,
-    score_prepared_from, score_prepared_from_with, score_prepared_with, Explanation,
+    address_key, explain_prepared, explain_prepared_with, given_names_compared,
+    identity_contradiction, score_prepared, score_prepared_from, score_prepared_from_with,
+    score_prepared_with, Explanation,
 };
 pub use train::{
     comparison_slots, train, TrainOptions, MIN_RECORDS, M_BOUND, PRIOR_PAIRS, SHRINK_PAIRS,

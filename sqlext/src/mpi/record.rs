@@ -215,6 +215,12 @@ impl PreparedRecord {
         (self.phone.as_deref(), address)
     }
 
+    /// The given and family names as compact text (what [`crate::mpi::given_names_compared`]
+    /// returns), for counting how many records of a store hold each name.
+    pub fn name_texts(&self) -> [Option<&str>; 2] {
+        [&self.first, &self.last].map(|n| n.as_ref().map(Name::compact))
+    }
+
     /// The year of birth, if a date was written (a placeholder date counts as none).
     pub fn birth_year(&self) -> Option<u32> {
         self.dob.as_ref().map(Dob::year)

@@ -472,6 +472,27 @@ pub fn identity_contradiction(a: &PreparedRecord, b: &PreparedRecord) -> Option<
         .next()
 }
 
+/// The pairs of names that may be the two records' given names, as compact text: the
+/// first-name slot's pair, and when the names agreed crosswise (a swap: which record was
+/// written the wrong way round is unknown) the other slot's pair too. The resolver asks how many
+/// records of the store hold each (`docs/mpi.md`, Households the store can see: two given names
+/// in use are two names, not a slip of one).
+pub fn given_names_compared<'r>(
+    a: &'r PreparedRecord,
+    b: &'r PreparedRecord,
+) -> [(Option<&'r str>, Option<&'r str>); 2] {
+    let (a, b) = ordered(a, b);
+    let (_, _, pairs) = compare_names(a, b);
+    let (fa, fb, la, lb) = names_compared(a, b, pairs);
+    let text = |n: &'r Option<Name>| n.as_ref().map(Name::compact);
+    let other = if pairs == NamePairs::Swapped {
+        (text(la), text(lb))
+    } else {
+        (None, None)
+    };
+    [(text(fa), text(fb)), other]
+}
+
 /// True for a compound given name ("ndeye fatou", "marie therese").
 fn compound(n: &Option<Name>) -> bool {
     n.as_ref().is_some_and(|n| n.norm().contains(' '))
