@@ -341,3 +341,52 @@ fn records_a_store_lost_come_back_on_the_next_run() {
         );
     }
 }
+
+#[test]
+fn a_listed_record_the_server_will_not_serve_keeps_the_run_partial_and_the_watermark_still() {
+    // The record is edited after a clean run, then listed but never served (pages or by UID):
+    // the run says partial, names it, and keeps the watermark, so the next run asks the same
+    // window again and closes the gap once the server serves it.
+    for version in ["2.40", "2.42"] {
+        let sim = sim(version, 300);
+        let dir = tempfile::tempdir().unwrap();
+        let store = mapped_sim_store(dir.path(), &sim);
+        let first = run(&store, PROGRAM, &opts()).unwrap();
+        assert_eq!(first.status, RunStatus::Ok, "{version}");
+        let watermark = first.watermark.clone();
+        assert!(watermark.is_some(), "{version}");
+        let uid = sim.tracked_entity_uid(5);
+        sim.edit_attribute(&uid, "FIRST_NAME", Some("Ndèye Coumba"))
+            .unwrap();
+        sim.set_paging_faults(PagingFaults {
+            withheld: vec![5],
+            ..Default::default()
+        });
+        let held = run(&store, PROGRAM, &opts()).unwrap();
+        assert_eq!(held.status, RunStatus::Partial, "{version}: {held:?}");
+        assert_eq!(held.missing, 1, "{version}");
+        assert!(
+            held.partial_reasons.iter().any(|r| r.contains(&uid)),
+            "{version}: {:?}",
+            held.partial_reasons
+        );
+        assert_eq!(
+            held.watermark, watermark,
+            "{version}: the window stays open"
+        );
+        assert_ne!(
+            entity_lines(&dump(store.path())),
+            sim_lines(&sim),
+            "{version}"
+        );
+        sim.set_paging_faults(PagingFaults::default());
+        let closed = run(&store, PROGRAM, &opts()).unwrap();
+        assert_eq!(closed.status, RunStatus::Ok, "{version}: {closed:?}");
+        assert_ne!(closed.watermark, watermark, "{version}");
+        assert_eq!(
+            entity_lines(&dump(store.path())),
+            sim_lines(&sim),
+            "{version}"
+        );
+    }
+}

@@ -75,6 +75,11 @@ pub struct PagingFaults {
     pub updated_order_by_default: bool,
     /// Answer 400 to any `order` parameter (a server that supports none of kadi's keys).
     pub refuse_order: bool,
+    /// Records (by index) the server counts and lists (a `fields` without `attributes`: the
+    /// completeness listing) but never serves whole, in a page or by UID: what a sharing or
+    /// ownership quirk does to a record. The pages keep their length in the count, so they come
+    /// back short.
+    pub withheld: Vec<usize>,
 }
 
 /// Concurrent edits between pages: once page `after_page` of a tracked-entity export was served,

@@ -1068,8 +1068,17 @@ fn tracker_list(state: &State, params: &Params, kind: Kind) -> Result<Answer, Re
         }
     }
     let spec = effective_fields(state, params.get("fields"), kind);
+    // Withheld records appear in a listing, never in an answer that carries attributes.
+    let whole = params
+        .get("fields")
+        .is_none_or(|f| f.contains("attributes") || f.contains('*'));
+    let withheld =
+        |i: u64| kind == Kind::TrackedEntities && whole && paging.withheld.contains(&(i as usize));
     let mut items = String::with_capacity(picked.len() * 1800);
     for i in picked {
+        if withheld(i) {
+            continue;
+        }
         let Some((p, m)) = state.tracked_entity(&records, i) else {
             continue;
         };
