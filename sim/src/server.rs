@@ -1013,6 +1013,15 @@ fn sorted_records(
     indices
 }
 
+/// Whether record `i` is left out of this answer: withheld records appear in a listing, never
+/// in an answer that carries attributes ([`super::PagingFaults::withheld`]).
+fn withheld(paging: &super::PagingFaults, params: &Params, kind: Kind, i: u64) -> bool {
+    let whole = params
+        .get("fields")
+        .is_none_or(|f| f.contains("attributes") || f.contains('*'));
+    kind == Kind::TrackedEntities && whole && paging.withheld.contains(&(i as usize))
+}
+
 fn tracker_list(state: &State, params: &Params, kind: Kind) -> Result<Answer, Resp> {
     let q = tracker_query(state, params, kind)?;
     let paging = lock(&state.paging).clone();
@@ -1068,15 +1077,9 @@ fn tracker_list(state: &State, params: &Params, kind: Kind) -> Result<Answer, Re
         }
     }
     let spec = effective_fields(state, params.get("fields"), kind);
-    // Withheld records appear in a listing, never in an answer that carries attributes.
-    let whole = params
-        .get("fields")
-        .is_none_or(|f| f.contains("attributes") || f.contains('*'));
-    let withheld =
-        |i: u64| kind == Kind::TrackedEntities && whole && paging.withheld.contains(&(i as usize));
     let mut items = String::with_capacity(picked.len() * 1800);
     for i in picked {
-        if withheld(i) {
+        if withheld(&paging, params, kind, i) {
             continue;
         }
         let Some((p, m)) = state.tracked_entity(&records, i) else {
