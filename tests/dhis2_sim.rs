@@ -103,7 +103,7 @@ fn every_version_gives_identical_version_neutral_results() {
             .take_while(|&n| n > 0)
             .sum();
         let uids: usize = c
-            .tracked_entity_uids(&query(), 1, 1000)
+            .tracked_entity_stamps(&query(), 1, 1000, false)
             .unwrap()
             .items
             .len();

@@ -748,22 +748,6 @@ impl Client {
         Ok(wire.into_page(page, page_size, bytes, wire::WireStamp::into_model))
     }
 
-    /// One page of tracked-entity UIDs only (`fields=trackedEntity`), for deletion reconciliation.
-    pub fn tracked_entity_uids(
-        &self,
-        query: &TrackedEntityQuery,
-        page: u32,
-        page_size: u32,
-    ) -> Result<Page<String>, Dhis2Error> {
-        let q = self.tracker_params(query, page, page_size, "trackedEntity")?;
-        let (wire, bytes) = self.get_json::<wire::WireTrackerPage<wire::WireUidOnly>>(
-            "tracker/trackedEntities",
-            &q,
-            false,
-        )?;
-        Ok(wire.into_page(page, page_size, bytes, |te| te.tracked_entity))
-    }
-
     /// The tracked entities with these UIDs (in `program`), in one request per 100 UIDs, decoded
     /// record by record as pages are (records that do not decode are in `rejected`).
     pub fn tracked_entities_by_uid(

@@ -226,7 +226,7 @@ impl WireTrackedEntity {
     }
 }
 
-/// Only the UID of a tracked entity (for deletion reconciliation with `fields=trackedEntity`).
+/// Only the UID of a tracked entity (`fields=trackedEntity`: the one-entity page that asks the count).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct WireUidOnly {

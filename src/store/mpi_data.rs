@@ -151,6 +151,17 @@ pub struct BlockHit {
     pub enrollment_uid: String,
 }
 
+/// An [`MpiLink`] from `SELECT enrollment_uid, mpi_id, score, method, linked_at`.
+fn row_to_link(r: &rusqlite::Row<'_>) -> rusqlite::Result<MpiLink> {
+    Ok(MpiLink {
+        enrollment_uid: r.get(0)?,
+        mpi_id: r.get(1)?,
+        score: r.get(2)?,
+        method: r.get(3)?,
+        linked_at: r.get(4)?,
+    })
+}
+
 fn row_to_review(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReviewItemRow> {
     Ok(ReviewItemRow {
         id: r.get(0)?,
@@ -484,15 +495,7 @@ impl Store {
             "SELECT enrollment_uid, mpi_id, score, method, linked_at FROM mpi_links WHERE enrollment_uid = ?1",
         )?;
         Ok(stmt
-            .query_row(params![enrollment_uid], |r| {
-                Ok(MpiLink {
-                    enrollment_uid: r.get(0)?,
-                    mpi_id: r.get(1)?,
-                    score: r.get(2)?,
-                    method: r.get(3)?,
-                    linked_at: r.get(4)?,
-                })
-            })
+            .query_row(params![enrollment_uid], row_to_link)
             .optional()?)
     }
 
@@ -663,15 +666,7 @@ impl Store {
                AND (SELECT count(*) FROM mpi_links m WHERE m.mpi_id = l.mpi_id) >= 2
              ORDER BY mpi_id, enrollment_uid",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(MpiLink {
-                enrollment_uid: r.get(0)?,
-                mpi_id: r.get(1)?,
-                score: r.get(2)?,
-                method: r.get(3)?,
-                linked_at: r.get(4)?,
-            })
-        })?;
+        let rows = stmt.query_map([], row_to_link)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
