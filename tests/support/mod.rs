@@ -6,6 +6,7 @@
 //! simulator and stores shaped like its data). Every test file includes it with `mod support;`.
 #![allow(dead_code)]
 
+pub mod browser;
 mod fixtures;
 #[allow(unused_imports)]
 pub use fixtures::*;
