@@ -280,6 +280,31 @@ pub fn api(ctx: &Ctx, call: &mut Call, handler: fn(&Ctx, &mut Call) -> Reply) ->
     handler(ctx, call)
 }
 
+/// Runs an HTML handler for a logged-in *admin* (staff accounts, DHIS2 connection, mapping,
+/// schedule, audit log); other staff get a 403 page that says why, anonymous visitors the login.
+pub fn admin_page(ctx: &Ctx, call: &mut Call, handler: fn(&Ctx, &mut Call) -> Reply) -> Reply {
+    match &call.staff {
+        None => page(ctx, call, handler),
+        Some(s) if s.role == crate::store::web_data::StaffRole::Admin => handler(ctx, call),
+        Some(_) => pages::error_page(
+            ctx,
+            call,
+            403,
+            "Admins only",
+            "Only an admin of this box can open this page. Ask your clinic's admin.",
+        ),
+    }
+}
+
+/// Runs a JSON handler for a logged-in *admin*: 401 without a session, 403 for other staff.
+pub fn admin_api(ctx: &Ctx, call: &mut Call, handler: fn(&Ctx, &mut Call) -> Reply) -> Reply {
+    match &call.staff {
+        None => api(ctx, call, handler),
+        Some(s) if s.role == crate::store::web_data::StaffRole::Admin => handler(ctx, call),
+        Some(_) => Reply::json_error(403, "this needs an admin account or an admin token"),
+    }
+}
+
 /// Logs an internal error and answers a generic 500 (details stay in the box's log).
 pub fn internal_error(context: &str, e: &anyhow::Error) -> Reply {
     // Errors may quote what a client sent (an ID, a path): one escaped line each.
