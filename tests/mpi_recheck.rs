@@ -262,3 +262,151 @@ fn a_stricter_link_band_lists_links_under_it_without_touching_them() {
     assert_eq!(flagged.len(), 2, "{r}");
     assert_eq!(state(&db), before);
 }
+
+/// Links `uid` automatically into `onto`'s identity, as an older scorer without today's rules
+/// did: its own identity (if it had one) points there, its pending review items are gone.
+fn force_auto_link(store: &Store, uid: &str, onto: &str) {
+    let target = id(store, onto);
+    let own = id(store, uid);
+    store.mpi_delete_pending_reviews(uid).unwrap();
+    store
+        .mpi_set_link(uid, &target, Some(0.99), LinkMethod::Auto)
+        .unwrap();
+    if own != target {
+        store.mpi_set_merged_into(&own, Some(&target)).unwrap();
+    }
+    store.mpi_set_state(uid, MpiState::Resolved).unwrap();
+}
+
+/// A member of the Diallo household (one phone, one address, one clinic).
+fn diallo(first: &str, dob: &str, sex: &str) -> CardFields {
+    CardFields {
+        first_name: Some(first.into()),
+        last_name: Some("Diallo".into()),
+        date_of_birth: Some(dob.into()),
+        gender: Some(sex.into()),
+        phone_number: Some("+221770000042".into()),
+        address: Some("12 Rue 5 Grand Yoff".into()),
+        health_center: Some("Grand Yoff".into()),
+        ..Default::default()
+    }
+}
+
+fn links(db: &Path) -> Vec<String> {
+    rows(db, "SELECT * FROM mpi_links ORDER BY enrollment_uid")
+}
+
+#[test]
+fn recheck_applies_the_household_rule_the_resolver_applies() {
+    // Twin brothers "Amadou" and "Mamadou" Diallo, one birth date, with their mother at the
+    // household's phone and address; both given names are names in use in the store (other
+    // families' records). The scorer alone puts the twins in the link band (one letter apart);
+    // the resolver's household rule ("two given names in use") sends them to a person.
+    let (dir, store) = open_store();
+    put_card_record(&store, "mother", diallo("Mariama", "1968-04-02", "F"));
+    put_card_record(&store, "twin1", diallo("Amadou", "2001-09-17", "M"));
+    put_card_record(&store, "twin2", diallo("Mamadou", "2001-09-17", "M"));
+    for (i, (first, last)) in [
+        ("Amadou", "Sow"),
+        ("Amadou", "Ba"),
+        ("Amadou", "Faye"),
+        ("Mamadou", "Ndiaye"),
+        ("Mamadou", "Gueye"),
+        ("Mamadou", "Sarr"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let other = CardFields {
+            first_name: Some(first.into()),
+            last_name: Some(last.into()),
+            date_of_birth: Some(format!("19{}-0{}-1{i}", 50 + 4 * i, 1 + i)),
+            gender: Some("M".into()),
+            phone_number: Some(format!("+22177100{i:04}")),
+            ..Default::default()
+        };
+        put_card_record(&store, &format!("other{i}"), other);
+    }
+    let [twin1, twin2] = [
+        diallo("Amadou", "2001-09-17", "M"),
+        diallo("Mamadou", "2001-09-17", "M"),
+    ]
+    .map(|f| serde_json::to_string(&f).unwrap());
+    let scored = kadi_sqlext::mpi::score_json(&twin1, &twin2).unwrap();
+    assert!(scored >= 0.95, "the scorer alone would link them: {scored}");
+    resolve_pending(&store).unwrap();
+    assert_ne!(
+        id(&store, "twin1"),
+        id(&store, "twin2"),
+        "today's resolver waits"
+    );
+    force_auto_link(&store, "twin2", "twin1");
+    let db = db(&dir);
+    let before = state(&db);
+    let r = kadi_json(&db, &["mpi", "recheck", "--dry-run", "--json"]);
+    let flagged = r["flagged"].as_array().unwrap();
+    assert_eq!(flagged.len(), 1, "{r}");
+    assert_eq!(flagged[0]["enrollment"], "twin2");
+    let reason = flagged[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("two given names in use"), "{reason}");
+    assert_eq!(state(&db), before, "a dry run changes nothing");
+    let linked = links(&db);
+    let r = kadi_json(&db, &["mpi", "recheck", "--json"]);
+    assert_eq!(r["queued"], 1, "{r}");
+    assert_eq!(links(&db), linked, "nothing linked or unlinked silently");
+    let items = split_items(&db);
+    assert_eq!(items.as_array().unwrap().len(), 1, "{items}");
+    assert_eq!(items[0]["record"]["enrollment_uid"], "twin2");
+}
+
+#[test]
+fn recheck_flags_a_record_that_merged_two_people() {
+    // Two women of one name, birth date and phone holding two national IDs (two people), and a
+    // card without an ID that looks like both. An older resolver let that card merge them;
+    // today's resolver sends it to a person ("fits two identities that are two people").
+    let (dir, store) = open_store();
+    let awa = |nid: Option<&str>| CardFields {
+        first_name: Some("Awa".into()),
+        last_name: Some("Ndiaye".into()),
+        date_of_birth: Some("1990-03-14".into()),
+        gender: Some("F".into()),
+        phone_number: Some("+221770000009".into()),
+        national_id: nid.map(str::to_string),
+        ..Default::default()
+    };
+    put_card_record(&store, "awa_a", awa(Some("1751199000123")));
+    put_card_record(&store, "awa_b", awa(Some("2860457000981")));
+    put_card_record(&store, "card", awa(None));
+    resolve_pending(&store).unwrap();
+    let ids: Vec<String> = ["awa_a", "awa_b", "card"].map(|u| id(&store, u)).into();
+    assert_ne!(ids[0], ids[1], "two IDs: two people");
+    assert!(
+        ids[2] != ids[0] && ids[2] != ids[1],
+        "today's resolver joins the card to neither"
+    );
+    force_auto_link(&store, "card", "awa_a");
+    force_auto_link(&store, "awa_b", "awa_a");
+    let db = db(&dir);
+    let r = kadi_json(&db, &["mpi", "recheck", "--dry-run", "--json"]);
+    let flagged = r["flagged"].as_array().unwrap();
+    let reason = |uid: &str| {
+        flagged
+            .iter()
+            .find(|f| f["enrollment"] == uid)
+            .and_then(|f| f["reason"].as_str())
+            .unwrap_or_else(|| panic!("{uid} not listed: {r}"))
+            .to_string()
+    };
+    assert!(
+        reason("card").contains("fits two identities that are two people"),
+        "{r}"
+    );
+    assert!(
+        reason("awa_b").contains("national IDs differ with member awa_a"),
+        "{r}"
+    );
+    let linked = links(&db);
+    let r = kadi_json(&db, &["mpi", "recheck", "--json"]);
+    assert_eq!(r["queued"], 2, "{r}");
+    assert_eq!(links(&db), linked, "nothing linked or unlinked silently");
+}

@@ -59,6 +59,7 @@
 //! # Golden record (survivorship)
 //! Per field, the value held by most member records wins; a tie goes to the most recently mapped
 //! record, then to the smallest value (so the result does not depend on row order).
+mod decide;
 pub mod eval;
 pub mod household;
 pub mod id;
@@ -72,8 +73,8 @@ pub use crate::store::mpi_data::{LinkMethod, MpiState, ReviewKind, ReviewStatus}
 use crate::store::Store;
 use anyhow::{Context, Result};
 use kadi_sqlext::mpi::{
-    block_keys, compared_among_themselves, explain_prepared_with, identity_contradiction,
-    lookup_keys_also, Params, PreparedRecord,
+    block_keys, compared_among_themselves, explain_prepared_with, lookup_keys_also, Params,
+    PreparedRecord,
 };
 use rayon::prelude::*;
 use serde::Serialize;
@@ -200,7 +201,7 @@ pub fn resolve_pending_observed(
         not_same,
         created_in_batch: Vec::new(),
         report: ResolveReport::default(),
-        households: None,
+        rules: decide::Rules::default(),
         blocks: if store.mpi_has_block_keys()? {
             None
         } else {
@@ -328,9 +329,9 @@ struct Engine<'s> {
     /// New identities of the current batch, audited as one entry per batch.
     created_in_batch: Vec<(String, String)>,
     report: ResolveReport,
-    /// How many people hold each phone and address, read from the store the first time a pair
-    /// needs it (most passes never do).
-    households: Option<household::HouseholdValues>,
+    /// The decision rules shared with `recheck` (with how many people hold each phone and
+    /// address, read from the store the first time a pair needs it: most passes never do).
+    rules: decide::Rules,
     /// The blocking index of this pass's records, when the pass began with `mpi_block_keys`
     /// empty (a first sync, an evaluation): then every candidate is a record of this pass, and
     /// reading them here instead of from the table (written all the same, for later passes)
@@ -672,18 +673,14 @@ impl Engine<'_> {
             let Some(score) = score else {
                 continue;
             };
-            if score >= floor && self.household_members_apart(me, &prepared)? {
-                continue;
-            }
-            // In the link band on what one household shares: a person decides.
-            let doubt = match self.learned_alone(me, &prepared, score) {
-                Some(why) => Some(why),
-                None => self.household_doubt(me, &prepared, score)?,
-            };
-            let (score, unfit) = match doubt {
-                Some(why) => (score.min(link.next_down()), Some(why.to_string())),
-                None => (score, None),
-            };
+            let (score, unfit) =
+                match self
+                    .rules
+                    .pair(self.store, &self.settings, me, &prepared, score)?
+                {
+                    decide::PairVerdict::Apart => continue,
+                    decide::PairVerdict::Scored(score, unfit) => (score, unfit),
+                };
             let better = per_identity.get(&mpi_id).is_none_or(|b| score > b.score);
             if better {
                 let same_national_id =
@@ -703,74 +700,9 @@ impl Engine<'_> {
         Ok(per_identity)
     }
 
-    /// Two members of one household, not one person: the pair shares a phone or address that
-    /// someone else holds too ([`household::HouseholdValues::shared_by_household`]) and agrees on
-    /// at most one personal field while another contradicts it
-    /// ([`kadi_sqlext::mpi::Explanation::one_personal_agreement_against_contradiction`]): twins
-    /// (one birth date, two first names) or a father and his namesake son. Such a pair is left
-    /// a new identity rather than asked: a person would have nothing to go on but what the
-    /// household shares (`docs/mpi.md`, Household and veto).
-    fn household_members_apart(&mut self, a: &PreparedRecord, b: &PreparedRecord) -> Result<bool> {
-        let explanation = explain_prepared_with(&self.settings.params, a, b);
-        if !explanation.one_personal_agreement_against_contradiction() {
-            return Ok(false);
-        }
-        if self.households.is_none() {
-            self.households = Some(household::household_values(self.store)?);
-        }
-        Ok(self
-            .households
-            .as_ref()
-            .is_some_and(|h| h.shared_by_household(a, b)))
-    }
-
-    /// Learned parameters link automatically only what the a-priori table would at least ask
-    /// a person about: a pair that learned weights put in the link band while the a-priori
-    /// table scores it under the review band (two people by reasoned weights) waits for a
-    /// person. Training measures the store's typing habits; it cannot tell a namesake born a
-    /// few months apart from one person's mistyped date, and the reasoned table can
-    /// (`docs/mpi.md`, Learned parameters).
-    fn learned_alone(
-        &self,
-        a: &PreparedRecord,
-        b: &PreparedRecord,
-        score: f64,
-    ) -> Option<&'static str> {
-        let params = &self.settings.params;
-        if params.trained.is_none() || score < self.settings.link_threshold {
-            return None;
-        }
-        let reasoned = kadi_sqlext::mpi::score_prepared(a, b);
-        (reasoned < self.settings.review_threshold)
-            .then_some("linked only by the weights learned on this box")
-    }
-
-    /// Why a pair scored in the link band (`score`) must wait for a person although the scorer
-    /// would link it: it shares a household's phone or address and its given name or birth
-    /// date does not tell that household's members apart
-    /// ([`household::HouseholdValues::household_doubt`]). None below the link band.
-    fn household_doubt(
-        &mut self,
-        a: &PreparedRecord,
-        b: &PreparedRecord,
-        score: f64,
-    ) -> Result<Option<&'static str>> {
-        if score < self.settings.link_threshold {
-            return Ok(None);
-        }
-        let explanation = explain_prepared_with(&self.settings.params, a, b);
-        let households = match &self.households {
-            Some(h) => h,
-            None => self
-                .households
-                .insert(household::household_values(self.store)?),
-        };
-        Ok(households.household_doubt(&explanation, a, b))
-    }
-
     /// Identities do not chain: a record that scores in the link band with one member joins
     /// only if it contradicts no member (sex, birth dates years apart, national ID:
-    /// [`identity_contradiction`]). A record that does not fit is scored just under the link
+    /// [`kadi_sqlext::mpi::identity_contradiction`]). A record that does not fit is scored just under the link
     /// band with that identity, so it goes to review with the reason, not into the identity.
     fn keep_to_fitting_identities(
         &mut self,
@@ -783,18 +715,19 @@ impl Engine<'_> {
             if best.score < link {
                 continue;
             }
+            let mut members = Vec::new();
             for member in self.store.mpi_members(mpi_id)? {
                 if member == uid || *member == *best.candidate {
                     continue;
                 }
-                let Some(prepared) = self.member_prepared(&member)? else {
-                    continue;
-                };
-                if let Some(why) = member_contradiction(me, &prepared) {
-                    best.unfit = Some(format!("{why} with member {member}"));
-                    best.score = best.score.min(link.next_down()).max(0.0);
-                    break;
+                if let Some(prepared) = self.member_prepared(&member)? {
+                    members.push((member, prepared));
                 }
+            }
+            let members = members.iter().map(|(m, p)| (m.as_str(), p));
+            if let Some((_, why)) = decide::unfit_member(me, members) {
+                best.unfit = Some(why);
+                best.score = best.score.min(link.next_down()).max(0.0);
             }
         }
         Ok(())
@@ -826,20 +759,11 @@ impl Engine<'_> {
             }
             members.push(prepared);
         }
-        let params = &self.settings.params;
-        let apart = |x: &[Rc<PreparedRecord>], y: &[Rc<PreparedRecord>]| {
-            x.iter().any(|a| {
-                y.iter()
-                    .any(|b| explain_prepared_with(params, a, b).contradicted)
-            })
-        };
-        let two_people = (0..members.len())
-            .any(|i| (i + 1..members.len()).any(|j| apart(&members[i], &members[j])));
-        if two_people {
+        if let Some(why) = decide::two_people(&self.settings, &members) {
             for m in &linked {
                 if let Some(best) = per_identity.get_mut(m) {
                     best.score = best.score.min(link.next_down());
-                    best.unfit = Some("fits two identities that are two people".to_string());
+                    best.unfit = Some(why.to_string());
                 }
             }
         }
@@ -1040,12 +964,6 @@ fn score_pair(
 /// as [`score_pair`].
 fn explain_pair(params: &Params, me: &PreparedRecord, other: &PreparedRecord) -> String {
     explain_prepared_with(params, me, other).to_json()
-}
-
-/// Why a record cannot be in one identity with `member` (identities do not chain); the resolver
-/// asks it before a record joins, `recheck` of links already made.
-fn member_contradiction(me: &PreparedRecord, member: &PreparedRecord) -> Option<String> {
-    identity_contradiction(me, member)
 }
 
 /// The pair's explanation with the reason the record does not fit the identity as its veto

@@ -4,17 +4,19 @@
 //! for a staff member ("same person" keeps it, "different" splits the record out); nothing is
 //! unlinked here. Only automatic links (`auto`, `deterministic`) in identities of 2+ members are
 //! checked: a founder (`new`) is what others joined, and a person's link (`human`) is a person's
-//! decision. Scoring goes through the resolver's own functions (`score_pair`,
-//! `member_contradiction`, `explain_pair`), so rechecking follows whatever the resolver scores with.
-use super::{
-    explain_pair, member_contradiction, prepare_json, score_pair, with_unfit, MpiSettings, MpiState,
-};
+//! decision. Scoring and deciding go through the resolver's own code (`score_pair`, and the rules
+//! of `decide.rs`: household members apart, household doubt, the learned table's floor,
+//! identities do not chain, a record does not merge two people), so rechecking follows whatever
+//! the resolver scores and decides with.
+use super::decide::{two_people, unfit_member, PairVerdict, Rules};
+use super::{explain_pair, prepare_json, score_pair, with_unfit, MpiSettings, MpiState};
 use crate::actor::Actor;
 use crate::store::Store;
 use anyhow::Result;
 use kadi_sqlext::mpi::{Params, PreparedRecord};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 /// An automatic link the current scorer would not make.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -75,11 +77,11 @@ pub fn recheck_with(
             .or_default()
             .push(l.enrollment_uid.as_str());
     }
+    let mut rules = Rules::default();
     for (mpi_id, checked) in by_identity {
-        let members = prepared_members(store, mpi_id)?;
+        let members = Identity::read(store, settings, &mut rules, mpi_id)?;
         for uid in checked {
-            let Some(me) = members.get(uid) else { continue };
-            if let Some(mut flagged) = verdict(settings, uid, me, &members) {
+            if let Some(mut flagged) = members.verdict(settings, uid) {
                 flagged.mpi_id = mpi_id.to_string();
                 report.flagged.push(flagged);
             }
@@ -91,57 +93,162 @@ pub fn recheck_with(
     Ok(report)
 }
 
-/// Prepared fields of an identity's members (a member whose card record is gone is left out).
-fn prepared_members(store: &Store, mpi_id: &str) -> Result<BTreeMap<String, PreparedRecord>> {
-    let mut out = BTreeMap::new();
-    for m in store.mpi_member_records(mpi_id)? {
-        out.insert(
-            m.enrollment_uid.clone(),
-            prepare_json(&m.enrollment_uid, &m.fields_json)?,
-        );
-    }
-    Ok(out)
+/// An identity's members (a member whose card record is gone is left out) and what the
+/// resolver's rules ([`Rules::pair`]) make of every pair of them, computed once.
+struct Identity {
+    uids: Vec<String>,
+    prepared: Vec<Rc<PreparedRecord>>,
+    /// `verdicts[i][j]`: member `i` against member `j` as the resolver scores a candidate:
+    /// `None` when the rules leave the two apart, else the score after the pair rules (capped
+    /// under the link band when one refuses the link) and that rule's reason.
+    verdicts: Vec<Vec<Option<(f64, Option<String>)>>>,
 }
 
-/// Whether the resolver would link `uid` into an identity of `members` now, as resolution
-/// decides: its best member scores in the link band and no member contradicts it. `None` when it
-/// would; else the link to flag (its `mpi_id` left for the caller).
-fn verdict(
-    settings: &MpiSettings,
-    uid: &str,
-    me: &PreparedRecord,
-    members: &BTreeMap<String, PreparedRecord>,
-) -> Option<RecheckedLink> {
-    let mut best: Option<(f64, &str)> = None;
-    let mut contradiction = None;
-    for (other, prepared) in members.iter().filter(|(o, _)| o.as_str() != uid) {
-        let score = score_pair(&settings.params, me, prepared, 0.0).unwrap_or(0.0);
-        if best.is_none_or(|(b, _)| score > b) {
-            best = Some((score, other));
+impl Identity {
+    fn read(
+        store: &Store,
+        settings: &MpiSettings,
+        rules: &mut Rules,
+        mpi_id: &str,
+    ) -> Result<Self> {
+        let mut uids = Vec::new();
+        let mut prepared = Vec::new();
+        for m in store.mpi_member_records(mpi_id)? {
+            prepared.push(Rc::new(prepare_json(&m.enrollment_uid, &m.fields_json)?));
+            uids.push(m.enrollment_uid);
         }
-        if contradiction.is_none() {
-            contradiction = member_contradiction(me, prepared).map(|why| (why, other.as_str()));
+        let n = uids.len();
+        let mut verdicts = vec![vec![None; n]; n];
+        for i in 0..n {
+            for j in 0..n {
+                if i == j {
+                    continue;
+                }
+                let (a, b) = (&prepared[i], &prepared[j]);
+                let score = score_pair(&settings.params, a, b, 0.0).unwrap_or(0.0);
+                verdicts[i][j] = match rules.pair(store, settings, a, b, score)? {
+                    PairVerdict::Apart => None,
+                    PairVerdict::Scored(s, why) => Some((s, why)),
+                };
+            }
+        }
+        Ok(Identity {
+            uids,
+            prepared,
+            verdicts,
+        })
+    }
+
+    /// The identities the members but `me` would make without it: the connected components
+    /// of the pairs the rules put in the link band (a record that tied two groups together
+    /// sees them as two identities, as the resolver saw them when it merged them).
+    fn groups_without(&self, me: usize, link: f64) -> Vec<Vec<usize>> {
+        let n = self.uids.len();
+        let mut group: Vec<usize> = (0..n).collect();
+        fn root(group: &mut [usize], mut i: usize) -> usize {
+            while group[i] != i {
+                group[i] = group[group[i]];
+                i = group[i];
+            }
+            i
+        }
+        for i in (0..n).filter(|&i| i != me) {
+            for j in (i + 1..n).filter(|&j| j != me) {
+                if self.verdicts[i][j]
+                    .as_ref()
+                    .is_some_and(|(s, _)| *s >= link)
+                {
+                    let (ri, rj) = (root(&mut group, i), root(&mut group, j));
+                    group[ri.max(rj)] = ri.min(rj);
+                }
+            }
+        }
+        let mut out: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for i in (0..n).filter(|&i| i != me) {
+            out.entry(root(&mut group, i)).or_default().push(i);
+        }
+        out.into_values().collect()
+    }
+
+    /// Whether the resolver would link member `uid` into this identity now, with its own rules
+    /// in its own order: each pair's rules ([`Rules::pair`]), identities do not chain
+    /// ([`unfit_member`]: `uid` must fit every other member), and a record does not merge two
+    /// people ([`two_people`]: when the others make several identities without `uid` and it
+    /// links to two of them whose members contradict each other). `None` when it would; else
+    /// the link to flag (its `mpi_id` left for the caller).
+    fn verdict(&self, settings: &MpiSettings, uid: &str) -> Option<RecheckedLink> {
+        let me = self.uids.iter().position(|u| u == uid)?;
+        let link = settings.link_threshold;
+        let others = (0..self.uids.len()).filter(|&i| i != me);
+        // Per identity the others make: its best member and that pair's own reason.
+        let mut best: Vec<(f64, usize, Option<String>)> = Vec::new();
+        for g in self.groups_without(me, link) {
+            let scored = g.iter().filter_map(|&i| {
+                let (s, why) = self.verdicts[me][i].as_ref()?;
+                Some((*s, i, why.clone()))
+            });
+            if let Some(b) = scored.max_by(|x, y| x.0.total_cmp(&y.0).then(y.1.cmp(&x.1))) {
+                best.push(b);
+            }
+        }
+        let top = best
+            .iter()
+            .max_by(|x, y| x.0.total_cmp(&y.0).then(y.1.cmp(&x.1)))
+            .cloned();
+        let Some((score, top_member, top_why)) = top else {
+            // Every other member is a household member apart from it: never linked now.
+            let first = others.clone().next()?;
+            return Some(self.flag(
+                me,
+                first,
+                0.0,
+                "two members of one household, not one person".into(),
+            ));
+        };
+        // The resolver leaves its best candidate out (that pair's own veto already weighed a
+        // contradiction); checked here too, so the reason names it.
+        let unfit = unfit_member(
+            &self.prepared[me],
+            others.map(|i| (self.uids[i].as_str(), &self.prepared[i])),
+        );
+        if let Some((member, why)) = unfit {
+            let at = self.uids.iter().position(|u| u == member)?;
+            return Some(self.flag(me, at, score, why));
+        }
+        let linked: Vec<&(f64, usize, Option<String>)> =
+            best.iter().filter(|(s, _, _)| *s >= link).collect();
+        if linked.is_empty() {
+            let why = top_why.unwrap_or_else(|| {
+                let best_member = &self.uids[top_member];
+                format!("would not be linked now: best score {score:.3} with member {best_member}, under the link band ({link})")
+            });
+            return Some(self.flag(me, top_member, score, why));
+        }
+        if linked.len() > 1 {
+            let groups = self.groups_without(me, link);
+            let identities: Vec<Vec<&Rc<PreparedRecord>>> = groups
+                .iter()
+                .filter(|g| linked.iter().any(|(_, i, _)| g.contains(i)))
+                .map(|g| g.iter().map(|&i| &self.prepared[i]).collect())
+                .collect();
+            if let Some(why) = two_people(settings, &identities) {
+                return Some(self.flag(me, top_member, score, why.to_string()));
+            }
+        }
+        None
+    }
+
+    fn flag(&self, me: usize, member: usize, score: f64, reason: String) -> RecheckedLink {
+        RecheckedLink {
+            enrollment: self.uids[me].clone(),
+            mpi_id: String::new(),
+            member: self.uids[member].clone(),
+            score_now: score,
+            reason,
+            review_item: None,
+            already_queued: false,
         }
     }
-    let (score, best_member) = best?;
-    let link = settings.link_threshold;
-    let (reason, member) = match contradiction {
-        Some((why, other)) => (format!("{why} with member {other}"), other),
-        None if score < link => (
-            format!("would not be linked now: best score {score:.3} with member {best_member}, under the link band ({link})"),
-            best_member,
-        ),
-        None => return None,
-    };
-    Some(RecheckedLink {
-        enrollment: uid.to_string(),
-        mpi_id: String::new(),
-        member: member.to_string(),
-        score_now: score,
-        reason,
-        review_item: None,
-        already_queued: false,
-    })
 }
 
 /// Queues a split item for every flagged link that has none pending, with the pair's reasons,
