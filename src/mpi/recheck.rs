@@ -93,6 +93,9 @@ pub fn recheck_with(
     Ok(report)
 }
 
+/// A pair's score after the resolver's pair rules, and the reason of the rule that capped it.
+type Scored = (f64, Option<String>);
+
 /// An identity's members (a member whose card record is gone is left out) and what the
 /// resolver's rules ([`Rules::pair`]) make of every pair of them, computed once.
 struct Identity {
@@ -101,7 +104,7 @@ struct Identity {
     /// `verdicts[i][j]`: member `i` against member `j` as the resolver scores a candidate:
     /// `None` when the rules leave the two apart, else the score after the pair rules (capped
     /// under the link band when one refuses the link) and that rule's reason.
-    verdicts: Vec<Vec<Option<(f64, Option<String>)>>>,
+    verdicts: Vec<Vec<Option<Scored>>>,
 }
 
 impl Identity {
