@@ -46,7 +46,7 @@ impl Explanation {
             round6(self.score),
             band(self.score),
             round6(self.log_odds),
-            self.prior,
+            round6(self.prior),
             self.names_swapped
         ));
         match &self.veto {
