@@ -751,3 +751,33 @@ fn names_misread_or_respelled_are_one_slip_and_other_names_stay_apart() {
         assert_ne!(level(&a, &b, "last_name"), "close", "{x} / {y}");
     }
 }
+
+#[test]
+fn a_record_without_a_birth_date_whose_names_agree_in_one_place_goes_to_a_person() {
+    // A re-registration whose date was left out or unreadable, with a common name and no phone:
+    // names, sex and clinic are all there is, too little to link and too much to drop.
+    let dated = r#"{"first_name":"Amadou","last_name":"Diop","date_of_birth":"1979-05-15","gender":"M","health_center":"Pikine","zone":"Dakar"}"#;
+    let undated = r#"{"first_name":"Amadou","last_name":"Diop","gender":"M","health_center":"Pikine","zone":"Dakar"}"#;
+    assert_eq!(band(score_json(dated, undated).unwrap()), "review");
+    // Names misread or swapped still count as agreeing; another clinic of one district too.
+    let misread = r#"{"first_name":"Diop","last_name":"Arnadou","gender":"M","health_center":"Thiaroye","zone":"Dakar"}"#;
+    assert_eq!(band(score_json(dated, misread).unwrap()), "review");
+    // Anything else that disagrees, another place, or a name that differs: a new identity.
+    for other in [
+        with(undated, "phone_number", "+221770000001"),
+        with(&with(undated, "zone", "Thiès"), "health_center", "Thiès"),
+        with(undated, "first_name", "Moussa"),
+        with(undated, "gender", "F"),
+    ] {
+        let with_phone = with(dated, "phone_number", "+221779999999");
+        let a = if other.contains("phone_number") {
+            &with_phone
+        } else {
+            dated
+        };
+        assert_eq!(band(score_json(a, &other).unwrap()), "new", "{other}");
+    }
+    // With both dates known the dates speak, not this rule.
+    let both = with(undated, "date_of_birth", "1962-01-30");
+    assert_ne!(band(score_json(dated, &both).unwrap()), "review");
+}

@@ -97,6 +97,9 @@ const GUARD_CAP: f64 = 2.943;
 /// The highest log-odds of a pair with two independent contradictions (say another sex and
 /// birth dates decades apart): just under the review band (0.7499), nobody need look.
 const VETO_CAP: f64 = 1.098;
+/// The lowest log-odds of a pair whose names are all there is to go on ([`score`]'s
+/// `names_only`): just inside the review band (0.7500), so a person decides.
+const NAMES_ONLY_FLOOR: f64 = 1.0987;
 /// The log-odds of [`LINK`]: ln(0.95/0.05).
 const LINK_LOG_ODDS: f64 = 2.944_438_979_166_44;
 /// Whole years two full birth dates may be apart and still be one person's misremembered or

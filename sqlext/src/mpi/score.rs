@@ -118,9 +118,12 @@ pub fn score_prepared_from_with(
     floor: f64,
 ) -> Option<f64> {
     let (x, y) = ordered(a, b);
-    let others: f64 = other_fields(p, x, y).iter().map(|f| f.2).sum();
+    let fields = other_fields(p, x, y);
+    let others: f64 = fields.iter().map(|f| f.2).sum();
     let reachable = p.prior + others + p.name_weight_max();
-    if floor > 0.0 && floor < 1.0 && reachable < (floor / (1.0 - floor)).ln() {
+    // A pair whose names are all there is to go on may be lifted into review by its names.
+    let lifted = floor <= logistic(NAMES_ONLY_FLOOR) && names_only(&fields);
+    if floor > 0.0 && floor < 1.0 && reachable < (floor / (1.0 - floor)).ln() && !lifted {
         return None;
     }
     Some(score_prepared_with(p, a, b))
@@ -374,6 +377,8 @@ pub fn explain_prepared_with(p: &Params, a: &PreparedRecord, b: &PreparedRecord)
     }
     if !reasons.is_empty() {
         log_odds = log_odds.min(if strong { VETO_CAP } else { GUARD_CAP });
+    } else if first >= Level::Close && last >= Level::Close && names_only(&others) {
+        log_odds = log_odds.max(NAMES_ONLY_FLOOR);
     }
     let contradicted = reasons.iter().any(|r| !is_guard_reason(r));
     let veto = (!reasons.is_empty()).then(|| reasons.join("; "));
@@ -387,6 +392,23 @@ pub fn explain_prepared_with(p: &Params, a: &PreparedRecord, b: &PreparedRecord)
         prior: p.prior,
         contradicted,
     }
+}
+
+/// True when a birth date is missing, the pair is of one place (clinic or district) and
+/// nothing else disagrees (sex, phone, national ID, address; any of them may be missing): with
+/// both names agreeing (exactly, by a slip, or crosswise), the names are all there is to go on.
+/// Such a pair is at least put in the review band (`NAMES_ONLY_FLOOR`): a person decides, who
+/// can ask the patient. Weighed alone, a missing date weighs 0 and the names and clinic of a
+/// re-registration whose date was left out or unreadable (common on forms read by OCR) stay far
+/// under review with a common name ("Amadou Diop", one clinic: 0.21), a new identity nobody
+/// looks at (`docs/mpi.md`, Misread and respelled names).
+fn names_only<W: Copy>(others: &[(&'static str, Level, W); 7]) -> bool {
+    let [dob, sex, phone, nid, address, hc, zone] = others.map(|f| f.1);
+    dob == Level::Missing
+        && (hc == Level::Exact || zone == Level::Exact)
+        && [sex, phone, nid, address]
+            .iter()
+            .all(|l| *l >= Level::Close || *l == Level::Missing)
 }
 
 /// The fields a household shares (family name, phone, address, clinic, zone): what they add
