@@ -584,13 +584,22 @@ fn a_date_slip_in_another_district_waits_for_a_person() {
     let a = r#"{"first_name":"Geneviève","last_name":"Preira","date_of_birth":"1992-11-15","gender":"F","health_center":"Poste de Santé de Ross Béthio","zone":"Dagana"}"#;
     let other_district = r#"{"first_name":"Geneviève","last_name":"Preira","date_of_birth":"1992-11-10","gender":"F","health_center":"Centre de Santé d'Oussouye","zone":"Oussouye"}"#;
     assert_eq!(explained(a, other_district)["band"], "review");
-    // Another clinic of the same district: people do that, and it still links.
+    // Another clinic of the same district: people do that, but with nothing personal besides
+    // the names and a date a digit off it is a namesake as often as a slip: a person decides
+    // (`namesakes_with_birth_dates_one_typed_digit_apart_wait_for_a_person`); the same phone
+    // besides links.
     let same_district = with(
         &with(other_district, "zone", "Dagana"),
         "health_center",
         "Centre de Santé de Dagana",
     );
-    assert_eq!(explained(a, &same_district)["band"], "link");
+    assert_eq!(explained(a, &same_district)["band"], "review");
+    let phone = "+221770000123";
+    let same_phone = with(&same_district, "phone_number", phone);
+    assert_eq!(
+        explained(&with(a, "phone_number", phone), &same_phone)["band"],
+        "link"
+    );
     // The same date in another district still links: the names and the date carry it.
     let moved = with(other_district, "date_of_birth", "1992-11-15");
     assert_eq!(explained(a, &moved)["band"], "link");
@@ -780,4 +789,35 @@ fn a_record_without_a_birth_date_whose_names_agree_in_one_place_goes_to_a_person
     // With both dates known the dates speak, not this rule.
     let both = with(undated, "date_of_birth", "1962-01-30");
     assert_ne!(band(score_json(dated, &both).unwrap()), "review");
+}
+
+#[test]
+fn namesakes_with_birth_dates_one_typed_digit_apart_wait_for_a_person() {
+    // Rare names, one clinic, other phones: only the names and a date say "same person".
+    let a = r#"{"first_name":"Penda","last_name":"Da Silva","date_of_birth":"2019-04-20","gender":"F","phone_number":"+221771111111","health_center":"Diamaguène","zone":"Pikine"}"#;
+    for (dob, expected) in [
+        ("2012-04-20", "review"), // one year digit: seven years apart
+        ("2019-04-27", "review"), // one day digit
+        ("2019-07-20", "review"), // one month digit
+        ("2019-20-04", "link"),   // day and month swapped: the date's own shape
+        ("2018-04-20", "link"),   // the same day a year off
+        ("2019-04-20", "link"),
+    ] {
+        let b = with(
+            &with(a, "date_of_birth", dob),
+            "phone_number",
+            "+221772222222",
+        );
+        let e: serde_json::Value = serde_json::from_str(&explain_json(a, &b).unwrap()).unwrap();
+        assert_eq!(e["band"], expected, "{dob}: {e}");
+        if expected == "review" {
+            assert!(
+                e["veto"].as_str().unwrap().contains("one typed digit"),
+                "{e}"
+            );
+            // The same phone besides: one person with a mistyped date.
+            let same_phone = with(a, "date_of_birth", dob);
+            assert_eq!(band(score_json(a, &same_phone).unwrap()), "link", "{dob}");
+        }
+    }
 }
