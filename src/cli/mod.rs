@@ -10,6 +10,7 @@ pub mod mpi;
 #[cfg(feature = "demo")]
 pub mod sim;
 pub mod sync;
+pub mod token;
 pub mod web;
 
 use clap::{Parser, Subcommand};
@@ -50,6 +51,8 @@ pub enum Command {
     Serve(web::ServeArgs),
     /// Manage the staff accounts that log in to the page.
     Staff(web::StaffArgs),
+    /// Manage API tokens for the JSON API (`Authorization: Bearer`).
+    Token(token::TokenArgs),
     /// Run a DHIS2 simulator (for tests and demos).
     #[cfg(feature = "demo")]
     Sim(sim::SimArgs),
@@ -94,6 +97,7 @@ impl Cli {
             Command::Cards(a) => a.run(&db),
             Command::Serve(a) => a.run(&db),
             Command::Staff(a) => a.run(&db),
+            Command::Token(a) => a.run(&db),
             #[cfg(feature = "demo")]
             Command::Sim(a) => a.run(&db),
             #[cfg(feature = "demo")]

@@ -23,6 +23,7 @@ pub mod http;
 pub mod pages;
 pub mod review;
 pub mod staff;
+pub mod tokens;
 
 use crate::store::web_data::StaffMember;
 use crate::store::Store;
@@ -77,8 +78,12 @@ pub struct Call<'r> {
     pub request: &'r mut Request,
     pub path: String,
     pub query: Vec<(String, String)>,
-    /// The logged-in staff member, when the request carries a live session cookie.
+    /// The logged-in staff member, when the request carries a live session cookie; for a JSON
+    /// call with a live `Authorization: Bearer` token, `token:NAME` with the token's role.
     pub staff: Option<StaffMember>,
+    /// True when [`api`] / [`admin_api`] authenticated this call by its Bearer token (then the
+    /// session cookie, if any, is ignored and [`guard`] skips the CSRF and origin checks).
+    pub bearer: bool,
 }
 
 impl Call<'_> {
@@ -90,6 +95,9 @@ impl Call<'_> {
     /// The CSRF token of this request's live session, for the forms of the page it gets.
     pub fn csrf_token(&self) -> Option<String> {
         self.staff.as_ref()?;
+        if self.bearer {
+            return None;
+        }
         session_token(self.request).map(auth::csrf_token)
     }
 }
@@ -197,6 +205,7 @@ fn handle(ctx: &Ctx, request: &mut Request) -> Reply {
         path,
         query,
         staff,
+        bearer: false,
     };
     // A panic in one handler must not kill the worker: answer 500 and go on.
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(ctx, &mut call)))
@@ -272,8 +281,31 @@ pub fn page(ctx: &Ctx, call: &mut Call, handler: fn(&Ctx, &mut Call) -> Reply) -
     handler(ctx, call)
 }
 
-/// Runs a JSON/API handler for a logged-in staff member, or answers 401 JSON.
+/// Authenticates a JSON call by its `Authorization: Bearer` token when it carries one (see
+/// [`tokens`]): a live token replaces whatever the session cookie said, a bad one is a 401 with
+/// no fallback to the cookie. Without the header the session decides.
+fn authenticate_bearer(ctx: &Ctx, call: &mut Call) -> Result<(), Reply> {
+    let header = http::header(call.request, "Authorization");
+    match tokens::judge_authorization(&ctx.store, header) {
+        Ok(tokens::Bearer::Absent) => Ok(()),
+        Ok(tokens::Bearer::Valid(member)) => {
+            call.staff = Some(member);
+            call.bearer = true;
+            Ok(())
+        }
+        Ok(tokens::Bearer::Refused(why)) => {
+            Err(Reply::json_error(401, why).with_header("WWW-Authenticate", "Bearer"))
+        }
+        Err(e) => Err(internal_error("checking an API token", &e)),
+    }
+}
+
+/// Runs a JSON/API handler for a logged-in staff member or a live API token (Bearer), or
+/// answers 401 JSON.
 pub fn api(ctx: &Ctx, call: &mut Call, handler: fn(&Ctx, &mut Call) -> Reply) -> Reply {
+    if let Err(refusal) = authenticate_bearer(ctx, call) {
+        return refusal;
+    }
     if call.staff.is_none() {
         return Reply::json_error(401, "log in first (POST /login with username and pin)");
     }
@@ -296,8 +328,12 @@ pub fn admin_page(ctx: &Ctx, call: &mut Call, handler: fn(&Ctx, &mut Call) -> Re
     }
 }
 
-/// Runs a JSON handler for a logged-in *admin*: 401 without a session, 403 for other staff.
+/// Runs a JSON handler for a logged-in *admin* or an admin API token: 401 without a session or
+/// token, 403 for other staff and staff tokens.
 pub fn admin_api(ctx: &Ctx, call: &mut Call, handler: fn(&Ctx, &mut Call) -> Reply) -> Reply {
+    if let Err(refusal) = authenticate_bearer(ctx, call) {
+        return refusal;
+    }
     match &call.staff {
         None => api(ctx, call, handler),
         Some(s) if s.role == crate::store::web_data::StaffRole::Admin => handler(ctx, call),
