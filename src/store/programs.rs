@@ -6,6 +6,21 @@ use super::Store;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+/// The error of [`Store::require_program`]: callers that answer HTTP make it a 404.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownProgram {
+    /// What to tell the person: the program asked for and the ones the box knows.
+    pub message: String,
+}
+
+impl std::fmt::Display for UnknownProgram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for UnknownProgram {}
+
 /// A program the store holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KnownProgram {
@@ -37,19 +52,19 @@ impl Store {
             return Ok(p.clone());
         }
         let uid_shown = crate::output::escape_log(uid, 40);
-        if known.is_empty() {
-            anyhow::bail!(
-                "unknown program {uid_shown}: this box holds no program yet; pull its metadata first with `kadi sync --metadata-only --program UID` (or `kadi map set`)"
-            );
-        }
-        let list: Vec<String> = known
-            .iter()
-            .map(|p| format!("{} ({})", p.uid, p.name))
-            .collect();
-        anyhow::bail!(
-            "unknown program {uid_shown}: the programs this box knows are {}",
-            list.join(", ")
-        )
+        let message = if known.is_empty() {
+            format!("unknown program {uid_shown}: this box holds no program yet; pull its metadata first with `kadi sync --metadata-only --program UID` (or `kadi map set`)")
+        } else {
+            let list: Vec<String> = known
+                .iter()
+                .map(|p| format!("{} ({})", p.uid, p.name))
+                .collect();
+            format!(
+                "unknown program {uid_shown}: the programs this box knows are {}",
+                list.join(", ")
+            )
+        };
+        Err(UnknownProgram { message }.into())
     }
 }
 
