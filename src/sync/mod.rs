@@ -30,6 +30,7 @@
 //! step as a [`Resolver`].
 #[cfg(feature = "demo")]
 pub mod fake;
+pub mod history;
 pub mod holder;
 mod source;
 

@@ -15,8 +15,10 @@
 //! in `Host` and every state change passes [`guard`] (origin checks and a CSRF token), see
 //! [`guard`]'s doc; sessions are judged by [`auth::live_session`] on the wall and monotonic
 //! clocks; the login throttle lives in the database.
+pub mod admin_pages;
 pub mod api;
 pub mod auth;
+pub mod dhis2_api;
 pub mod front;
 pub mod guard;
 pub mod http;
@@ -144,6 +146,11 @@ pub fn templates() -> Result<minijinja::Environment<'static>> {
         env.add_template(name, source)
             .with_context(|| format!("compiling template {name}"))?;
     }
+    // s10-a: the admin pages' templates.
+    for (name, source) in admin_pages::TEMPLATES {
+        env.add_template(name, source)
+            .with_context(|| format!("compiling template {name}"))?;
+    }
     env.add_filter("urlencode", |s: String| http::percent_encode(&s));
     env.add_global("version", crate::VERSION);
     Ok(env)
@@ -226,6 +233,13 @@ pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
         if let Some(refusal) = guard::check_host(&ctx.shared.hosts, call) {
             return refusal;
         }
+    }
+    // s10-a: /dhis2/config, test-connection, preview-enrollments, assign-codes, sync-schedule
+    // and the admin pages for the DHIS2 connection, sync schedule and sync history.
+    if let Some(reply) =
+        dhis2_api::route(ctx, call, &method).or_else(|| admin_pages::route(ctx, call, &method))
+    {
+        return reply;
     }
     match (&method, call.path.as_str()) {
         (Method::Get, "/healthz") => api::healthz(ctx, call),
