@@ -12,7 +12,14 @@ use support::*;
 fn admin_box() -> TestBox {
     let b = TestBox::new();
     let out = b.kadi(
-        &["staff", "add", "--username", "ada", "--pin-stdin", "--admin"],
+        &[
+            "staff",
+            "add",
+            "--username",
+            "ada",
+            "--pin-stdin",
+            "--admin",
+        ],
         "2468\n",
     );
     assert_success(&out);
@@ -23,7 +30,10 @@ fn create_token(b: &TestBox, name: &str, role: &str) -> String {
     let v = b.kadi_json(&["token", "create", "--name", name, "--role", role, "--json"]);
     assert_eq!(v["name"], name);
     assert_eq!(v["role"], role);
-    v["token"].as_str().expect("the token is printed").to_string()
+    v["token"]
+        .as_str()
+        .expect("the token is printed")
+        .to_string()
 }
 
 /// A request with optional Bearer token, cookie, CSRF header and JSON body.
@@ -97,7 +107,14 @@ fn a_token_works_until_revoked_and_never_shows_in_logs_database_or_audit() {
     let got = call("POST", &schedule, Some(&staff), None, None, Some(&body));
     assert_eq!(got.status, 403, "{}", got.text());
     assert!(got.json()["error"].as_str().unwrap().contains("admin"));
-    let got = call("GET", &format!("{}/dhis2/config", s.url), Some(&staff), None, None, None);
+    let got = call(
+        "GET",
+        &format!("{}/dhis2/config", s.url),
+        Some(&staff),
+        None,
+        None,
+        None,
+    );
     assert_eq!(got.status, 403, "{}", got.text());
 
     // Admin token: the POST needs no CSRF token and is audited as the token.
@@ -132,7 +149,14 @@ fn a_token_works_until_revoked_and_never_shows_in_logs_database_or_audit() {
     assert_eq!(got.status, 401, "{}", got.text());
     let err = got.json()["error"].as_str().unwrap().to_string();
     assert!(err.contains("revoked"), "{err}");
-    let got = call("GET", &schedule, Some("kadi_not-a-real-token"), None, None, None);
+    let got = call(
+        "GET",
+        &schedule,
+        Some("kadi_not-a-real-token"),
+        None,
+        None,
+        None,
+    );
     assert_eq!(got.status, 401);
     assert!(got.json()["error"].as_str().unwrap().contains("not valid"));
     // Revoking twice is not an error; an unknown name is one.
@@ -144,7 +168,10 @@ fn a_token_works_until_revoked_and_never_shows_in_logs_database_or_audit() {
     // The tokens appear nowhere the box writes.
     drop(s);
     let log_text = std::fs::read_to_string(&log).unwrap();
-    assert!(log_text.contains("POST /dhis2/sync-schedule 401"), "{log_text}");
+    assert!(
+        log_text.contains("POST /dhis2/sync-schedule 401"),
+        "{log_text}"
+    );
     for entry in std::fs::read_dir(b.dir.path()).unwrap() {
         let path = entry.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();
@@ -178,12 +205,26 @@ fn a_session_call_needs_its_csrf_token_and_a_bad_bearer_is_not_rescued_by_the_co
     let got = call("POST", &schedule, None, Some(&cookie), None, Some(&body));
     assert_eq!(got.status, 403, "{}", got.text());
     assert!(got.json()["error"].as_str().unwrap().contains("CSRF"));
-    let got = call("POST", &schedule, None, Some(&cookie), Some("forged"), Some(&body));
+    let got = call(
+        "POST",
+        &schedule,
+        None,
+        Some(&cookie),
+        Some("forged"),
+        Some(&body),
+    );
     assert_eq!(got.status, 403, "{}", got.text());
     // With the session's CSRF token (from /api/session): accepted, audited as the admin.
     let session = get(&format!("{}/api/session", s.url), Some(&cookie)).json();
     let csrf = session["csrf_token"].as_str().unwrap().to_string();
-    let got = call("POST", &schedule, None, Some(&cookie), Some(&csrf), Some(&body));
+    let got = call(
+        "POST",
+        &schedule,
+        None,
+        Some(&cookie),
+        Some(&csrf),
+        Some(&body),
+    );
     assert_eq!(got.status, 200, "{}", got.text());
     assert_eq!(
         count(
@@ -208,6 +249,13 @@ fn a_session_call_needs_its_csrf_token_and_a_bad_bearer_is_not_rescued_by_the_co
     assert!(got.json()["error"].is_string());
     // A Bearer header on an HTML page is not a login: the page still asks for one.
     let t = create_token(&b, "pages", "admin");
-    let got = call("GET", &format!("{}/admin/dhis2", s.url), Some(&t), None, None, None);
+    let got = call(
+        "GET",
+        &format!("{}/admin/dhis2", s.url),
+        Some(&t),
+        None,
+        None,
+        None,
+    );
     assert_eq!(got.status, 303, "{}", got.text());
 }

@@ -21,7 +21,9 @@ fn subcommands(db: &std::path::Path, path: &[String], out: &mut Vec<Vec<String>>
             continue;
         }
         if in_commands {
-            let Some(name) = line.strip_prefix("  ").and_then(|l| l.split_whitespace().next())
+            let Some(name) = line
+                .strip_prefix("  ")
+                .and_then(|l| l.split_whitespace().next())
             else {
                 break;
             };
@@ -38,15 +40,24 @@ fn subcommands(db: &std::path::Path, path: &[String], out: &mut Vec<Vec<String>>
 
 /// Text that looks like Rust internals rather than words for a person.
 fn internals(stderr: &str) -> Option<&'static str> {
-    for shape in ["::", "Some(", "None,", "Error {", "Dhis2Error", "StaffRole", "panicked"] {
+    for shape in [
+        "::",
+        "Some(",
+        "None,",
+        "Error {",
+        "Dhis2Error",
+        "StaffRole",
+        "panicked",
+    ] {
         if stderr.contains(shape) {
             return Some(shape);
         }
     }
     // A Debug struct: `Name { field: value }`.
     let debug_struct = stderr.split("{ ").skip(1).any(|rest| {
-        rest.split_once(':')
-            .is_some_and(|(field, _)| !field.is_empty() && field.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        rest.split_once(':').is_some_and(|(field, _)| {
+            !field.is_empty() && field.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        })
     });
     debug_struct.then_some("{ field: ... }")
 }
@@ -70,7 +81,13 @@ fn with_required(path: &[String], dhis2_url: &str) -> Vec<String> {
     let mut args = path.to_vec();
     let extra: &[&str] = match path.join(" ").as_str() {
         "schedule set" => &["--interval", "10"],
-        "dhis2 config" => &["--url", dhis2_url, "--username", "admin", "--password-stdin"],
+        "dhis2 config" => &[
+            "--url",
+            dhis2_url,
+            "--username",
+            "admin",
+            "--password-stdin",
+        ],
         "map set" => &["--file", "-"],
         "cards preview" => &["--enrollment", "E0000000000", "--out", "/tmp/never.png"],
         _ => &[],
@@ -116,7 +133,10 @@ fn every_subcommand_that_takes_a_program_refuses_an_unknown_one_in_the_error_sha
         "map show",
         "map set",
     ] {
-        assert!(checked.contains(expected), "{expected} not walked: {checked:?}");
+        assert!(
+            checked.contains(expected),
+            "{expected} not walked: {checked:?}"
+        );
     }
 }
 
@@ -127,9 +147,24 @@ fn failing_commands_print_one_error_shape_without_internal_names() {
     let failing: &[&[&str]] = &[
         &["dhis2", "test"],
         &["dhis2", "test", "--json"],
-        &["dhis2", "config", "--url", "ftp://x", "--username", "a", "--password-stdin"],
+        &[
+            "dhis2",
+            "config",
+            "--url",
+            "ftp://x",
+            "--username",
+            "a",
+            "--password-stdin",
+        ],
         &["sync"],
-        &["schedule", "set", "--program", "P3jJH5Tu5VC", "--interval", "20"],
+        &[
+            "schedule",
+            "set",
+            "--program",
+            "P3jJH5Tu5VC",
+            "--interval",
+            "20",
+        ],
         &["staff", "remove", "--username", "nobody"],
         &["staff", "add", "--username", "cli", "--pin-stdin"],
         &["token", "revoke", "nobody"],

@@ -91,7 +91,13 @@ fn the_config_round_trip_never_returns_the_password_and_test_connection_names_wh
     assert_eq!(r["status"], "connected", "{r:#}");
     assert_eq!(r["dhis2_version"], "2.40.0");
     assert_eq!(r["programs"][0]["uid"], PROGRAM);
-    assert!(r["programs"][0]["name"].as_str().unwrap().contains("Health ID"), "{r:#}");
+    assert!(
+        r["programs"][0]["name"]
+            .as_str()
+            .unwrap()
+            .contains("Health ID"),
+        "{r:#}"
+    );
     assert_eq!(r["org_units"][0]["name"], "Sénégal", "{r:#}");
     assert_eq!(r["organisation_units"], 53);
     assert_eq!(r["programme_found"], true);
@@ -100,7 +106,10 @@ fn the_config_round_trip_never_returns_the_password_and_test_connection_names_wh
     let moved = json!({ "dhis2_url": "http://203.0.113.9", "username": "admin" });
     let got = call("POST", &url, &admin, Some(&moved.to_string()));
     assert_eq!(got.status, 400, "{}", got.text());
-    assert!(got.json()["error"].as_str().unwrap().contains("password is required"));
+    assert!(got.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("password is required"));
     // The same address and user keep the stored password.
     let same = json!({ "dhis2_url": sim.base_url, "username": "admin", "programme_uid": PROGRAM });
     let got = call("POST", &url, &admin, Some(&same.to_string()));
@@ -108,16 +117,26 @@ fn the_config_round_trip_never_returns_the_password_and_test_connection_names_wh
     assert_eq!(got.json()["created_at"], created);
 
     // A wrong password: the test says so in plain words.
-    let wrong = json!({ "dhis2_url": sim.base_url, "username": "admin", "password": "Wrong-Pass-1" });
-    assert_eq!(call("POST", &url, &admin, Some(&wrong.to_string())).status, 200);
+    let wrong =
+        json!({ "dhis2_url": sim.base_url, "username": "admin", "password": "Wrong-Pass-1" });
+    assert_eq!(
+        call("POST", &url, &admin, Some(&wrong.to_string())).status,
+        200
+    );
     let r = call("POST", &test, &admin, Some("{}")).json();
     assert_eq!(r["status"], "auth_failed");
     let words = r["error"].as_str().unwrap();
-    assert!(words.contains("refused the username and password"), "{words}");
+    assert!(
+        words.contains("refused the username and password"),
+        "{words}"
+    );
     for file in ["kadi.db", "kadi.db-wal"] {
         let bytes = std::fs::read(b.dir.path().join(file)).unwrap_or_default();
         for secret in ["district", "Wrong-Pass-1"] {
-            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "{file}");
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{file}"
+            );
         }
     }
 }
@@ -129,27 +148,58 @@ fn preview_assign_codes_and_the_schedule_answer_as_the_command_line_does() {
 
     // preview-enrollments (staff), with the CLI's filters.
     let base = format!("{}/dhis2/preview-enrollments", s.url);
-    let got = call("GET", &format!("{base}?programme_uid={PROGRAM}&limit=3"), &staff, None);
+    let got = call(
+        "GET",
+        &format!("{base}?programme_uid={PROGRAM}&limit=3"),
+        &staff,
+        None,
+    );
     assert_eq!(got.status, 200, "{}", got.text());
     let all = got.json();
     assert_eq!(all["total_enrollments"], 30);
     assert_eq!(all["preview"].as_array().unwrap().len(), 3);
-    let cli = b.kadi_json(&["dhis2", "preview", "--program", PROGRAM, "--limit", "3", "--json"]);
+    let cli = b.kadi_json(&[
+        "dhis2",
+        "preview",
+        "--program",
+        PROGRAM,
+        "--limit",
+        "3",
+        "--json",
+    ]);
     assert_eq!(all, cli, "the route and the CLI answer the same");
     let from = all["preview"][0]["enrollment_date"].as_str().unwrap();
     let got = call(
         "GET",
-        &format!("{base}?programme_uid={PROGRAM}&enrollment_date_from={from}&enrollment_date_to={from}"),
+        &format!(
+            "{base}?programme_uid={PROGRAM}&enrollment_date_from={from}&enrollment_date_to={from}"
+        ),
         &staff,
         None,
     );
     let on_day = got.json();
     assert!(on_day["total_enrollments"].as_u64().unwrap() >= 1);
-    assert!(on_day["total_enrollments"].as_u64().unwrap() < 30, "{on_day:#}");
-    let got = call("GET", &format!("{base}?programme_uid=WRONGPROG"), &staff, None);
+    assert!(
+        on_day["total_enrollments"].as_u64().unwrap() < 30,
+        "{on_day:#}"
+    );
+    let got = call(
+        "GET",
+        &format!("{base}?programme_uid=WRONGPROG"),
+        &staff,
+        None,
+    );
     assert_eq!(got.status, 404, "{}", got.text());
-    assert!(got.json()["error"].as_str().unwrap().contains("unknown program"));
-    let got = call("GET", &format!("{base}?programme_uid={PROGRAM}&enrollment_date_from=May"), &staff, None);
+    assert!(got.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("unknown program"));
+    let got = call(
+        "GET",
+        &format!("{base}?programme_uid={PROGRAM}&enrollment_date_from=May"),
+        &staff,
+        None,
+    );
     assert_eq!(got.status, 400, "{}", got.text());
 
     // assign-codes (admin): the mapping body, the counts back.
@@ -179,17 +229,27 @@ fn preview_assign_codes_and_the_schedule_answer_as_the_command_line_does() {
     assert_eq!(got.json()["interval_minutes"], 10);
     rusqlite::Connection::open(&b.db)
         .unwrap()
-        .execute("UPDATE sync_schedule SET next_sync_at = '2020-01-01T00:00:00Z'", [])
+        .execute(
+            "UPDATE sync_schedule SET next_sync_at = '2020-01-01T00:00:00Z'",
+            [],
+        )
         .unwrap();
     let runs = tick();
-    assert_eq!(runs.as_array().unwrap().len(), 1, "every 10 min: a run: {runs:#}");
+    assert_eq!(
+        runs.as_array().unwrap().len(),
+        1,
+        "every 10 min: a run: {runs:#}"
+    );
     let listed = call("GET", &url, &staff, None).json();
     assert_eq!(listed["schedules"][0]["interval_minutes"], 10);
     assert_eq!(listed["allowed_intervals"], json!([10, 15, 30, 60, 180]));
     let bad = json!({ "programme_uid": PROGRAM, "interval_minutes": 20 });
     let got = call("POST", &url, &admin, Some(&bad.to_string()));
     assert_eq!(got.status, 400);
-    assert!(got.json()["error"].as_str().unwrap().contains("10, 15, 30, 60, 180"));
+    assert!(got.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("10, 15, 30, 60, 180"));
 }
 
 #[test]
@@ -199,14 +259,34 @@ fn wrong_methods_bodies_and_sizes_get_json_errors() {
     let got = call("DELETE", &format!("{}/dhis2/config", s.url), &admin, None);
     assert_eq!(got.status, 405);
     assert!(got.json()["error"].is_string());
-    let got = call("GET", &format!("{}/dhis2/test-connection", s.url), &admin, None);
+    let got = call(
+        "GET",
+        &format!("{}/dhis2/test-connection", s.url),
+        &admin,
+        None,
+    );
     assert_eq!(got.status, 405);
-    let got = call("POST", &format!("{}/dhis2/config", s.url), &admin, Some("not json"));
+    let got = call(
+        "POST",
+        &format!("{}/dhis2/config", s.url),
+        &admin,
+        Some("not json"),
+    );
     assert_eq!(got.status, 400, "{}", got.text());
     let big = format!("{{\"dhis2_url\": \"{}\"}}", "x".repeat(40 * 1024));
-    let got = call("POST", &format!("{}/dhis2/config", s.url), &admin, Some(&big));
+    let got = call(
+        "POST",
+        &format!("{}/dhis2/config", s.url),
+        &admin,
+        Some(&big),
+    );
     assert_eq!(got.status, 413, "{}", got.text());
-    let got = call("POST", &format!("{}/dhis2/test-connection", s.url), &admin, Some("{}"));
+    let got = call(
+        "POST",
+        &format!("{}/dhis2/test-connection", s.url),
+        &admin,
+        Some("{}"),
+    );
     assert_eq!(got.status, 200);
     assert_eq!(got.json()["status"], "not_configured");
 }
