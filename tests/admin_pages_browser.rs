@@ -61,31 +61,7 @@ fn an_admin_connects_dhis2_sets_the_schedule_and_reads_the_history_in_a_browser(
     browser.viewport(Browser::DESKTOP);
     log_in(&mut browser, &s.url, "ada", "2468");
 
-    // DHIS2 connection: fill the form, save, test.
-    browser.goto(&format!("{}/admin/dhis2", s.url));
-    browser.type_into("#dhis2_url", &sim.base_url);
-    browser.type_into("#username", "admin");
-    browser.type_into("#password", "district");
-    browser.type_into("#programme_uid", PROGRAM);
-    submit(&mut browser, "#dhis2-form button[type=submit]");
-    assert_eq!(browser.path(), "/admin/dhis2?saved=1");
-    assert!(browser.text().contains("Settings saved"));
-    let shown = browser.eval("document.querySelector('#password').value + document.documentElement.outerHTML.includes('district')");
-    assert_eq!(
-        shown,
-        Some(serde_json::json!("false")),
-        "the password is shown back"
-    );
-    submit(&mut browser, "#test-form button[type=submit]");
-    let text = browser.text();
-    assert!(text.contains("Connected to DHIS2 2.41.0"), "{text}");
-    assert!(text.contains("Carte de santé / Health ID"), "{text}");
-    assert!(text.contains("Sénégal"), "{text}");
-    assert!(
-        !text.contains("iAHeb4LDM77"),
-        "an org unit UID is shown: {text}"
-    );
-    shot(&mut browser, "admin-dhis2-desktop");
+    connect_on_the_page(&mut browser, &s.url, &sim.base_url);
 
     // The program's metadata and a first sync, as the box's setup does.
     assert_success(&b.kadi(&["map", "set", "--program", PROGRAM, "--demo"], ""));
@@ -162,6 +138,35 @@ fn an_admin_connects_dhis2_sets_the_schedule_and_reads_the_history_in_a_browser(
         assert_eq!(got.status, 403, "{page}");
         assert!(got.text().contains("Admins only"));
     }
+}
+
+/// Fills the DHIS2 connection form (desktop), saves, and tests the connection.
+fn connect_on_the_page(browser: &mut Browser, base: &str, dhis2_url: &str) {
+    // DHIS2 connection: fill the form, save, test.
+    browser.goto(&format!("{base}/admin/dhis2"));
+    browser.type_into("#dhis2_url", dhis2_url);
+    browser.type_into("#username", "admin");
+    browser.type_into("#password", "district");
+    browser.type_into("#programme_uid", PROGRAM);
+    submit(browser, "#dhis2-form button[type=submit]");
+    assert_eq!(browser.path(), "/admin/dhis2?saved=1");
+    assert!(browser.text().contains("Settings saved"));
+    let shown = browser.eval("document.querySelector('#password').value + document.documentElement.outerHTML.includes('district')");
+    assert_eq!(
+        shown,
+        Some(serde_json::json!("false")),
+        "the password is shown back"
+    );
+    submit(browser, "#test-form button[type=submit]");
+    let text = browser.text();
+    assert!(text.contains("Connected to DHIS2 2.41.0"), "{text}");
+    assert!(text.contains("Carte de santé / Health ID"), "{text}");
+    assert!(text.contains("Sénégal"), "{text}");
+    assert!(
+        !text.contains("iAHeb4LDM77"),
+        "an org unit UID is shown: {text}"
+    );
+    shot(browser, "admin-dhis2-desktop");
 }
 
 /// The first `YYYY-MM-DDTHH:MM` stamp in `text`, if any.

@@ -131,14 +131,11 @@ impl TestArgs {
         }
         if code != 0 {
             // One line in the shape of every kadi error (the JSON report, if asked, is on stdout).
-            eprintln!(
-                "kadi: error: {}: {}",
-                result.status.replace('_', " "),
-                result
-                    .error
-                    .as_deref()
-                    .unwrap_or("the connection test failed")
-            );
+            let why = match result.status.as_str() {
+                "not_configured" => "no DHIS2 connection configured: run `kadi dhis2 config --url URL --username U --password-stdin`",
+                _ => result.error.as_deref().unwrap_or("the connection test failed"),
+            };
+            eprintln!("kadi: error: {}: {why}", result.status.replace('_', " "));
             return Err(AlreadyReported(code).into());
         }
         Ok(())
