@@ -6,7 +6,8 @@
 //! and size limits and hands them to a few worker threads, each with its own [`Store`]
 //! connection, and one router ([`route`]) that is a `match` on method and path. Handlers are `fn(&Ctx, &mut Call) -> Reply`.
 //! Every patient-data route goes through [`page`] (redirects to the login page without a session)
-//! or [`api`] (401 JSON without a session). HTML is rendered by minijinja with auto-escaping; the
+//! or [`api`] (401 JSON without a session or API token; [`tokens`] says why a Bearer call skips
+//! the CSRF check and a cookie call never does). HTML is rendered by minijinja with auto-escaping; the
 //! templates and CSS are compiled into the binary. Every state change is audited.
 //!
 //! Invariants: nothing here reads or returns the DHIS2 secret; request bodies are size-limited
