@@ -290,3 +290,79 @@ fn wrong_methods_bodies_and_sizes_get_json_errors() {
     assert_eq!(got.status, 200);
     assert_eq!(got.json()["status"], "not_configured");
 }
+
+/// The scheduler thread of a running `kadi serve` follows a schedule posted to the API, without
+/// a restart: a programme that never synced is due at once, so its next pass (about every 30 s)
+/// syncs it, audited as the scheduler.
+#[test]
+fn a_posted_schedule_is_followed_by_the_running_scheduler() {
+    let sim = sim("2.41", 6);
+    let b = TestBox::new();
+    drop(mapped_sim_store(b.dir.path(), &sim));
+    let admin = b.kadi_json(&[
+        "token", "create", "--name", "etl", "--role", "admin", "--json",
+    ])["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut child = std::process::Command::new(KADI)
+        .arg("--db")
+        .arg(&b.db)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--threads",
+            "2",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = read_json_url(&mut child);
+    let served = Served { child, url };
+    wait_healthy(&served.url);
+    let runs = |db: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .query_row("SELECT count(*) FROM sync_runs", [], |r| r.get(0))
+            .unwrap()
+    };
+    // The scheduler's first pass found no schedule: no run.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!(runs(&b.db), 0);
+    let body = json!({ "programme_uid": PROGRAM, "interval_minutes": 60 });
+    let got = call(
+        "POST",
+        &format!("{}/dhis2/sync-schedule", served.url),
+        &admin,
+        Some(&body.to_string()),
+    );
+    assert_eq!(got.status, 200, "{}", got.text());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while runs(&b.db) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert_eq!(
+        runs(&b.db),
+        1,
+        "the scheduler did not follow the posted schedule in 90 s"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let audited = || -> i64 {
+        rusqlite::Connection::open(&b.db)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM audit_log WHERE action = 'sync.run' AND actor = 'scheduler'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    while audited() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert_eq!(audited(), 1, "the run is the scheduler's");
+    drop(served);
+}
