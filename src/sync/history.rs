@@ -56,13 +56,17 @@ pub fn history(store: &Store, limit: u32) -> Result<Vec<RunSummary>> {
             finished_at: r.finished_at,
             status_words: status_words(&r.status).to_string(),
             status: r.status,
-            pulled: n("pulled"),
+            // Records fetched one by one after the listing were received too.
+            pulled: n("pulled") + n("fetched_by_uid"),
             created: n("created"),
             updated: n("updated"),
             deleted: n("deleted"),
             new_identities: n("mpi_created"),
             to_review: n("mpi_pending_review"),
-            partial_reasons: strings("partial_reasons"),
+            partial_reasons: strings("partial_reasons")
+                .iter()
+                .map(|r| plain_partial(r))
+                .collect(),
             errors: dedup(strings("errors").iter().map(|e| plain_error(e)).collect()),
         });
     }
@@ -106,6 +110,31 @@ pub fn plain_error(message: &str) -> String {
     said.to_string()
 }
 
+/// Why a run is partial, in plain words (the report's reasons name DHIS2's "tracked entities").
+pub fn plain_partial(reason: &str) -> String {
+    let count = reason.split_whitespace().next().unwrap_or("Some");
+    let (records, them) = if count == "1" {
+        ("record", "it")
+    } else {
+        ("records", "them")
+    };
+    if reason.contains("wait in quarantine") {
+        format!("{count} {records} sent by DHIS2 could not be read (a damaged or unexpected value); kadi asks for {them} again at every sync.")
+    } else if reason.contains("could not be fetched") {
+        format!("{count} {records} DHIS2 listed could not be fetched; the next sync asks for {them} again.")
+    } else if reason.contains("without a readable UID") {
+        "A record DHIS2 sent could not be read at all; the next sync asks again.".to_string()
+    } else if let Some(rest) = reason.strip_prefix("the server counted ") {
+        format!(
+            "DHIS2 counted {}; the next sync checks again.",
+            rest.replace("tracked entities", "records")
+                .replace("but listed", "but listed only")
+        )
+    } else {
+        reason.replace("tracked entities", "records")
+    }
+}
+
 /// The same sentence once, with how many times it happened.
 fn dedup(sentences: Vec<String>) -> Vec<String> {
     let mut out: Vec<(String, usize)> = Vec::new();
@@ -140,5 +169,15 @@ mod tests {
         assert!(said[0].contains("could not be reached") && said[0].ends_with("(2 times)"));
         assert!(said[1].contains("enter them again"));
         assert_eq!(plain_error("something new"), "something new");
+        let partial =
+            plain_partial("2 tracked entities could not be decoded and wait in quarantine");
+        assert!(
+            partial.starts_with("2 records sent by DHIS2 could not be read"),
+            "{partial}"
+        );
+        assert_eq!(
+            plain_partial("the server counted 50 tracked entities but listed 48"),
+            "DHIS2 counted 50 records but listed only 48; the next sync checks again."
+        );
     }
 }
