@@ -144,6 +144,12 @@ impl SyncArgs {
                     Some(p) => p,
                     None => default_program(&store)?,
                 };
+                // `--metadata-only` (or `kadi map set`) is how a new program's metadata comes in;
+                // once the box knows programs, another UID is a mistyped one. (On a fresh box
+                // the sync's own error says to map the program first.)
+                if !self.metadata_only && !store.known_programs()?.is_empty() {
+                    store.require_program(&program)?;
+                }
                 let bar = (!self.json && std::io::IsTerminal::is_terminal(&std::io::stderr()))
                     .then(progress_bar);
                 let opts = kadi::sync::SyncOptions {

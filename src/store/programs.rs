@@ -60,7 +60,7 @@ impl Store {
                 .map(|p| format!("{} ({})", p.uid, p.name))
                 .collect();
             format!(
-                "unknown program {uid_shown}: the programs this box knows are {}",
+                "unknown program {uid_shown}: the programs this box knows are {} (a new program comes in with `kadi map set --program UID --file mapping.json`)",
                 list.join(", ")
             )
         };
