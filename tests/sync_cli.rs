@@ -202,6 +202,8 @@ fn map_set_with_an_unknown_code_or_card_field_fails_with_a_clear_message() {
 fn schedule_set_answers_next_sync_and_refuses_other_intervals() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("kadi.db");
+    // A schedule is for a program the box knows (its metadata is in the store).
+    drop(store_with_metadata(dir.path()));
     let (ok, out, err) = kadi(
         &db,
         &[

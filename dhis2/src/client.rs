@@ -603,6 +603,16 @@ impl Client {
         Ok(out)
     }
 
+    /// One org unit by UID, with name, level and path (e.g. to name the user's capture units).
+    pub fn org_unit(&self, uid: &str) -> Result<OrgUnit, Dhis2Error> {
+        let (o, _) = self.get_json::<wire::WireOrgUnit>(
+            &format!("organisationUnits/{uid}"),
+            &[("fields", ORG_UNIT_FIELDS.to_string())],
+            true,
+        )?;
+        Ok(o.into_model())
+    }
+
     /// How many org units the user can see (one small request: the pager's total).
     pub fn org_unit_count(&self) -> Result<u64, Dhis2Error> {
         let q = [

@@ -1,6 +1,6 @@
 //! `kadi dhis2`: command-line arguments and their handler.
 use anyhow::Context;
-use kadi::dhis2::{Auth, ConnectionTest};
+use kadi::link::{ConnectionReport, Dhis2Settings};
 use kadi::output::AlreadyReported;
 use kadi::store::Store;
 use std::io::Read;
@@ -39,6 +39,9 @@ pub struct ConfigArgs {
     /// Read a personal access token (DHIS2 2.37+) from the first line of stdin.
     #[arg(long)]
     pub token_stdin: bool,
+    /// The DHIS2 programme (UID) the box works with; `kadi dhis2 test` checks DHIS2 shows it.
+    #[arg(long, alias = "program")]
+    pub programme: Option<String>,
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
@@ -83,23 +86,26 @@ impl ConfigArgs {
             "give --username U --password-stdin or --token-stdin (secrets are never taken on the command line)"
         );
         let secret = read_secret_line()?;
-        let auth = match (self.password_stdin, self.username) {
-            (true, Some(username)) => Auth::Basic {
-                username,
-                password: secret,
-            },
-            _ => Auth::Token(secret),
+        // The same library call as `POST /dhis2/config` and the settings page.
+        let settings = Dhis2Settings {
+            dhis2_url: self.url,
+            username: self.username.filter(|_| self.password_stdin),
+            password: self.password_stdin.then(|| secret.clone()),
+            personal_access_token: (!self.password_stdin).then_some(secret),
+            programme_uid: self.programme,
         };
         let store = Store::open(db)?;
-        let url = kadi::link::save_connection(&store, &kadi::actor::Actor::Cli, &self.url, &auth)?;
-        let (kind, user) = match &auth {
-            Auth::Basic { username, .. } => ("basic", Some(username.clone())),
-            Auth::Token(_) => ("token", None),
-        };
-        let report = serde_json::json!({ "status": "saved", "base_url": url, "auth": kind, "username": user });
+        let view = kadi::link::save_settings(&store, &kadi::actor::Actor::Cli, &settings)?;
+        let url = view.dhis2_url.clone();
+        let report = serde_json::json!({
+            "status": "saved", "base_url": url, "auth": view.auth, "username": view.username,
+            "config": view,
+        });
         kadi::output::report(self.json, &report, || {
-            match &user {
-            Some(u) => format!("DHIS2 connection saved: {url} as {u} (password sealed); run `kadi dhis2 test`"),
+            match &view.username {
+            Some(u) => format!(
+                "DHIS2 connection saved: {url} as {u} (password sealed); run `kadi dhis2 test`"
+            ),
             None => format!("DHIS2 connection saved: {url} with a personal access token (sealed); run `kadi dhis2 test`"),
         }
         })
@@ -109,49 +115,51 @@ impl ConfigArgs {
 impl TestArgs {
     fn run(self, db: &Path) -> anyhow::Result<()> {
         let store = Store::open(db)?;
-        if store.dhis2_connection()?.is_none() {
-            let message = "no DHIS2 connection configured: run `kadi dhis2 config --url URL --username U --password-stdin`";
-            if self.json {
-                let v = serde_json::json!({ "status": "not_configured", "error": message });
-                kadi::output::print_line(&serde_json::to_string_pretty(&v)?)?;
-            } else {
-                eprintln!("not_configured: {message}");
-            }
-            return Err(AlreadyReported(5).into());
-        }
-        let client = kadi::link::client_from_store(&store)?;
-        let result: ConnectionTest = kadi::dhis2::test_connection(&client);
-        store.record_dhis2_test(&result.status, result.dhis2_version.as_deref())?;
-        if let Some(d) = &result.server_date {
-            store.record_server_date(d)?;
-        }
+        // The same library call as `POST /dhis2/test-connection` and the settings page.
+        let result: ConnectionReport = kadi::link::test_stored_connection(&store)?;
         let code = match result.status.as_str() {
             "connected" => 0,
             "auth_failed" => 2,
             "unreachable" => 3,
+            "not_configured" => 5,
             _ => 4,
         };
         if self.json {
             kadi::output::print_line(&serde_json::to_string_pretty(&result)?)?;
         } else if code == 0 {
-            kadi::output::print_line(&format!(
-                "connected to DHIS2 {} at {} (server time {}): {} programmes, {} organisation units",
-                result.dhis2_version.as_deref().unwrap_or("?"),
-                client.base_url(),
-                result.server_date.as_deref().unwrap_or("?"),
-                result.programmes_available.unwrap_or(0),
-                result.organisation_units.unwrap_or(0)
-            ))?;
-        } else {
-            eprintln!(
-                "{}: {}",
-                result.status,
-                result.error.as_deref().unwrap_or("")
-            );
+            kadi::output::print_line(&human(&result))?;
         }
         if code != 0 {
+            // One line in the shape of every kadi error (the JSON report, if asked, is on stdout).
+            let why = match result.status.as_str() {
+                "not_configured" => "no DHIS2 connection configured: run `kadi dhis2 config --url URL --username U --password-stdin`",
+                _ => result.error.as_deref().unwrap_or("the connection test failed"),
+            };
+            eprintln!("kadi: error: {}: {why}", result.status.replace('_', " "));
             return Err(AlreadyReported(code).into());
         }
         Ok(())
     }
+}
+
+/// The text of a successful test: version, programmes and the user's org units by name.
+fn human(r: &ConnectionReport) -> String {
+    let mut s = format!(
+        "connected to DHIS2 {} at {} (server time {}): {} programmes, {} organisation units",
+        r.dhis2_version.as_deref().unwrap_or("?"),
+        r.dhis2_url.as_deref().unwrap_or("?"),
+        r.server_date.as_deref().unwrap_or("?"),
+        r.programmes_available.unwrap_or(0),
+        r.organisation_units.unwrap_or(0)
+    );
+    for p in &r.programs {
+        s.push_str(&format!("\n  programme {} ({})", p.name, p.uid));
+    }
+    for o in &r.org_units {
+        s.push_str(&format!("\n  org unit {} ({})", o.name, o.uid));
+    }
+    if let Some(e) = &r.error {
+        s.push_str(&format!("\n{e}"));
+    }
+    s
 }

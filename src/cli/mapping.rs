@@ -18,8 +18,10 @@ pub struct MapArgs {
 pub enum MapCommand {
     /// Set a program's mapping from an assign-codes JSON file (`-` reads stdin).
     Set {
+        /// The program (UID) to map; its metadata is pulled from DHIS2 when the box lacks it.
         #[arg(long)]
         program: String,
+        /// The assign-codes JSON file (`-` reads stdin).
         #[arg(long, required_unless_present = "demo")]
         file: Option<PathBuf>,
         /// Use the simulator's demo mapping instead of a file.
@@ -29,13 +31,16 @@ pub enum MapCommand {
         /// the setting `mapping.phone_country_code`, default 221). Cards are re-derived with it.
         #[arg(long)]
         phone_country_code: Option<String>,
+        /// Print one JSON document instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Show a program's mapping and the card fields left unmapped.
     Show {
+        /// The program (UID) whose mapping to show; it must be known to the box.
         #[arg(long)]
         program: String,
+        /// Print one JSON document instead of text.
         #[arg(long)]
         json: bool,
     },

@@ -10,6 +10,7 @@ pub mod mpi;
 #[cfg(feature = "demo")]
 pub mod sim;
 pub mod sync;
+pub mod token;
 pub mod web;
 
 use clap::{Parser, Subcommand};
@@ -50,6 +51,8 @@ pub enum Command {
     Serve(web::ServeArgs),
     /// Manage the staff accounts that log in to the page.
     Staff(web::StaffArgs),
+    /// Manage API tokens for the JSON API (`Authorization: Bearer`).
+    Token(token::TokenArgs),
     /// Run a DHIS2 simulator (for tests and demos).
     #[cfg(feature = "demo")]
     Sim(sim::SimArgs),
@@ -94,6 +97,7 @@ impl Cli {
             Command::Cards(a) => a.run(&db),
             Command::Serve(a) => a.run(&db),
             Command::Staff(a) => a.run(&db),
+            Command::Token(a) => a.run(&db),
             #[cfg(feature = "demo")]
             Command::Sim(a) => a.run(&db),
             #[cfg(feature = "demo")]
@@ -165,5 +169,34 @@ mod tests {
     fn the_command_line_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// Every argument of every subcommand that `kadi help SUBCOMMAND` lists, and every
+    /// subcommand, has a description (a doc comment on the clap field or variant).
+    fn undocumented(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if arg.is_hide_set() || id == "help" || id == "version" {
+                continue;
+            }
+            if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                out.push(format!("{path} --{}", arg.get_long().unwrap_or(id)));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            let sub_path = format!("{path} {}", sub.get_name());
+            if sub.get_name() != "help" && sub.get_about().is_none() {
+                out.push(format!("{sub_path} (no description)"));
+            }
+            undocumented(sub, &sub_path, out);
+        }
+    }
+
+    #[test]
+    fn kadi_help_documents_every_subcommand_and_flag() {
+        use clap::CommandFactory;
+        let mut missing = Vec::new();
+        undocumented(&Cli::command(), "kadi", &mut missing);
+        assert!(missing.is_empty(), "undocumented:\n{}", missing.join("\n"));
     }
 }

@@ -36,43 +36,66 @@ pub enum MpiCommand {
     },
     /// Link an enrollment to an identity by hand.
     Link {
+        /// The enrollment (UID) to link.
         enrollment: String,
+        /// The MPI ID of the identity it joins.
         mpi_id: String,
+        /// The staff member deciding (audited).
         #[arg(long)]
         by: String,
     },
     /// Take an enrollment out of its identity into a new one.
     Unlink {
+        /// The enrollment (UID) to take out.
         enrollment: String,
+        /// The staff member deciding (audited).
         #[arg(long)]
         by: String,
     },
     /// Merge identity B into A (B stays resolvable and points to A).
     Merge {
+        /// The MPI ID that stays.
         a: String,
+        /// The MPI ID merged into A.
         b: String,
+        /// The staff member deciding (audited).
         #[arg(long)]
         by: String,
     },
     /// Undo the merge of a merged identity.
     Unmerge {
+        /// The MPI ID that was merged into another.
         merged: String,
+        /// The staff member deciding (audited).
         #[arg(long)]
         by: String,
     },
     /// Move the given enrollments of one identity into a new identity.
     Split {
+        /// The enrollments (UIDs) that move to a new identity.
         #[arg(required = true)]
         enrollments: Vec<String>,
+        /// The staff member deciding (audited).
         #[arg(long)]
         by: String,
     },
     /// Show the MPI ID (in force) of an enrollment or of any MPI ID ever issued.
-    Show { id: String },
+    Show {
+        /// An enrollment UID or an MPI ID.
+        id: String,
+    },
     /// Explain the score of two records given as JSON objects (what SQL `mpi_explain` returns).
-    Explain { a_json: String, b_json: String },
+    Explain {
+        /// The first record, a JSON object of card fields.
+        a_json: String,
+        /// The second record, a JSON object of card fields.
+        b_json: String,
+    },
     /// Check an MPI ID's shape and check character.
-    CheckId { mpi_id: String },
+    CheckId {
+        /// The MPI ID to check, e.g. SN-DKR-26-XXXXXXXX.
+        mpi_id: String,
+    },
     /// Evaluate resolution on labelled records (kadi CSV or FEBRL) in a fresh store.
     Eval(EvalArgs),
     /// Learn the scorer's parameters from this box's own card records (u from random pairs, m by
@@ -144,13 +167,16 @@ pub enum ReviewCommand {
     List,
     /// Decide one review item.
     Decide {
+        /// The review item's number (see `kadi mpi review list`).
         id: i64,
+        /// The two records are the same person.
         #[arg(
             long,
             conflicts_with = "different",
             required_unless_present = "different"
         )]
         same: bool,
+        /// The two records are different people.
         #[arg(long)]
         different: bool,
         /// The staff member deciding.

@@ -41,8 +41,10 @@ pub enum SyncCommand {
     Preview(PreviewArgs),
     /// The most recent sync runs with their reports.
     Runs {
+        /// How many runs to show, newest first.
         #[arg(long, default_value_t = 10)]
         limit: u32,
+        /// Print one JSON document instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -142,6 +144,12 @@ impl SyncArgs {
                     Some(p) => p,
                     None => default_program(&store)?,
                 };
+                // `--metadata-only` (or `kadi map set`) is how a new program's metadata comes in;
+                // once the box knows programs, another UID is a mistyped one. (On a fresh box
+                // the sync's own error says to map the program first.)
+                if !self.metadata_only && !store.known_programs()?.is_empty() {
+                    store.require_program(&program)?;
+                }
                 let bar = (!self.json && std::io::IsTerminal::is_terminal(&std::io::stderr()))
                     .then(progress_bar);
                 let opts = kadi::sync::SyncOptions {
@@ -284,25 +292,31 @@ pub struct ScheduleArgs {
 pub enum ScheduleCommand {
     /// Set a program's automatic sync.
     Set {
+        /// The program (UID) to sync automatically; it must be known to the box.
         #[arg(long)]
         program: String,
         /// Minutes between runs: 10, 15, 30, 60 or 180.
         #[arg(long)]
         interval: u32,
+        /// `false` turns the automatic sync off (the interval is kept).
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         enabled: bool,
+        /// Render the program's new and changed cards after each scheduled sync.
         #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
         auto_generate_cards: bool,
+        /// Print one JSON document instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Show every schedule.
     Show {
+        /// Print one JSON document instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Run the scheduler once now (what `kadi serve` does every 30 s).
     Tick {
+        /// Print one JSON document instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -320,14 +334,14 @@ impl ScheduleArgs {
                 auto_generate_cards,
                 json,
             } => {
-                let r = kadi::jobs::set_schedule(
-                    &store,
-                    &Actor::Cli,
-                    &program,
-                    interval,
-                    enabled,
-                    auto_generate_cards,
-                )?;
+                // The same library call as `POST /dhis2/sync-schedule` and the schedule page.
+                let request = kadi::jobs::ScheduleRequest {
+                    programme_uid: Some(program.clone()),
+                    interval_minutes: Some(interval),
+                    enabled: Some(enabled),
+                    auto_generate_cards: Some(auto_generate_cards),
+                };
+                let r = kadi::jobs::apply_schedule(&store, &Actor::Cli, &request)?;
                 report(json, &r, || match &r.next_sync {
                     Some(n) => format!("{program}: every {interval} min, next sync at {n}"),
                     None => format!("{program}: automatic sync disabled"),

@@ -163,6 +163,7 @@ pub enum StaffCommand {
     },
     /// Remove a staff account (and end its sessions).
     Remove {
+        /// The account's login name.
         #[arg(long)]
         username: String,
         /// Print one JSON document instead of text.
@@ -171,6 +172,7 @@ pub enum StaffCommand {
     },
     /// Clear the login lock of a staff account (after too many wrong PINs), from every address.
     Unlock {
+        /// The account's login name.
         #[arg(long)]
         username: String,
         /// Also clear this client address's budget across usernames (e.g. a shared clinic PC).

@@ -5,8 +5,9 @@
 pub mod schedule;
 
 pub use schedule::{
-    scheduler_loop, scheduler_loop_with, scheduler_tick, scheduler_tick_at, scheduler_tick_with,
-    set_schedule, AfterSync, OwnedAfterSync, ScheduleReport, Scheduler, INTERVALS,
+    apply_schedule, schedule_program, scheduler_loop, scheduler_loop_with, scheduler_tick,
+    scheduler_tick_at, scheduler_tick_with, set_schedule, AfterSync, OwnedAfterSync,
+    ScheduleReport, ScheduleRequest, Scheduler, INTERVALS,
 };
 
 use crate::actor::Actor;

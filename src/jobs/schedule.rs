@@ -104,6 +104,65 @@ pub fn set_schedule(
     })
 }
 
+/// A schedule change as `POST /dhis2/sync-schedule`, the schedule page and `kadi schedule set`
+/// give it. Missing fields keep what is stored (or the defaults: every 60 minutes, enabled, no
+/// automatic cards); `enabled: false` is "off".
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct ScheduleRequest {
+    /// The program (default: the configured programme, else the only mapped program).
+    #[serde(default, alias = "program_uid")]
+    pub programme_uid: Option<String>,
+    /// 10, 15, 30, 60 or 180.
+    #[serde(default)]
+    pub interval_minutes: Option<u32>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub auto_generate_cards: Option<bool>,
+}
+
+/// The program a schedule is for: the one asked for (it must be known), else the configured
+/// programme, else the only mapped program.
+pub fn schedule_program(store: &Store, asked: Option<&str>) -> Result<String> {
+    if let Some(p) = asked.map(str::trim).filter(|p| !p.is_empty()) {
+        return Ok(store.require_program(p)?.uid);
+    }
+    if let Some(p) = store.dhis2_connection()?.and_then(|c| c.programme_uid) {
+        return Ok(store.require_program(&p)?.uid);
+    }
+    match store.mapped_programs()?.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bail!(
+            "which program? give programme_uid (no programme is configured and none is mapped)"
+        ),
+        many => bail!(
+            "several programs are mapped ({}): give programme_uid",
+            many.join(", ")
+        ),
+    }
+}
+
+/// Applies a [`ScheduleRequest`] through [`set_schedule`] (validated, audited): what the API, the
+/// page and the command line call. The scheduler reads the stored schedule at its next pass.
+pub fn apply_schedule(
+    store: &Store,
+    actor: &Actor,
+    req: &ScheduleRequest,
+) -> Result<ScheduleReport> {
+    let program = schedule_program(store, req.programme_uid.as_deref())?;
+    let current = store.sync_schedule(&program)?;
+    let interval = req
+        .interval_minutes
+        .or(current.as_ref().map(|c| c.interval_minutes))
+        .unwrap_or(60);
+    let enabled = req.enabled.unwrap_or(true);
+    let auto = req
+        .auto_generate_cards
+        .or(current.as_ref().map(|c| c.auto_generate_cards))
+        .unwrap_or(false);
+    set_schedule(store, actor, &program, interval, enabled, auto)
+}
+
 /// One scheduler pass: for each enabled schedule that is due, probe DHIS2; when it answers, sync
 /// and plan the next run one interval later; when it does not, wait a few minutes (with jitter).
 /// Returns the reports of the runs it made.

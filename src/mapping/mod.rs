@@ -352,6 +352,7 @@ fn unmapped_card_fields(rows: &[MappingRow]) -> Vec<String> {
 
 /// The stored mapping of a program, with derived fields and what stays unmapped.
 pub fn show_mapping(store: &Store, program_uid: &str) -> Result<MapShowReport> {
+    store.require_program(program_uid)?;
     let rows = store.mapping_rows(program_uid)?;
     let plan = MappingPlan::load(store, program_uid).ok();
     let levels = store.org_unit_levels()?;

@@ -18,6 +18,10 @@ pub struct Dhis2Connection {
     pub last_test_at: Option<String>,
     pub last_test_status: Option<String>,
     pub updated_at: String,
+    /// When the connection was first configured (the Oomus config's `created_at`).
+    pub created_at: String,
+    /// The programme the box works with (`POST /dhis2/config` `programme_uid`), when chosen.
+    pub programme_uid: Option<String>,
 }
 
 impl Store {
@@ -25,7 +29,8 @@ impl Store {
     pub fn dhis2_connection(&self) -> Result<Option<Dhis2Connection>> {
         self.conn()
             .query_row(
-                "SELECT base_url, auth_kind, username, secret_sealed, dhis2_version, last_test_at, last_test_status, updated_at
+                "SELECT base_url, auth_kind, username, secret_sealed, dhis2_version, last_test_at, last_test_status, updated_at,
+                   COALESCE(created_at, updated_at), programme_uid
                  FROM dhis2_connection WHERE id = 1",
                 [],
                 |r| {
@@ -38,6 +43,8 @@ impl Store {
                         last_test_at: r.get(5)?,
                         last_test_status: r.get(6)?,
                         updated_at: r.get(7)?,
+                        created_at: r.get(8)?,
+                        programme_uid: r.get(9)?,
                     })
                 },
             )
@@ -59,8 +66,8 @@ impl Store {
             .map(|c| audit_json(&c.base_url, &c.auth_kind, c.username.as_deref()));
         self.conn()
             .execute(
-                "INSERT INTO dhis2_connection(id, base_url, auth_kind, username, secret_sealed, updated_at)
-                 VALUES (1, ?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO dhis2_connection(id, base_url, auth_kind, username, secret_sealed, updated_at, created_at)
+                 VALUES (1, ?1, ?2, ?3, ?4, ?5, ?5)
                  ON CONFLICT(id) DO UPDATE SET base_url = excluded.base_url, auth_kind = excluded.auth_kind,
                    username = excluded.username, secret_sealed = excluded.secret_sealed,
                    dhis2_version = NULL, last_test_at = NULL, last_test_status = NULL, updated_at = excluded.updated_at",
@@ -75,6 +82,29 @@ impl Store {
             before.as_deref(),
             Some(&after),
         )
+    }
+
+    /// Sets (or clears) the programme the box works with; audited. The connection must exist.
+    pub fn set_dhis2_programme(&self, actor: &str, programme_uid: Option<&str>) -> Result<()> {
+        let before = self.dhis2_connection()?.and_then(|c| c.programme_uid);
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE dhis2_connection SET programme_uid = ?1, updated_at = ?2 WHERE id = 1",
+                params![programme_uid, now_utc()],
+            )
+            .context("saving the DHIS2 programme")?;
+        anyhow::ensure!(n == 1, "no DHIS2 connection configured yet");
+        if before.as_deref() != programme_uid {
+            self.audit(
+                actor,
+                "dhis2.programme",
+                Some("dhis2_connection"),
+                before.as_deref(),
+                programme_uid,
+            )?;
+        }
+        Ok(())
     }
 
     /// Records the outcome of a connection test (`connected`, `auth_failed`, ...).

@@ -11,8 +11,10 @@ pub mod card_data;
 pub mod connection;
 pub mod mapping_data;
 pub mod mpi_data;
+pub mod programs;
 pub mod records;
 pub mod sync_data;
+pub mod token_data;
 pub mod web_data;
 
 use anyhow::{Context, Result};
@@ -34,6 +36,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v9.sql"),
     // Sync runs may end `partial`; undecodable records wait in `sync_quarantine`.
     include_str!("schema_v10.sql"),
+    // API tokens; the DHIS2 connection's programme and creation time (s10-a).
+    include_str!("schema_v11.sql"),
 ];
 
 /// The schema version this build expects.

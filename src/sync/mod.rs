@@ -30,6 +30,7 @@
 //! step as a [`Resolver`].
 #[cfg(feature = "demo")]
 pub mod fake;
+pub mod history;
 pub mod holder;
 mod source;
 
@@ -1552,9 +1553,15 @@ pub fn preview(
     to: Option<&str>,
     limit: Option<u32>,
 ) -> Result<PreviewReport> {
+    // An unknown program is an error, not "0 enrollments" that reads like an answer.
+    let program = store.require_program(program_uid)?;
     for d in [from, to].into_iter().flatten() {
-        chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-            .with_context(|| format!("date '{d}' is not YYYY-MM-DD"))?;
+        chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").with_context(|| {
+            format!(
+                "date '{}' is not YYYY-MM-DD",
+                crate::output::escape_log(d, 40)
+            )
+        })?;
     }
     let attrs = store.program_attributes(program_uid)?;
     let label = |uid: &str| {
@@ -1568,7 +1575,7 @@ pub fn preview(
     let rows = store.preview_enrollments(program_uid, org_unit, from, to, limit.unwrap_or(10))?;
     Ok(PreviewReport {
         programme_uid: program_uid.to_string(),
-        programme_name: store.program_name(program_uid)?,
+        programme_name: Some(program.name),
         total_enrollments: total,
         preview: rows
             .into_iter()

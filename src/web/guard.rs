@@ -13,6 +13,11 @@
 //!   must carry a valid CSRF token (form field `csrf` or header `X-CSRF-Token`; at login, the
 //!   double-submit token of `web::auth::LoginKey`). A POST with neither a matching origin nor a
 //!   valid token is thus always refused.
+//! - A JSON call that [`super::api`] authenticated by its `Authorization: Bearer` API token
+//!   (`Call::bearer`) skips the origin and CSRF checks: no browser attaches that header by itself,
+//!   so there is no ambient credential for another site to ride (see [`super::tokens`]). Only the
+//!   token decides then; the cookie is ignored. A request that carries a session cookie and no
+//!   Bearer token is judged by the cookie, so it always needs the CSRF token.
 use super::auth;
 use super::http::{self, Reply};
 use super::Call;
@@ -201,6 +206,18 @@ fn session_token<'r>(call: &'r Call) -> Option<&'r str> {
 /// origin checks of [`cross_site`], the body size, then the session's CSRF token in the form or in
 /// `X-CSRF-Token`. `Err` carries the refusal to send.
 pub fn checked_form(call: &mut Call, limit: usize) -> Result<Vec<(String, String)>, Reply> {
+    if call.bearer {
+        let body = match http::read_body(call.request, limit) {
+            Ok(b) => b,
+            Err(http::BodyError::TooLarge) => {
+                return Err(Reply::json_error(413, "request body too large"))
+            }
+            Err(http::BodyError::Io) => {
+                return Err(Reply::json_error(400, "could not read the request body"))
+            }
+        };
+        return Ok(http::parse_urlencoded(&String::from_utf8_lossy(&body)));
+    }
     if let Some(why) = cross_site(call) {
         return Err(Reply::text(403, why));
     }
@@ -226,6 +243,33 @@ pub fn checked_form(call: &mut Call, limit: usize) -> Result<Vec<(String, String
         ));
     }
     Ok(form)
+}
+
+/// Checks a state-changing JSON call and returns its raw body: a Bearer call (see
+/// [`super::tokens`]) needs nothing more; a session call passes [`cross_site`] and must carry
+/// the session's CSRF token in `X-CSRF-Token`. Refusals are JSON (`{"error": ...}`): 403 for a
+/// cross-site call or a missing token, 413 for a body over `limit`.
+pub fn checked_body(call: &mut Call, limit: usize) -> Result<Vec<u8>, Reply> {
+    if !call.bearer {
+        if let Some(why) = cross_site(call) {
+            return Err(Reply::json_error(403, why));
+        }
+        let valid = match (session_token(call), http::header(call.request, CSRF_HEADER)) {
+            (Some(session), Some(token)) => auth::csrf_matches(session, token),
+            _ => false,
+        };
+        if !valid {
+            return Err(Reply::json_error(
+                403,
+                "a call with the session cookie needs the session's CSRF token in X-CSRF-Token (GET /api/session), or use an API token (Authorization: Bearer)",
+            ));
+        }
+    }
+    match http::read_body(call.request, limit) {
+        Ok(b) => Ok(b),
+        Err(http::BodyError::TooLarge) => Err(Reply::json_error(413, "request body too large")),
+        Err(http::BodyError::Io) => Err(Reply::json_error(400, "could not read the request body")),
+    }
 }
 
 #[cfg(test)]

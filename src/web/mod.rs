@@ -6,7 +6,8 @@
 //! and size limits and hands them to a few worker threads, each with its own [`Store`]
 //! connection, and one router ([`route`]) that is a `match` on method and path. Handlers are `fn(&Ctx, &mut Call) -> Reply`.
 //! Every patient-data route goes through [`page`] (redirects to the login page without a session)
-//! or [`api`] (401 JSON without a session). HTML is rendered by minijinja with auto-escaping; the
+//! or [`api`] (401 JSON without a session or API token; [`tokens`] says why a Bearer call skips
+//! the CSRF check and a cookie call never does). HTML is rendered by minijinja with auto-escaping; the
 //! templates and CSS are compiled into the binary. Every state change is audited.
 //!
 //! Invariants: nothing here reads or returns the DHIS2 secret; request bodies are size-limited
@@ -15,14 +16,17 @@
 //! in `Host` and every state change passes [`guard`] (origin checks and a CSRF token), see
 //! [`guard`]'s doc; sessions are judged by [`auth::live_session`] on the wall and monotonic
 //! clocks; the login throttle lives in the database.
+pub mod admin_pages;
 pub mod api;
 pub mod auth;
+pub mod dhis2_api;
 pub mod front;
 pub mod guard;
 pub mod http;
 pub mod pages;
 pub mod review;
 pub mod staff;
+pub mod tokens;
 
 use crate::store::web_data::StaffMember;
 use crate::store::Store;
@@ -77,8 +81,12 @@ pub struct Call<'r> {
     pub request: &'r mut Request,
     pub path: String,
     pub query: Vec<(String, String)>,
-    /// The logged-in staff member, when the request carries a live session cookie.
+    /// The logged-in staff member, when the request carries a live session cookie; for a JSON
+    /// call with a live `Authorization: Bearer` token, `token:NAME` with the token's role.
     pub staff: Option<StaffMember>,
+    /// True when [`api`] / [`admin_api`] authenticated this call by its Bearer token (then the
+    /// session cookie, if any, is ignored and [`guard`] skips the CSRF and origin checks).
+    pub bearer: bool,
 }
 
 impl Call<'_> {
@@ -90,6 +98,9 @@ impl Call<'_> {
     /// The CSRF token of this request's live session, for the forms of the page it gets.
     pub fn csrf_token(&self) -> Option<String> {
         self.staff.as_ref()?;
+        if self.bearer {
+            return None;
+        }
         session_token(self.request).map(auth::csrf_token)
     }
 }
@@ -133,6 +144,11 @@ pub fn templates() -> Result<minijinja::Environment<'static>> {
         ("error.html", include_str!("../../assets/web/error.html")),
         ("review.html", include_str!("../../assets/web/review.html")),
     ] {
+        env.add_template(name, source)
+            .with_context(|| format!("compiling template {name}"))?;
+    }
+    // s10-a: the admin pages' templates.
+    for (name, source) in admin_pages::TEMPLATES {
         env.add_template(name, source)
             .with_context(|| format!("compiling template {name}"))?;
     }
@@ -197,6 +213,7 @@ fn handle(ctx: &Ctx, request: &mut Request) -> Reply {
         path,
         query,
         staff,
+        bearer: false,
     };
     // A panic in one handler must not kill the worker: answer 500 and go on.
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(ctx, &mut call)))
@@ -217,6 +234,13 @@ pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
         if let Some(refusal) = guard::check_host(&ctx.shared.hosts, call) {
             return refusal;
         }
+    }
+    // s10-a: /dhis2/config, test-connection, preview-enrollments, assign-codes, sync-schedule
+    // and the admin pages for the DHIS2 connection, sync schedule and sync history.
+    if let Some(reply) =
+        dhis2_api::route(ctx, call, &method).or_else(|| admin_pages::route(ctx, call, &method))
+    {
+        return reply;
     }
     match (&method, call.path.as_str()) {
         (Method::Get, "/healthz") => api::healthz(ctx, call),
@@ -272,8 +296,31 @@ pub fn page(ctx: &Ctx, call: &mut Call, handler: fn(&Ctx, &mut Call) -> Reply) -
     handler(ctx, call)
 }
 
-/// Runs a JSON/API handler for a logged-in staff member, or answers 401 JSON.
+/// Authenticates a JSON call by its `Authorization: Bearer` token when it carries one (see
+/// [`tokens`]): a live token replaces whatever the session cookie said, a bad one is a 401 with
+/// no fallback to the cookie. Without the header the session decides.
+fn authenticate_bearer(ctx: &Ctx, call: &mut Call) -> Result<(), Reply> {
+    let header = http::header(call.request, "Authorization");
+    match tokens::judge_authorization(&ctx.store, header) {
+        Ok(tokens::Bearer::Absent) => Ok(()),
+        Ok(tokens::Bearer::Valid(member)) => {
+            call.staff = Some(member);
+            call.bearer = true;
+            Ok(())
+        }
+        Ok(tokens::Bearer::Refused(why)) => {
+            Err(Reply::json_error(401, why).with_header("WWW-Authenticate", "Bearer"))
+        }
+        Err(e) => Err(internal_error("checking an API token", &e)),
+    }
+}
+
+/// Runs a JSON/API handler for a logged-in staff member or a live API token (Bearer), or
+/// answers 401 JSON.
 pub fn api(ctx: &Ctx, call: &mut Call, handler: fn(&Ctx, &mut Call) -> Reply) -> Reply {
+    if let Err(refusal) = authenticate_bearer(ctx, call) {
+        return refusal;
+    }
     if call.staff.is_none() {
         return Reply::json_error(401, "log in first (POST /login with username and pin)");
     }
@@ -296,8 +343,12 @@ pub fn admin_page(ctx: &Ctx, call: &mut Call, handler: fn(&Ctx, &mut Call) -> Re
     }
 }
 
-/// Runs a JSON handler for a logged-in *admin*: 401 without a session, 403 for other staff.
+/// Runs a JSON handler for a logged-in *admin* or an admin API token: 401 without a session or
+/// token, 403 for other staff and staff tokens.
 pub fn admin_api(ctx: &Ctx, call: &mut Call, handler: fn(&Ctx, &mut Call) -> Reply) -> Reply {
+    if let Err(refusal) = authenticate_bearer(ctx, call) {
+        return refusal;
+    }
     match &call.staff {
         None => api(ctx, call, handler),
         Some(s) if s.role == crate::store::web_data::StaffRole::Admin => handler(ctx, call),
