@@ -34,6 +34,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v9.sql"),
     // Sync runs may end `partial`; undecodable records wait in `sync_quarantine`.
     include_str!("schema_v10.sql"),
+    // Card tasks queued for `kadi serve`'s worker (`tasks.queued_by`).
+    include_str!("schema_v11.sql"),
 ];
 
 /// The schema version this build expects.
