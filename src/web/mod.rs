@@ -20,7 +20,9 @@ pub mod auth;
 pub mod front;
 pub mod guard;
 pub mod http;
+pub mod mapping_editor;
 pub mod pages;
+pub mod print;
 pub mod review;
 pub mod staff;
 
@@ -132,6 +134,11 @@ pub fn templates() -> Result<minijinja::Environment<'static>> {
         ("card.html", include_str!("../../assets/web/card.html")),
         ("error.html", include_str!("../../assets/web/error.html")),
         ("review.html", include_str!("../../assets/web/review.html")),
+        // s10-m (print & mapping)
+        ("print.html", include_str!("../../assets/web/print.html")),
+        ("print_task.html", include_str!("../../assets/web/print_task.html")),
+        ("print_sheets.html", include_str!("../../assets/web/print_sheets.html")),
+        ("mapping.html", include_str!("../../assets/web/mapping.html")),
     ] {
         env.add_template(name, source)
             .with_context(|| format!("compiling template {name}"))?;
@@ -217,6 +224,10 @@ pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
         if let Some(refusal) = guard::check_host(&ctx.shared.hosts, call) {
             return refusal;
         }
+    }
+    // s10-m (print & mapping): sheets tasks, generate-cards, tasks/{id}, the mapping editor.
+    if let Some(reply) = print::route(ctx, call, &method).or_else(|| mapping_editor::route(ctx, call, &method)) {
+        return reply;
     }
     match (&method, call.path.as_str()) {
         (Method::Get, "/healthz") => api::healthz(ctx, call),
