@@ -66,7 +66,10 @@ fn post_json(url: &str, cookie: &str, csrf: &str, body: &Value) -> (u16, Value) 
     let status = r.status().as_u16();
     let text = r.body_mut().read_to_string().unwrap();
     // Refusals before the handler (CSRF, origin) are plain text.
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 /// Polls `GET /dhis2/tasks/{id}` until the task is done or failed (90 s at most).
@@ -128,7 +131,10 @@ fn generate_cards_answers_202_and_the_server_runs_the_task_over_a_district_s_cli
          WHERE o.parent_uid = ?1 AND e.status = 'ACTIVE'",
         &district,
     );
-    assert_eq!(queued["estimated_cards"], active_under_district, "{queued:#}");
+    assert_eq!(
+        queued["estimated_cards"], active_under_district,
+        "{queued:#}"
+    );
     let id = queued["task_id"].as_str().unwrap().to_string();
 
     let t = wait_task(&s.url, &cookie, &id);
@@ -136,7 +142,10 @@ fn generate_cards_answers_202_and_the_server_runs_the_task_over_a_district_s_cli
     assert_eq!(t["cards_generated"], active_under_district, "{t:#}");
     assert_eq!(t["total_cards"], active_under_district, "{t:#}");
     assert_eq!(t["progress"], 100.0);
-    assert!(t["started_at"].is_string() && t["finished_at"].is_string(), "{t:#}");
+    assert!(
+        t["started_at"].is_string() && t["finished_at"].is_string(),
+        "{t:#}"
+    );
     assert_eq!(
         t["mpi"]["with_mpi_id"].as_i64().unwrap() + t["mpi"]["without_mpi_id"].as_i64().unwrap(),
         active_under_district
@@ -178,11 +187,18 @@ fn generate_cards_answers_202_and_the_server_runs_the_task_over_a_district_s_cli
     let mut sorted = family.clone();
     sorted.sort();
     assert_eq!(family, sorted, "cards are numbered in family-name order");
-    let png = get(&format!("{}{}", s.url, t["files"][0].as_str().unwrap()), Some(&cookie));
+    let png = get(
+        &format!("{}{}", s.url, t["files"][0].as_str().unwrap()),
+        Some(&cookie),
+    );
     assert_eq!((png.status, png.content_type.as_str()), (200, "image/png"));
     // A name the task does not list is not served, whatever the path says.
     let sneaky = get(
-        &format!("{}/print/tasks/{}/files/..%2F..%2Fkadi.db", s.url, t["task_id"].as_str().unwrap()),
+        &format!(
+            "{}/print/tasks/{}/files/..%2F..%2Fkadi.db",
+            s.url,
+            t["task_id"].as_str().unwrap()
+        ),
         Some(&cookie),
     );
     assert_eq!(sneaky.status, 404);
@@ -206,7 +222,10 @@ fn a_queued_task_a_killed_server_left_generating_resumes_at_the_next_start() {
     let cookie = login(&s.url, "awa", "4321");
     let t = wait_task(&s.url, &cookie, &queued.task_id);
     assert_eq!(t["status"], "done", "{t:#}");
-    assert_eq!((t["cards_generated"].as_i64(), t["total_cards"].as_i64()), (Some(24), Some(24)));
+    assert_eq!(
+        (t["cards_generated"].as_i64(), t["total_cards"].as_i64()),
+        (Some(24), Some(24))
+    );
 }
 
 #[test]
@@ -215,7 +234,9 @@ fn preview_card_png_takes_sovereign_config_and_it_changes_the_card() {
     let b = synced_box(&sim);
     let enrollment: String = rusqlite::Connection::open(&b.db)
         .unwrap()
-        .query_row("SELECT min(enrollment_uid) FROM card_records", [], |r| r.get(0))
+        .query_row("SELECT min(enrollment_uid) FROM card_records", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     let s = b.serve();
     let cookie = login(&s.url, "awa", "4321");
@@ -224,19 +245,31 @@ fn preview_card_png_takes_sovereign_config_and_it_changes_the_card() {
         s.url
     );
     let plain = get(&base, Some(&cookie));
-    assert_eq!((plain.status, plain.content_type.as_str()), (200, "image/png"));
+    assert_eq!(
+        (plain.status, plain.content_type.as_str()),
+        (200, "image/png")
+    );
     let config = http_encode(r##"{"accent_hex":"#C8102E","bg_deep_hex":"#004422"}"##);
     let sovereign = get(&format!("{base}&sovereign_config={config}"), Some(&cookie));
     assert_eq!(sovereign.status, 200, "{}", sovereign.text());
     assert_ne!(sovereign.body, plain.body, "the colours changed the card");
     let options = get(&format!("{base}&template_options={config}"), Some(&cookie));
-    assert_eq!(options.body, sovereign.body, "both names are the same options");
+    assert_eq!(
+        options.body, sovereign.body,
+        "both names are the same options"
+    );
     // The navy header became the given deep green.
     assert_eq!(rgb_at(&sovereign.body, 5, 5), [0x00, 0x44, 0x22]);
     assert_ne!(rgb_at(&plain.body, 5, 5), [0x00, 0x44, 0x22]);
     for bad in [
-        format!("{base}&sovereign_config={}", http_encode(r#"{"accent_hex":"red"}"#)),
-        format!("{base}&sovereign_config={}", http_encode(r##"{"colour":"#000000"}"##)),
+        format!(
+            "{base}&sovereign_config={}",
+            http_encode(r#"{"accent_hex":"red"}"#)
+        ),
+        format!(
+            "{base}&sovereign_config={}",
+            http_encode(r##"{"colour":"#000000"}"##)
+        ),
         format!("{base}&sovereign_config={config}&template_options={config}"),
     ] {
         let got = get(&bad, Some(&cookie));
@@ -285,7 +318,13 @@ fn an_unknown_program_is_a_4xx_over_the_api_and_an_error_from_the_cli() {
     let url = format!("{}/dhis2/generate-cards", s.url);
     let (status, e) = post_json(&url, &cookie, &csrf, &json!({"programme_uid": "WRONGPROG"}));
     assert_eq!(status, 422, "{e:#}");
-    assert!(e["error"].as_str().unwrap().contains("unknown program WRONGPROG"), "{e:#}");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown program WRONGPROG"),
+        "{e:#}"
+    );
     let (status, e) = post_json(
         &url,
         &cookie,
@@ -296,10 +335,20 @@ fn an_unknown_program_is_a_4xx_over_the_api_and_an_error_from_the_cli() {
     // No CSRF token, no task; no session, 401.
     let (status, _) = post_json(&url, &cookie, "forged", &json!({"programme_uid": PROGRAM}));
     assert_eq!(status, 403);
-    assert_eq!(get(&format!("{}/dhis2/tasks/nope", s.url), None).status, 401);
-    assert_eq!(get(&format!("{}/dhis2/tasks/nope", s.url), Some(&cookie)).status, 404);
     assert_eq!(
-        sql_i64(&b.db, "SELECT count(*) FROM tasks WHERE queued_by IS NOT NULL AND ?1 = ?1", "x"),
+        get(&format!("{}/dhis2/tasks/nope", s.url), None).status,
+        401
+    );
+    assert_eq!(
+        get(&format!("{}/dhis2/tasks/nope", s.url), Some(&cookie)).status,
+        404
+    );
+    assert_eq!(
+        sql_i64(
+            &b.db,
+            "SELECT count(*) FROM tasks WHERE queued_by IS NOT NULL AND ?1 = ?1",
+            "x"
+        ),
         0
     );
 }

@@ -20,7 +20,14 @@ fn synced_box(records: usize) -> (kadi::sim::SimHandle, TestBox) {
     assert_eq!(sync["status"], "ok", "{sync:#}");
     b.add_staff("awa", "4321");
     let out = b.kadi(
-        &["staff", "add", "--username", "ada", "--pin-stdin", "--admin"],
+        &[
+            "staff",
+            "add",
+            "--username",
+            "ada",
+            "--pin-stdin",
+            "--admin",
+        ],
         "8642\n",
     );
     assert_success(&out);
@@ -63,7 +70,11 @@ fn one_card_prints_with_another_template_at_true_size_on_desktop_and_phone() {
         browser.goto(&format!("{}/beneficiaries/{enrollment}", s.url));
         browser.eval("document.querySelector('#template').value = 'sovereign'");
         browser.eval("document.querySelector('#dpi').value = '450'");
-        click_and_wait(&mut browser, "form.picker button[type=submit]", "the card in sovereign");
+        click_and_wait(
+            &mut browser,
+            "form.picker button[type=submit]",
+            "the card in sovereign",
+        );
         assert!(
             browser.path().ends_with("template=sovereign&dpi=450"),
             "{}",
@@ -93,7 +104,10 @@ fn one_card_prints_with_another_template_at_true_size_on_desktop_and_phone() {
         assert_eq!(printed[0], json!(false), "{printed}");
         assert_eq!(printed[1], json!(false), "{printed}");
         assert_eq!(printed[2], json!(false), "{printed}");
-        assert!((printed[3].as_f64().unwrap() - 323.5).abs() < 1.0, "{printed}");
+        assert!(
+            (printed[3].as_f64().unwrap() - 323.5).abs() < 1.0,
+            "{printed}"
+        );
         browser.screenshot(&format!("card-print-{name}"));
         browser.command("Emulation.setEmulatedMedia", json!({ "media": "" }));
     }
@@ -124,15 +138,26 @@ fn a_sheets_task_started_from_a_search_runs_to_the_end_with_its_files() {
         browser.goto(&format!("{}/print", s.url));
         browser.type_into("#q", &family);
         browser.screenshot(&format!("print-form-{name}"));
-        click_and_wait(&mut browser, "form.sheets button[type=submit]", "the task page");
-        assert!(browser.path().starts_with("/print/tasks/"), "{}", browser.path());
+        click_and_wait(
+            &mut browser,
+            "form.sheets button[type=submit]",
+            "the task page",
+        );
+        assert!(
+            browser.path().starts_with("/print/tasks/"),
+            "{}",
+            browser.path()
+        );
         // The page refreshes itself until the task is done.
         browser.wait_for(
             "the task to finish",
             "document.querySelector('#task') && document.querySelector('#task').dataset.status === 'done'",
         );
         let text = browser.text();
-        assert!(text.contains(&format!("{found} of {found} cards")), "{text}");
+        assert!(
+            text.contains(&format!("{found} of {found} cards")),
+            "{text}"
+        );
         assert!(text.contains("Finished"), "{text}");
         let sheets = browser
             .eval("document.querySelectorAll('#sheet-files a').length")
@@ -143,7 +168,10 @@ fn a_sheets_task_started_from_a_search_runs_to_the_end_with_its_files() {
             .unwrap();
         let cards: Vec<String> = serde_json::from_value(cards).unwrap();
         assert_eq!(cards.len() as i64, found, "{cards:?}");
-        assert!(cards[0].starts_with("0001-") && cards[0].ends_with(".png"), "{cards:?}");
+        assert!(
+            cards[0].starts_with("0001-") && cards[0].ends_with(".png"),
+            "{cards:?}"
+        );
         browser.screenshot(&format!("print-task-{name}"));
         click_and_wait(&mut browser, "#print-sheets", "the sheets page");
         browser.wait_for(
@@ -174,12 +202,20 @@ fn the_mapping_editor_saves_a_mapping_and_refuses_a_sensitive_attribute() {
         browser.viewport(size);
         browser.goto(&format!("{}/admin/mapping", s.url));
         let text = browser.text();
-        for shown in ["FIRST_NAME", "HIV_STATUS", "Sensitive", "PHONE_NUMBER", "MALE"] {
+        for shown in [
+            "FIRST_NAME",
+            "HIV_STATUS",
+            "Sensitive",
+            "PHONE_NUMBER",
+            "MALE",
+        ] {
             assert!(text.contains(shown), "{shown}: {text}");
         }
         // The sensitive attribute is offered no card field.
         let offered = browser
-            .eval(&format!("!!document.querySelector('select[name=field_{HIV}]')"))
+            .eval(&format!(
+                "!!document.querySelector('select[name=field_{HIV}]')"
+            ))
             .unwrap();
         assert_eq!(offered, json!(false));
         browser.screenshot(&format!("mapping-{name}"));
@@ -190,7 +226,11 @@ fn the_mapping_editor_saves_a_mapping_and_refuses_a_sensitive_attribute() {
             "document.querySelector('select[name=field_{ADDRESS}]').value = '{field}'"
         ));
         browser.type_into("input[name=map_cejWyOfXge6]", "MALE=M, FEMALE=F, OTHER=U");
-        click_and_wait(&mut browser, "form.mapping button[type=submit]", "the saved mapping");
+        click_and_wait(
+            &mut browser,
+            "form.mapping button[type=submit]",
+            "the saved mapping",
+        );
         let text = browser.text();
         assert!(text.contains("Saved."), "{text}");
         let shown = kadi_json_map(&b);
@@ -214,14 +254,21 @@ fn the_mapping_editor_saves_a_mapping_and_refuses_a_sensitive_attribute() {
         browser.eval(&format!(
             "(() => {{ const s = document.createElement('select'); s.name = 'field_{HIV}'; s.innerHTML = '<option value=\"zone\" selected>x</option>'; document.querySelector('form.mapping').appendChild(s); }})()"
         ));
-        click_and_wait(&mut browser, "form.mapping button[type=submit]", "the refusal");
+        click_and_wait(
+            &mut browser,
+            "form.mapping button[type=submit]",
+            "the refusal",
+        );
         let text = browser.text();
         assert!(
             text.contains("Not saved") && text.contains("sensitive"),
             "{text}"
         );
         assert_eq!(kadi_json_map(&b), shown);
-        assert_eq!(one::<i64>(&b.db, "SELECT count(*) FROM audit_log"), audits_before);
+        assert_eq!(
+            one::<i64>(&b.db, "SELECT count(*) FROM audit_log"),
+            audits_before
+        );
         browser.screenshot(&format!("mapping-refused-{name}"));
     }
 }

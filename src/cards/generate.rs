@@ -360,10 +360,16 @@ pub struct QueuedTask {
 /// `POST /dhis2/generate-cards`): checks the request, counts its cards, records a `pending` task
 /// queued by `actor` and audits it. [`run_queued`] renders it, through the very code
 /// `kadi cards generate` runs.
-pub fn queue(store: &Store, actor: &crate::actor::Actor, req: &GenerateRequest) -> Result<QueuedTask> {
+pub fn queue(
+    store: &Store,
+    actor: &crate::actor::Actor,
+    req: &GenerateRequest,
+) -> Result<QueuedTask> {
     check_request(store, req)?;
-    let counts =
-        store.card_selection_counts(req.programme_uid.trim(), &req.enrollment_filter.card_filter())?;
+    let counts = store.card_selection_counts(
+        req.programme_uid.trim(),
+        &req.enrollment_filter.card_filter(),
+    )?;
     let body = serde_json::to_string(req)?;
     let task_id = store.create_task(TASK_KIND, &body)?;
     store.queue_task(&task_id, actor.as_str())?;
@@ -482,11 +488,15 @@ fn card_label(n: usize, fields: &crate::record::CardFields) -> String {
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
-    [format!("{n:04}"), name, fields.beneficiary_id.clone().unwrap_or_default()]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" · ")
+    [
+        format!("{n:04}"),
+        name,
+        fields.beneficiary_id.clone().unwrap_or_default(),
+    ]
+    .into_iter()
+    .filter(|s| !s.is_empty())
+    .collect::<Vec<_>>()
+    .join(" · ")
 }
 
 /// What a schedule with `auto_generate_cards` runs after each scheduled sync of `program_uid`:
@@ -634,8 +644,13 @@ fn plan(store: &Store, req: &GenerateRequest, template: &Template, out_dir: &Pat
     // order of the numbered files and of the cards on the sheets.
     records.sort_by_cached_key(|r| {
         let f = &r.record.fields;
-        let key = |v: &Option<String>| kadi_sqlext::normalize::kadi_normalize(v.as_deref().unwrap_or(""));
-        (key(&f.last_name), key(&f.first_name), r.record.enrollment_uid.clone())
+        let key =
+            |v: &Option<String>| kadi_sqlext::normalize::kadi_normalize(v.as_deref().unwrap_or(""));
+        (
+            key(&f.last_name),
+            key(&f.first_name),
+            r.record.enrollment_uid.clone(),
+        )
     });
     let secret = store.card_qr_secret()?;
     let before = store.rendered_cards(&req.template, req.dpi)?;

@@ -233,7 +233,9 @@ pub fn write_sheets(
     let mut written = Vec::new();
     for (n, group) in cards.chunks(CARDS_PER_SHEET).enumerate() {
         let at = n * CARDS_PER_SHEET;
-        let group_labels = labels.get(at..(at + group.len()).min(labels.len())).unwrap_or(&[]);
+        let group_labels = labels
+            .get(at..(at + group.len()).min(labels.len()))
+            .unwrap_or(&[]);
         let frame = render_labelled_sheet(group, group_labels, template, include_mpi_id)?;
         let png = encode_png(&frame, SHEET_DPI)?;
         let path = dir.join(format!("sheet-{:03}.png", n + 1));

@@ -43,16 +43,25 @@ fn worker_loop(db: &Path, stop: &AtomicBool) {
         if store.is_none() {
             match Store::open(db) {
                 Ok(s) => store = Some(s),
-                Err(e) => eprintln!("kadi: card tasks: {}", crate::output::escape_log(&format!("{e:#}"), 2000)),
+                Err(e) => eprintln!(
+                    "kadi: card tasks: {}",
+                    crate::output::escape_log(&format!("{e:#}"), 2000)
+                ),
             }
         }
         if let Some(s) = &store {
-            let pass = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_queued_tasks(s)));
+            let pass =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_queued_tasks(s)));
             match pass {
                 Ok(Ok(_)) => {}
-                Ok(Err(e)) => eprintln!("kadi: card tasks: {}", crate::output::escape_log(&format!("{e:#}"), 2000)),
+                Ok(Err(e)) => eprintln!(
+                    "kadi: card tasks: {}",
+                    crate::output::escape_log(&format!("{e:#}"), 2000)
+                ),
                 Err(_) => {
-                    eprintln!("kadi: card tasks: internal error: a pass panicked; reopening the database");
+                    eprintln!(
+                        "kadi: card tasks: internal error: a pass panicked; reopening the database"
+                    );
                     store = None;
                 }
             }

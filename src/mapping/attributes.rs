@@ -87,7 +87,11 @@ pub fn zone_level(store: &Store, program_uid: &str) -> Result<Option<u32>> {
 /// pairs). Empty text is no map; a pair without `=` is an error naming it.
 pub fn parse_value_map(text: &str) -> Result<Option<BTreeMap<String, String>>> {
     let mut map = BTreeMap::new();
-    for pair in text.split([',', '\n']).map(str::trim).filter(|p| !p.is_empty()) {
+    for pair in text
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
         let Some((from, to)) = pair.split_once('=') else {
             anyhow::bail!("value map entry '{pair}' has no '=': write CODE=VALUE, e.g. MALE=M");
         };
@@ -126,10 +130,15 @@ mod tests {
 
     #[test]
     fn value_maps_parse_from_pairs_and_refuse_a_pair_without_equals() {
-        let m = parse_value_map("MALE=M, FEMALE = F\nOTHER=U").unwrap().unwrap();
+        let m = parse_value_map("MALE=M, FEMALE = F\nOTHER=U")
+            .unwrap()
+            .unwrap();
         assert_eq!(m.get("FEMALE").map(String::as_str), Some("F"));
         assert_eq!(m.len(), 3);
         assert_eq!(parse_value_map("  ").unwrap(), None);
-        assert!(parse_value_map("MALE").unwrap_err().to_string().contains("MALE"));
+        assert!(parse_value_map("MALE")
+            .unwrap_err()
+            .to_string()
+            .contains("MALE"));
     }
 }

@@ -136,7 +136,10 @@ fn task_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
 impl CardFilter<'_> {
     /// The enrollment UIDs as the JSON array the selection's `json_each` reads.
     fn uids_json(&self) -> Result<Option<String>> {
-        Ok(self.enrollment_uids.map(serde_json::to_string).transpose()?)
+        Ok(self
+            .enrollment_uids
+            .map(serde_json::to_string)
+            .transpose()?)
     }
 }
 

@@ -221,7 +221,10 @@ pub fn preview_card_png(ctx: &Ctx, call: &mut Call) -> Reply {
 /// The template options of a preview: `template_options` or `sovereign_config` (JSON), checked
 /// as a generation checks them. Both at once is ambiguous: 400.
 fn template_options(call: &Call) -> Result<crate::cards::TemplateOptions, Reply> {
-    let given = match (call.param("template_options"), call.param("sovereign_config")) {
+    let given = match (
+        call.param("template_options"),
+        call.param("sovereign_config"),
+    ) {
         (Some(_), Some(_)) => {
             return Err(Reply::json_error(
                 400,

@@ -59,11 +59,7 @@ fn editor_page(
         Ok(l) => l,
         Err(e) => return internal_error("reading the program's attributes", &e),
     };
-    let fields: Vec<&str> = CARD_FIELDS
-        .iter()
-        .copied()
-        .chain(MPI_ONLY_FIELDS)
-        .collect();
+    let fields: Vec<&str> = CARD_FIELDS.iter().copied().chain(MPI_ONLY_FIELDS).collect();
     let (kind, text) = match &message {
         Some((k, t)) => (Some(*k), Some(t.as_str())),
         None => (None, None),

@@ -136,9 +136,18 @@ pub fn templates() -> Result<minijinja::Environment<'static>> {
         ("review.html", include_str!("../../assets/web/review.html")),
         // s10-m (print & mapping)
         ("print.html", include_str!("../../assets/web/print.html")),
-        ("print_task.html", include_str!("../../assets/web/print_task.html")),
-        ("print_sheets.html", include_str!("../../assets/web/print_sheets.html")),
-        ("mapping.html", include_str!("../../assets/web/mapping.html")),
+        (
+            "print_task.html",
+            include_str!("../../assets/web/print_task.html"),
+        ),
+        (
+            "print_sheets.html",
+            include_str!("../../assets/web/print_sheets.html"),
+        ),
+        (
+            "mapping.html",
+            include_str!("../../assets/web/mapping.html"),
+        ),
     ] {
         env.add_template(name, source)
             .with_context(|| format!("compiling template {name}"))?;
@@ -226,7 +235,9 @@ pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
         }
     }
     // s10-m (print & mapping): sheets tasks, generate-cards, tasks/{id}, the mapping editor.
-    if let Some(reply) = print::route(ctx, call, &method).or_else(|| mapping_editor::route(ctx, call, &method)) {
+    if let Some(reply) =
+        print::route(ctx, call, &method).or_else(|| mapping_editor::route(ctx, call, &method))
+    {
         return reply;
     }
     match (&method, call.path.as_str()) {

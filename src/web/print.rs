@@ -9,6 +9,7 @@
 //!
 //! The task page refreshes itself with `<meta http-equiv=refresh>` (no JavaScript needed);
 //! `kadi.js` only makes the bar move between refreshes by reading `GET /dhis2/tasks/{id}`.
+use super::front::Method;
 use super::http::{self, Reply};
 use super::pages::{error_page, render};
 use super::{api, internal_error, page, Call, Ctx};
@@ -16,7 +17,6 @@ use crate::actor::Actor;
 use crate::cards::generate::{print_dir, print_files, task_selection_counts};
 use crate::cards::{BadRequest, EnrollmentFilter, GenerateRequest, TaskView};
 use crate::store::card_data::{SelectionCounts, TaskStatus};
-use super::front::Method;
 use serde::Serialize;
 
 /// The largest generate-cards body or sheets form accepted (a search of a few thousand UIDs).
@@ -95,8 +95,9 @@ fn generate_cards(ctx: &Ctx, call: &mut Call) -> Reply {
         return Reply::json_error(400, "out_dir cannot be set through the API");
     }
     match crate::cards::queue(&ctx.store, &actor(call), &req) {
-        Ok(q) => Reply::json(202, &q)
-            .with_header("Location", &format!("/dhis2/tasks/{}", q.task_id)),
+        Ok(q) => {
+            Reply::json(202, &q).with_header("Location", &format!("/dhis2/tasks/{}", q.task_id))
+        }
         Err(e) => queue_error(&e),
     }
 }
@@ -276,7 +277,9 @@ fn task_route(ctx: &Ctx, call: &mut Call) -> Reply {
     let rest = call.path.trim_start_matches("/print/tasks/").to_string();
     match rest.split_once("/files/") {
         Some((id, name)) => task_file(ctx, call, id, name),
-        None if rest.ends_with("/sheets") => sheets_print_page(ctx, call, rest.trim_end_matches("/sheets")),
+        None if rest.ends_with("/sheets") => {
+            sheets_print_page(ctx, call, rest.trim_end_matches("/sheets"))
+        }
         None => task_page(ctx, call, &rest),
     }
 }
@@ -317,7 +320,9 @@ fn task_page(ctx: &Ctx, call: &Call, id: &str) -> Reply {
             (url.clone(), name)
         })
         .collect();
-    let (sheets, cards): (Vec<_>, Vec<_>) = files.into_iter().partition(|(_, n)| n.starts_with("sheet-"));
+    let (sheets, cards): (Vec<_>, Vec<_>) = files
+        .into_iter()
+        .partition(|(_, n)| n.starts_with("sheet-"));
     render(
         ctx,
         200,
@@ -340,7 +345,11 @@ fn sheets_print_page(ctx: &Ctx, call: &Call, id: &str) -> Reply {
         Ok(None) => return error_page(ctx, call, 404, "Not found", "There is no such print task."),
         Err(e) => return internal_error("reading a task", &e),
     };
-    let sheets: Vec<&String> = reply.files.iter().filter(|f| f.contains("/files/sheet-")).collect();
+    let sheets: Vec<&String> = reply
+        .files
+        .iter()
+        .filter(|f| f.contains("/files/sheet-"))
+        .collect();
     render(
         ctx,
         200,
@@ -362,7 +371,9 @@ fn task_file(ctx: &Ctx, call: &Call, id: &str, name: &str) -> Reply {
         Err(e) => return internal_error("listing print files", &e),
     };
     let (Some(file), Some(dir)) = (
-        listed.into_iter().find(|f| f == name && f.ends_with(".png")),
+        listed
+            .into_iter()
+            .find(|f| f == name && f.ends_with(".png")),
         print_dir(&ctx.store, &row),
     ) else {
         return error_page(ctx, call, 404, "Not found", "This task has no such file.");
