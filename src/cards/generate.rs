@@ -777,3 +777,23 @@ fn link_or_copy(source: &Path, target: &Path) -> Result<()> {
     let bytes = std::fs::read(source).with_context(|| format!("reading {}", source.display()))?;
     crate::fsx::write_atomic(target, &bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::CardFields;
+
+    #[test]
+    fn card_files_are_named_number_family_first_id_in_plain_ascii() {
+        let f = CardFields {
+            first_name: Some("Ŋoné Aïssatou".into()),
+            last_name: Some("N’Diaye".into()),
+            beneficiary_id: Some("B-003".into()),
+            ..Default::default()
+        };
+        assert_eq!(card_file_stem(1, &f), "0001-Ndiaye-None-Aissatou-B003");
+        assert_eq!(card_label(12, &f), "0012 · N’DIAYE Ŋoné Aïssatou · B-003");
+        let nameless = CardFields::default();
+        assert_eq!(card_file_stem(7, &nameless), "0007");
+    }
+}

@@ -60,8 +60,8 @@ fn json_body(call: &mut Call) -> Result<Vec<u8>, Reply> {
         if let Some(why) = super::guard::cross_site(call) {
             return Err(Reply::json_error(403, why));
         }
-    } else if let Err(refusal) = super::guard::checked_form(call, MAX_BODY) {
-        return Err(refusal);
+    } else {
+        super::guard::checked_form(call, MAX_BODY)?;
     }
     http::read_body(call.request, MAX_BODY)
         .map_err(|_| Reply::json_error(413, "request body too large"))
