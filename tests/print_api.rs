@@ -173,11 +173,38 @@ fn generate_cards_answers_202_and_the_server_runs_the_task_over_a_district_s_cli
         .iter()
         .map(|f| f.as_str().unwrap().rsplit('/').next().unwrap().to_string())
         .collect();
-    let cards: Vec<&String> = files.iter().filter(|f| !f.starts_with("sheet-")).collect();
+    let cards: Vec<&String> = files
+        .iter()
+        .filter(|f| !f.starts_with("sheet") && f.ends_with(".png"))
+        .collect();
     assert_eq!(cards.len() as i64, at_clinic, "{files:?}");
+    let sheets = files.iter().filter(|f| f.starts_with("sheet-")).count();
+    assert_eq!(sheets as i64, (at_clinic + 9) / 10);
+    // The same sheets as one PDF, one A4 page each.
+    assert!(files.contains(&"sheets.pdf".to_string()), "{files:?}");
+    let pdf = get(
+        &format!(
+            "{}/print/tasks/{}/files/sheets.pdf",
+            s.url,
+            t["task_id"].as_str().unwrap()
+        ),
+        Some(&cookie),
+    );
     assert_eq!(
-        files.iter().filter(|f| f.starts_with("sheet-")).count() as i64,
-        (at_clinic + 9) / 10
+        (pdf.status, pdf.content_type.as_str()),
+        (200, "application/pdf")
+    );
+    assert!(pdf.body.starts_with(b"%PDF-1.4") && pdf.body.ends_with(b"%%EOF\n"));
+    let pages = pdf
+        .body
+        .windows(12)
+        .filter(|w| w == b"/Type /Page ")
+        .count();
+    assert_eq!(pages, sheets);
+    assert_eq!(
+        pdf.body.windows(11).filter(|w| w == b"/Width 2480").count(),
+        sheets,
+        "each page is a 300 dpi A4 sheet"
     );
     assert!(cards[0].starts_with("0001-"), "{cards:?}");
     let family: Vec<String> = cards

@@ -160,9 +160,10 @@ fn a_sheets_task_started_from_a_search_runs_to_the_end_with_its_files() {
         );
         assert!(text.contains("Finished"), "{text}");
         let sheets = browser
-            .eval("document.querySelectorAll('#sheet-files a').length")
+            .eval("[...document.querySelectorAll('#sheet-files a')].filter(a => a.textContent.endsWith('.png')).length")
             .unwrap();
         assert_eq!(sheets.as_i64().unwrap(), (found + 9) / 10);
+        assert!(text.contains("sheets.pdf"), "{text}");
         let cards = browser
             .eval("[...document.querySelectorAll('#card-files a')].map(a => a.textContent)")
             .unwrap();

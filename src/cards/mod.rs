@@ -11,6 +11,7 @@ pub mod bench;
 pub mod frame;
 pub mod generate;
 pub mod geometry;
+pub mod pdf;
 pub mod png_out;
 pub mod qr;
 pub mod render;

@@ -220,7 +220,8 @@ pub fn sheet_html_labelled(card_srcs: &[String], labels: &[String], title: &str)
     out
 }
 
-/// Writes `sheet-NNN.png` files and `cards.html` into `dir` for cards whose PNGs are `paths`,
+/// Writes `sheet-NNN.png` files, `sheets.pdf` (the same sheets, one A4 page each) and
+/// `cards.html` into `dir` for cards whose PNGs are `paths`,
 /// with `labels[i]` printed under card `i` (none when `labels` is empty).
 pub fn write_sheets(
     cards: &[CardContent],
@@ -251,6 +252,15 @@ pub fn write_sheets(
                 .into_owned()
         })
         .collect();
+    // The same sheets as one PDF (pages read back one at a time).
+    crate::fsx::write_atomic_with(&dir.join("sheets.pdf"), |file| {
+        let mut w = std::io::BufWriter::new(file);
+        super::pdf::write_a4_pdf(&mut w, written.len(), |i| {
+            std::fs::read(&written[i]).with_context(|| format!("reading {}", written[i].display()))
+        })?;
+        std::io::Write::flush(&mut w).context("writing sheets.pdf")?;
+        Ok(())
+    })?;
     let page = dir.join("cards.html");
     crate::fsx::write_atomic(
         &page,

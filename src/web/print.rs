@@ -121,7 +121,7 @@ fn task_reply(ctx: &Ctx, id: &str) -> anyhow::Result<Option<TaskReply>> {
     };
     let files = print_files(&ctx.store, &row)?
         .into_iter()
-        .filter(|f| f.ends_with(".png"))
+        .filter(|f| f.ends_with(".png") || f.ends_with(".pdf"))
         .map(|f| format!("/print/tasks/{id}/files/{}", http::percent_encode(&f)))
         .collect();
     Ok(Some(TaskReply {
@@ -322,7 +322,7 @@ fn task_page(ctx: &Ctx, call: &Call, id: &str) -> Reply {
         .collect();
     let (sheets, cards): (Vec<_>, Vec<_>) = files
         .into_iter()
-        .partition(|(_, n)| n.starts_with("sheet-"));
+        .partition(|(_, n)| n.starts_with("sheet-") || n.ends_with(".pdf"));
     render(
         ctx,
         200,
@@ -373,13 +373,21 @@ fn task_file(ctx: &Ctx, call: &Call, id: &str, name: &str) -> Reply {
     let (Some(file), Some(dir)) = (
         listed
             .into_iter()
-            .find(|f| f == name && f.ends_with(".png")),
+            .find(|f| f == name && (f.ends_with(".png") || f.ends_with(".pdf"))),
         print_dir(&ctx.store, &row),
     ) else {
         return error_page(ctx, call, 404, "Not found", "This task has no such file.");
     };
     match std::fs::read(dir.join(&file)) {
-        Ok(bytes) => Reply::bytes("image/png", bytes).with_header(
+        Ok(bytes) => Reply::bytes(
+            if file.ends_with(".pdf") {
+                "application/pdf"
+            } else {
+                "image/png"
+            },
+            bytes,
+        )
+        .with_header(
             "Content-Disposition",
             &format!("inline; filename=\"{file}\""),
         ),
