@@ -155,7 +155,7 @@ pub fn write_a4_pdf<W: std::io::Write>(
     let xref = out.pos;
     let mut tail = format!("xref\n0 {}\n0000000000 65535 f \n", out.offsets.len() + 1);
     for o in &out.offsets {
-        let _ = write!(tail, "{o:010} 00000 n \n");
+        let _ = writeln!(tail, "{o:010} 00000 n ");
     }
     let _ = write!(
         tail,
