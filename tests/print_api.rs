@@ -167,6 +167,12 @@ fn generate_cards_answers_202_and_the_server_runs_the_task_over_a_district_s_cli
     assert_eq!(queued["estimated_cards"], at_clinic);
     let t = wait_task(&s.url, &cookie, queued["task_id"].as_str().unwrap());
     assert_eq!(t["status"], "done", "{t:#}");
+    check_print_files(&s.url, &cookie, &t, at_clinic);
+}
+
+/// The files of a finished sheets task of `cards_expected` cards: numbered cards in family-name
+/// order, the sheet PNGs, the same sheets as a PDF, and nothing the task does not list.
+fn check_print_files(base: &str, cookie: &str, t: &Value, cards_expected: i64) {
     let files: Vec<String> = t["files"]
         .as_array()
         .unwrap()
@@ -177,18 +183,18 @@ fn generate_cards_answers_202_and_the_server_runs_the_task_over_a_district_s_cli
         .iter()
         .filter(|f| !f.starts_with("sheet") && f.ends_with(".png"))
         .collect();
-    assert_eq!(cards.len() as i64, at_clinic, "{files:?}");
+    assert_eq!(cards.len() as i64, cards_expected, "{files:?}");
     let sheets = files.iter().filter(|f| f.starts_with("sheet-")).count();
-    assert_eq!(sheets as i64, (at_clinic + 9) / 10);
+    assert_eq!(sheets as i64, (cards_expected + 9) / 10);
     // The same sheets as one PDF, one A4 page each.
     assert!(files.contains(&"sheets.pdf".to_string()), "{files:?}");
     let pdf = get(
         &format!(
             "{}/print/tasks/{}/files/sheets.pdf",
-            s.url,
+            base,
             t["task_id"].as_str().unwrap()
         ),
-        Some(&cookie),
+        Some(cookie),
     );
     assert_eq!(
         (pdf.status, pdf.content_type.as_str()),
@@ -215,18 +221,18 @@ fn generate_cards_answers_202_and_the_server_runs_the_task_over_a_district_s_cli
     sorted.sort();
     assert_eq!(family, sorted, "cards are numbered in family-name order");
     let png = get(
-        &format!("{}{}", s.url, t["files"][0].as_str().unwrap()),
-        Some(&cookie),
+        &format!("{}{}", base, t["files"][0].as_str().unwrap()),
+        Some(cookie),
     );
     assert_eq!((png.status, png.content_type.as_str()), (200, "image/png"));
     // A name the task does not list is not served, whatever the path says.
     let sneaky = get(
         &format!(
             "{}/print/tasks/{}/files/..%2F..%2Fkadi.db",
-            s.url,
+            base,
             t["task_id"].as_str().unwrap()
         ),
-        Some(&cookie),
+        Some(cookie),
     );
     assert_eq!(sneaky.status, 404);
 }
