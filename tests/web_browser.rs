@@ -102,7 +102,7 @@ fn staff_log_in_with_a_real_browser_sync_and_log_out() {
     browser.click("form.picker button[type=submit]");
     browser.wait_for("the card in another template", "!window.__kadi_old");
     assert!(
-        browser.path().ends_with("?template=emerald"),
+        browser.path().ends_with("?template=emerald&dpi=300"),
         "{}",
         browser.path()
     );

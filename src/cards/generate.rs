@@ -15,7 +15,9 @@ use super::render::{render_frame, CardContent, RenderOptions};
 use super::sheet;
 use super::template::{Template, TemplateOptions};
 use super::{geometry, png_out};
-use crate::store::card_data::{CardFilter, RenderedCard, TaskKind, TaskRow, TaskStatus};
+use crate::store::card_data::{
+    CardFilter, RenderedCard, SelectionCounts, TaskKind, TaskRow, TaskStatus,
+};
 use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
@@ -47,6 +49,22 @@ pub struct EnrollmentFilter {
     /// `ACTIVE`, `COMPLETED` or `CANCELLED`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enrollment_status: Option<String>,
+    /// Only these enrollments (kadi's addition: the page prints "the current search result").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrollment_uids: Option<Vec<String>>,
+}
+
+impl EnrollmentFilter {
+    /// The store's view of this filter.
+    pub fn card_filter(&self) -> CardFilter<'_> {
+        CardFilter {
+            enrollment_date_from: self.enrollment_date_from.as_deref(),
+            enrollment_date_to: self.enrollment_date_to.as_deref(),
+            org_unit: self.org_unit.as_deref(),
+            enrollment_status: self.enrollment_status.as_deref(),
+            enrollment_uids: self.enrollment_uids.as_deref(),
+        }
+    }
 }
 
 /// The generate-cards request body.
@@ -68,8 +86,13 @@ pub struct GenerateRequest {
     /// Which enrollments.
     #[serde(default)]
     pub enrollment_filter: EnrollmentFilter,
-    /// Template options (`sovereign`'s parameters).
-    #[serde(default, skip_serializing_if = "is_default_options")]
+    /// Template options (`sovereign`'s parameters; the API reference's `sovereign_config` is the
+    /// same object under its own name).
+    #[serde(
+        default,
+        alias = "sovereign_config",
+        skip_serializing_if = "is_default_options"
+    )]
     pub template_options: TemplateOptions,
     /// Where the PNGs go; default `cards/<template>-<dpi>/` beside the database.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -235,35 +258,245 @@ fn check_date(what: &str, v: &Option<String>) -> Result<()> {
     Ok(())
 }
 
+/// A generate-cards request the caller got wrong (unknown program or template, bad dpi, date or
+/// template option): the API answers it with a 4xx, the CLI with its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRequest(pub String);
+
+impl std::fmt::Display for BadRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadRequest {}
+
+fn bad(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(BadRequest(e.to_string()))
+}
+
+/// Checks a request before any task exists: a known program, template, dpi, options and dates.
+/// Returns the template with its options applied.
+pub fn check_request(store: &Store, req: &GenerateRequest) -> Result<Template> {
+    geometry::check_dpi(req.dpi).map_err(|e| bad(format!("{e:#}")))?;
+    let template = Template::named(&req.template)
+        .and_then(|t| t.with_options(&req.template_options))
+        .map_err(|e| bad(format!("{e:#}")))?;
+    let f = &req.enrollment_filter;
+    check_date("enrollment_date_from", &f.enrollment_date_from).map_err(bad)?;
+    check_date("enrollment_date_to", &f.enrollment_date_to).map_err(bad)?;
+    let program = req.programme_uid.trim();
+    if program.is_empty() {
+        return Err(bad("programme_uid is required"));
+    }
+    let known = store.card_programs()?;
+    if !known.iter().any(|(uid, _)| uid == program) {
+        let list = known
+            .iter()
+            .map(|(uid, name)| match name {
+                Some(n) => format!("{uid} ({n})"),
+                None => uid.clone(),
+            })
+            .collect::<Vec<_>>();
+        return Err(bad(format!(
+            "unknown program {program}; known programs: {}",
+            if list.is_empty() {
+                "none yet (sync a program first: `kadi sync --program UID`)".to_string()
+            } else {
+                list.join(", ")
+            }
+        )));
+    }
+    Ok(template)
+}
+
 /// Generates the cards of `req` as a task (new, or the unfinished one with the same request),
 /// calling `progress` after every batch with the task as the page sees it.
 pub fn generate(
     store: &Store,
     req: &GenerateRequest,
-    mut progress: impl FnMut(&TaskView),
+    progress: impl FnMut(&TaskView),
 ) -> Result<GenerateReport> {
-    let started = Instant::now();
-    geometry::check_dpi(req.dpi)?;
-    let template = Template::named(&req.template)?.with_options(&req.template_options)?;
-    let f = &req.enrollment_filter;
-    check_date("enrollment_date_from", &f.enrollment_date_from)?;
-    check_date("enrollment_date_to", &f.enrollment_date_to)?;
-    if req.programme_uid.trim().is_empty() {
-        bail!("programme_uid is required");
-    }
+    let template = check_request(store, req)?;
     let body = serde_json::to_string(req)?;
     let task_id = match store.unfinished_task(TASK_KIND, &body)? {
         Some(t) => t.id,
         None => store.create_task(TASK_KIND, &body)?,
     };
-    let result = run(store, req, &template, &task_id, started, &mut progress);
+    generate_task(store, req, &template, &task_id, progress)
+}
+
+/// Runs (or resumes) task `task_id` for `req`; a failure is recorded on the task.
+fn generate_task(
+    store: &Store,
+    req: &GenerateRequest,
+    template: &Template,
+    task_id: &str,
+    mut progress: impl FnMut(&TaskView),
+) -> Result<GenerateReport> {
+    let started = Instant::now();
+    let result = run(store, req, template, task_id, started, &mut progress);
     if let Err(e) = &result {
-        store.fail_task(&task_id, &format!("{e:#}"))?;
-        if let Some(t) = store.task(&task_id)? {
+        store.fail_task(task_id, &format!("{e:#}"))?;
+        if let Some(t) = store.task(task_id)? {
             progress(&TaskView::from_row(&t));
         }
     }
     result
+}
+
+/// What `POST /dhis2/generate-cards` answers: the queued task and how many cards it covers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuedTask {
+    /// Task ID, for `GET /dhis2/tasks/{id}`.
+    pub task_id: String,
+    /// `pending` until the worker starts it.
+    pub status: TaskStatus,
+    /// Cards the filter selects now.
+    pub estimated_cards: i64,
+}
+
+/// Queues a generation for the card task worker of `kadi serve` (the page's sheets and
+/// `POST /dhis2/generate-cards`): checks the request, counts its cards, records a `pending` task
+/// queued by `actor` and audits it. [`run_queued`] renders it, through the very code
+/// `kadi cards generate` runs.
+pub fn queue(
+    store: &Store,
+    actor: &crate::actor::Actor,
+    req: &GenerateRequest,
+) -> Result<QueuedTask> {
+    check_request(store, req)?;
+    let counts = store.card_selection_counts(
+        req.programme_uid.trim(),
+        &req.enrollment_filter.card_filter(),
+    )?;
+    let body = serde_json::to_string(req)?;
+    let task_id = store.create_task(TASK_KIND, &body)?;
+    store.queue_task(&task_id, actor.as_str())?;
+    store.audit(
+        actor.as_str(),
+        "cards.generate.queued",
+        Some(&task_id),
+        None,
+        Some(&body),
+    )?;
+    Ok(QueuedTask {
+        task_id,
+        status: TaskStatus::Pending,
+        estimated_cards: counts.cards,
+    })
+}
+
+/// Runs one queued task to its end (or resumes it after a restart). A request that no longer
+/// passes its checks (the program was removed) fails the task with the reason.
+pub fn run_queued(store: &Store, task: &TaskRow) -> Result<GenerateReport> {
+    let parsed = serde_json::from_str::<GenerateRequest>(task.body_json.as_deref().unwrap_or(""))
+        .context("the task's request is unreadable");
+    let checked = parsed.and_then(|req| check_request(store, &req).map(|t| (req, t)));
+    match checked {
+        Ok((req, template)) => generate_task(store, &req, &template, &task.id, |_| {}),
+        Err(e) => {
+            store.fail_task(&task.id, &format!("{e:#}"))?;
+            Err(e)
+        }
+    }
+}
+
+/// The MPI counts of a task's selection (`GET /dhis2/tasks/{id}`): how many of its cards carry
+/// an MPI ID now.
+pub fn task_selection_counts(store: &Store, task: &TaskRow) -> Result<Option<SelectionCounts>> {
+    let Some(req) = task
+        .body_json
+        .as_deref()
+        .and_then(|b| serde_json::from_str::<GenerateRequest>(b).ok())
+    else {
+        return Ok(None);
+    };
+    Ok(Some(store.card_selection_counts(
+        req.programme_uid.trim(),
+        &req.enrollment_filter.card_filter(),
+    )?))
+}
+
+/// Where a sheets task writes its print files: `print-<task>/` in its output directory.
+pub fn print_dir(store: &Store, task: &TaskRow) -> Option<PathBuf> {
+    let req: GenerateRequest = serde_json::from_str(task.body_json.as_deref()?).ok()?;
+    req.sheets
+        .then(|| out_dir_for(store, &req).join(format!("print-{}", task.id)))
+}
+
+/// The files of a finished sheets task, sorted: `sheet-NNN.png`, `cards.html` and the numbered
+/// card PNGs (`0001-Sow-Fatou-B003.png`).
+pub fn print_files(store: &Store, task: &TaskRow) -> Result<Vec<String>> {
+    let Some(dir) = print_dir(store, task) else {
+        return Ok(Vec::new());
+    };
+    if task.status != TaskStatus::Done || !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// `0001-Sow-Fatou-B003`: number, family name, first name, beneficiary ID (accents folded,
+/// ASCII letters and digits only), so a file list reads like the class register.
+pub fn card_file_stem(n: usize, fields: &crate::record::CardFields) -> String {
+    let word = |v: &Option<String>| -> String {
+        kadi_sqlext::normalize::kadi_normalize(v.as_deref().unwrap_or(""))
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                let w: String = w.chars().filter(char::is_ascii_alphanumeric).collect();
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            })
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join("-")
+    };
+    let id: String = fields
+        .beneficiary_id
+        .as_deref()
+        .unwrap_or("")
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    [
+        format!("{n:04}"),
+        word(&fields.last_name),
+        word(&fields.first_name),
+        id,
+    ]
+    .into_iter()
+    .filter(|p| !p.is_empty())
+    .collect::<Vec<_>>()
+    .join("-")
+}
+
+/// The label printed under card `n` of a sheet: `0001 · SOW Fatou · B-003`.
+fn card_label(n: usize, fields: &crate::record::CardFields) -> String {
+    let last = fields.last_name.as_deref().unwrap_or("").to_uppercase();
+    let name = [last.as_str(), fields.first_name.as_deref().unwrap_or("")]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    [
+        format!("{n:04}"),
+        name,
+        fields.beneficiary_id.clone().unwrap_or_default(),
+    ]
+    .into_iter()
+    .filter(|s| !s.is_empty())
+    .collect::<Vec<_>>()
+    .join(" · ")
 }
 
 /// What a schedule with `auto_generate_cards` runs after each scheduled sync of `program_uid`:
@@ -367,7 +600,8 @@ fn run(
         report_progress(progress)?;
     }
     let (sheets, html) = if req.sheets {
-        let (sheets, page) = write_sheets(req, template, &out_dir, &plan, &failures)?;
+        let dir = out_dir.join(format!("print-{task_id}"));
+        let (sheets, page) = write_sheets(req, template, &dir, &plan, &failures)?;
         (sheets, Some(page))
     } else {
         (Vec::new(), None)
@@ -404,14 +638,20 @@ struct Plan {
 /// Reads the records of the request and decides which cards need rendering: those new, whose
 /// content changed, or whose PNG is missing or incomplete.
 fn plan(store: &Store, req: &GenerateRequest, template: &Template, out_dir: &Path) -> Result<Plan> {
-    let f = &req.enrollment_filter;
-    let filter = CardFilter {
-        enrollment_date_from: f.enrollment_date_from.as_deref(),
-        enrollment_date_to: f.enrollment_date_to.as_deref(),
-        org_unit: f.org_unit.as_deref(),
-        enrollment_status: f.enrollment_status.as_deref(),
-    };
-    let records = store.cards_to_generate(&req.programme_uid, &filter)?;
+    let mut records =
+        store.cards_to_generate(&req.programme_uid, &req.enrollment_filter.card_filter())?;
+    // Family name, then first name (accents and case folded), as staff look people up: the
+    // order of the numbered files and of the cards on the sheets.
+    records.sort_by_cached_key(|r| {
+        let f = &r.record.fields;
+        let key =
+            |v: &Option<String>| kadi_sqlext::normalize::kadi_normalize(v.as_deref().unwrap_or(""));
+        (
+            key(&f.last_name),
+            key(&f.first_name),
+            r.record.enrollment_uid.clone(),
+        )
+    });
     let secret = store.card_qr_secret()?;
     let before = store.rendered_cards(&req.template, req.dpi)?;
     let mut todo = Vec::new();
@@ -482,34 +722,78 @@ fn render_one(
     }))
 }
 
-/// Writes the A4 sheets of every card that did not fail; returns the sheet paths and the page
-/// that prints them.
+/// Writes the print files of every card that did not fail into `dir`: the cards as numbered
+/// PNGs in name order (`0001-Sow-Fatou-B003.png`, a hard link to the rendered card where the
+/// file system allows, else a copy), the A4 sheets in the same order with each card's number and
+/// name under it, and the page that prints them. Returns the sheet paths and the page.
 fn write_sheets(
     req: &GenerateRequest,
     template: &Template,
-    out_dir: &Path,
+    dir: &Path,
     plan: &Plan,
     failures: &[CardFailure],
 ) -> Result<(Vec<String>, String)> {
+    crate::fsx::create_dir_private(dir)?;
     let failed: std::collections::HashSet<&str> =
         failures.iter().map(|f| f.enrollment_uid.as_str()).collect();
-    let printable: Vec<&(CardContent, PathBuf)> = plan
+    let mut contents = Vec::new();
+    let mut named = Vec::new();
+    let mut labels = Vec::new();
+    let printable = plan
         .all
         .iter()
         .zip(&plan.records)
-        .filter(|(_, r)| !failed.contains(r.record.enrollment_uid.as_str()))
-        .map(|(a, _)| a)
-        .collect();
-    let contents: Vec<CardContent> = printable.iter().map(|(c, _)| c.clone()).collect();
+        .filter(|(_, r)| !failed.contains(r.record.enrollment_uid.as_str()));
+    for (n, ((content, path), r)) in printable.enumerate() {
+        let fields = &r.record.fields;
+        let target = dir.join(format!("{}.png", card_file_stem(n + 1, fields)));
+        link_or_copy(path, &target)?;
+        contents.push(content.clone());
+        named.push(target);
+        labels.push(card_label(n + 1, fields));
+    }
     let (written, page) = sheet::write_sheets(
         &contents,
-        &printable.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>(),
+        &named,
+        &labels,
         template,
         req.include_mpi_id,
-        out_dir,
+        dir,
     )?;
     Ok((
         written.iter().map(|p| p.display().to_string()).collect(),
         page.display().to_string(),
     ))
+}
+
+/// Puts the rendered card at `target`: a hard link (no copy of the bytes), else an atomic copy.
+fn link_or_copy(source: &Path, target: &Path) -> Result<()> {
+    if target.exists() {
+        std::fs::remove_file(target).with_context(|| format!("replacing {}", target.display()))?;
+    }
+    if std::fs::hard_link(source, target).is_ok() {
+        return Ok(());
+    }
+    let bytes = std::fs::read(source).with_context(|| format!("reading {}", source.display()))?;
+    crate::fsx::write_atomic(target, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::CardFields;
+
+    #[test]
+    fn card_files_are_named_number_family_first_id_in_plain_ascii() {
+        let f = CardFields {
+            first_name: Some("Ŋoné Aïssatou".into()),
+            last_name: Some("N’Diaye".into()),
+            beneficiary_id: Some("B-003".into()),
+            ..Default::default()
+        };
+        assert_eq!(card_file_stem(1, &f), "0001-Ndiaye-None-Aissatou-B003");
+        assert_eq!(card_label(12, &f), "0012 · N’DIAYE Ŋoné Aïssatou · B-003");
+        let nameless = CardFields::default();
+        assert_eq!(card_file_stem(7, &nameless), "0007");
+    }
 }

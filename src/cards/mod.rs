@@ -11,6 +11,7 @@ pub mod bench;
 pub mod frame;
 pub mod generate;
 pub mod geometry;
+pub mod pdf;
 pub mod png_out;
 pub mod qr;
 pub mod render;
@@ -20,7 +21,8 @@ pub mod template_check;
 pub mod text;
 
 pub use generate::{
-    generate, task_view, EnrollmentFilter, GenerateReport, GenerateRequest, TaskView,
+    generate, queue, run_queued, task_view, BadRequest, EnrollmentFilter, GenerateReport,
+    GenerateRequest, QueuedTask, TaskView,
 };
 pub use render::{CardContent, RenderOptions};
 pub use template::{template_names, Template, TemplateOptions};
@@ -79,7 +81,25 @@ pub fn preview_png(
     template: &str,
     dpi: u32,
 ) -> Result<Vec<u8>> {
-    let template = Template::named(template)?;
+    preview_png_with(
+        store,
+        enrollment_uid,
+        template,
+        &TemplateOptions::default(),
+        dpi,
+    )
+}
+
+/// [`preview_png`] with template options (`template_options` or the API reference's
+/// `sovereign_config`: colours, font scale, how many attributes).
+pub fn preview_png_with(
+    store: &Store,
+    enrollment_uid: &str,
+    template: &str,
+    options: &TemplateOptions,
+    dpi: u32,
+) -> Result<Vec<u8>> {
+    let template = Template::named(template)?.with_options(options)?;
     geometry::check_dpi(dpi)?;
     let record = store
         .card_record(enrollment_uid)?

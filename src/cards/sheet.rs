@@ -45,6 +45,19 @@ pub fn render_sheet(
     template: &Template,
     include_mpi_id: bool,
 ) -> Result<Frame> {
+    render_labelled_sheet(cards, &[], template, include_mpi_id)
+}
+
+/// [`render_sheet`] with a label printed under each card (`labels[i]` under card `i`, in the
+/// 3 mm gap between rows, or the bottom margin for the last row): the number and name that let
+/// staff hand each cut card to the right person. Cut marks stay at the card edges; the labels
+/// keep 2 mm clear of them.
+pub fn render_labelled_sheet(
+    cards: &[CardContent],
+    labels: &[String],
+    template: &Template,
+    include_mpi_id: bool,
+) -> Result<Frame> {
     let dpi = SHEET_DPI;
     let (w, h) = (mm_to_px(A4_MM.0, dpi) as u32, mm_to_px(A4_MM.1, dpi) as u32);
     let mut sheet = Frame::new(w, h, Rgb888::WHITE);
@@ -87,6 +100,9 @@ pub fn render_sheet(
                 mark,
             );
         }
+        if let Some(label) = labels.get(i).filter(|l| !l.is_empty()) {
+            draw_label(&mut sheet, label, px, py + ch as i32, cw as i32)?;
+        }
         // Horizontal marks left and right of the grid for this card's top and bottom edges.
         for ey in [py, py + ch as i32 - thick as i32] {
             let _ = sheet.fill_solid(
@@ -103,6 +119,32 @@ pub fn render_sheet(
         }
     }
     Ok(sheet)
+}
+
+/// Draws one card's label under it (2.6 mm high, 2 mm in from each edge, dark grey).
+fn draw_label(sheet: &mut Frame, label: &str, x: i32, y: i32, card_w: i32) -> Result<()> {
+    use super::text::{draw_text, Align, Face, PxBox, TextStyle};
+    let inset = mm_to_px(2.0, SHEET_DPI);
+    let style = TextStyle {
+        face: Face::Regular,
+        max_px: mm_to_px(2.2, SHEET_DPI) as u32,
+        min_px: mm_to_px(1.6, SHEET_DPI) as u32,
+        max_lines: 1,
+        align: Align::Center,
+        ink: Rgb888::new(0x22, 0x22, 0x22),
+    };
+    draw_text(
+        sheet,
+        label,
+        &style,
+        PxBox {
+            x: x + inset,
+            y: y + mm_to_px(0.2, SHEET_DPI),
+            w: card_w - 2 * inset,
+            h: mm_to_px(2.6, SHEET_DPI),
+        },
+    )?;
+    Ok(())
 }
 
 /// Renders one A4 sheet of up to ten cards as PNG bytes (300 dpi in pHYs).
@@ -124,6 +166,11 @@ fn escape(s: &str) -> String {
 /// A printable HTML page placing `card_srcs` (image URLs or relative paths), ten per A4 page, in
 /// millimetres, with cut marks; print it at 100 % ("actual size") on any office printer.
 pub fn sheet_html(card_srcs: &[String], title: &str) -> String {
+    sheet_html_labelled(card_srcs, &[], title)
+}
+
+/// [`sheet_html`] with a label (number and name) under each card, as on the PNG sheets.
+pub fn sheet_html_labelled(card_srcs: &[String], labels: &[String], title: &str) -> String {
     let mut out = String::new();
     out.push_str("<!doctype html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\"><title>");
     out.push_str(&escape(title));
@@ -133,11 +180,12 @@ pub fn sheet_html(card_srcs: &[String], title: &str) -> String {
          .card {{ position: absolute; width: {CARD_W_MM}mm; height: {CARD_H_MM}mm; }}\n\
          .card img {{ width: {CARD_W_MM}mm; height: {CARD_H_MM}mm; display: block; }}\n\
          .mark {{ position: absolute; background: #282828; }}\n\
+         .label {{ position: absolute; width: {CARD_W_MM}mm; height: 2.6mm; font: 2.2mm/2.6mm sans-serif; text-align: center; color: #222; white-space: nowrap; overflow: hidden; }}\n\
          @media screen {{ body {{ background: #ddd; }} .sheet {{ background: #fff; margin: 8mm auto; box-shadow: 0 1mm 4mm #0004; }} }}\n\
          </style></head><body>\n",
         A4_MM.0, A4_MM.1
     ));
-    for page in card_srcs.chunks(CARDS_PER_SHEET) {
+    for (p, page) in card_srcs.chunks(CARDS_PER_SHEET).enumerate() {
         out.push_str("<section class=\"sheet\">\n");
         let (gx0, gy0) = slot_mm(0);
         let (lx, ly) = slot_mm(CARDS_PER_SHEET - 1);
@@ -148,6 +196,13 @@ pub fn sheet_html(card_srcs: &[String], title: &str) -> String {
                 "<div class=\"card\" style=\"left:{x:.2}mm;top:{y:.2}mm\"><img src=\"{}\" alt=\"carte\"></div>\n",
                 escape(src)
             ));
+            if let Some(label) = labels.get(p * CARDS_PER_SHEET + i) {
+                out.push_str(&format!(
+                    "<div class=\"label\" style=\"left:{x:.2}mm;top:{:.2}mm\">{}</div>\n",
+                    y + CARD_H_MM + 0.2,
+                    escape(label)
+                ));
+            }
             for ex in [x, x + CARD_W_MM - 0.25] {
                 for top in [gy0 - 5.0, gy1 + 1.0] {
                     out.push_str(&format!("<div class=\"mark\" style=\"left:{ex:.2}mm;top:{top:.2}mm;width:0.25mm;height:4mm\"></div>\n"));
@@ -165,17 +220,25 @@ pub fn sheet_html(card_srcs: &[String], title: &str) -> String {
     out
 }
 
-/// Writes `sheet-NNN.png` files and `cards.html` into `dir` for cards whose PNGs are `paths`.
+/// Writes `sheet-NNN.png` files, `sheets.pdf` (the same sheets, one A4 page each) and
+/// `cards.html` into `dir` for cards whose PNGs are `paths`,
+/// with `labels[i]` printed under card `i` (none when `labels` is empty).
 pub fn write_sheets(
     cards: &[CardContent],
     paths: &[PathBuf],
+    labels: &[String],
     template: &Template,
     include_mpi_id: bool,
     dir: &Path,
 ) -> Result<(Vec<PathBuf>, PathBuf)> {
     let mut written = Vec::new();
     for (n, group) in cards.chunks(CARDS_PER_SHEET).enumerate() {
-        let png = render_sheet_png(group, template, include_mpi_id)?;
+        let at = n * CARDS_PER_SHEET;
+        let group_labels = labels
+            .get(at..(at + group.len()).min(labels.len()))
+            .unwrap_or(&[]);
+        let frame = render_labelled_sheet(group, group_labels, template, include_mpi_id)?;
+        let png = encode_png(&frame, SHEET_DPI)?;
         let path = dir.join(format!("sheet-{:03}.png", n + 1));
         crate::fsx::write_atomic(&path, &png)?;
         written.push(path);
@@ -189,10 +252,19 @@ pub fn write_sheets(
                 .into_owned()
         })
         .collect();
+    // The same sheets as one PDF (pages read back one at a time).
+    crate::fsx::write_atomic_with(&dir.join("sheets.pdf"), |file| {
+        let mut w = std::io::BufWriter::new(file);
+        super::pdf::write_a4_pdf(&mut w, written.len(), |i| {
+            std::fs::read(&written[i]).with_context(|| format!("reading {}", written[i].display()))
+        })?;
+        std::io::Write::flush(&mut w).context("writing sheets.pdf")?;
+        Ok(())
+    })?;
     let page = dir.join("cards.html");
     crate::fsx::write_atomic(
         &page,
-        sheet_html(&srcs, &format!("Cartes {}", template.name)).as_bytes(),
+        sheet_html_labelled(&srcs, labels, &format!("Cartes {}", template.name)).as_bytes(),
     )?;
     Ok((written, page))
 }

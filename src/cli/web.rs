@@ -100,6 +100,9 @@ impl ServeArgs {
                 Box::new(kadi::jobs::cards_after_sync),
             )?)
         };
+        // Sheets and generate-cards tasks queued by the page and the API run here, with or
+        // without the sync scheduler; unfinished ones from a previous run resume now.
+        let card_tasks = kadi::jobs::CardTaskWorker::spawn(db)?;
         let url = running.url();
         let report = serde_json::json!({
             "url": url,
@@ -129,6 +132,7 @@ impl ServeArgs {
         if let Some(s) = scheduler {
             s.stop(std::time::Duration::from_secs(5));
         }
+        card_tasks.stop();
         result
     }
 }

@@ -2,7 +2,10 @@
 //! identities, make cards" is a job: `sync` pulls and maps, `mpi` resolves, `cards` renders, and
 //! none of them calls the others. Every caller (`kadi sync`, the scheduler of `kadi serve`, the
 //! page's "Sync now", `kadi demo`) goes through here, so each run has the same steps.
+pub mod card_tasks;
 pub mod schedule;
+
+pub use card_tasks::{run_queued_tasks, CardTaskWorker};
 
 pub use schedule::{
     apply_schedule, schedule_program, scheduler_loop, scheduler_loop_with, scheduler_tick,

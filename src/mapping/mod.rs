@@ -9,6 +9,8 @@
 //! that cannot be a phone number is kept as typed. Called by `sync` (each page, and after
 //! `map set`) and by the web page.
 
+pub mod attributes;
+
 use crate::actor::Actor;
 use crate::record::{CardFields, CardRecord, CARD_FIELDS};
 use crate::store::mapping_data::{MappingRow, StoredAttribute, StoredOrgUnit};

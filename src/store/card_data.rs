@@ -20,10 +20,40 @@ pub struct CardFilter<'a> {
     pub enrollment_date_from: Option<&'a str>,
     /// Enrollment date on or before.
     pub enrollment_date_to: Option<&'a str>,
-    /// Org unit UID of the enrollment (or the mapped `org_unit` card field).
+    /// Org unit UID: the enrollment's org unit is this one or any of its descendants (a
+    /// district selects its clinics, through the org unit paths sync stored), or the mapped
+    /// `org_unit` card field names it.
     pub org_unit: Option<&'a str>,
     /// DHIS2 enrollment status (`ACTIVE`, `COMPLETED`, `CANCELLED`).
     pub enrollment_status: Option<&'a str>,
+    /// Only these enrollments (a search result the page turned into a selection).
+    pub enrollment_uids: Option<&'a [String]>,
+}
+
+/// The WHERE clause of a card selection over `card_records c`, `enrollments e` and
+/// `mpi_links l`; parameters ?1 program, ?2..?5 the filter's dates, org unit and status, ?6 a JSON
+/// array of enrollment UIDs. One text for the generation, its estimate and its MPI counts.
+const SELECTION: &str = "FROM card_records c
+             LEFT JOIN mpi_links l ON l.enrollment_uid = c.enrollment_uid
+             LEFT JOIN enrollments e ON e.uid = c.enrollment_uid
+             WHERE c.program_uid = ?1
+               AND (?2 IS NULL OR coalesce(json_extract(c.fields_json, '$.enrollment_date'), substr(e.enrolled_at, 1, 10)) >= ?2)
+               AND (?3 IS NULL OR coalesce(json_extract(c.fields_json, '$.enrollment_date'), substr(e.enrolled_at, 1, 10)) <= ?3)
+               AND (?4 IS NULL OR e.org_unit_uid = ?4 OR json_extract(c.fields_json, '$.org_unit') = ?4
+                    OR EXISTS (SELECT 1 FROM org_units o WHERE o.uid = e.org_unit_uid
+                               AND instr(o.path || '/', '/' || ?4 || '/') > 0))
+               AND (?5 IS NULL OR upper(e.status) = upper(?5))
+               AND (?6 IS NULL OR c.enrollment_uid IN (SELECT value FROM json_each(?6)))";
+
+/// How many cards a selection holds, and how many of them have an MPI ID.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SelectionCounts {
+    /// Card records selected.
+    pub cards: i64,
+    /// Of them, resolved to an MPI identity (the MPI ID prints on the card).
+    pub with_mpi_id: i64,
+    /// Of them, not resolved yet (the card prints "—" and its QR carries the enrollment).
+    pub without_mpi_id: i64,
 }
 
 /// One rendered card as recorded in `cards`.
@@ -103,6 +133,16 @@ fn task_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
     })
 }
 
+impl CardFilter<'_> {
+    /// The enrollment UIDs as the JSON array the selection's `json_each` reads.
+    fn uids_json(&self) -> Result<Option<String>> {
+        Ok(self
+            .enrollment_uids
+            .map(serde_json::to_string)
+            .transpose()?)
+    }
+}
+
 const TASK_COLUMNS: &str =
     "id, kind, status, total, done, body_json, error, started_at, finished_at, created_at";
 
@@ -132,25 +172,19 @@ impl Store {
         program_uid: &str,
         filter: &CardFilter<'_>,
     ) -> Result<Vec<ResolvedCard>> {
-        let mut stmt = self.conn().prepare(
+        let mut stmt = self.conn().prepare(&format!(
             "SELECT c.enrollment_uid, c.tracked_entity_uid, c.program_uid, c.fields_json, l.mpi_id
-             FROM card_records c
-             LEFT JOIN mpi_links l ON l.enrollment_uid = c.enrollment_uid
-             LEFT JOIN enrollments e ON e.uid = c.enrollment_uid
-             WHERE c.program_uid = ?1
-               AND (?2 IS NULL OR coalesce(json_extract(c.fields_json, '$.enrollment_date'), substr(e.enrolled_at, 1, 10)) >= ?2)
-               AND (?3 IS NULL OR coalesce(json_extract(c.fields_json, '$.enrollment_date'), substr(e.enrolled_at, 1, 10)) <= ?3)
-               AND (?4 IS NULL OR e.org_unit_uid = ?4 OR json_extract(c.fields_json, '$.org_unit') = ?4)
-               AND (?5 IS NULL OR upper(e.status) = upper(?5))
-             ORDER BY c.enrollment_uid",
-        )?;
+             {SELECTION} ORDER BY c.enrollment_uid"
+        ))?;
+        let uids = filter.uids_json()?;
         let rows = stmt.query_map(
             params![
                 program_uid,
                 filter.enrollment_date_from,
                 filter.enrollment_date_to,
                 filter.org_unit,
-                filter.enrollment_status
+                filter.enrollment_status,
+                uids
             ],
             |r| {
                 Ok((
@@ -178,6 +212,68 @@ impl Store {
             });
         }
         Ok(out)
+    }
+
+    /// How many cards `filter` selects in `program_uid`, and how many have an MPI ID (the
+    /// estimate of `POST /dhis2/generate-cards` and the MPI counts of its task).
+    pub fn card_selection_counts(
+        &self,
+        program_uid: &str,
+        filter: &CardFilter<'_>,
+    ) -> Result<SelectionCounts> {
+        let (cards, with_mpi_id): (i64, i64) = self.conn().query_row(
+            &format!("SELECT count(*), count(l.mpi_id) {SELECTION}"),
+            params![
+                program_uid,
+                filter.enrollment_date_from,
+                filter.enrollment_date_to,
+                filter.org_unit,
+                filter.enrollment_status,
+                filter.uids_json()?
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(SelectionCounts {
+            cards,
+            with_mpi_id,
+            without_mpi_id: cards - with_mpi_id,
+        })
+    }
+
+    /// Programs this box knows: synced metadata or card records (UID and name when known),
+    /// sorted by UID. An unknown program given to a card command is an error listing these.
+    pub fn card_programs(&self) -> Result<Vec<(String, Option<String>)>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT uid, max(name) FROM (
+               SELECT uid, name FROM programs
+               UNION ALL SELECT DISTINCT program_uid, NULL FROM card_records)
+             GROUP BY uid ORDER BY uid",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Marks a task as queued by `actor` for the card task worker of `kadi serve`.
+    pub fn queue_task(&self, id: &str, actor: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE tasks SET queued_by = ?2 WHERE id = ?1",
+            params![id, actor],
+        )?;
+        Ok(())
+    }
+
+    /// Queued tasks still to run (`pending`, or `generating` when a server was killed), oldest
+    /// first: what the card task worker picks up.
+    pub fn queued_tasks(&self) -> Result<Vec<TaskRow>> {
+        let mut stmt = self.conn().prepare(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE queued_by IS NOT NULL AND status IN (?1, ?2)
+             ORDER BY created_at, rowid"
+        ))?;
+        let rows = stmt.query_map(
+            params![TaskStatus::Pending, TaskStatus::Generating],
+            task_from_row,
+        )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Content hashes and paths of the cards already rendered with `template` at `dpi`.
@@ -232,13 +328,15 @@ impl Store {
     }
 
     /// The newest unfinished (`pending` or `generating`) task of `kind` for exactly this request:
-    /// what a re-run after a kill continues.
+    /// what a re-run after a kill continues. Tasks queued for `kadi serve`'s worker are its own
+    /// (the worker resumes them), never a command's.
     pub fn unfinished_task(&self, kind: TaskKind, body_json: &str) -> Result<Option<TaskRow>> {
         Ok(self
             .conn()
             .query_row(
                 &format!(
                     "SELECT {TASK_COLUMNS} FROM tasks WHERE kind = ?1 AND body_json = ?2 AND status IN (?3, ?4)
+                       AND queued_by IS NULL
                      ORDER BY created_at DESC, rowid DESC LIMIT 1"
                 ),
                 params![kind, body_json, TaskStatus::Pending, TaskStatus::Generating],

@@ -38,6 +38,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v10.sql"),
     // API tokens; the DHIS2 connection's programme and creation time (s10-a).
     include_str!("schema_v11.sql"),
+    // Card tasks queued for `kadi serve`'s worker (`tasks.queued_by`).
+    include_str!("schema_v12.sql"),
 ];
 
 /// The schema version this build expects.

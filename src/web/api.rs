@@ -178,8 +178,11 @@ pub fn session(_ctx: &Ctx, call: &mut Call) -> Reply {
     )
 }
 
-/// `GET /dhis2/preview-card-png?enrollment_id=…&template=pulse&dpi=300`: the card as PNG.
-/// 400 (JSON) for a missing enrollment_id or a bad template/dpi, 404 for an unknown enrollment.
+/// `GET /dhis2/preview-card-png?enrollment_id=…&template=pulse&dpi=300`: the card as PNG, with
+/// optional template options as JSON in `template_options` or `sovereign_config` (the same
+/// object: `accent_hex`, `bg_hex`, `bg_deep_hex`, `font_scale`, `max_attrs`).
+/// 400 (JSON) for a missing enrollment_id or a bad template/dpi/options, 404 for an unknown
+/// enrollment.
 pub fn preview_card_png(ctx: &Ctx, call: &mut Call) -> Reply {
     let Some(enrollment_id) = call.param("enrollment_id").filter(|e| !e.is_empty()) else {
         return Reply::json_error(400, "enrollment_id is required");
@@ -200,13 +203,41 @@ pub fn preview_card_png(ctx: &Ctx, call: &mut Call) -> Reply {
         Some(Ok(d)) if PREVIEW_DPIS.contains(&d) => d,
         Some(_) => return Reply::json_error(400, "dpi must be 300, 450 or 600"),
     };
+    let options = match template_options(call) {
+        Ok(o) => o,
+        Err(refusal) => return refusal,
+    };
     match ctx.store.card_record(enrollment_id) {
         Ok(Some(_)) => {}
         Ok(None) => return Reply::json_error(404, "no card record for this enrollment_id"),
         Err(e) => return internal_error("reading a card record", &e),
     }
-    match crate::cards::preview_png(&ctx.store, enrollment_id, template, dpi) {
+    match crate::cards::preview_png_with(&ctx.store, enrollment_id, template, &options, dpi) {
         Ok(png) => Reply::bytes("image/png", png),
         Err(e) => internal_error("rendering the card", &e),
     }
+}
+
+/// The template options of a preview: `template_options` or `sovereign_config` (JSON), checked
+/// as a generation checks them. Both at once is ambiguous: 400.
+fn template_options(call: &Call) -> Result<crate::cards::TemplateOptions, Reply> {
+    let given = match (
+        call.param("template_options"),
+        call.param("sovereign_config"),
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(Reply::json_error(
+                400,
+                "give template_options or sovereign_config, not both",
+            ))
+        }
+        (Some(j), None) | (None, Some(j)) => j,
+        (None, None) => return Ok(Default::default()),
+    };
+    let options: crate::cards::TemplateOptions = serde_json::from_str(given)
+        .map_err(|e| Reply::json_error(400, &format!("template options: {e}")))?;
+    crate::cards::Template::named(DEFAULT_TEMPLATE)
+        .and_then(|t| t.with_options(&options))
+        .map_err(|e| Reply::json_error(400, &format!("template options: {e:#}")))?;
+    Ok(options)
 }

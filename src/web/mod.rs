@@ -23,7 +23,9 @@ pub mod dhis2_api;
 pub mod front;
 pub mod guard;
 pub mod http;
+pub mod mapping_editor;
 pub mod pages;
+pub mod print;
 pub mod review;
 pub mod staff;
 pub mod tokens;
@@ -143,6 +145,20 @@ pub fn templates() -> Result<minijinja::Environment<'static>> {
         ("card.html", include_str!("../../assets/web/card.html")),
         ("error.html", include_str!("../../assets/web/error.html")),
         ("review.html", include_str!("../../assets/web/review.html")),
+        // s10-m (print & mapping)
+        ("print.html", include_str!("../../assets/web/print.html")),
+        (
+            "print_task.html",
+            include_str!("../../assets/web/print_task.html"),
+        ),
+        (
+            "print_sheets.html",
+            include_str!("../../assets/web/print_sheets.html"),
+        ),
+        (
+            "mapping.html",
+            include_str!("../../assets/web/mapping.html"),
+        ),
     ] {
         env.add_template(name, source)
             .with_context(|| format!("compiling template {name}"))?;
@@ -237,8 +253,11 @@ pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
     }
     // s10-a: /dhis2/config, test-connection, preview-enrollments, assign-codes, sync-schedule
     // and the admin pages for the DHIS2 connection, sync schedule and sync history.
-    if let Some(reply) =
-        dhis2_api::route(ctx, call, &method).or_else(|| admin_pages::route(ctx, call, &method))
+    // s10-m (print & mapping): sheets tasks, generate-cards, tasks/{id}, the mapping editor.
+    if let Some(reply) = dhis2_api::route(ctx, call, &method)
+        .or_else(|| admin_pages::route(ctx, call, &method))
+        .or_else(|| print::route(ctx, call, &method))
+        .or_else(|| mapping_editor::route(ctx, call, &method))
     {
         return reply;
     }

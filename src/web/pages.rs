@@ -391,10 +391,22 @@ pub fn card(ctx: &Ctx, call: &mut Call) -> Reply {
         .filter(|t| templates.iter().any(|k| k == t))
         .map(str::to_string)
         .unwrap_or_else(|| super::api::DEFAULT_TEMPLATE.to_string());
+    // s10-m: the resolution of the preview (shown at true size whatever it is).
+    let dpi = call
+        .param("dpi")
+        .and_then(|d| d.parse::<u32>().ok())
+        .filter(|d| super::api::PREVIEW_DPIS.contains(d))
+        .unwrap_or(300);
+    // s10-m: org units by name, never a raw UID where the store knows the name.
+    let units = crate::mapping::OrgUnitIndex::load(&ctx.store).unwrap_or_default();
     let fields: Vec<FieldLine> = CARD_FIELDS
         .iter()
         .filter_map(|f| {
             let value = record.record.fields.get(f)?;
+            let value = match *f {
+                "org_unit" | "health_center" | "zone" => units.name(value).unwrap_or(value),
+                _ => value,
+            };
             Some(FieldLine {
                 label: field_label(f),
                 value: value.to_string(),
@@ -414,12 +426,16 @@ pub fn card(ctx: &Ctx, call: &mut Call) -> Reply {
         minijinja::context! {
             staff => call.staff, status => status, card => card, fields => fields,
             templates => templates, template => template, csrf => call.csrf_token(),
+            dpi => dpi, dpis => super::api::PREVIEW_DPIS,
         },
     )
 }
 
 /// `first_name` -> `First name`.
 fn field_label(field: &str) -> String {
+    if field == "org_unit" {
+        return "Org unit".to_string();
+    }
     let spaced = field.replace('_', " ").replace(" id", " ID");
     let mut chars = spaced.chars();
     match chars.next() {
