@@ -17,12 +17,16 @@
 //! clocks; the login throttle lives in the database.
 pub mod api;
 pub mod auth;
+pub mod desk;
+pub mod find;
 pub mod front;
 pub mod guard;
 pub mod http;
 pub mod pages;
 pub mod review;
 pub mod staff;
+pub mod staff_admin;
+pub mod when;
 
 use crate::store::web_data::StaffMember;
 use crate::store::Store;
@@ -132,11 +136,16 @@ pub fn templates() -> Result<minijinja::Environment<'static>> {
         ("card.html", include_str!("../../assets/web/card.html")),
         ("error.html", include_str!("../../assets/web/error.html")),
         ("review.html", include_str!("../../assets/web/review.html")),
+        // s10-f (find & review): print step, staff accounts, audit log.
+        ("print.html", include_str!("../../assets/web/print.html")),
+        ("staff.html", include_str!("../../assets/web/staff.html")),
+        ("audit.html", include_str!("../../assets/web/audit.html")),
     ] {
         env.add_template(name, source)
             .with_context(|| format!("compiling template {name}"))?;
     }
     env.add_filter("urlencode", |s: String| http::percent_encode(&s));
+    when::add_filters(&mut env);
     env.add_global("version", crate::VERSION);
     Ok(env)
 }
@@ -162,6 +171,7 @@ pub fn start(config: &ServeConfig) -> Result<Running> {
             crate::output::escape_log(p, 100)
         );
     }
+    when::load(&Store::open(&config.db)?);
     let mut handlers: Vec<front::Handler> = Vec::new();
     for _ in 0..config.threads.max(1) {
         let ctx = Ctx {
@@ -218,6 +228,10 @@ pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
             return refusal;
         }
     }
+    // s10-f (find & review): list, print step, review queue, staff and audit admin pages.
+    if let Some(reply) = desk::route(ctx, call, &method) {
+        return reply;
+    }
     match (&method, call.path.as_str()) {
         (Method::Get, "/healthz") => api::healthz(ctx, call),
         (Method::Get, "/static/kadi.css") => {
@@ -230,21 +244,16 @@ pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
         (Method::Post, "/login") => pages::login_submit(ctx, call),
         (Method::Post, "/logout") => pages::logout(ctx, call),
         (Method::Get, "/") => page(ctx, call, |_, _| Reply::redirect("/beneficiaries")),
-        (Method::Get, "/beneficiaries") => page(ctx, call, pages::beneficiaries),
         (Method::Get, p) if p.starts_with("/beneficiaries/") => page(ctx, call, pages::card),
         (Method::Post, "/sync-now") => page(ctx, call, pages::sync_now),
-        (Method::Get, "/review") => page(ctx, call, review::page),
-        (Method::Post, "/review/decide") => page(ctx, call, review::decide),
-        (Method::Get, "/api/review") => api(ctx, call, review::api_list),
         (Method::Get, "/api/beneficiaries") => api(ctx, call, api::beneficiaries),
         (Method::Get, "/api/status") => api(ctx, call, api::status),
         (Method::Get, "/api/session") => api(ctx, call, api::session),
         (Method::Get, "/dhis2/preview-card-png") => api(ctx, call, api::preview_card_png),
         (
             _,
-            "/healthz" | "/login" | "/logout" | "/beneficiaries" | "/api/beneficiaries"
-            | "/api/status" | "/api/session" | "/sync-now" | "/review" | "/review/decide"
-            | "/api/review",
+            "/healthz" | "/login" | "/logout" | "/api/beneficiaries" | "/api/status"
+            | "/api/session" | "/sync-now",
         )
         | (_, "/dhis2/preview-card-png") => Reply::json_error(405, "method not allowed"),
         (_, p) if p.starts_with("/api/") || p.starts_with("/dhis2/") => {
