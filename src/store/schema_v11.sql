@@ -23,16 +23,20 @@ CREATE TABLE search_records (
 CREATE INDEX search_records_sort ON search_records(sort_key, enrollment_uid);
 
 -- Records whose terms must be (re)computed: written, relinked to another MPI ID, or new.
+-- The triggers test before inserting instead of `INSERT OR IGNORE`: an upsert that fires them
+-- (`ON CONFLICT DO UPDATE`) imposes its own conflict handling on the trigger's statements.
 CREATE TABLE search_stale (
     enrollment_uid TEXT PRIMARY KEY
 ) WITHOUT ROWID;
 
 CREATE TRIGGER search_card_inserted AFTER INSERT ON card_records BEGIN
-    INSERT OR IGNORE INTO search_stale(enrollment_uid) VALUES (new.enrollment_uid);
+    INSERT INTO search_stale(enrollment_uid) SELECT new.enrollment_uid
+        WHERE NOT EXISTS (SELECT 1 FROM search_stale WHERE enrollment_uid = new.enrollment_uid);
 END;
 CREATE TRIGGER search_card_updated AFTER UPDATE OF fields_json ON card_records
 WHEN old.fields_json IS NOT new.fields_json BEGIN
-    INSERT OR IGNORE INTO search_stale(enrollment_uid) VALUES (new.enrollment_uid);
+    INSERT INTO search_stale(enrollment_uid) SELECT new.enrollment_uid
+        WHERE NOT EXISTS (SELECT 1 FROM search_stale WHERE enrollment_uid = new.enrollment_uid);
 END;
 CREATE TRIGGER search_card_deleted AFTER DELETE ON card_records BEGIN
     DELETE FROM search_terms WHERE enrollment_uid = old.enrollment_uid;
@@ -41,14 +45,17 @@ CREATE TRIGGER search_card_deleted AFTER DELETE ON card_records BEGIN
 END;
 -- The MPI ID is a search term too: a new or moved link marks its record.
 CREATE TRIGGER search_link_inserted AFTER INSERT ON mpi_links BEGIN
-    INSERT OR IGNORE INTO search_stale(enrollment_uid) VALUES (new.enrollment_uid);
+    INSERT INTO search_stale(enrollment_uid) SELECT new.enrollment_uid
+        WHERE NOT EXISTS (SELECT 1 FROM search_stale WHERE enrollment_uid = new.enrollment_uid);
 END;
 CREATE TRIGGER search_link_updated AFTER UPDATE OF mpi_id ON mpi_links
 WHEN old.mpi_id IS NOT new.mpi_id BEGIN
-    INSERT OR IGNORE INTO search_stale(enrollment_uid) VALUES (new.enrollment_uid);
+    INSERT INTO search_stale(enrollment_uid) SELECT new.enrollment_uid
+        WHERE NOT EXISTS (SELECT 1 FROM search_stale WHERE enrollment_uid = new.enrollment_uid);
 END;
 CREATE TRIGGER search_link_deleted AFTER DELETE ON mpi_links BEGIN
-    INSERT OR IGNORE INTO search_stale(enrollment_uid) VALUES (old.enrollment_uid);
+    INSERT INTO search_stale(enrollment_uid) SELECT old.enrollment_uid
+        WHERE NOT EXISTS (SELECT 1 FROM search_stale WHERE enrollment_uid = old.enrollment_uid);
 END;
 
 INSERT OR IGNORE INTO search_stale(enrollment_uid) SELECT enrollment_uid FROM card_records;

@@ -547,6 +547,29 @@ mod tests {
     }
 
     #[test]
+    fn upserts_that_mark_a_record_twice_before_a_search_do_not_fail() {
+        let (_d, s) = store_with(&[("Awa", "Diop", "B-001", None)]);
+        let mut rec = s.card_record("en000000000").unwrap().unwrap().record;
+        for name in ["Aïssatou", "Astou"] {
+            rec.fields.first_name = Some(name.into());
+            assert!(s.upsert_card_record(&rec).unwrap());
+        }
+        s.conn()
+            .execute("INSERT INTO mpi_identities(mpi_id, created_at, updated_at) VALUES ('M1', 'x', 'x'), ('M2', 'x', 'x')", [])
+            .unwrap();
+        for m in ["M1", "M2"] {
+            s.mpi_set_link(
+                "en000000000",
+                m,
+                None,
+                crate::store::mpi_data::LinkMethod::Human,
+            )
+            .unwrap();
+        }
+        assert_eq!(names(&s, "astou m2"), ["Astou Diop"]);
+    }
+
+    #[test]
     fn identities_group_their_records_and_carry_the_review_badge() {
         let (_d, s) = store_with(&[
             ("Fatou", "Sow", "B-001", None),

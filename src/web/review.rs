@@ -179,10 +179,15 @@ fn screen(ctx: &Ctx, call: &Call, status: u16, error: Option<(&str, String)>) ->
         .status_counts()
         .ok()
         .map(super::api::WebStatus::from);
-    let (error_for, error) = match error {
-        Some((target, message)) => (Some(target.to_string()), Some(message)),
-        None => (None, None),
-    };
+    let target = error.as_ref().map(|(t, _)| *t);
+    let error_item = target
+        .and_then(|t| t.strip_prefix("item-"))
+        .and_then(|id| id.parse::<i64>().ok());
+    let error_unmerge = target
+        .and_then(|t| t.strip_prefix("unmerge-"))
+        .map(str::to_string);
+    let error_merge = target == Some("merge");
+    let error = error.map(|(_, message)| message);
     render(
         ctx,
         status,
@@ -190,7 +195,8 @@ fn screen(ctx: &Ctx, call: &Call, status: u16, error: Option<(&str, String)>) ->
         minijinja::context! {
             staff => call.staff, status => status_line, items => rows, csrf => call.csrf_token(),
             decided => call.param("decided"), done => call.param("done"), merges => merges,
-            error_for => error_for, error => error,
+            error => error, error_item => error_item, error_merge => error_merge,
+            error_unmerge => error_unmerge,
         },
     )
 }
