@@ -15,12 +15,16 @@ CREATE TABLE search_terms (
 ) WITHOUT ROWID;
 CREATE INDEX search_terms_enrollment ON search_terms(enrollment_uid);
 
--- The order of the list (folded last name, then first name) for each indexed record.
+-- The order of the list (folded last name, then first name) and the person (the MPI ID, or `~`
+-- and the enrollment UID of a record not resolved yet) of each indexed record: the page groups
+-- and orders people without reading the links or the records' JSON.
 CREATE TABLE search_records (
     enrollment_uid TEXT PRIMARY KEY,
-    sort_key       TEXT NOT NULL
+    sort_key       TEXT NOT NULL,
+    group_key      TEXT NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX search_records_sort ON search_records(sort_key, enrollment_uid);
+CREATE INDEX search_records_sort ON search_records(sort_key, enrollment_uid, group_key);
+CREATE INDEX search_records_group ON search_records(group_key);
 
 -- Records whose terms must be (re)computed: written, relinked to another MPI ID, or new.
 -- The triggers test before inserting instead of `INSERT OR IGNORE`: an upsert that fires them

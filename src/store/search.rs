@@ -4,9 +4,10 @@
 //! its first and last name folded by `kadi_normalize` (case and every accent of every script,
 //! through Unicode decomposition: `Ndèye` = `ndeye`, `Ismaïla` = `ismaila`), its beneficiary ID,
 //! national ID, enrollment UID and MPI ID compacted (folded, without dashes or spaces: `B-003` =
-//! `b003`, `SN-DKR-26-AB…` = `sndkr26ab…`) and its phone number as E.164 digits. A query matches a
-//! record when every word of it starts one of the record's terms (so `Sow Fatou` finds Fatou Sow),
-//! or the whole query compacted starts one (`SN DKR 26 …`), or the query read as a phone number of
+//! `b003`, `SN-DKR-26-AB…` = `sndkr26ab…`) and its phone number as E.164 digits, these two kinds
+//! marked with a leading `#` so name words never match an ID. A query matches a record when every
+//! word of it starts one of the record's name words (so `Sow Fatou` finds Fatou Sow), or the whole
+//! query compacted starts one of its IDs (`SN DKR 26 …`, `B-01`), or the query read as a phone number of
 //! the box's country is the record's number (`77 123 45 67`, `0771234567`, `00221…`, `+221…`).
 //! Every lookup is a prefix range of one B-tree; no query reads the records' JSON.
 //!
@@ -35,6 +36,13 @@ const REFRESH_BATCH: usize = 5_000;
 /// Above this code point a character ends a prefix range: any term starting with the prefix is
 /// below `prefix + U+10FFFF` in SQLite's binary (UTF-8 byte) order.
 const PREFIX_END: char = '\u{10FFFF}';
+
+/// What starts the terms of IDs and phone numbers: name words never match an ID (`s` for Sow
+/// must not match every `SN-DKR-…` MPI ID), and `kadi_normalize` never writes it.
+const ID_MARK: char = '#';
+
+/// Query words at least this long are intersected as prefix ranges; shorter ones only filter.
+const MIN_INTERSECTED_CHARS: usize = 3;
 
 /// Words shorter than this do not start a phone lookup (a national number has at least 7).
 const MIN_PHONE_DIGITS: usize = 7;
@@ -69,7 +77,7 @@ pub struct IdentitySearch {
 pub struct SearchQuery {
     /// Folded words; a record must have a term starting with each.
     pub words: Vec<String>,
-    /// The whole query compacted (only when it has more than one word: otherwise it is `words`).
+    /// The whole query compacted, looked up among the IDs.
     pub compact: Option<String>,
     /// The query read as a phone number of the box's country, as E.164 digits.
     pub phone: Option<String>,
@@ -86,7 +94,7 @@ impl SearchQuery {
             .filter(|w| !w.is_empty())
             .map(str::to_string)
             .collect();
-        let compact = (words.len() > 1).then(|| words.concat());
+        let compact = Some(words.concat()).filter(|c| !c.is_empty());
         let digits = text.chars().filter(char::is_ascii_digit).count();
         let phone = (digits >= MIN_PHONE_DIGITS)
             .then(|| kadi_sqlext::mapping::normalize_phone(text, country_code))
@@ -119,18 +127,43 @@ impl SearchQuery {
             args.push(p.to_string());
             args.push(format!("{p}{PREFIX_END}"));
         };
-        let mut words = Vec::new();
-        for w in &self.words {
-            prefix(&mut words, &mut args, w);
-        }
+        // Words of three letters or more are intersected (each side a prefix range of the
+        // index); shorter words, which start a good part of every term, only filter the result
+        // through each record's own few terms. When all words are short, the longest drives.
+        let mut words: Vec<&String> = self.words.iter().collect();
+        words.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
         if !words.is_empty() {
-            sql.push(words.join(" INTERSECT "));
+            let n_long = words
+                .iter()
+                .take_while(|w| w.chars().count() >= MIN_INTERSECTED_CHARS)
+                .count()
+                .max(1);
+            let (long, short) = words.split_at(n_long);
+            let mut sides = Vec::new();
+            for w in long {
+                prefix(&mut sides, &mut args, w);
+            }
+            let mut q = format!(
+                "SELECT b.enrollment_uid FROM ({}) b WHERE 1",
+                sides.join(" INTERSECT ")
+            );
+            for w in short {
+                let n = args.len();
+                q.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM search_terms u WHERE u.enrollment_uid = b.enrollment_uid AND u.term >= ?{} AND u.term < ?{})",
+                    n + 1,
+                    n + 2
+                ));
+                args.push(w.to_string());
+                args.push(format!("{w}{PREFIX_END}"));
+            }
+            sql.push(q);
         }
         if let Some(c) = &self.compact {
-            prefix(&mut sql, &mut args, c);
+            prefix(&mut sql, &mut args, &format!("{ID_MARK}{c}"));
         }
         if let Some(p) = &self.phone {
-            args.push(p.clone());
+            args.push(format!("{ID_MARK}{p}"));
             sql.push(format!(
                 "SELECT enrollment_uid FROM search_terms WHERE term = ?{}",
                 args.len()
@@ -140,7 +173,6 @@ impl SearchQuery {
             // Only punctuation: nothing to look for, no one found.
             return ("SELECT NULL WHERE 0".into(), args);
         }
-        // INTERSECT and UNION bind left to right: the words' intersection comes first.
         (sql.join(" UNION "), args)
     }
 }
@@ -169,21 +201,22 @@ pub fn record_terms(
                 .map(str::to_string),
         );
     }
-    for id in [&fields.beneficiary_id, &fields.national_id]
+    let mut ids: Vec<String> = [&fields.beneficiary_id, &fields.national_id]
         .into_iter()
         .flatten()
-    {
-        terms.push(compact(id));
-    }
-    terms.push(compact(enrollment_uid));
-    if let Some(m) = mpi_id {
-        terms.push(compact(m));
-    }
+        .map(|id| compact(id))
+        .chain(std::iter::once(compact(enrollment_uid)))
+        .chain(mpi_id.map(compact))
+        .collect();
     if let Some(phone) = &fields.phone_number {
-        let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
-        terms.push(digits);
+        ids.push(phone.chars().filter(char::is_ascii_digit).collect());
     }
     terms.retain(|t| !t.is_empty());
+    terms.extend(
+        ids.into_iter()
+            .filter(|t| !t.is_empty())
+            .map(|t| format!("{ID_MARK}{t}")),
+    );
     terms.sort();
     terms.dedup();
     terms
@@ -286,11 +319,16 @@ impl Store {
         for term in record_terms(uid, &fields, mpi_id) {
             insert.execute(params![term, uid])?;
         }
+        let group = match mpi_id {
+            Some(m) => m.to_string(),
+            None => format!("~{uid}"),
+        };
         c.prepare_cached(
-            "INSERT INTO search_records(enrollment_uid, sort_key) VALUES (?1, ?2)
-             ON CONFLICT(enrollment_uid) DO UPDATE SET sort_key = excluded.sort_key",
+            "INSERT INTO search_records(enrollment_uid, sort_key, group_key) VALUES (?1, ?2, ?3)
+             ON CONFLICT(enrollment_uid) DO UPDATE SET sort_key = excluded.sort_key,
+               group_key = excluded.group_key",
         )?
-        .execute(params![uid, sort_key(&fields)])?;
+        .execute(params![uid, sort_key(&fields), group])?;
         Ok(())
     }
 
@@ -360,34 +398,12 @@ impl Store {
     ) -> Result<IdentitySearch> {
         self.refresh_search_index()?;
         let page_size = page_size.clamp(1, 200);
-        let (cte, args) = Self::matches_cte(query);
-        // A record without an identity is a group of its own, keyed by its UID ('~' sorts apart).
-        let groups_cte = format!(
-            "{cte}, g(gkey, k) AS (SELECT coalesce(l.mpi_id, '~' || m.uid), min(s.sort_key)
-               FROM m JOIN search_records s ON s.enrollment_uid = m.uid
-               LEFT JOIN mpi_links l ON l.enrollment_uid = m.uid GROUP BY 1)"
-        );
-        let (total, matched): (i64, i64) = self.conn().query_row(
-            &format!("{groups_cte} SELECT (SELECT count(*) FROM g), (SELECT count(*) FROM m)"),
-            rusqlite::params_from_iter(&args),
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let total = total.max(0) as u64;
-        let (pages, page, offset) = paging(total, page, page_size);
-        let n = args.len();
-        let keys: Vec<String> = {
-            let mut stmt = self.conn().prepare(&format!(
-                "{groups_cte} SELECT gkey FROM g ORDER BY k, gkey LIMIT ?{} OFFSET ?{}",
-                n + 1,
-                n + 2
-            ))?;
-            let mut values: Vec<rusqlite::types::Value> =
-                args.into_iter().map(Into::into).collect();
-            values.push((page_size as i64).into());
-            values.push(offset.into());
-            let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| r.get(0))?;
-            rows.collect::<rusqlite::Result<_>>()?
+        let (total, matched, keys) = if query.is_empty() {
+            self.everyone_page(page, page_size)?
+        } else {
+            self.matched_groups_page(query, page, page_size)?
         };
+        let (pages, page, _) = paging(total, page, page_size);
         let mut groups = Vec::with_capacity(keys.len());
         for key in keys {
             groups.push(self.identity_group(&key)?);
@@ -396,10 +412,74 @@ impl Store {
             page,
             page_size,
             total,
-            matched_records: matched.max(0) as u64,
+            matched_records: matched,
             pages,
             groups,
         })
+    }
+
+    /// (people, records, group keys of the page) for a query that matched something: the matched
+    /// records grouped by person, each person placed by their first record in the list order.
+    fn matched_groups_page(
+        &self,
+        query: &SearchQuery,
+        page: u32,
+        page_size: u32,
+    ) -> Result<(u64, u64, Vec<String>)> {
+        let (cte, args) = Self::matches_cte(query);
+        let groups_cte = format!(
+            "{cte}, g(gkey, k) AS (SELECT s.group_key, min(s.sort_key)
+               FROM m JOIN search_records s ON s.enrollment_uid = m.uid GROUP BY s.group_key)"
+        );
+        let (total, matched): (i64, i64) = self.conn().query_row(
+            &format!("{groups_cte} SELECT (SELECT count(*) FROM g), (SELECT count(*) FROM m)"),
+            rusqlite::params_from_iter(&args),
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let total = total.max(0) as u64;
+        let (_, _, offset) = paging(total, page, page_size);
+        let n = args.len();
+        let mut stmt = self.conn().prepare(&format!(
+            "{groups_cte} SELECT gkey FROM g ORDER BY k, gkey LIMIT ?{} OFFSET ?{}",
+            n + 1,
+            n + 2
+        ))?;
+        let mut values: Vec<rusqlite::types::Value> = args.into_iter().map(Into::into).collect();
+        values.push((page_size as i64).into());
+        values.push(offset.into());
+        let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| r.get(0))?;
+        let keys = rows.collect::<rusqlite::Result<_>>()?;
+        Ok((total, matched.max(0) as u64, keys))
+    }
+
+    /// (people, records, group keys of the page) for the blank query: everyone. Walks the list
+    /// order's index and keeps each person at their first record, so page 1 reads a few dozen
+    /// index entries instead of grouping every record of the box.
+    fn everyone_page(&self, page: u32, page_size: u32) -> Result<(u64, u64, Vec<String>)> {
+        let (total, records): (i64, i64) = self.conn().query_row(
+            "SELECT (SELECT count(DISTINCT group_key) FROM search_records), (SELECT count(*) FROM search_records)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let total = total.max(0) as u64;
+        let (_, _, offset) = paging(total, page, page_size);
+        let (skip, want) = (offset as usize, page_size as usize);
+        let mut seen = std::collections::HashSet::new();
+        let mut keys = Vec::with_capacity(want);
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT group_key FROM search_records ORDER BY sort_key, enrollment_uid",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let key: String = row.get(0)?;
+            if seen.insert(key.clone()) && seen.len() > skip {
+                keys.push(key);
+                if keys.len() == want {
+                    break;
+                }
+            }
+        }
+        Ok((total, records.max(0) as u64, keys))
     }
 
     /// The records of one group key (an MPI ID, or `~` and an enrollment UID).
@@ -503,6 +583,8 @@ mod tests {
         assert_eq!(names(&s, "Sow Fatou"), ["Fatou Sow"]);
         assert_eq!(names(&s, "fat so"), ["Fatou Sow"]);
         assert!(names(&s, "Sow Ndèye").is_empty());
+        // A one-letter word matches names only, never the start of an ID (`en…`, `sn-dkr…`).
+        assert!(names(&s, "fatou e").is_empty());
         for phone in [
             "+221 77 123 45 67",
             "771234567",
@@ -566,7 +648,8 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(names(&s, "astou m2"), ["Astou Diop"]);
+        assert_eq!(names(&s, "astou"), ["Astou Diop"]);
+        assert_eq!(names(&s, "m2"), ["Astou Diop"]);
     }
 
     #[test]
@@ -597,6 +680,17 @@ mod tests {
             "Awa Sow sorts first"
         );
         assert!(all.groups[0].pending_review);
+        // Everyone (blank query), one person per page, placed by their first record.
+        let p1 = s
+            .search_identities(&SearchQuery::parse("", "221"), 1, 1)
+            .unwrap();
+        let p2 = s
+            .search_identities(&SearchQuery::parse("", "221"), 2, 1)
+            .unwrap();
+        assert_eq!((p1.total, p1.pages, p1.matched_records), (2, 2, 4));
+        assert_eq!(p1.groups[0].mpi_id.as_deref(), Some("M2"));
+        assert_eq!(p2.groups[0].mpi_id.as_deref(), Some("M1"));
+        assert_eq!(p2.groups[0].records.len(), 3);
         assert!(s.pending_review_of("en000000003").unwrap());
         assert!(!s.pending_review_of("en000000001").unwrap());
     }
