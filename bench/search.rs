@@ -79,7 +79,7 @@ fn fill(db: &std::path::Path, n: usize) -> anyhow::Result<()> {
                 "first_name": rng.pick(FIRST), "last_name": rng.pick(LAST),
                 "beneficiary_id": format!("B-{i:06}"),
                 "date_of_birth": format!("19{:02}-{:02}-{:02}", 50 + rng.next() % 50, 1 + rng.next() % 12, 1 + rng.next() % 28),
-                "gender": if rng.next() % 2 == 0 { "F" } else { "M" },
+                "gender": if rng.next().is_multiple_of(2) { "F" } else { "M" },
                 "phone_number": format!("+22177{:07}", i),
                 "health_center": "Centre de Santé Médina",
             });
