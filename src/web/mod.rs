@@ -1,6 +1,7 @@
 //! The local web page and JSON API: staff login, beneficiaries, card preview and
-//! print, and the Oomus-CampaignID-shaped `/dhis2/...` endpoints, the review screen
-//! ([`review`]; later: DHIS2 settings, send).
+//! print, and the Oomus-CampaignID-shaped `/dhis2/...` endpoints, the staff desk ([`desk`]: the
+//! list grouped by person [`find`], the review screen [`review`], staff and audit admin pages
+//! [`staff_admin`], times in local words [`when`]); later: DHIS2 settings, send.
 //!
 //! Shape: kadi's own bounded HTTP/1.1 front ([`front`]) reads complete requests under deadlines
 //! and size limits and hands them to a few worker threads, each with its own [`Store`]
