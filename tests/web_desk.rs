@@ -500,6 +500,25 @@ fn the_staff_desk_finds_reviews_warns_before_printing_and_is_administered() {
     reviews_pairs(&mut browser, &s.url, &b.db);
     manages_staff(&mut browser, &s.url, &b.db);
     reads_the_audit_log(&mut browser, &s.url, &b.db);
+    // The JSON API finds the same people (one row per record) and says how many records the
+    // last sync received.
+    let cookie = login(&s.url, "awa", "4321");
+    let by_phone = get(
+        &format!("{}/api/beneficiaries?q=0771234567", s.url),
+        Some(&cookie),
+    )
+    .json();
+    assert_eq!(by_phone["total"], 1, "{by_phone}");
+    assert_eq!(by_phone["rows"][0]["fields"]["beneficiary_id"], "B-101");
+    let by_name = get(
+        &format!("{}/api/beneficiaries?q=SOW%20fatou", s.url),
+        Some(&cookie),
+    )
+    .json();
+    // Fatou Sow twice and Fatoumata Sow (`fatou` starts her name too), whatever the order.
+    assert_eq!(by_name["total"], 3, "{by_name}");
+    let status = get(&format!("{}/api/status", s.url), Some(&cookie)).json();
+    assert_eq!(status["last_sync_records"], 1234);
     // A staff-role account gets 403 on the admin pages (and sees no admin links).
     browser.eval("window.__kadi_old = true");
     browser.click("form[action='/logout'] button");

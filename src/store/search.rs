@@ -596,6 +596,15 @@ mod tests {
         }
         assert!(names(&s, "77 123 45 68").is_empty());
         assert_eq!(names(&s, "b-003"), ["Fatou Sow"]);
+        // A national ID as written on the card, with or without its spaces.
+        s.conn()
+            .execute(
+                "UPDATE card_records SET fields_json = json_set(fields_json, '$.national_id', '1 751 1990 01234') WHERE enrollment_uid = 'en000000003'",
+                [],
+            )
+            .unwrap();
+        assert_eq!(names(&s, "1751199001234"), ["Thérèse Ndiaye"]);
+        assert_eq!(names(&s, "1 751 1990 01234"), ["Thérèse Ndiaye"]);
         assert_eq!(names(&s, "B 003"), ["Fatou Sow"]);
         assert_eq!(names(&s, "%").len(), 0);
         assert_eq!(names(&s, "").len(), 4);
