@@ -325,6 +325,32 @@ fn reviews_pairs(browser: &mut Browser, base: &str, db: &std::path::Path) {
     );
     assert_eq!(count(db, "SELECT count(DISTINCT mpi_id) FROM mpi_links l JOIN card_records c USING (enrollment_uid) WHERE c.fields_json LIKE '%Kouyat%'"), 2);
     assert_eq!(count(db, "SELECT count(*) FROM audit_log WHERE actor = 'awa' AND action = 'mpi.unmerge' AND after_json LIKE '%twins, not one person%'"), 1);
+    // Merge by hand (two MPI IDs and the reason), back at desktop width.
+    browser.viewport(Browser::DESKTOP);
+    let mpi_of = |id: &str| -> String {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .query_row(
+                &format!("SELECT l.mpi_id FROM mpi_links l JOIN card_records c USING (enrollment_uid) WHERE c.fields_json LIKE '%{id}%'"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let (keep, merged) = (mpi_of("B-201"), mpi_of("B-202"));
+    browser.type_into("#keep", &keep.to_lowercase());
+    browser.type_into("#merge-id", &merged);
+    browser.type_into("#merge-reason", "one woman, two registrations");
+    browser.eval("window.__kadi_old = true");
+    browser.click("#merge button[type=submit]");
+    browser.wait_for("the merge answer", "!window.__kadi_old");
+    assert!(
+        browser.text().contains("Merged. You can undo it below."),
+        "{}",
+        browser.text()
+    );
+    assert_eq!(mpi_of("B-202"), keep);
+    assert_eq!(count(db, "SELECT count(*) FROM audit_log WHERE actor = 'awa' AND action = 'mpi.merge' AND after_json LIKE '%one woman, two registrations%'"), 1);
 }
 
 fn warns_before_printing(browser: &mut Browser, base: &str, pending_uid: &str, clear_uid: &str) {
