@@ -325,7 +325,10 @@ fn reviews_pairs(browser: &mut Browser, base: &str, db: &std::path::Path) {
     );
     assert_eq!(count(db, "SELECT count(DISTINCT mpi_id) FROM mpi_links l JOIN card_records c USING (enrollment_uid) WHERE c.fields_json LIKE '%Kouyat%'"), 2);
     assert_eq!(count(db, "SELECT count(*) FROM audit_log WHERE actor = 'awa' AND action = 'mpi.unmerge' AND after_json LIKE '%twins, not one person%'"), 1);
-    // Merge by hand (two MPI IDs and the reason), back at desktop width.
+}
+
+/// Merge by hand on the review page: two MPI IDs (any case) and the reason.
+fn merges_by_hand(browser: &mut Browser, db: &std::path::Path) {
     browser.viewport(Browser::DESKTOP);
     let mpi_of = |id: &str| -> String {
         rusqlite::Connection::open(db)
@@ -524,6 +527,7 @@ fn the_staff_desk_finds_reviews_warns_before_printing_and_is_administered() {
         .unwrap();
     warns_before_printing(&mut browser, &s.url, &pending, &clear);
     reviews_pairs(&mut browser, &s.url, &b.db);
+    merges_by_hand(&mut browser, &b.db);
     manages_staff(&mut browser, &s.url, &b.db);
     reads_the_audit_log(&mut browser, &s.url, &b.db);
     // The JSON API finds the same people (one row per record) and says how many records the
