@@ -47,6 +47,18 @@ fn a_box_synced_from_the_simulator_shows_every_beneficiary_and_card() {
         "every record is linked or new: {sync:#}"
     );
 
+    // The sync folded what it wrote into the search index (the first search does not have to).
+    let raw = rusqlite::Connection::open(&b.db).unwrap();
+    let (stale, indexed): (i64, i64) = raw
+        .query_row(
+            "SELECT (SELECT count(*) FROM search_stale), (SELECT count(*) FROM search_records)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((stale, indexed), (0, RECORDS as i64));
+    drop(raw);
+
     // The store: one card record per beneficiary, each with an MPI ID unless it waits for review.
     let store = kadi::store::Store::open(&b.db).unwrap();
     let cards = store.card_records(PROGRAM).unwrap();

@@ -283,7 +283,9 @@ fn the_review_screen_shows_each_pairs_reasons_in_words_and_splits_a_wrong_link()
         .unwrap();
     assert_eq!(split_reasons, json!("first name, birth date"));
 
-    // "Two people: split" takes the son out of his father's identity, audited as awa's.
+    // "Two people: split" takes the son out of his father's identity, audited as awa's (with the
+    // reason a split needs).
+    browser.type_into("li.split textarea[name=reason]", "father and son");
     browser.eval("window.__kadi_old = true");
     browser.click("li.split button[value=different]");
     browser.wait_for("the decision's answer", "!window.__kadi_old");

@@ -30,7 +30,8 @@ pub fn resolve_identities(store: &Store) -> Result<ResolveCounts> {
     })
 }
 
-/// Syncs a program and resolves identities (unless `opts.resolve_mpi` is off); returns the report
+/// Syncs a program, resolves identities (unless `opts.resolve_mpi` is off) and folds the changes
+/// into the search index; returns the report
 /// also when the run failed (for `--json` output). A resolver already in `opts` is kept.
 pub fn sync_program(
     store: &Store,
@@ -43,7 +44,16 @@ pub fn sync_program(
             .or(Some(resolve_identities as crate::sync::Resolver)),
         ..opts.clone()
     };
-    crate::sync::run_with_report(store, program_uid, &opts)
+    let outcome = crate::sync::run_with_report(store, program_uid, &opts);
+    // Fold what the run wrote into the search index now (a 100,000-record first sync takes
+    // seconds), so the first search of a staff member after it does not. A failure here costs
+    // only that: the next search folds the same records.
+    if let Err(e) = store.refresh_search_index() {
+        eprintln!(
+            "kadi: warning: the search index was not updated after the sync ({e:#}); the next search will"
+        );
+    }
+    outcome
 }
 
 /// [`sync_program`], answering the report only when the run succeeded.

@@ -1088,6 +1088,17 @@ fn create_identity_with(
 /// Merges identity `merged` into `survivor`: every link moves, `merged` points to `survivor`
 /// (so the old ID stays resolvable), the move is remembered for unmerge and audited.
 pub fn merge_identities(store: &Store, survivor: &str, merged: &str, by: &Actor) -> Result<()> {
+    merge_identities_because(store, survivor, merged, by, None)
+}
+
+/// [`merge_identities`] with the reason a person gave (kept in the audit row's `after`).
+pub fn merge_identities_because(
+    store: &Store,
+    survivor: &str,
+    merged: &str,
+    by: &Actor,
+    reason: Option<&str>,
+) -> Result<()> {
     anyhow::ensure!(survivor != merged, "cannot merge {merged} into itself");
     let moved = store.mpi_move_links(merged, survivor)?;
     store.mpi_set_merged_into(merged, Some(survivor))?;
@@ -1097,10 +1108,24 @@ pub fn merge_identities(store: &Store, survivor: &str, merged: &str, by: &Actor)
         "mpi.merge",
         Some(merged),
         Some(&serde_json::json!({ "mpi_id": merged, "enrollments": moved }).to_string()),
-        Some(&serde_json::json!({ "merged_into": survivor }).to_string()),
+        Some(&with_reason(serde_json::json!({ "merged_into": survivor }), reason).to_string()),
     )?;
     update_golden(store, survivor)?;
     Ok(())
+}
+
+/// `value` with `"reason": reason` added when a person gave one (audit rows of decisions).
+pub fn with_reason(mut value: serde_json::Value, reason: Option<&str>) -> serde_json::Value {
+    if let (Some(r), Some(map)) = (
+        reason.filter(|r| !r.trim().is_empty()),
+        value.as_object_mut(),
+    ) {
+        map.insert(
+            "reason".into(),
+            serde_json::Value::String(r.trim().to_string()),
+        );
+    }
+    value
 }
 
 /// The MPI ID an enrollment resolved to (the survivor, if its identity was merged).

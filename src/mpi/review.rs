@@ -2,8 +2,8 @@
 //! merge / unmerge and split. Every change is audited with who, when, before and after, and runs
 //! in one transaction. The web page and `kadi mpi` call these functions.
 use super::{
-    create_identity, current_mpi_id, merge_identities, update_golden, LinkMethod, MpiSettings,
-    MpiState, ReviewKind, ReviewStatus,
+    create_identity, current_mpi_id, merge_identities_because, update_golden, with_reason,
+    LinkMethod, MpiSettings, MpiState, ReviewKind, ReviewStatus,
 };
 use crate::actor::Actor;
 use crate::store::records::ResolvedCard;
@@ -112,6 +112,27 @@ pub fn review_list(store: &Store) -> Result<Vec<ReviewPair>> {
 
 /// Records a decision on review item `id` by `actor` (a staff member on the page, or the shell).
 pub fn review_decide(store: &Store, id: i64, decision: Decision, actor: &Actor) -> Result<()> {
+    review_decide_because(store, id, decision, actor, None)
+}
+
+/// True when a decision changes identities (a pair's "same" merges, a split's "different"
+/// splits): the page asks for a reason before it does that.
+pub fn decision_needs_reason(kind: ReviewKind, decision: Decision) -> bool {
+    matches!(
+        (kind, decision),
+        (ReviewKind::Pair, Decision::Same) | (ReviewKind::Split, Decision::Different)
+    )
+}
+
+/// [`review_decide`] with the reason the person gave, kept in the decision's audit row (and the
+/// merge's); [`decision_needs_reason`] says when the page insists on one.
+pub fn review_decide_because(
+    store: &Store,
+    id: i64,
+    decision: Decision,
+    actor: &Actor,
+    reason: Option<&str>,
+) -> Result<()> {
     let by = actor.as_str();
     anyhow::ensure!(
         !by.trim().is_empty(),
@@ -123,7 +144,7 @@ pub fn review_decide(store: &Store, id: i64, decision: Decision, actor: &Actor) 
             bail!("review item {id} was already decided ({}) by {}", item.status, item.decided_by.as_deref().unwrap_or("?"));
         }
         if item.kind == ReviewKind::Split {
-            return decide_split(store, &item, decision, actor);
+            return decide_split(store, &item, decision, actor, reason);
         }
         let record_mpi = super::mpi_id_for(store, &item.enrollment_uid)?;
         let candidate_mpi = super::mpi_id_for(store, &item.candidate_enrollment_uid)?;
@@ -134,7 +155,7 @@ pub fn review_decide(store: &Store, id: i64, decision: Decision, actor: &Actor) 
                     .with_context(|| format!("candidate {} has no identity", item.candidate_enrollment_uid))?;
                 let mine = super::mpi_id_for(store, &item.enrollment_uid)?;
                 match mine {
-                    Some(m) if m != survivor => merge_identities(store, &survivor, &m, actor)?,
+                    Some(m) if m != survivor => merge_identities_because(store, &survivor, &m, actor, reason)?,
                     Some(_) => {}
                     None => store.mpi_set_link(&item.enrollment_uid, &survivor, Some(item.score), LinkMethod::Human)?,
                 }
@@ -149,7 +170,7 @@ pub fn review_decide(store: &Store, id: i64, decision: Decision, actor: &Actor) 
         if store.mpi_pending_review_count(&item.enrollment_uid)? == 0 {
             store.mpi_set_state(&item.enrollment_uid, MpiState::Resolved)?;
         }
-        let after = serde_json::json!({ "status": decision.status(), "record_mpi_id": super::mpi_id_for(store, &item.enrollment_uid)? });
+        let after = with_reason(serde_json::json!({ "status": decision.status(), "record_mpi_id": super::mpi_id_for(store, &item.enrollment_uid)? }), reason);
         store.audit(by, "mpi.review.decide", Some(&format!("review_item:{id}")), Some(&before.to_string()), Some(&after.to_string()))?;
         if let (Some(r), Some(c)) = (record_mpi, candidate_mpi) {
             close_answered(store, id, decision, &r, &c, by)?;
@@ -167,6 +188,7 @@ fn decide_split(
     item: &crate::store::mpi_data::ReviewItemRow,
     decision: Decision,
     actor: &Actor,
+    reason: Option<&str>,
 ) -> Result<()> {
     let by = actor.as_str();
     let uid = item.enrollment_uid.as_str();
@@ -194,8 +216,34 @@ fn decide_split(
         "mpi.review.decide",
         Some(&format!("review_item:{}", item.id)),
         Some(&before.to_string()),
-        Some(&after.to_string()),
+        Some(&with_reason(after, reason).to_string()),
     )
+}
+
+/// "Not sure" on review item `id`: it stays in the queue, and the answer (with the person's note,
+/// if any) is audited as `mpi.review.not_sure` so the next person sees it was looked at.
+pub fn review_not_sure(store: &Store, id: i64, actor: &Actor, note: Option<&str>) -> Result<()> {
+    let by = actor.as_str();
+    anyhow::ensure!(
+        !by.trim().is_empty(),
+        "an answer needs the staff member who gave it"
+    );
+    store.mpi_batch(|| {
+        let item = store
+            .mpi_review_item(id)?
+            .with_context(|| format!("no review item {id}"))?;
+        if item.status != ReviewStatus::Pending {
+            bail!("review item {id} was already decided ({})", item.status);
+        }
+        let after = with_reason(serde_json::json!({ "status": ReviewStatus::Pending }), note);
+        store.audit(
+            by,
+            "mpi.review.not_sure",
+            Some(&format!("review_item:{id}")),
+            None,
+            Some(&after.to_string()),
+        )
+    })
 }
 
 /// Closes the other pending items that the decision on item `id` answered: items between the
@@ -314,16 +362,37 @@ pub fn split(store: &Store, enrollments: &[String], by: &Actor) -> Result<String
 
 /// Merges identity `b` into `a` by hand; `b` stays resolvable and points to `a`.
 pub fn merge(store: &Store, a: &str, b: &str, by: &Actor) -> Result<()> {
+    merge_because(store, a, b, by, None)
+}
+
+/// [`merge`] with the reason the person gave (kept in the audit row).
+pub fn merge_because(
+    store: &Store,
+    a: &str,
+    b: &str,
+    by: &Actor,
+    reason: Option<&str>,
+) -> Result<()> {
     store.mpi_batch(|| {
         let (a, b) = (current_mpi_id(store, a)?, current_mpi_id(store, b)?);
         anyhow::ensure!(store.mpi_identity(&a)?.is_some(), "no identity {a}");
         anyhow::ensure!(store.mpi_identity(&b)?.is_some(), "no identity {b}");
-        merge_identities(store, &a, &b, by)
+        merge_identities_because(store, &a, &b, by, reason)
     })
 }
 
 /// Undoes the merge of `merged`: the records it brought go back and it stands on its own again.
 pub fn unmerge(store: &Store, merged: &str, by: &Actor) -> Result<()> {
+    unmerge_because(store, merged, by, None)
+}
+
+/// [`unmerge`] with the reason the person gave (kept in the audit row).
+pub fn unmerge_because(
+    store: &Store,
+    merged: &str,
+    by: &Actor,
+    reason: Option<&str>,
+) -> Result<()> {
     store.mpi_batch(|| {
         let m = store
             .mpi_merge_of(merged)?
@@ -348,7 +417,13 @@ pub fn unmerge(store: &Store, merged: &str, by: &Actor) -> Result<()> {
             "mpi.unmerge",
             Some(merged),
             Some(&serde_json::json!({ "merged_into": m.survivor_mpi_id }).to_string()),
-            Some(&serde_json::json!({ "mpi_id": merged, "enrollments": moved }).to_string()),
+            Some(
+                &with_reason(
+                    serde_json::json!({ "mpi_id": merged, "enrollments": moved }),
+                    reason,
+                )
+                .to_string(),
+            ),
         )
     })
 }

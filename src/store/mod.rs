@@ -9,10 +9,12 @@
 pub mod backup;
 pub mod card_data;
 pub mod connection;
+pub mod desk_data;
 pub mod mapping_data;
 pub mod mpi_data;
 pub mod programs;
 pub mod records;
+pub mod search;
 pub mod sync_data;
 pub mod token_data;
 pub mod web_data;
@@ -40,6 +42,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v11.sql"),
     // Card tasks queued for `kadi serve`'s worker (`tasks.queued_by`).
     include_str!("schema_v12.sql"),
+    // The beneficiary search index (`search`): terms, list order, and what changed since.
+    include_str!("schema_v13.sql"),
 ];
 
 /// The schema version this build expects.
@@ -120,6 +124,13 @@ impl Store {
                 .with_context(|| format!("applying migration {}", i + 1))?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
+        }
+        // The index's migration marks every record; fold them now, not at the first search.
+        if current < search::SEARCH_SCHEMA_VERSION
+            && SCHEMA_VERSION >= search::SEARCH_SCHEMA_VERSION
+        {
+            self.refresh_search_index()
+                .context("filling the search index")?;
         }
         Ok(())
     }

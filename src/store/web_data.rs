@@ -90,6 +90,8 @@ pub struct BeneficiaryRecord {
     pub mpi_id: Option<String>,
     pub mpi_state: MpiState,
     pub fields: CardFields,
+    /// True when the record waits for a person's review decision (either side of a pair).
+    pub pending_review: bool,
 }
 
 /// One page of a beneficiary search.
@@ -110,6 +112,8 @@ pub struct StatusCounts {
     pub last_sync_at: Option<String>,
     /// Its status (`ok`, `failed`, `interrupted`).
     pub last_sync_status: Option<String>,
+    /// Tracked entities it received (its report's `pulled`), when it says.
+    pub last_sync_records: Option<i64>,
     pub beneficiaries: i64,
     pub mpi_identities: i64,
     pub pending_review: i64,
@@ -475,87 +479,22 @@ impl Store {
         Ok(n)
     }
 
-    /// Searches beneficiaries (card records) by name, MPI ID or beneficiary ID, case-insensitively,
-    /// ordered by last name then first name; `page` is 1-based and clamped to the last page.
-    pub fn search_beneficiaries(
-        &self,
-        query: &str,
-        page: u32,
-        page_size: u32,
-    ) -> Result<BeneficiarySearch> {
-        let page_size = page_size.clamp(1, 200);
-        let pattern = format!("%{}%", like_escape(&query.trim().to_lowercase()));
-        // One WHERE for the count and the page, so both always agree.
-        let filter = "FROM card_records c LEFT JOIN mpi_links l ON l.enrollment_uid = c.enrollment_uid
-             WHERE ?1 = '%%'
-                OR lower(coalesce(json_extract(c.fields_json, '$.first_name'), '') || ' ' ||
-                         coalesce(json_extract(c.fields_json, '$.last_name'), '')) LIKE ?1 ESCAPE '\\'
-                OR lower(coalesce(json_extract(c.fields_json, '$.last_name'), '') || ' ' ||
-                         coalesce(json_extract(c.fields_json, '$.first_name'), '')) LIKE ?1 ESCAPE '\\'
-                OR lower(coalesce(json_extract(c.fields_json, '$.beneficiary_id'), '')) LIKE ?1 ESCAPE '\\'
-                OR lower(coalesce(l.mpi_id, '')) LIKE ?1 ESCAPE '\\'
-                OR lower(c.enrollment_uid) LIKE ?1 ESCAPE '\\'";
-        let total: i64 = self.conn().query_row(
-            &format!("SELECT count(*) {filter}"),
-            params![pattern],
-            |r| r.get(0),
-        )?;
-        let total = total.max(0) as u64;
-        let pages = total.div_ceil(page_size as u64).max(1) as u32;
-        let page = page.clamp(1, pages);
-        let offset = (page as i64 - 1) * page_size as i64;
-        let mut stmt = self.conn().prepare(&format!(
-            "SELECT c.enrollment_uid, c.program_uid, c.fields_json, l.mpi_id, c.mpi_state {filter}
-             ORDER BY lower(json_extract(c.fields_json, '$.last_name')), lower(json_extract(c.fields_json, '$.first_name')),
-                      c.enrollment_uid
-             LIMIT ?2 OFFSET ?3"
-        ))?;
-        let rows = stmt.query_map(params![pattern, page_size as i64, offset], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, MpiState>(4)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (enrollment_uid, program_uid, json, mpi_id, mpi_state) = row?;
-            let fields: CardFields = serde_json::from_str(&json)
-                .with_context(|| format!("card record {enrollment_uid} has unreadable fields"))?;
-            out.push(BeneficiaryRecord {
-                full_name: fields.full_name(),
-                enrollment_uid,
-                program_uid,
-                mpi_id,
-                mpi_state,
-                fields,
-            });
-        }
-        Ok(BeneficiarySearch {
-            page,
-            page_size,
-            total,
-            pages,
-            rows: out,
-        })
-    }
-
     /// The status line: last finished sync and the main counts.
     pub fn status_counts(&self) -> Result<StatusCounts> {
-        let last: Option<(Option<String>, String)> = self
+        let last: Option<(Option<String>, String, Option<i64>)> = self
             .conn()
             .query_row(
-                "SELECT finished_at, status FROM sync_runs WHERE status != 'running' ORDER BY id DESC LIMIT 1",
+                "SELECT finished_at, status, json_extract(report_json, '$.pulled') FROM sync_runs
+                 WHERE status != 'running' ORDER BY id DESC LIMIT 1",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2).ok().flatten())),
             )
             .optional()?;
         let count =
             |sql: &str| -> Result<i64> { Ok(self.conn().query_row(sql, [], |r| r.get(0))?) };
         Ok(StatusCounts {
             last_sync_at: last.as_ref().and_then(|l| l.0.clone()),
+            last_sync_records: last.as_ref().and_then(|l| l.2),
             last_sync_status: last.map(|l| l.1),
             beneficiaries: count("SELECT count(*) FROM card_records")?,
             mpi_identities: count("SELECT count(*) FROM mpi_identities WHERE merged_into IS NULL")?,
@@ -563,18 +502,6 @@ impl Store {
             cards_rendered: count("SELECT count(*) FROM cards")?,
         })
     }
-}
-
-/// Escapes `%`, `_` and the escape character itself for a `LIKE ... ESCAPE '\'` pattern.
-fn like_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -617,6 +544,10 @@ mod tests {
         (dir, s)
     }
 
+    fn q(text: &str) -> crate::store::search::SearchQuery {
+        crate::store::search::SearchQuery::parse(text, "221")
+    }
+
     #[test]
     fn search_matches_names_and_ids_case_insensitively_and_pages() {
         let (_d, s) = store_with(&[
@@ -624,23 +555,23 @@ mod tests {
             ("Moussa", "Ndiaye", "B-002"),
             ("Fatou", "Diop", "B-003"),
         ]);
-        let all = s.search_beneficiaries("", 1, 2).unwrap();
+        let all = s.search_beneficiaries(&q(""), 1, 2).unwrap();
         assert_eq!((all.total, all.pages, all.rows.len()), (3, 2, 2));
         assert_eq!(all.rows[0].full_name, "Awa Diop");
-        let p2 = s.search_beneficiaries("", 9, 2).unwrap();
+        let p2 = s.search_beneficiaries(&q(""), 9, 2).unwrap();
         assert_eq!((p2.page, p2.rows.len()), (2, 1));
-        assert_eq!(s.search_beneficiaries("diop", 1, 25).unwrap().total, 2);
+        assert_eq!(s.search_beneficiaries(&q("diop"), 1, 25).unwrap().total, 2);
         assert_eq!(
-            s.search_beneficiaries("ndiaye moussa", 1, 25)
+            s.search_beneficiaries(&q("ndiaye moussa"), 1, 25)
                 .unwrap()
                 .total,
             1
         );
         assert_eq!(
-            s.search_beneficiaries("b-003", 1, 25).unwrap().rows[0].full_name,
+            s.search_beneficiaries(&q("b-003"), 1, 25).unwrap().rows[0].full_name,
             "Fatou Diop"
         );
-        assert_eq!(s.search_beneficiaries("%", 1, 25).unwrap().total, 0);
+        assert_eq!(s.search_beneficiaries(&q("%"), 1, 25).unwrap().total, 0);
     }
 
     #[test]

@@ -62,6 +62,9 @@ pub struct WebStatus {
     pub last_sync_at: Option<String>,
     /// Its status (`ok`, `failed`, `interrupted`).
     pub last_sync_status: Option<String>,
+    /// Tracked entities the last sync received, when its report says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_sync_records: Option<i64>,
     pub beneficiaries: i64,
     pub mpi_identities: i64,
     pub pending_review: i64,
@@ -73,6 +76,7 @@ impl From<StatusCounts> for WebStatus {
         WebStatus {
             last_sync_at: c.last_sync_at,
             last_sync_status: c.last_sync_status,
+            last_sync_records: c.last_sync_records,
             beneficiaries: c.beneficiaries,
             mpi_identities: c.mpi_identities,
             pending_review: c.pending_review,
@@ -124,7 +128,11 @@ pub fn beneficiaries(ctx: &Ctx, call: &mut Call) -> Reply {
         Some(Ok(p)) if p >= 1 => p,
         Some(_) => return Reply::json_error(400, "page must be a positive integer"),
     };
-    match ctx.store.search_beneficiaries(&q, page, PAGE_SIZE) {
+    let query = match super::find::query(ctx, &q) {
+        Ok(query) => query,
+        Err(e) => return internal_error("reading the phone country code", &e),
+    };
+    match ctx.store.search_beneficiaries(&query, page, PAGE_SIZE) {
         Ok(result) => Reply::json(200, &BeneficiaryPage::from(result)),
         Err(e) => internal_error("searching beneficiaries", &e),
     }

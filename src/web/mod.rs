@@ -1,6 +1,7 @@
 //! The local web page and JSON API: staff login, beneficiaries, card preview and
-//! print, and the Oomus-CampaignID-shaped `/dhis2/...` endpoints, the review screen
-//! ([`review`]; later: DHIS2 settings, send).
+//! print, and the Oomus-CampaignID-shaped `/dhis2/...` endpoints, the staff desk ([`desk`]: the
+//! list grouped by person [`find`], the review screen [`review`], staff and audit admin pages
+//! [`staff_admin`], times in local words [`when`]); later: DHIS2 settings, send.
 //!
 //! Shape: kadi's own bounded HTTP/1.1 front ([`front`]) reads complete requests under deadlines
 //! and size limits and hands them to a few worker threads, each with its own [`Store`]
@@ -19,7 +20,9 @@
 pub mod admin_pages;
 pub mod api;
 pub mod auth;
+pub mod desk;
 pub mod dhis2_api;
+pub mod find;
 pub mod front;
 pub mod guard;
 pub mod http;
@@ -28,7 +31,9 @@ pub mod pages;
 pub mod print;
 pub mod review;
 pub mod staff;
+pub mod staff_admin;
 pub mod tokens;
+pub mod when;
 
 use crate::store::web_data::StaffMember;
 use crate::store::Store;
@@ -159,6 +164,13 @@ pub fn templates() -> Result<minijinja::Environment<'static>> {
             "mapping.html",
             include_str!("../../assets/web/mapping.html"),
         ),
+        // s10-f (find & review): print step, staff accounts, audit log.
+        (
+            "print_confirm.html",
+            include_str!("../../assets/web/print_confirm.html"),
+        ),
+        ("staff.html", include_str!("../../assets/web/staff.html")),
+        ("audit.html", include_str!("../../assets/web/audit.html")),
     ] {
         env.add_template(name, source)
             .with_context(|| format!("compiling template {name}"))?;
@@ -169,6 +181,7 @@ pub fn templates() -> Result<minijinja::Environment<'static>> {
             .with_context(|| format!("compiling template {name}"))?;
     }
     env.add_filter("urlencode", |s: String| http::percent_encode(&s));
+    when::add_filters(&mut env);
     env.add_global("version", crate::VERSION);
     Ok(env)
 }
@@ -194,6 +207,7 @@ pub fn start(config: &ServeConfig) -> Result<Running> {
             crate::output::escape_log(p, 100)
         );
     }
+    when::load(&Store::open(&config.db)?);
     let mut handlers: Vec<front::Handler> = Vec::new();
     for _ in 0..config.threads.max(1) {
         let ctx = Ctx {
@@ -254,7 +268,9 @@ pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
     // s10-a: /dhis2/config, test-connection, preview-enrollments, assign-codes, sync-schedule
     // and the admin pages for the DHIS2 connection, sync schedule and sync history.
     // s10-m (print & mapping): sheets tasks, generate-cards, tasks/{id}, the mapping editor.
-    if let Some(reply) = dhis2_api::route(ctx, call, &method)
+    // s10-f (find & review): list, print step, review queue, staff and audit admin pages.
+    if let Some(reply) = desk::route(ctx, call, &method)
+        .or_else(|| dhis2_api::route(ctx, call, &method))
         .or_else(|| admin_pages::route(ctx, call, &method))
         .or_else(|| print::route(ctx, call, &method))
         .or_else(|| mapping_editor::route(ctx, call, &method))
@@ -273,21 +289,16 @@ pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
         (Method::Post, "/login") => pages::login_submit(ctx, call),
         (Method::Post, "/logout") => pages::logout(ctx, call),
         (Method::Get, "/") => page(ctx, call, |_, _| Reply::redirect("/beneficiaries")),
-        (Method::Get, "/beneficiaries") => page(ctx, call, pages::beneficiaries),
         (Method::Get, p) if p.starts_with("/beneficiaries/") => page(ctx, call, pages::card),
         (Method::Post, "/sync-now") => page(ctx, call, pages::sync_now),
-        (Method::Get, "/review") => page(ctx, call, review::page),
-        (Method::Post, "/review/decide") => page(ctx, call, review::decide),
-        (Method::Get, "/api/review") => api(ctx, call, review::api_list),
         (Method::Get, "/api/beneficiaries") => api(ctx, call, api::beneficiaries),
         (Method::Get, "/api/status") => api(ctx, call, api::status),
         (Method::Get, "/api/session") => api(ctx, call, api::session),
         (Method::Get, "/dhis2/preview-card-png") => api(ctx, call, api::preview_card_png),
         (
             _,
-            "/healthz" | "/login" | "/logout" | "/beneficiaries" | "/api/beneficiaries"
-            | "/api/status" | "/api/session" | "/sync-now" | "/review" | "/review/decide"
-            | "/api/review",
+            "/healthz" | "/login" | "/logout" | "/api/beneficiaries" | "/api/status"
+            | "/api/session" | "/sync-now",
         )
         | (_, "/dhis2/preview-card-png") => Reply::json_error(405, "method not allowed"),
         (_, p) if p.starts_with("/api/") || p.starts_with("/dhis2/") => {

@@ -1,6 +1,6 @@
 //! HTML pages: login / logout, the beneficiaries list with search and pagination, one
 //! beneficiary's card with template picker and print, and the error page.
-use super::api::{BeneficiaryPage, WebStatus};
+use super::api::WebStatus;
 use super::auth;
 use super::http::{self, Reply};
 use super::{internal_error, Call, Ctx};
@@ -332,36 +332,6 @@ pub fn sync_now(ctx: &Ctx, call: &mut Call) -> Reply {
     Reply::redirect("/beneficiaries?sync=started")
 }
 
-/// `GET /beneficiaries?q=&page=`.
-pub fn beneficiaries(ctx: &Ctx, call: &mut Call) -> Reply {
-    let q = call
-        .param("q")
-        .unwrap_or("")
-        .chars()
-        .take(200)
-        .collect::<String>();
-    let page_no = call
-        .param("page")
-        .and_then(|p| p.parse::<u32>().ok())
-        .unwrap_or(1);
-    let (result, status) = match (
-        ctx.store.search_beneficiaries(&q, page_no, PAGE_SIZE),
-        ctx.store.status_counts(),
-    ) {
-        (Ok(r), Ok(s)) => (BeneficiaryPage::from(r), WebStatus::from(s)),
-        (Err(e), _) | (_, Err(e)) => return internal_error("listing beneficiaries", &e),
-    };
-    render(
-        ctx,
-        200,
-        "beneficiaries.html",
-        minijinja::context! {
-            staff => call.staff, status => status, q => q, result => result,
-            sync_started => call.param("sync") == Some("started"), csrf => call.csrf_token(),
-        },
-    )
-}
-
 /// A label and value of one card field, for the card page.
 #[derive(Serialize)]
 struct FieldLine {
@@ -427,6 +397,8 @@ pub fn card(ctx: &Ctx, call: &mut Call) -> Reply {
             staff => call.staff, status => status, card => card, fields => fields,
             templates => templates, template => template, csrf => call.csrf_token(),
             dpi => dpi, dpis => super::api::PREVIEW_DPIS,
+            // s10-f: the badge and the warning before printing a record pending review.
+            pending_review => ctx.store.pending_review_of(&enrollment_uid).unwrap_or(false),
         },
     )
 }

@@ -209,8 +209,10 @@ fn sheets_page(ctx: &Ctx, call: &Call, status: u16, error: Option<&str>) -> Repl
 fn search_selection(ctx: &Ctx, q: &str, program: &str) -> anyhow::Result<Vec<String>> {
     let mut uids = Vec::new();
     let mut page_no = 1;
+    // The same reading of the query as the beneficiaries list (accents, order, phone, IDs).
+    let query = super::find::query(ctx, q)?;
     loop {
-        let found = ctx.store.search_beneficiaries(q, page_no, 200)?;
+        let found = ctx.store.search_beneficiaries(&query, page_no, 200)?;
         uids.extend(
             found
                 .rows

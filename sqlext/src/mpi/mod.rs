@@ -28,7 +28,7 @@ pub use params::{
     default_params, Params, Slot, SlotParams, Tf, TfField, TrainInfo, PARAMS_FORMAT, SLOTS,
     SLOT_COUNT, TF_FIELDS, TF_MAX_DOWN, TF_MAX_UP, TF_MIN_COUNT,
 };
-pub use reasons::{field_label, level_named, reasons, Reasons};
+pub use reasons::{field_label, field_verdict, level_named, reasons, Reasons};
 pub use record::PreparedRecord;
 pub use score::{
     address_key, explain_prepared, explain_prepared_with, given_names_compared,

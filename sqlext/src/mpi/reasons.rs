@@ -69,6 +69,17 @@ fn how(field: &str, level: Level) -> (Option<bool>, Option<&'static str>) {
     }
 }
 
+/// One field's verdict for the review screen's side-by-side table: `agrees` (with how, e.g.
+/// "sounds alike"), `differs` (with how, e.g. "only the year agrees") or `not on both`. The same
+/// rule as the reasons' lists, so the table and the sentences never disagree.
+pub fn field_verdict(field: &str, level: Level) -> (&'static str, Option<&'static str>) {
+    match how(field, level) {
+        (Some(true), h) => ("agrees", h),
+        (Some(false), h) => ("differs", h),
+        (None, _) => ("not on both", None),
+    }
+}
+
 /// Words joined as staff write a list: "a", "a and b", "a, b and c".
 fn and_list(items: &[String]) -> String {
     match items {
