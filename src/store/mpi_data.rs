@@ -119,8 +119,10 @@ pub struct MpiMerge {
 /// records is ~25 MB and a batch of 2,000 touches pages all over it, so a larger cache means
 /// fewer page reads. 100,000 simulator records (fast build, same machine, same run): 24 MB
 /// 30.5 s / 166 MB peak, 36 MB 27.9 s / 183 MB, 48 MB 26.4 s / 195 MB; a pass must stay under
-/// 200 MB.
-const MPI_PASS_CACHE_KIB: i64 = 36_000;
+/// 200 MB. Since a first pass stages one row a record instead of one a key (far fewer pages
+/// dirtied), the cache buys little: 100,000 household records (CPU seconds, peak of the
+/// evaluation, one run) 36 MB 27.2 s / 182 MB, 20 MB 27.4 s / 165 MB, 12 MB 26.5 s / 158 MB.
+const MPI_PASS_CACHE_KIB: i64 = 12_000;
 
 /// The connection settings a resolution pass changed, restored when this is dropped.
 pub struct MpiPassSettings<'s> {
