@@ -183,11 +183,9 @@ fn patterns_of(
 fn random_patterns(records: &[PreparedRecord], opts: &TrainOptions) -> (Patterns, u64) {
     let n = records.len();
     let total = n * (n - 1) / 2;
-    // Ten pairs a record (at least 50,000): enough for u of every level that matters; rarer
-    // levels rest on few pairs and keep their a-priori weight ([`SHRINK_PAIRS`]). (Twenty
-    // made u's pairs two thirds of training's comparisons at 5,000 records for no measured
-    // difference in the tuning sets' results: `docs/mpi.md`, Speed.)
-    let wanted = opts.random_pairs.min((10 * n).max(50_000));
+    // Twenty pairs a record (at least 50,000): enough for u of every level that matters; rarer
+    // levels rest on few pairs and keep their a-priori weight ([`SHRINK_PAIRS`]).
+    let wanted = opts.random_pairs.min((20 * n).max(50_000));
     if total <= wanted {
         // Pair k of all pairs, in order (i < j).
         let mut all = Vec::with_capacity(total);
