@@ -509,7 +509,12 @@ fn a_first_pass_leaves_every_blocking_key_in_the_table() {
         let c = rusqlite::Connection::open(&db).unwrap();
         c.execute_batch(
             "PRAGMA foreign_keys = ON;
-             INSERT INTO mpi_block_keys_staged SELECT enrollment_uid, block_key FROM mpi_block_keys;
+             -- e1's keys in one row (a JSON array, as a pass stages them now), e5's one row
+             -- a key (as earlier versions staged them): the move takes both.
+             INSERT INTO mpi_block_keys_staged SELECT enrollment_uid, json_group_array(block_key)
+               FROM mpi_block_keys WHERE enrollment_uid = 'e1' GROUP BY enrollment_uid;
+             INSERT INTO mpi_block_keys_staged SELECT enrollment_uid, block_key FROM mpi_block_keys
+               WHERE enrollment_uid = 'e5';
              DELETE FROM mpi_block_keys;
              -- e5 is deleted on the server before the next pass: its staged keys go with it.
              DELETE FROM card_records WHERE enrollment_uid = 'e5';",

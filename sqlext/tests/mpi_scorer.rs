@@ -670,7 +670,16 @@ fn both_names_misread_still_meet_by_date_within_the_district() {
     // Two registrations at two clinics of one district, both names read with OCR slips.
     let a = person("Oumou", "Diouf", "2016-03-14", "Ndioum");
     let b = person("Ournou", "Dlouf", "2016-03-14", "Podor");
-    assert_eq!(keys_finding(&a, &b), ["dz:20160314:podor"]);
+    // (The initials with the birthday, `im`, meet it too when the first letters were read right.)
+    assert_eq!(
+        keys_finding(&a, &b),
+        ["im:do:0314:podor", "dz:20160314:podor"]
+    );
+    let first_letter_misread = person("Ournou", "Clouf", "2016-03-14", "Podor");
+    assert_eq!(
+        keys_finding(&a, &first_letter_misread),
+        ["dz:20160314:podor"]
+    );
     // Another date: nothing.
     let c = person("Ournou", "Dlouf", "2016-03-15", "Podor");
     assert!(keys_finding(&a, &c).is_empty());
@@ -820,4 +829,67 @@ fn namesakes_with_birth_dates_one_typed_digit_apart_wait_for_a_person() {
             assert_eq!(band(score_json(a, &same_phone).unwrap()), "link", "{dob}");
         }
     }
+}
+
+#[test]
+fn a_slip_in_each_name_and_a_mistyped_year_still_meet_by_initials_and_birthday() {
+    // Both names typed with two letters swapped (no name code agrees) and the year one off (no
+    // date key agrees): only the initials with month and day are left.
+    let a = person("Moussa", "Sarr", "2001-04-17", "Ndioum");
+    let b = person("Mosusa", "Srar", "2002-04-17", "Podor");
+    assert_eq!(keys_finding(&a, &b), ["im:ms:0417:podor"]);
+    // Day and month swapped instead of the year: the same key (month and day sorted).
+    let swapped = person("Mosusa", "Srar", "2001-11-04", "Podor");
+    let c = person("Moussa", "Sarr", "2001-04-11", "Ndioum");
+    assert_eq!(keys_finding(&c, &swapped), ["im:ms:0411:podor"]);
+    // Names swapped keep the initials.
+    let crosswise = person("Srar", "Mosusa", "2002-04-17", "Podor");
+    assert_eq!(keys_finding(&a, &crosswise), ["im:ms:0417:podor"]);
+    // Another initial, another district or an estimated date: no such key.
+    assert!(keys_finding(&a, &person("Nosusa", "Srar", "2002-04-17", "Podor")).is_empty());
+    assert!(keys_finding(&a, &b.replace("Podor", "Matam")).is_empty());
+    let estimated = person("Moussa", "Sarr", "2001-01-01", "Ndioum");
+    assert!(
+        !block_keys(&PreparedRecord::from_json(&estimated, 1).unwrap())
+            .iter()
+            .any(|k| k.starts_with("im:"))
+    );
+}
+
+#[test]
+fn a_rewritten_street_and_a_mistyped_postcode_still_meet_by_house_number_and_town() {
+    let at = |first: &str, last: &str, dob: &str, address: &str| {
+        serde_json::json!({
+            "first_name": first, "last_name": last, "date_of_birth": dob, "address": address,
+        })
+        .to_string()
+    };
+    // Other names and dates (a record filed under a relative's names, the date replaced): only
+    // the house number and the town before the postcode agree.
+    let a = at(
+        "Awa",
+        "Ndiaye",
+        "1980-02-03",
+        "26 rue carnot medina dakar 10200",
+    );
+    let b = at(
+        "Khady",
+        "Sow",
+        "1975-06-07",
+        "26 avenue blaise diagne dakar 10020",
+    );
+    assert_eq!(keys_finding(&a, &b), ["hs:26:dakar"]);
+    // Another house number: nothing.
+    let c = at(
+        "Khady",
+        "Sow",
+        "1975-06-07",
+        "28 avenue blaise diagne dakar 10020",
+    );
+    assert!(keys_finding(&a, &c).is_empty());
+    // A short address without a postcode makes no such key (its number and quarter are `ad`).
+    let short = at("Awa", "Ndiaye", "1980-02-03", "73 santhiaba");
+    assert!(!block_keys(&PreparedRecord::from_json(&short, 1).unwrap())
+        .iter()
+        .any(|k| k.starts_with("hs:")));
 }

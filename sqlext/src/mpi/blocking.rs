@@ -52,10 +52,15 @@ pub(super) fn coarse_code_into(compact: &str, out: &mut String) {
 /// - `dp:<date>:<second-last address token>`: the date and the postcode or suburb (both names off);
 /// - `dz:<date>:<zone>`: the date within the district (both names misread, another clinic), or
 ///   without a district `dh:<date>:<health center>`, the date at the same clinic;
+/// - `hs:<house number>:<locality>`: house number and the word before the postcode (a street
+///   rewritten and a postcode mistyped; see [`house_and_locality_key`]);
 /// - `dw:<date>:<street code>` and `lw:<last code>:<street code>` (not for the most common family
 ///   names): the code of the address's first word of 3+ letters (the street, quarter or villa)
 ///   with the date or the family name, for a mistyped or missing house number or postcode that
 ///   the `ad`, `np` and `dp` keys need exactly (measured effect: `docs/mpi.md`);
+/// - `im:<initials>:<month and day>:<zone>`: both names' initials with the birth month and day,
+///   each pair sorted (a slip in each name with a mistyped year or swapped day and month; see
+///   [`initials_key`]);
 /// - `ph:<last 8 digits>`, `id:<national id>`: direct identifiers;
 /// - `ww:` / `wd:<OCR-tolerant name code>:<zone>:<sex>`: the weak-date pass, for records without
 ///   a birth date or with an estimated one (see [`weak_date_keys`] and [`lookup_keys`]).
@@ -95,6 +100,9 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
                 keys.push(format!("ns:{n}:{}{lo}{hi}", &t[..4]));
             }
         }
+        if let Some(k) = initials_key(r, &t[4..]) {
+            keys.push(k);
+        }
     }
     // Names without a date: only when at least one name is not among the most common ones, or
     // "Fatou Diallo" alone would be one of the largest blocks of a Senegalese box.
@@ -123,6 +131,9 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
         if let Some(d) = r.dob {
             keys.push(format!("dp:{}:{place}", d.text()));
         }
+    }
+    if let Some(k) = house_and_locality_key(&r.address) {
+        keys.push(k);
     }
     if let Some(word) = r
         .address
@@ -156,6 +167,50 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
     }
     weak_date_keys(r, Side::Filed, &mut keys);
     keys
+}
+
+/// `im:<initials>:<month and day>:<zone>`: the initials of both names (sorted, so a swap keeps
+/// them) with the birth month and day (sorted too, so a day/month swap keeps them), within the
+/// district when there is one. For a second registration with a slip in *each* name and a
+/// mistyped year or swapped day and month ("Pape Sagna" 1998 / "Ppae Sanga" 1997, "Joseph
+/// Fall" 09-03 / "Jsoeph Flal" 03-09): every name key needs one name's code, every date key the
+/// full date or the year, so such a pair shared none (the only true pairs blocking missed on the
+/// simulator's tuning seeds 101-105 without national IDs; `docs/mpi.md`). Slips rarely touch a
+/// name's first letter, and two initials with a month and day are a block as small as a full
+/// date's. Not for estimated dates (1 January) or a name missing.
+fn initials_key(r: &PreparedRecord, month_day: &str) -> Option<String> {
+    if r.dob.is_some_and(|d| d.is_estimated()) {
+        return None;
+    }
+    let (m, d) = month_day.split_at(2);
+    let (lo, hi) = if m <= d { (m, d) } else { (d, m) };
+    let a = r.first.as_ref()?.compact().chars().next()?;
+    let b = r.last.as_ref()?.compact().chars().next()?;
+    let (a, b) = if a <= b { (a, b) } else { (b, a) };
+    let zone = r.zone.as_deref().unwrap_or("");
+    Some(format!("im:{a}{b}:{lo}{hi}:{zone}"))
+}
+
+/// `hs:<house number>:<locality>`: the house number with the word just before the postcode
+/// (the suburb or town), for an address whose street was rewritten or reordered and whose
+/// postcode was mistyped ("26 sollya place erina ardns galston 6285" / "26 griffin place erina
+/// gardns galston 6258"): `ad` needs the street's first word, `np` and `dp` the postcode. On
+/// FEBRL1 (tuning) 10 true pairs shared one kind of key only, 8 of them with such an address;
+/// this gives those 8 a second. Only for addresses that start with a number and carry a postcode
+/// after a word (a number later than the first token); short addresses ("73 santhiaba") have
+/// `ad` already.
+fn house_and_locality_key(address: &[String]) -> Option<String> {
+    let number = address.first()?;
+    if !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let is_number = |t: &String| t.bytes().all(|b| b.is_ascii_digit());
+    let postcode = address.iter().skip(2).rposition(is_number)? + 2;
+    let locality = &address[postcode - 1];
+    if is_number(locality) {
+        return None;
+    }
+    Some(format!("hs:{number}:{locality}"))
 }
 
 /// The keys a record's candidates are read under: its own [`block_keys`] and, across the
