@@ -281,6 +281,20 @@ fn wrong_methods_bodies_and_sizes_get_json_errors() {
         Some(&big),
     );
     assert_eq!(got.status, 413, "{}", got.text());
+    // A generate-cards body over the front's 64 KiB (a selection of ~6,000 UIDs) is refused too.
+    let uids: Vec<String> = (0..6_000).map(|i| format!("\"E{i:010}\"")).collect();
+    let huge = format!(
+        "{{\"programme_uid\": \"P3jJH5Tu5VC\", \"enrollment_filter\": {{\"enrollment_uids\": [{}]}}}}",
+        uids.join(",")
+    );
+    assert!(huge.len() > 64 * 1024);
+    let got = call(
+        "POST",
+        &format!("{}/dhis2/generate-cards", s.url),
+        &admin,
+        Some(&huge),
+    );
+    assert_eq!(got.status, 413, "{}", got.text());
     let got = call(
         "POST",
         &format!("{}/dhis2/test-connection", s.url),

@@ -4,7 +4,7 @@
 //! (`store::search`), so the JSON API and the page find the same people.
 use super::api::WebStatus;
 use super::http::Reply;
-use super::pages::{error_page, render, PAGE_SIZE};
+use super::pages::{render, PAGE_SIZE};
 use super::{internal_error, Call, Ctx};
 use crate::store::search::{IdentityGroup, SearchQuery};
 use crate::store::web_data::BeneficiaryRecord;
@@ -121,29 +121,15 @@ pub fn print_card(ctx: &Ctx, call: &mut Call) -> Reply {
         .trim_start_matches("/beneficiaries/")
         .trim_end_matches("/print")
         .to_string();
-    let record = match ctx.store.card_record(&uid) {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            return error_page(
-                ctx,
-                call,
-                404,
-                "Not found",
-                "No beneficiary has this enrollment.",
-            )
-        }
-        Err(e) => return internal_error("reading a card record", &e),
+    let record = match super::pages::card_record_or_reply(ctx, call, &uid) {
+        Ok(r) => r,
+        Err(reply) => return reply,
     };
     let pending = match ctx.store.pending_review_of(&uid) {
         Ok(p) => p,
         Err(e) => return internal_error("reading review items", &e),
     };
-    let templates = super::api::card_templates();
-    let template = call
-        .param("template")
-        .filter(|t| templates.iter().any(|k| k == t))
-        .unwrap_or(super::api::DEFAULT_TEMPLATE)
-        .to_string();
+    let (template, dpi) = super::pages::chosen_look(call);
     let confirmed = call.param("confirmed") == Some("yes");
     render(
         ctx,
@@ -153,7 +139,7 @@ pub fn print_card(ctx: &Ctx, call: &mut Call) -> Reply {
             staff => call.staff, csrf => call.csrf_token(),
             ask => pending && !confirmed,
             pending => pending,
-            template => template,
+            template => template, dpi => dpi,
             card => minijinja::context! {
                 enrollment_uid => record.record.enrollment_uid,
                 full_name => record.record.fields.full_name(),

@@ -339,34 +339,51 @@ struct FieldLine {
     value: String,
 }
 
-/// `GET /beneficiaries/{enrollment_uid}?template=`.
-pub fn card(ctx: &Ctx, call: &mut Call) -> Reply {
-    let enrollment_uid = call.path.trim_start_matches("/beneficiaries/").to_string();
-    let record = match ctx.store.card_record(&enrollment_uid) {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            return error_page(
-                ctx,
-                call,
-                404,
-                "Not found",
-                "No beneficiary has this enrollment.",
-            )
-        }
-        Err(e) => return internal_error("reading a card record", &e),
-    };
-    let templates = super::api::card_templates();
+/// The card record of `enrollment_uid`, or the page to answer instead: 404 when no beneficiary
+/// has this enrollment, 500 on a store error. The card page and its print step share it.
+pub fn card_record_or_reply(
+    ctx: &Ctx,
+    call: &Call,
+    enrollment_uid: &str,
+) -> Result<crate::store::records::ResolvedCard, Reply> {
+    match ctx.store.card_record(enrollment_uid) {
+        Ok(Some(r)) => Ok(r),
+        Ok(None) => Err(error_page(
+            ctx,
+            call,
+            404,
+            "Not found",
+            "No beneficiary has this enrollment.",
+        )),
+        Err(e) => Err(internal_error("reading a card record", &e)),
+    }
+}
+
+/// The template and preview resolution a card request names (`template=`, `dpi=`) when they are
+/// ones kadi has; the defaults otherwise. The preview is shown at true size whatever the dpi.
+pub fn chosen_look(call: &Call) -> (String, u32) {
     let template = call
         .param("template")
-        .filter(|t| templates.iter().any(|k| k == t))
-        .map(str::to_string)
-        .unwrap_or_else(|| super::api::DEFAULT_TEMPLATE.to_string());
-    // s10-m: the resolution of the preview (shown at true size whatever it is).
+        .filter(|t| super::api::card_templates().iter().any(|k| k == t))
+        .unwrap_or(super::api::DEFAULT_TEMPLATE)
+        .to_string();
     let dpi = call
         .param("dpi")
         .and_then(|d| d.parse::<u32>().ok())
         .filter(|d| super::api::PREVIEW_DPIS.contains(d))
         .unwrap_or(300);
+    (template, dpi)
+}
+
+/// `GET /beneficiaries/{enrollment_uid}?template=`.
+pub fn card(ctx: &Ctx, call: &mut Call) -> Reply {
+    let enrollment_uid = call.path.trim_start_matches("/beneficiaries/").to_string();
+    let record = match card_record_or_reply(ctx, call, &enrollment_uid) {
+        Ok(r) => r,
+        Err(reply) => return reply,
+    };
+    let templates = super::api::card_templates();
+    let (template, dpi) = chosen_look(call);
     // s10-m: org units by name, never a raw UID where the store knows the name.
     let units = crate::mapping::OrgUnitIndex::load(&ctx.store).unwrap_or_default();
     let fields: Vec<FieldLine> = CARD_FIELDS

@@ -19,8 +19,10 @@ use crate::cards::{BadRequest, EnrollmentFilter, GenerateRequest, TaskView};
 use crate::store::card_data::{SelectionCounts, TaskStatus};
 use serde::Serialize;
 
-/// The largest generate-cards body or sheets form accepted (a search of a few thousand UIDs).
-const MAX_BODY: usize = 256 * 1024;
+/// The largest generate-cards body or sheets form accepted (a search of ~5,000 UIDs): the front's
+/// own limit, since it refuses anything larger before a handler runs (a larger value here would
+/// only read as a promise the server does not keep).
+const MAX_BODY: usize = super::http::MAX_BODY_BYTES;
 /// Most people a "print this search" selection takes (pages of the search, 200 a page).
 const MAX_SEARCH_SELECTION: u32 = 5_000;
 
