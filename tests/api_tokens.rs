@@ -45,35 +45,8 @@ fn call(
     csrf: Option<&str>,
     body: Option<&Value>,
 ) -> Got {
-    let agent = agent();
-    let mut req = ureq::http::Request::builder().method(method).uri(url);
-    if let Some(t) = bearer {
-        req = req.header("Authorization", format!("Bearer {t}"));
-    }
-    if let Some(c) = cookie {
-        req = req.header("Cookie", c);
-    }
-    if let Some(c) = csrf {
-        req = req.header("X-CSRF-Token", c);
-    }
-    let mut r = match body {
-        Some(b) => agent.run(
-            req.header("Content-Type", "application/json")
-                .body(b.to_string())
-                .unwrap(),
-        ),
-        None => agent.run(req.body(()).unwrap()),
-    }
-    .unwrap();
-    let status = r.status().as_u16();
-    let body = r.body_mut().read_to_vec().unwrap();
-    Got {
-        status,
-        content_type: String::new(),
-        location: String::new(),
-        set_cookie: String::new(),
-        body,
-    }
+    let body = body.map(Value::to_string);
+    api_call(method, url, bearer, cookie, csrf, body.as_deref())
 }
 
 fn count(db: &std::path::Path, sql: &str) -> i64 {

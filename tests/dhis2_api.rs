@@ -9,29 +9,7 @@ use serde_json::{json, Value};
 use support::*;
 
 fn call(method: &str, url: &str, bearer: &str, body: Option<&str>) -> Got {
-    let agent = agent();
-    let req = ureq::http::Request::builder()
-        .method(method)
-        .uri(url)
-        .header("Authorization", format!("Bearer {bearer}"));
-    let mut r = match body {
-        Some(b) => agent.run(
-            req.header("Content-Type", "application/json")
-                .body(b.to_string())
-                .unwrap(),
-        ),
-        None => agent.run(req.body(()).unwrap()),
-    }
-    .unwrap();
-    let status = r.status().as_u16();
-    let body = r.body_mut().read_to_vec().unwrap();
-    Got {
-        status,
-        content_type: String::new(),
-        location: String::new(),
-        set_cookie: String::new(),
-        body,
-    }
+    api_call(method, url, Some(bearer), None, None, body)
 }
 
 /// A box with admin and staff tokens, serving; `synced` pulls the simulator's data first.

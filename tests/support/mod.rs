@@ -300,6 +300,47 @@ fn reduce(mut r: ureq::http::Response<ureq::Body>) -> Got {
     }
 }
 
+/// A JSON API request with an optional Bearer token, cookie, CSRF header and body (sent as
+/// `application/json`, as is).
+pub fn api_call(
+    method: &str,
+    url: &str,
+    bearer: Option<&str>,
+    cookie: Option<&str>,
+    csrf: Option<&str>,
+    body: Option<&str>,
+) -> Got {
+    let agent = agent();
+    let mut req = ureq::http::Request::builder().method(method).uri(url);
+    if let Some(t) = bearer {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    if let Some(c) = cookie {
+        req = req.header("Cookie", c);
+    }
+    if let Some(c) = csrf {
+        req = req.header("X-CSRF-Token", c);
+    }
+    let mut r = match body {
+        Some(b) => agent.run(
+            req.header("Content-Type", "application/json")
+                .body(b.to_string())
+                .unwrap(),
+        ),
+        None => agent.run(req.body(()).unwrap()),
+    }
+    .unwrap();
+    let status = r.status().as_u16();
+    let body = r.body_mut().read_to_vec().unwrap();
+    Got {
+        status,
+        content_type: String::new(),
+        location: String::new(),
+        set_cookie: String::new(),
+        body,
+    }
+}
+
 /// GET with an optional session cookie.
 pub fn get(url: &str, cookie: Option<&str>) -> Got {
     let mut req = agent().get(url);
