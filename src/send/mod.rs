@@ -20,6 +20,7 @@
 //! be polled. Every state change is one guarded update audited in the same transaction
 //! (`store::outbox_data`).
 pub mod config;
+pub mod outcome;
 pub mod phone;
 pub mod sms;
 pub mod sms_text;
@@ -371,7 +372,7 @@ fn prepare(
 }
 
 /// The template's body parameters (JSON array of strings) from the configured card fields.
-fn whatsapp_params(
+pub(crate) fn whatsapp_params(
     settings: &config::SendSettings,
     card: &crate::store::records::ResolvedCard,
 ) -> String {
