@@ -421,6 +421,7 @@ fn insert(store: &Store, actor: &Actor, req: &SendRequest, p: &Prepared) -> Resu
 /// Queues the cards of a program's records (or of a selection): each refused one is listed with
 /// its reason and queues nothing.
 pub fn queue_bulk(store: &Store, actor: &Actor, req: &BulkRequest) -> Result<BulkQueued> {
+    store.require_program(&req.program_uid)?;
     let Some(channel) = req.channel else {
         bail!("choose a channel: whatsapp or sms");
     };
