@@ -118,6 +118,16 @@ pub enum SendCommand {
     },
     /// Configure the channels.
     Config(ConfigArgs),
+    /// Messages per second the worker can prepare, and peak RSS (bench/send.sh).
+    #[command(hide = true)]
+    Bench {
+        /// Messages to prepare.
+        #[arg(long, default_value_t = 200)]
+        n: usize,
+        /// Card image resolution.
+        #[arg(long, default_value_t = 300)]
+        dpi: u32,
+    },
 }
 
 /// Arguments of `kadi send config`.
@@ -265,6 +275,10 @@ fn read_stdin_secret(what: &str) -> Result<String> {
 impl SendArgs {
     /// Runs the command against the database at `db`.
     pub fn run(self, db: &Path) -> Result<()> {
+        if let SendCommand::Bench { n, dpi } = self.command {
+            // Its own store in a temporary directory: the box's database is not touched.
+            return bench(n, dpi);
+        }
         let store = Store::open(db)?;
         match self.command {
             SendCommand::Card {
@@ -324,29 +338,7 @@ impl SendArgs {
                     s
                 })
             }
-            SendCommand::Flush { max_seconds, json } => {
-                let r = send::flush(
-                    &store,
-                    &send::FlushOptions {
-                        actor: Some(Actor::Cli),
-                        max_duration: max_seconds.map(std::time::Duration::from_secs),
-                        max_wait: None,
-                    },
-                )?;
-                report(json, &r, || {
-                    let mut s = format!(
-                        "accepted {}, failed {}, retrying {}, unknown {}, still queued {}",
-                        r.accepted, r.failed, r.retrying, r.unknown, r.queued
-                    );
-                    for o in &r.offline {
-                        s.push_str(&format!("\noffline: {o}"));
-                    }
-                    for x in &r.stopped {
-                        s.push_str(&format!("\nSTOPPED: {x}"));
-                    }
-                    s
-                })
-            }
+            SendCommand::Flush { max_seconds, json } => flush(&store, max_seconds, json),
             SendCommand::Log {
                 status,
                 channel,
@@ -362,31 +354,7 @@ impl SendArgs {
                     since: None,
                     limit,
                 };
-                let entries = send::log(&store, &filter)?;
-                report(json, &entries, || {
-                    if entries.is_empty() {
-                        return "no messages".to_string();
-                    }
-                    entries
-                        .iter()
-                        .map(|e| {
-                            let mut line = format!(
-                                "{}  {}  {:8}  {}  {}  {}",
-                                e.created_at,
-                                e.message_id,
-                                e.channel.as_str(),
-                                e.recipient,
-                                e.enrollment_uid.as_deref().unwrap_or("-"),
-                                e.status_words
-                            );
-                            if let Some(err) = &e.error {
-                                line.push_str(&format!(" ({err})"));
-                            }
-                            line
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                })
+                log(&store, &filter, json)
             }
             SendCommand::Resolve {
                 message_id,
@@ -405,8 +373,72 @@ impl SendArgs {
                 })
             }
             SendCommand::Config(c) => c.run(&store),
+            SendCommand::Bench { n, dpi } => bench(n, dpi),
         }
     }
+}
+
+fn flush(store: &Store, max_seconds: Option<u64>, json: bool) -> Result<()> {
+    let r = send::flush(
+        store,
+        &send::FlushOptions {
+            actor: Some(Actor::Cli),
+            max_duration: max_seconds.map(std::time::Duration::from_secs),
+            max_wait: None,
+        },
+    )?;
+    report(json, &r, || {
+        let mut s = format!(
+            "accepted {}, failed {}, retrying {}, unknown {}, still queued {}",
+            r.accepted, r.failed, r.retrying, r.unknown, r.queued
+        );
+        for o in &r.offline {
+            s.push_str(&format!("\noffline: {o}"));
+        }
+        for x in &r.stopped {
+            s.push_str(&format!("\nSTOPPED: {x}"));
+        }
+        s
+    })
+}
+
+fn log(store: &Store, filter: &send::LogFilter, json: bool) -> Result<()> {
+    let entries = send::log(store, filter)?;
+    report(json, &entries, || {
+        if entries.is_empty() {
+            return "no messages".to_string();
+        }
+        entries
+            .iter()
+            .map(|e| {
+                let mut line = format!(
+                    "{}  {}  {:8}  {}  {}  {}",
+                    e.created_at,
+                    e.message_id,
+                    e.channel.as_str(),
+                    e.recipient,
+                    e.enrollment_uid.as_deref().unwrap_or("-"),
+                    e.status_words
+                );
+                if let Some(err) = &e.error {
+                    line.push_str(&format!(" ({err})"));
+                }
+                line
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+fn bench(n: usize, dpi: u32) -> Result<()> {
+    let dir = std::env::temp_dir().join(format!(
+        "kadi-send-bench-{}",
+        kadi::secret::hex(&kadi::secret::random_bytes::<6>()?)
+    ));
+    kadi::fsx::create_dir_private(&dir)?;
+    let r = send::bench::run(&dir, n, dpi);
+    let _ = std::fs::remove_dir_all(&dir);
+    report(true, &r?, String::new)
 }
 
 impl ConfigArgs {
