@@ -42,6 +42,7 @@ pub enum SendCommand {
         /// The enrollment UID.
         #[arg(long)]
         enrollment: String,
+        /// How to send it.
         #[arg(long, value_enum)]
         channel: ChannelArg,
         /// Custom text, card fields in braces (`Hello {first_name}`).
@@ -62,6 +63,7 @@ pub enum SendCommand {
         /// Only records of this org unit (UID or health centre name).
         #[arg(long)]
         org_unit: Option<String>,
+        /// How to send them.
         #[arg(long, value_enum)]
         channel: Option<ChannelArg>,
         /// Custom text, card fields in braces.
@@ -85,6 +87,7 @@ pub enum SendCommand {
         /// Only messages in this state (queued, sending, accepted, failed, unknown).
         #[arg(long)]
         status: Option<String>,
+        /// Only messages of this channel.
         #[arg(long, value_enum)]
         channel: Option<ChannelArg>,
         /// Only this enrollment's messages.
@@ -181,6 +184,7 @@ pub enum ConfigCommand {
     Sms(SmsConfigArgs),
     /// The country numbers are read for (ISO code: SN, ML, CI, BF, GN, MR, GM).
     Country {
+        /// ISO code (SN) or calling code (221).
         #[arg(long)]
         country: String,
         /// Print one JSON document instead of text.
