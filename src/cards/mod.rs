@@ -15,6 +15,7 @@ pub mod pdf;
 pub mod png_out;
 pub mod qr;
 pub mod render;
+pub mod scan;
 pub mod sheet;
 pub mod template;
 pub mod template_check;
