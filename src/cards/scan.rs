@@ -94,11 +94,12 @@ struct Attempt {
 /// (the iterator is lazy), so a clean photo costs one scale-down and one QR search.
 ///
 /// 1. the photo scaled to [`WORK_SIDE`] (or as it is, when smaller): most photos stop here;
-/// 2. another scale: a small image (a scaled-down card, 1-2 px modules) doubled with bilinear
-///    smoothing so finder patterns get solid cores; a big photo read at twice [`WORK_SIDE`], for a
-///    card that fills little of the frame;
-/// 3. a local mean threshold (integral image) at the working scale: survives shadows, uneven
-///    light and blur that rqrr's running average along rows does not;
+/// 2. another scale: an image no larger than [`WORK_SIDE`] doubled with bilinear smoothing (rqrr
+///    loses finder patterns whose modules are 2-3 pixels; doubled, they have solid cores); a big
+///    photo read at up to twice [`WORK_SIDE`], for a card that fills little of the frame;
+/// 3. local mean thresholds (integral image) at the working scale, three windows at 95% of the
+///    mean then three at 90%: they survive shadows, uneven light and blur that rqrr's running
+///    average along rows does not;
 /// 4. a contrast stretch (2nd to 98th percentile) at the working scale: rqrr's threshold is a ratio
 ///    of the local mean, so a photo whose blacks are lifted grey (glare, a dim screen) reads all
 ///    white until stretched.
@@ -106,25 +107,26 @@ fn attempts(photo: &GrayImage) -> impl Iterator<Item = Attempt> + '_ {
     let long = photo.width().max(photo.height());
     let work = move || scaled_to(photo, WORK_SIDE);
     let grey = |grey| Attempt { grey, binary: None };
-    let thresholded = move |half: usize| {
+    let thresholded = move |half: usize, percent: u64| {
         let work = work();
-        let binary = Some(local_threshold(&work, half));
+        let binary = Some(local_threshold(&work, half, percent));
         Some(Attempt { grey: work, binary })
     };
-    let steps: [Box<dyn Fn() -> Option<Attempt> + '_>; 6] = [
+    let steps: [Box<dyn Fn() -> Option<Attempt> + '_>; 9] = [
         Box::new(move || Some(grey(work()))),
         Box::new(move || {
-            if long * 2 <= WORK_SIDE {
+            if long <= WORK_SIDE {
                 Some(grey(scaled_to(photo, long * 2)))
-            } else if long > WORK_SIDE {
-                Some(grey(scaled_to(photo, (WORK_SIDE * 2).min(long))))
             } else {
-                None
+                Some(grey(scaled_to(photo, (WORK_SIDE * 2).min(long))))
             }
         }),
-        Box::new(move || thresholded(8)),
-        Box::new(move || thresholded(24)),
-        Box::new(move || thresholded(48)),
+        Box::new(move || thresholded(8, 95)),
+        Box::new(move || thresholded(24, 95)),
+        Box::new(move || thresholded(48, 95)),
+        Box::new(move || thresholded(16, 90)),
+        Box::new(move || thresholded(32, 90)),
+        Box::new(move || thresholded(64, 90)),
         Box::new(move || Some(grey(stretch_contrast(&work())))),
     ];
     steps.into_iter().filter_map(|step| step())
@@ -317,9 +319,11 @@ fn scaled_to(photo: &GrayImage, side: u32) -> GrayImage {
     image::imageops::resize(photo, w, h, FilterType::Triangle)
 }
 
-/// Black where a pixel is darker than 95% of the mean of the (2 `half` + 1)² square around it,
-/// else white. Summed-area table: O(pixels) whatever the window.
-fn local_threshold(grey: &GrayImage, half: usize) -> GrayImage {
+/// Black where a pixel is darker than `percent` % of the mean of the (2 `half` + 1)² square
+/// around it, else white. Summed-area table: O(pixels) whatever the window. No one window and
+/// ratio suits every module size and blur (rqrr's finder search is sensitive to where blurred
+/// edges fall), hence a few of each in [`attempts`].
+fn local_threshold(grey: &GrayImage, half: usize, percent: u64) -> GrayImage {
     let (w, h) = (grey.width() as usize, grey.height() as usize);
     let stride = w + 1;
     let mut sum = vec![0u64; stride * (h + 1)];
@@ -340,8 +344,8 @@ fn local_threshold(grey: &GrayImage, half: usize) -> GrayImage {
                 - sum[y0 * stride + x1]
                 - sum[y1 * stride + x0];
             let v = grey.as_raw()[y * w + x] as u64;
-            // v < 0.95 * mean, in integers.
-            let dark = v * area * 20 < total * 19;
+            // v < percent% of the mean, in integers.
+            let dark = v * area * 100 < total * percent;
             out.as_mut()[y * w + x] = if dark { 0 } else { 255 };
         }
     }
@@ -518,7 +522,8 @@ mod experiment {
     #[test]
     #[ignore]
     fn explore() {
-        for f in ["blur3.jpg", "phone50.jpg", "blur3.png", "phone50.png"] {
+        let names: Vec<String> = std::env::var("SCAN_FILES").unwrap_or_default().split(',').map(String::from).collect();
+        for f in names {
             let Ok(bytes) = std::fs::read(format!("target/tmp/scan/{f}")) else { continue };
             let g = load_grey(&bytes).unwrap();
             let n2 = |img: &GrayImage, grey: &GrayImage| read_codes(&Attempt { grey: grey.clone(), binary: if img.as_raw().iter().all(|&p| p == 0 || p == 255) { Some(img.clone()) } else { None } }).len();
