@@ -35,11 +35,15 @@ fn card() -> CardContent {
     }
 }
 
+/// This process's peak resident memory (VmHWM: unlike getrusage's maxrss it starts again at exec,
+/// so the parent's fixtures do not count).
 fn peak_rss_kib() -> i64 {
-    // SAFETY: getrusage only writes the struct it is given.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    usage.ru_maxrss
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// The naive reading: the full-resolution grey photo into rqrr as it is.
@@ -78,6 +82,12 @@ fn child(spec: &str) {
         };
         times.push(started.elapsed().as_secs_f64() * 1000.0);
     }
+    if mode == "kadi" {
+        if let Ok((_, steps)) = kadi::cards::scan::decode_qr_timed(&bytes) {
+            let steps: Vec<String> = steps.iter().map(|(s, ms)| format!("{s} {ms:.0}")).collect();
+            eprintln!("  {}: {}", path, steps.join(", "));
+        }
+    }
     times.sort_by(f64::total_cmp);
     let median = if mode == "read" { 0.0 } else { times[RUNS / 2] };
     println!("{median:.1} {} {codes}", peak_rss_kib());
@@ -87,6 +97,7 @@ fn measure(mode: &str, path: &std::path::Path) -> (f64, i64, usize) {
     let exe = std::env::current_exe().expect("own path");
     let out = Command::new(exe)
         .env(CHILD, format!("{mode}:{}", path.display()))
+        .stderr(std::process::Stdio::inherit())
         .output()
         .expect("child");
     let text = String::from_utf8_lossy(&out.stdout);

@@ -296,7 +296,10 @@ fn a_30000_by_30000_header_bomb_is_refused_as_too_large_before_decoding() {
     // 900 MP decoded would take many seconds and 900 MB; refused from the header it takes none.
     assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
     let message = decode_qr(&bomb).unwrap_err().to_string();
-    assert!(message.starts_with("image too large: 30000 x 30000"), "{message}");
+    assert!(
+        message.starts_with("image too large: 30000 x 30000"),
+        "{message}"
+    );
 }
 
 /// Not a check: the map of what decodes, for docs/scan.md. Run with

@@ -16,7 +16,6 @@
 //! and phones' cameras never mirror their back-camera photos, so reading it would cost a parser and
 //! change nothing.
 use anyhow::Result;
-use image::imageops::FilterType;
 use image::GrayImage;
 use std::fmt;
 
@@ -73,14 +72,33 @@ impl std::error::Error for ScanError {}
 /// Errors (a [`ScanError`] inside the `anyhow::Error`): "not an image", "image too large", "no QR
 /// code found". Never panics on hostile bytes.
 pub fn decode_qr(bytes: &[u8]) -> Result<Vec<String>> {
-    let grey = load_grey(bytes)?;
-    for attempt in attempts(&grey) {
-        let found = read_codes(&attempt);
-        if !found.is_empty() {
-            return Ok(found);
-        }
+    let (found, _) = decode_qr_timed(bytes)?;
+    if found.is_empty() {
+        return Err(ScanError::NoQrCode.into());
     }
-    Err(ScanError::NoQrCode.into())
+    Ok(found)
+}
+
+/// [`decode_qr`] with the milliseconds each step took (`load` then one entry per attempt made),
+/// for the benchmark and for tuning; an empty list of payloads when no attempt found one.
+pub fn decode_qr_timed(bytes: &[u8]) -> Result<(Vec<String>, Vec<(String, f64)>)> {
+    let started = std::time::Instant::now();
+    let grey = load_grey(bytes)?;
+    let mut steps = vec![("load".to_string(), ms_since(started))];
+    let mut started = std::time::Instant::now();
+    for (i, attempt) in attempts(&grey).enumerate() {
+        let found = read_codes(&attempt);
+        steps.push((format!("attempt {}", i + 1), ms_since(started)));
+        if !found.is_empty() {
+            return Ok((found, steps));
+        }
+        started = std::time::Instant::now();
+    }
+    Ok((Vec::new(), steps))
+}
+
+fn ms_since(started: std::time::Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1000.0
 }
 
 /// One way of preparing the photo: the grey pixels a grid is read from, and optionally a
@@ -103,33 +121,47 @@ struct Attempt {
 /// 4. a contrast stretch (2nd to 98th percentile) at the working scale: rqrr's threshold is a ratio
 ///    of the local mean, so a photo whose blacks are lifted grey (glare, a dim screen) reads all
 ///    white until stretched.
-fn attempts(photo: &GrayImage) -> impl Iterator<Item = Attempt> + '_ {
-    let long = photo.width().max(photo.height());
-    let work = move || scaled_to(photo, WORK_SIDE);
-    let grey = |grey| Attempt { grey, binary: None };
-    let thresholded = move |half: usize, percent: u64| {
-        let work = work();
-        let binary = Some(local_threshold(&work, half, percent));
-        Some(Attempt { grey: work, binary })
-    };
-    let steps: [Box<dyn Fn() -> Option<Attempt> + '_>; 9] = [
-        Box::new(move || Some(grey(work()))),
-        Box::new(move || {
-            if long <= WORK_SIDE {
-                Some(grey(scaled_to(photo, long * 2)))
-            } else {
-                Some(grey(scaled_to(photo, (WORK_SIDE * 2).min(long))))
+fn attempts(photo: &GrayImage) -> Attempts<'_> {
+    Attempts {
+        photo,
+        // Scaled once: every attempt but the second starts from it.
+        work: scaled_to(photo, WORK_SIDE),
+        step: 0,
+    }
+}
+
+/// Local thresholds tried, in order: (half window in pixels, percent of the local mean).
+const THRESHOLDS: [(usize, u64); 6] = [(8, 95), (24, 95), (48, 95), (16, 90), (32, 90), (64, 90)];
+
+/// The lazy sequence of [`attempts`].
+struct Attempts<'a> {
+    photo: &'a GrayImage,
+    work: GrayImage,
+    step: usize,
+}
+
+impl Iterator for Attempts<'_> {
+    type Item = Attempt;
+
+    fn next(&mut self) -> Option<Attempt> {
+        let grey = |grey| Attempt { grey, binary: None };
+        let long = self.photo.width().max(self.photo.height());
+        self.step += 1;
+        match self.step {
+            1 => Some(grey(self.work.clone())),
+            2 if long <= WORK_SIDE => Some(grey(scaled_to(self.photo, long * 2))),
+            2 => Some(grey(scaled_to(self.photo, (WORK_SIDE * 2).min(long)))),
+            n if n - 3 < THRESHOLDS.len() => {
+                let (half, percent) = THRESHOLDS[n - 3];
+                Some(Attempt {
+                    grey: self.work.clone(),
+                    binary: Some(local_threshold(&self.work, half, percent)),
+                })
             }
-        }),
-        Box::new(move || thresholded(8, 95)),
-        Box::new(move || thresholded(24, 95)),
-        Box::new(move || thresholded(48, 95)),
-        Box::new(move || thresholded(16, 90)),
-        Box::new(move || thresholded(32, 90)),
-        Box::new(move || thresholded(64, 90)),
-        Box::new(move || Some(grey(stretch_contrast(&work())))),
-    ];
-    steps.into_iter().filter_map(|step| step())
+            n if n - 3 == THRESHOLDS.len() => Some(grey(stretch_contrast(&self.work))),
+            _ => None,
+        }
+    }
 }
 
 /// The distinct payloads decoded in one attempt. rqrr finds each code's finder patterns and fits
@@ -187,7 +219,13 @@ fn resample(grey: &GrayImage, bounds: &[rqrr::Point; 4], size: usize) -> Option<
     let span = (size + 1) as f64;
     let module = quad.module_pixels(span);
     let radius = ((module / 5.0).round() as i64).clamp(0, 3);
-    let shifts = [(0.0, 0.0), (-0.33, 0.0), (0.33, 0.0), (0.0, -0.33), (0.0, 0.33)];
+    let shifts = [
+        (0.0, 0.0),
+        (-0.33, 0.0),
+        (0.33, 0.0),
+        (0.0, -0.33),
+        (0.0, 0.33),
+    ];
     for (dx, dy) in shifts {
         let mut values = Vec::with_capacity(size * size);
         for y in 0..size {
@@ -228,10 +266,7 @@ impl Quad {
         let (g, h) = if det.abs() < 1e-9 {
             (0.0, 0.0)
         } else {
-            (
-                (sx * dy2 - dx2 * sy) / det,
-                (dx1 * sy - sx * dy1) / det,
-            )
+            ((sx * dy2 - dx2 * sy) / det, (dx1 * sy - sx * dy1) / det)
         };
         Quad {
             m: [
@@ -250,7 +285,10 @@ impl Quad {
     fn map(&self, u: f64, v: f64) -> (f64, f64) {
         let m = &self.m;
         let w = m[6] * u + m[7] * v + 1.0;
-        ((m[0] * u + m[1] * v + m[2]) / w, (m[3] * u + m[4] * v + m[5]) / w)
+        (
+            (m[0] * u + m[1] * v + m[2]) / w,
+            (m[3] * u + m[4] * v + m[5]) / w,
+        )
     }
 
     /// The mean side of a module in pixels, over a grid of `span` modules.
@@ -285,7 +323,11 @@ fn otsu(values: &[u32]) -> u32 {
         histogram[v.min(255) as usize] += 1;
     }
     let total = values.len() as f64;
-    let sum_all: f64 = histogram.iter().enumerate().map(|(i, &c)| i as f64 * c as f64).sum();
+    let sum_all: f64 = histogram
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| i as f64 * c as f64)
+        .sum();
     let (mut weight_low, mut sum_low, mut best, mut best_level) = (0.0, 0.0, -1.0, 128);
     for (level, &count) in histogram.iter().enumerate() {
         weight_low += count as f64;
@@ -314,9 +356,58 @@ fn scaled_to(photo: &GrayImage, side: u32) -> GrayImage {
     }
     let w = ((photo.width() as u64 * side as u64) / long as u64).max(1) as u32;
     let h = ((photo.height() as u64 * side as u64) / long as u64).max(1) as u32;
-    // Triangle (bilinear) widens with the ratio when shrinking, so it averages what it drops:
-    // no aliasing of 1-pixel modules, at a fraction of Lanczos' cost.
-    image::imageops::resize(photo, w, h, FilterType::Triangle)
+    if side < long {
+        shrink(photo, w, h)
+    } else {
+        enlarge(photo, w, h)
+    }
+}
+
+/// `photo` reduced to `w` x `h` by averaging the source pixels under each new pixel (a box
+/// filter): no aliasing of fine modules, and only a row of sums besides the result, where a
+/// general resampler would hold a floating-point copy of the photo.
+fn shrink(photo: &GrayImage, w: u32, h: u32) -> GrayImage {
+    let (sw, sh) = (photo.width() as usize, photo.height() as usize);
+    let (w, h) = (w as usize, h as usize);
+    let mut out = GrayImage::new(w as u32, h as u32);
+    let mut sums = vec![0u32; sw];
+    for y in 0..h {
+        let (y0, y1) = (y * sh / h, ((y + 1) * sh / h).max(y * sh / h + 1));
+        sums.fill(0);
+        for row in photo.as_raw()[y0 * sw..y1 * sw].chunks_exact(sw) {
+            for (s, &p) in sums.iter_mut().zip(row) {
+                *s += p as u32;
+            }
+        }
+        for x in 0..w {
+            let (x0, x1) = (x * sw / w, ((x + 1) * sw / w).max(x * sw / w + 1));
+            let total: u32 = sums[x0..x1].iter().sum();
+            out.as_mut()[y * w + x] = (total / ((x1 - x0) * (y1 - y0)) as u32) as u8;
+        }
+    }
+    out
+}
+
+/// `photo` enlarged to `w` x `h` with bilinear interpolation (pixel centres aligned).
+fn enlarge(photo: &GrayImage, w: u32, h: u32) -> GrayImage {
+    let (sw, sh) = (photo.width() as usize, photo.height() as usize);
+    let src = photo.as_raw();
+    let (fx, fy) = (sw as f32 / w as f32, sh as f32 / h as f32);
+    let mut out = GrayImage::new(w, h);
+    for y in 0..h as usize {
+        let sy = ((y as f32 + 0.5) * fy - 0.5).clamp(0.0, (sh - 1) as f32);
+        let (y0, ty) = (sy as usize, sy.fract());
+        let y1 = (y0 + 1).min(sh - 1);
+        for x in 0..w as usize {
+            let sx = ((x as f32 + 0.5) * fx - 0.5).clamp(0.0, (sw - 1) as f32);
+            let (x0, tx) = (sx as usize, sx.fract());
+            let x1 = (x0 + 1).min(sw - 1);
+            let top = src[y0 * sw + x0] as f32 * (1.0 - tx) + src[y0 * sw + x1] as f32 * tx;
+            let bottom = src[y1 * sw + x0] as f32 * (1.0 - tx) + src[y1 * sw + x1] as f32 * tx;
+            out.as_mut()[y * w as usize + x] = (top * (1.0 - ty) + bottom * ty).round() as u8;
+        }
+    }
+    out
 }
 
 /// Black where a pixel is darker than `percent` % of the mean of the (2 `half` + 1)² square
@@ -425,7 +516,9 @@ fn jpeg_grey(bytes: &[u8]) -> Result<GrayImage, ScanError> {
     check_size(w as u64, h as u64)?;
     let pixels = decoder.decode().map_err(damaged)?;
     if pixels.len() != w * h {
-        return Err(ScanError::NotAnImage("the JPEG decoded to the wrong size".into()));
+        return Err(ScanError::NotAnImage(
+            "the JPEG decoded to the wrong size".into(),
+        ));
     }
     GrayImage::from_raw(w as u32, h as u32, pixels)
         .ok_or_else(|| ScanError::NotAnImage("the JPEG decoded to the wrong size".into()))
@@ -491,64 +584,76 @@ fn rgb_luma(px: &[u8]) -> u32 {
 }
 
 #[cfg(test)]
-mod experiment {
+mod tests {
     use super::*;
 
-    fn thresh(grey: &GrayImage, half: usize, ratio100: u64) -> GrayImage {
-        let (w, h) = (grey.width() as usize, grey.height() as usize);
-        let stride = w + 1;
-        let mut sum = vec![0u64; stride * (h + 1)];
-        for y in 0..h {
-            let mut row = 0u64;
-            for x in 0..w {
-                row += grey.as_raw()[y * w + x] as u64;
-                sum[(y + 1) * stride + x + 1] = sum[y * stride + x + 1] + row;
+    #[test]
+    fn errors_say_what_went_wrong() {
+        let err = |b: &[u8]| decode_qr(b).unwrap_err().to_string();
+        assert_eq!(err(b"hello"), "not an image: expected a PNG or JPEG photo");
+        assert!(err(b"\x89PNG\r\n\x1a\n").starts_with("not an image: the PNG"));
+        assert_eq!(
+            check_size(8000, 6251).unwrap_err(),
+            ScanError::TooLarge {
+                width: 8000,
+                height: 6251
             }
-        }
-        let mut out = GrayImage::new(w as u32, h as u32);
-        for y in 0..h {
-            let (y0, y1) = (y.saturating_sub(half), (y + half + 1).min(h));
-            for x in 0..w {
-                let (x0, x1) = (x.saturating_sub(half), (x + half + 1).min(w));
-                let area = ((x1 - x0) * (y1 - y0)) as u64;
-                let total = sum[y1 * stride + x1] + sum[y0 * stride + x0] - sum[y0 * stride + x1] - sum[y1 * stride + x0];
-                let v = grey.as_raw()[y * w + x] as u64;
-                out.as_mut()[y * w + x] = if v * area * 100 < total * ratio100 { 0 } else { 255 };
-            }
-        }
-        out
+        );
+        assert!(check_size(8000, 6250).is_ok(), "50 MP exactly is accepted");
+        assert!(check_size(16_385, 100).is_err(), "a side beyond the limit");
+        assert!(matches!(check_size(0, 10), Err(ScanError::NotAnImage(_))));
     }
 
     #[test]
-    #[ignore]
-    fn explore() {
-        let names: Vec<String> = std::env::var("SCAN_FILES").unwrap_or_default().split(',').map(String::from).collect();
-        for f in names {
-            let Ok(bytes) = std::fs::read(format!("target/tmp/scan/{f}")) else { continue };
-            let g = load_grey(&bytes).unwrap();
-            let n2 = |img: &GrayImage, grey: &GrayImage| read_codes(&Attempt { grey: grey.clone(), binary: if img.as_raw().iter().all(|&p| p == 0 || p == 255) { Some(img.clone()) } else { None } }).len();
-            let n = |img: &GrayImage| {
-                let (w, h) = (img.width() as usize, img.height() as usize);
-                let raw = img.as_raw();
-                let mut p = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| raw[y * w + x]);
-                let grids = p.detect_grids();
-                let res: Vec<String> = grids.iter().map(|g| match g.decode() { Ok(_) => "ok".to_string(), Err(e) => format!("{e:?}") }).collect();
-                format!("{}:{:?}/{}", grids.len(), res, n2(img, img))
-            };
-            println!("{f}: {}x{} plain {}", g.width(), g.height(), n(&g));
-            for s in [50u32, 75, 150, 200] {
-                let long = g.width().max(g.height());
-                let sc = image::imageops::resize(&g, g.width() * s / 100, g.height() * s / 100, FilterType::Triangle);
-                let _ = long;
-                println!("  scale {s}: {}", n(&sc));
-            }
-            for half in [8usize, 16, 32, 64] {
-                for r in [80u64, 90, 95, 100] {
-                    print!("  thr h{half} r{r}: {} {}", n(&thresh(&g, half, r)), n2(&thresh(&g, half, r), &g));
-                }
-                println!();
-            }
-            println!("  stretch {}", n(&stretch_contrast(&g)));
+    fn transparent_pixels_are_paper_and_rgb_becomes_luma() {
+        let mut out = [0u8; 3];
+        grey_row(&[0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 128], 4, &mut out);
+        assert_eq!(out, [255, 0, 255]);
+        grey_row(&[255, 0, 0, 0, 255, 0, 0, 0, 255], 3, &mut out);
+        assert_eq!(out, [76, 149, 28]);
+    }
+
+    #[test]
+    fn shrinking_averages_and_enlarging_keeps_flat_areas_flat() {
+        let img = GrayImage::from_fn(8, 4, |x, _| image::Luma([if x % 2 == 0 { 0 } else { 200 }]));
+        let small = shrink(&img, 4, 2);
+        assert!(small.iter().all(|&p| p == 100), "{:?}", small.as_raw());
+        let flat = GrayImage::from_pixel(3, 3, image::Luma([77]));
+        let big = enlarge(&flat, 6, 6);
+        assert_eq!(big.dimensions(), (6, 6));
+        assert!(big.iter().all(|&p| p == 77));
+        assert_eq!(scaled_to(&img, 4).dimensions(), (4, 2));
+        assert_eq!(scaled_to(&img, 16).dimensions(), (16, 8));
+    }
+
+    #[test]
+    fn a_stretched_dim_image_spans_black_to_white_and_the_threshold_splits_a_step() {
+        let dim = GrayImage::from_fn(100, 10, |x, _| image::Luma([100 + (x / 2) as u8]));
+        let stretched = stretch_contrast(&dim);
+        assert_eq!(stretched.get_pixel(0, 0)[0], 0);
+        assert_eq!(stretched.get_pixel(99, 0)[0], 255);
+        let step = GrayImage::from_fn(40, 40, |x, _| image::Luma([if x < 20 { 60 } else { 180 }]));
+        let binary = local_threshold(&step, 8, 95);
+        assert_eq!(binary.get_pixel(18, 20)[0], 0);
+        assert_eq!(binary.get_pixel(22, 20)[0], 255);
+        assert_eq!(otsu(&[10, 12, 11, 200, 210, 205]), 13);
+    }
+
+    #[test]
+    fn the_unit_square_maps_onto_the_quad_corners() {
+        let p = |x, y| rqrr::Point { x, y };
+        let quad = Quad::onto(&[p(10, 20), p(110, 25), p(105, 130), p(5, 120)]);
+        for ((u, v), (x, y)) in [
+            ((0.0, 0.0), (10.0, 20.0)),
+            ((1.0, 0.0), (110.0, 25.0)),
+            ((1.0, 1.0), (105.0, 130.0)),
+            ((0.0, 1.0), (5.0, 120.0)),
+        ] {
+            let (mx, my) = quad.map(u, v);
+            assert!(
+                (mx - x).abs() < 1e-6 && (my - y).abs() < 1e-6,
+                "{u},{v} -> {mx},{my}"
+            );
         }
     }
 }

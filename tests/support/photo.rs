@@ -110,7 +110,11 @@ fn blur_1d(img: &RgbImage, radius: u32, horizontal: bool) -> RgbImage {
             }
             let n = (2 * r + 1) as u32;
             let (x, y) = at(line, i as u32);
-            out.put_pixel(x, y, Rgb([(sum[0] / n) as u8, (sum[1] / n) as u8, (sum[2] / n) as u8]));
+            out.put_pixel(
+                x,
+                y,
+                Rgb([(sum[0] / n) as u8, (sum[1] / n) as u8, (sum[2] / n) as u8]),
+            );
         }
     }
     out
@@ -147,11 +151,15 @@ fn bilinear(img: &RgbImage, x: f64, y: f64) -> Option<Rgb<u8>> {
     }
     let (x, y) = (x.clamp(0.0, w - 1.0), y.clamp(0.0, h - 1.0));
     let (x0, y0) = (x.floor() as u32, y.floor() as u32);
-    let (x1, y1) = ((x0 + 1).min(img.width() - 1), (y0 + 1).min(img.height() - 1));
+    let (x1, y1) = (
+        (x0 + 1).min(img.width() - 1),
+        (y0 + 1).min(img.height() - 1),
+    );
     let (fx, fy) = (x - x0 as f64, y - y0 as f64);
     let mut px = [0u8; 3];
     for (c, v) in px.iter_mut().enumerate() {
-        let top = img.get_pixel(x0, y0)[c] as f64 * (1.0 - fx) + img.get_pixel(x1, y0)[c] as f64 * fx;
+        let top =
+            img.get_pixel(x0, y0)[c] as f64 * (1.0 - fx) + img.get_pixel(x1, y0)[c] as f64 * fx;
         let bottom =
             img.get_pixel(x0, y1)[c] as f64 * (1.0 - fx) + img.get_pixel(x1, y1)[c] as f64 * fx;
         *v = (top * (1.0 - fy) + bottom * fy).round() as u8;
@@ -179,7 +187,15 @@ pub fn background(w: u32, h: u32, noise: u32, rng: &mut Rng) -> RgbImage {
 /// `card` (already rotated on a `fill` canvas) laid at (`x`, `y`) on `photo`; the canvas' `fill`
 /// corners are left out so the background shows around a tilted card. Sensor noise of ±`noise` and
 /// a slight dimming (a phone's exposure) are added to the card's pixels too.
-pub fn place(photo: &mut RgbImage, card: &RgbImage, x: u32, y: u32, fill: Rgb<u8>, noise: u32, rng: &mut Rng) {
+pub fn place(
+    photo: &mut RgbImage,
+    card: &RgbImage,
+    x: u32,
+    y: u32,
+    fill: Rgb<u8>,
+    noise: u32,
+    rng: &mut Rng,
+) {
     for (cx, cy, p) in card.enumerate_pixels() {
         let (px, py) = (x + cx, y + cy);
         if *p == fill || px >= photo.width() || py >= photo.height() {
@@ -238,7 +254,11 @@ impl Photo {
         if self.blur_radius > 0 && self.blur_passes > 0 {
             img = box_blur(&img, self.blur_radius, self.blur_passes);
         }
-        let fill = if self.background { CANVAS } else { Rgb([255, 255, 255]) };
+        let fill = if self.background {
+            CANVAS
+        } else {
+            Rgb([255, 255, 255])
+        };
         if self.rotate_degrees != 0.0 {
             img = rotate(&img, self.rotate_degrees, fill);
         }
