@@ -79,9 +79,12 @@ pub fn decode_qr(bytes: &[u8]) -> Result<Vec<String>> {
     Ok(found)
 }
 
+/// What each step of a decode took: its name (`load`, `attempt N`) and milliseconds.
+pub type StepTimes = Vec<(String, f64)>;
+
 /// [`decode_qr`] with the milliseconds each step took (`load` then one entry per attempt made),
 /// for the benchmark and for tuning; an empty list of payloads when no attempt found one.
-pub fn decode_qr_timed(bytes: &[u8]) -> Result<(Vec<String>, Vec<(String, f64)>)> {
+pub fn decode_qr_timed(bytes: &[u8]) -> Result<(Vec<String>, StepTimes)> {
     let started = std::time::Instant::now();
     let grey = load_grey(bytes)?;
     let mut steps = vec![("load".to_string(), ms_since(started))];
