@@ -6,7 +6,8 @@
 //! Who calls what: the web page calls [`preview_png`] (one card from the store) and
 //! [`generate`] (bulk, as a task); anything without a store (tests, the benchmark, a draft
 //! preview) calls [`render_card_png`] with a [`CardContent`]. This module reads the store through
-//! `store::records` and `store::card_data` and never writes SQL itself.
+//! `store::records` and `store::card_data` and never writes SQL itself. Reading a card back from
+//! a photo (`kadi verify --image`, the `/verify` page) is [`scan::decode_qr`].
 pub mod bench;
 pub mod frame;
 pub mod generate;
@@ -15,6 +16,7 @@ pub mod pdf;
 pub mod png_out;
 pub mod qr;
 pub mod render;
+pub mod scan;
 pub mod sheet;
 pub mod template;
 pub mod template_check;
