@@ -606,6 +606,40 @@ fn a_date_slip_in_another_district_waits_for_a_person() {
 }
 
 #[test]
+fn namesakes_a_house_number_and_a_date_digit_apart_wait_for_a_person() {
+    // Two neighbours of one quarter with one name, born days apart: the short address is
+    // `close` only by its house number's slip, which is no more personal than the date's.
+    let a = r#"{"first_name":"Ousmane","last_name":"Faye","date_of_birth":"1988-03-12","gender":"M","phone_number":"+221770001111","address":"45 Keur Massar","health_center":"Keur Massar"}"#;
+    let b = with(
+        &with(
+            &with(a, "date_of_birth", "1988-03-17"),
+            "phone_number",
+            "+221760002222",
+        ),
+        "address",
+        "46 Keur Massar",
+    );
+    let e = explained(a, &b);
+    assert_eq!(e["fields"]["address"]["level"], "close", "{e}");
+    assert_eq!(e["band"], "review", "{e}");
+    assert!(
+        e["veto"].as_str().unwrap().contains("one typed digit"),
+        "{e}"
+    );
+    // The same home (the address word for word, or a word mistyped with the same number) still
+    // links the date slip.
+    let same_home = with(&b, "address", "45 Keur Massar");
+    assert_eq!(explained(a, &same_home)["band"], "link");
+    let misspelt = with(&b, "address", "45 Keur Masar");
+    assert_eq!(explained(a, &misspelt)["band"], "link");
+    // A full address with one number mistyped still names one home by its other words.
+    let full = |n: &str| format!("{n} rue 10 Keur Massar Dakar");
+    let c = with(a, "address", &full("45"));
+    let d = with(&b, "address", &full("46"));
+    assert_eq!(explained(&c, &d)["band"], "link");
+}
+
+#[test]
 fn a_swap_with_the_other_name_mistyped_keeps_that_names_own_level() {
     // FEBRL1 entity 37: names swapped, the family name split and the given name mistyped.
     let a = r#"{"first_name":"eliza","last_name":"nguyen","date_of_birth":"1926-06-26","address":"29 buxton street fergson lodge cunnamulla 2256 sa"}"#;
