@@ -724,8 +724,19 @@ impl Engine<'_> {
                     members.push((member, prepared));
                 }
             }
-            let members = members.iter().map(|(m, p)| (m.as_str(), p));
-            if let Some((_, why)) = decide::unfit_member(me, members) {
+            let listed = members.iter().map(|(m, p)| (m.as_str(), p));
+            let mut why = decide::unfit_member(me, listed.clone()).map(|(_, why)| why);
+            if why.is_none() {
+                // The best candidate counts among the members here: its own name may be the
+                // record's (then the identity is known under it).
+                let best_member = (&*best.candidate, &best.prepared);
+                let all = listed.chain(std::iter::once(best_member));
+                why = self
+                    .rules
+                    .unfit_in_household(self.store, &self.settings, me, all)?
+                    .map(|(_, why)| why);
+            }
+            if let Some(why) = why {
                 best.unfit = Some(why);
                 best.score = best.score.min(link.next_down()).max(0.0);
             }
