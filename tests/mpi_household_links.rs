@@ -401,3 +401,32 @@ fn learned_weights_never_link_on_the_names_alone() {
     let veto = veto_of(&store, "e2");
     assert!(veto.contains("only the names agree"), "{veto}");
 }
+
+#[test]
+fn an_undated_record_is_asked_about_once_when_its_namesakes_are_two_people() {
+    // "Awa Sarr" without a birth date, then two dated "Awa Sarr" of one clinic born eight years
+    // apart: the names are all each pair has, so each would ask about the undated card, and
+    // answering both "same" would make the two women one. The first question stands.
+    let (_d, store) = open_store();
+    let card = |dob: Option<&str>| CardFields {
+        first_name: Some("Awa".into()),
+        last_name: Some("Sarr".into()),
+        date_of_birth: dob.map(Into::into),
+        gender: Some("F".into()),
+        health_center: Some("Keur Massar".into()),
+        zone: Some("Pikine".into()),
+        ..Default::default()
+    };
+    put_card_record(&store, "e1", card(None));
+    put_card_record(&store, "e2", card(Some("2009-05-06")));
+    put_card_record(&store, "e3", card(Some("2017-03-04")));
+    resolve_pending(&store).unwrap();
+    let items = review::review_list(&store).unwrap();
+    let about_e1: Vec<&str> = items
+        .iter()
+        .filter(|i| i.candidate.enrollment_uid == "e1" || i.record.enrollment_uid == "e1")
+        .map(|i| i.record.enrollment_uid.as_str())
+        .collect();
+    assert_eq!(about_e1, ["e2"], "{items:?}");
+    assert_ne!(id(&store, "e2"), id(&store, "e3"));
+}
