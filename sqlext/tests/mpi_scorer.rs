@@ -178,6 +178,50 @@ fn block_keys_cover_names_dates_and_phone() {
 }
 
 #[test]
+fn full_addresses_block_the_street_in_its_locality_and_names_in_their_region() {
+    let keys =
+        |j: &str| -> Vec<String> { serde_json::from_str(&block_keys_json(j).unwrap()).unwrap() };
+    let shared = |a: &str, b: &str| -> Vec<String> {
+        let (x, y) = (keys(a), keys(b));
+        x.into_iter().filter(|k| y.contains(k)).collect()
+    };
+    // Two registrations of one person differing in the given name, the date and the family
+    // name's code, the house number left out of one: only the street in its suburb is left.
+    let a = r#"{"first_name":"olivia","last_name":"hartley","date_of_birth":"1970-03-15","address":"42 banksia street lindfield 2070 nsw"}"#;
+    let b = r#"{"first_name":"grace","last_name":"hatrley","date_of_birth":"1984-09-22","address":"banksia street lindfield 2070 nsw"}"#;
+    let both = shared(a, b);
+    assert!(
+        !both.is_empty() && both.iter().all(|k| k.starts_with("sl:")),
+        "{both:?}"
+    );
+    // Another street and postcode, no date on one and no given name on the other: the family
+    // name within the region.
+    let c = r#"{"first_name":"olivia","last_name":"hartley","address":"42 banksia street lindfield 2070 nsw"}"#;
+    let d = r#"{"last_name":"hartley","date_of_birth":"1970-03-15","address":"7 ocean parade manly 2095 nsw"}"#;
+    assert!(
+        shared(c, d).iter().any(|k| k.starts_with("ls:")),
+        "{:?}",
+        shared(c, d)
+    );
+    // A dated record with both names is not filed under its family name in the region.
+    assert!(
+        !keys(a).iter().any(|k| k.starts_with("ls:")),
+        "{:?}",
+        keys(a)
+    );
+    // A short address (house number and quarter) makes none of these: `ad` is its block.
+    let short = r#"{"first_name":"Awa","last_name":"Sarr","date_of_birth":"1990-04-03","address":"36 Santhiaba"}"#;
+    let full_keys = ["sl:", "lh:", "dl:", "ls:"];
+    assert!(
+        !keys(short)
+            .iter()
+            .any(|k| full_keys.iter().any(|p| k.starts_with(p))),
+        "{:?}",
+        keys(short)
+    );
+}
+
+#[test]
 fn prepared_and_json_paths_agree() {
     let b = with(AMINATA, "last_name", "Dialo");
     let (pa, pb) = (
@@ -603,6 +647,40 @@ fn a_date_slip_in_another_district_waits_for_a_person() {
     // The same date in another district still links: the names and the date carry it.
     let moved = with(other_district, "date_of_birth", "1992-11-15");
     assert_eq!(explained(a, &moved)["band"], "link");
+}
+
+#[test]
+fn namesakes_a_house_number_and_a_date_digit_apart_wait_for_a_person() {
+    // Two neighbours of one quarter with one name, born days apart: the short address is
+    // `close` only by its house number's slip, which is no more personal than the date's.
+    let a = r#"{"first_name":"Ousmane","last_name":"Faye","date_of_birth":"1988-03-12","gender":"M","phone_number":"+221770001111","address":"45 Keur Massar","health_center":"Keur Massar"}"#;
+    let b = with(
+        &with(
+            &with(a, "date_of_birth", "1988-03-17"),
+            "phone_number",
+            "+221760002222",
+        ),
+        "address",
+        "46 Keur Massar",
+    );
+    let e = explained(a, &b);
+    assert_eq!(e["fields"]["address"]["level"], "close", "{e}");
+    assert_eq!(e["band"], "review", "{e}");
+    assert!(
+        e["veto"].as_str().unwrap().contains("one typed digit"),
+        "{e}"
+    );
+    // The same home (the address word for word, or a word mistyped with the same number) still
+    // links the date slip.
+    let same_home = with(&b, "address", "45 Keur Massar");
+    assert_eq!(explained(a, &same_home)["band"], "link");
+    let misspelt = with(&b, "address", "45 Keur Masar");
+    assert_eq!(explained(a, &misspelt)["band"], "link");
+    // A full address with one number mistyped still names one home by its other words.
+    let full = |n: &str| format!("{n} rue 10 Keur Massar Dakar");
+    let c = with(a, "address", &full("45"));
+    let d = with(&b, "address", &full("46"));
+    assert_eq!(explained(&c, &d)["band"], "link");
 }
 
 #[test]

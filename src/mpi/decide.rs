@@ -12,7 +12,7 @@ use super::household::{self, HouseholdValues};
 use super::MpiSettings;
 use crate::store::Store;
 use anyhow::Result;
-use kadi_sqlext::mpi::{explain_prepared_with, identity_contradiction, PreparedRecord};
+use kadi_sqlext::mpi::{explain_prepared_with, identity_contradiction, Level, PreparedRecord};
 
 /// What the rules make of one scored pair.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,6 +103,45 @@ impl Rules {
         }
         let explanation = explain_prepared_with(&settings.params, a, b);
         Ok(self.households(store)?.household_doubt(&explanation, a, b))
+    }
+}
+
+impl Rules {
+    /// Identities do not chain through a slip: why record `me` must not join an identity
+    /// although it fits each member's sex, date and ID ([`unfit_member`]): a member of its
+    /// household is known under another given name in use
+    /// ([`HouseholdValues::other_name_in_household`]). Not asked when a member holds the
+    /// record's own given name: the identity is already known under it. The member and the
+    /// reason, "... with member <uid>".
+    pub(super) fn unfit_in_household<'m, P: AsRef<PreparedRecord> + 'm>(
+        &mut self,
+        store: &Store,
+        settings: &MpiSettings,
+        me: &PreparedRecord,
+        members: impl IntoIterator<Item = (&'m str, &'m P)> + Clone,
+    ) -> Result<Option<(&'m str, String)>> {
+        let explained: Vec<_> = members
+            .into_iter()
+            .map(|(uid, p)| {
+                (
+                    uid,
+                    p,
+                    explain_prepared_with(&settings.params, me, p.as_ref()),
+                )
+            })
+            .collect();
+        if explained
+            .iter()
+            .any(|(_, _, e)| e.fields[0].1 == Level::Exact)
+        {
+            return Ok(None);
+        }
+        let households = self.households(store)?;
+        Ok(explained.iter().find_map(|(uid, p, e)| {
+            households
+                .other_name_in_household(e, me, p.as_ref())
+                .map(|why| (*uid, format!("{why} with member {uid}")))
+        }))
     }
 }
 

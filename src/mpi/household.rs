@@ -10,6 +10,9 @@ use anyhow::{Context, Result};
 use kadi_sqlext::mpi::{given_names_compared, Explanation, Level, PreparedRecord};
 use std::collections::HashMap;
 
+/// The reason a pair of one household with two given names in use waits for a person.
+const TWO_NAMES_IN_USE: &str = "same household, two given names in use (twins or siblings)";
+
 /// Birth years kept per phone or address: enough to find someone of another age among the
 /// people of one household (parents, children, grandparents) without growing with its size.
 const YEARS_KEPT: usize = 4;
@@ -167,12 +170,8 @@ impl HouseholdValues {
             return None;
         }
         let given = given_names_compared(a, b);
-        let two_names = given.iter().any(|pair| match pair {
-            (Some(x), Some(y)) => self.two_names_in_use(x, y),
-            _ => false,
-        });
-        if first < Level::Exact && two_names {
-            return Some("same household, two given names in use (twins or siblings)");
+        if first < Level::Exact && self.two_given_names(&given) {
+            return Some(TWO_NAMES_IN_USE);
         }
         if last == Level::Disagree {
             return Some("same household, family names differ");
@@ -188,6 +187,35 @@ impl HouseholdValues {
             return Some("same household, two people of this given name, no birth date");
         }
         None
+    }
+
+    /// Identities do not chain through a slip: why record `a` must not join an identity whose
+    /// member `b` shares its household and is known under another given name in use (the same
+    /// rule as [`Self::household_doubt`]'s first case, asked of every member, not only of the
+    /// member the record scored best with). "Asstou" (a slip, written once) is one slip from
+    /// twin "Astou" and a variant of twin "Aïssatou"; once it joined one twin, the other twin
+    /// linked to it and the two sisters shared one identity (`docs/mpi.md`, Identities do not
+    /// chain through a slip). None when the national IDs agree exactly.
+    pub fn other_name_in_household(
+        &self,
+        e: &Explanation,
+        a: &PreparedRecord,
+        b: &PreparedRecord,
+    ) -> Option<&'static str> {
+        let (first, nid) = (e.fields[0].1, e.fields[5].1);
+        if nid == Level::Exact || first == Level::Exact || !self.shared_by_household(a, b) {
+            return None;
+        }
+        self.two_given_names(&given_names_compared(a, b))
+            .then_some(TWO_NAMES_IN_USE)
+    }
+
+    /// True when one of the compared pairs of given names is two names in use.
+    fn two_given_names(&self, given: &[(Option<&str>, Option<&str>); 2]) -> bool {
+        given.iter().any(|pair| match pair {
+            (Some(x), Some(y)) => self.two_names_in_use(x, y),
+            _ => false,
+        })
     }
 
     /// True when a phone or address the two records share is held by a record of given name

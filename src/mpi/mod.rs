@@ -724,8 +724,19 @@ impl Engine<'_> {
                     members.push((member, prepared));
                 }
             }
-            let members = members.iter().map(|(m, p)| (m.as_str(), p));
-            if let Some((_, why)) = decide::unfit_member(me, members) {
+            let listed = members.iter().map(|(m, p)| (m.as_str(), p));
+            let mut why = decide::unfit_member(me, listed.clone()).map(|(_, why)| why);
+            if why.is_none() {
+                // The best candidate counts among the members here: its own name may be the
+                // record's (then the identity is known under it).
+                let best_member = (&*best.candidate, &best.prepared);
+                let all = listed.chain(std::iter::once(best_member));
+                why = self
+                    .rules
+                    .unfit_in_household(self.store, &self.settings, me, all)?
+                    .map(|(_, why)| why);
+            }
+            if let Some(why) = why {
                 best.unfit = Some(why);
                 best.score = best.score.min(link.next_down()).max(0.0);
             }
@@ -898,6 +909,35 @@ impl Engine<'_> {
         Ok(())
     }
 
+    /// True when a pending item already ties identity `mpi_id` to another identity (not the
+    /// record's own, `target`) with a member the record contradicts (sex, birth dates years
+    /// apart, national ID): both questions cannot be answered "same", and answering both so
+    /// would make two people one. Asked when one side of the question has no birth date: a
+    /// record without one whose names are all there is to go on is asked about by each dated
+    /// namesake that comes later ("Awa Sarr" undated, then "Awa Sarr" 2017 and "Awa Sarr"
+    /// 2020): the first question stands, the later record asks nothing (`docs/mpi.md`, One
+    /// question per undated namesake).
+    fn asked_with_someone_else(
+        &mut self,
+        me: &PreparedRecord,
+        target: &str,
+        mpi_id: &str,
+    ) -> Result<bool> {
+        for other in self.store.mpi_identities_in_question(mpi_id)? {
+            if other == target {
+                continue;
+            }
+            for member in self.store.mpi_members(&other)? {
+                if let Some(p) = self.member_prepared(&member)? {
+                    if kadi_sqlext::mpi::identity_contradiction(me, &p).is_some() {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+        Ok(false)
+    }
+
     /// Review items: the best identities in the review band other than the one joined (at most
     /// REVIEWS_PER_RECORD), so a person sees every identity this record may also belong to.
     /// True when an item was opened.
@@ -932,7 +972,12 @@ impl Engine<'_> {
             if asked == REVIEWS_PER_RECORD {
                 break;
             }
-            if self.store.mpi_identities_asked(target, mpi_id)? {
+            // A question about a record without a birth date (or with a candidate without one)
+            // when another already ties that identity to someone this record contradicts.
+            let undated = me.birth_year().is_none() || b.prepared.birth_year().is_none();
+            if self.store.mpi_identities_asked(target, mpi_id)?
+                || (undated && self.asked_with_someone_else(me, target, mpi_id)?)
+            {
                 continue;
             }
             asked += 1;

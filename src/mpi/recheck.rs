@@ -81,7 +81,7 @@ pub fn recheck_with(
     for (mpi_id, checked) in by_identity {
         let members = Identity::read(store, settings, &mut rules, mpi_id)?;
         for uid in checked {
-            if let Some(mut flagged) = members.verdict(settings, uid) {
+            if let Some(mut flagged) = members.verdict(store, settings, &mut rules, uid)? {
                 flagged.mpi_id = mpi_id.to_string();
                 report.flagged.push(flagged);
             }
@@ -179,8 +179,33 @@ impl Identity {
     /// people ([`two_people`]: when the others make several identities without `uid` and it
     /// links to two of them whose members contradict each other). `None` when it would; else
     /// the link to flag (its `mpi_id` left for the caller).
-    fn verdict(&self, settings: &MpiSettings, uid: &str) -> Option<RecheckedLink> {
-        let me = self.uids.iter().position(|u| u == uid)?;
+    fn verdict(
+        &self,
+        store: &Store,
+        settings: &MpiSettings,
+        rules: &mut Rules,
+        uid: &str,
+    ) -> Result<Option<RecheckedLink>> {
+        let Some(me) = self.uids.iter().position(|u| u == uid) else {
+            return Ok(None);
+        };
+        if let Some(flagged) = self.verdict_scored(settings, me) {
+            return Ok(Some(flagged));
+        }
+        // Identities do not chain through a slip: a member of its household known under
+        // another given name in use ([`Rules::unfit_in_household`]).
+        let others = (0..self.uids.len()).filter(|&i| i != me);
+        let members = others.map(|i| (self.uids[i].as_str(), &self.prepared[i]));
+        let why = rules.unfit_in_household(store, settings, &self.prepared[me], members)?;
+        Ok(why.and_then(|(member, why)| {
+            let at = self.uids.iter().position(|u| u == member)?;
+            let score = self.verdicts[me][at].as_ref().map_or(0.0, |(s, _)| *s);
+            Some(self.flag(me, at, score, why))
+        }))
+    }
+
+    /// [`Self::verdict`]'s rules that need nothing but the members' pair verdicts.
+    fn verdict_scored(&self, settings: &MpiSettings, me: usize) -> Option<RecheckedLink> {
         let link = settings.link_threshold;
         let others = (0..self.uids.len()).filter(|&i| i != me);
         // Per identity the others make: its best member and that pair's own reason.

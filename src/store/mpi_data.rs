@@ -763,6 +763,24 @@ impl Store {
             .query_row(params![a, b], |r| r.get(0))?)
     }
 
+    /// The identities a pending pair item ties to identity `mpi_id` (its record under one, its
+    /// candidate under the other): those a "same" answer would join to it.
+    pub fn mpi_identities_in_question(&self, mpi_id: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT y.mpi_id FROM mpi_links x
+             CROSS JOIN review_items r ON r.enrollment_uid = x.enrollment_uid AND r.status = 'pending' AND r.kind = 'pair'
+             JOIN mpi_links y ON y.enrollment_uid = r.candidate_enrollment_uid
+             WHERE x.mpi_id = ?1 AND y.mpi_id <> ?1
+             UNION
+             SELECT x.mpi_id FROM review_items r
+             JOIN mpi_links y ON y.enrollment_uid = r.candidate_enrollment_uid
+             JOIN mpi_links x ON x.enrollment_uid = r.enrollment_uid
+             WHERE r.status = 'pending' AND r.kind = 'pair' AND y.mpi_id = ?1 AND x.mpi_id <> ?1",
+        )?;
+        let rows = stmt.query_map(params![mpi_id], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Pending review items `(id, enrollment, candidate)` whose record is under one of the
     /// identities `a`, `b` and whose candidate is under the other (under `a` itself when `a == b`):
     /// the items a person's decision on one of them also answers.

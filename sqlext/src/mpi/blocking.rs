@@ -58,6 +58,11 @@ pub(super) fn coarse_code_into(compact: &str, out: &mut String) {
 ///   names): the code of the address's first word of 3+ letters (the street, quarter or villa)
 ///   with the date or the family name, for a mistyped or missing house number or postcode that
 ///   the `ad`, `np` and `dp` keys need exactly (measured effect: `docs/mpi.md`);
+/// - `sl:<street code>:<locality>`, `lh:<last code>:<house number>`, `dl:<date>:<region>`,
+///   `ls:<last code>:<region>`: for full addresses with a postcode, the street in its locality,
+///   the family name with the house number, the date in the region and (no date or no given
+///   name) the family name in the region: duplicates differing in both names, or a name and
+///   the date (see [`full_address_keys`]);
 /// - `im:<initials>:<month and day>:<zone>`: both names' initials with the birth month and day,
 ///   each pair sorted (a slip in each name with a mistyped year or swapped day and month; see
 ///   [`initials_key`]);
@@ -135,6 +140,7 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
     if let Some(k) = house_and_locality_key(&r.address) {
         keys.push(k);
     }
+    full_address_keys(r, &mut keys);
     if let Some(word) = r
         .address
         .iter()
@@ -211,6 +217,52 @@ fn house_and_locality_key(address: &[String]) -> Option<String> {
         return None;
     }
     Some(format!("hs:{number}:{locality}"))
+}
+
+/// `sl:<street code>:<locality>`, `lh:<family name code>:<house number>`, `dl:<date>:<region>`
+/// and `ls:<family name code>:<region>`: for a full address ending in a postcode (and a region:
+/// street ... locality, postcode, state: "84 nicklin crescent bayswater 2144 nsw"), the street
+/// within its locality (house number and postcode left out), the family name with the house
+/// number, the date within the region, and for a record without a date or a given name the
+/// family name within the region.
+/// Duplicates of one person registered several times carry each registration's errors, so two
+/// of them can differ in both names, or in a name and the date, besides a rewritten house
+/// number or postcode: every name key needs one name's code, every date key the full date with
+/// a name, a postcode or a district, and such a pair shared no key. The three blocks are small
+/// where full addresses are written (a street of one suburb; a family name or a birth date
+/// among a region's records); short addresses ("36 Sor", the quarter its own `ad` block) and
+/// addresses without a postcode make none (`docs/mpi.md`, Full-address keys).
+fn full_address_keys(r: &PreparedRecord, keys: &mut Vec<String>) {
+    let address = &r.address;
+    if address.len() < FULL_ADDRESS_WORDS {
+        return;
+    }
+    let is_number = |t: &String| t.bytes().all(|b| b.is_ascii_digit());
+    let Some(postcode) = address.iter().skip(2).rposition(is_number).map(|p| p + 2) else {
+        return;
+    };
+    let locality = &address[postcode - 1];
+    let street = address
+        .iter()
+        .find(|t| t.chars().filter(|c| c.is_alphabetic()).count() >= 3);
+    if let (Some(street), false) = (street, is_number(locality)) {
+        keys.push(format!("sl:{}:{locality}", coarse_code(street)));
+    }
+    if let (Some(l), true) = (&r.last, is_number(&address[0])) {
+        keys.push(format!("lh:{}:{}", l.code(), address[0]));
+    }
+    let Some(region) = address.get(postcode + 1).filter(|t| !is_number(t)) else {
+        return;
+    };
+    let dob = r.dob.filter(|d| !d.is_estimated());
+    if let Some(d) = dob {
+        keys.push(format!("dl:{}:{region}", d.text()));
+    }
+    // Without a date or a given name, the family name is all a name key has left: within the
+    // region. Only then: a region's family-name block is the largest of these.
+    if let (Some(l), true) = (&r.last, dob.is_none() || r.first.is_none()) {
+        keys.push(format!("ls:{}:{region}", l.code()));
+    }
 }
 
 /// The keys a record's candidates are read under: its own [`block_keys`] and, across the

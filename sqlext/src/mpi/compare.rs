@@ -476,6 +476,20 @@ pub(super) fn same_numbers(a: &[String], b: &[String]) -> bool {
     })
 }
 
+/// True when two addresses carry the very same numbers (house numbers, postcodes), in any order.
+pub(super) fn numbers_identical(a: &[String], b: &[String]) -> bool {
+    fn numbers(t: &[String]) -> Vec<&str> {
+        let mut v: Vec<&str> = t
+            .iter()
+            .map(String::as_str)
+            .filter(|w| w.bytes().all(|c| c.is_ascii_digit()))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+    numbers(a) == numbers(b)
+}
+
 /// Dice coefficient of the character bigrams of two token lists joined without spaces. Two
 /// addresses sharing only suburb, postcode and state stay near 0.6; a split or merged word in an
 /// otherwise equal address stays above 0.9.
