@@ -17,6 +17,7 @@ pub mod records;
 pub mod search;
 pub mod sync_data;
 pub mod token_data;
+pub mod wallet_data;
 pub mod web_data;
 
 use anyhow::{Context, Result};

@@ -33,6 +33,7 @@ pub mod review;
 pub mod staff;
 pub mod staff_admin;
 pub mod tokens;
+pub mod wallet;
 pub mod when;
 
 use crate::store::web_data::StaffMember;
@@ -274,6 +275,8 @@ pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
         .or_else(|| admin_pages::route(ctx, call, &method))
         .or_else(|| print::route(ctx, call, &method))
         .or_else(|| mapping_editor::route(ctx, call, &method))
+        // s11-w: Google Wallet links (`/dhis2/google-wallet/...`).
+        .or_else(|| wallet::route(ctx, call, &method))
     {
         return reply;
     }
