@@ -56,7 +56,8 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "jobs", "sync", "link", "mapping", "mpi", "cards", "store", "dhis2", "send",
             ][..],
         ),
-        ("send", &["cards", "store", "mpi"][..]),
+        // The outbox: card images from cards, SMS through the DHIS2 link (s11-s).
+        ("send", &["cards", "store", "mpi", "link", "dhis2"][..]),
         // The demo runs the whole pipeline against the in-process simulator.
         (
             "demo",

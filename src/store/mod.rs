@@ -12,12 +12,12 @@ pub mod connection;
 pub mod desk_data;
 pub mod mapping_data;
 pub mod mpi_data;
+pub mod outbox_data;
 pub mod programs;
 pub mod records;
 pub mod search;
 pub mod sync_data;
 pub mod token_data;
-pub mod wallet_data;
 pub mod web_data;
 
 use anyhow::{Context, Result};
@@ -45,6 +45,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v12.sql"),
     // The beneficiary search index (`search`): terms, list order, and what changed since.
     include_str!("schema_v13.sql"),
+    // The outbox (s11-s): messages, WhatsApp media cache, last inbound per number.
+    include_str!("schema_v14.sql"),
 ];
 
 /// The schema version this build expects.
