@@ -20,6 +20,8 @@
 //! be polled. Every state change is one guarded update audited in the same transaction
 //! (`store::outbox_data`).
 pub mod config;
+/// s11-w: what the send pages need (form, batches, log filters).
+pub mod distribution;
 pub mod phone;
 pub mod sms;
 pub mod sms_text;
