@@ -522,6 +522,44 @@ impl Client {
         Ok((value, body.bytes.len() as u64))
     }
 
+    /// `POST /api/sms/outbound` with `{"message": ..., "recipients": [...]}`: DHIS2 hands the
+    /// text to its configured SMS gateway. Answers DHIS2's message (`SMS sent`). A 2xx whose
+    /// body says `"status": "ERROR"` is [`Dhis2Error::Rejected`]. Never retried here; a request
+    /// that went out without an answer is [`Dhis2Error::TimedOut`] / `Interrupted`, and the caller
+    /// must not resend it blindly (an SMS may have left).
+    pub fn send_sms(&self, message: &str, recipients: &[String]) -> Result<String, Dhis2Error> {
+        let url = format!("{}/api/sms/outbound", self.config.base_url);
+        let body = serde_json::json!({ "message": message, "recipients": recipients });
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let response = self
+            .agent
+            .post(&url)
+            .header("Accept", "application/json")
+            .header("Content-Type", "application/json")
+            .header("Authorization", self.config.auth.header_value())
+            .send(body.to_string().as_bytes())
+            .map_err(|e| transport_error(e, &url))?;
+        let answer = self.answer(response, url.clone(), String::new(), false)?;
+        let value: serde_json::Value = parse_json(&answer.bytes, &url)?;
+        let text = value
+            .get("message")
+            .and_then(|m| m.as_str())
+            .unwrap_or("")
+            .to_string();
+        let status = value.get("status").and_then(|s| s.as_str()).unwrap_or("OK");
+        if status.eq_ignore_ascii_case("ERROR") {
+            let code = value
+                .get("httpStatusCode")
+                .and_then(|c| c.as_u64())
+                .unwrap_or(500) as u16;
+            return Err(Dhis2Error::Rejected {
+                status: code,
+                message: text,
+            });
+        }
+        Ok(text)
+    }
+
     /// `/api/system/info`: the version (remembered for later requests) and the server's clock.
     pub fn system_info(&self) -> Result<SystemInfo, Dhis2Error> {
         let (info, _) = self.get_json::<wire::WireSystemInfo>("system/info", &[], false)?;

@@ -21,6 +21,7 @@
 //! `Accept-Encoding: gzip` ([`SimConfig::gzip`], on by default; `kadi sim dhis2 --no-gzip`).
 pub mod data;
 pub mod households;
+pub mod messaging;
 mod pacing;
 mod server;
 mod socket;

@@ -120,6 +120,12 @@ pub(super) fn handle(state: &State, request: Request) {
         return;
     }
     record_request(state, &request, &url);
+    // WhatsApp Cloud API, DHIS2 /api/sms/outbound and the SMS gateway (s11-s, messaging.rs).
+    let Some(request) =
+        super::messaging::handle(state, request, &|r| authenticate(state, r).is_ok())
+    else {
+        return;
+    };
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
     let params = Params(parse_query(query));
     if !(path == "/api" || path.starts_with("/api/")) {

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod dhis2;
 pub mod mapping;
 pub mod mpi;
+pub mod send;
 #[cfg(feature = "demo")]
 pub mod sim;
 pub mod sync;
@@ -48,6 +49,8 @@ pub enum Command {
     Mpi(mpi::MpiArgs),
     /// Render ID cards.
     Cards(cards::CardsArgs),
+    /// Send cards by WhatsApp or SMS through the outbox; the distribution log.
+    Send(send::SendArgs),
     /// Serve the local web page and JSON API.
     Serve(web::ServeArgs),
     /// Manage the staff accounts that log in to the page.
@@ -98,6 +101,7 @@ impl Cli {
             Command::Map(a) => a.run(&db),
             Command::Mpi(a) => a.run(&db),
             Command::Cards(a) => a.run(&db),
+            Command::Send(a) => a.run(&db),
             Command::Serve(a) => a.run(&db),
             Command::Staff(a) => a.run(&db),
             Command::Token(a) => a.run(&db),

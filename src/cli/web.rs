@@ -103,6 +103,9 @@ impl ServeArgs {
         // Sheets and generate-cards tasks queued by the page and the API run here, with or
         // without the sync scheduler; unfinished ones from a previous run resume now.
         let card_tasks = kadi::jobs::CardTaskWorker::spawn(db)?;
+        // The outbox drains whenever a channel is reachable; what a previous process left
+        // mid-send becomes `unknown` at its first pass (never resent blindly).
+        let outbox = kadi::send::OutboxWorker::spawn(db)?;
         let url = running.url();
         let report = serde_json::json!({
             "url": url,
@@ -133,6 +136,7 @@ impl ServeArgs {
             s.stop(std::time::Duration::from_secs(5));
         }
         card_tasks.stop();
+        outbox.stop();
         result
     }
 }

@@ -91,13 +91,18 @@ pub struct HttpGateway {
     /// JSON field (dotted path) holding the gateway's message ID, if it gives one.
     #[serde(default)]
     pub id_json_field: Option<String>,
+    /// The SMS text (card fields in braces); default [`DEFAULT_SMS_TEXT`].
     #[serde(default)]
     pub text: Option<String>,
+    /// One request per SMS part (`{part}`, `{parts}`), for gateways that do not concatenate.
+    #[serde(default)]
+    pub single_part: bool,
 }
 
-/// Default SMS text: where to collect the card, with its MPI ID as the verification code.
+/// Default SMS text: where to collect the card, with its MPI ID as the verification code. Only
+/// GSM-7 characters (é and à are, ê is not): one SMS of 160, not UCS-2's 70.
 pub const DEFAULT_SMS_TEXT: &str =
-    "Bonjour {first_name}, votre carte de santé ({mpi_id}) est prête. Retirez-la au {health_center}.";
+    "Bonjour {first_name}, votre carte de santé ({mpi_id}) est disponible. Retirez-la au {health_center}.";
 
 /// How fast the worker sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -22,6 +22,7 @@
 pub mod config;
 /// s11-w: what the send pages need (form, batches, log filters).
 pub mod distribution;
+pub mod outcome;
 pub mod phone;
 pub mod sms;
 pub mod sms_text;
@@ -375,7 +376,7 @@ fn prepare(
 }
 
 /// The template's body parameters (JSON array of strings) from the configured card fields.
-fn whatsapp_params(
+pub(crate) fn whatsapp_params(
     settings: &config::SendSettings,
     card: &crate::store::records::ResolvedCard,
 ) -> String {
@@ -424,6 +425,7 @@ fn insert(store: &Store, actor: &Actor, req: &SendRequest, p: &Prepared) -> Resu
 /// Queues the cards of a program's records (or of a selection): each refused one is listed with
 /// its reason and queues nothing.
 pub fn queue_bulk(store: &Store, actor: &Actor, req: &BulkRequest) -> Result<BulkQueued> {
+    store.require_program(&req.program_uid)?;
     let Some(channel) = req.channel else {
         bail!("choose a channel: whatsapp or sms");
     };

@@ -87,8 +87,8 @@ pub fn message_entity(id: &str) -> String {
 pub enum OutboxChange<'a> {
     /// `queued` -> `sending`, held by `holder`; counts an attempt.
     Claim { holder: &'a str },
-    /// `sending` -> `accepted` with the provider's message ID.
-    Accept { provider_id: &'a str },
+    /// `sending` -> `accepted` with the provider's message ID (when it gives one).
+    Accept { provider_id: Option<&'a str> },
     /// `sending` -> `failed`.
     Fail { reason: &'a str, retryable: bool },
     /// `sending` -> `queued`, due at `next_attempt_at` (None: at once); `reason` is kept.
@@ -97,8 +97,10 @@ pub enum OutboxChange<'a> {
         next_attempt_at: Option<&'a str>,
         /// Whether the attempt counts (false when the request never left the box).
         counts: bool,
-        /// A new WhatsApp mode (131047: free-form outside the window becomes a template).
+        /// A new WhatsApp mode (131047: free-form outside the window becomes a template)...
         mode: Option<&'a str>,
+        /// ... with its new body (the template's parameters).
+        body: Option<&'a str>,
     },
     /// `sending` -> `unknown` (a crash or a request with no answer).
     Unknown { reason: &'a str },
@@ -276,11 +278,12 @@ impl Store {
                 next_attempt_at,
                 counts,
                 mode,
+                body,
             } => tx.execute(
                 "UPDATE outbox SET status = 'queued', last_error = ?2, next_attempt_at = ?3, claimed_by = NULL,
-                   attempts = attempts - ?4, mode = coalesce(?5, mode), updated_at = ?6
+                   attempts = attempts - ?4, mode = coalesce(?5, mode), body = coalesce(?7, body), updated_at = ?6
                  WHERE id = ?1 AND status = 'sending'",
-                params![id, reason, next_attempt_at, (!counts) as i64, mode, now],
+                params![id, reason, next_attempt_at, (!counts) as i64, mode, now, body],
             )?,
             OutboxChange::Unknown { reason } => tx.execute(
                 "UPDATE outbox SET status = 'unknown', last_error = ?2, updated_at = ?3
