@@ -317,10 +317,15 @@ fn bulk_submit(ctx: &Ctx, call: &mut Call) -> Reply {
     };
     match distribution::send_selection(&ctx.store, &actor(call), &sel, channel, field("message")) {
         Ok(batch) => Reply::redirect(&format!("/send/batches/{}", batch.batch_id)),
-        Err(e) => match e.downcast_ref::<BatchRefused>() {
-            Some(r) => bulk_page(ctx, call, 400, Some(&r.0)),
-            None => internal_error("queuing a batch", &e),
-        },
+        Err(e) => {
+            if let Some(r) = e.downcast_ref::<BatchRefused>() {
+                return bulk_page(ctx, call, 400, Some(&r.0));
+            }
+            match e.downcast_ref::<crate::store::programs::UnknownProgram>() {
+                Some(u) => bulk_page(ctx, call, 400, Some(&u.message)),
+                None => internal_error("queuing a batch", &e),
+            }
+        }
     }
 }
 
