@@ -233,11 +233,7 @@ pub fn batch_progress(store: &Store, id: &str) -> Result<Option<BatchProgress>> 
     }
     let total = record.message_ids.len();
     let finished = total - waiting;
-    let progress = if total == 0 {
-        100
-    } else {
-        (finished * 100 / total) as u32
-    };
+    let progress = (finished * 100).checked_div(total).unwrap_or(100) as u32;
     Ok(Some(BatchProgress {
         record,
         total,
