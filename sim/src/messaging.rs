@@ -194,7 +194,9 @@ pub(super) fn handle(
 ) -> Option<Request> {
     let url = request.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
-    let kind = which(path)?;
+    let Some(kind) = which(path) else {
+        return Some(request);
+    };
     let m = of(state.local_addr);
     let mut body = String::new();
     let _ = request

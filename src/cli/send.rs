@@ -42,6 +42,7 @@ pub enum SendCommand {
         /// The enrollment UID.
         #[arg(long)]
         enrollment: String,
+        /// How to send it.
         #[arg(long, value_enum)]
         channel: ChannelArg,
         /// Custom text, card fields in braces (`Hello {first_name}`).
@@ -62,6 +63,7 @@ pub enum SendCommand {
         /// Only records of this org unit (UID or health centre name).
         #[arg(long)]
         org_unit: Option<String>,
+        /// How to send them.
         #[arg(long, value_enum)]
         channel: Option<ChannelArg>,
         /// Custom text, card fields in braces.
@@ -85,6 +87,7 @@ pub enum SendCommand {
         /// Only messages in this state (queued, sending, accepted, failed, unknown).
         #[arg(long)]
         status: Option<String>,
+        /// Only messages of this channel.
         #[arg(long, value_enum)]
         channel: Option<ChannelArg>,
         /// Only this enrollment's messages.
@@ -118,6 +121,16 @@ pub enum SendCommand {
     },
     /// Configure the channels.
     Config(ConfigArgs),
+    /// Messages per second the worker can prepare, and peak RSS (bench/send.sh).
+    #[command(hide = true)]
+    Bench {
+        /// Messages to prepare.
+        #[arg(long, default_value_t = 200)]
+        n: usize,
+        /// Card image resolution.
+        #[arg(long, default_value_t = 300)]
+        dpi: u32,
+    },
 }
 
 /// Arguments of `kadi send config`.
@@ -171,6 +184,7 @@ pub enum ConfigCommand {
     Sms(SmsConfigArgs),
     /// The country numbers are read for (ISO code: SN, ML, CI, BF, GN, MR, GM).
     Country {
+        /// ISO code (SN) or calling code (221).
         #[arg(long)]
         country: String,
         /// Print one JSON document instead of text.
@@ -265,6 +279,10 @@ fn read_stdin_secret(what: &str) -> Result<String> {
 impl SendArgs {
     /// Runs the command against the database at `db`.
     pub fn run(self, db: &Path) -> Result<()> {
+        if let SendCommand::Bench { n, dpi } = self.command {
+            // Its own store in a temporary directory: the box's database is not touched.
+            return bench(n, dpi);
+        }
         let store = Store::open(db)?;
         match self.command {
             SendCommand::Card {
@@ -324,29 +342,7 @@ impl SendArgs {
                     s
                 })
             }
-            SendCommand::Flush { max_seconds, json } => {
-                let r = send::flush(
-                    &store,
-                    &send::FlushOptions {
-                        actor: Some(Actor::Cli),
-                        max_duration: max_seconds.map(std::time::Duration::from_secs),
-                        max_wait: None,
-                    },
-                )?;
-                report(json, &r, || {
-                    let mut s = format!(
-                        "accepted {}, failed {}, retrying {}, unknown {}, still queued {}",
-                        r.accepted, r.failed, r.retrying, r.unknown, r.queued
-                    );
-                    for o in &r.offline {
-                        s.push_str(&format!("\noffline: {o}"));
-                    }
-                    for x in &r.stopped {
-                        s.push_str(&format!("\nSTOPPED: {x}"));
-                    }
-                    s
-                })
-            }
+            SendCommand::Flush { max_seconds, json } => flush(&store, max_seconds, json),
             SendCommand::Log {
                 status,
                 channel,
@@ -362,31 +358,7 @@ impl SendArgs {
                     since: None,
                     limit,
                 };
-                let entries = send::log(&store, &filter)?;
-                report(json, &entries, || {
-                    if entries.is_empty() {
-                        return "no messages".to_string();
-                    }
-                    entries
-                        .iter()
-                        .map(|e| {
-                            let mut line = format!(
-                                "{}  {}  {:8}  {}  {}  {}",
-                                e.created_at,
-                                e.message_id,
-                                e.channel.as_str(),
-                                e.recipient,
-                                e.enrollment_uid.as_deref().unwrap_or("-"),
-                                e.status_words
-                            );
-                            if let Some(err) = &e.error {
-                                line.push_str(&format!(" ({err})"));
-                            }
-                            line
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                })
+                log(&store, &filter, json)
             }
             SendCommand::Resolve {
                 message_id,
@@ -405,8 +377,72 @@ impl SendArgs {
                 })
             }
             SendCommand::Config(c) => c.run(&store),
+            SendCommand::Bench { n, dpi } => bench(n, dpi),
         }
     }
+}
+
+fn flush(store: &Store, max_seconds: Option<u64>, json: bool) -> Result<()> {
+    let r = send::flush(
+        store,
+        &send::FlushOptions {
+            actor: Some(Actor::Cli),
+            max_duration: max_seconds.map(std::time::Duration::from_secs),
+            max_wait: None,
+        },
+    )?;
+    report(json, &r, || {
+        let mut s = format!(
+            "accepted {}, failed {}, retrying {}, unknown {}, still queued {}",
+            r.accepted, r.failed, r.retrying, r.unknown, r.queued
+        );
+        for o in &r.offline {
+            s.push_str(&format!("\noffline: {o}"));
+        }
+        for x in &r.stopped {
+            s.push_str(&format!("\nSTOPPED: {x}"));
+        }
+        s
+    })
+}
+
+fn log(store: &Store, filter: &send::LogFilter, json: bool) -> Result<()> {
+    let entries = send::log(store, filter)?;
+    report(json, &entries, || {
+        if entries.is_empty() {
+            return "no messages".to_string();
+        }
+        entries
+            .iter()
+            .map(|e| {
+                let mut line = format!(
+                    "{}  {}  {:8}  {}  {}  {}",
+                    e.created_at,
+                    e.message_id,
+                    e.channel.as_str(),
+                    e.recipient,
+                    e.enrollment_uid.as_deref().unwrap_or("-"),
+                    e.status_words
+                );
+                if let Some(err) = &e.error {
+                    line.push_str(&format!(" ({err})"));
+                }
+                line
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+fn bench(n: usize, dpi: u32) -> Result<()> {
+    let dir = std::env::temp_dir().join(format!(
+        "kadi-send-bench-{}",
+        kadi::secret::hex(&kadi::secret::random_bytes::<6>()?)
+    ));
+    kadi::fsx::create_dir_private(&dir)?;
+    let r = send::bench::run(&dir, n, dpi);
+    let _ = std::fs::remove_dir_all(&dir);
+    report(true, &r?, String::new)
 }
 
 impl ConfigArgs {

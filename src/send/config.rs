@@ -205,6 +205,13 @@ pub fn sms_auth(store: &Store) -> Result<Option<String>> {
 }
 
 fn seal_into(store: &Store, actor: &Actor, key: &str, plain: &str) -> Result<()> {
+    // A new key file would orphan the DHIS2 secret sealed under the lost one: refuse instead.
+    if SecretKey::read_file(store.path())?.is_none() && store.dhis2_connection()?.is_some() {
+        bail!(
+            "key file {} is missing, so the stored DHIS2 secret cannot be opened: restore the box from a backup, or enter the DHIS2 password again with `kadi dhis2 config` first",
+            SecretKey::path_for(store.path()).display()
+        );
+    }
     let sealed = SecretKey::load_or_create(store.path())?.seal(plain)?;
     store.set_sealed_setting(actor.as_str(), key, &sealed)
 }

@@ -19,6 +19,7 @@
 //! kadi has no webhook on an offline box, so `delivered`/`read` exist only for a provider that can
 //! be polled. Every state change is one guarded update audited in the same transaction
 //! (`store::outbox_data`).
+pub mod bench;
 pub mod config;
 /// s11-w: what the send pages need (form, batches, log filters).
 pub mod distribution;

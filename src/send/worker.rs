@@ -457,10 +457,13 @@ impl<'a> Pass<'a> {
         let actor = actor.as_str();
         let per_number = Duration::from_millis(self.settings.pacing.per_number_ms);
         let attempts = row.attempts + 1;
+        if !matches!(outcome, Outcome::Offline(_) | Outcome::StopChannel(_)) {
+            // The provider saw a message to this number: pace the next one.
+            self.number_next
+                .insert(row.recipient.clone(), Instant::now() + per_number);
+        }
         match outcome {
             Outcome::Accepted { provider_id } => {
-                self.number_next
-                    .insert(row.recipient.clone(), Instant::now() + per_number);
                 let change = OutboxChange::Accept {
                     provider_id: provider_id.as_deref(),
                 };
