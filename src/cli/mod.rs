@@ -12,6 +12,7 @@ pub mod send;
 pub mod sim;
 pub mod sync;
 pub mod token;
+pub mod wallet;
 pub mod web;
 
 use clap::{Parser, Subcommand};
@@ -56,6 +57,8 @@ pub enum Command {
     Staff(web::StaffArgs),
     /// Manage API tokens for the JSON API (`Authorization: Bearer`).
     Token(token::TokenArgs),
+    /// Google Wallet save links for cards, made on the box (s11-w).
+    Wallet(wallet::WalletArgs),
     /// Run a DHIS2 simulator (for tests and demos).
     #[cfg(feature = "demo")]
     Sim(sim::SimArgs),
@@ -102,6 +105,7 @@ impl Cli {
             Command::Serve(a) => a.run(&db),
             Command::Staff(a) => a.run(&db),
             Command::Token(a) => a.run(&db),
+            Command::Wallet(a) => a.run(&db),
             #[cfg(feature = "demo")]
             Command::Sim(a) => a.run(&db),
             #[cfg(feature = "demo")]

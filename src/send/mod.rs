@@ -21,10 +21,14 @@
 //! (`store::outbox_data`).
 pub mod bench;
 pub mod config;
+/// s11-w: what the send pages need (form, batches, log filters).
+pub mod distribution;
 pub mod outcome;
 pub mod phone;
 pub mod sms;
 pub mod sms_text;
+/// s11-w: Google Wallet save links.
+pub mod wallet;
 pub mod whatsapp;
 pub mod worker;
 

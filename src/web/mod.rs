@@ -30,9 +30,11 @@ pub mod mapping_editor;
 pub mod pages;
 pub mod print;
 pub mod review;
+pub mod send_pages;
 pub mod staff;
 pub mod staff_admin;
 pub mod tokens;
+pub mod wallet;
 pub mod when;
 
 use crate::store::web_data::StaffMember;
@@ -171,6 +173,23 @@ pub fn templates() -> Result<minijinja::Environment<'static>> {
         ),
         ("staff.html", include_str!("../../assets/web/staff.html")),
         ("audit.html", include_str!("../../assets/web/audit.html")),
+        // s11-w: the send pages.
+        (
+            "send_card.html",
+            include_str!("../../assets/web/send_card.html"),
+        ),
+        (
+            "send_bulk.html",
+            include_str!("../../assets/web/send_bulk.html"),
+        ),
+        (
+            "send_batch.html",
+            include_str!("../../assets/web/send_batch.html"),
+        ),
+        (
+            "send_log.html",
+            include_str!("../../assets/web/send_log.html"),
+        ),
     ] {
         env.add_template(name, source)
             .with_context(|| format!("compiling template {name}"))?;
@@ -274,6 +293,9 @@ pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
         .or_else(|| admin_pages::route(ctx, call, &method))
         .or_else(|| print::route(ctx, call, &method))
         .or_else(|| mapping_editor::route(ctx, call, &method))
+        // s11-w: Google Wallet links (`/dhis2/google-wallet/...`), the send pages and send-card.
+        .or_else(|| wallet::route(ctx, call, &method))
+        .or_else(|| send_pages::route(ctx, call, &method))
     {
         return reply;
     }

@@ -416,6 +416,8 @@ pub fn card(ctx: &Ctx, call: &mut Call) -> Reply {
             dpi => dpi, dpis => super::api::PREVIEW_DPIS,
             // s10-f: the badge and the warning before printing a record pending review.
             pending_review => ctx.store.pending_review_of(&enrollment_uid).unwrap_or(false),
+            // s11-w: the "Add to Google Wallet" link and its QR code.
+            wallet => super::wallet::card_block(ctx, &enrollment_uid),
         },
     )
 }
