@@ -17,6 +17,7 @@ pub mod records;
 pub mod search;
 pub mod sync_data;
 pub mod token_data;
+pub mod verify_data;
 pub mod web_data;
 
 use anyhow::{Context, Result};
@@ -44,6 +45,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v12.sql"),
     // The beneficiary search index (`search`): terms, list order, and what changed since.
     include_str!("schema_v13.sql"),
+    // s11-v: signed cards: keys, revocations, issued serials; the K1 HMAC secret deleted.
+    include_str!("schema_v14.sql"),
 ];
 
 /// The schema version this build expects.
