@@ -11,6 +11,7 @@ pub mod mpi;
 pub mod sim;
 pub mod sync;
 pub mod token;
+pub mod verify;
 pub mod web;
 
 use clap::{Parser, Subcommand};
@@ -59,6 +60,12 @@ pub enum Command {
     /// Run the whole pipeline against a built-in simulator.
     #[cfg(feature = "demo")]
     Demo(demo::DemoArgs),
+    /// Verify a card's QR payload (or a card image) offline: valid, revoked, expired, ...
+    Verify(verify::VerifyArgs),
+    /// This box's card signing keys: rotate, list.
+    Keys(verify::KeysArgs),
+    /// Revoke or reissue a printed card.
+    Card(verify::CardArgs),
     /// Back the database (and its key file) up into a directory, online.
     Backup {
         /// Directory for the backup files (`kadi-<UTC stamp>.db`, created 0700).
@@ -102,6 +109,9 @@ impl Cli {
             Command::Sim(a) => a.run(&db),
             #[cfg(feature = "demo")]
             Command::Demo(a) => a.run(&db),
+            Command::Verify(a) => a.run(&db),
+            Command::Keys(a) => a.run(&db),
+            Command::Card(a) => a.run(&db),
             Command::Backup { to, keep, json } => backup(&db, &to, keep, json),
             Command::Restore { from, json } => restore(&db, &from, json),
         }

@@ -33,6 +33,7 @@ pub mod review;
 pub mod staff;
 pub mod staff_admin;
 pub mod tokens;
+pub mod verify_page;
 pub mod when;
 
 use crate::store::web_data::StaffMember;
@@ -171,6 +172,8 @@ pub fn templates() -> Result<minijinja::Environment<'static>> {
         ),
         ("staff.html", include_str!("../../assets/web/staff.html")),
         ("audit.html", include_str!("../../assets/web/audit.html")),
+        // s11-v (verify): the /verify page, staff and public modes.
+        ("verify.html", include_str!("../../assets/web/verify.html")),
     ] {
         env.add_template(name, source)
             .with_context(|| format!("compiling template {name}"))?;
@@ -274,6 +277,8 @@ pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
         .or_else(|| admin_pages::route(ctx, call, &method))
         .or_else(|| print::route(ctx, call, &method))
         .or_else(|| mapping_editor::route(ctx, call, &method))
+        // s11-v (verify): /verify (staff), /verify/public (no login), /verify/image (uploads).
+        .or_else(|| verify_page::route(ctx, call, &method))
     {
         return reply;
     }
