@@ -95,7 +95,7 @@ fn main() -> anyhow::Result<()> {
             qr_code.version().value(),
             qr_code.size(),
             module_px as f64 * 25.4 / 300.0,
-            if found.iter().any(|f| *f == c.qr_payload) {
+            if found.contains(&c.qr_payload) {
                 "yes"
             } else {
                 "NO"

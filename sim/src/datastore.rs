@@ -64,13 +64,13 @@ fn decode(segment: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Answers a dataStore request; hands any other request back untouched.
-pub(super) fn handle(state: &State, mut request: Request, route: &str) -> Result<(), Request> {
+/// Answers a dataStore request (`None`); hands any other request back untouched.
+pub(super) fn handle(state: &State, mut request: Request, route: &str) -> Option<Request> {
     let Some(rest) = route
         .strip_prefix("dataStore")
         .filter(|r| r.is_empty() || r.starts_with('/'))
     else {
-        return Err(request);
+        return Some(request);
     };
     let parts: Vec<String> = rest
         .split('/')
@@ -89,7 +89,7 @@ pub(super) fn handle(state: &State, mut request: Request, route: &str) -> Result
         route_call(spaces, &method, &parts, read.ok().map(|_| body))
     };
     let _ = request.respond(answer(status, value));
-    Ok(())
+    None
 }
 
 fn route_call(

@@ -133,7 +133,7 @@ pub(super) fn handle(state: &State, request: Request) {
     }
     let route = api_route(path);
     // s11-v: DHIS2's dataStore (card keys and revocations between boxes), sim/src/datastore.rs.
-    let Err(request) = super::datastore::handle(state, request, route) else {
+    let Some(request) = super::datastore::handle(state, request, route) else {
         return;
     };
     if route.starts_with("tracker/") {

@@ -42,7 +42,7 @@ impl VerifyArgs {
         };
         let verdict = kadi::verify::verify(&store, &payload)?;
         report(self.json, &verdict, || {
-            let mut s = format!("{}", verdict.status.as_str());
+            let mut s = verdict.status.as_str().to_string();
             if let Some(c) = &verdict.claims {
                 s.push_str(&format!(
                     "\n{} · {} · born {} · {}\ncard {} issued {} by key {}",
