@@ -47,6 +47,14 @@ pub fn sync_program(
     let mut outcome = crate::sync::run_with_report(store, program_uid, &opts);
     if outcome.1.is_ok() {
         outcome.0.card_keys = Some(exchange_card_keys(store));
+        // The stored report is the one printed: it includes the exchange.
+        if let (Some(run_id), Ok(json)) = (outcome.0.run_id, serde_json::to_string(&outcome.0)) {
+            if let Err(e) = store.finish_sync_run(run_id, outcome.0.status.as_sql(), &json) {
+                eprintln!(
+                    "kadi: warning: the sync report was not updated with the card-key step ({e:#})"
+                );
+            }
+        }
     }
     // Fold what the run wrote into the search index now (a 100,000-record first sync takes
     // seconds), so the first search of a staff member after it does not. A failure here costs
