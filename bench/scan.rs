@@ -31,7 +31,12 @@ fn card() -> CardContent {
         beneficiary_id: Some("BEN-004211".into()),
         enrollment_date: Some("2026-02-01".into()),
         phone: Some("+221771234567".into()),
-        qr_payload: qr::payload(mpi, b"bench-box-secret"),
+        qr_payload: qr::sample_payload(
+            mpi,
+            "Aïssatou Ndèye Fall",
+            Some("1988-04-12"),
+            Some("Centre de Santé de Médina"),
+        ),
     }
 }
 

@@ -21,6 +21,22 @@ pub fn plausible_today() -> NaiveDate {
     chrono::Utc::now().date_naive().max(build_date())
 }
 
+/// The latest date the box can trust has come, for dates stored for good (a card's issue date):
+/// DHIS2's last reported date moved on by the time measured since on the monotonic clock (same
+/// boot) beats the box clock; otherwise the box clock counts when it is not behind the last
+/// server date; never before the build date. The same rule as the MPI ID's year
+/// (`mpi::id::IdYear`), for callers that do not make MPI IDs.
+pub fn trusted_today(last_server: Option<(NaiveDate, Option<Duration>)>) -> NaiveDate {
+    let build = build_date();
+    match last_server {
+        Some((server, Some(elapsed))) => {
+            (server + chrono::Duration::days((elapsed.as_secs() / 86_400) as i64)).max(build)
+        }
+        Some((server, None)) => chrono::Utc::now().date_naive().max(server).max(build),
+        None => plausible_today(),
+    }
+}
+
 /// True when the wall clock reads a date before this binary was built: it cannot be right.
 pub fn wall_clock_is_implausible() -> bool {
     chrono::Utc::now().date_naive() < build_date()
@@ -104,6 +120,23 @@ mod tests {
     fn the_build_date_is_a_real_date_and_a_floor() {
         assert!(build_date() > NaiveDate::from_ymd_opt(2026, 1, 1).unwrap());
         assert!(plausible_today() >= build_date());
+    }
+
+    #[test]
+    fn the_trusted_date_follows_the_server_when_measured_and_never_goes_before_the_build() {
+        let server = NaiveDate::from_ymd_opt(2030, 3, 1).unwrap();
+        let two_days = Duration::from_secs(2 * 86_400 + 5);
+        assert_eq!(
+            trusted_today(Some((server, Some(two_days)))),
+            NaiveDate::from_ymd_opt(2030, 3, 3).unwrap()
+        );
+        // A server date from another boot is a floor under the box clock.
+        assert_eq!(trusted_today(Some((server, None))), server);
+        let old = NaiveDate::from_ymd_opt(2001, 1, 1).unwrap();
+        assert_eq!(
+            trusted_today(Some((old, Some(Duration::ZERO)))),
+            build_date()
+        );
     }
 
     #[test]

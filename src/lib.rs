@@ -24,6 +24,7 @@ pub mod send;
 pub mod sql_enum;
 pub mod store;
 pub mod sync;
+pub mod verify;
 pub mod web;
 
 /// The DHIS2 client (crate `kadi-dhis2`), under the path the rest of kadi has always used.

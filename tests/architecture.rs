@@ -41,19 +41,26 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         // Capabilities over the store; none of them knows another, or the network.
         ("mapping", &["store"][..]),
         ("mpi", &["store"][..]),
-        ("cards", &["store"][..]),
+        // Cards draw the signed payload that `verify` makes.
+        ("cards", &["store", "verify"][..]),
+        // Signed cards (s11-v): keys and revocations in the store, exchanged through DHIS2's
+        // dataStore over the box's link.
+        ("verify", &["store", "link", "dhis2"][..]),
         // DHIS2 -> store, through the mapping and the guardrail. Knows neither MPI nor cards.
         ("sync", &["dhis2", "link", "mapping", "store"][..]),
         // Sync a program, resolve identities, make cards: the one place that chains them.
         (
             "jobs",
-            &["sync", "link", "mapping", "mpi", "cards", "store", "dhis2"][..],
+            &[
+                "sync", "link", "mapping", "mpi", "cards", "store", "dhis2", "verify",
+            ][..],
         ),
         // The page and the outbox sit on top of everything but the demo.
         (
             "web",
             &[
                 "jobs", "sync", "link", "mapping", "mpi", "cards", "store", "dhis2", "send",
+                "verify",
             ][..],
         ),
         // The outbox: card images from cards, SMS through the DHIS2 link (s11-s).
@@ -63,7 +70,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
             "demo",
             &[
                 "sim", "jobs", "sync", "link", "mapping", "mpi", "cards", "store", "dhis2", "web",
-                "send",
+                "send", "verify",
             ][..],
         ),
     ])

@@ -33,6 +33,8 @@ fn box_state(db: &Path) -> Vec<Vec<String>> {
         "SELECT username, role, pin_hash FROM staff ORDER BY username",
         "SELECT * FROM settings ORDER BY key",
         "SELECT base_url, auth_kind, username, secret_sealed FROM dhis2_connection",
+        "SELECT kid, public_key, box_id, valid_from, valid_to, source, private_sealed FROM card_keys ORDER BY kid",
+        "SELECT * FROM card_revocations ORDER BY serial",
         "SELECT id, actor, action, entity FROM audit_log WHERE action != 'backup.restore' ORDER BY id",
     ]
     .iter()
@@ -76,8 +78,15 @@ fn a_backup_taken_while_serving_restores_into_a_fresh_box_with_everything_a_box_
     };
     let (a, m) = (unquote(&ids[0]), unquote(&ids[1]));
     b.kadi_json(&["mpi", "--json", "merge", &a, &m, "--by", "awa"]);
-    let qr_secret = rows(&b.db, "SELECT value FROM settings WHERE key LIKE '%qr%'");
-    assert_eq!(qr_secret.len(), 1, "the card QR key lives in settings");
+    // The card signing key (s11-v) lives in card_keys, sealed under the key file a backup
+    // carries; the old HMAC secret in clear is gone.
+    b.kadi_json(&["keys", "list", "--json"]);
+    let signing = rows(
+        &b.db,
+        "SELECT kid FROM card_keys WHERE source = 'local' AND private_sealed IS NOT NULL",
+    );
+    assert_eq!(signing.len(), 1, "one sealed card signing key");
+    assert!(rows(&b.db, "SELECT value FROM settings WHERE key LIKE '%qr%'").is_empty());
 
     let served = b.serve();
     let backups = b.dir.path().join("backups");

@@ -235,3 +235,45 @@ fn mpi_explain_in_the_sqlite3_shell_gives_the_review_screens_reasons_in_plain_wo
         "{summary}"
     );
 }
+
+/// s11-v: an analyst verifies the box's card payloads with `kadi_verify` in the stock shell,
+/// read-only, from the keys and revocations in the box's own tables: the same answers the box
+/// gives; NULL and garbage answer `unreadable`, never an error.
+#[test]
+fn kadi_verify_answers_from_the_box_tables_in_the_sqlite3_shell() {
+    let Some(shell) = require_tool("sqlite3") else {
+        return;
+    };
+    let b = TestBox::new();
+    let store = kadi::store::Store::open(&b.db).unwrap();
+    let holder = |id: &str| kadi::verify::sign::Holder {
+        subject: id.into(),
+        name: "Awa Ndiaye".into(),
+        ..Default::default()
+    };
+    let valid = kadi::verify::sign::payload(&store, &holder("SN-DKR-26-AAAAAAAA-A")).unwrap();
+    let revoked = kadi::verify::sign::payload(&store, &holder("SN-DKR-26-BBBBBBBB-B")).unwrap();
+    kadi::verify::revoke::reissue(&store, "SN-DKR-26-BBBBBBBB-B", &kadi::actor::Actor::Cli)
+        .unwrap();
+    drop(store);
+    let load = build_extension().with_extension("");
+    let sql = format!(
+        ".load {}\n.mode list\n\
+         SELECT json_extract(kadi_verify('{valid}'), '$.status'), \
+                json_extract(kadi_verify('{valid}'), '$.claims.mpi_id'), \
+                json_extract(kadi_verify('{revoked}'), '$.status'), \
+                json_extract(kadi_verify(NULL), '$.status'), \
+                json_extract(kadi_verify(x'00ff'), '$.status'), \
+                json_extract(kadi_verify('K1:SN-DKR-26-7KQ4MX9P-Z:ABCDEFGH'), '$.reason') LIKE 'old format%';\n",
+        load.display()
+    );
+    let out = run_shell(
+        &shell,
+        &["-readonly".as_ref(), "-bail".as_ref(), b.db.as_os_str()],
+        &sql,
+    );
+    assert_eq!(
+        out.trim(),
+        "valid|SN-DKR-26-AAAAAAAA-A|revoked|unreadable|unreadable|1"
+    );
+}

@@ -16,6 +16,8 @@
 //! one fails after one idle timeout.
 use super::model::*;
 use super::wire;
+
+mod datastore;
 use base64::Engine;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -20,6 +20,7 @@
 //! Like DHIS2 behind nginx (`gzip on`), answers are gzip-compressed when the request says
 //! `Accept-Encoding: gzip` ([`SimConfig::gzip`], on by default; `kadi sim dhis2 --no-gzip`).
 pub mod data;
+mod datastore;
 pub mod households;
 pub mod messaging;
 mod pacing;

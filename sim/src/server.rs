@@ -138,6 +138,10 @@ pub(super) fn handle(state: &State, request: Request) {
         return;
     }
     let route = api_route(path);
+    // s11-v: DHIS2's dataStore (card keys and revocations between boxes), sim/src/datastore.rs.
+    let Some(request) = super::datastore::handle(state, request, route) else {
+        return;
+    };
     if route.starts_with("tracker/") {
         if let Some(resp) = pacing::rate_limited(state) {
             send(state, request, resp);

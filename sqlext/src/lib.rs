@@ -10,11 +10,13 @@
 //! - [`normalize`]: [`normalize::kadi_normalize`], the name folding every comparison starts with;
 //! - [`mpi`]: the MPI scorer (owned by the MPI module; registered here);
 //! - [`mapping`]: DHIS2 attributes -> card fields and the sensitive-data guardrail;
-//! - [`dhis2`]: offline UIDs and period identifiers.
+//! - [`dhis2`]: offline UIDs and period identifiers;
+//! - [`card`]: the signed card payload (COSE_Sign1, Ed25519, Base45) and `kadi_verify`.
 //!
 //! What this crate deliberately does not do: I/O, SQL on kadi's tables, or anything that needs
 //! the org-unit tree (that is the binary's `mapping` and `store` modules).
 
+pub mod card;
 pub mod dhis2;
 pub mod mapping;
 pub mod mpi;

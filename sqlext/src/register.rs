@@ -10,7 +10,7 @@
 //!   SQL error anyway (`panic = "unwind"`), so the user's shell survives;
 //! - arguments are read as borrowed `ValueRef`s, so the ASCII path of the metrics allocates
 //!   nothing per call.
-use crate::{dhis2, mapping, mpi, normalize, phonetic, text};
+use crate::{card, dhis2, mapping, mpi, normalize, phonetic, text};
 use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Error, Result};
@@ -40,6 +40,7 @@ pub const FUNCTIONS: &[(&str, usize)] = &[
     ("dhis2_uid", 0),
     ("dhis2_uid_valid", 1),
     ("dhis2_period", 2),
+    ("kadi_verify", 1),
 ];
 
 /// Largest MPI record (JSON text) the SQL functions accept: the scorer compares names with
@@ -231,7 +232,8 @@ pub fn register(conn: &Connection) -> Result<()> {
     register_text(conn)?;
     register_mpi(conn)?;
     register_mapping(conn)?;
-    register_dhis2(conn)
+    register_dhis2(conn)?;
+    register_verify(conn)
 }
 
 /// String metrics, phonetic keys, normalisation and the sensitive-data check.
@@ -470,6 +472,50 @@ fn register_dhis2(conn: &Connection) -> Result<()> {
         })
     })?;
     Ok(())
+}
+
+/// `kadi_verify(payload)`: the card verdict as JSON, reading the keys and revocations of the
+/// database the function runs in (`card_keys`, `card_revocations`). Unlike the other functions,
+/// NULL or garbage answers a verdict (`"unreadable"`), never NULL or an error: an analyst scanning
+/// a column of payloads gets one row per payload. Not deterministic: it reads tables.
+fn register_verify(conn: &Connection) -> Result<()> {
+    conn.create_scalar_function("kadi_verify", 1, FunctionFlags::SQLITE_UTF8, |ctx| {
+        let payload = match ctx.get_raw(0) {
+            ValueRef::Text(b) | ValueRef::Blob(b) => String::from_utf8_lossy(b).into_owned(),
+            ValueRef::Integer(i) => i.to_string(),
+            ValueRef::Real(r) => r.to_string(),
+            ValueRef::Null => String::new(),
+        };
+        // SAFETY: the connection is only used inside this call, on this thread, for reads.
+        let db = unsafe { ctx.get_connection()? };
+        let keys = |kid: &str| -> Vec<card::CardKey> {
+            let rows = db
+                .prepare_cached(
+                    "SELECT kid, public_key, box_id, valid_from, valid_to FROM card_keys WHERE kid = ?1",
+                )
+                .and_then(|mut st| {
+                    st.query_map([kid], |r| {
+                        let hex: String = r.get(1)?;
+                        Ok(card::CardKey {
+                            kid: r.get(0)?,
+                            public_key: card::kid_from_hex(&hex).unwrap_or_default(),
+                            box_id: r.get(2)?,
+                            valid_from: r.get(3)?,
+                            valid_to: r.get(4)?,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>>>()
+                });
+            rows.unwrap_or_default()
+        };
+        let revoked = |serial: &str| -> Option<String> {
+            db.prepare_cached("SELECT reason FROM card_revocations WHERE serial = ?1")
+                .and_then(|mut st| st.query_row([serial], |r| r.get::<_, String>(0)))
+                .ok()
+        };
+        let verdict = card::verify(&payload, keys, revoked);
+        serde_json::to_string(&verdict).map_err(|e| fail("kadi_verify", 0, e.to_string()))
+    })
 }
 
 /// A text result that usually fits in four bytes (a Soundex code): returned without a heap

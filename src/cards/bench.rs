@@ -26,7 +26,7 @@ pub fn bench_card(i: usize) -> CardContent {
         "Centro de Saúde São Tomé",
     ];
     let mpi = format!("SN-DKR-26-{i:08}");
-    CardContent {
+    let mut card = CardContent {
         full_name: NAMES[i % NAMES.len()].to_string(),
         date_of_birth: Some(format!(
             "{:04}-{:02}-{:02}",
@@ -40,9 +40,21 @@ pub fn bench_card(i: usize) -> CardContent {
         beneficiary_id: Some(format!("BEN-{i:06}")),
         enrollment_date: Some("2026-03-14".into()),
         phone: Some("+221771234567".into()),
-        qr_payload: qr::payload(&mpi, b"bench-secret"),
+        qr_payload: String::new(),
         mpi_id: Some(mpi),
-    }
+    };
+    card.qr_payload = sample_qr(&card);
+    card
+}
+
+/// The sample-key payload of a sample card (what its QR would carry if a box had signed it).
+pub fn sample_qr(card: &CardContent) -> String {
+    qr::sample_payload(
+        card.mpi_id.as_deref().unwrap_or(""),
+        &card.full_name,
+        card.date_of_birth.as_deref(),
+        card.health_center.as_deref(),
+    )
 }
 
 /// The contact sheet of all ten templates with sample people (what `docs/` shows).
@@ -54,6 +66,7 @@ pub fn contact_sheet() -> Result<Vec<u8>> {
             let mut c = bench_card([0, 1, 2, 3, 4, 6, 7, 8, 9, 5][i]);
             if i == 2 {
                 c.full_name = "Ŋoné Mame Diarra N’Diaye".into();
+                c.qr_payload = sample_qr(&c);
             }
             Ok((name.to_string(), c, Template::named(name)?))
         })

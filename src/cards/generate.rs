@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Bumped whenever the renderer's output changes, so every card's hash changes with it.
-pub const RENDERER_VERSION: &str = "kadi-cards-1";
+pub const RENDERER_VERSION: &str = "kadi-cards-2";
 /// Task kind in the `tasks` table.
 pub const TASK_KIND: TaskKind = TaskKind::GenerateCards;
 /// Cards rendered between two progress updates (and store transactions).
@@ -652,13 +652,13 @@ fn plan(store: &Store, req: &GenerateRequest, template: &Template, out_dir: &Pat
             r.record.enrollment_uid.clone(),
         )
     });
-    let secret = store.card_qr_secret()?;
+    let payloads = super::qr::payloads(store, &records)?;
     let before = store.rendered_cards(&req.template, req.dpi)?;
     let mut todo = Vec::new();
     let mut all = Vec::with_capacity(records.len());
     let mut unchanged = 0usize;
-    for r in &records {
-        let content = CardContent::from_record(r, &secret);
+    for (r, payload) in records.iter().zip(payloads) {
+        let content = CardContent::from_record(r, payload);
         let hash = card_content_hash(&content, template, req.dpi, req.include_mpi_id);
         let path = out_dir.join(format!(
             "{}_{}_{}.png",

@@ -106,8 +106,7 @@ pub fn preview_png_with(
     let record = store
         .card_record(enrollment_uid)?
         .with_context(|| format!("no card record for enrollment {enrollment_uid}"))?;
-    let secret = store.card_qr_secret()?;
-    let card = CardContent::from_record(&record, &secret);
+    let card = CardContent::from_record(&record, qr::payload(store, &record)?);
     // A single preview uses both cores through bands: the page waits for it.
     let opts = RenderOptions {
         dpi,

@@ -1,53 +1,91 @@
-//! The card's QR code: the MPI ID plus a short verification token, error correction M or higher,
-//! drawn module by module with embedded-graphics inside a 4-module quiet zone.
+//! The card's QR code: the signed card payload (`KC1:` + Base45 of a COSE_Sign1 with Ed25519,
+//! made by [`crate::verify`]), error correction M, alphanumeric mode (Base45 is the QR
+//! alphanumeric set), drawn module by module with embedded-graphics inside a 4-module quiet zone.
 //!
-//! Payload: `K1:<mpi id>:<token>`, where token = the first 8 characters (40 bits) of the RFC 4648
-//! base32 of HMAC-SHA256(box secret, "kadi-card-v1:" + mpi id). The box secret is 32 random bytes
-//! kept by the store (setting `cards.qr_secret`), so a QR cannot be forged for another ID without
-//! the box, and [`verify_payload`] checks one back. 40 bits keeps the code small (version 3 at M)
-//! for scanning from a worn card; it is a check against forged or altered cards, not a password.
+//! [`payload`] is "the card's QR payload" every caller uses (renderer, generator, Wallet pass);
+//! [`payloads`] signs many in one transaction. The old `K1:` HMAC cards are gone with their
+//! secret (schema v15); `kadi verify` reads them as `unreadable`, reason "old format".
 use super::frame::Frame;
-use crate::secret::hmac_sha256;
+use crate::store::records::ResolvedCard;
+use crate::store::Store;
+use crate::verify::sign::Holder;
 use anyhow::{anyhow, Result};
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::Rectangle;
-use qrcodegen::{QrCode, QrCodeEcc};
+use qrcodegen::{QrCode, QrCodeEcc, QrSegment, Version};
 
 /// Modules of white kept around the code (the QR specification's quiet zone).
 pub const QUIET_ZONE: i32 = 4;
 
-fn base32(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut out = String::new();
-    let (mut acc, mut bits) = (0u32, 0);
-    for &b in bytes {
-        acc = (acc << 8) | b as u32;
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(ALPHABET[((acc >> bits) & 31) as usize] as char);
-        }
+/// Who a store record's card names, as its QR signs it: the MPI ID (or `ENR:<enrollment uid>`
+/// before resolution), the name, date of birth and health centre as printed.
+pub fn holder(card: &ResolvedCard) -> Holder {
+    let f = &card.record.fields;
+    let clean = |v: Option<&str>| v.map(str::trim).filter(|s| !s.is_empty()).map(String::from);
+    Holder {
+        subject: card
+            .mpi_id
+            .clone()
+            .unwrap_or_else(|| format!("ENR:{}", card.record.enrollment_uid)),
+        name: f.full_name(),
+        date_of_birth: clean(f.date_of_birth.as_deref()),
+        health_center: clean(f.health_center.as_deref()),
     }
-    out
 }
 
-/// The 8-character verification token of `mpi_id` under this box's secret.
-pub fn token(mpi_id: &str, secret: &[u8]) -> String {
-    let mac = hmac_sha256(secret, format!("kadi-card-v1:{mpi_id}").as_bytes());
-    base32(&mac[..5])
+/// The card's QR payload: its holder's claims signed with this box's key (a serial is issued on
+/// first use and kept until revoked).
+pub fn payload(store: &Store, card: &ResolvedCard) -> Result<String> {
+    crate::verify::sign::payload(store, &holder(card))
 }
 
-/// The QR payload of a card: `K1:<mpi id>:<token>`.
-pub fn payload(mpi_id: &str, secret: &[u8]) -> String {
-    format!("K1:{mpi_id}:{}", token(mpi_id, secret))
+/// [`payload`] for many cards, in order, in one transaction.
+pub fn payloads(store: &Store, cards: &[ResolvedCard]) -> Result<Vec<String>> {
+    let holders: Vec<Holder> = cards.iter().map(holder).collect();
+    crate::verify::sign::payloads(store, &holders)
 }
 
-/// The MPI ID of a scanned payload if its token matches this box's secret.
-pub fn verify_payload(scanned: &str, secret: &[u8]) -> Option<String> {
-    let rest = scanned.strip_prefix("K1:")?;
-    let (id, tok) = rest.rsplit_once(':')?;
-    (token(id, secret) == tok).then(|| id.to_string())
+/// A payload signed with a fixed sample key that no box trusts (so `kadi verify` answers
+/// `unknown_key`): for sample cards without a store (the benchmark, the contact sheet, golden
+/// images), deterministic so their pixels are too.
+pub fn sample_payload(
+    mpi_id: &str,
+    name: &str,
+    date_of_birth: Option<&str>,
+    health_center: Option<&str>,
+) -> String {
+    let key = crate::verify::keys::SigningKey::sample();
+    let claims = crate::verify::Claims {
+        mpi_id: mpi_id.to_string(),
+        name: name.to_string(),
+        date_of_birth: date_of_birth.map(String::from),
+        health_center: health_center.map(String::from),
+        issued_on: "2026-01-01".into(),
+        serial: mpi_id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .rev()
+            .take(10)
+            .collect(),
+        kid: String::new(),
+    };
+    crate::verify::sign::sign_claims(&key, &claims).unwrap_or_default()
+}
+
+/// The QR code of `text` at EC level M or higher, alphanumeric mode when the text allows
+/// (a Base45 payload always does), so the code is as small as the payload allows.
+pub fn encode(text: &str) -> Result<QrCode> {
+    let segs = QrSegment::make_segments(text);
+    QrCode::encode_segments_advanced(
+        &segs,
+        QrCodeEcc::Medium,
+        Version::MIN,
+        Version::MAX,
+        None,
+        true,
+    )
+    .map_err(|e| anyhow!("QR payload too long: {e:?}"))
 }
 
 /// Draws the QR of `text` centred in the square `(x, y, side)` (pixels), quiet zone included:
@@ -61,8 +99,7 @@ pub fn draw(
     dark: Rgb888,
     light: Rgb888,
 ) -> Result<()> {
-    let qr = QrCode::encode_text(text, QrCodeEcc::Medium)
-        .map_err(|e| anyhow!("QR payload too long: {e:?}"))?;
+    let qr = encode(text)?;
     let n = qr.size();
     let module = side / (n + 2 * QUIET_ZONE);
     if module < 1 {
@@ -111,26 +148,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hmac_matches_the_rfc_4231_test_vector() {
-        let mac = hmac_sha256(&[0x0b; 20], b"Hi There");
-        let hex = crate::secret::hex(&mac);
-        assert_eq!(
-            hex,
-            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+    fn a_card_payload_is_a_qr_in_alphanumeric_mode_at_level_m_or_better() {
+        let p = sample_payload(
+            "SN-DKR-26-7KQ4MX9P-Z",
+            "Ŋoné Mame Diarra N’Diaye",
+            Some("1990-05-12"),
+            Some("Centre de santé de Grand Yoff"),
         );
-    }
-
-    #[test]
-    fn a_payload_verifies_with_its_secret_and_not_with_another_or_when_altered() {
-        let p = payload("SN-DKR-26-7KQ4MX9P-Z", b"box-secret");
+        assert!(p.starts_with("KC1:"));
+        assert!(QrSegment::is_alphanumeric(&p));
+        let qr = encode(&p).unwrap();
+        assert!(matches!(
+            qr.error_correction_level(),
+            QrCodeEcc::Medium | QrCodeEcc::Quartile | QrCodeEcc::High
+        ));
+        // Deterministic: the same sample renders the same pixels.
         assert_eq!(
-            verify_payload(&p, b"box-secret").as_deref(),
-            Some("SN-DKR-26-7KQ4MX9P-Z")
-        );
-        assert_eq!(verify_payload(&p, b"other-box"), None);
-        assert_eq!(
-            verify_payload(&p.replace("7KQ4", "7KQ5"), b"box-secret"),
-            None
+            p,
+            sample_payload(
+                "SN-DKR-26-7KQ4MX9P-Z",
+                "Ŋoné Mame Diarra N’Diaye",
+                Some("1990-05-12"),
+                Some("Centre de santé de Grand Yoff")
+            )
         );
     }
 }

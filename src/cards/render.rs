@@ -38,20 +38,16 @@ pub struct CardContent {
     pub enrollment_date: Option<String>,
     /// E.164 phone number.
     pub phone: Option<String>,
-    /// What the QR code carries (see `qr.rs`): the MPI ID and its verification token.
+    /// What the QR code carries (see `qr.rs`): the signed card payload (`KC1:`).
     pub qr_payload: String,
 }
 
 impl CardContent {
-    /// The card of a store record, its QR signed with this box's `secret`. An unresolved record
-    /// (no MPI ID yet) prints "—" as its MPI ID and its QR carries `ENR:<enrollment uid>`, signed
-    /// the same way, so the card still verifies.
-    pub fn from_record(card: &ResolvedCard, secret: &[u8]) -> CardContent {
+    /// The card of a store record with its QR payload (see [`qr::payload`]). An unresolved
+    /// record (no MPI ID yet) prints "—" as its MPI ID and its QR carries `ENR:<enrollment uid>`,
+    /// signed the same way, so the card still verifies.
+    pub fn from_record(card: &ResolvedCard, qr_payload: String) -> CardContent {
         let f = &card.record.fields;
-        let id_for_qr = card
-            .mpi_id
-            .clone()
-            .unwrap_or_else(|| format!("ENR:{}", card.record.enrollment_uid));
         let clean = |v: Option<&str>| v.map(str::trim).filter(|s| !s.is_empty()).map(String::from);
         CardContent {
             full_name: f.full_name(),
@@ -63,7 +59,7 @@ impl CardContent {
             beneficiary_id: clean(f.beneficiary_id.as_deref()),
             enrollment_date: clean(f.enrollment_date.as_deref()),
             phone: clean(f.phone_number.as_deref()),
-            qr_payload: qr::payload(&id_for_qr, secret),
+            qr_payload,
         }
     }
 

@@ -117,7 +117,8 @@ struct Attempt {
 /// 1. the photo scaled to [`WORK_SIDE`] (or as it is, when smaller): most photos stop here;
 /// 2. another scale: an image no larger than [`WORK_SIDE`] doubled with bilinear smoothing (rqrr
 ///    loses finder patterns whose modules are 2-3 pixels; doubled, they have solid cores); a big
-///    photo read at up to twice [`WORK_SIDE`], for a card that fills little of the frame;
+///    photo read at up to three times [`WORK_SIDE`] (a 12 MP photo at full resolution), for a card
+///    that fills little of the frame or a signed code's small modules;
 /// 3. local mean thresholds (integral image) at the working scale, three windows at 95% of the
 ///    mean then three at 90%: they survive shadows, uneven light and blur that rqrr's running
 ///    average along rows does not;
@@ -153,7 +154,7 @@ impl Iterator for Attempts<'_> {
         match self.step {
             1 => Some(grey(self.work.clone())),
             2 if long <= WORK_SIDE => Some(grey(scaled_to(self.photo, long * 2))),
-            2 => Some(grey(scaled_to(self.photo, (WORK_SIDE * 2).min(long)))),
+            2 => Some(grey(scaled_to(self.photo, (WORK_SIDE * 3).min(long)))),
             n if n - 3 < THRESHOLDS.len() => {
                 let (half, percent) = THRESHOLDS[n - 3];
                 Some(Attempt {

@@ -12,6 +12,7 @@ pub mod send;
 pub mod sim;
 pub mod sync;
 pub mod token;
+pub mod verify;
 pub mod wallet;
 pub mod web;
 
@@ -65,6 +66,12 @@ pub enum Command {
     /// Run the whole pipeline against a built-in simulator.
     #[cfg(feature = "demo")]
     Demo(demo::DemoArgs),
+    /// Verify a card's QR payload (or a card image) offline: valid, revoked, expired, ...
+    Verify(verify::VerifyArgs),
+    /// This box's card signing keys: rotate, list.
+    Keys(verify::KeysArgs),
+    /// Revoke or reissue a printed card.
+    Card(verify::CardArgs),
     /// Back the database (and its key file) up into a directory, online.
     Backup {
         /// Directory for the backup files (`kadi-<UTC stamp>.db`, created 0700).
@@ -110,6 +117,9 @@ impl Cli {
             Command::Sim(a) => a.run(&db),
             #[cfg(feature = "demo")]
             Command::Demo(a) => a.run(&db),
+            Command::Verify(a) => a.run(&db),
+            Command::Keys(a) => a.run(&db),
+            Command::Card(a) => a.run(&db),
             Command::Backup { to, keep, json } => backup(&db, &to, keep, json),
             Command::Restore { from, json } => restore(&db, &from, json),
         }

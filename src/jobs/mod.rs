@@ -44,7 +44,18 @@ pub fn sync_program(
             .or(Some(resolve_identities as crate::sync::Resolver)),
         ..opts.clone()
     };
-    let outcome = crate::sync::run_with_report(store, program_uid, &opts);
+    let mut outcome = crate::sync::run_with_report(store, program_uid, &opts);
+    if outcome.1.is_ok() {
+        outcome.0.card_keys = Some(exchange_card_keys(store));
+        // The stored report is the one printed: it includes the exchange.
+        if let (Some(run_id), Ok(json)) = (outcome.0.run_id, serde_json::to_string(&outcome.0)) {
+            if let Err(e) = store.finish_sync_run(run_id, outcome.0.status.as_sql(), &json) {
+                eprintln!(
+                    "kadi: warning: the sync report was not updated with the card-key step ({e:#})"
+                );
+            }
+        }
+    }
     // Fold what the run wrote into the search index now (a 100,000-record first sync takes
     // seconds), so the first search of a staff member after it does not. A failure here costs
     // only that: the next search folds the same records.
@@ -54,6 +65,20 @@ pub fn sync_program(
         );
     }
     outcome
+}
+
+/// The card-key step of a sync (s11-v): publishes this box's card keys and revocations to DHIS2's
+/// dataStore and pulls every other box's ([`crate::verify::exchange`]). Records are synced
+/// already: a failure here is reported (`card_keys.error`) and fails nothing; the next sync tries
+/// again.
+fn exchange_card_keys(store: &Store) -> serde_json::Value {
+    match crate::verify::exchange::exchange(store) {
+        Ok(r) => serde_json::to_value(&r).unwrap_or_default(),
+        Err(e) => {
+            eprintln!("kadi: warning: card keys were not exchanged with DHIS2 ({e:#}); the next sync tries again");
+            serde_json::json!({ "error": format!("{e:#}") })
+        }
+    }
 }
 
 /// [`sync_program`], answering the report only when the run succeeded.

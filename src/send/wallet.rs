@@ -607,8 +607,8 @@ pub fn card_for(store: &Store, id: &str) -> Result<ResolvedCard> {
 pub fn link_for(store: &Store, id: &str) -> Result<SaveLink> {
     let signer = WalletSigner::load(store)?;
     let card = card_for(store, id)?;
-    let secret = store.card_qr_secret()?;
-    let content = CardContent::from_record(&card, &secret);
+    let payload = crate::cards::qr::payload(store, &card)?;
+    let content = CardContent::from_record(&card, payload);
     signer.link(&card.record.enrollment_uid, &content, trusted_now())
 }
 
@@ -692,11 +692,11 @@ fn links_for_cards(
     cards: &[ResolvedCard],
     mut errors: Vec<BulkError>,
 ) -> Result<BulkLinks> {
-    let secret = store.card_qr_secret()?;
+    let payloads = crate::cards::qr::payloads(store, cards)?;
     let now = trusted_now();
     let mut wallet_links = Vec::with_capacity(cards.len());
-    for card in cards {
-        let content = CardContent::from_record(card, &secret);
+    for (card, payload) in cards.iter().zip(payloads) {
+        let content = CardContent::from_record(card, payload);
         match signer.link(&card.record.enrollment_uid, &content, now) {
             Ok(link) => wallet_links.push(link),
             Err(e) => errors.push(BulkError {

@@ -10,9 +10,6 @@ use anyhow::{Context, Result};
 use rusqlite::{params, OptionalExtension};
 use std::collections::HashMap;
 
-/// Setting that holds the box's QR signing secret (hex of 32 random bytes).
-const QR_SECRET_KEY: &str = "cards.qr_secret";
-
 /// Which enrollments a generation covers (all optional; dates are `YYYY-MM-DD`, inclusive).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CardFilter<'a> {
@@ -147,25 +144,6 @@ const TASK_COLUMNS: &str =
     "id, kind, status, total, done, body_json, error, started_at, finished_at, created_at";
 
 impl Store {
-    /// The box's QR signing secret, created (32 random bytes) on first use.
-    pub fn card_qr_secret(&self) -> Result<Vec<u8>> {
-        if self.setting(QR_SECRET_KEY)?.is_none() {
-            let hex = crate::secret::hex(&crate::secret::random_bytes::<32>()?);
-            // INSERT OR IGNORE: two processes creating it at once agree on the first one.
-            self.conn().execute(
-                "INSERT OR IGNORE INTO settings(key, value) VALUES (?1, ?2)",
-                params![QR_SECRET_KEY, hex],
-            )?;
-        }
-        let hex = self.setting(QR_SECRET_KEY)?.unwrap_or_default();
-        (0..hex.len() / 2)
-            .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or(""), 16))
-            .collect::<Result<Vec<u8>, _>>()
-            .ok()
-            .filter(|b| b.len() == 32)
-            .with_context(|| format!("setting {QR_SECRET_KEY} is damaged (expected 64 hex digits)"))
-    }
-
     /// Card records of `program_uid` that pass `filter`, with their MPI IDs, in a stable order.
     pub fn cards_to_generate(
         &self,

@@ -18,6 +18,7 @@ pub mod records;
 pub mod search;
 pub mod sync_data;
 pub mod token_data;
+pub mod verify_data;
 pub mod web_data;
 
 use anyhow::{Context, Result};
@@ -45,8 +46,10 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v12.sql"),
     // The beneficiary search index (`search`): terms, list order, and what changed since.
     include_str!("schema_v13.sql"),
-    // The outbox (s11-s): messages, WhatsApp media cache, last inbound per number.
+    // The outbox: messages, WhatsApp media cache, last inbound per number.
     include_str!("schema_v14.sql"),
+    // Signed cards: keys, revocations, issued serials; the K1 HMAC secret deleted.
+    include_str!("schema_v15.sql"),
 ];
 
 /// The schema version this build expects.

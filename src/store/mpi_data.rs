@@ -594,6 +594,9 @@ impl Store {
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![merged, survivor, json, by, now_utc()],
         )?;
+        // The merged identity's cards carry an MPI ID that no longer stands alone: revoke them
+        // (reason `merged`), so every box learns it at its next sync (docs/verify.md).
+        self.revoke_cards_of(merged, by)?;
         Ok(())
     }
 

@@ -289,6 +289,10 @@ pub struct SyncReport {
     /// Cards rendered after a scheduled run whose schedule has `auto_generate_cards` on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cards_rendered: Option<u64>,
+    /// What the card-key exchange after the run did (`jobs`: published and pulled keys and
+    /// revocations, or its error); absent when it did not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card_keys: Option<serde_json::Value>,
     /// The run's row in `sync_runs` (not part of the report's JSON).
     #[serde(skip)]
     pub run_id: Option<i64>,

@@ -60,6 +60,8 @@ pub struct Limits {
     pub max_url_bytes: usize,
     /// Largest request body (declared or decoded), else 413 without reading it.
     pub max_body_bytes: usize,
+    /// Largest body of a photo upload, on the upload paths only ([`UPLOAD_PATHS`]), else 413.
+    pub max_upload_bytes: usize,
     /// A body must arrive within this base time ...
     pub body_timeout: Duration,
     /// ... plus this much per started 16 KiB of declared (or, chunked, allowed) length.
@@ -82,6 +84,7 @@ impl Default for Limits {
             max_headers: 100,
             max_url_bytes: 8 * 1024,
             max_body_bytes: http::MAX_BODY_BYTES,
+            max_upload_bytes: 8 * 1024 * 1024,
             body_timeout: Duration::from_secs(10),
             body_timeout_per_16k: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(30),
@@ -92,7 +95,24 @@ impl Default for Limits {
     }
 }
 
+/// Paths whose bodies may be photos, up to [`Limits::max_upload_bytes`] (s11-v: /verify's
+/// upload). Every other path keeps [`Limits::max_body_bytes`].
+pub const UPLOAD_PATHS: &[&str] = &[super::verify_page::UPLOAD_PATH];
+
 impl Limits {
+    /// The limits for a request to `url`: uploads may carry [`Limits::max_upload_bytes`].
+    fn for_url(&self, url: &str) -> std::borrow::Cow<'_, Limits> {
+        let path = url.split('?').next().unwrap_or(url);
+        if UPLOAD_PATHS.contains(&path) {
+            std::borrow::Cow::Owned(Limits {
+                max_body_bytes: self.max_upload_bytes.max(self.max_body_bytes),
+                ..self.clone()
+            })
+        } else {
+            std::borrow::Cow::Borrowed(self)
+        }
+    }
+
     /// The time allowed for a body of `len` bytes.
     fn body_budget(&self, len: usize) -> Duration {
         let blocks = len.div_ceil(16 * 1024) as u32;
@@ -653,7 +673,7 @@ fn read_request(
     }
     let head = read_head(conn, limits)?;
     let keep_alive = wants_keep_alive(&head);
-    let body = read_body(conn, &head, limits)?;
+    let body = read_body(conn, &head, &limits.for_url(&head.url))?;
     Ok(Some((
         Request {
             method: head.method,

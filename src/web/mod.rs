@@ -34,6 +34,7 @@ pub mod send_pages;
 pub mod staff;
 pub mod staff_admin;
 pub mod tokens;
+pub mod verify_page;
 pub mod wallet;
 pub mod when;
 
@@ -190,6 +191,8 @@ pub fn templates() -> Result<minijinja::Environment<'static>> {
             "send_log.html",
             include_str!("../../assets/web/send_log.html"),
         ),
+        // s11-v (verify): the /verify page, staff and public modes.
+        ("verify.html", include_str!("../../assets/web/verify.html")),
     ] {
         env.add_template(name, source)
             .with_context(|| format!("compiling template {name}"))?;
@@ -296,6 +299,8 @@ pub fn route(ctx: &Ctx, call: &mut Call) -> Reply {
         // s11-w: Google Wallet links (`/dhis2/google-wallet/...`), the send pages and send-card.
         .or_else(|| wallet::route(ctx, call, &method))
         .or_else(|| send_pages::route(ctx, call, &method))
+        // s11-v (verify): /verify (staff), /verify/public (no login), /verify/image (uploads).
+        .or_else(|| verify_page::route(ctx, call, &method))
     {
         return reply;
     }
