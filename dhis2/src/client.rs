@@ -280,8 +280,10 @@ impl std::fmt::Debug for Client {
 }
 
 /// The agent: idle timeouts only (see the module doc). No global or per-call timeout, so a
-/// large page over a slow but steady link is never cut off for taking long.
-fn build_agent(connect: Duration, idle: Duration) -> ureq::Agent {
+/// large page over a slow but steady link is never cut off for taking long. Public so the
+/// outbox's WhatsApp and SMS gateway clients use the same rules (statuses as answers, no
+/// redirects followed, idle timeouts).
+pub fn build_agent(connect: Duration, idle: Duration) -> ureq::Agent {
     let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         // A redirect is information (login page, http→https, wrong path), not something to follow.

@@ -39,18 +39,10 @@ pub enum Outcome {
     AsTemplate(String),
 }
 
-/// One agent with these timeouts: `connect` to connect, then `answer` of silence at most.
+/// One agent with these timeouts: `connect` to connect, then `answer` of silence at most (the
+/// DHIS2 client's agent: the same status, redirect and timeout rules).
 pub fn agent(connect: Duration, answer: Duration) -> ureq::Agent {
-    let config = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_resolve(Some(connect))
-        .timeout_connect(Some(connect))
-        .timeout_per_read(Some(answer))
-        .timeout_per_write(Some(answer))
-        .user_agent(format!("kadi/{}", env!("CARGO_PKG_VERSION")))
-        .build();
-    ureq::Agent::new_with_config(config)
+    kadi_dhis2::client::build_agent(connect, answer)
 }
 
 /// A transport error of a request that may have been sent: `Offline` when it certainly was not

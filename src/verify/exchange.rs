@@ -147,6 +147,25 @@ fn is_date(s: &str) -> bool {
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
 }
 
+/// Another box's dataStore entry `key`, read and checked to name that box (`None`: not published).
+fn fetch<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    key: &str,
+    other: &str,
+    box_of: impl Fn(&T) -> &String,
+) -> Result<Option<T>> {
+    let Some(value) = client.datastore_get(NAMESPACE, key)? else {
+        return Ok(None);
+    };
+    let published: T = serde_json::from_value(value)?;
+    let named = box_of(&published);
+    anyhow::ensure!(
+        named == other,
+        "names box {named:?} under another box's key"
+    );
+    Ok(Some(published))
+}
+
 fn pull_keys(
     store: &Store,
     client: &Client,
@@ -154,15 +173,9 @@ fn pull_keys(
     other: &str,
     report: &mut ExchangeReport,
 ) -> Result<()> {
-    let Some(value) = client.datastore_get(NAMESPACE, key)? else {
+    let Some(published) = fetch::<PublishedKeys>(client, key, other, |p| &p.box_id)? else {
         return Ok(());
     };
-    let published: PublishedKeys = serde_json::from_value(value)?;
-    anyhow::ensure!(
-        published.box_id == other,
-        "names box {:?} under another box's key",
-        published.box_id
-    );
     let mut rows = Vec::new();
     for k in published.keys {
         let public = card::kid_from_hex(&k.public_key).unwrap_or_default();
@@ -197,15 +210,9 @@ fn pull_revocations(
     other: &str,
     report: &mut ExchangeReport,
 ) -> Result<()> {
-    let Some(value) = client.datastore_get(NAMESPACE, key)? else {
+    let Some(published) = fetch::<PublishedRevocations>(client, key, other, |p| &p.box_id)? else {
         return Ok(());
     };
-    let published: PublishedRevocations = serde_json::from_value(value)?;
-    anyhow::ensure!(
-        published.box_id == other,
-        "names box {:?} under another box's key",
-        published.box_id
-    );
     let rows: Vec<RevocationRow> = published
         .revocations
         .into_iter()
