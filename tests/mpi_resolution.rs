@@ -753,3 +753,69 @@ fn a_record_without_a_date_is_compared_with_a_dated_one_of_a_misread_name() {
     let r = resolve_pending(&store).unwrap();
     assert_eq!(r.comparisons, 2, "the undated record meets both: {r:?}");
 }
+
+/// Each record's keys as `mpi_record_keys` lists them (the way back from a record to its rows
+/// in `mpi_block_keys`, which has no index by enrollment since v16).
+fn record_key_rows(db: &std::path::Path) -> BTreeSet<(String, String)> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = c
+        .prepare(
+            "SELECT j.value, r.enrollment_uid FROM mpi_record_keys r, json_each(r.keys_json) j",
+        )
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    rows
+}
+
+/// The blocking index stays exact through the life of a record: after a first pass, after a
+/// record changes (its old keys leave, its new ones come), and after a record is deleted (its
+/// keys go with it, through `mpi_record_keys`' cascade and trigger), in the box's store and in
+/// a plain SQLite connection that knows nothing of kadi.
+#[test]
+fn blocking_keys_follow_a_record_that_changes_and_is_deleted() {
+    let (dir, store) = open();
+    let db = dir.path().join("kadi.db");
+    for (uid, f) in people() {
+        put(&store, uid, f);
+    }
+    resolve_pending(&store).unwrap();
+    assert_eq!(key_rows(&db, "mpi_block_keys"), expected_keys(&db));
+    assert_eq!(record_key_rows(&db), expected_keys(&db));
+
+    // e1 moves and changes number: a later pass re-keys it.
+    let mut moved = people()[0].1.clone();
+    moved.phone_number = Some("+221781112233".into());
+    moved.date_of_birth = Some("1991-04-13".into());
+    let before: BTreeSet<_> = key_rows(&db, "mpi_block_keys")
+        .into_iter()
+        .filter(|(_, u)| u == "e1")
+        .collect();
+    put(&store, "e1", moved);
+    resolve_pending(&store).unwrap();
+    let after: BTreeSet<_> = key_rows(&db, "mpi_block_keys")
+        .into_iter()
+        .filter(|(_, u)| u == "e1")
+        .collect();
+    assert_ne!(before, after, "the change must change e1's keys");
+    assert_eq!(key_rows(&db, "mpi_block_keys"), expected_keys(&db));
+    assert_eq!(record_key_rows(&db), expected_keys(&db));
+
+    // e3 and e4 are deleted (as a sync does when the server deletes an enrollment), from a
+    // plain SQLite connection with foreign keys on: the cascade and trigger are SQL, not kadi.
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             DELETE FROM card_records WHERE enrollment_uid IN ('e3', 'e4');",
+        )
+        .unwrap();
+    }
+    let keys = key_rows(&db, "mpi_block_keys");
+    assert!(keys.iter().all(|(_, u)| u != "e3" && u != "e4"), "{keys:?}");
+    assert_eq!(keys, expected_keys(&db));
+    assert_eq!(record_key_rows(&db), expected_keys(&db));
+}

@@ -50,7 +50,13 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v14.sql"),
     // Signed cards: keys, revocations, issued serials; the K1 HMAC secret deleted.
     include_str!("schema_v15.sql"),
+    // No temporary B-tree per record written or linked: CHECKs as `=` chains (card_records and
+    // mpi_links rebuilt), search triggers as upserts.
+    include_str!("schema_v16.sql"),
 ];
+
+/// The first line of a migration that must run with foreign keys off (see `Store::migrate`).
+const FOREIGN_KEYS_OFF: &str = "-- kadi-migration: foreign_keys off";
 
 /// The schema version this build expects.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -125,11 +131,39 @@ impl Store {
             );
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-            let tx = self.conn.unchecked_transaction()?;
-            tx.execute_batch(sql)
-                .with_context(|| format!("applying migration {}", i + 1))?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-            tx.commit()?;
+            // A migration that rebuilds a table other tables point at (SQLite cannot change a
+            // CHECK in place) runs with foreign keys off, as SQLite's own procedure for table
+            // changes says: dropping the old table would otherwise cascade into its children.
+            // The pragma is a no-op inside a transaction, so it is set around it, and the keys
+            // are checked before the commit instead.
+            let fk_off = sql.starts_with(FOREIGN_KEYS_OFF);
+            if fk_off {
+                self.conn.pragma_update(None, "foreign_keys", "OFF")?;
+            }
+            let applied = (|| -> Result<()> {
+                let tx = self.conn.unchecked_transaction()?;
+                tx.execute_batch(sql)
+                    .with_context(|| format!("applying migration {}", i + 1))?;
+                if fk_off {
+                    let broken: i64 =
+                        tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                            r.get(0)
+                        })?;
+                    if broken > 0 {
+                        anyhow::bail!(
+                            "migration {} would leave {broken} rows pointing at nothing; nothing was changed",
+                            i + 1
+                        );
+                    }
+                }
+                tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+                tx.commit()?;
+                Ok(())
+            })();
+            if fk_off {
+                self.conn.pragma_update(None, "foreign_keys", "ON")?;
+            }
+            applied?;
         }
         // The index's migration marks every record; fold them now, not at the first search.
         if current < search::SEARCH_SCHEMA_VERSION
@@ -268,6 +302,121 @@ mod tests {
                 "{sql}: {plan:?}"
             );
         }
+    }
+
+    /// The statements run once per record resolved or written never build a temporary B-tree
+    /// (`OpenEphemeral`): a CHECK with `IN (three or more constants)` or a trigger that reads
+    /// the table it writes did, once per execution (v16). Triggers are compiled into the
+    /// statement's program, so `EXPLAIN` shows theirs too.
+    #[test]
+    fn per_record_mpi_writes_open_no_temporary_b_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("kadi.db")).unwrap();
+        for sql in [
+            "INSERT INTO card_records(enrollment_uid, tracked_entity_uid, program_uid, fields_json, content_hash, mapped_at, mpi_state)
+             VALUES ('a', 'b', 'c', '{}', 'h', 't', 'pending')
+             ON CONFLICT(enrollment_uid) DO UPDATE SET fields_json = excluded.fields_json, mpi_state = 'pending'
+             WHERE content_hash IS NOT excluded.content_hash",
+            "UPDATE card_records SET mpi_state = 'resolved' WHERE enrollment_uid = 'a'",
+            "INSERT INTO mpi_links(enrollment_uid, mpi_id, score, method, linked_at) VALUES ('a', 'm', 1.0, 'auto', 't')
+             ON CONFLICT(enrollment_uid) DO UPDATE SET mpi_id = excluded.mpi_id, method = excluded.method",
+            "INSERT INTO mpi_block_keys_staged(enrollment_uid, block_key) VALUES ('a', '[]')",
+            "INSERT OR IGNORE INTO mpi_block_keys(enrollment_uid, block_key) VALUES ('a', 'k')",
+            "DELETE FROM mpi_block_keys WHERE block_key = 'k' AND enrollment_uid = 'a'",
+            "INSERT INTO mpi_record_keys(enrollment_uid, keys_json) VALUES ('a', '[]')
+             ON CONFLICT(enrollment_uid) DO UPDATE SET keys_json = excluded.keys_json",
+        ] {
+            let mut stmt = s.conn().prepare(&format!("EXPLAIN {sql}")).unwrap();
+            let ops: Vec<String> = stmt
+                .query_map([], |r| r.get::<_, String>(1))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            assert!(!ops.is_empty(), "{sql}");
+            assert!(!ops.iter().any(|o| o == "OpenEphemeral"), "{sql}: {ops:?}");
+        }
+    }
+
+    /// A v15 store (CHECKs as `IN` lists, an index of blocking keys by enrollment) upgrades in
+    /// place: records, links and keys kept, each record's keys listed in `mpi_record_keys`, the
+    /// CHECKs and foreign keys still enforced, and deleting a record still takes its keys.
+    #[test]
+    fn a_v15_store_keeps_its_records_links_and_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kadi.db");
+        let c = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..15] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", 15).unwrap();
+        c.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             INSERT INTO card_records(enrollment_uid, tracked_entity_uid, program_uid, fields_json, content_hash, mapped_at, mpi_state)
+               VALUES ('e1', 't1', 'P', '{\"first_name\":\"Awa\"}', 'h1', 'x', 'resolved'),
+                      ('e2', 't2', 'P', '{\"first_name\":\"Awa\"}', 'h2', 'x', 'review');
+             INSERT INTO mpi_identities(mpi_id, created_at, updated_at) VALUES ('M1', 'x', 'x');
+             INSERT INTO mpi_links VALUES ('e1', 'M1', 1.0, 'new', 'x'), ('e2', 'M1', 0.97, 'auto', 'x');
+             INSERT INTO mpi_block_keys(block_key, enrollment_uid) VALUES ('fn:awa', 'e1'), ('ph:1', 'e1'), ('fn:awa', 'e2');
+             INSERT INTO review_items(enrollment_uid, candidate_enrollment_uid, candidate_mpi_id, score, explain_json, created_at)
+               VALUES ('e2', 'e1', 'M1', 0.9, '{}', 'x');",
+        )
+        .unwrap();
+        drop(c);
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+        let q = |sql: &str| -> Vec<String> {
+            let mut stmt = s.conn().prepare(sql).unwrap();
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            rows
+        };
+        assert_eq!(
+            q("SELECT enrollment_uid || ':' || mpi_state FROM card_records ORDER BY 1"),
+            ["e1:resolved", "e2:review"]
+        );
+        assert_eq!(
+            q("SELECT enrollment_uid || ':' || mpi_id || ':' || method FROM mpi_links ORDER BY 1"),
+            ["e1:M1:new", "e2:M1:auto"]
+        );
+        assert_eq!(
+            q("SELECT enrollment_uid || ' ' || keys_json FROM mpi_record_keys ORDER BY 1"),
+            ["e1 [\"fn:awa\",\"ph:1\"]", "e2 [\"fn:awa\"]"]
+        );
+        assert_eq!(q("SELECT count(*) || '' FROM review_items"), ["1"]);
+        // The rules still hold.
+        let bad_state = s.conn().execute(
+            "UPDATE card_records SET mpi_state = 'linked' WHERE enrollment_uid = 'e1'",
+            [],
+        );
+        assert!(bad_state.is_err());
+        let bad_method = s.conn().execute(
+            "UPDATE mpi_links SET method = 'guess' WHERE enrollment_uid = 'e1'",
+            [],
+        );
+        assert!(bad_method.is_err());
+        let orphan = s.conn().execute(
+            "INSERT INTO mpi_links VALUES ('nobody', 'M1', NULL, 'new', 'x')",
+            [],
+        );
+        assert!(orphan.is_err(), "a link to no card record was accepted");
+        // Deleting a record takes its link, keys and key list (e2's review item is e2's).
+        s.conn()
+            .execute("DELETE FROM card_records WHERE enrollment_uid = 'e1'", [])
+            .unwrap();
+        assert_eq!(
+            q("SELECT block_key || ' ' || enrollment_uid FROM mpi_block_keys"),
+            ["fn:awa e2"]
+        );
+        assert_eq!(q("SELECT enrollment_uid FROM mpi_record_keys"), ["e2"]);
+        assert_eq!(q("SELECT enrollment_uid FROM mpi_links"), ["e2"]);
+        assert_eq!(q("SELECT enrollment_uid FROM review_items"), ["e2"]);
+        assert!(s
+            .conn()
+            .pragma_query_value(None, "foreign_keys", |r| r.get::<_, bool>(0))
+            .unwrap());
     }
 
     /// A store written by kadi before v4 (attribute values as rows) upgrades in place: the
