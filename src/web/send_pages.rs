@@ -18,8 +18,8 @@ use crate::send::{self, Channel, Resolution, SendRefused, SendRequest, Status};
 use serde::{Deserialize, Serialize};
 
 /// Form and JSON bodies of these routes (a message and a number fit many times; a search is
-/// read on the server, not posted).
-const MAX_BODY: usize = 16 * 1024;
+/// read on the server, not posted). Larger ones are answered 413 and change nothing.
+pub const MAX_BODY: usize = 16 * 1024;
 
 /// The routes of this part; `None` for a path that is not theirs.
 pub fn route(ctx: &Ctx, call: &mut Call, method: &Method) -> Option<Reply> {
