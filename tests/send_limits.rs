@@ -239,8 +239,16 @@ fn every_send_and_wallet_post_refuses_oversized_lying_and_chunked_bodies_and_que
         ("/dhis2/send-card".to_string(), true, send_limit),
         (format!("/beneficiaries/{UID}/send"), false, send_limit),
         ("/send/bulk".to_string(), false, send_limit),
-        (format!("/send/messages/{unknown}/resend"), false, send_limit),
-        (format!("/send/messages/{unknown}/mark-sent"), false, send_limit),
+        (
+            format!("/send/messages/{unknown}/resend"),
+            false,
+            send_limit,
+        ),
+        (
+            format!("/send/messages/{unknown}/mark-sent"),
+            false,
+            send_limit,
+        ),
         (
             "/dhis2/google-wallet/bulk".to_string(),
             true,
@@ -252,7 +260,11 @@ fn every_send_and_wallet_post_refuses_oversized_lying_and_chunked_bodies_and_que
     let started = Instant::now();
     let mut slowest = Duration::ZERO;
     for route in &routes {
-        assert!(route.limit < front_limit, "{}: the route's own limit", route.path);
+        assert!(
+            route.limit < front_limit,
+            "{}: the route's own limit",
+            route.path
+        );
         for attack in [
             Attack::Exact(route.limit + 1),
             Attack::Exact(front_limit + 1),
