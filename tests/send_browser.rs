@@ -838,6 +838,7 @@ fn the_log_filters_chosen_in_the_form_show_exactly_the_outbox_rows_that_match() 
         assert_eq!(shown.len(), expected.len(), "{f:?}");
         assert!(shown == expected, "{f:?}: the page and SQLite differ");
     }
+    filter_log(&mut browser, &s.url, &cases[0]);
     browser.screenshot("send-log-filtered-desktop");
 
     // Honest wording: the page shows WhatsApp's answer as "accepted by WhatsApp" and nowhere
