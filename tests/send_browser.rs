@@ -278,6 +278,13 @@ fn a_selection_goes_out_as_a_batch_and_unknown_messages_ask_staff() {
         "2"
     );
     browser.screenshot("send-batch-phone");
+    // Honest wording on the batch page too: "accepted by WhatsApp", never "delivered".
+    let html = browser
+        .eval("document.documentElement.outerHTML.toLowerCase()")
+        .unwrap();
+    let html = html.as_str().unwrap();
+    assert!(html.contains("accepted by whatsapp"));
+    assert!(!html.contains("deliver"), "the batch page says delivered");
     let queued = outbox(
         &b.db,
         "SELECT enrollment_uid FROM outbox ORDER BY enrollment_uid",
