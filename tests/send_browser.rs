@@ -606,37 +606,27 @@ fn staff_resend_an_unknown_and_a_failed_message_from_the_log_and_each_goes_out_o
         );
     }
     // The audit trail holds each step, the resend under the staff member's name.
-    let steps =
-        |id: &str| -> Vec<String> { audit_of(&b.db, id).into_iter().map(|a| a.1).collect() };
+    assert_resend_audited(&b.db, &wa, "send.unknown");
+    assert_resend_audited(&b.db, &sms, "send.failed");
+}
+
+/// Message `id`'s audit trail: queued, sent, `outcome`, resent by awa, sent, accepted.
+fn assert_resend_audited(db: &std::path::Path, id: &str, outcome: &str) {
+    let trail = audit_of(db, id);
+    let steps: Vec<&str> = trail.iter().map(|a| a.1.as_str()).collect();
     assert_eq!(
-        steps(&wa),
+        steps,
         [
             "send.queue",
             "send.sending",
-            "send.unknown",
+            outcome,
             "send.resend",
             "send.sending",
             "send.accepted"
         ]
     );
-    assert_eq!(
-        steps(&sms),
-        [
-            "send.queue",
-            "send.sending",
-            "send.failed",
-            "send.resend",
-            "send.sending",
-            "send.accepted"
-        ]
-    );
-    for id in [&wa, &sms] {
-        let resend: Vec<_> = audit_of(&b.db, id)
-            .into_iter()
-            .filter(|a| a.1 == "send.resend")
-            .collect();
-        assert_eq!(resend, [("awa".to_string(), "send.resend".to_string())]);
-    }
+    let resend: Vec<_> = trail.iter().filter(|a| a.1 == "send.resend").collect();
+    assert_eq!(resend, [&("awa".to_string(), "send.resend".to_string())]);
 }
 
 /// A busy month written as the outbox keeps it: 1,100 WhatsApp messages accepted 20-27 November
