@@ -17,10 +17,9 @@ use support::*;
 
 const UID: &str = "L0000000001";
 
-/// A box with one card, WhatsApp on the simulator, staff member awa, one message `unknown`;
-/// answers the box, the simulator and the message ID.
-fn clinic() -> (TestBox, kadi::sim::SimHandle, String) {
-    let sim = sim("2.41", 0);
+/// A box with one card, WhatsApp configured (offline), staff member awa, one message `unknown`;
+/// answers the box and the message ID.
+fn clinic() -> (TestBox, String) {
     let b = TestBox::new();
     let store = store_with_metadata(b.dir.path());
     let fields = CardFields {
@@ -72,7 +71,7 @@ fn clinic() -> (TestBox, kadi::sim::SimHandle, String) {
         .execute("UPDATE outbox SET status = 'unknown' WHERE id = ?1", [&id])
         .unwrap();
     b.add_staff("awa", "4321");
-    (b, sim, id)
+    (b, id)
 }
 
 /// How an attack frames its body.
@@ -229,7 +228,7 @@ fn footprint(db: &std::path::Path) -> (i64, Vec<(String, String)>, i64) {
 
 #[test]
 fn every_send_and_wallet_post_refuses_oversized_lying_and_chunked_bodies_and_queues_nothing() {
-    let (b, _sim, unknown) = clinic();
+    let (b, unknown) = clinic();
     let s = b.serve();
     let cookie = login(&s.url, "awa", "4321");
     let csrf = session_csrf(&s.url, &cookie);
