@@ -455,22 +455,14 @@ fn the_card_page_shows_the_save_link_and_a_qr_code_that_scans_to_it() {
         .expect("the page links the save URL");
     let (_, _, signature, signed) = jwt_parts(&href);
     assert!(signature_verifies(&der, &signed, &signature));
-    let src = page
-        .split("class=\"wallet-qr\">")
+    // Inline SVG: the pages' CSP (img-src 'self') would block a data: image.
+    let svg = page
+        .split("id=\"wallet-qr\"")
         .nth(1)
-        .and_then(|s| s.split("src=\"").nth(1))
-        .and_then(|s| s.split('"').next())
-        .map(unescape)
+        .and_then(|s| s.split("<svg").nth(1))
+        .and_then(|s| s.split("</svg>").next())
+        .map(|s| format!("<svg{s}</svg>"))
         .expect("the page shows the QR");
-    let data = src
-        .strip_prefix("data:image/svg+xml;base64,")
-        .expect("an SVG data URL");
-    let svg = String::from_utf8(
-        base64::engine::general_purpose::STANDARD
-            .decode(unescape(data))
-            .unwrap(),
-    )
-    .unwrap();
     assert_eq!(svg_qr_text(&svg), vec![href]);
 }
 
@@ -515,4 +507,87 @@ fn wallet_commands_fail_in_the_one_error_shape() {
     let out = b.kadi(&["wallet", "bulk", "--program", "WRONGPROG"], "");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("WRONGPROG"), "{err}");
+}
+
+/// The card page's Wallet QR as Chromium draws it (`device_scale` pixels per CSS pixel), cut
+/// out of a screenshot of the page: a PNG.
+fn drawn_wallet_qr(
+    browser: &mut support::browser::Browser,
+    device_scale: u32,
+    phone: bool,
+) -> Vec<u8> {
+    let (width, height) = if phone { (360, 740) } else { (1280, 800) };
+    browser.command(
+        "Emulation.setDeviceMetricsOverride",
+        serde_json::json!({ "width": width, "height": height, "deviceScaleFactor": device_scale, "mobile": phone }),
+    );
+    browser.wait_for(
+        "the Wallet QR",
+        "!!document.querySelector('#wallet-qr svg')",
+    );
+    let rect = browser
+        .eval("(() => { const r = document.querySelector('#wallet-qr svg').getBoundingClientRect(); return [r.x + scrollX, r.y + scrollY, r.width, r.height]; })()")
+        .unwrap();
+    let f = |i: usize| rect[i].as_f64().unwrap();
+    assert!(f(2) >= 200.0, "the QR is drawn {} CSS px wide", f(2));
+    // A quiet zone of 8 CSS px around it, as a phone camera would see the screen.
+    let shot = browser.command(
+        "Page.captureScreenshot",
+        serde_json::json!({
+            "format": "png",
+            "captureBeyondViewport": true,
+            "clip": { "x": f(0) - 8.0, "y": f(1) - 8.0, "width": f(2) + 16.0, "height": f(3) + 16.0, "scale": 1 }
+        }),
+    );
+    base64::engine::general_purpose::STANDARD
+        .decode(shot["data"].as_str().expect("a screenshot"))
+        .unwrap()
+}
+
+#[test]
+fn the_wallet_qr_chromium_draws_on_the_card_page_scans_to_a_save_link_whose_jwt_verifies() {
+    use support::browser::{log_in, Browser};
+    let (b, uids) = box_with_cards(1);
+    let Some((account, der)) = test_service_account(b.dir.path()) else {
+        return;
+    };
+    assert_success(&configure(&b, &account));
+    b.add_staff("awa", "1234");
+    let served = b.serve();
+    let Some(mut browser) = Browser::launch() else {
+        return;
+    };
+    log_in(&mut browser, &served.url, "awa", "1234");
+    browser.goto(&format!("{}/beneficiaries/{}", served.url, uids[0]));
+    let href = browser
+        .eval("document.querySelector('#wallet-link').href")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .expect("the page links the save URL");
+    let expected_qr = printed_qr(&b, &uids[0]);
+    for (name, scale, phone) in [("desktop", 4, false), ("phone", 3, true)] {
+        let png = drawn_wallet_qr(&mut browser, scale, phone);
+        let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("wallet-qr-{name}.png")), &png).unwrap();
+        let (w, h, grey) = decode_png(&png);
+        let codes = decode_qr(w, h, &grey);
+        assert_eq!(
+            codes,
+            vec![href.clone()],
+            "{name}: the QR scans to the link"
+        );
+        // What the phone opens is a save link signed by the service account's key.
+        let (header, claims, signature, signed) = jwt_parts(&codes[0]);
+        assert_eq!(header["alg"], "RS256");
+        assert!(signature_verifies(&der, &signed, &signature), "{name}");
+        assert_eq!(claims["iss"], EMAIL);
+        assert_eq!(claims["aud"], "google");
+        let object = &claims["payload"]["genericObjects"][0];
+        assert_eq!(
+            object["barcode"]["value"].as_str(),
+            Some(expected_qr.as_str())
+        );
+        assert!(codes[0].len() < 2000, "{} characters", codes[0].len());
+    }
+    browser.screenshot("wallet-card-phone");
 }

@@ -356,7 +356,9 @@ impl SendArgs {
                     enrollment_uid: enrollment,
                     recipient: None,
                     since: None,
+                    until: None,
                     limit,
+                    offset: 0,
                 };
                 log(&store, &filter, json)
             }

@@ -270,54 +270,106 @@ pub struct LogLine {
     pub health_center: Option<String>,
 }
 
-/// The log with the page's filters, newest first (at most 1,000 lines).
+/// Most lines the log shows at once.
+pub const MAX_LOG_LINES: usize = 1000;
+
+/// The log with the page's filters, newest first (at most [`MAX_LOG_LINES`] lines). Channel,
+/// status and both dates are applied in SQL, so a busy box's newest thousand messages never hide
+/// an older day; the health centre (a card field) is applied page by page over the rest.
 pub fn log_lines(store: &Store, view: &LogView) -> Result<Vec<LogLine>> {
-    let entries = match &view.message_id {
-        Some(id) => super::entry(store, id)?.into_iter().collect(),
-        None => super::log(
-            store,
-            &LogFilter {
-                status: view.status,
-                channel: view.channel,
-                since: view.from.as_ref().map(|d| format!("{d}T00:00:00Z")),
-                ..Default::default()
-            },
-        )?,
+    let mut cards = Cards::new();
+    if let Some(id) = &view.message_id {
+        return super::entry(store, id)?
+            .into_iter()
+            .map(|e| line(store, &mut cards, e))
+            .collect();
+    }
+    let until = match &view.to {
+        Some(to) => {
+            let day = chrono::NaiveDate::parse_from_str(to, "%Y-%m-%d")
+                .with_context(|| format!("the log's \"to\" date {to:?} is not YYYY-MM-DD"))?;
+            let next = day
+                .succ_opt()
+                .context("the log's \"to\" date is the last day")?;
+            Some(format!("{}T00:00:00Z", next.format("%Y-%m-%d")))
+        }
+        None => None,
+    };
+    let mut filter = LogFilter {
+        status: view.status,
+        channel: view.channel,
+        since: view.from.as_ref().map(|d| format!("{d}T00:00:00Z")),
+        until,
+        limit: MAX_LOG_LINES,
+        ..Default::default()
     };
     let mut out = Vec::new();
-    for entry in entries {
-        if let Some(to) = &view.to {
-            if entry.created_at.get(..10).is_some_and(|d| d > to.as_str()) {
+    loop {
+        let entries = super::log(store, &filter)?;
+        let last_page = entries.len() < filter.limit;
+        for entry in entries {
+            let l = line(store, &mut cards, entry)?;
+            if view
+                .health_center
+                .as_ref()
+                .is_some_and(|hc| l.health_center.as_ref() != Some(hc))
+            {
                 continue;
             }
-        }
-        let card = match &entry.enrollment_uid {
-            Some(uid) => store.card_record(uid)?,
-            None => None,
-        };
-        let health_center = card
-            .as_ref()
-            .and_then(|c| c.record.fields.health_center.clone());
-        if let Some(hc) = &view.health_center {
-            if health_center.as_deref() != Some(hc.as_str()) {
-                continue;
+            out.push(l);
+            if out.len() == MAX_LOG_LINES {
+                return Ok(out);
             }
         }
-        out.push(LogLine {
-            full_name: card.map(|c| c.record.fields.full_name()),
-            health_center,
-            entry,
-        });
+        if last_page {
+            return Ok(out);
+        }
+        filter.offset += filter.limit;
     }
-    Ok(out)
 }
 
-/// The health centres the log's filter offers: those of the cards messages were sent for.
+/// Whose card a message carried: (full name, health centre) by enrollment, each card read once
+/// per log (a busy day sends many messages to few people).
+type Cards = std::collections::HashMap<String, Option<(String, Option<String>)>>;
+
+/// A message with whose card it carried.
+fn line(store: &Store, cards: &mut Cards, entry: OutboxEntry) -> Result<LogLine> {
+    let card = match &entry.enrollment_uid {
+        Some(uid) => match cards.get(uid) {
+            Some(c) => c.clone(),
+            None => {
+                let c = store.card_record(uid)?.map(|c| {
+                    let f = c.record.fields;
+                    (f.full_name(), f.health_center)
+                });
+                cards.insert(uid.clone(), c.clone());
+                c
+            }
+        },
+        None => None,
+    };
+    let (full_name, health_center) = match card {
+        Some((name, hc)) => (Some(name), hc),
+        None => (None, None),
+    };
+    Ok(LogLine {
+        entry,
+        full_name,
+        health_center,
+    })
+}
+
+/// The health centres the log's filter offers: those of every card a message was sent for.
 pub fn log_health_centers(store: &Store) -> Result<Vec<String>> {
-    let mut out: Vec<String> = log_lines(store, &LogView::default())?
-        .into_iter()
-        .filter_map(|l| l.health_center)
-        .collect();
+    let mut out = Vec::new();
+    for uid in store.outbox_enrollment_uids()? {
+        if let Some(hc) = store
+            .card_record(&uid)?
+            .and_then(|c| c.record.fields.health_center)
+        {
+            out.push(hc);
+        }
+    }
     out.sort();
     out.dedup();
     Ok(out)

@@ -199,9 +199,15 @@ pub struct LogFilter {
     /// Created at or after (UTC, ISO 8601).
     #[serde(default)]
     pub since: Option<String>,
+    /// Created before (UTC, ISO 8601).
+    #[serde(default)]
+    pub until: Option<String>,
     /// At most this many (0: 1000), newest first.
     #[serde(default)]
     pub limit: usize,
+    /// Skip this many matching messages (newest first) before the first one listed.
+    #[serde(default)]
+    pub offset: usize,
 }
 
 /// One message in the distribution log.
@@ -516,7 +522,9 @@ pub fn log(store: &Store, filter: &LogFilter) -> Result<Vec<OutboxEntry>> {
         enrollment_uid: filter.enrollment_uid.as_deref(),
         recipient: recipient.as_deref(),
         since: filter.since.as_deref(),
+        until: filter.until.as_deref(),
         limit: filter.limit,
+        offset: filter.offset,
     })?;
     rows.into_iter().map(to_entry).collect()
 }

@@ -50,7 +50,11 @@ pub struct OutboxQuery<'a> {
     pub recipient: Option<&'a str>,
     /// Only rows created at or after this UTC time.
     pub since: Option<&'a str>,
+    /// Only rows created before this UTC time.
+    pub until: Option<&'a str>,
     pub limit: usize,
+    /// Rows to skip (newest first) before the first one listed.
+    pub offset: usize,
 }
 
 const COLUMNS: &str = "id, channel, recipient, enrollment_uid, mode, body, status, provider_id, attempts, retryable, last_error, next_attempt_at, claimed_by, queued_by, created_at, updated_at, accepted_at";
@@ -184,8 +188,8 @@ impl Store {
             "SELECT {COLUMNS} FROM outbox
              WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR channel = ?2)
                AND (?3 IS NULL OR enrollment_uid = ?3) AND (?4 IS NULL OR recipient = ?4)
-               AND (?5 IS NULL OR created_at >= ?5)
-             ORDER BY created_at DESC, rowid DESC LIMIT ?6"
+               AND (?5 IS NULL OR created_at >= ?5) AND (?6 IS NULL OR created_at < ?6)
+             ORDER BY created_at DESC, rowid DESC LIMIT ?7 OFFSET ?8"
         ))?;
         let rows = stmt.query_map(
             params![
@@ -194,10 +198,21 @@ impl Store {
                 q.enrollment_uid,
                 q.recipient,
                 q.since,
-                limit
+                q.until,
+                limit,
+                q.offset as i64
             ],
             row,
         )?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// The enrollments messages were sent for (each once).
+    pub fn outbox_enrollment_uids(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT DISTINCT enrollment_uid FROM outbox WHERE enrollment_uid IS NOT NULL ORDER BY 1",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 

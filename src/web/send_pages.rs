@@ -18,8 +18,8 @@ use crate::send::{self, Channel, Resolution, SendRefused, SendRequest, Status};
 use serde::{Deserialize, Serialize};
 
 /// Form and JSON bodies of these routes (a message and a number fit many times; a search is
-/// read on the server, not posted).
-const MAX_BODY: usize = 16 * 1024;
+/// read on the server, not posted). Larger ones are answered 413 and change nothing.
+pub const MAX_BODY: usize = 16 * 1024;
 
 /// The routes of this part; `None` for a path that is not theirs.
 pub fn route(ctx: &Ctx, call: &mut Call, method: &Method) -> Option<Reply> {
@@ -372,6 +372,24 @@ fn log_page(ctx: &Ctx, call: &mut Call) -> Reply {
         Err(e) => return internal_error("reading the distribution log", &e),
     };
     let centers = distribution::log_health_centers(&ctx.store).unwrap_or_default();
+    // "delivered" and "read" are offered only once a provider reported them: nothing polls one
+    // today, and a filter offering "delivered" reads as a claim the box cannot make.
+    let reported = ctx.store.outbox_counts().unwrap_or_default();
+    let statuses: Vec<&str> = [
+        "queued",
+        "sending",
+        "accepted",
+        "delivered",
+        "read",
+        "failed",
+        "unknown",
+    ]
+    .into_iter()
+    .filter(|s| {
+        !matches!(*s, "delivered" | "read")
+            || reported.iter().any(|(status, n)| status == s && *n > 0)
+    })
+    .collect();
     let p = |n: &str| call.param(n).unwrap_or("").to_string();
     render(
         ctx,
@@ -382,7 +400,7 @@ fn log_page(ctx: &Ctx, call: &mut Call) -> Reply {
             lines => lines, centers => centers,
             f_channel => p("channel"), f_status => p("status"), f_from => p("from"),
             f_to => p("to"), f_health_center => p("health_center"), f_message => p("message"),
-            statuses => ["queued", "sending", "accepted", "delivered", "read", "failed", "unknown"],
+            statuses => statuses,
             decided => call.param("decided"),
         },
     )

@@ -109,12 +109,16 @@ fn bulk(ctx: &Ctx, call: &mut Call) -> Reply {
     }
 }
 
-/// What the card page shows under the card: the save link and its QR code as an SVG data URL,
-/// or why there is none (Wallet not configured, a link that could not be made).
+/// What the card page shows under the card: the save link and its QR code as inline SVG, or
+/// why there is none (Wallet not configured, a link that could not be made).
 #[derive(Debug, Clone, Serialize)]
 pub struct CardBlock {
     pub save_url: Option<String>,
-    pub qr_data_url: Option<String>,
+    /// `<svg>` markup made by [`wallet::qr_svg`] from module coordinates only (no text of the
+    /// link in it), so the page inlines it as is. Inline, not an `<img>` data URL: the pages'
+    /// Content-Security-Policy (`img-src 'self'`) blocks `data:` images, and a browser showed
+    /// nothing.
+    pub qr_svg: Option<String>,
     pub expires: Option<String>,
     pub note: Option<String>,
 }
@@ -123,22 +127,18 @@ pub struct CardBlock {
 pub fn card_block(ctx: &Ctx, enrollment_uid: &str) -> CardBlock {
     let none = |note: &str| CardBlock {
         save_url: None,
-        qr_data_url: None,
+        qr_svg: None,
         expires: None,
         note: Some(note.to_string()),
     };
     match wallet::link_for(&ctx.store, enrollment_uid) {
         Ok(link) => match wallet::qr_svg(&link.save_url) {
-            Ok(svg) => {
-                use base64::Engine;
-                let data = base64::engine::general_purpose::STANDARD.encode(svg);
-                CardBlock {
-                    qr_data_url: Some(format!("data:image/svg+xml;base64,{data}")),
-                    expires: link.expires.clone(),
-                    save_url: Some(link.save_url),
-                    note: None,
-                }
-            }
+            Ok(svg) => CardBlock {
+                qr_svg: Some(svg),
+                expires: link.expires.clone(),
+                save_url: Some(link.save_url),
+                note: None,
+            },
             Err(e) => none(&format!("{e:#}")),
         },
         Err(e) => match e.downcast_ref::<WalletRefusal>() {
