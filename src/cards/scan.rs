@@ -119,24 +119,27 @@ struct Attempt {
 /// The attempts, cheapest and likeliest first. Each is built only when the ones before it failed
 /// (the iterator is lazy), so a clean photo costs one scale-down and one QR search.
 ///
-/// 1. the photo scaled to [`WORK_SIDE`] (or as it is, when smaller): most photos stop here;
-/// 2. another scale: an image no larger than [`WORK_SIDE`] doubled with bilinear smoothing (rqrr
+/// 1. the photo scaled to [`WORK_SIDE`] (or as it is, when smaller): most photos stop here (and
+///    rxing reads the same pixels too, for a second card rqrr's search missed);
+/// 2. rxing on the same working copy: a few milliseconds, and it reads the signed code's 3-4 px
+///    modules in a 12 MP photo that rqrr misses at this scale;
+/// 3. another scale: an image no larger than [`WORK_SIDE`] doubled with bilinear smoothing (rqrr
 ///    loses finder patterns whose modules are 2-3 pixels; doubled, they have solid cores); a big
 ///    photo read at up to three times [`WORK_SIDE`] (a 12 MP photo at full resolution), for a card
 ///    that fills little of the frame or a signed code's small modules;
-/// 3. local mean thresholds (integral image) at the working scale, three windows at 95% of the
+/// 4. local mean thresholds (integral image) at the working scale, three windows at 95% of the
 ///    mean then three at 90%: they survive shadows, uneven light and blur that rqrr's running
 ///    average along rows does not;
-/// 4. a contrast stretch (2nd to 98th percentile) at the working scale: rqrr's threshold is a ratio
+/// 5. a contrast stretch (2nd to 98th percentile) at the working scale: rqrr's threshold is a ratio
 ///    of the local mean, so a photo whose blacks are lifted grey (glare, a dim screen) reads all
 ///    white until stretched;
-/// 5. rxing on the working copy, then on the photo at up to three times [`WORK_SIDE`] unsharp-masked
-///    twice ([`SHARPEN`]): a blurred photo's modules get their edges back, and ZXing's finder
-///    search (runs of 1:1:3:1:1 along rows) needs no clean white ring around the finder's core.
+/// 6. rxing on the photo at up to three times [`WORK_SIDE`] unsharp-masked twice ([`SHARPEN`]): a
+///    blurred photo's modules get their edges back, and ZXing's finder search (runs of 1:1:3:1:1
+///    along rows) needs no clean white ring around the finder's core.
 fn attempts(photo: &GrayImage) -> Attempts<'_> {
     Attempts {
         photo,
-        // Scaled once: every attempt but the second starts from it.
+        // Scaled once: every attempt but the third and the last two starts from it.
         work: scaled_to(photo, WORK_SIDE),
         step: 0,
     }
@@ -145,15 +148,14 @@ fn attempts(photo: &GrayImage) -> Attempts<'_> {
 /// Local thresholds tried, in order: (half window in pixels, percent of the local mean).
 const THRESHOLDS: [(usize, u64); 6] = [(8, 95), (24, 95), (48, 95), (16, 90), (32, 90), (64, 90)];
 
-/// Unsharp masks tried before rxing, in order: (half window of the local mean in pixels, amount).
+/// Unsharp masks tried, each followed by rxing, in order: (half window of the local mean in pixels, amount).
 /// Measured on the templates' photos at 300 dpi blurred with sigma 2.4 px (`limits` in
 /// tests/cards_scan.rs): a 7 px window at 3 and a 9 px window at 2 each read all ten; narrower
 /// windows or smaller amounts read half.
 const SHARPEN: [(usize, i32); 2] = [(3, 3), (4, 2)];
 
-/// rqrr's attempts: two scales, the local thresholds, the contrast stretch. rxing's come after
-/// them: rqrr finds every code in a photo of two cards where rxing's multi-code reader may stop
-/// at one.
+/// Attempts up to the local thresholds (rqrr, rxing, rqrr at another scale, the thresholds);
+/// the contrast stretch follows, then rxing on sharpened copies.
 const RQRR_ATTEMPTS: usize = 3 + THRESHOLDS.len();
 
 /// The lazy sequence of [`attempts`].
@@ -183,18 +185,18 @@ impl Iterator for Attempts<'_> {
         self.step += 1;
         match self.step {
             1 => Some(grey(self.work.clone())),
-            2 if long <= WORK_SIDE => Some(grey(scaled_to(self.photo, long * 2))),
-            2 => Some(grey(detail())),
-            n if n - 2 <= THRESHOLDS.len() => {
-                let (half, percent) = THRESHOLDS[n - 3];
+            2 => Some(zxing(self.work.clone())),
+            3 if long <= WORK_SIDE => Some(grey(scaled_to(self.photo, long * 2))),
+            3 => Some(grey(detail())),
+            n if n - 3 <= THRESHOLDS.len() => {
+                let (half, percent) = THRESHOLDS[n - 4];
                 Some(Attempt {
                     grey: self.work.clone(),
                     binary: Some(local_threshold(&self.work, half, percent)),
                     zxing: false,
                 })
             }
-            RQRR_ATTEMPTS => Some(grey(stretch_contrast(&self.work))),
-            n if n == RQRR_ATTEMPTS + 1 => Some(zxing(self.work.clone())),
+            n if n == RQRR_ATTEMPTS + 1 => Some(grey(stretch_contrast(&self.work))),
             n if n - RQRR_ATTEMPTS - 1 <= SHARPEN.len() => {
                 let (half, amount) = SHARPEN[n - RQRR_ATTEMPTS - 2];
                 Some(zxing(sharpen(&detail(), half, amount)))
@@ -561,7 +563,10 @@ fn sharpen(grey: &GrayImage, half: usize, amount: i32) -> GrayImage {
         *s = (0..half.min(h)).map(|y| rows[y * w + x] as u32).sum();
     }
     for y in 0..h {
-        let (top, count) = (y.saturating_sub(half), (y + half).min(h - 1) + 1 - y.saturating_sub(half));
+        let (top, count) = (
+            y.saturating_sub(half),
+            (y + half).min(h - 1) + 1 - y.saturating_sub(half),
+        );
         for x in 0..w {
             if y + half < h {
                 sums[x] += rows[(y + half) * w + x] as u32;
