@@ -60,10 +60,15 @@ fn base45(bytes: &[u8]) -> String {
     out
 }
 
-/// `KC1:` + Base45 of 150 random bytes: the size of a signed card payload (229 characters).
+/// `KC1:` + Base45 of 150 random bytes: the size of a short signed card payload (229 characters).
 fn long_payload(seed: u64) -> String {
+    random_payload(seed, 150)
+}
+
+/// `KC1:` + Base45 of `bytes` random bytes.
+fn random_payload(seed: u64, bytes: usize) -> String {
     let mut rng = Rng::new(seed);
-    let bytes: Vec<u8> = (0..150).map(|_| rng.next_u64() as u8).collect();
+    let bytes: Vec<u8> = (0..bytes).map(|_| rng.next_u64() as u8).collect();
     format!("KC1:{}", base45(&bytes))
 }
 
@@ -379,6 +384,23 @@ fn limits() {
                 10 - failed.len()
             );
         }
+    }
+    // Longer payloads (longer names and health centres): version 10 up to 311 characters, 11 up
+    // to 366, 12 up to 419.
+    for bytes in [205, 240, 275] {
+        let mut longer = card.clone();
+        longer.qr_payload = random_payload(bytes as u64, bytes);
+        let version = qr::encode(&longer.qr_payload)
+            .expect("encode")
+            .version()
+            .value();
+        let failed = failures(&longer, blurred_photo_at_300_dpi(5.0));
+        let names: Vec<&str> = failed.iter().filter_map(|f| f.split(':').next()).collect();
+        println!(
+            "{} characters (version {version}), 300 dpi, blur r=2 x3, 5°: {}/10 {names:?}",
+            longer.qr_payload.len(),
+            10 - failed.len()
+        );
     }
     for radius in [3, 4] {
         let p = Photo {

@@ -608,7 +608,14 @@ mod tests {
             day += 1;
         }
         // Not a real date, or not in this exact shape: kept as the text it was.
-        for odd in ["2026-02-30", "1990", "1990-5-12", "12/05/1990", "", "１990-05-12"] {
+        for odd in [
+            "2026-02-30",
+            "1990",
+            "1990-5-12",
+            "12/05/1990",
+            "",
+            "１990-05-12",
+        ] {
             assert_eq!(date_value(odd), Value::from(odd), "{odd}");
         }
         let packed = serial_value("7KQ4MX9PZA");
@@ -654,10 +661,7 @@ mod tests {
         let new = sign_payload(&c, &kid, |m| p.sign(m).as_ref().to_vec()).unwrap();
         assert!(new.len() + 20 < old.len(), "{} vs {}", new.len(), old.len());
         let keys = |_: &str| vec![key.clone()];
-        let (a, b) = (
-            verify(&old, keys, |_| None),
-            verify(&new, keys, |_| None),
-        );
+        let (a, b) = (verify(&old, keys, |_| None), verify(&new, keys, |_| None));
         assert_eq!((a.status, b.status), (Status::Valid, Status::Valid));
         assert_eq!(a.claims, b.claims);
         assert_eq!(b.claims.unwrap().issued_on, "2026-12-04");
