@@ -4,8 +4,10 @@
 //!
 //! `cargo bench --bench scan` (or `cargo bench --profile fast --bench scan` for a quick build).
 //! Fixtures are made here: a 300 dpi card PNG as kadi renders it, a 12 MP phone-like JPEG (the card
-//! at 600 dpi, tilted 4°, on a noisy grey table, quality 85) and the same photo without a card (the
-//! worst case: every attempt runs). Each measurement runs in a child process of this binary so its
+//! at 600 dpi, tilted 4°, on a noisy grey table, quality 85), a photo that sees the card at 300 dpi
+//! blurred (three box passes of radius 2) and tilted 5° on the table, JPEG 60 (read by rxing after
+//! every rqrr attempt failed), and the 12 MP photo without a card (the worst case: every attempt
+//! runs). Each measurement runs in a child process of this binary so its
 //! peak RSS (getrusage) is its own; a child that only reads the file gives the floor.
 #[path = "../tests/support/photo.rs"]
 mod photo;
@@ -129,11 +131,22 @@ fn fixtures(dir: &std::path::Path) -> Vec<(&'static str, std::path::PathBuf)> {
     photo::place(&mut shot, &tilted, 900, 700, photo::CANVAS, 4, &mut rng);
     let phone = dir.join("phone-12mp.jpg");
     std::fs::write(&phone, photo::to_jpeg(&shot, 85)).expect("write");
+    let blurred = dir.join("blurred-300dpi.jpg");
+    let chain = photo::Photo {
+        scale_percent: 100,
+        blur_radius: 2,
+        blur_passes: 3,
+        rotate_degrees: 5.0,
+        background: true,
+        jpeg_quality: Some(60),
+    };
+    std::fs::write(&blurred, chain.of(&png, 6)).expect("write");
     let blank = dir.join("phone-12mp-no-card.jpg");
     std::fs::write(&blank, photo::to_jpeg(&empty, 85)).expect("write");
     vec![
         ("300 dpi card PNG (1011x638)", card_png),
         ("12 MP phone JPEG (4032x3024)", phone),
+        ("300 dpi, blurred r2, 5°, JPEG 60", blurred),
         ("12 MP JPEG, no card", blank),
     ]
 }

@@ -86,15 +86,16 @@ fn main() -> anyhow::Result<()> {
         };
         let side = (mm_to_px(bx[0] + bx[2], 300) - mm_to_px(bx[0], 300))
             .min(mm_to_px(bx[1] + bx[3], 300) - mm_to_px(bx[1], 300));
-        let module_px = side / (qr_code.size() + 2 * qr::QUIET_ZONE);
+        // Modules fill the box (edges on whole pixels): their mean width, quiet zone included.
+        let module_px = side as f64 / (qr_code.size() + 2 * qr::QUIET_ZONE) as f64;
         let png = render_card_png(&c, name, 300)?;
         let found = kadi::cards::scan::decode_qr(&png)?;
         println!(
-            "| {name} | {:.1} | {} | {} | {module_px} | {:.3} | {} |",
+            "| {name} | {:.1} | {} | {} | {module_px:.2} | {:.3} | {} |",
             bx[2].min(bx[3]),
             qr_code.version().value(),
             qr_code.size(),
-            module_px as f64 * 25.4 / 300.0,
+            module_px * 25.4 / 300.0,
             if found.contains(&c.qr_payload) {
                 "yes"
             } else {

@@ -4,11 +4,15 @@
 //! `kadi_verify` of the loadable extension verifies with the very same code, so an analyst's
 //! answer never differs from the box's.
 //!
-//! Layout: `"KC1:" + base45(COSE_Sign1)`, tagged 18; protected header `{1: -8 (EdDSA), 4: kid}`
-//! with `kid` = the first 8 bytes of SHA-256(public key); the payload a CBOR map with small integer
-//! keys (see [`Claims`]). The key ID is a claim too, carried once, in the protected header, which the
-//! signature covers. No zlib: the signature is 64 random bytes and the rest is short, different
-//! words, so deflate saved nothing on real cards (measured in `bench/verify.rs`).
+//! Layout: `"KC1:" + base45(COSE_Sign1)`, untagged (the prefix says what it is; a tagged one
+//! still decodes); protected header `{1: -8 (EdDSA), 4: kid}` with `kid` = the first 8 bytes of
+//! SHA-256(public key); the payload a CBOR map with small integer keys (see [`Claims`]), dates as
+//! days since 1970-01-01 and the serial as 7 bytes (its 50 bits), so the QR stays small enough
+//! for big modules on a CR80 card (docs/verify.md). A date or serial of another shape is carried
+//! as text, and text claims (the first signed cards) decode too. The key ID is a claim too,
+//! carried once, in the protected header, which the signature covers. No zlib: the signature is
+//! 64 random bytes and the rest is short, different words, so deflate saved nothing on real cards
+//! (measured in `bench/verify.rs`).
 //!
 //! Nothing here panics on input: every decoding step answers [`Status::Unreadable`] for garbage.
 use coset::cbor::Value;
@@ -33,15 +37,16 @@ pub struct Claims {
     pub mpi_id: String,
     /// The name printed on the card. Key 2.
     pub name: String,
-    /// `YYYY-MM-DD` as printed, when known. Key 3.
+    /// `YYYY-MM-DD` as printed, when known. Key 3, as days since 1970-01-01.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub date_of_birth: Option<String>,
     /// Health centre printed on the card, when known. Key 4.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_center: Option<String>,
-    /// `YYYY-MM-DD`, from the DHIS2 server's clock (never the box's bare clock). Key 5.
+    /// `YYYY-MM-DD`, from the DHIS2 server's clock (never the box's bare clock). Key 5, as days
+    /// since 1970-01-01.
     pub issued_on: String,
-    /// The card's serial, unique across boxes: what revocation names. Key 6.
+    /// The card's serial, unique across boxes: what revocation names. Key 6, as 7 bytes.
     pub serial: String,
     /// The issuing key's ID (lower-case hex), from the protected header.
     pub kid: String,
@@ -195,19 +200,116 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// The alphabet of card serials (and MPI IDs): 32 characters, five bits each.
+const SERIAL_ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+/// Characters in a serial; ten of the alphabet's are 50 bits, packed into 7 bytes on the card.
+const SERIAL_CHARS: usize = 10;
+const SERIAL_BYTES: usize = 7;
+
+/// Days from 1970-01-01 to a proleptic Gregorian `y-m-d` (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The `(y, m, d)` of a day count from 1970-01-01 (`civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// A `YYYY-MM-DD` date as days since 1970-01-01 (3 CBOR bytes instead of 11), when it is one
+/// that reads back to the very same text; anything else stays text.
+fn date_value(date: &str) -> Value {
+    let b = date.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = date.get(r)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let parsed = (b.len() == 10 && b[4] == b'-' && b[7] == b'-')
+        .then(|| Some((digits(0..4)?, digits(5..7)?, digits(8..10)?)))
+        .flatten();
+    if let Some((y, m, d)) = parsed {
+        let days = days_from_civil(y, m, d);
+        if (1..=12).contains(&m) && (1..=31).contains(&d) && civil_from_days(days) == (y, m, d) {
+            return Value::from(days);
+        }
+    }
+    Value::from(date)
+}
+
+fn date_of(v: &Value) -> Option<String> {
+    if let Some(text) = v.as_text() {
+        return Some(text.to_string());
+    }
+    let days = i64::try_from(v.as_integer()?).ok()?;
+    // Years 0-9999 only, so the text is always YYYY-MM-DD.
+    if !(-719_528..=2_932_896).contains(&days) {
+        return None;
+    }
+    let (y, m, d) = civil_from_days(days);
+    Some(format!("{y:04}-{m:02}-{d:02}"))
+}
+
+/// A serial of ten alphabet characters as 7 bytes (50 bits, big-endian); any other serial
+/// stays text.
+fn serial_value(serial: &str) -> Value {
+    let mut bits: u64 = 0;
+    if serial.len() == SERIAL_CHARS {
+        for c in serial.bytes() {
+            match SERIAL_ALPHABET.iter().position(|&a| a == c) {
+                Some(i) => bits = bits << 5 | i as u64,
+                None => return Value::from(serial),
+            }
+        }
+        return Value::Bytes(bits.to_be_bytes()[8 - SERIAL_BYTES..].to_vec());
+    }
+    Value::from(serial)
+}
+
+fn serial_of(v: &Value) -> Option<String> {
+    if let Some(text) = v.as_text() {
+        return Some(text.to_string());
+    }
+    let bytes = v.as_bytes().filter(|b| b.len() == SERIAL_BYTES)?;
+    let bits = bytes.iter().fold(0u64, |n, &b| n << 8 | u64::from(b));
+    if bits >> (5 * SERIAL_CHARS) != 0 {
+        return None;
+    }
+    Some(
+        (0..SERIAL_CHARS)
+            .rev()
+            .map(|i| SERIAL_ALPHABET[(bits >> (5 * i) & 31) as usize] as char)
+            .collect(),
+    )
+}
+
 fn claims_cbor(claims: &Claims) -> Result<Vec<u8>, String> {
     let mut map = vec![
         (Value::from(1), Value::from(claims.mpi_id.as_str())),
         (Value::from(2), Value::from(claims.name.as_str())),
     ];
     if let Some(d) = &claims.date_of_birth {
-        map.push((Value::from(3), Value::from(d.as_str())));
+        map.push((Value::from(3), date_value(d)));
     }
     if let Some(h) = &claims.health_center {
         map.push((Value::from(4), Value::from(h.as_str())));
     }
-    map.push((Value::from(5), Value::from(claims.issued_on.as_str())));
-    map.push((Value::from(6), Value::from(claims.serial.as_str())));
+    map.push((Value::from(5), date_value(&claims.issued_on)));
+    map.push((Value::from(6), serial_value(&claims.serial)));
     let mut out = Vec::new();
     coset::cbor::into_writer(&Value::Map(map), &mut out).map_err(|e| e.to_string())?;
     Ok(out)
@@ -229,7 +331,8 @@ pub fn sign_payload(
         .payload(claims_cbor(claims)?)
         .create_signature(b"", sign)
         .build();
-    let bytes = sign1.to_tagged_vec().map_err(|e| e.to_string())?;
+    // Untagged: the `KC1:` prefix already says what follows (the tag would be one more byte).
+    let bytes = sign1.to_vec().map_err(|e| e.to_string())?;
     Ok(format!("{PREFIX}{}", base45_encode(&bytes)))
 }
 
@@ -244,15 +347,20 @@ fn claims_from(payload: &[u8], kid: &[u8]) -> Result<Claims, String> {
     let get = |key: i64| {
         map.iter()
             .find(|(k, _)| k.as_integer() == Some(key.into()))
-            .and_then(|(_, v)| text_of(v))
+            .map(|(_, v)| v)
     };
+    let text = |key: i64| get(key).and_then(text_of);
     Ok(Claims {
-        mpi_id: get(1).ok_or("its claims lack the MPI ID")?,
-        name: get(2).ok_or("its claims lack the name")?,
-        date_of_birth: get(3),
-        health_center: get(4),
-        issued_on: get(5).ok_or("its claims lack the issue date")?,
-        serial: get(6).ok_or("its claims lack the serial")?,
+        mpi_id: text(1).ok_or("its claims lack the MPI ID")?,
+        name: text(2).ok_or("its claims lack the name")?,
+        date_of_birth: get(3).and_then(date_of),
+        health_center: text(4),
+        issued_on: get(5)
+            .and_then(date_of)
+            .ok_or("its claims lack the issue date")?,
+        serial: get(6)
+            .and_then(serial_of)
+            .ok_or("its claims lack the serial")?,
         kid: hex(kid),
     })
 }
@@ -479,6 +587,84 @@ mod tests {
             .reason
             .unwrap()
             .starts_with("old format"));
+    }
+
+    #[test]
+    fn dates_and_serials_travel_as_integers_and_bytes_and_read_back_as_text() {
+        for (date, days) in [
+            ("1970-01-01", 0),
+            ("1969-12-31", -1),
+            ("2000-02-29", 11_016),
+            ("2026-12-04", 20_791),
+            ("1900-03-01", -25_508),
+        ] {
+            assert_eq!(date_value(date), Value::from(days), "{date}");
+            assert_eq!(date_of(&Value::from(days)).as_deref(), Some(date));
+        }
+        let mut day = days_from_civil(1890, 1, 1);
+        while day < days_from_civil(2110, 1, 1) {
+            let text = date_of(&Value::from(day)).unwrap();
+            assert_eq!(date_value(&text), Value::from(day), "{text}");
+            day += 1;
+        }
+        // Not a real date, or not in this exact shape: kept as the text it was.
+        for odd in [
+            "2026-02-30",
+            "1990",
+            "1990-5-12",
+            "12/05/1990",
+            "",
+            "１990-05-12",
+        ] {
+            assert_eq!(date_value(odd), Value::from(odd), "{odd}");
+        }
+        let packed = serial_value("7KQ4MX9PZA");
+        assert_eq!(packed.as_bytes().map(Vec::len), Some(7));
+        assert_eq!(serial_of(&packed).as_deref(), Some("7KQ4MX9PZA"));
+        for s in ["2222222222", "ZZZZZZZZZZ"] {
+            assert_eq!(serial_of(&serial_value(s)).as_deref(), Some(s));
+        }
+        for odd in ["7KQ4MX9PZ", "7kq4mx9pza", "7KQ4MX9PZ0", "OLD-SERIAL-1"] {
+            assert_eq!(serial_value(odd), Value::from(odd));
+        }
+        assert_eq!(serial_of(&Value::Bytes(vec![0xff; 7])), None);
+    }
+
+    #[test]
+    fn a_card_with_text_dates_and_serial_still_verifies() {
+        // The first signed cards carried every claim as text, tagged; they read the same.
+        let p = pair();
+        let key = key_of(&p, "2026-01-01", None);
+        let kid = kid_from_hex(&key.kid).unwrap();
+        let c = claims();
+        let text_claims = Value::Map(vec![
+            (Value::from(1), Value::from(c.mpi_id.as_str())),
+            (Value::from(2), Value::from(c.name.as_str())),
+            (Value::from(3), Value::from("1990-05-12")),
+            (Value::from(4), Value::from("Centre de santé de Grand Yoff")),
+            (Value::from(5), Value::from("2026-12-04")),
+            (Value::from(6), Value::from("7KQ4MX9PZA")),
+        ]);
+        let mut content = Vec::new();
+        coset::cbor::into_writer(&text_claims, &mut content).unwrap();
+        let sign1 = CoseSign1Builder::new()
+            .protected(
+                HeaderBuilder::new()
+                    .algorithm(iana::Algorithm::EdDSA)
+                    .key_id(kid.clone())
+                    .build(),
+            )
+            .payload(content)
+            .create_signature(b"", |m| p.sign(m).as_ref().to_vec())
+            .build();
+        let old = format!("KC1:{}", base45_encode(&sign1.to_tagged_vec().unwrap()));
+        let new = sign_payload(&c, &kid, |m| p.sign(m).as_ref().to_vec()).unwrap();
+        assert!(new.len() + 20 < old.len(), "{} vs {}", new.len(), old.len());
+        let keys = |_: &str| vec![key.clone()];
+        let (a, b) = (verify(&old, keys, |_| None), verify(&new, keys, |_| None));
+        assert_eq!((a.status, b.status), (Status::Valid, Status::Valid));
+        assert_eq!(a.claims, b.claims);
+        assert_eq!(b.claims.unwrap().issued_on, "2026-12-04");
     }
 
     #[test]

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Bumped whenever the renderer's output changes, so every card's hash changes with it.
-pub const RENDERER_VERSION: &str = "kadi-cards-2";
+pub const RENDERER_VERSION: &str = "kadi-cards-3";
 /// Task kind in the `tasks` table.
 pub const TASK_KIND: TaskKind = TaskKind::GenerateCards;
 /// Cards rendered between two progress updates (and store transactions).

@@ -135,7 +135,7 @@ pub enum Element {
         label: Style,
         value: Style,
     },
-    /// The QR code (square, centred in its box, quiet zone included).
+    /// The QR code (square, filling its box, quiet zone included).
     Qr {
         #[serde(rename = "box")]
         bx: [f32; 4],
