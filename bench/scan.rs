@@ -12,35 +12,13 @@
 #[path = "../tests/support/photo.rs"]
 mod photo;
 
-use kadi::cards::render::CardContent;
-use kadi::cards::{qr, render_card_png};
-use photo::Rng;
+use kadi::cards::render_card_png;
+use photo::{card, Rng};
 use std::process::Command;
 use std::time::Instant;
 
 const CHILD: &str = "KADI_SCAN_BENCH_CHILD";
 const RUNS: usize = 5;
-
-fn card() -> CardContent {
-    let mpi = "SN-DKR-26-7KQ4MX9P-Z";
-    CardContent {
-        full_name: "Aïssatou Ndèye Fall".to_string(),
-        date_of_birth: Some("1988-04-12".into()),
-        sex: Some("F".into()),
-        mpi_id: Some(mpi.into()),
-        health_center: Some("Centre de Santé de Médina".into()),
-        zone: Some("Dakar Ouest".into()),
-        beneficiary_id: Some("BEN-004211".into()),
-        enrollment_date: Some("2026-02-01".into()),
-        phone: Some("+221771234567".into()),
-        qr_payload: qr::sample_payload(
-            mpi,
-            "Aïssatou Ndèye Fall",
-            Some("1988-04-12"),
-            Some("Centre de Santé de Médina"),
-        ),
-    }
-}
 
 /// This process's peak resident memory (VmHWM: unlike getrusage's maxrss it starts again at exec,
 /// so the parent's fixtures do not count).

@@ -17,30 +17,7 @@ mod photo;
 use kadi::cards::render::CardContent;
 use kadi::cards::scan::{decode_qr, ScanError};
 use kadi::cards::{qr, render_card_png, template_names};
-use photo::{Photo, Rng};
-
-/// A card as the renderer makes it, its QR payload signed as a box signs it (`cards::qr`'s
-/// sample key: the same format and length as a real card's).
-fn card() -> CardContent {
-    let mpi = "SN-DKR-26-7KQ4MX9P-Z";
-    CardContent {
-        full_name: "Aïssatou Ndèye Fall".to_string(),
-        date_of_birth: Some("1988-04-12".into()),
-        sex: Some("F".into()),
-        mpi_id: Some(mpi.into()),
-        health_center: Some("Centre de Santé de Médina".into()),
-        zone: Some("Dakar Ouest".into()),
-        beneficiary_id: Some("BEN-004211".into()),
-        enrollment_date: Some("2026-02-01".into()),
-        phone: Some("+221771234567".into()),
-        qr_payload: qr::sample_payload(
-            mpi,
-            "Aïssatou Ndèye Fall",
-            Some("1988-04-12"),
-            Some("Centre de Santé de Médina"),
-        ),
-    }
-}
+use photo::{card, Photo, Rng};
 
 /// RFC 9285 Base45, the alphabet a signed payload travels in (QR alphanumeric mode).
 fn base45(bytes: &[u8]) -> String {

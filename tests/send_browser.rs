@@ -78,23 +78,7 @@ fn clinic_box() -> (TestBox, kadi::sim::SimHandle) {
     }
     kadi::mpi::resolve_pending(&store).unwrap();
     drop(store);
-    let base = sim.whatsapp_base_url();
-    let out = b.kadi(
-        &[
-            "send",
-            "config",
-            "whatsapp",
-            "--base-url",
-            &base,
-            "--phone-number-id",
-            "1061234567",
-            "--token-stdin",
-            "--template",
-            kadi::sim::messaging::WHATSAPP_TEMPLATE,
-        ],
-        kadi::sim::messaging::WHATSAPP_TOKEN,
-    );
-    assert_success(&out);
+    send::config_whatsapp(&b, &sim.whatsapp_base_url());
     // Different numbers only: the per-number pacing does not slow this test.
     b.add_staff("awa", "4321");
     (b, sim)
@@ -390,51 +374,6 @@ fn audit_of(db: &std::path::Path, id: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// One attempt before `failed`, no per-number wait (the resend follows the crashed attempt).
-fn one_attempt_pacing(b: &TestBox) {
-    b.kadi_json(&[
-        "send",
-        "config",
-        "pacing",
-        "--per-number-ms",
-        "0",
-        "--per-second",
-        "50",
-        "--max-attempts",
-        "1",
-        "--timeout-ms",
-        "5000",
-        "--json",
-    ]);
-}
-
-/// SMS through the simulator's HTTP gateway (its key sealed).
-fn config_sms_gateway(b: &TestBox, sim: &kadi::sim::SimHandle) {
-    let out = b.kadi(
-        &[
-            "send",
-            "config",
-            "sms",
-            "--gateway",
-            "http",
-            "--url",
-            &sim.sms_gateway_url(),
-            "--method",
-            "GET",
-            "--auth-header",
-            "X-Api-Key",
-            "--auth-stdin",
-            "--success-json-field",
-            "status=sent",
-            "--id-json-field",
-            "messages.0.id",
-            "--json",
-        ],
-        kadi::sim::messaging::GATEWAY_KEY,
-    );
-    assert_success(&out);
-}
-
 /// Queues the card of `uid` on `channel` with the CLI; answers (message ID, recipient).
 fn queue(b: &TestBox, uid: &str, channel: &str) -> (String, String) {
     let q = b.kadi_json(&[
@@ -508,8 +447,8 @@ fn click_resend(browser: &mut Browser, base: &str, id: &str) {
 fn staff_resend_an_unknown_and_a_failed_message_from_the_log_and_each_goes_out_once() {
     use kadi::sim::messaging::MessagingFault;
     let (b, sim) = clinic_box();
-    one_attempt_pacing(&b);
-    config_sms_gateway(&b, &sim);
+    send::pacing(&b, 0, 50, Some(1));
+    send::config_sms_gateway(&b, &sim.sms_gateway_url());
     // Awa's card by WhatsApp, caught mid-send by a crash: the simulator has the message, the box
     // never heard back.
     let (wa, wa_to) = queue(&b, PEOPLE[0].0, "whatsapp");

@@ -35,25 +35,7 @@ fn clinic() -> (TestBox, String) {
     put_card_record(&store, UID, fields);
     drop(store);
     // WhatsApp points at a port nothing listens on: the queued message below stays put.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
-    let out = b.kadi(
-        &[
-            "send",
-            "config",
-            "whatsapp",
-            "--base-url",
-            &format!("http://127.0.0.1:{port}"),
-            "--phone-number-id",
-            "1061234567",
-            "--token-stdin",
-            "--template",
-            kadi::sim::messaging::WHATSAPP_TEMPLATE,
-        ],
-        kadi::sim::messaging::WHATSAPP_TOKEN,
-    );
-    assert_success(&out);
+    send::config_whatsapp(&b, &format!("http://127.0.0.1:{}", send::closed_port()));
     let q = b.kadi_json(&[
         "send",
         "card",

@@ -3,7 +3,7 @@
 //! The simulator records what it received, so "exactly once" is counted where it matters.
 mod support;
 
-use kadi::sim::messaging::{MessagingFault, GATEWAY_KEY, WHATSAPP_TEMPLATE, WHATSAPP_TOKEN};
+use kadi::sim::messaging::{MessagingFault, GATEWAY_KEY, WHATSAPP_TOKEN};
 use std::time::{Duration, Instant};
 use support::*;
 
@@ -34,43 +34,6 @@ fn box_with_cards(n: usize, numbers: &[&str]) -> (TestBox, Vec<String>) {
     (b, uids)
 }
 
-fn config_whatsapp(b: &TestBox, base_url: &str) {
-    let out = b.kadi(
-        &[
-            "send",
-            "config",
-            "whatsapp",
-            "--base-url",
-            base_url,
-            "--phone-number-id",
-            "1234567890",
-            "--token-stdin",
-            "--template",
-            WHATSAPP_TEMPLATE,
-            "--lang",
-            "fr",
-            "--json",
-        ],
-        &format!("{WHATSAPP_TOKEN}\n"),
-    );
-    assert_success(&out);
-}
-
-fn fast_pacing(b: &TestBox, per_number_ms: u64, per_second: u32) {
-    b.kadi_json(&[
-        "send",
-        "config",
-        "pacing",
-        "--per-number-ms",
-        &per_number_ms.to_string(),
-        "--per-second",
-        &per_second.to_string(),
-        "--timeout-ms",
-        "5000",
-        "--json",
-    ]);
-}
-
 fn send_card(b: &TestBox, uid: &str, channel: &str, extra: &[&str]) -> serde_json::Value {
     let mut args = vec!["send", "card", "--enrollment", uid, "--channel", channel];
     args.extend_from_slice(extra);
@@ -92,18 +55,12 @@ fn log_entry(b: &TestBox, id: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("{id} not in the log: {log}"))
 }
 
-/// A loopback port nothing listens on (bound, then released).
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 #[test]
 fn a_card_queued_offline_is_accepted_exactly_once_when_whatsapp_comes_online() {
     let (b, uids) = box_with_cards(1, &["77 123 45 67"]);
-    fast_pacing(&b, 0, 50);
-    let port = closed_port();
-    config_whatsapp(&b, &format!("http://127.0.0.1:{port}"));
+    send::pacing(&b, 0, 50, None);
+    let port = send::closed_port();
+    send::config_whatsapp(&b, &format!("http://127.0.0.1:{port}"));
     let q = send_card(&b, &uids[0], "whatsapp", &[]);
     assert_eq!(q["status"], "queued");
     assert_eq!(q["recipient"], "+221771234567");
@@ -160,8 +117,8 @@ fn a_card_queued_offline_is_accepted_exactly_once_when_whatsapp_comes_online() {
 fn a_flush_killed_mid_send_leaves_the_message_unknown_and_it_is_never_sent_twice() {
     let sim = sim("2.41", 1);
     let (b, uids) = box_with_cards(1, &["+221 76 000 11 22"]);
-    fast_pacing(&b, 0, 50);
-    config_whatsapp(&b, &sim.whatsapp_base_url());
+    send::pacing(&b, 0, 50, None);
+    send::config_whatsapp(&b, &sim.whatsapp_base_url());
     let id = send_card(&b, &uids[0], "whatsapp", &[])["message_id"]
         .as_str()
         .unwrap()
@@ -234,8 +191,8 @@ fn a_flush_killed_mid_send_leaves_the_message_unknown_and_it_is_never_sent_twice
 fn whatsapp_errors_are_handled_as_they_mean() {
     let sim = sim("2.41", 1);
     let (b, uids) = box_with_cards(6, &["770000001", "770000002", "770000003"]);
-    fast_pacing(&b, 0, 100);
-    config_whatsapp(&b, &sim.whatsapp_base_url());
+    send::pacing(&b, 0, 100, None);
+    send::config_whatsapp(&b, &sim.whatsapp_base_url());
 
     // 131026: undeliverable, failed for good.
     let m = send_card(&b, &uids[0], "whatsapp", &[])["message_id"].clone();
@@ -304,8 +261,8 @@ fn whatsapp_errors_are_handled_as_they_mean() {
 fn an_expired_token_or_a_rejected_template_stops_the_channel_until_it_is_configured_again() {
     let sim = sim("2.41", 1);
     let (b, uids) = box_with_cards(2, &["780000001"]);
-    fast_pacing(&b, 0, 100);
-    config_whatsapp(&b, &sim.whatsapp_base_url());
+    send::pacing(&b, 0, 100, None);
+    send::config_whatsapp(&b, &sim.whatsapp_base_url());
     let m = send_card(&b, &uids[0], "whatsapp", &[])["message_id"].clone();
     sim.fail_next_messages(1, MessagingFault::WhatsappError(190));
     let out = b.kadi(&["send", "flush", "--json"], "");
@@ -324,7 +281,7 @@ fn an_expired_token_or_a_rejected_template_stops_the_channel_until_it_is_configu
             .contains(WHATSAPP_TOKEN)
     );
     // A person configures the channel again: it sends.
-    config_whatsapp(&b, &sim.whatsapp_base_url());
+    send::config_whatsapp(&b, &sim.whatsapp_base_url());
     assert_eq!(flush(&b)["accepted"], 1);
 
     // A template problem (1320xx) stops it the same way.
@@ -340,8 +297,8 @@ fn an_expired_token_or_a_rejected_template_stops_the_channel_until_it_is_configu
 fn free_text_outside_the_24h_window_goes_again_as_the_template() {
     let sim = sim("2.41", 1);
     let (b, uids) = box_with_cards(1, &["750000009"]);
-    fast_pacing(&b, 0, 100);
-    config_whatsapp(&b, &sim.whatsapp_base_url());
+    send::pacing(&b, 0, 100, None);
+    send::config_whatsapp(&b, &sim.whatsapp_base_url());
     // The box believes the number wrote recently (a webhook relay said so); WhatsApp does not.
     let store = kadi::store::Store::open(&b.db).unwrap();
     store
@@ -373,7 +330,7 @@ fn free_text_outside_the_24h_window_goes_again_as_the_template() {
 fn sms_goes_through_dhis2_and_a_missing_gateway_stops_the_channel() {
     let sim = sim("2.41", 1);
     let (b, uids) = box_with_cards(2, &["77 555 44 33"]);
-    fast_pacing(&b, 0, 100);
+    send::pacing(&b, 0, 100, None);
     cli_connect(&b.db, &sim);
     b.kadi_json(&["send", "config", "sms", "--gateway", "dhis2", "--json"]);
     let m = send_card(&b, &uids[0], "sms", &[]);
@@ -403,30 +360,8 @@ fn sms_goes_through_dhis2_and_a_missing_gateway_stops_the_channel() {
 fn an_http_gateway_sends_with_its_sealed_key_and_a_5xx_is_retried_later() {
     let sim = sim("2.41", 1);
     let (b, uids) = box_with_cards(2, &["76 111 22 33"]);
-    fast_pacing(&b, 0, 100);
-    let out = b.kadi(
-        &[
-            "send",
-            "config",
-            "sms",
-            "--gateway",
-            "http",
-            "--url",
-            &sim.sms_gateway_url(),
-            "--method",
-            "GET",
-            "--auth-header",
-            "X-Api-Key",
-            "--auth-stdin",
-            "--success-json-field",
-            "status=sent",
-            "--id-json-field",
-            "messages.0.id",
-            "--json",
-        ],
-        GATEWAY_KEY,
-    );
-    assert_success(&out);
+    send::pacing(&b, 0, 100, None);
+    let out = send::config_sms_gateway(&b, &sim.sms_gateway_url());
     assert!(!String::from_utf8_lossy(&out.stdout).contains(GATEWAY_KEY));
     let m = send_card(
         &b,
@@ -453,7 +388,7 @@ fn an_http_gateway_sends_with_its_sealed_key_and_a_5xx_is_retried_later() {
 fn invalid_numbers_are_refused_with_a_reason_before_anything_is_queued() {
     let (b, uids) = box_with_cards(2, &["33 821 00 00", ""]);
     b.kadi_json(&["send", "config", "country", "--country", "SN", "--json"]);
-    config_whatsapp(&b, "http://127.0.0.1:9");
+    send::config_whatsapp(&b, "http://127.0.0.1:9");
     let out = b.kadi(
         &[
             "send",
@@ -499,7 +434,7 @@ fn a_bulk_of_1000_is_sent_exactly_once_with_per_number_pacing_and_a_channel_rate
     let refs: Vec<&str> = numbers.iter().map(String::as_str).collect();
     let (b, _) = box_with_cards(1000, &refs);
     // 10 messages per number, 250 ms apart at least; 500 per second at most on the channel.
-    fast_pacing(&b, 250, 500);
+    send::pacing(&b, 250, 500, None);
     let out = b.kadi(
         &[
             "send",
@@ -566,8 +501,8 @@ fn a_bulk_of_1000_is_sent_exactly_once_with_per_number_pacing_and_a_channel_rate
 fn kadi_serve_drains_the_outbox_on_its_own() {
     let sim = sim("2.41", 1);
     let (b, uids) = box_with_cards(3, &["770000101", "770000102", "770000103"]);
-    fast_pacing(&b, 0, 100);
-    config_whatsapp(&b, &sim.whatsapp_base_url());
+    send::pacing(&b, 0, 100, None);
+    send::config_whatsapp(&b, &sim.whatsapp_base_url());
     for u in &uids {
         send_card(&b, u, "whatsapp", &[]);
     }

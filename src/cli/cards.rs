@@ -7,13 +7,47 @@
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use kadi::cards::bench::bench_card;
-use kadi::cards::generate::{generate, GenerateRequest, TaskView};
+use kadi::cards::generate::{generate, EnrollmentFilter, GenerateRequest, TaskView};
 use kadi::cards::render::{render_frame, RenderOptions};
 use kadi::cards::template::{template_names, Template, TemplateOptions};
 use kadi::cards::{png_out, preview_png};
 use kadi::output::report;
 use kadi::store::Store;
 use rayon::prelude::*;
+
+/// Which enrollments a command selects (`kadi cards generate`, `kadi wallet bulk`): flags that
+/// narrow an [`EnrollmentFilter`].
+#[derive(Debug, Default, Args)]
+pub struct EnrollmentFilterArgs {
+    /// Enrolled on or after (YYYY-MM-DD).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Enrolled on or before (YYYY-MM-DD).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Org unit UID (a district selects its clinics).
+    #[arg(long)]
+    pub org_unit: Option<String>,
+    /// Enrollment status (ACTIVE, COMPLETED, CANCELLED).
+    #[arg(long)]
+    pub status: Option<String>,
+}
+
+impl EnrollmentFilterArgs {
+    /// Sets in `filter` each criterion given on the command line, keeping the others.
+    pub fn apply_to(&self, filter: &mut EnrollmentFilter) {
+        for (slot, v) in [
+            (&mut filter.enrollment_date_from, &self.from),
+            (&mut filter.enrollment_date_to, &self.to),
+            (&mut filter.org_unit, &self.org_unit),
+            (&mut filter.enrollment_status, &self.status),
+        ] {
+            if v.is_some() {
+                *slot = v.clone();
+            }
+        }
+    }
+}
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -67,18 +101,8 @@ pub struct GenerateArgs {
     /// Do not print the MPI ID as text (the QR still carries it, signed).
     #[arg(long)]
     pub hide_mpi_id: bool,
-    /// Enrolled on or after (YYYY-MM-DD).
-    #[arg(long)]
-    pub from: Option<String>,
-    /// Enrolled on or before (YYYY-MM-DD).
-    #[arg(long)]
-    pub to: Option<String>,
-    /// Org unit UID.
-    #[arg(long)]
-    pub org_unit: Option<String>,
-    /// Enrollment status (ACTIVE, COMPLETED, CANCELLED).
-    #[arg(long)]
-    pub status: Option<String>,
+    #[command(flatten)]
+    pub select: EnrollmentFilterArgs,
     /// Template options as JSON, e.g. '{"accent_hex":"#C8102E","max_attrs":3}'.
     #[arg(long)]
     pub template_options: Option<String>,
@@ -211,17 +235,7 @@ fn request_from(a: &GenerateArgs) -> Result<GenerateRequest> {
     if a.hide_mpi_id {
         req.include_mpi_id = false;
     }
-    let f = &mut req.enrollment_filter;
-    for (slot, v) in [
-        (&mut f.enrollment_date_from, &a.from),
-        (&mut f.enrollment_date_to, &a.to),
-        (&mut f.org_unit, &a.org_unit),
-        (&mut f.enrollment_status, &a.status),
-    ] {
-        if v.is_some() {
-            *slot = v.clone();
-        }
-    }
+    a.select.apply_to(&mut req.enrollment_filter);
     if let Some(o) = &a.template_options {
         req.template_options = serde_json::from_str::<TemplateOptions>(o)
             .context("--template-options is not valid JSON of template options")?;

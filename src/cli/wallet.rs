@@ -79,18 +79,8 @@ pub struct BulkArgs {
     /// Program UID.
     #[arg(long, alias = "programme")]
     pub program: String,
-    /// Enrolled on or after (YYYY-MM-DD).
-    #[arg(long)]
-    pub from: Option<String>,
-    /// Enrolled on or before (YYYY-MM-DD).
-    #[arg(long)]
-    pub to: Option<String>,
-    /// Org unit UID (a district selects its clinics).
-    #[arg(long)]
-    pub org_unit: Option<String>,
-    /// Enrollment status (ACTIVE, COMPLETED, CANCELLED).
-    #[arg(long)]
-    pub status: Option<String>,
+    #[command(flatten)]
+    pub select: super::cards::EnrollmentFilterArgs,
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
@@ -172,13 +162,8 @@ fn config(store: &Store, a: ConfigArgs) -> anyhow::Result<()> {
 }
 
 fn bulk(store: &Store, a: BulkArgs) -> anyhow::Result<()> {
-    let filter = EnrollmentFilter {
-        enrollment_date_from: a.from,
-        enrollment_date_to: a.to,
-        org_unit: a.org_unit,
-        enrollment_status: a.status,
-        enrollment_uids: None,
-    };
+    let mut filter = EnrollmentFilter::default();
+    a.select.apply_to(&mut filter);
     let links = wallet::links_for_program(store, &a.program, &filter)?;
     report(a.json, &links, || {
         let mut lines: Vec<String> = links

@@ -471,23 +471,19 @@ impl Store {
             // The way back from each record to its keys. The staged rows are in enrollment
             // order, so this appends; a record's JSON array is copied as it is. One-key rows
             // (earlier versions staged those) and a record that already had keys are merged.
-            self.conn().execute_batch(
+            const MERGED: &str = "ON CONFLICT(enrollment_uid) DO UPDATE SET keys_json =
+                (SELECT json_group_array(value) FROM (
+                   SELECT value FROM json_each(mpi_record_keys.keys_json)
+                   UNION SELECT value FROM json_each(excluded.keys_json)))";
+            self.conn().execute_batch(&format!(
                 "INSERT INTO mpi_record_keys(enrollment_uid, keys_json)
                  SELECT enrollment_uid, block_key FROM mpi_block_keys_staged
-                  WHERE substr(block_key, 1, 1) = '['
-                 ON CONFLICT(enrollment_uid) DO UPDATE SET keys_json =
-                   (SELECT json_group_array(value) FROM (
-                      SELECT value FROM json_each(mpi_record_keys.keys_json)
-                      UNION SELECT value FROM json_each(excluded.keys_json)));
+                  WHERE substr(block_key, 1, 1) = '[' {MERGED};
                  INSERT INTO mpi_record_keys(enrollment_uid, keys_json)
                  SELECT enrollment_uid, json_group_array(block_key) FROM mpi_block_keys_staged
-                  WHERE substr(block_key, 1, 1) <> '[' GROUP BY enrollment_uid
-                 ON CONFLICT(enrollment_uid) DO UPDATE SET keys_json =
-                   (SELECT json_group_array(value) FROM (
-                      SELECT value FROM json_each(mpi_record_keys.keys_json)
-                      UNION SELECT value FROM json_each(excluded.keys_json)));
-                 DELETE FROM mpi_block_keys_staged;",
-            )?;
+                  WHERE substr(block_key, 1, 1) <> '[' GROUP BY enrollment_uid {MERGED};
+                 DELETE FROM mpi_block_keys_staged;"
+            ))?;
             Ok(moved)
         })
     }

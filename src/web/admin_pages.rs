@@ -10,7 +10,6 @@ use super::front::Method;
 use super::http::Reply;
 use super::pages::{error_page, render};
 use super::{admin_page, internal_error, Call, Ctx};
-use crate::actor::Actor;
 use crate::link::{ConnectionReport, Dhis2Settings};
 use serde::Serialize;
 
@@ -69,15 +68,6 @@ pub fn local_time(utc: &str) -> String {
             .to_string(),
         None => utc.to_string(),
     }
-}
-
-fn actor(call: &Call) -> Actor {
-    Actor::Staff(
-        call.staff
-            .as_ref()
-            .map(|s| s.username.clone())
-            .unwrap_or_default(),
-    )
 }
 
 /// What the DHIS2 connection page shows.
@@ -151,7 +141,7 @@ pub fn dhis2_save(ctx: &Ctx, call: &mut Call) -> Reply {
         personal_access_token: None,
         programme_uid: field("programme_uid"),
     };
-    match crate::link::save_settings(&ctx.store, &actor(call), &settings) {
+    match crate::link::save_settings(&ctx.store, &call.actor(), &settings) {
         Ok(_) => Reply::redirect("/admin/dhis2?saved=1"),
         Err(e) => match dhis2_context(ctx) {
             Ok(mut page) => {
@@ -278,7 +268,7 @@ pub fn schedule_save(ctx: &Ctx, call: &mut Call) -> Reply {
         enabled: Some(enabled),
         auto_generate_cards: Some(field("auto_generate_cards").is_some()),
     };
-    match crate::jobs::apply_schedule(&ctx.store, &actor(call), &request) {
+    match crate::jobs::apply_schedule(&ctx.store, &call.actor(), &request) {
         Ok(_) => Reply::redirect("/admin/sync-schedule?saved=1"),
         Err(e) => schedule_view(ctx, call, 400, Some(format!("{e:#}"))),
     }

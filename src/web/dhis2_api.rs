@@ -11,7 +11,6 @@
 use super::front::Method;
 use super::http::Reply;
 use super::{admin_api, api, internal_error, Call, Ctx};
-use crate::actor::Actor;
 use crate::store::programs::UnknownProgram;
 use serde::Serialize;
 
@@ -39,16 +38,6 @@ pub fn route(ctx: &Ctx, call: &mut Call, method: &Method) -> Option<Reply> {
         _ => return None,
     };
     Some(reply)
-}
-
-/// Who the call acts as, for the audit trail (`token:NAME` for an API token).
-fn actor(call: &Call) -> Actor {
-    Actor::Staff(
-        call.staff
-            .as_ref()
-            .map(|s| s.username.clone())
-            .unwrap_or_default(),
-    )
 }
 
 /// The checked JSON body of a state-changing call, parsed as `T`.
@@ -89,7 +78,7 @@ pub fn post_config(ctx: &Ctx, call: &mut Call) -> Reply {
         Ok(s) => s,
         Err(r) => return r,
     };
-    match crate::link::save_settings(&ctx.store, &actor(call), &settings) {
+    match crate::link::save_settings(&ctx.store, &call.actor(), &settings) {
         Ok(view) => Reply::json(200, &view),
         Err(e) => refusal("saving the DHIS2 settings", &e),
     }
@@ -164,7 +153,7 @@ pub fn assign_codes(ctx: &Ctx, call: &mut Call) -> Reply {
         Ok(b) => b,
         Err(r) => return r,
     };
-    match crate::jobs::map_program(&ctx.store, &actor(call), &body) {
+    match crate::jobs::map_program(&ctx.store, &call.actor(), &body) {
         Ok(r) => Reply::json(200, &r),
         Err(e) => refusal("assigning codes", &e),
     }
@@ -200,7 +189,7 @@ pub fn post_sync_schedule(ctx: &Ctx, call: &mut Call) -> Reply {
         Ok(r) => r,
         Err(r) => return r,
     };
-    match crate::jobs::apply_schedule(&ctx.store, &actor(call), &request) {
+    match crate::jobs::apply_schedule(&ctx.store, &call.actor(), &request) {
         Ok(r) => Reply::json(200, &r),
         Err(e) => refusal("setting the sync schedule", &e),
     }

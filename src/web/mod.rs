@@ -100,6 +100,17 @@ pub struct Call<'r> {
 }
 
 impl Call<'_> {
+    /// The acting staff member, for the audit trail (every state-changing route runs behind
+    /// `page`/`api`, so there is one; `token:NAME` for a Bearer call).
+    pub fn actor(&self) -> crate::actor::Actor {
+        crate::actor::Actor::Staff(
+            self.staff
+                .as_ref()
+                .map(|s| s.username.clone())
+                .unwrap_or_default(),
+        )
+    }
+
     /// A decoded query parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
         http::param(&self.query, name)

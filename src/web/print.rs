@@ -13,7 +13,6 @@ use super::front::Method;
 use super::http::{self, Reply};
 use super::pages::{error_page, render};
 use super::{api, internal_error, page, Call, Ctx};
-use crate::actor::Actor;
 use crate::cards::generate::{print_dir, print_files, task_selection_counts};
 use crate::cards::{BadRequest, EnrollmentFilter, GenerateRequest, TaskView};
 use crate::store::card_data::{SelectionCounts, TaskStatus};
@@ -42,16 +41,6 @@ pub fn route(ctx: &Ctx, call: &mut Call, method: &Method) -> Option<Reply> {
         _ => return None,
     };
     Some(reply)
-}
-
-/// The acting staff member (every route here runs behind `page`/`api`, so there is one).
-fn actor(call: &Call) -> Actor {
-    Actor::Staff(
-        call.staff
-            .as_ref()
-            .map(|s| s.username.clone())
-            .unwrap_or_default(),
-    )
 }
 
 /// The JSON body of a state-changing API call: origin checks, size, and the session's CSRF token
@@ -96,7 +85,7 @@ fn generate_cards(ctx: &Ctx, call: &mut Call) -> Reply {
         // A path on the box is the operator's choice (CLI), never a network caller's.
         return Reply::json_error(400, "out_dir cannot be set through the API");
     }
-    match crate::cards::queue(&ctx.store, &actor(call), &req) {
+    match crate::cards::queue(&ctx.store, &call.actor(), &req) {
         Ok(q) => {
             Reply::json(202, &q).with_header("Location", &format!("/dhis2/tasks/{}", q.task_id))
         }
@@ -266,7 +255,7 @@ fn sheets_submit(ctx: &Ctx, call: &mut Call) -> Reply {
         Err(refusal) => return refusal,
     };
     let queued = sheets_request(ctx, &form)
-        .and_then(|req| crate::cards::queue(&ctx.store, &actor(call), &req));
+        .and_then(|req| crate::cards::queue(&ctx.store, &call.actor(), &req));
     match queued {
         Ok(q) => Reply::redirect(&format!("/print/tasks/{}", q.task_id)),
         Err(e) => match e.downcast_ref::<BadRequest>() {

@@ -12,7 +12,6 @@ use super::front::Method;
 use super::http::{self, Reply};
 use super::pages::{error_page, render};
 use super::{api, internal_error, page, Call, Ctx};
-use crate::actor::Actor;
 use crate::send::distribution::{self, BatchRefused, LogView, Selection};
 use crate::send::{self, Channel, Resolution, SendRefused, SendRequest, Status};
 use serde::{Deserialize, Serialize};
@@ -42,16 +41,6 @@ pub fn route(ctx: &Ctx, call: &mut Call, method: &Method) -> Option<Reply> {
         _ => return None,
     };
     Some(reply)
-}
-
-/// The acting staff member (every route runs behind `page`/`api`).
-fn actor(call: &Call) -> Actor {
-    Actor::Staff(
-        call.staff
-            .as_ref()
-            .map(|s| s.username.clone())
-            .unwrap_or_default(),
-    )
 }
 
 fn status_line(ctx: &Ctx) -> Option<super::api::WebStatus> {
@@ -143,7 +132,7 @@ fn send_submit(ctx: &Ctx, call: &mut Call) -> Reply {
         message: message.clone(),
         phone: phone.clone(),
     };
-    match send::queue_card(&ctx.store, &actor(call), &req) {
+    match send::queue_card(&ctx.store, &call.actor(), &req) {
         Ok(q) => Reply::redirect(&format!("/send/log?message={}", q.message_id)),
         Err(e) => match e.downcast_ref::<SendRefused>() {
             Some(r) => {
@@ -208,7 +197,7 @@ fn send_card_api(ctx: &Ctx, call: &mut Call) -> Reply {
         message: body.message,
         phone: body.phone_number,
     };
-    match send::queue_card(&ctx.store, &actor(call), &req) {
+    match send::queue_card(&ctx.store, &call.actor(), &req) {
         Ok(q) => Reply::json(
             202,
             &SendCardAnswer {
@@ -315,7 +304,7 @@ fn bulk_submit(ctx: &Ctx, call: &mut Call) -> Reply {
         enrolled_to: field("to"),
         enrollment_uids: searched,
     };
-    match distribution::send_selection(&ctx.store, &actor(call), &sel, channel, field("message")) {
+    match distribution::send_selection(&ctx.store, &call.actor(), &sel, channel, field("message")) {
         Ok(batch) => Reply::redirect(&format!("/send/batches/{}", batch.batch_id)),
         Err(e) => {
             if let Some(r) = e.downcast_ref::<BatchRefused>() {
@@ -426,7 +415,7 @@ fn decide(ctx: &Ctx, call: &mut Call) -> Reply {
             )
         }
     };
-    match send::resolve_unknown(&ctx.store, &actor(call), id, resolution) {
+    match send::resolve_unknown(&ctx.store, &call.actor(), id, resolution) {
         Ok(e) => Reply::redirect(&format!(
             "/send/log?message={}&decided={}",
             http::percent_encode(&e.message_id),

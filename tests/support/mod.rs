@@ -8,6 +8,7 @@
 
 pub mod browser;
 mod fixtures;
+pub mod send;
 #[allow(unused_imports)]
 pub use fixtures::*;
 

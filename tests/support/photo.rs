@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 use image::{Rgb, RgbImage};
+use kadi::cards::render::CardContent;
 
 /// A small deterministic generator (xorshift64*): the tests need repeatable noise, not quality.
 pub struct Rng(u64);
@@ -274,5 +275,29 @@ impl Photo {
             Some(q) => to_jpeg(&img, q),
             None => to_png(&img),
         }
+    }
+}
+
+/// The card the photo tests and benchmark photograph, as the renderer makes it, its QR payload
+/// signed as a box signs it (`cards::qr`'s sample key: the same format and length as a real
+/// card's).
+pub fn card() -> CardContent {
+    let mpi = "SN-DKR-26-7KQ4MX9P-Z";
+    CardContent {
+        full_name: "Aïssatou Ndèye Fall".to_string(),
+        date_of_birth: Some("1988-04-12".into()),
+        sex: Some("F".into()),
+        mpi_id: Some(mpi.into()),
+        health_center: Some("Centre de Santé de Médina".into()),
+        zone: Some("Dakar Ouest".into()),
+        beneficiary_id: Some("BEN-004211".into()),
+        enrollment_date: Some("2026-02-01".into()),
+        phone: Some("+221771234567".into()),
+        qr_payload: kadi::cards::qr::sample_payload(
+            mpi,
+            "Aïssatou Ndèye Fall",
+            Some("1988-04-12"),
+            Some("Centre de Santé de Médina"),
+        ),
     }
 }
