@@ -1,7 +1,9 @@
 //! The /verify page (issue 18) in headless Chromium: staff paste a card's code and see every
-//! claim; logged out, the public mode shows only what the card prints and no link into the desk.
-//! Over plain HTTP: a photo upload (multipart, as the form sends it) verifies, and the upload
+//! claim, and pick a phone's JPEG photo of the card in the upload form; logged out, the public
+//! mode shows only what the card prints and no link into the desk. Over plain HTTP: a photo upload (multipart, as the form sends it) verifies, and the upload
 //! path takes 8 MiB and not a byte more, while every other path keeps the front's 64 KiB.
+#[path = "support/photo.rs"]
+mod photo;
 mod support;
 
 use support::browser::*;
@@ -77,6 +79,47 @@ fn staff_and_the_public_verify_a_pasted_card_code_in_a_real_browser() {
     assert!(text.contains("1990-05-12"), "{text}");
     browser.viewport(Browser::PHONE);
     browser.screenshot("verify-staff-phone");
+
+    // A phone's photo of the printed card (JPEG), picked in the upload form and submitted.
+    let content = kadi::cards::CardContent {
+        full_name: "Awa Ndiaye".into(),
+        mpi_id: Some("SN-DKR-26-7KQ4MX9P-Z".into()),
+        qr_payload: payload.clone(),
+        ..Default::default()
+    };
+    let png = kadi::cards::render_card_png(&content, "pulse", 300).unwrap();
+    let jpeg = photo::Photo {
+        rotate_degrees: 3.0,
+        background: true,
+        jpeg_quality: Some(80),
+        ..Default::default()
+    }
+    .of(&png, 7);
+    assert!(jpeg.starts_with(&[0xFF, 0xD8]), "a JPEG");
+    let picked = b.dir.path().join("card-photo.jpg");
+    std::fs::write(&picked, &jpeg).unwrap();
+    browser.goto(&format!("{}/verify", s.url));
+    // A phone's file picker offers what `accept` names: its camera's JPEGs must be among them.
+    let accept = browser.eval("document.querySelector('#photo').accept");
+    assert!(
+        accept
+            .as_ref()
+            .and_then(|a| a.as_str())
+            .is_some_and(|a| a.contains("image/jpeg")),
+        "{accept:?}"
+    );
+    browser.choose_file("#photo", &picked);
+    browser.eval("window.__kadi_old = true");
+    browser.click("#verify-photo");
+    browser.wait_for(
+        "the photo's verdict",
+        "!window.__kadi_old && !!document.querySelector('#verdict-status')",
+    );
+    let text = browser.text();
+    assert!(
+        text.contains("Valid card") && text.contains(&serial),
+        "{text}"
+    );
 }
 
 fn post_bytes(url: &str, cookie: &str, content_type: &str, body: Vec<u8>) -> (u16, String) {

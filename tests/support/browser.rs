@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
@@ -225,6 +225,24 @@ impl Browser {
                 json!({ "type": kind, "x": x, "y": y, "button": "left", "clickCount": 1 }),
             );
         }
+    }
+
+    /// Chooses the file at `path` in the file input `selector`, as a person picking it would.
+    pub fn choose_file(&mut self, selector: &str, path: &Path) {
+        let root = self.command("DOM.getDocument", json!({ "depth": 0 }));
+        let node = self.command(
+            "DOM.querySelector",
+            json!({ "nodeId": root["root"]["nodeId"], "selector": selector }),
+        );
+        assert_ne!(
+            node["nodeId"],
+            json!(0),
+            "no element {selector} on the page"
+        );
+        self.command(
+            "DOM.setFileInputFiles",
+            json!({ "files": [path.display().to_string()], "nodeId": node["nodeId"] }),
+        );
     }
 
     /// Focuses `selector` and types `text` into it, as a keyboard would insert it.
