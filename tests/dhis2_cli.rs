@@ -156,11 +156,7 @@ fn a_wrong_password_says_auth_failed_and_exits_non_zero() {
 
 #[test]
 fn a_closed_port_says_unreachable_without_panicking() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::send::closed_port();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("kadi.db");
     let url = format!("http://127.0.0.1:{port}");

@@ -541,3 +541,39 @@ fn enrollments_come_only_when_fields_name_them() {
         }
     }
 }
+
+/// A simulator keeps its messages to itself: one started later on the same port (as the OS hands
+/// out a freed port again while tests run in parallel) begins with none. Once they were kept per
+/// address for the whole process, and a test read another test's WhatsApp message as its own.
+#[test]
+fn a_simulator_on_a_reused_port_starts_with_no_messages() {
+    let send_sms = |sim: &SimHandle| {
+        let url = sim
+            .sms_gateway_url()
+            .replace("{to}", "%2B221761112233")
+            .replace("{text}", "Bonjour")
+            .replace("{id}", "m1");
+        let r = ureq::get(&url)
+            .header("X-Api-Key", sim::messaging::GATEWAY_KEY)
+            .call()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    };
+    let first = start("2.41", 1);
+    let addr = first.base_url.trim_start_matches("http://").to_string();
+    send_sms(&first);
+    assert_eq!(first.messages_accepted().len(), 1);
+    drop(first);
+    let second = sim::start(SimConfig {
+        listen: addr.clone(),
+        version: "2.41".into(),
+        records: 1,
+        seed: 7,
+        ..SimConfig::default()
+    })
+    .expect("the freed port can be listened on again");
+    assert_eq!(second.base_url, format!("http://{addr}"));
+    assert!(second.messages_received().is_empty());
+    send_sms(&second);
+    assert_eq!(second.messages_accepted().len(), 1);
+}

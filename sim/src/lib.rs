@@ -271,6 +271,8 @@ struct State {
     log: Mutex<VecDeque<String>>,
     /// The last "now" handed out, so that edits always move `updatedAt` forward.
     last_now_ms: AtomicU64,
+    /// WhatsApp and SMS requests received, faults to answer (see `messaging`).
+    messaging: messaging::Shared,
 }
 
 const LOG_LIMIT: usize = 10_000;
@@ -336,7 +338,8 @@ pub struct SimHandle {
     /// Base URL such as `http://127.0.0.1:43121`.
     pub base_url: String,
     state: Arc<State>,
-    server: Arc<tiny_http::Server>,
+    /// `None` only while dropping.
+    server: Option<Arc<tiny_http::Server>>,
     stop: Arc<AtomicBool>,
     workers: Vec<std::thread::JoinHandle<()>>,
 }
@@ -406,6 +409,7 @@ pub fn start(config: SimConfig) -> Result<SimHandle> {
         stats: Mutex::new(SimStats::default()),
         log: Mutex::new(VecDeque::new()),
         last_now_ms: AtomicU64::new(0),
+        messaging: messaging::fresh(),
         config,
     });
     let server = Arc::new(server);
@@ -429,7 +433,7 @@ pub fn start(config: SimConfig) -> Result<SimHandle> {
     Ok(SimHandle {
         base_url,
         state,
-        server,
+        server: Some(server),
         stop,
         workers,
     })
@@ -828,13 +832,27 @@ fn write_truth_csv(path: &Path, pairs: &[(String, String)]) -> Result<usize> {
 }
 
 impl Drop for SimHandle {
+    /// Stops the workers and returns once the port is closed: tiny_http closes its listener on
+    /// a detached accept thread, and a test that starts a simulator again on the same port (or
+    /// expects the server to be gone) must not race it.
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        let Some(server) = self.server.take() else {
+            return;
+        };
         for _ in 0..self.workers.len() {
-            self.server.unblock();
+            server.unblock();
         }
         for w in self.workers.drain(..) {
             let _ = w.join();
+        }
+        drop(server);
+        let addr = self.state.local_addr;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline
+            && std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+        {
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 }

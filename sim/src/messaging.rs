@@ -14,8 +14,7 @@
 //! simulator needs only one hook line in `server.rs`.
 use std::collections::{HashMap, VecDeque};
 use std::io::{Cursor, Read};
-use std::net::SocketAddr;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tiny_http::{Header, Request, Response, StatusCode};
 
@@ -61,7 +60,7 @@ pub struct Received {
 }
 
 #[derive(Default)]
-struct Messaging {
+pub(super) struct Messaging {
     started: Option<Instant>,
     forced: VecDeque<MessagingFault>,
     always: Option<MessagingFault>,
@@ -71,28 +70,26 @@ struct Messaging {
     next_id: u64,
 }
 
-static REGISTRY: LazyLock<Mutex<HashMap<SocketAddr, Arc<Mutex<Messaging>>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// A simulator's messaging state. It lives in the simulator's own `State` (not in a table keyed
+/// by address): a simulator started later on a reused port must not inherit an older one's
+/// messages.
+pub(super) type Shared = Mutex<Messaging>;
+
+/// A fresh messaging state; its clock starts now.
+pub(super) fn fresh() -> Shared {
+    Mutex::new(Messaging {
+        started: Some(Instant::now()),
+        ..Messaging::default()
+    })
+}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn of(addr: SocketAddr) -> Arc<Mutex<Messaging>> {
-    lock(&REGISTRY)
-        .entry(addr)
-        .or_insert_with(|| {
-            Arc::new(Mutex::new(Messaging {
-                started: Some(Instant::now()),
-                ..Messaging::default()
-            }))
-        })
-        .clone()
-}
-
 impl super::SimHandle {
-    fn messaging(&self) -> Arc<Mutex<Messaging>> {
-        of(self.state.local_addr)
+    fn messaging(&self) -> &Shared {
+        &self.state.messaging
     }
 
     /// The WhatsApp Cloud API root for kadi's `--base-url` (the simulator's base URL).
@@ -111,7 +108,7 @@ impl super::SimHandle {
     /// Forces `fault` on the next `n` messaging requests.
     pub fn fail_next_messages(&self, n: usize, fault: MessagingFault) {
         let m = self.messaging();
-        let mut m = lock(&m);
+        let mut m = lock(m);
         for _ in 0..n {
             m.forced.push_back(fault.clone());
         }
@@ -119,24 +116,24 @@ impl super::SimHandle {
 
     /// Forces `fault` on every messaging request (None: back to normal).
     pub fn set_messaging_fault(&self, fault: Option<MessagingFault>) {
-        lock(&self.messaging()).always = fault;
+        lock(self.messaging()).always = fault;
     }
 
     /// Opens the 24 h customer service window of a number (as if it had written to the box).
     pub fn open_whatsapp_window(&self, to: &str) {
-        lock(&self.messaging())
+        lock(self.messaging())
             .open_windows
             .push(to.trim_start_matches('+').to_string());
     }
 
     /// Every messaging request received so far, in order.
     pub fn messages_received(&self) -> Vec<Received> {
-        lock(&self.messaging()).received.clone()
+        lock(self.messaging()).received.clone()
     }
 
     /// Accepted messages (not media uploads) so far.
     pub fn messages_accepted(&self) -> Vec<Received> {
-        lock(&self.messaging())
+        lock(self.messaging())
             .received
             .iter()
             .filter(|r| r.accepted && r.kind != "whatsapp_media")
@@ -146,7 +143,7 @@ impl super::SimHandle {
 
     /// Media uploads accepted so far.
     pub fn media_uploads(&self) -> usize {
-        lock(&self.messaging()).media.len()
+        lock(self.messaging()).media.len()
     }
 }
 
@@ -197,7 +194,7 @@ pub(super) fn handle(
     let Some(kind) = which(path) else {
         return Some(request);
     };
-    let m = of(state.local_addr);
+    let m = &state.messaging;
     let mut body = String::new();
     let _ = request
         .as_reader()
@@ -220,7 +217,7 @@ pub(super) fn handle(
         "gateway_sms" => api_key == GATEWAY_KEY,
         _ => auth == format!("Bearer {WHATSAPP_TOKEN}"),
     };
-    let (response, delay) = answer(&m, kind, query, &body, authorised);
+    let (response, delay) = answer(m, kind, query, &body, authorised);
     if let Some(d) = delay {
         std::thread::sleep(d);
     }
