@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use support::{run, KADI};
+use support::{closed_port, run, KADI};
 
 mod support;
 
@@ -156,7 +156,7 @@ fn a_wrong_password_says_auth_failed_and_exits_non_zero() {
 
 #[test]
 fn a_closed_port_says_unreachable_without_panicking() {
-    let port = support::send::closed_port();
+    let port = closed_port();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("kadi.db");
     let url = format!("http://127.0.0.1:{port}");

@@ -1,6 +1,8 @@
 //! The DHIS2 client against the in-process simulator, over real HTTP on 127.0.0.1: every
 //! supported version gives the same version-neutral data, version-specific parameter names are
 //! respected, and each kind of failure lands in the right error category.
+mod support;
+
 use kadi::dhis2::model::TrackedEntity;
 use kadi::dhis2::{Auth, Client, ConnectionConfig, Dhis2Error, TrackedEntityQuery};
 use kadi::sim::{self, Fault, Faults, SimConfig, SimHandle, PROGRAM_UID};
@@ -279,11 +281,7 @@ fn personal_access_tokens_work_from_2_37() {
 
 #[test]
 fn a_closed_port_is_unreachable() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::closed_port();
     let c = Client::new(ConnectionConfig {
         base_url: format!("http://127.0.0.1:{port}"),
         auth: Auth::Basic {

@@ -35,7 +35,7 @@ fn clinic() -> (TestBox, String) {
     put_card_record(&store, UID, fields);
     drop(store);
     // WhatsApp points at a port nothing listens on: the queued message below stays put.
-    send::config_whatsapp(&b, &format!("http://127.0.0.1:{}", send::closed_port()));
+    send::config_whatsapp(&b, &format!("http://127.0.0.1:{}", closed_port()));
     let q = b.kadi_json(&[
         "send",
         "card",

@@ -59,7 +59,7 @@ fn log_entry(b: &TestBox, id: &str) -> serde_json::Value {
 fn a_card_queued_offline_is_accepted_exactly_once_when_whatsapp_comes_online() {
     let (b, uids) = box_with_cards(1, &["77 123 45 67"]);
     send::pacing(&b, 0, 50, None);
-    let port = send::closed_port();
+    let port = closed_port();
     send::config_whatsapp(&b, &format!("http://127.0.0.1:{port}"));
     let q = send_card(&b, &uids[0], "whatsapp", &[]);
     assert_eq!(q["status"], "queued");

@@ -236,11 +236,7 @@ fn store_pointed_at(dir: &std::path::Path, url: &str) -> Store {
 
 #[test]
 fn a_port_nobody_listens_on_fails_the_run_in_seconds() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = closed_port();
     let dir = tempfile::tempdir().unwrap();
     let store = store_pointed_at(dir.path(), &format!("http://127.0.0.1:{port}"));
     let t = Instant::now();

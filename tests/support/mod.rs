@@ -553,3 +553,34 @@ pub fn seed_beneficiaries(db: &Path, program: &str, people: &[Person]) -> Vec<St
     }
     out
 }
+
+/// A loopback port nothing listens on, for a test that later starts a server on it.
+///
+/// It is drawn below the kernel's ephemeral range (`ip_local_port_range`), where no
+/// `127.0.0.1:0` listener of a test running in parallel is ever placed: a port taken from that
+/// range and released can be handed to another test's simulator before this one starts its own.
+pub fn closed_port() -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    assert!(low > 12_000, "the ephemeral range starts at {low}");
+    let span = u64::from(low - 11_000);
+    let mut x = u64::from(std::process::id())
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+    for _ in 0..1000 {
+        // SplitMix64: a few draws are enough, each a free port with high odds.
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        let port = 10_000 + ((z ^ (z >> 31)) % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port below {low}")
+}
