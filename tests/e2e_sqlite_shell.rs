@@ -276,4 +276,27 @@ fn kadi_verify_answers_from_the_box_tables_in_the_sqlite3_shell() {
         out.trim(),
         "valid|SN-DKR-26-AAAAAAAA-A|revoked|unreadable|unreadable|1"
     );
+
+    // The box's whole key revoked (leaked): the shell refuses every card it signed, naming why.
+    let store = kadi::store::Store::open(&b.db).unwrap();
+    let kid = kadi::verify::verify(&store, &valid)
+        .unwrap()
+        .claims
+        .unwrap()
+        .kid;
+    kadi::verify::revoke::revoke_key(&store, &kid, "compromised", &kadi::actor::Actor::Cli)
+        .unwrap();
+    drop(store);
+    let sql = format!(
+        ".load {}\n.mode list\n\
+         SELECT json_extract(kadi_verify('{valid}'), '$.status'), \
+                json_extract(kadi_verify('{valid}'), '$.reason') LIKE '%key {kid}%compromised%';\n",
+        load.display()
+    );
+    let out = run_shell(
+        &shell,
+        &["-readonly".as_ref(), "-bail".as_ref(), b.db.as_os_str()],
+        &sql,
+    );
+    assert_eq!(out.trim(), "revoked|1");
 }

@@ -192,3 +192,165 @@ fn a_merge_revokes_the_merged_identitys_cards_and_rotation_keeps_old_cards_valid
         Status::Valid
     );
 }
+
+/// A stolen box's key: box B revokes box A's whole signing key (`kadi keys revoke`). B refuses
+/// A's cards at once; box C, after one sync, refuses every card A signed, whatever issue date it
+/// claims, in `kadi verify` and in `kadi_verify`, while C's own cards stay valid. A, at its next
+/// sync, learns its key is revoked and signs with a new key, which it publishes in the same
+/// exchange: C accepts A's new cards. A malformed key revocation in the dataStore is skipped
+/// and named.
+#[test]
+fn a_stolen_boxs_key_revoked_on_one_box_revokes_its_cards_everywhere_and_the_box_signs_anew() {
+    let sim = sim("2.41", 12);
+    let (dir_a, dir_b, dir_c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let a = mapped_sim_store(dir_a.path(), &sim);
+    sync(&a);
+    let records = a
+        .cards_to_generate(PROGRAM, &CardFilter::default())
+        .unwrap();
+    let card = qr::payload(&a, &records[0]).unwrap();
+    let a_kid = kadi::verify::verify(&a, &card).unwrap().claims.unwrap().kid;
+    let b = mapped_sim_store(dir_b.path(), &sim);
+    let c = mapped_sim_store(dir_c.path(), &sim);
+    sync(&b);
+    sync(&c);
+    let own_on_c = qr::payload(&c, &records[1]).unwrap();
+    assert_eq!(
+        kadi::verify::verify(&b, &card).unwrap().status,
+        Status::Valid
+    );
+
+    revoke_key_on_the_command_line(&b, &a_kid, &a.box_id().unwrap());
+    let on_b = kadi::verify::verify(&b, &card).unwrap();
+    assert_eq!(on_b.status, Status::Revoked, "{on_b:?}");
+    assert!(
+        on_b.reason.as_deref().unwrap().contains(&a_kid)
+            && on_b.reason.as_deref().unwrap().contains("stolen"),
+        "{on_b:?}"
+    );
+    let published = sync(&b);
+    assert_eq!(published["published_key_revocations"], 1, "{published}");
+
+    // Someone writes a malformed key revocation under another box's name.
+    let client = kadi::link::client_from_store(&c).unwrap();
+    client
+        .datastore_put(
+            kadi::verify::exchange::NAMESPACE,
+            "revoked-rogue",
+            &serde_json::json!({"box": "rogue", "revocations": [],
+                "keys": [{"kid": "zz", "reason": "stolen", "revoked_on": "2026-01-01"},
+                         {"kid": a_kid, "reason": "bored", "revoked_on": "2026-01-01"}]}),
+        )
+        .unwrap();
+
+    // C pulls the revocation: A's card is revoked there too, offline, by both verifiers.
+    let pulled = sync(&c);
+    assert_eq!(pulled["key_revocations_pulled"], 1, "{pulled}");
+    let errors = pulled["errors"].to_string();
+    assert!(
+        errors.contains("revoked-rogue") && errors.contains("\\\"zz\\\""),
+        "{pulled}"
+    );
+    let on_c = kadi::verify::verify(&c, &card).unwrap();
+    assert_eq!(on_c.status, Status::Revoked, "{on_c:?}");
+    assert_eq!(
+        kadi::verify::verify(&c, &own_on_c).unwrap().status,
+        Status::Valid
+    );
+    assert_refused_by_every_verifier(&c, &card, &a_kid, &b.box_id().unwrap());
+    // A forgery naming the revoked key is still a forgery.
+    assert_eq!(
+        kadi::verify::verify(&c, &flip_signature_bit(&card))
+            .unwrap()
+            .status,
+        Status::InvalidSignature
+    );
+
+    // A syncs: its key was revoked elsewhere, so it signs with a new one, published at once.
+    let renewed = sync(&a);
+    let new_kid = renewed["new_signing_key"].as_str().unwrap().to_string();
+    assert_ne!(new_kid, a_kid);
+    assert_eq!(renewed["published_keys"], 2, "{renewed}");
+    let reprinted = qr::payload(&a, &records[0]).unwrap();
+    assert_ne!(reprinted, card);
+    let claims = kadi::verify::verify(&a, &reprinted)
+        .unwrap()
+        .claims
+        .unwrap();
+    assert_eq!(claims.kid, new_kid);
+    assert_eq!(
+        kadi::verify::verify(&a, &card).unwrap().status,
+        Status::Revoked
+    );
+    sync(&c);
+    drop(sim);
+    assert_eq!(
+        kadi::verify::verify(&c, &reprinted).unwrap().status,
+        Status::Valid
+    );
+    assert_eq!(
+        kadi::verify::verify(&c, &card).unwrap().status,
+        Status::Revoked
+    );
+}
+
+/// `kadi keys revoke` on box `b` for key `kid` of box `owner`: a key ID that is not one and an
+/// unknown reason are refused; the revocation is answered, and audited.
+fn revoke_key_on_the_command_line(b: &Store, kid: &str, owner: &str) {
+    let (ok, _, err) = kadi(
+        b.path(),
+        &["keys", "revoke", "--kid", "not-a-key", "--reason", "stolen"],
+        None,
+    );
+    assert!(!ok && err.contains("not a key ID"), "{err}");
+    let (ok, _, err) = kadi(
+        b.path(),
+        &["keys", "revoke", "--kid", kid, "--reason", "lost"],
+        None,
+    );
+    assert!(!ok && err.contains("stolen"), "{err}");
+    let (ok, out, err) = kadi(
+        b.path(),
+        &[
+            "keys", "revoke", "--kid", kid, "--reason", "stolen", "--json",
+        ],
+        None,
+    );
+    assert!(ok, "{out}{err}");
+    let revoked: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(revoked["newly_revoked"], true, "{revoked}");
+    assert_eq!(revoked["own_key"], false);
+    assert_eq!(revoked["box_id"], owner);
+    let audited: i64 = rusqlite::Connection::open(b.path())
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM audit_log WHERE action = 'card_key.revoke' AND entity = ?1 AND actor = 'cli'",
+            [kid],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(audited, 1);
+}
+
+/// Box `c` refuses `card` (signed with revoked key `kid`, revoked by box `by`) on the command
+/// line and in `kadi_verify`, and lists the key as revoked.
+fn assert_refused_by_every_verifier(c: &Store, card: &str, kid: &str, by: &str) {
+    let (ok, out, _) = kadi(c.path(), &["verify", card, "--json"], None);
+    assert!(!ok && out.contains("\"revoked\""), "{out}");
+    let (_, out, _) = kadi(c.path(), &["keys", "list", "--json"], None);
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list["revoked_keys"][0]["kid"], kid, "{list}");
+    assert_eq!(list["revoked_keys"][0]["revoked_by"], format!("box:{by}"));
+    let conn = rusqlite::Connection::open(c.path()).unwrap();
+    kadi_sqlext::register(&conn).unwrap();
+    let sql: String = conn
+        .query_row("SELECT kadi_verify(?1)", [card], |r| r.get(0))
+        .unwrap();
+    let sql: serde_json::Value = serde_json::from_str(&sql).unwrap();
+    assert_eq!(sql["status"], "revoked", "{sql}");
+    assert!(sql["reason"].as_str().unwrap().contains(kid));
+}

@@ -419,6 +419,18 @@ pub fn verify(
     keys_for: impl Fn(&str) -> Vec<CardKey>,
     revoked: impl Fn(&str) -> Option<String>,
 ) -> Verdict {
+    verify_with_key_revocations(payload, keys_for, |_| None, revoked)
+}
+
+/// [`verify`], also asking `key_revoked(kid)` whether the whole signing key was revoked (a
+/// stolen box): then every card it signed is `revoked`, whatever issue date it claims. Checked
+/// after the signature, so a forgery naming a revoked key is still `invalid_signature`.
+pub fn verify_with_key_revocations(
+    payload: &str,
+    keys_for: impl Fn(&str) -> Vec<CardKey>,
+    key_revoked: impl Fn(&str) -> Option<String>,
+    revoked: impl Fn(&str) -> Option<String>,
+) -> Verdict {
     let mut verdict = Verdict {
         status: Status::Unreadable,
         payload: payload.trim().chars().take(MAX_PAYLOAD_CHARS).collect(),
@@ -454,7 +466,13 @@ pub fn verify(
     };
     verdict.issuer_box = Some(key.box_id.clone());
     let issued = decoded.claims.issued_on.as_str();
-    if let Some(why) = revoked(&decoded.claims.serial) {
+    if let Some(why) = key_revoked(&kid) {
+        verdict.status = Status::Revoked;
+        verdict.reason = Some(format!(
+            "its signing key {kid} (box {}) was revoked: {why}; every card it signed is revoked",
+            key.box_id
+        ));
+    } else if let Some(why) = revoked(&decoded.claims.serial) {
         verdict.status = Status::Revoked;
         verdict.reason = Some(format!("card {} was revoked: {why}", decoded.claims.serial));
     } else if issued < key.valid_from.as_str()

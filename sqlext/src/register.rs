@@ -475,7 +475,7 @@ fn register_dhis2(conn: &Connection) -> Result<()> {
 }
 
 /// `kadi_verify(payload)`: the card verdict as JSON, reading the keys and revocations of the
-/// database the function runs in (`card_keys`, `card_revocations`). Unlike the other functions,
+/// database the function runs in (`card_keys`, `card_key_revocations`, `card_revocations`). Unlike the other functions,
 /// NULL or garbage answers a verdict (`"unreadable"`), never NULL or an error: an analyst scanning
 /// a column of payloads gets one row per payload. Not deterministic: it reads tables.
 fn register_verify(conn: &Connection) -> Result<()> {
@@ -513,7 +513,13 @@ fn register_verify(conn: &Connection) -> Result<()> {
                 .and_then(|mut st| st.query_row([serial], |r| r.get::<_, String>(0)))
                 .ok()
         };
-        let verdict = card::verify(&payload, keys, revoked);
+        // A database made before key revocations (schema v17) has no such table: none revoked.
+        let key_revoked = |kid: &str| -> Option<String> {
+            db.prepare_cached("SELECT reason FROM card_key_revocations WHERE kid = ?1")
+                .and_then(|mut st| st.query_row([kid], |r| r.get::<_, String>(0)))
+                .ok()
+        };
+        let verdict = card::verify_with_key_revocations(&payload, keys, key_revoked, revoked);
         serde_json::to_string(&verdict).map_err(|e| fail("kadi_verify", 0, e.to_string()))
     })
 }

@@ -83,8 +83,22 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
-    /// List the card keys this box knows (its own and those pulled from DHIS2).
+    /// List the card keys this box knows (its own and those pulled from DHIS2) and the revoked ones.
     List {
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a whole signing key (a stolen box, a leaked key file): every card it signed verifies
+    /// as revoked, here now and on every box after its next sync; the box whose key it was signs
+    /// with a new one. Its people's cards are then printed again.
+    Revoke {
+        /// The key ID (`kadi keys list`, or `kadi verify` on one of its cards).
+        #[arg(long)]
+        kid: String,
+        /// Why: stolen or compromised.
+        #[arg(long, value_parser = ["stolen", "compromised"])]
+        reason: String,
         /// Print one JSON document instead of text.
         #[arg(long)]
         json: bool,
@@ -110,8 +124,16 @@ impl KeysArgs {
                 // Make the box's key if it has none, so the list is never empty on a box.
                 kadi::verify::keys::signing_key(&store)?;
                 let keys = store.card_keys(false)?;
+                let revoked = store.card_key_revocations(false)?;
                 let me = store.box_id()?;
-                let value = serde_json::json!({ "box_id": me, "keys": keys });
+                let value = serde_json::json!({
+                    "box_id": me,
+                    "keys": keys,
+                    "revoked_keys": revoked.iter().map(|r| serde_json::json!({
+                        "kid": r.serial, "reason": r.reason, "revoked_on": r.revoked_on,
+                        "revoked_by": r.revoked_by,
+                    })).collect::<Vec<_>>(),
+                });
                 report(json, &value, || {
                     let mut s = format!("this box: {me}");
                     for k in &keys {
@@ -123,7 +145,37 @@ impl KeysArgs {
                             k.valid_from,
                             k.valid_to.as_deref().unwrap_or("now")
                         ));
+                        if let Some(r) = revoked.iter().find(|r| r.serial == k.kid) {
+                            s.push_str(&format!(" REVOKED ({}) on {}", r.reason, r.revoked_on));
+                        }
                     }
+                    for r in revoked
+                        .iter()
+                        .filter(|r| !keys.iter().any(|k| k.kid == r.serial))
+                    {
+                        s.push_str(&format!(
+                            "\n{} (not pulled yet) REVOKED ({}) on {}",
+                            r.serial, r.reason, r.revoked_on
+                        ));
+                    }
+                    s
+                })
+            }
+            KeysCommand::Revoke { kid, reason, json } => {
+                let r = kadi::verify::revoke::revoke_key(&store, &kid, &reason, &Actor::Cli)?;
+                report(json, &r, || {
+                    let mut s = if r.newly_revoked {
+                        format!(
+                            "key {} revoked ({}): every card it signed is revoked",
+                            r.kid, r.reason
+                        )
+                    } else {
+                        format!("key {} was already revoked", r.kid)
+                    };
+                    if r.own_key {
+                        s.push_str("\nit was this box's key: a new key signs from now on; print its cards again");
+                    }
+                    s.push_str("\nother boxes learn it at this box's next sync");
                     s
                 })
             }

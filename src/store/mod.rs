@@ -53,6 +53,8 @@ const MIGRATIONS: &[&str] = &[
     // No temporary B-tree per record written or linked: CHECKs as `=` chains (card_records and
     // mpi_links rebuilt), search triggers as upserts.
     include_str!("schema_v16.sql"),
+    // Whole signing keys revoked (a stolen box): `card_key_revocations`.
+    include_str!("schema_v17.sql"),
 ];
 
 /// The first line of a migration that must run with foreign keys off (see `Store::migrate`).

@@ -309,4 +309,68 @@ impl Store {
         tx.commit()?;
         Ok(added)
     }
+
+    /// Revokes signing key `kid` here (audited). Answers false when it was already revoked.
+    pub fn revoke_card_key(&self, kid: &str, reason: &str, actor: &str) -> Result<bool> {
+        let today = self.trusted_today()?.format("%Y-%m-%d").to_string();
+        let box_id = self.box_id()?;
+        let n = self.conn().execute(
+            "INSERT OR IGNORE INTO card_key_revocations(kid, reason, revoked_on, revoked_by, box_id, source)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'local')",
+            params![kid, reason, today, actor, box_id],
+        )?;
+        if n > 0 {
+            let after = serde_json::json!({ "reason": reason, "revoked_on": today }).to_string();
+            self.audit(actor, "card_key.revoke", Some(kid), None, Some(&after))?;
+        }
+        Ok(n > 0)
+    }
+
+    /// Why signing key `kid` was revoked, if it was.
+    pub fn card_key_revocation(&self, kid: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT reason FROM card_key_revocations WHERE kid = ?1")?
+            .query_row([kid], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Every key revocation this box knows (`local_only`: the ones made here, which it
+    /// publishes), in key order; `serial` holds the key ID.
+    pub fn card_key_revocations(&self, local_only: bool) -> Result<Vec<RevocationRow>> {
+        let mut st = self.conn().prepare(
+            "SELECT kid, reason, revoked_on, revoked_by FROM card_key_revocations
+             WHERE (?1 = 0 OR source = 'local') ORDER BY kid",
+        )?;
+        let rows = st.query_map([local_only], |r| {
+            Ok(RevocationRow {
+                serial: r.get(0)?,
+                reason: r.get(1)?,
+                revoked_on: r.get(2)?,
+                revoked_by: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Stores the key revocations box `box_id` published (`serial` holds the key ID); answers
+    /// how many were new here. The row keeps who revoked it (`revoked_by` `box:<id>`, `box_id`),
+    /// as pulled card revocations do.
+    pub fn save_pulled_key_revocations(
+        &self,
+        box_id: &str,
+        rows: &[RevocationRow],
+    ) -> Result<usize> {
+        let tx = self.conn().unchecked_transaction()?;
+        let mut added = 0;
+        for r in rows {
+            added += tx.execute(
+                "INSERT OR IGNORE INTO card_key_revocations(kid, reason, revoked_on, revoked_by, box_id, source)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'dhis2')",
+                params![r.serial, r.reason, r.revoked_on, r.revoked_by, box_id],
+            )?;
+        }
+        tx.commit()?;
+        Ok(added)
+    }
 }

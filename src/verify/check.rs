@@ -27,9 +27,11 @@ pub fn verify(store: &Store, payload: &str) -> Result<Verdict> {
         .map(|d| d.claims.serial)
         .unwrap_or_default();
     let revoked = store.card_revocation(&serial)?;
-    Ok(card::verify(
+    let key_revoked = store.card_key_revocation(&kid)?;
+    Ok(card::verify_with_key_revocations(
         payload,
         |k| if k == kid { keys.clone() } else { Vec::new() },
+        |k| if k == kid { key_revoked.clone() } else { None },
         |s| if s == serial { revoked.clone() } else { None },
     ))
 }

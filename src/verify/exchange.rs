@@ -1,7 +1,9 @@
 //! Keys and revocations travel through DHIS2's dataStore, the hub every box already talks to
 //! (namespace `kadi`): each box writes only its own two keys, `keys-<box id>` (its public keys
-//! with their validity) and `revoked-<box id>` (the serials it revoked), so no two boxes ever
-//! write the same key; and each box reads every other box's. Run after every sync
+//! with their validity) and `revoked-<box id>` (the serials it revoked and, under `keys`, the
+//! signing keys it revoked: a stolen box's, whoever's it is), so no two boxes ever write the same
+//! key; and each box reads every other box's. A box that pulls the revocation of its own key
+//! makes a new one and publishes it in the same exchange. Run after every sync
 //! ([`crate::jobs::sync_program`]); a failure is reported and never fails the sync of records.
 //!
 //! What is pulled is checked before it is stored: a key's ID must be the hash of its public key
@@ -52,6 +54,17 @@ pub struct PublishedRevocation {
     pub revoked_on: String,
 }
 
+/// One whole signing key revoked, as published.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PublishedKeyRevocation {
+    /// Hex key ID.
+    pub kid: String,
+    /// `stolen` or `compromised`.
+    pub reason: String,
+    /// `YYYY-MM-DD`.
+    pub revoked_on: String,
+}
+
 /// The value of `revoked-<box id>`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PublishedRevocations {
@@ -60,6 +73,10 @@ pub struct PublishedRevocations {
     pub box_id: String,
     /// Its revocations.
     pub revocations: Vec<PublishedRevocation>,
+    /// The signing keys it revoked (absent in what boxes before schema v17 published, and
+    /// ignored by them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<PublishedKeyRevocation>,
 }
 
 /// What one exchange did.
@@ -75,6 +92,13 @@ pub struct ExchangeReport {
     pub keys_pulled: usize,
     /// Revocations new here.
     pub revocations_pulled: usize,
+    /// Signing keys this box revoked, published.
+    pub published_key_revocations: usize,
+    /// Signing-key revocations new here.
+    pub key_revocations_pulled: usize,
+    /// The new signing key made because this box's own key was revoked elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_signing_key: Option<String>,
     /// What went wrong (the exchange goes on past a bad entry).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
@@ -94,25 +118,12 @@ pub fn exchange(store: &Store) -> Result<ExchangeReport> {
 pub fn exchange_with(store: &Store, client: &Client) -> Result<ExchangeReport> {
     // A box that never signed a card still publishes a key, so its first cards verify elsewhere
     // as soon as they are printed.
-    super::keys::signing_key(store)?;
+    let signing = super::keys::signing_key(store)?.kid_hex;
     let me = store.box_id()?;
-    let mut report = ExchangeReport::default();
-    let keys: Vec<PublishedKey> = store
-        .card_keys(true)?
-        .into_iter()
-        .map(|k| PublishedKey {
-            kid: k.kid,
-            public_key: k.public_key,
-            valid_from: k.valid_from,
-            valid_to: k.valid_to,
-        })
-        .collect();
-    report.published_keys = keys.len();
-    let value = serde_json::to_value(PublishedKeys {
-        box_id: me.clone(),
-        keys,
-    })?;
-    client.datastore_put(NAMESPACE, &format!("keys-{me}"), &value)?;
+    let mut report = ExchangeReport {
+        published_keys: publish_keys(store, client, &me)?,
+        ..Default::default()
+    };
     let revocations: Vec<PublishedRevocation> = store
         .local_card_revocations()?
         .into_iter()
@@ -123,9 +134,20 @@ pub fn exchange_with(store: &Store, client: &Client) -> Result<ExchangeReport> {
         })
         .collect();
     report.published_revocations = revocations.len();
+    let keys: Vec<PublishedKeyRevocation> = store
+        .card_key_revocations(true)?
+        .into_iter()
+        .map(|r| PublishedKeyRevocation {
+            kid: r.serial,
+            reason: r.reason,
+            revoked_on: r.revoked_on,
+        })
+        .collect();
+    report.published_key_revocations = keys.len();
     let value = serde_json::to_value(PublishedRevocations {
         box_id: me.clone(),
         revocations,
+        keys,
     })?;
     client.datastore_put(NAMESPACE, &format!("revoked-{me}"), &value)?;
     for key in client.datastore_keys(NAMESPACE)? {
@@ -140,7 +162,35 @@ pub fn exchange_with(store: &Store, client: &Client) -> Result<ExchangeReport> {
             }
         }
     }
+    // Another box revoked this box's key (it was stolen, and this is the box back, or its
+    // replacement restored from a backup): a new key signs from now on, published right away.
+    let now_signing = super::keys::signing_key(store)?.kid_hex;
+    if now_signing != signing {
+        report.published_keys = publish_keys(store, client, &me)?;
+        report.new_signing_key = Some(now_signing);
+    }
     Ok(report)
+}
+
+/// Publishes this box's public keys as `keys-<me>`; answers how many.
+fn publish_keys(store: &Store, client: &Client, me: &str) -> Result<usize> {
+    let keys: Vec<PublishedKey> = store
+        .card_keys(true)?
+        .into_iter()
+        .map(|k| PublishedKey {
+            kid: k.kid,
+            public_key: k.public_key,
+            valid_from: k.valid_from,
+            valid_to: k.valid_to,
+        })
+        .collect();
+    let n = keys.len();
+    let value = serde_json::to_value(PublishedKeys {
+        box_id: me.to_string(),
+        keys,
+    })?;
+    client.datastore_put(NAMESPACE, &format!("keys-{me}"), &value)?;
+    Ok(n)
 }
 
 fn is_date(s: &str) -> bool {
@@ -230,5 +280,25 @@ fn pull_revocations(
         })
         .collect();
     report.revocations_pulled += store.save_pulled_revocations(other, &rows)?;
+    let mut keys = Vec::new();
+    for k in published.keys {
+        if !super::revoke::is_key_id(&k.kid)
+            || !super::revoke::KEY_REASONS.contains(&k.reason.as_str())
+            || !is_date(&k.revoked_on)
+        {
+            report.errors.push(format!(
+                "{key}: key revocation {:?} skipped (not a key ID, a known reason and a date)",
+                k.kid
+            ));
+            continue;
+        }
+        keys.push(RevocationRow {
+            serial: k.kid,
+            reason: k.reason,
+            revoked_on: k.revoked_on,
+            revoked_by: format!("box:{other}"),
+        });
+    }
+    report.key_revocations_pulled += store.save_pulled_key_revocations(other, &keys)?;
     Ok(())
 }

@@ -87,11 +87,16 @@ fn install_new_key(store: &Store, actor: &str) -> Result<(SigningKey, Vec<String
     Ok((key, retired))
 }
 
-/// This box's signing key, made (and sealed) on first use.
+/// This box's signing key, made (and sealed) on first use. A key revoked here or by another box
+/// (`kadi keys revoke`: a stolen box, a leaked key file) never signs again: a new key replaces
+/// it on the spot, and the box's next sync publishes it.
 pub fn signing_key(store: &Store) -> Result<SigningKey> {
     let Some((row, sealed)) = store.card_signing_key()? else {
         return Ok(install_new_key(store, "system")?.0);
     };
+    if store.card_key_revocation(&row.kid)?.is_some() {
+        return Ok(install_new_key(store, "system")?.0);
+    }
     let opened = SecretKey::load(store.path())
         .and_then(|k| k.open(&sealed))
         .with_context(|| format!("opening the card signing key {} (the database without its .key file cannot sign cards; `kadi keys rotate` makes a new key)", row.kid))?;
