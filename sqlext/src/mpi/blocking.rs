@@ -1,6 +1,23 @@
 //! Blocking keys: which records are compared at all.
 use super::*;
 
+/// A blocking key from its parts, concatenated: `format!` spent ~900 instructions a key in its
+/// formatting machinery, two thirds of keying a record (a dozen keys each, for every record a
+/// pass prepares); this is one allocation of the exact size and the copies.
+macro_rules! key {
+    ($($part:expr),+ $(,)?) => {
+        concat_key(&[$(AsRef::<str>::as_ref(&$part)),+])
+    };
+}
+
+fn concat_key(parts: &[&str]) -> String {
+    let mut key = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        key.push_str(part);
+    }
+    key
+}
+
 /// A coarse Soundex-like code (first letter + up to 3 consonant classes) for blocking: tolerant of
 /// vowel changes and doubled letters, stable whatever `kadi_phonetic` becomes.
 pub(super) fn coarse_code(compact: &str) -> String {
@@ -76,7 +93,7 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
     if let Some(d) = r.dob {
         let t = d.text();
         if let Some(l) = last {
-            keys.push(format!("ln:{l}:{}", &t[..4]));
+            keys.push(key!("ln:", l, ":", &t[..4]));
         }
         // An estimated date (1 January) says nothing about month and day: no month-day key,
         // which would otherwise be the largest block of all. Both names make one, so a second
@@ -85,12 +102,12 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
         // names (no `nm` key) shared no key at all.
         if !d.is_estimated() {
             for n in [last, first].into_iter().flatten() {
-                keys.push(format!("lm:{n}:{}", &t[4..]));
+                keys.push(key!("lm:", n, ":", &t[4..]));
             }
         }
         // Both names with the full date: catches last-name errors and swapped names.
         for n in [first, last].into_iter().flatten() {
-            keys.push(format!("nd:{n}:{t}"));
+            keys.push(key!("nd:", n, ":", t));
         }
         // Day and month swapped (DD/MM entered as MM/DD) is the commonest date slip, and the
         // year keys cannot be relied on to catch it: `ln` holds everyone of a common family name
@@ -102,7 +119,7 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
         if m != dd && d.day() <= 12 && d.month() <= 12 && !d.is_estimated() {
             let (lo, hi) = if m < dd { (m, dd) } else { (dd, m) };
             for n in [first, last].into_iter().flatten() {
-                keys.push(format!("ns:{n}:{}{lo}{hi}", &t[..4]));
+                keys.push(key!("ns:", n, ":", &t[..4], lo, hi));
             }
         }
         if let Some(k) = initials_key(r, &t[4..]) {
@@ -115,26 +132,26 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
         r.first.as_ref().is_some_and(|n| n.common) && r.last.as_ref().is_some_and(|n| n.common);
     if let (Some(f), Some(l), false) = (first, last, both_common) {
         let (x, y) = if f <= l { (f, l) } else { (l, f) };
-        keys.push(format!("nm:{x}:{y}"));
+        keys.push(key!("nm:", x, ":", y));
     }
     // Two common names without a date still meet within their district: a re-registration
     // whose date was left out or misread (and whose phone is missing) shares no other key, and
     // "Fatou Diallo" of one district is a block a clinic box can read.
     if let (Some(f), Some(l), true, Some(z)) = (first, last, both_common, r.zone.as_deref()) {
         let (x, y) = if f <= l { (f, l) } else { (l, f) };
-        keys.push(format!("nz:{x}:{y}:{z}"));
+        keys.push(key!("nz:", x, ":", y, ":", z));
     }
     if let [number, street, ..] = r.address.as_slice() {
-        keys.push(format!("ad:{number}:{}", coarse_code(street)));
+        keys.push(key!("ad:", number, ":", coarse_code(street)));
     }
     // A name with the address's second-last token (the postcode or suburb in most addresses).
     if r.address.len() >= 2 {
         let place = &r.address[r.address.len() - 2];
         for n in [first, last].into_iter().flatten() {
-            keys.push(format!("np:{n}:{place}"));
+            keys.push(key!("np:", n, ":", place));
         }
         if let Some(d) = r.dob {
-            keys.push(format!("dp:{}:{place}", d.text()));
+            keys.push(key!("dp:", d.text(), ":", place));
         }
     }
     if let Some(k) = house_and_locality_key(&r.address) {
@@ -148,10 +165,10 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
     {
         let street = coarse_code(word);
         if let Some(d) = r.dob.filter(|d| !d.is_estimated()) {
-            keys.push(format!("dw:{}:{street}", d.text()));
+            keys.push(key!("dw:", d.text(), ":", street));
         }
         if let Some(l) = r.last.as_ref().filter(|n| !n.common) {
-            keys.push(format!("lw:{}:{street}", l.code()));
+            keys.push(key!("lw:", l.code(), ":", street));
         }
     }
     // Both names misread (OCR: "Ournou Dlouf" for "Oumou Diouf") leave no name key; the birth
@@ -160,16 +177,16 @@ pub fn block_keys(r: &PreparedRecord) -> Vec<String> {
     // clinic's `dh` block lies within it, so `dh` is only made without a district.
     if let Some(d) = r.dob.filter(|d| !d.is_estimated()) {
         match (r.zone.as_deref(), r.health_center.as_deref()) {
-            (Some(z), _) => keys.push(format!("dz:{}:{z}", d.text())),
-            (None, Some(hc)) => keys.push(format!("dh:{}:{hc}", d.text())),
+            (Some(z), _) => keys.push(key!("dz:", d.text(), ":", z)),
+            (None, Some(hc)) => keys.push(key!("dh:", d.text(), ":", hc)),
             (None, None) => {}
         }
     }
     if let Some(p) = &r.phone {
-        keys.push(format!("ph:{p}"));
+        keys.push(key!("ph:", p));
     }
     if let Some(n) = &r.national_id {
-        keys.push(format!("id:{n}"));
+        keys.push(key!("id:", n));
     }
     weak_date_keys(r, Side::Filed, &mut keys);
     keys
@@ -216,7 +233,7 @@ fn house_and_locality_key(address: &[String]) -> Option<String> {
     if is_number(locality) {
         return None;
     }
-    Some(format!("hs:{number}:{locality}"))
+    Some(key!("hs:", number, ":", locality))
 }
 
 /// `sl:<street code>:<locality>`, `lh:<family name code>:<house number>`, `dl:<date>:<region>`
@@ -246,22 +263,22 @@ fn full_address_keys(r: &PreparedRecord, keys: &mut Vec<String>) {
         .iter()
         .find(|t| t.chars().filter(|c| c.is_alphabetic()).count() >= 3);
     if let (Some(street), false) = (street, is_number(locality)) {
-        keys.push(format!("sl:{}:{locality}", coarse_code(street)));
+        keys.push(key!("sl:", coarse_code(street), ":", locality));
     }
     if let (Some(l), true) = (&r.last, is_number(&address[0])) {
-        keys.push(format!("lh:{}:{}", l.code(), address[0]));
+        keys.push(key!("lh:", l.code(), ":", address[0]));
     }
     let Some(region) = address.get(postcode + 1).filter(|t| !is_number(t)) else {
         return;
     };
     let dob = r.dob.filter(|d| !d.is_estimated());
     if let Some(d) = dob {
-        keys.push(format!("dl:{}:{region}", d.text()));
+        keys.push(key!("dl:", d.text(), ":", region));
     }
     // Without a date or a given name, the family name is all a name key has left: within the
     // region. Only then: a region's family-name block is the largest of these.
     if let (Some(l), true) = (&r.last, dob.is_none() || r.first.is_none()) {
-        keys.push(format!("ls:{}:{region}", l.code()));
+        keys.push(key!("ls:", l.code(), ":", region));
     }
 }
 
@@ -337,7 +354,7 @@ fn weak_date_keys(r: &PreparedRecord, side: Side, keys: &mut Vec<String>) {
         (Side::Filed, false) | (Side::ReadAlso, true) => "wd",
     };
     for c in &codes {
-        keys.push(format!("{family}:{c}:{zone}:{sex}"));
+        keys.push(key!(family, ":", c, ":", zone, ":", sex));
     }
 }
 
