@@ -74,9 +74,32 @@ pub struct PublishedRevocations {
     /// Its revocations.
     pub revocations: Vec<PublishedRevocation>,
     /// The signing keys it revoked (absent in what boxes before schema v17 published, and
-    /// ignored by them).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// ignored by them). Read leniently: a malformed entry is kept as one that fails the checks
+    /// (and is named in the report), so it never costs the box's card revocations beside it.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "lenient_key_revocations"
+    )]
     pub keys: Vec<PublishedKeyRevocation>,
+}
+
+fn lenient_key_revocations<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<PublishedKeyRevocation>, D::Error> {
+    let malformed = |v: &serde_json::Value| PublishedKeyRevocation {
+        kid: v.to_string().chars().take(40).collect(),
+        reason: String::new(),
+        revoked_on: String::new(),
+    };
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|v| serde_json::from_value(v.clone()).unwrap_or_else(|_| malformed(v)))
+            .collect(),
+        serde_json::Value::Null => Vec::new(),
+        other => vec![malformed(&other)],
+    })
 }
 
 /// What one exchange did.
