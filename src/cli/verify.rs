@@ -124,13 +124,14 @@ impl KeysArgs {
                 // Make the box's key if it has none, so the list is never empty on a box.
                 kadi::verify::keys::signing_key(&store)?;
                 let keys = store.card_keys(false)?;
-                let revoked = store.card_key_revocations(false)?;
+                let revoked =
+                    store.revocations(kadi::store::verify_data::Revocations::Keys, false)?;
                 let me = store.box_id()?;
                 let value = serde_json::json!({
                     "box_id": me,
                     "keys": keys,
                     "revoked_keys": revoked.iter().map(|r| serde_json::json!({
-                        "kid": r.serial, "reason": r.reason, "revoked_on": r.revoked_on,
+                        "kid": r.id, "reason": r.reason, "revoked_on": r.revoked_on,
                         "revoked_by": r.revoked_by,
                     })).collect::<Vec<_>>(),
                 });
@@ -145,17 +146,17 @@ impl KeysArgs {
                             k.valid_from,
                             k.valid_to.as_deref().unwrap_or("now")
                         ));
-                        if let Some(r) = revoked.iter().find(|r| r.serial == k.kid) {
+                        if let Some(r) = revoked.iter().find(|r| r.id == k.kid) {
                             s.push_str(&format!(" REVOKED ({}) on {}", r.reason, r.revoked_on));
                         }
                     }
                     for r in revoked
                         .iter()
-                        .filter(|r| !keys.iter().any(|k| k.kid == r.serial))
+                        .filter(|r| !keys.iter().any(|k| k.kid == r.id))
                     {
                         s.push_str(&format!(
                             "\n{} (not pulled yet) REVOKED ({}) on {}",
-                            r.serial, r.reason, r.revoked_on
+                            r.id, r.reason, r.revoked_on
                         ));
                     }
                     s

@@ -26,12 +26,44 @@ pub struct CardKeyRow {
     pub source: String,
 }
 
-/// A row of `card_revocations`.
+/// The two revocation lists, with the same columns: card serials (`card_revocations`) and whole
+/// signing keys (`card_key_revocations`, a stolen box's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocations {
+    Cards,
+    Keys,
+}
+
+impl Revocations {
+    fn table(self) -> &'static str {
+        match self {
+            Revocations::Cards => "card_revocations",
+            Revocations::Keys => "card_key_revocations",
+        }
+    }
+
+    /// The column naming what is revoked.
+    fn id(self) -> &'static str {
+        match self {
+            Revocations::Cards => "serial",
+            Revocations::Keys => "kid",
+        }
+    }
+
+    fn audit_action(self) -> &'static str {
+        match self {
+            Revocations::Cards => "card.revoke",
+            Revocations::Keys => "card_key.revoke",
+        }
+    }
+}
+
+/// A row of either revocation list.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RevocationRow {
-    /// The card's serial.
-    pub serial: String,
-    /// `lost`, `reissued` or `merged`.
+    /// What is revoked: the card's serial, or the key ID.
+    pub id: String,
+    /// Cards: `lost`, `reissued` or `merged`; keys: `stolen` or `compromised`.
     pub reason: String,
     /// `YYYY-MM-DD`.
     pub revoked_on: String,
@@ -245,106 +277,61 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Revokes `serial` here (audited). Answers false when it was already revoked.
-    pub fn revoke_card(&self, serial: &str, reason: &str, actor: &str) -> Result<bool> {
-        let today = self.trusted_today()?.format("%Y-%m-%d").to_string();
-        let box_id = self.box_id()?;
-        let n = self.conn().execute(
-            "INSERT OR IGNORE INTO card_revocations(serial, reason, revoked_on, revoked_by, box_id, source)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'local')",
-            params![serial, reason, today, actor, box_id],
-        )?;
-        if n > 0 {
-            let after = serde_json::json!({ "reason": reason, "revoked_on": today }).to_string();
-            self.audit(actor, "card.revoke", Some(serial), None, Some(&after))?;
-        }
-        Ok(n > 0)
-    }
-
     /// Revokes every live card of `subject` (an MPI identity merged into another), reason `merged`.
     pub fn revoke_cards_of(&self, subject: &str, actor: &str) -> Result<Vec<String>> {
         let serials = self.live_card_serials(subject)?;
         for s in &serials {
-            self.revoke_card(s, "merged", actor)?;
+            self.revoke(Revocations::Cards, s, "merged", actor)?;
         }
         Ok(serials)
     }
 
-    /// Why `serial` was revoked, if it was.
-    pub fn card_revocation(&self, serial: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT reason FROM card_revocations WHERE serial = ?1")?
-            .query_row([serial], |r| r.get(0))
-            .optional()?)
-    }
-
-    /// The revocations made on this box (what it publishes).
-    pub fn local_card_revocations(&self) -> Result<Vec<RevocationRow>> {
-        let mut st = self.conn().prepare(
-            "SELECT serial, reason, revoked_on, revoked_by FROM card_revocations WHERE source = 'local' ORDER BY serial",
-        )?;
-        let rows = st.query_map([], |r| {
-            Ok(RevocationRow {
-                serial: r.get(0)?,
-                reason: r.get(1)?,
-                revoked_on: r.get(2)?,
-                revoked_by: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Stores the revocations box `box_id` published; answers how many were new here.
-    pub fn save_pulled_revocations(&self, box_id: &str, rows: &[RevocationRow]) -> Result<usize> {
-        let tx = self.conn().unchecked_transaction()?;
-        let mut added = 0;
-        for r in rows {
-            added += tx.execute(
-                "INSERT OR IGNORE INTO card_revocations(serial, reason, revoked_on, revoked_by, box_id, source)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'dhis2')",
-                params![r.serial, r.reason, r.revoked_on, r.revoked_by, box_id],
-            )?;
-        }
-        tx.commit()?;
-        Ok(added)
-    }
-
-    /// Revokes signing key `kid` here (audited). Answers false when it was already revoked.
-    pub fn revoke_card_key(&self, kid: &str, reason: &str, actor: &str) -> Result<bool> {
+    /// Revokes `id` (a card serial or a key ID) here (audited). Answers false when it was
+    /// already revoked.
+    pub fn revoke(&self, list: Revocations, id: &str, reason: &str, actor: &str) -> Result<bool> {
         let today = self.trusted_today()?.format("%Y-%m-%d").to_string();
         let box_id = self.box_id()?;
         let n = self.conn().execute(
-            "INSERT OR IGNORE INTO card_key_revocations(kid, reason, revoked_on, revoked_by, box_id, source)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'local')",
-            params![kid, reason, today, actor, box_id],
+            &format!(
+                "INSERT OR IGNORE INTO {}({}, reason, revoked_on, revoked_by, box_id, source)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'local')",
+                list.table(),
+                list.id()
+            ),
+            params![id, reason, today, actor, box_id],
         )?;
         if n > 0 {
             let after = serde_json::json!({ "reason": reason, "revoked_on": today }).to_string();
-            self.audit(actor, "card_key.revoke", Some(kid), None, Some(&after))?;
+            self.audit(actor, list.audit_action(), Some(id), None, Some(&after))?;
         }
         Ok(n > 0)
     }
 
-    /// Why signing key `kid` was revoked, if it was.
-    pub fn card_key_revocation(&self, kid: &str) -> Result<Option<String>> {
+    /// Why `id` was revoked, if it was.
+    pub fn revocation(&self, list: Revocations, id: &str) -> Result<Option<String>> {
         Ok(self
             .conn()
-            .prepare_cached("SELECT reason FROM card_key_revocations WHERE kid = ?1")?
-            .query_row([kid], |r| r.get(0))
+            .prepare_cached(&format!(
+                "SELECT reason FROM {} WHERE {} = ?1",
+                list.table(),
+                list.id()
+            ))?
+            .query_row([id], |r| r.get(0))
             .optional()?)
     }
 
-    /// Every key revocation this box knows (`local_only`: the ones made here, which it
-    /// publishes), in key order; `serial` holds the key ID.
-    pub fn card_key_revocations(&self, local_only: bool) -> Result<Vec<RevocationRow>> {
-        let mut st = self.conn().prepare(
-            "SELECT kid, reason, revoked_on, revoked_by FROM card_key_revocations
-             WHERE (?1 = 0 OR source = 'local') ORDER BY kid",
-        )?;
+    /// The revocations this box knows, in order (`local_only`: the ones made here, which it
+    /// publishes).
+    pub fn revocations(&self, list: Revocations, local_only: bool) -> Result<Vec<RevocationRow>> {
+        let mut st = self.conn().prepare(&format!(
+            "SELECT {id}, reason, revoked_on, revoked_by FROM {table}
+             WHERE (?1 = 0 OR source = 'local') ORDER BY {id}",
+            id = list.id(),
+            table = list.table()
+        ))?;
         let rows = st.query_map([local_only], |r| {
             Ok(RevocationRow {
-                serial: r.get(0)?,
+                id: r.get(0)?,
                 reason: r.get(1)?,
                 revoked_on: r.get(2)?,
                 revoked_by: r.get(3)?,
@@ -353,21 +340,26 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Stores the key revocations box `box_id` published (`serial` holds the key ID); answers
-    /// how many were new here. The row keeps who revoked it (`revoked_by` `box:<id>`, `box_id`),
-    /// as pulled card revocations do.
-    pub fn save_pulled_key_revocations(
+    /// Stores the revocations box `box_id` published; answers how many were new here. Each row
+    /// keeps who revoked it (`revoked_by` `box:<id>`, `box_id`).
+    pub fn save_pulled_revocations(
         &self,
+        list: Revocations,
         box_id: &str,
         rows: &[RevocationRow],
     ) -> Result<usize> {
         let tx = self.conn().unchecked_transaction()?;
+        let sql = format!(
+            "INSERT OR IGNORE INTO {}({}, reason, revoked_on, revoked_by, box_id, source)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'dhis2')",
+            list.table(),
+            list.id()
+        );
         let mut added = 0;
         for r in rows {
             added += tx.execute(
-                "INSERT OR IGNORE INTO card_key_revocations(kid, reason, revoked_on, revoked_by, box_id, source)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'dhis2')",
-                params![r.serial, r.reason, r.revoked_on, r.revoked_by, box_id],
+                &sql,
+                params![r.id, r.reason, r.revoked_on, r.revoked_by, box_id],
             )?;
         }
         tx.commit()?;

@@ -1,5 +1,6 @@
 //! Verifying a payload on this box: the keys and revocations in the store, the format's rules
 //! ([`kadi_sqlext::card::verify`], the same code as the SQL function `kadi_verify`).
+use crate::store::verify_data::Revocations;
 use crate::store::Store;
 use anyhow::Result;
 use kadi_sqlext::card::{self, CardKey, Verdict};
@@ -7,9 +8,8 @@ use kadi_sqlext::card::{self, CardKey, Verdict};
 /// The verdict on `payload` with what this box knows (no network).
 pub fn verify(store: &Store, payload: &str) -> Result<Verdict> {
     // Read what the verdict may need first, so a database error is an error, not a status.
-    let kid = card::decode(payload)
-        .ok()
-        .map(|d| card::hex(&d.kid))
+    let (kid, serial) = card::decode(payload)
+        .map(|d| (card::hex(&d.kid), d.claims.serial))
         .unwrap_or_default();
     let keys: Vec<CardKey> = store
         .card_keys_for(&kid)?
@@ -22,12 +22,8 @@ pub fn verify(store: &Store, payload: &str) -> Result<Verdict> {
             valid_to: k.valid_to,
         })
         .collect();
-    let serial = card::decode(payload)
-        .ok()
-        .map(|d| d.claims.serial)
-        .unwrap_or_default();
-    let revoked = store.card_revocation(&serial)?;
-    let key_revoked = store.card_key_revocation(&kid)?;
+    let revoked = store.revocation(Revocations::Cards, &serial)?;
+    let key_revoked = store.revocation(Revocations::Keys, &kid)?;
     Ok(card::verify_with_key_revocations(
         payload,
         |k| if k == kid { keys.clone() } else { Vec::new() },

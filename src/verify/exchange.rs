@@ -10,7 +10,7 @@
 //! and the box inside the value must be the box its dataStore key names; malformed entries are
 //! skipped and named in the report.
 use crate::dhis2::Client;
-use crate::store::verify_data::{CardKeyRow, RevocationRow};
+use crate::store::verify_data::{CardKeyRow, RevocationRow, Revocations};
 use crate::store::Store;
 use anyhow::Result;
 use kadi_sqlext::card;
@@ -148,20 +148,20 @@ pub fn exchange_with(store: &Store, client: &Client) -> Result<ExchangeReport> {
         ..Default::default()
     };
     let revocations: Vec<PublishedRevocation> = store
-        .local_card_revocations()?
+        .revocations(Revocations::Cards, true)?
         .into_iter()
         .map(|r| PublishedRevocation {
-            serial: r.serial,
+            serial: r.id,
             reason: r.reason,
             revoked_on: r.revoked_on,
         })
         .collect();
     report.published_revocations = revocations.len();
     let keys: Vec<PublishedKeyRevocation> = store
-        .card_key_revocations(true)?
+        .revocations(Revocations::Keys, true)?
         .into_iter()
         .map(|r| PublishedKeyRevocation {
-            kid: r.serial,
+            kid: r.id,
             reason: r.reason,
             revoked_on: r.revoked_on,
         })
@@ -296,13 +296,13 @@ fn pull_revocations(
                 && r.serial.len() <= 64
         })
         .map(|r| RevocationRow {
-            serial: r.serial,
+            id: r.serial,
             reason: r.reason,
             revoked_on: r.revoked_on,
             revoked_by: format!("box:{other}"),
         })
         .collect();
-    report.revocations_pulled += store.save_pulled_revocations(other, &rows)?;
+    report.revocations_pulled += store.save_pulled_revocations(Revocations::Cards, other, &rows)?;
     let mut keys = Vec::new();
     for k in published.keys {
         if !super::revoke::is_key_id(&k.kid)
@@ -316,12 +316,13 @@ fn pull_revocations(
             continue;
         }
         keys.push(RevocationRow {
-            serial: k.kid,
+            id: k.kid,
             reason: k.reason,
             revoked_on: k.revoked_on,
             revoked_by: format!("box:{other}"),
         });
     }
-    report.key_revocations_pulled += store.save_pulled_key_revocations(other, &keys)?;
+    report.key_revocations_pulled +=
+        store.save_pulled_revocations(Revocations::Keys, other, &keys)?;
     Ok(())
 }

@@ -94,7 +94,10 @@ pub fn signing_key(store: &Store) -> Result<SigningKey> {
     let Some((row, sealed)) = store.card_signing_key()? else {
         return Ok(install_new_key(store, "system")?.0);
     };
-    if store.card_key_revocation(&row.kid)?.is_some() {
+    if store
+        .revocation(crate::store::verify_data::Revocations::Keys, &row.kid)?
+        .is_some()
+    {
         return Ok(install_new_key(store, "system")?.0);
     }
     let opened = SecretKey::load(store.path())

@@ -7,6 +7,7 @@
 //! the box whose key it was makes a new one ([`super::keys::signing_key`]). Any box may revoke
 //! any key: who may write the `kadi` dataStore namespace is DHIS2's sharing to decide.
 use crate::actor::Actor;
+use crate::store::verify_data::Revocations;
 use crate::store::Store;
 use anyhow::{bail, Result};
 
@@ -34,7 +35,7 @@ pub fn revoke(store: &Store, serial: &str, reason: &str, by: &Actor) -> Result<R
     {
         bail!("{serial:?} is not a card serial (letters and digits, as printed in `kadi verify`)");
     }
-    let newly_revoked = store.revoke_card(&serial, reason, by.as_str())?;
+    let newly_revoked = store.revoke(Revocations::Cards, &serial, reason, by.as_str())?;
     Ok(Revoked {
         serial,
         reason: reason.to_string(),
@@ -47,7 +48,7 @@ pub fn revoke(store: &Store, serial: &str, reason: &str, by: &Actor) -> Result<R
 pub fn reissue(store: &Store, subject: &str, by: &Actor) -> Result<Vec<String>> {
     let serials = store.live_card_serials(subject)?;
     for s in &serials {
-        store.revoke_card(s, "reissued", by.as_str())?;
+        store.revoke(Revocations::Cards, s, "reissued", by.as_str())?;
     }
     Ok(serials)
 }
@@ -92,7 +93,7 @@ pub fn revoke_key(store: &Store, kid: &str, reason: &str, by: &Actor) -> Result<
     }
     let known = store.card_keys_for(&kid)?;
     let own_key = known.iter().any(|k| k.source == "local");
-    let newly_revoked = store.revoke_card_key(&kid, reason, by.as_str())?;
+    let newly_revoked = store.revoke(Revocations::Keys, &kid, reason, by.as_str())?;
     if own_key {
         // Never sign with it again, starting now.
         super::keys::signing_key(store)?;
