@@ -480,18 +480,24 @@ fn expected_keys(db: &std::path::Path) -> BTreeSet<(String, String)> {
     keys
 }
 
-/// A first pass stages its blocking keys and sorts them into `mpi_block_keys` at its end: the
-/// table then holds exactly every record's keys and nothing stays staged. Keys a killed pass
-/// left staged are moved by the next pass before it reads the table, and staged keys of a card
-/// record deleted meanwhile go with it.
-#[test]
-fn a_first_pass_leaves_every_blocking_key_in_the_table() {
+/// A store holding `people()`, resolved by a first pass; with the database's path.
+fn people_resolved() -> (tempfile::TempDir, Store, std::path::PathBuf) {
     let (dir, store) = open();
     let db = dir.path().join("kadi.db");
     for (uid, f) in people() {
         put(&store, uid, f);
     }
     resolve_pending(&store).unwrap();
+    (dir, store, db)
+}
+
+/// A first pass stages its blocking keys and sorts them into `mpi_block_keys` at its end: the
+/// table then holds exactly every record's keys and nothing stays staged. Keys a killed pass
+/// left staged are moved by the next pass before it reads the table, and staged keys of a card
+/// record deleted meanwhile go with it.
+#[test]
+fn a_first_pass_leaves_every_blocking_key_in_the_table() {
+    let (_dir, _store, db) = people_resolved();
     let expected = expected_keys(&db);
     assert!(expected.len() > 10, "{expected:?}");
     assert_eq!(key_rows(&db, "mpi_block_keys"), expected);
@@ -777,12 +783,7 @@ fn record_key_rows(db: &std::path::Path) -> BTreeSet<(String, String)> {
 /// a plain SQLite connection that knows nothing of kadi.
 #[test]
 fn blocking_keys_follow_a_record_that_changes_and_is_deleted() {
-    let (dir, store) = open();
-    let db = dir.path().join("kadi.db");
-    for (uid, f) in people() {
-        put(&store, uid, f);
-    }
-    resolve_pending(&store).unwrap();
+    let (_dir, store, db) = people_resolved();
     assert_eq!(key_rows(&db, "mpi_block_keys"), expected_keys(&db));
     assert_eq!(record_key_rows(&db), expected_keys(&db));
 

@@ -391,32 +391,6 @@ fn queue(b: &TestBox, uid: &str, channel: &str) -> (String, String) {
     )
 }
 
-/// Runs `kadi send flush` and kills it (SIGKILL) once the simulator holds the WhatsApp message
-/// for `to`: the row is left `sending`, as a power cut mid-send leaves it.
-fn crash_mid_send(b: &TestBox, sim: &kadi::sim::SimHandle, to: &str) {
-    use kadi::sim::messaging::MessagingFault;
-    use std::time::{Duration, Instant};
-    // The media upload answers at once; the message is accepted and its answer held 15 s.
-    sim.fail_next_messages(1, MessagingFault::Slow(Duration::ZERO));
-    sim.fail_next_messages(1, MessagingFault::Slow(Duration::from_secs(15)));
-    let mut child = std::process::Command::new(KADI)
-        .args(["--db", b.db.to_str().unwrap(), "send", "flush", "--json"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while accepted_for(sim, to).is_empty() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "the message never reached the simulator"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-}
-
 /// The innerText of the log's row for message `id` (empty when it is not shown).
 fn row_text(browser: &mut Browser, id: &str) -> String {
     browser
@@ -452,7 +426,7 @@ fn staff_resend_an_unknown_and_a_failed_message_from_the_log_and_each_goes_out_o
     // Awa's card by WhatsApp, caught mid-send by a crash: the simulator has the message, the box
     // never heard back.
     let (wa, wa_to) = queue(&b, PEOPLE[0].0, "whatsapp");
-    crash_mid_send(&b, &sim, &wa_to);
+    send::crash_mid_send(&b, &sim, |sim| !accepted_for(sim, &wa_to).is_empty());
     assert_eq!(
         outbox(
             &b.db,

@@ -123,25 +123,7 @@ fn a_flush_killed_mid_send_leaves_the_message_unknown_and_it_is_never_sent_twice
         .as_str()
         .unwrap()
         .to_string();
-    // The upload answers at once; the message is accepted and its answer held 15 s.
-    sim.fail_next_messages(1, MessagingFault::Slow(Duration::ZERO));
-    sim.fail_next_messages(1, MessagingFault::Slow(Duration::from_secs(15)));
-    let mut child = std::process::Command::new(KADI)
-        .args(["--db", b.db.to_str().unwrap(), "send", "flush", "--json"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while sim.messages_accepted().is_empty() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "the message never reached the simulator"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.kill().unwrap(); // SIGKILL: no cleanup runs.
-    child.wait().unwrap();
+    send::crash_mid_send(&b, &sim, |sim| !sim.messages_accepted().is_empty());
     assert_eq!(log_entry(&b, &id)["status"], "sending");
 
     let r = flush(&b);

@@ -78,3 +78,34 @@ pub fn pacing(b: &TestBox, per_number_ms: u64, per_second: u32, max_attempts: Op
     }
     b.kadi_json(&args);
 }
+
+/// Runs `kadi send flush` and kills it (SIGKILL: no cleanup runs) once `reached(sim)` says the
+/// simulator holds the WhatsApp message: the simulator accepts it and holds its answer 15 s, so
+/// the row is left `sending`, as a power cut mid-send leaves it.
+pub fn crash_mid_send(
+    b: &TestBox,
+    sim: &kadi::sim::SimHandle,
+    reached: impl Fn(&kadi::sim::SimHandle) -> bool,
+) {
+    use kadi::sim::messaging::MessagingFault;
+    use std::time::{Duration, Instant};
+    // The media upload answers at once; the message is accepted and its answer held 15 s.
+    sim.fail_next_messages(1, MessagingFault::Slow(Duration::ZERO));
+    sim.fail_next_messages(1, MessagingFault::Slow(Duration::from_secs(15)));
+    let mut child = std::process::Command::new(super::KADI)
+        .args(["--db", b.db.to_str().unwrap(), "send", "flush", "--json"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !reached(sim) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the message never reached the simulator"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
