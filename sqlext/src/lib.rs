@@ -16,6 +16,7 @@
 //! What this crate deliberately does not do: I/O, SQL on kadi's tables, or anything that needs
 //! the org-unit tree (that is the binary's `mapping` and `store` modules).
 
+mod calendar;
 pub mod card;
 pub mod dhis2;
 pub mod mapping;
