@@ -445,18 +445,24 @@ fn equal_review_scores_give_the_same_review_item_on_every_run() {
     }
 }
 
-/// Every blocking key row, as (key, enrollment), from `table`.
-fn key_rows(db: &std::path::Path, table: &str) -> BTreeSet<(String, String)> {
+/// The (key, enrollment) pairs `sql` selects, read through a plain connection.
+fn key_pairs(db: &std::path::Path, sql: &str) -> BTreeSet<(String, String)> {
     let c = rusqlite::Connection::open(db).unwrap();
-    let mut stmt = c
-        .prepare(&format!("SELECT block_key, enrollment_uid FROM {table}"))
-        .unwrap();
+    let mut stmt = c.prepare(sql).unwrap();
     let rows = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .map(Result::unwrap)
         .collect();
     rows
+}
+
+/// Every blocking key row, as (key, enrollment), from `table`.
+fn key_rows(db: &std::path::Path, table: &str) -> BTreeSet<(String, String)> {
+    key_pairs(
+        db,
+        &format!("SELECT block_key, enrollment_uid FROM {table}"),
+    )
 }
 
 /// The keys each stored card record should have, computed by the scorer from its fields.
@@ -763,18 +769,10 @@ fn a_record_without_a_date_is_compared_with_a_dated_one_of_a_misread_name() {
 /// Each record's keys as `mpi_record_keys` lists them (the way back from a record to its rows
 /// in `mpi_block_keys`, which has no index by enrollment since v16).
 fn record_key_rows(db: &std::path::Path) -> BTreeSet<(String, String)> {
-    let c = rusqlite::Connection::open(db).unwrap();
-    let mut stmt = c
-        .prepare(
-            "SELECT j.value, r.enrollment_uid FROM mpi_record_keys r, json_each(r.keys_json) j",
-        )
-        .unwrap();
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    rows
+    key_pairs(
+        db,
+        "SELECT j.value, r.enrollment_uid FROM mpi_record_keys r, json_each(r.keys_json) j",
+    )
 }
 
 /// The blocking index stays exact through the life of a record: after a first pass, after a

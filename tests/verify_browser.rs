@@ -9,6 +9,17 @@ mod support;
 use support::browser::*;
 use support::*;
 
+/// The pulse card carrying `payload`, rendered at 300 dpi (PNG).
+fn card_png(payload: &str) -> Vec<u8> {
+    let content = kadi::cards::CardContent {
+        full_name: "Awa Ndiaye".into(),
+        mpi_id: Some("SN-DKR-26-7KQ4MX9P-Z".into()),
+        qr_payload: payload.to_string(),
+        ..Default::default()
+    };
+    kadi::cards::render_card_png(&content, "pulse", 300).unwrap()
+}
+
 fn signed_card(db: &std::path::Path) -> (String, String) {
     let store = kadi::store::Store::open(db).unwrap();
     let holder = kadi::verify::sign::Holder {
@@ -81,13 +92,7 @@ fn staff_and_the_public_verify_a_pasted_card_code_in_a_real_browser() {
     browser.screenshot("verify-staff-phone");
 
     // A phone's photo of the printed card (JPEG), picked in the upload form and submitted.
-    let content = kadi::cards::CardContent {
-        full_name: "Awa Ndiaye".into(),
-        mpi_id: Some("SN-DKR-26-7KQ4MX9P-Z".into()),
-        qr_payload: payload.clone(),
-        ..Default::default()
-    };
-    let png = kadi::cards::render_card_png(&content, "pulse", 300).unwrap();
+    let png = card_png(&payload);
     let jpeg = photo::Photo {
         rotate_degrees: 3.0,
         background: true,
@@ -146,13 +151,7 @@ fn a_photo_upload_verifies_and_the_upload_limit_is_8_mib_and_no_more() {
     let s = b.serve();
     let cookie = login(&s.url, "awa", "4321");
     let csrf = session_csrf(&s.url, &cookie);
-    let content = kadi::cards::CardContent {
-        full_name: "Awa Ndiaye".into(),
-        mpi_id: Some("SN-DKR-26-7KQ4MX9P-Z".into()),
-        qr_payload: payload.clone(),
-        ..Default::default()
-    };
-    let png = kadi::cards::render_card_png(&content, "pulse", 300).unwrap();
+    let png = card_png(&payload);
     let multipart = |image: &[u8]| {
         let mut body = format!("--B0undary\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--B0undary\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"card.png\"\r\nContent-Type: image/png\r\n\r\n").into_bytes();
         body.extend_from_slice(image);
