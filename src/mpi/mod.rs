@@ -33,9 +33,11 @@
 //! blocking keys of a record are looked up in one statement, and candidates' prepared fields and
 //! identities are kept in a bounded cache (see `PREPARED_GENERATION`; merges update it). A pass
 //! that began with no blocking keys stored (a first sync, an evaluation) keeps its own compact
-//! index instead (`PassBlocks`: candidates are record numbers, no statement, no UID hashing;
+//! index instead ([`first_pass`]: candidates are record numbers, no statement, no UID hashing;
 //! its keys are staged in enrollment order and sorted into the table once, at the end, for later
-//! passes: see `schema_v5.sql`). Either way memory stops growing at about 130,000 records
+//! passes: see `schema_v5.sql`), and reads, prepares, files and scores each batch while the one
+//! before is decided: which records a record is compared with, and their scores, do not depend
+//! on any decision. Either way memory stops growing at about 130,000 records
 //! (`mpi.pass_records`). At 100,000 simulator records 5 million pairs are compared; most stop
 //! before their names are (`score_prepared_from`: the other fields already rule out the review
 //! band). The per-record writes (link, identity, keys, state) and their
@@ -61,6 +63,7 @@
 //! record, then to the smallest value (so the result does not depend on row order).
 mod decide;
 pub mod eval;
+mod first_pass;
 pub mod household;
 pub mod id;
 pub mod learn;
@@ -80,6 +83,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// What one resolution pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -205,50 +209,14 @@ pub fn resolve_pending_observed(
         blocks: if store.mpi_has_block_keys()? {
             None
         } else {
-            Some(PassBlocks {
-                max_live: pass_records,
-                ..Default::default()
-            })
+            Some(PassBlocks::new(pass_records))
         },
     };
     let pass = store.mpi_prepare_for_pass()?;
-    loop {
-        let batch = store.mpi_pending_records(BATCH)?;
-        if batch.is_empty() {
-            break;
-        }
-        // Preparing and keying a record needs nothing but its fields: done for the whole batch on
-        // rayon's threads; the decisions that follow stay in enrollment order, one at a time.
-        let prepared: Vec<Result<(PreparedRecord, Keys)>> = batch
-            .par_iter()
-            .map(|rec| {
-                let me = prepare_json(&rec.enrollment_uid, &rec.fields_json)?;
-                let keys = keys_of(&me);
-                Ok((me, keys))
-            })
-            .collect();
-        store.mpi_batch(|| {
-            let mut touched = BTreeSet::new();
-            for (rec, prepared) in batch.iter().zip(prepared) {
-                let (me, keys) = prepared?;
-                engine.resolve_one(rec, Rc::new(me), keys, observe, &mut touched)?;
-            }
-            for mpi_id in &touched {
-                update_golden(store, mpi_id)?;
-            }
-            if !engine.created_in_batch.is_empty() {
-                let created: BTreeMap<&str, &str> = engine
-                    .created_in_batch
-                    .iter()
-                    .map(|(e, m)| (e.as_str(), m.as_str()))
-                    .collect();
-                let after = serde_json::json!({ "method": LinkMethod::New, "enrollment_to_mpi_id": created })
-                    .to_string();
-                store.audit(Actor::Mpi.as_str(), "mpi.new", None, None, Some(&after))?;
-                engine.created_in_batch.clear();
-            }
-            Ok(())
-        })?;
+    if engine.blocks.is_some() {
+        engine.first_pass(observe)?;
+    } else {
+        engine.later_pass(observe)?;
     }
     // With the connection's own page cache again: the move sorts within it (spilling to a
     // temporary file), so the pass's peak memory does not grow by the whole index.
@@ -274,13 +242,13 @@ const PREPARED_GENERATION: usize = 65_536;
 /// A record as the pass last saw it: prepared fields and the identity it is linked to.
 #[derive(Clone)]
 struct Cached {
-    prepared: Rc<PreparedRecord>,
+    prepared: Arc<PreparedRecord>,
     mpi_id: Option<Rc<str>>,
 }
 
 /// Hash maps of the pass: keys are enrollment UIDs and blocking keys (no adversary chooses them,
 /// and the pass hashes millions of them: SipHash was 2% of a 100,000-record pass).
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+pub(super) type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 /// Records by enrollment, bounded: two generations, the older dropped when the newer fills, so
 /// memory stops growing while records that come up again and again (common names, one big
@@ -340,132 +308,51 @@ struct Engine<'s> {
     blocks: Option<PassBlocks>,
 }
 
-/// The records resolved so far in this pass, by their number in the pass: blocking keys
-/// (compact, about 15 MB at 100,000 records: a key is its 64-bit hash; two keys with one hash,
-/// odds about 1 in 10^8, would only add candidates that scoring rejects), prepared fields and
-/// identities. A candidate is an index here: no hashing of its UID, no cache miss, no statement
-/// (at 100,000 records the UID-keyed cache and its misses were a fifth of the pass).
-#[derive(Default)]
+/// The records of a first pass as the decisions see them, by their number in the pass
+/// (see [`first_pass`], which keeps the pass's blocking index): a candidate is a number here,
+/// no hashing of its UID, no cache miss, no statement (at 100,000 records the UID-keyed cache
+/// and its misses were a fifth of the pass).
 struct PassBlocks {
     uids: Vec<Rc<str>>,
-    /// Key hash to its one record's number, or to [`MANY`] | an index into `many`: 16 bytes an
-    /// entry, not the 40 of a key and an enum holding a `Vec`. The table holds ~9 keys a record
-    /// and, while it grows, briefly both its old and new arrays (at 100,000 records the larger
-    /// entries put 28 MB on the peak).
-    keys: FastMap<u64, u32>,
-    /// The records of keys held by several, in enrollment order.
-    many: Vec<Vec<u32>>,
-    /// Prepared fields; the oldest are dropped past `max_live` (read again from the store when
-    /// they come up), so memory stops growing.
-    prepared: Vec<Option<Rc<PreparedRecord>>>,
+    /// Identities of the records decided so far.
     mpi_ids: Vec<Rc<str>>,
     by_uid: FastMap<Rc<str>, u32>,
-    live: usize,
-    evict_next: usize,
-    /// A record arrived with a smaller enrollment UID than the one before it. Passes read
-    /// records in enrollment order, so record numbers normally are in that order too and lists of
-    /// them sort as numbers, not by comparing UIDs (which was a twentieth of a pass).
-    unordered: bool,
-    /// `mpi.pass_records`.
-    max_live: usize,
+    /// Identities' members' prepared fields.
+    prepared: first_pass::Window,
 }
 
 /// Most prepared records a pass keeps by default (as [`PreparedCache`]'s two generations).
 const PASS_PREPARED_MAX: usize = 2 * PREPARED_GENERATION;
 
-/// Marks a `PassBlocks::keys` value as an index into `many` (record numbers stay below 2^31).
-const MANY: u32 = 1 << 31;
-
 impl PassBlocks {
-    fn hash(key: &str) -> u64 {
-        use std::hash::BuildHasher;
-        foldhash::fast::FixedState::with_seed(0x6b61_6469).hash_one(key)
-    }
-
-    /// The records under `key`, in enrollment order.
-    fn members(&self, key: &str) -> &[u32] {
-        match self.keys.get(&Self::hash(key)) {
-            None => &[],
-            Some(i) if i & MANY == 0 => std::slice::from_ref(i),
-            Some(m) => &self.many[(m & !MANY) as usize],
+    fn new(max_live: usize) -> PassBlocks {
+        PassBlocks {
+            uids: Vec::new(),
+            mpi_ids: Vec::new(),
+            by_uid: FastMap::default(),
+            prepared: first_pass::Window::new(max_live),
         }
     }
 
-    /// The records under `keys`, each key read up to `cap` records: record numbers sorted in
-    /// enrollment order without repeats, and how many keys held more than `cap`.
-    fn members_of_keys(&self, keys: &[&str], cap: usize) -> (Vec<u32>, u64) {
-        let mut capped = 0;
-        let mut found: Vec<u32> = Vec::new();
-        for k in keys {
-            let members = self.members(k);
-            if members.len() > cap {
-                capped += 1;
-            }
-            found.extend(members.iter().take(cap));
-        }
-        if self.unordered {
-            found.sort_unstable_by(|a, b| self.uids[*a as usize].cmp(&self.uids[*b as usize]));
-        } else {
-            found.sort_unstable();
-        }
-        found.dedup();
-        (found, capped)
-    }
-
-    fn add(
+    /// Record `number` was decided into `mpi_id`. Records are decided in the order they were
+    /// filed: a candidate's number is where the decisions find its UID and identity.
+    fn decided(
         &mut self,
+        number: u32,
         uid: Rc<str>,
-        keys: &[String],
-        prepared: Rc<PreparedRecord>,
+        prepared: Arc<PreparedRecord>,
         mpi_id: Rc<str>,
-    ) {
-        let i = self.uids.len() as u32;
-        if self.uids.last().is_some_and(|last| *uid < **last) {
-            self.unordered = true;
-        }
-        self.by_uid.insert(uid.clone(), i);
+    ) -> Result<()> {
+        anyhow::ensure!(
+            number as usize == self.uids.len(),
+            "{uid} was filed as record {number} of the pass but decided as record {}",
+            self.uids.len()
+        );
+        self.by_uid.insert(uid.clone(), number);
         self.uids.push(uid);
-        self.prepared.push(Some(prepared));
         self.mpi_ids.push(mpi_id);
-        self.live += 1;
-        while self.live > self.max_live {
-            if self.prepared[self.evict_next].take().is_some() {
-                self.live -= 1;
-            }
-            self.evict_next += 1;
-        }
-        let uids = &self.uids;
-        for k in keys {
-            let hash = Self::hash(k);
-            let Some(m) = self.keys.get_mut(&hash) else {
-                self.keys.insert(hash, i);
-                continue;
-            };
-            let v = if *m & MANY == 0 {
-                let j = *m;
-                if j == i {
-                    // A key listed twice keeps one entry.
-                    continue;
-                }
-                *m = MANY | self.many.len() as u32;
-                self.many.push(vec![j]);
-                self.many.last_mut().expect("just pushed")
-            } else {
-                &mut self.many[(*m & !MANY) as usize]
-            };
-            // Enrollment order, as the statement reads them: records arrive in that order, so
-            // this is an append.
-            if !self.unordered {
-                if v.last() != Some(&i) {
-                    v.push(i);
-                }
-            } else {
-                let me = &uids[i as usize];
-                if let Err(at) = v.binary_search_by(|j| uids[*j as usize].cmp(me)) {
-                    v.insert(at, i);
-                }
-            }
-        }
+        self.prepared.push(prepared);
+        Ok(())
     }
 }
 
@@ -493,7 +380,7 @@ fn score_as_written<S: serde::Serializer>(score: &f64, s: S) -> Result<S::Ok, S:
 struct Best {
     score: f64,
     candidate: Rc<str>,
-    prepared: Rc<PreparedRecord>,
+    prepared: Arc<PreparedRecord>,
     same_national_id: bool,
     /// Why the record does not fit this identity although it scored in the link band with one
     /// member ("sexes differ with member <uid>"): then it waits for a person instead of joining.
@@ -501,9 +388,114 @@ struct Best {
 }
 
 impl Engine<'_> {
+    /// A first pass: every batch is read, prepared, filed in the pass's index and scored
+    /// ([`first_pass::file_and_score`]) while the batch before it is decided. A batch is read
+    /// after the last record of the one before (whose decisions have not run yet, so its records
+    /// are still pending); records are filed in enrollment order, the order they are decided in.
+    fn first_pass(&mut self, observe: &mut dyn FnMut(&str, &str, Option<f64>)) -> Result<()> {
+        let store = self.store;
+        let scoring = first_pass::Scoring {
+            params: self.settings.params.clone(),
+            floor: self
+                .settings
+                .review_threshold
+                .min(self.settings.link_threshold),
+            block_cap: self.settings.block_cap,
+        };
+        let mut index = first_pass::PassIndex::new(self.settings.pass_records);
+        let mut batch = store.mpi_pending_records_after("", BATCH)?;
+        let mut filed = first_pass::file_and_score(&mut index, &batch, &scoring)?;
+        while !batch.is_empty() {
+            let last = batch.last().map_or("", |r| r.enrollment_uid.as_str());
+            let next = store.mpi_pending_records_after(last, BATCH)?;
+            let records = batch
+                .iter()
+                .zip(std::mem::take(&mut filed))
+                .map(|(rec, f)| {
+                    self.report.capped_blocks += f.capped;
+                    (rec, f.me, f.keys, Some((f.number, f.candidates)))
+                })
+                .collect();
+            // The next batch on rayon's threads while this one is decided on this one; the
+            // scope ends when both are done.
+            let mut ahead = None;
+            let decided = rayon::in_place_scope(|scope| {
+                if !next.is_empty() {
+                    let (index, next, scoring, ahead) = (&mut index, &next, &scoring, &mut ahead);
+                    scope.spawn(move |_| {
+                        *ahead = Some(first_pass::file_and_score(index, next, scoring));
+                    });
+                }
+                self.decide_batch(records, observe)
+            });
+            decided?;
+            filed = match ahead {
+                Some(filed) => filed?,
+                None => Vec::new(),
+            };
+            batch = next;
+        }
+        Ok(())
+    }
+
+    /// A later pass: candidates come from the stored blocking keys. A batch's records are
+    /// prepared and keyed on rayon's threads, then decided one at a time.
+    fn later_pass(&mut self, observe: &mut dyn FnMut(&str, &str, Option<f64>)) -> Result<()> {
+        loop {
+            let batch = self.store.mpi_pending_records(BATCH)?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let prepared = batch
+                .par_iter()
+                .map(|rec| {
+                    let me = prepare_json(&rec.enrollment_uid, &rec.fields_json)?;
+                    let keys = keys_of(&me);
+                    Ok((Arc::new(me), keys))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let records = batch
+                .iter()
+                .zip(prepared)
+                .map(|(rec, (me, keys))| (rec, me, keys, None))
+                .collect();
+            self.decide_batch(records, observe)?;
+        }
+    }
+
+    /// Decides a batch's records in order, in one transaction, then refreshes the golden
+    /// records of the identities they joined and audits the new identities in one entry.
+    fn decide_batch(
+        &mut self,
+        records: Vec<BatchRecord<'_>>,
+        observe: &mut dyn FnMut(&str, &str, Option<f64>),
+    ) -> Result<()> {
+        let store = self.store;
+        store.mpi_batch(|| {
+            let mut touched = BTreeSet::new();
+            for (rec, me, keys, filed) in records {
+                self.resolve_one(rec, me, keys, filed, observe, &mut touched)?;
+            }
+            for mpi_id in &touched {
+                update_golden(store, mpi_id)?;
+            }
+            if !self.created_in_batch.is_empty() {
+                let created: BTreeMap<&str, &str> = self
+                    .created_in_batch
+                    .iter()
+                    .map(|(e, m)| (e.as_str(), m.as_str()))
+                    .collect();
+                let after = serde_json::json!({ "method": LinkMethod::New, "enrollment_to_mpi_id": created })
+                    .to_string();
+                store.audit(Actor::Mpi.as_str(), "mpi.new", None, None, Some(&after))?;
+                self.created_in_batch.clear();
+            }
+            Ok(())
+        })
+    }
     /// A candidate's prepared fields and identity: from the cache, else from the store (None if
     /// its card record is gone or it has no identity).
-    fn candidate(&mut self, uid: &Rc<str>) -> Result<Option<(Rc<PreparedRecord>, Rc<str>)>> {
+    fn candidate(&mut self, uid: &Rc<str>) -> Result<Option<(Arc<PreparedRecord>, Rc<str>)>> {
         let cached = match self.prepared.get(uid) {
             Some(c) => c,
             None => {
@@ -511,7 +503,7 @@ impl Engine<'_> {
                     return Ok(None);
                 };
                 let c = Cached {
-                    prepared: Rc::new(prepare_json(uid, &json)?),
+                    prepared: Arc::new(prepare_json(uid, &json)?),
                     mpi_id: self.store.mpi_link(uid)?.map(|l| Rc::from(l.mpi_id)),
                 };
                 self.prepared.insert(uid.clone(), c.clone());
@@ -526,8 +518,9 @@ impl Engine<'_> {
     fn resolve_one(
         &mut self,
         rec: &crate::store::mpi_data::PendingRecord,
-        me: Rc<PreparedRecord>,
+        me: Arc<PreparedRecord>,
         keys: Keys,
+        filed: Option<(u32, Vec<first_pass::Compared>)>,
         observe: &mut dyn FnMut(&str, &str, Option<f64>),
         touched: &mut BTreeSet<String>,
     ) -> Result<()> {
@@ -545,15 +538,15 @@ impl Engine<'_> {
         if old.is_some() {
             store.mpi_delete_pending_reviews(uid)?;
         }
-        let read: Vec<&str> = keys
-            .iter()
-            .filter(|k| compared_among_themselves(k))
-            .chain(&read_also)
-            .map(String::as_str)
-            .collect();
-        let candidates = self.candidates(uid, &read)?;
-        drop(read);
-        let mut per_identity = self.best_per_identity(uid, &me, candidates, observe)?;
+        let number = filed.as_ref().map(|f| f.0);
+        let (candidates, scores) = match filed {
+            Some((_, compared)) => {
+                let (candidates, scores) = self.filed_candidates(uid, &me, compared)?;
+                (candidates, Some(scores))
+            }
+            None => (self.candidates(uid, &read_keys(&keys, &read_also))?, None),
+        };
+        let mut per_identity = self.best_per_identity(uid, &me, candidates, scores, observe)?;
         self.keep_to_fitting_identities(uid, &me, &mut per_identity)?;
         self.keep_two_people_apart(&mut per_identity)?;
         let (target, fresh) = self.join_identity(rec, old.as_ref(), &per_identity, touched)?;
@@ -573,17 +566,68 @@ impl Engine<'_> {
         }
         let uid: Rc<str> = Rc::from(uid);
         let target: Rc<str> = Rc::from(target.as_ref());
-        match &mut self.blocks {
-            Some(blocks) => blocks.add(uid, &keys, me, target),
-            None => self.prepared.insert(
+        match (&mut self.blocks, number) {
+            (Some(blocks), Some(i)) => blocks.decided(i, uid, me, target)?,
+            (None, _) => self.prepared.insert(
                 uid,
                 Cached {
                     prepared: me,
                     mpi_id: Some(target),
                 },
             ),
+            (Some(_), None) => {
+                anyhow::bail!("{uid} was resolved in a first pass without being filed")
+            }
         }
         Ok(())
+    }
+
+    /// A first pass's record's candidates as [`first_pass::file_and_score`] found and scored
+    /// them, with their identities (all decided: filed, so decided, before the record), less
+    /// those a person declared different. A candidate that had left the pass's memory is read
+    /// from the store and scored here.
+    fn filed_candidates(
+        &mut self,
+        uid: &str,
+        me: &PreparedRecord,
+        compared: Vec<first_pass::Compared>,
+    ) -> Result<(Vec<Candidate>, Vec<Option<f64>>)> {
+        let blocks = self
+            .blocks
+            .as_ref()
+            .context("a filed record outside a first pass")?;
+        let no_one = HashSet::new();
+        let not_same = self.not_same.get(uid).unwrap_or(&no_one);
+        let floor = self
+            .settings
+            .review_threshold
+            .min(self.settings.link_threshold);
+        let mut candidates = Vec::with_capacity(compared.len());
+        let mut scores = Vec::with_capacity(compared.len());
+        for c in compared {
+            let i = c.number as usize;
+            let (Some(cuid), Some(mpi_id)) = (blocks.uids.get(i), blocks.mpi_ids.get(i)) else {
+                anyhow::bail!("candidate {i} of {uid} was not decided before it");
+            };
+            if not_same.contains(&**cuid) {
+                continue;
+            }
+            let prepared = match blocks.prepared.get(c.number) {
+                Some(p) => p.clone(),
+                // Dropped to bound memory: read again (not kept: the window moved on).
+                None => match self.store.mpi_record_fields(cuid)? {
+                    Some(json) => Arc::new(prepare_json(cuid, &json)?),
+                    None => continue,
+                },
+            };
+            let score = match c.score() {
+                Some(score) => score,
+                None => score_pair(&self.settings.params, me, &prepared, floor),
+            };
+            candidates.push((cuid.clone(), prepared, mpi_id.clone()));
+            scores.push(score);
+        }
+        Ok((candidates, scores))
     }
 
     /// Every key's first `cap` enrollments in enrollment order (one more read tells a capped
@@ -594,28 +638,6 @@ impl Engine<'_> {
         let no_one = HashSet::new();
         let not_same = self.not_same.get(uid).unwrap_or(&no_one);
         let cap = self.settings.block_cap;
-        if let Some(blocks) = &self.blocks {
-            let (found, capped) = blocks.members_of_keys(keys, cap);
-            self.report.capped_blocks += capped;
-            let mut candidates = Vec::new();
-            for i in found {
-                let i = i as usize;
-                let c = &blocks.uids[i];
-                if **c == *uid || not_same.contains(&**c) {
-                    continue;
-                }
-                let prepared = match &blocks.prepared[i] {
-                    Some(p) => p.clone(),
-                    // Dropped to bound memory: read again (not kept: the window moved on).
-                    None => match self.store.mpi_record_fields(c)? {
-                        Some(json) => Rc::new(prepare_json(c, &json)?),
-                        None => continue,
-                    },
-                };
-                candidates.push((c.clone(), prepared, blocks.mpi_ids[i].clone()));
-            }
-            return Ok(candidates);
-        }
         let hits = self.store.mpi_block_hits(keys, cap + 1)?;
         let mut found: Vec<Rc<str>> = Vec::new();
         for key_hits in hits.chunk_by(|a, b| a.key == b.key) {
@@ -647,6 +669,7 @@ impl Engine<'_> {
         uid: &str,
         me: &PreparedRecord,
         candidates: Vec<Candidate>,
+        scores: Option<Vec<Option<f64>>>,
         observe: &mut dyn FnMut(&str, &str, Option<f64>),
     ) -> Result<FastMap<Rc<str>, Best>> {
         let link = self.settings.link_threshold;
@@ -658,7 +681,9 @@ impl Engine<'_> {
         // A score needs nothing but the two records: many candidates are scored on rayon's
         // threads (scoring was a fifth of a 50,000-record pass), few on this one, where handing
         // them over would cost more than it saves. What follows stays in candidate order.
-        let scores: Vec<Option<f64>> = if candidates.len() >= PARALLEL_SCORING_MIN {
+        let scores: Vec<Option<f64>> = if let Some(scores) = scores {
+            scores
+        } else if candidates.len() >= PARALLEL_SCORING_MIN {
             let refs: Vec<&PreparedRecord> = candidates.iter().map(|c| &*c.1).collect();
             refs.par_iter()
                 .with_min_len(PARALLEL_SCORING_MIN / 2)
@@ -782,10 +807,10 @@ impl Engine<'_> {
     }
 
     /// A member's prepared fields: from the pass's index or cache, else from the store.
-    fn member_prepared(&mut self, member: &str) -> Result<Option<Rc<PreparedRecord>>> {
+    fn member_prepared(&mut self, member: &str) -> Result<Option<Arc<PreparedRecord>>> {
         if let Some(blocks) = &self.blocks {
             if let Some(&i) = blocks.by_uid.get(member) {
-                if let Some(p) = &blocks.prepared[i as usize] {
+                if let Some(p) = blocks.prepared.get(i) {
                     return Ok(Some(p.clone()));
                 }
             }
@@ -793,7 +818,7 @@ impl Engine<'_> {
             return Ok(Some(c.prepared));
         }
         Ok(match self.store.mpi_record_fields(member)? {
-            Some(json) => Some(Rc::new(prepare_json(member, &json)?)),
+            Some(json) => Some(Arc::new(prepare_json(member, &json)?)),
             None => None,
         })
     }
@@ -1029,7 +1054,27 @@ fn with_unfit(explain: String, unfit: &Option<String>) -> String {
 }
 
 /// A candidate record: enrollment, prepared fields, identity.
-type Candidate = (Rc<str>, Rc<PreparedRecord>, Rc<str>);
+type Candidate = (Rc<str>, Arc<PreparedRecord>, Rc<str>);
+
+/// A pending record on its way to its decision: prepared, keyed and, in a first pass, filed
+/// with its candidates scored (its number in the pass and the candidates).
+type BatchRecord<'b> = (
+    &'b crate::store::mpi_data::PendingRecord,
+    Arc<PreparedRecord>,
+    Keys,
+    Option<(u32, Vec<first_pass::Compared>)>,
+);
+
+/// The keys a record's candidates are read under: those compared among themselves of the keys
+/// it is filed under, and the weak-date pass's ([`Keys`]).
+pub(super) fn read_keys<'k>(filed: &'k [String], read_also: &'k [String]) -> Vec<&'k str> {
+    filed
+        .iter()
+        .filter(|k| compared_among_themselves(k))
+        .chain(read_also)
+        .map(String::as_str)
+        .collect()
+}
 
 /// A record's blocking keys: those it is filed under (stored, for later records to find it)
 /// and those its candidates are also read under (the weak-date pass, see

@@ -257,6 +257,29 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// As [`Store::mpi_pending_records`], those after enrollment `after` only: a first pass
+    /// reads its next batch before the one before is decided.
+    pub fn mpi_pending_records_after(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<PendingRecord>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT c.enrollment_uid, c.fields_json, l.mpi_id FROM card_records c
+             LEFT JOIN mpi_links l ON l.enrollment_uid = c.enrollment_uid
+             WHERE c.mpi_state = 'pending' AND c.enrollment_uid > ?2
+             ORDER BY c.enrollment_uid LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![limit as i64, after], |r| {
+            Ok(PendingRecord {
+                enrollment_uid: r.get(0)?,
+                fields_json: r.get(1)?,
+                mpi_id: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Calls `f` with every card record's fields JSON, in enrollment order (training reads the
     /// whole store once, without holding its text).
     pub fn for_each_card_fields(&self, mut f: impl FnMut(&str, &str) -> Result<()>) -> Result<()> {
