@@ -146,29 +146,14 @@ fn patterns_of(
     pairs: usize,
     pair: impl Fn(usize) -> Option<(usize, usize)> + Sync,
 ) -> Patterns {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8);
-    let chunk = pairs.div_ceil(threads).max(1);
-    let parts: Vec<Patterns> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let pair = &pair;
-                scope.spawn(move || {
-                    let mut pats = Patterns::new();
-                    for k in t * chunk..((t + 1) * chunk).min(pairs) {
-                        if let Some((i, j)) = pair(k) {
-                            *pats.entry(outcome(&records[i], &records[j])).or_default() += 1.0;
-                        }
-                    }
-                    pats
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
+    let parts: Vec<Patterns> = on_threads(pairs, |range| {
+        let mut pats = Patterns::new();
+        for k in range {
+            if let Some((i, j)) = pair(k) {
+                *pats.entry(outcome(&records[i], &records[j])).or_default() += 1.0;
+            }
+        }
+        pats
     });
     let mut all = Patterns::new();
     for part in parts {
@@ -177,6 +162,31 @@ fn patterns_of(
         }
     }
     all
+}
+
+/// `f` over `0..n` cut into one range per core (at most 8), the results in range order. The
+/// extension has no thread pool of its own (it runs inside any SQLite host); a scope of plain
+/// threads is enough for training's few long loops. A panic on one is raised again here.
+fn on_threads<T: Send>(n: usize, f: impl Fn(std::ops::Range<usize>) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let chunk = n.div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let f = &f;
+                scope.spawn(move || f((t * chunk).min(n)..((t + 1) * chunk).min(n)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 /// Levels of random pairs: u. All pairs when there are few records.
@@ -214,15 +224,25 @@ fn random_patterns(records: &[PreparedRecord], opts: &TrainOptions) -> (Patterns
 fn blocked_patterns(records: &[PreparedRecord], opts: &TrainOptions) -> (Patterns, u64, f64) {
     // Keys by a 64-bit hash (a collision only merges two blocks: a few more pairs to learn from).
     let mut blocks: Vec<Vec<u32>> = {
+        // Resolution compares the records of a key with each other, except those of the
+        // weak-date pass's `wd` keys (read only by records without a firm date). Keys are made
+        // on every core (a third of this function on one), then filed in record order.
+        let keys: Vec<Vec<Vec<u64>>> = on_threads(records.len(), |range| {
+            records[range]
+                .iter()
+                .map(|r| {
+                    block_keys(r)
+                        .into_iter()
+                        .filter(|k| compared_among_themselves(k))
+                        .map(|k| fnv(k.as_bytes()))
+                        .collect()
+                })
+                .collect()
+        });
         let mut by_key: HashMap<u64, Vec<u32>> = HashMap::new();
-        for (i, r) in records.iter().enumerate() {
-            // Resolution compares the records of a key with each other, except those of the
-            // weak-date pass's `wd` keys (read only by records without a firm date).
-            for k in block_keys(r)
-                .into_iter()
-                .filter(|k| compared_among_themselves(k))
-            {
-                by_key.entry(fnv(k.as_bytes())).or_default().push(i as u32);
+        for (i, keys) in keys.iter().flatten().enumerate() {
+            for &k in keys {
+                by_key.entry(k).or_default().push(i as u32);
             }
         }
         by_key
