@@ -149,12 +149,20 @@ impl PassIndex {
 pub(super) struct Filed {
     pub me: Arc<PreparedRecord>,
     pub keys: Keys,
-    /// Its number in the pass.
-    pub number: u32,
     /// Keys read only up to the cap.
     pub capped: u64,
+    pub ahead: Ahead,
+}
+
+/// What the decision of a first pass's record finds done.
+pub(super) struct Ahead {
+    /// Its number in the pass.
+    pub number: u32,
     /// Its candidates in enrollment order.
     pub candidates: Vec<Compared>,
+    /// The keys it is filed under as the JSON array the pass stages
+    /// ([`crate::store::Store::mpi_stage_block_keys`]).
+    pub keys_json: String,
 }
 
 /// A candidate of a [`Filed`] record: its number and score, 16 bytes (at 100,000 records a
@@ -196,16 +204,17 @@ pub(super) fn file_and_score(
     batch: &[PendingRecord],
     scoring: &Scoring,
 ) -> Result<Vec<Filed>> {
-    let prepared: Vec<(Arc<PreparedRecord>, Keys)> = batch
+    let prepared: Vec<(Arc<PreparedRecord>, Keys, String)> = batch
         .par_iter()
         .map(|rec| {
             let me = prepare_json(&rec.enrollment_uid, &rec.fields_json)?;
             let keys = keys_of(&me);
-            Ok((Arc::new(me), keys))
+            let keys_json = serde_json::to_string(&keys.filed)?;
+            Ok((Arc::new(me), keys, keys_json))
         })
         .collect::<Result<_>>()?;
     let mut found = Vec::with_capacity(batch.len());
-    for (me, keys) in &prepared {
+    for (me, keys, _) in &prepared {
         let read = read_keys(&keys.filed, &keys.read_also);
         let (members, capped) = index.members_of_keys(&read, scoring.block_cap);
         let number = index.file(&keys.filed, me.clone());
@@ -216,7 +225,7 @@ pub(super) fn file_and_score(
     let compared: Vec<Vec<Compared>> = found
         .par_iter()
         .zip(&prepared)
-        .map(|((_, _, members), (me, _))| {
+        .map(|((_, _, members), (me, _, _))| {
             members
                 .iter()
                 .map(|&number| Compared {
@@ -235,12 +244,17 @@ pub(super) fn file_and_score(
         .into_iter()
         .zip(prepared)
         .zip(compared)
-        .map(|(((number, capped, _), (me, keys)), candidates)| Filed {
-            me,
-            keys,
-            number,
-            capped,
-            candidates,
-        })
+        .map(
+            |(((number, capped, _), (me, keys, keys_json)), candidates)| Filed {
+                me,
+                keys,
+                capped,
+                ahead: Ahead {
+                    number,
+                    candidates,
+                    keys_json,
+                },
+            },
+        )
         .collect())
 }

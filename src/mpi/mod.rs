@@ -413,7 +413,7 @@ impl Engine<'_> {
                 .zip(std::mem::take(&mut filed))
                 .map(|(rec, f)| {
                     self.report.capped_blocks += f.capped;
-                    (rec, f.me, f.keys, Some((f.number, f.candidates)))
+                    (rec, f.me, f.keys, Some(f.ahead))
                 })
                 .collect();
             // The next batch on rayon's threads while this one is decided on this one; the
@@ -520,7 +520,7 @@ impl Engine<'_> {
         rec: &crate::store::mpi_data::PendingRecord,
         me: Arc<PreparedRecord>,
         keys: Keys,
-        filed: Option<(u32, Vec<first_pass::Compared>)>,
+        filed: Option<first_pass::Ahead>,
         observe: &mut dyn FnMut(&str, &str, Option<f64>),
         touched: &mut BTreeSet<String>,
     ) -> Result<()> {
@@ -538,13 +538,20 @@ impl Engine<'_> {
         if old.is_some() {
             store.mpi_delete_pending_reviews(uid)?;
         }
-        let number = filed.as_ref().map(|f| f.0);
-        let (candidates, scores) = match filed {
-            Some((_, compared)) => {
-                let (candidates, scores) = self.filed_candidates(uid, &me, compared)?;
-                (candidates, Some(scores))
+        let (candidates, scores, filed) = match filed {
+            Some(ahead) => {
+                let (candidates, scores) = self.filed_candidates(uid, &me, ahead.candidates)?;
+                (
+                    candidates,
+                    Some(scores),
+                    Some((ahead.number, ahead.keys_json)),
+                )
             }
-            None => (self.candidates(uid, &read_keys(&keys, &read_also))?, None),
+            None => (
+                self.candidates(uid, &read_keys(&keys, &read_also))?,
+                None,
+                None,
+            ),
         };
         let mut per_identity = self.best_per_identity(uid, &me, candidates, scores, observe)?;
         self.keep_to_fitting_identities(uid, &me, &mut per_identity)?;
@@ -555,9 +562,9 @@ impl Engine<'_> {
         } else {
             MpiState::Resolved
         };
-        match self.blocks {
+        match &filed {
             // Nothing reads the table during a first pass: appended now, sorted in at the end.
-            Some(_) => store.mpi_stage_block_keys(uid, &keys)?,
+            Some((_, keys_json)) => store.mpi_stage_block_keys(uid, keys_json)?,
             None => store.mpi_set_block_keys(uid, &keys)?,
         }
         store.mpi_set_state(uid, state)?;
@@ -566,8 +573,8 @@ impl Engine<'_> {
         }
         let uid: Rc<str> = Rc::from(uid);
         let target: Rc<str> = Rc::from(target.as_ref());
-        match (&mut self.blocks, number) {
-            (Some(blocks), Some(i)) => blocks.decided(i, uid, me, target)?,
+        match (&mut self.blocks, filed) {
+            (Some(blocks), Some((i, _))) => blocks.decided(i, uid, me, target)?,
             (None, _) => self.prepared.insert(
                 uid,
                 Cached {
@@ -1057,12 +1064,12 @@ fn with_unfit(explain: String, unfit: &Option<String>) -> String {
 type Candidate = (Rc<str>, Arc<PreparedRecord>, Rc<str>);
 
 /// A pending record on its way to its decision: prepared, keyed and, in a first pass, filed
-/// with its candidates scored (its number in the pass and the candidates).
+/// with its candidates scored.
 type BatchRecord<'b> = (
     &'b crate::store::mpi_data::PendingRecord,
     Arc<PreparedRecord>,
     Keys,
-    Option<(u32, Vec<first_pass::Compared>)>,
+    Option<first_pass::Ahead>,
 );
 
 /// The keys a record's candidates are read under: those compared among themselves of the keys
@@ -1283,6 +1290,47 @@ pub fn golden_record(members: &[(CardFields, &str)]) -> CardFields {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A pass changes its connection for its own needs (a bigger page cache, a bigger sorter
+    /// cache and foreign keys off for the move of staged keys, more prepared statements); the
+    /// connection lives on in `kadi serve`, so everything is as before once the pass is over.
+    #[test]
+    fn a_first_pass_gives_its_connection_back_as_it_found_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("kadi.db")).unwrap();
+        let pragmas = |store: &Store| -> Vec<i64> {
+            ["cache_size", "foreign_keys", "threads"]
+                .iter()
+                .map(|p| {
+                    store
+                        .conn()
+                        .pragma_query_value(None, p, |r| r.get(0))
+                        .unwrap()
+                })
+                .collect()
+        };
+        let before = pragmas(&store);
+        assert_eq!(before[1], 1, "foreign keys on");
+        for (uid, first) in [("e1", "Awa"), ("e2", "Awa"), ("e3", "Moussa")] {
+            store
+                .upsert_card_record(&crate::record::CardRecord {
+                    enrollment_uid: uid.into(),
+                    tracked_entity_uid: format!("te-{uid}"),
+                    program_uid: "P3jJH5Tu5VC".into(),
+                    fields: CardFields {
+                        first_name: Some(first.into()),
+                        last_name: Some("Diop".into()),
+                        date_of_birth: Some("1990-01-02".into()),
+                        ..Default::default()
+                    },
+                })
+                .unwrap();
+        }
+        let report = resolve_pending(&store).unwrap();
+        assert_eq!((report.resolved, report.created), (1, 2), "{report:?}");
+        assert!(store.mpi_has_block_keys().unwrap(), "the move ran");
+        assert_eq!(pragmas(&store), before);
+    }
 
     #[test]
     fn an_automatic_link_is_audited_in_the_trails_own_form() {

@@ -122,6 +122,33 @@ impl Store {
         Ok(())
     }
 
+    /// A new database gets every migration in one transaction (foreign keys checked once, at
+    /// the end): there is nothing to keep safe between them, and seventeen commits were most of
+    /// opening a new store (`kadi init`, an evaluation's store, every test's).
+    fn create_schema(&self) -> Result<()> {
+        self.conn.pragma_update(None, "foreign_keys", "OFF")?;
+        let created = (|| -> Result<()> {
+            let tx = self.conn.unchecked_transaction()?;
+            for (i, sql) in MIGRATIONS.iter().enumerate() {
+                tx.execute_batch(sql)
+                    .with_context(|| format!("applying migration {}", i + 1))?;
+            }
+            let broken: i64 =
+                tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                    r.get(0)
+                })?;
+            anyhow::ensure!(
+                broken == 0,
+                "the new schema leaves {broken} rows pointing at nothing"
+            );
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.commit()?;
+            Ok(())
+        })();
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        created
+    }
+
     /// Applies every migration newer than the file's `user_version`, each in its own transaction.
     fn migrate(&self) -> Result<()> {
         let current: i64 = self
@@ -132,6 +159,12 @@ impl Store {
                 "database schema version {current} is newer than this kadi understands ({SCHEMA_VERSION}); upgrade kadi"
             );
         }
+        let current = if current == 0 {
+            self.create_schema()?;
+            SCHEMA_VERSION
+        } else {
+            current
+        };
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
             // A migration that rebuilds a table other tables point at (SQLite cannot change a
             // CHECK in place) runs with foreign keys off, as SQLite's own procedure for table
