@@ -8,8 +8,8 @@ pub(super) fn name_level(a: &Name, b: &Name) -> Level {
     if a.variant != 0 && a.variant == b.variant {
         return Level::Close;
     }
-    let parts = a.norm().matches(' ').count();
-    if parts > 0 && parts == b.norm().matches(' ').count() {
+    let parts = a.spaces;
+    if parts > 0 && parts == b.spaces {
         return compound_level(a.norm(), b.norm());
     }
     let jw = jaro_winkler(a.norm(), b.norm());
@@ -18,7 +18,7 @@ pub(super) fn name_level(a: &Name, b: &Name) -> Level {
     }
     // The coarse code only sees the first letters: "idrissa abdoulaye" and "idrissa" share it,
     // but a compound name against one of its parts is the weak case below, not a phonetic match.
-    let single = parts == 0 && !b.norm().contains(' ');
+    let single = parts == 0 && b.spaces == 0;
     if (!a.phonetic().is_empty() && a.phonetic() == b.phonetic())
         || (single && a.code().len() >= 3 && a.code() == b.code() && jw >= 0.8)
     {
@@ -26,7 +26,7 @@ pub(super) fn name_level(a: &Name, b: &Name) -> Level {
     }
     // Compound names: "mamadou lamine" and "lamine" may be one person, but the shared part is
     // common to many people, so this is only weak agreement.
-    if a.norm().contains(' ') || b.norm().contains(' ') {
+    if a.spaces > 0 || b.spaces > 0 {
         let (short, long) = if a.norm().len() <= b.norm().len() {
             (a, b)
         } else {
@@ -93,9 +93,10 @@ pub(super) fn fold_hashes(compact: &str) -> Option<[u16; 3]> {
 /// [`misread`] of two prepared names' compact forms: a fold whose hashes differ cannot be
 /// equal, so only a fold with equal hashes is compared letter by letter.
 fn names_misread(a: &Name, b: &Name) -> bool {
-    let (Some(fa), Some(fb)) = (a.folds, b.folds) else {
+    if !(a.foldable && b.foldable) {
         return false;
-    };
+    }
+    let (fa, fb) = (a.folds, b.folds);
     let (x, y) = (a.compact().as_bytes(), b.compact().as_bytes());
     (fa[0] == fb[0] && folded(x, misread_step).eq(folded(y, misread_step)))
         || (fa[1] == fb[1] && folded(x, respelled_step).eq(folded(y, respelled_step)))

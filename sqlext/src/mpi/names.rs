@@ -15,10 +15,14 @@ pub(super) struct Name {
     /// The group of [`NAME_VARIANTS`] the name belongs to (1-based), 0 for none.
     pub(super) variant: u8,
     /// 16-bit hashes of `compact` folded the three ways [`super::compare::misread`] compares
-    /// (misread, respelled, both), `None` when misread does not apply (not ASCII, too long).
+    /// (misread, respelled, both), when `foldable` (misread applies: ASCII, not too long).
     /// Training compares 100,000 random pairs of names, nearly all different: folding both
     /// names three times for each was a fifth of it; two different hashes settle it at once.
-    pub(super) folds: Option<[u16; 3]>,
+    pub(super) folds: [u16; 3],
+    pub(super) foldable: bool,
+    /// Spaces in `norm` (its parts less one): every comparison asks, and counting them each
+    /// time was 4% of training.
+    pub(super) spaces: u8,
 }
 
 thread_local! {
@@ -232,7 +236,9 @@ impl Name {
             ends: [0; 3],
             common: false,
             variant: 0,
-            folds: None,
+            folds: [0; 3],
+            foldable: false,
+            spaces: 0,
         }
     }
 
@@ -297,7 +303,11 @@ impl Name {
             coarse_code_into(compact, code);
             self.common = is_common_name(compact);
             self.variant = variant_group(compact);
-            self.folds = super::compare::fold_hashes(compact);
+            (self.folds, self.foldable) = match super::compare::fold_hashes(compact) {
+                Some(folds) => (folds, true),
+                None => ([0; 3], false),
+            };
+            self.spaces = norm.bytes().filter(|&b| b == b' ').count().min(255) as u8;
             self.buf.clear();
             for (i, part) in [&*norm, &*compact, &*phonetic].into_iter().enumerate() {
                 self.buf.push_str(part);
