@@ -175,6 +175,9 @@ const REVIEWS_PER_RECORD: usize = 1;
 /// commit within about a second, short enough for the web server to get a word in.
 const BATCH: usize = 2000;
 
+/// The first batch of a first pass (see `Engine::first_pass`).
+const FIRST_PASS_FIRST_BATCH: usize = 250;
+
 /// Resolves every card record whose `mpi_state` is `pending` (new or changed since last pass).
 /// Called by sync after each run; idempotent.
 pub fn resolve_pending(store: &Store) -> Result<ResolveReport> {
@@ -403,11 +406,16 @@ impl Engine<'_> {
             block_cap: self.settings.block_cap,
         };
         let mut index = first_pass::PassIndex::new(self.settings.pass_records);
-        let mut batch = store.mpi_pending_records_after("", BATCH)?;
+        // The first batch is small: nothing overlaps its preparation, the decisions wait for
+        // it. Each next one is read three times larger (a record takes about three times as
+        // long to decide as to prepare and score on two cores), up to `BATCH`.
+        let mut size = FIRST_PASS_FIRST_BATCH;
+        let mut batch = store.mpi_pending_records_after("", size)?;
         let mut filed = first_pass::file_and_score(&mut index, &batch, &scoring)?;
         while !batch.is_empty() {
             let last = batch.last().map_or("", |r| r.enrollment_uid.as_str());
-            let next = store.mpi_pending_records_after(last, BATCH)?;
+            size = (size * 3).min(BATCH);
+            let next = store.mpi_pending_records_after(last, size)?;
             let records = batch
                 .iter()
                 .zip(std::mem::take(&mut filed))
@@ -1291,8 +1299,8 @@ pub fn golden_record(members: &[(CardFields, &str)]) -> CardFields {
 mod tests {
     use super::*;
 
-    /// A pass changes its connection for its own needs (a bigger page cache, a bigger sorter
-    /// cache and foreign keys off for the move of staged keys, more prepared statements); the
+    /// A pass changes its connection for its own needs (a bigger page cache, more prepared
+    /// statements, foreign keys off and sorter threads for the move of staged keys); the
     /// connection lives on in `kadi serve`, so everything is as before once the pass is over.
     #[test]
     fn a_first_pass_gives_its_connection_back_as_it_found_it() {

@@ -124,9 +124,6 @@ pub struct MpiMerge {
 /// evaluation, one run) 36 MB 27.2 s / 182 MB, 20 MB 27.4 s / 165 MB, 12 MB 26.5 s / 158 MB.
 const MPI_PASS_CACHE_KIB: i64 = 12_000;
 
-/// The page cache (KiB) the move of staged blocking keys sorts in ([`Store::mpi_move_staged_block_keys`]).
-const MOVE_CACHE_KIB: i64 = 16_384;
-
 /// The connection settings a resolution pass changed, restored when this is dropped.
 pub struct MpiPassSettings<'s> {
     store: &'s Store,
@@ -465,24 +462,11 @@ impl Store {
             return Ok(0);
         }
         let fast = self.conn().is_autocommit();
-        let cache_size: i64 = self
-            .conn()
-            .pragma_query_value(None, "cache_size", |r| r.get(0))?;
         if fast {
             self.conn()
                 .execute_batch("PRAGMA foreign_keys = OFF; PRAGMA threads = 2;")?;
         }
-        // The sorter keeps in memory what fits the page cache and spills the rest to a
-        // temporary file: 5,000 records' 78,000 keys (about 3 MB) spilled from the default
-        // 2 MB, 44 -> 40 ms of the move with 16 MB. Larger stores still spill; the pass's own
-        // memory is gone by now, so this does not add to its peak.
-        // (A negative cache_size is KiB; a connection already given more keeps it.)
-        let kib = MOVE_CACHE_KIB.max(-cache_size);
-        self.conn().pragma_update(None, "cache_size", -kib)?;
         let moved = self.move_staged_block_keys();
-        self.conn()
-            .pragma_update(None, "cache_size", cache_size)
-            .context("restoring the page cache after moving blocking keys")?;
         if fast {
             // Restored whatever the move did: every later statement relies on foreign keys.
             self.conn()
