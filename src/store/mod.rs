@@ -123,8 +123,8 @@ impl Store {
     }
 
     /// A new database gets every migration in one transaction (foreign keys checked once, at
-    /// the end): there is nothing to keep safe between them, and seventeen commits were most of
-    /// opening a new store (`kadi init`, an evaluation's store, every test's).
+    /// the end): there is nothing to keep safe between them, and each commit is an fsync (a new
+    /// evaluation store: 36 -> 20 fsyncs; on an SD card each costs milliseconds).
     fn create_schema(&self) -> Result<()> {
         self.conn.pragma_update(None, "foreign_keys", "OFF")?;
         let created = (|| -> Result<()> {
