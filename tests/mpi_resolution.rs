@@ -492,9 +492,12 @@ fn a_first_pass_over_several_batches_decides_as_a_later_pass_does() {
         records.len() > 3000,
         "four batches: 250, 750, 2,000 and the rest"
     );
-    let resolve = |prior: bool| {
+    let resolve = |prior: bool, pass_records: &str| {
         let (dir, store) = open();
         store.set_setting("test", "mpi.block_cap", "40").unwrap();
+        store
+            .set_setting("test", "mpi.pass_records", pass_records)
+            .unwrap();
         if prior {
             put(
                 &store,
@@ -515,8 +518,11 @@ fn a_first_pass_over_several_batches_decides_as_a_later_pass_does() {
             .collect();
         (partition(&store, &uids), report, questions, dir)
     };
-    let (first, r1, q1, _d1) = resolve(false);
-    let (later, r2, q2, _d2) = resolve(true);
+    let (first, r1, q1, _d1) = resolve(false, "131072");
+    let (later, r2, q2, _d2) = resolve(true, "131072");
+    // Keeping only 300 prepared records: candidates filed batches before are scored by the
+    // decisions, from the store.
+    let (small, r3, q3, _d3) = resolve(false, "300");
     // The run must exercise what it pins: people joined across batches, capped keys, review.
     let across = first
         .iter()
@@ -528,6 +534,7 @@ fn a_first_pass_over_several_batches_decides_as_a_later_pass_does() {
     assert_eq!(r1, r2);
     assert_eq!(q1, q2);
     assert_eq!(first, later);
+    assert_eq!((r1, q1, first), (r3, q3, small));
 }
 
 /// A record whose fields cannot be read fails the pass with its name, in a first pass too,
