@@ -4,7 +4,7 @@ mod support;
 
 use kadi::actor::Actor;
 use kadi::mpi::review::{self, Decision};
-use kadi::mpi::{id::is_valid_mpi_id, mpi_id_for, resolve_pending, ReviewStatus};
+use kadi::mpi::{id::is_valid_mpi_id, mpi_id_for, resolve_pending, ResolveReport, ReviewStatus};
 use kadi::record::CardFields;
 use kadi::store::Store;
 use std::collections::{BTreeMap, BTreeSet};
@@ -58,7 +58,7 @@ fn people() -> Vec<(&'static str, CardFields)> {
     ]
 }
 
-fn partition(store: &Store, uids: &[&str]) -> BTreeSet<BTreeSet<String>> {
+fn partition(store: &Store, uids: &[&str]) -> Identities {
     let mut by_id: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for u in uids {
         by_id
@@ -342,6 +342,50 @@ fn huge_blocks_are_capped_and_reported() {
     assert!(r.comparisons <= 60 * 20 * 6, "{r:?}");
 }
 
+/// People as sets of enrollments ([`partition`]).
+type Identities = BTreeSet<BTreeSet<String>>;
+
+/// Review questions as (record, candidate).
+type Questions = BTreeSet<(String, String)>;
+
+/// `records` resolved in a new store with `mpi.block_cap` and `mpi.pass_records` set; when
+/// `prior`, after one unrelated identity, so that the pass reads the blocking table (a later
+/// pass) instead of keeping its own index (a first pass). The identities, the pass's report,
+/// the review questions (record, candidate) and the store's directory.
+fn resolve_in_new_store(
+    records: &[(String, CardFields)],
+    prior: bool,
+    block_cap: &str,
+    pass_records: &str,
+) -> (Identities, ResolveReport, Questions, tempfile::TempDir) {
+    let (dir, store) = open();
+    store
+        .set_setting("test", "mpi.block_cap", block_cap)
+        .unwrap();
+    store
+        .set_setting("test", "mpi.pass_records", pass_records)
+        .unwrap();
+    if prior {
+        put(
+            &store,
+            "a-prior",
+            fields("Zyx", "Qwv", "1901-02-03", "+221709999999"),
+        );
+        resolve_pending(&store).unwrap();
+    }
+    for (uid, f) in records {
+        put(&store, uid, f.clone());
+    }
+    let report = resolve_pending(&store).unwrap();
+    let uids: Vec<&str> = records.iter().map(|(u, _)| u.as_str()).collect();
+    let questions = review::review_list(&store)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.record.enrollment_uid, r.candidate.enrollment_uid))
+        .collect();
+    (partition(&store, &uids), report, questions, dir)
+}
+
 /// A first pass (empty blocking table) reads candidates from its own in-memory index; later
 /// passes read them from `mpi_block_keys`. Both must find the same candidates: the same records
 /// resolved both ways (the second store already holding one unrelated identity, so its pass reads
@@ -383,25 +427,9 @@ fn a_first_pass_and_a_later_pass_find_the_same_candidates() {
         records.push((format!("r{i:03}"), f));
     }
     let resolve = |prior: bool, pass_records: &str| {
-        let (dir, store) = open();
-        store.set_setting("test", "mpi.block_cap", "12").unwrap();
-        store
-            .set_setting("test", "mpi.pass_records", pass_records)
-            .unwrap();
-        if prior {
-            put(
-                &store,
-                "a-prior",
-                fields("Zyx", "Qwv", "1901-02-03", "+221709999999"),
-            );
-            resolve_pending(&store).unwrap();
-        }
-        for (uid, f) in &records {
-            put(&store, uid, f.clone());
-        }
-        let report = resolve_pending(&store).unwrap();
-        let uids: Vec<&str> = records.iter().map(|(u, _)| u.as_str()).collect();
-        (partition(&store, &uids), report, dir)
+        let (identities, report, _, dir) =
+            resolve_in_new_store(&records, prior, "12", pass_records);
+        (identities, report, dir)
     };
     let (first_pass, r1, _d1) = resolve(false, "131072");
     let (later_pass, r2, _d2) = resolve(true, "131072");
@@ -423,8 +451,7 @@ fn a_first_pass_and_a_later_pass_find_the_same_candidates() {
 /// Records of people spread over several batches (a first pass reads 250, 750, then 2,000 at a
 /// time): `b00000`..`b02999` and, for every other one of them, a second record with a slip
 /// (`d00000`..), which sorts after every `b`: a person's two records are decided in different
-/// batches. Few family names and birth
-/// years, so blocks reach the cap of 40 set by the test.
+/// batches. Few family names and birth years, so blocks reach the cap of 40 set by the test.
 fn across_batches() -> Vec<(String, CardFields)> {
     let firsts = [
         "Aminata",
@@ -492,32 +519,8 @@ fn a_first_pass_over_several_batches_decides_as_a_later_pass_does() {
         records.len() > 3000,
         "four batches: 250, 750, 2,000 and the rest"
     );
-    let resolve = |prior: bool, pass_records: &str| {
-        let (dir, store) = open();
-        store.set_setting("test", "mpi.block_cap", "40").unwrap();
-        store
-            .set_setting("test", "mpi.pass_records", pass_records)
-            .unwrap();
-        if prior {
-            put(
-                &store,
-                "a-prior",
-                fields("Zyx", "Qwv", "1901-02-03", "+221709999999"),
-            );
-            resolve_pending(&store).unwrap();
-        }
-        for (uid, f) in &records {
-            put(&store, uid, f.clone());
-        }
-        let report = resolve_pending(&store).unwrap();
-        let uids: Vec<&str> = records.iter().map(|(u, _)| u.as_str()).collect();
-        let questions: BTreeSet<(String, String)> = review::review_list(&store)
-            .unwrap()
-            .into_iter()
-            .map(|r| (r.record.enrollment_uid, r.candidate.enrollment_uid))
-            .collect();
-        (partition(&store, &uids), report, questions, dir)
-    };
+    let resolve =
+        |prior: bool, pass_records: &str| resolve_in_new_store(&records, prior, "40", pass_records);
     let (first, r1, q1, _d1) = resolve(false, "131072");
     let (later, r2, q2, _d2) = resolve(true, "131072");
     // Keeping only 300 prepared records: candidates filed batches before are scored by the

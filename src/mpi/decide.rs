@@ -50,7 +50,7 @@ impl Rules {
         score: f64,
     ) -> Result<PairVerdict> {
         let link = settings.link_threshold;
-        let floor = settings.review_threshold.min(link);
+        let floor = settings.floor();
         if score >= floor && self.household_members_apart(store, settings, a, b)? {
             return Ok(PairVerdict::Apart);
         }

@@ -8,7 +8,7 @@
 //! resolver decides one batch (one record at a time, writing links, identities and keys: SQLite,
 //! one core), the next batch is read, prepared, filed and scored here, on a thread of its own
 //! and rayon's. One core used to sit idle through the decisions, which are most of a pass.
-use super::{keys_of, prepare_json, read_keys, score_pair, FastMap, Keys};
+use super::{prepare_pending, read_keys, score_pair, FastMap, Keys};
 use crate::store::mpi_data::PendingRecord;
 use anyhow::Result;
 use kadi_sqlext::mpi::{Params, PreparedRecord};
@@ -207,10 +207,9 @@ pub(super) fn file_and_score(
     let prepared: Vec<(Arc<PreparedRecord>, Keys, String)> = batch
         .par_iter()
         .map(|rec| {
-            let me = prepare_json(&rec.enrollment_uid, &rec.fields_json)?;
-            let keys = keys_of(&me);
+            let (me, keys) = prepare_pending(rec)?;
             let keys_json = serde_json::to_string(&keys.filed)?;
-            Ok((Arc::new(me), keys, keys_json))
+            Ok((me, keys, keys_json))
         })
         .collect::<Result<_>>()?;
     let mut found = Vec::with_capacity(batch.len());

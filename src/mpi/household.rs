@@ -6,7 +6,7 @@
 //! asks how many people share a value goes through [`household_values`] and
 //! [`HouseholdValues::shared_by_household`], so the two can be swapped for those tables.
 use crate::store::Store;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use kadi_sqlext::mpi::{given_names_compared, Explanation, Level, PreparedRecord};
 use std::collections::HashMap;
 
@@ -257,38 +257,10 @@ impl HouseholdValues {
 /// address (the whole store, not the pass: the answer must not depend on arrival order).
 pub fn household_values(store: &Store) -> Result<HouseholdValues> {
     let mut values = HouseholdValues::default();
-    let mut chunk: Vec<(String, String)> = Vec::with_capacity(HOUSEHOLD_CHUNK);
-    store.for_each_card_fields(|uid, json| {
-        chunk.push((uid.to_string(), json.to_string()));
-        if chunk.len() == HOUSEHOLD_CHUNK {
-            add_prepared(&mut values, &mut chunk)?;
-        }
+    // In enrollment order: the birth years kept per value are the first ones seen.
+    super::for_each_prepared(store, |record| {
+        values.add(&record);
         Ok(())
     })?;
-    add_prepared(&mut values, &mut chunk)?;
     Ok(values)
-}
-
-/// Records read per round of [`household_values`]: prepared on rayon's threads (preparing is
-/// nearly all of the read: 8% of a 5,000-record household evaluation on one thread), counted
-/// in enrollment order as before (the birth years kept per value are the first ones seen).
-/// ~1 MB of fields and ~3 MB of prepared records at a time, whatever the store's size.
-const HOUSEHOLD_CHUNK: usize = 4096;
-
-/// Prepares `chunk`'s records in parallel and counts them, in order; empties `chunk`.
-fn add_prepared(values: &mut HouseholdValues, chunk: &mut Vec<(String, String)>) -> Result<()> {
-    use rayon::prelude::*;
-    let prepared: Vec<Result<PreparedRecord>> = chunk
-        .par_iter()
-        .map(|(uid, json)| {
-            PreparedRecord::from_json(json, 1)
-                .map_err(|e| anyhow::anyhow!("{e}"))
-                .with_context(|| format!("card record {uid} has unreadable fields"))
-        })
-        .collect();
-    for record in prepared {
-        values.add(&record?);
-    }
-    chunk.clear();
-    Ok(())
 }

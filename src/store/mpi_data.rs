@@ -240,44 +240,38 @@ impl Store {
         Ok(guard)
     }
 
-    /// Card records waiting for resolution, in enrollment order (deterministic passes).
-    pub fn mpi_pending_records(&self, limit: usize) -> Result<Vec<PendingRecord>> {
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT c.enrollment_uid, c.fields_json, l.mpi_id FROM card_records c
-             LEFT JOIN mpi_links l ON l.enrollment_uid = c.enrollment_uid
-             WHERE c.mpi_state = 'pending' ORDER BY c.enrollment_uid LIMIT ?1",
-        )?;
-        let rows = stmt.query_map(params![limit as i64], |r| {
-            Ok(PendingRecord {
-                enrollment_uid: r.get(0)?,
-                fields_json: r.get(1)?,
-                mpi_id: r.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// As [`Store::mpi_pending_records`], those after enrollment `after` only: a first pass
-    /// reads its next batch before the one before is decided.
-    pub fn mpi_pending_records_after(
+    /// Card records waiting for resolution, in enrollment order (deterministic passes): the
+    /// first `limit`, or the first after enrollment `after` (a first pass reads its next batch
+    /// before the one before is decided, while those records are still pending).
+    pub fn mpi_pending_records(
         &self,
-        after: &str,
+        after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<PendingRecord>> {
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT c.enrollment_uid, c.fields_json, l.mpi_id FROM card_records c
+        const SELECT: &str = "SELECT c.enrollment_uid, c.fields_json, l.mpi_id FROM card_records c
              LEFT JOIN mpi_links l ON l.enrollment_uid = c.enrollment_uid
-             WHERE c.mpi_state = 'pending' AND c.enrollment_uid > ?2
-             ORDER BY c.enrollment_uid LIMIT ?1",
-        )?;
-        let rows = stmt.query_map(params![limit as i64, after], |r| {
-            Ok(PendingRecord {
+             WHERE c.mpi_state = 'pending'";
+        const ORDER: &str = "ORDER BY c.enrollment_uid LIMIT ?1";
+        let mut stmt = match after {
+            None => self.conn().prepare_cached(&format!("{SELECT} {ORDER}"))?,
+            Some(_) => self
+                .conn()
+                .prepare_cached(&format!("{SELECT} AND c.enrollment_uid > ?2 {ORDER}"))?,
+        };
+        stmt.raw_bind_parameter(1, limit as i64)?;
+        if let Some(after) = after {
+            stmt.raw_bind_parameter(2, after)?;
+        }
+        let mut rows = stmt.raw_query();
+        let mut pending = Vec::new();
+        while let Some(r) = rows.next()? {
+            pending.push(PendingRecord {
                 enrollment_uid: r.get(0)?,
                 fields_json: r.get(1)?,
                 mpi_id: r.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            });
+        }
+        Ok(pending)
     }
 
     /// Calls `f` with every card record's fields JSON, in enrollment order (training reads the

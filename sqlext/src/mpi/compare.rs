@@ -55,25 +55,33 @@ pub(super) fn name_level(a: &Name, b: &Name) -> Level {
 /// (`docs/mpi.md`, Misread and respelled names). Two names that differ by anything else stay
 /// apart ("fall" / "sall", "diop" / "diouf"). ASCII only (names fold to it).
 pub(super) fn misread(a: &str, b: &str) -> bool {
-    if a.len() > NAME_MAX || b.len() > NAME_MAX || !a.is_ascii() || !b.is_ascii() {
-        return false;
-    }
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+    misread_applies(a) && misread_applies(b) && folds_agree(a.as_bytes(), b.as_bytes(), [true; 3])
+}
+
+/// Names [`misread`] compares: ASCII (names fold to it) and at most `NAME_MAX` bytes.
+fn misread_applies(name: &str) -> bool {
+    name.len() <= NAME_MAX && name.is_ascii()
+}
+
+/// Whether `a` and `b` are one after one of [`misread`]'s three folds, trying only the folds
+/// `try_fold` allows (misread, respelled, both).
+fn folds_agree(a: &[u8], b: &[u8], try_fold: [bool; 3]) -> bool {
     // Folded as streams and compared letter by letter: two names that are not one slip apart
     // (nearly every pair a pass or training compares) differ within a letter or two, so this
     // stops there instead of folding both names three ways in full (training compares 100,000
     // random pairs; whole folds were 14% of a 5,000-record evaluation with `--train`).
-    folded(a, misread_step).eq(folded(b, misread_step))
-        || folded(a, respelled_step).eq(folded(b, respelled_step))
+    (try_fold[0] && folded(a, misread_step).eq(folded(b, misread_step)))
+        || (try_fold[1] && folded(a, respelled_step).eq(folded(b, respelled_step)))
         // Both slips in one name: respelled, then misread.
-        || Folded::new(folded(a, respelled_step), misread_step)
-            .eq(Folded::new(folded(b, respelled_step), misread_step))
+        || (try_fold[2]
+            && Folded::new(folded(a, respelled_step), misread_step)
+                .eq(Folded::new(folded(b, respelled_step), misread_step)))
 }
 
 /// The hashes [`names_misread`] compares first: of `compact` folded by [`misread_step`], by
 /// [`respelled_step`] and by both; `None` when [`misread`] would not compare it.
 pub(super) fn fold_hashes(compact: &str) -> Option<[u16; 3]> {
-    if compact.len() > NAME_MAX || !compact.is_ascii() {
+    if !misread_applies(compact) {
         return None;
     }
     let c = compact.as_bytes();
@@ -97,12 +105,8 @@ fn names_misread(a: &Name, b: &Name) -> bool {
         return false;
     }
     let (fa, fb) = (a.folds, b.folds);
-    let (x, y) = (a.compact().as_bytes(), b.compact().as_bytes());
-    (fa[0] == fb[0] && folded(x, misread_step).eq(folded(y, misread_step)))
-        || (fa[1] == fb[1] && folded(x, respelled_step).eq(folded(y, respelled_step)))
-        || (fa[2] == fb[2]
-            && Folded::new(folded(x, respelled_step), misread_step)
-                .eq(Folded::new(folded(y, respelled_step), misread_step)))
+    let same_hash = [fa[0] == fb[0], fa[1] == fb[1], fa[2] == fb[2]];
+    folds_agree(a.compact().as_bytes(), b.compact().as_bytes(), same_hash)
 }
 
 /// One step of a fold: the letter `c` (followed by `next`) becomes the returned letter, and
