@@ -1,4 +1,5 @@
 //! The `kadi` command: parses arguments (src/cli/) and calls the library. Nothing else lives here.
+mod alloc;
 mod cli;
 
 use clap::Parser;
@@ -8,14 +9,8 @@ fn main() -> ExitCode {
     // Everything kadi creates is private (database, WAL, key file, PNGs), whatever umask it was
     // started with; fsx also sets modes explicitly.
     unsafe { libc::umask(0o077) };
-    // glibc gives every thread that allocates its own heap arena (up to 8 per core); memory
-    // freed in one is not reused by another. Records prepared on rayon's threads and the main
-    // thread's pass then held separate heaps: two arenas cut the peak of resolving 50,000
-    // records from 137 to 124 MB at the same speed (a clinic box has 1-2 GB).
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2)
-    };
+    // Before SQLite's first use (src/alloc.rs).
+    alloc::configure_sqlite();
     let result = cli::Cli::parse().run();
     match result {
         Ok(()) => ExitCode::SUCCESS,
