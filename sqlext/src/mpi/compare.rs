@@ -329,13 +329,25 @@ pub(super) enum NamePairs {
 /// (first level, last level, which names were compared): crosswise agreement counts as two
 /// close names.
 pub(super) fn compare_names(a: &PreparedRecord, b: &PreparedRecord) -> (Level, Level, NamePairs) {
-    let first = opt_level(a.first.as_ref(), b.first.as_ref());
-    let last = opt_level(a.last.as_ref(), b.last.as_ref());
+    compare_names_by(|a_first, b_first| {
+        let x = if a_first { &a.first } else { &a.last };
+        let y = if b_first { &b.first } else { &b.last };
+        opt_level(x.as_ref(), y.as_ref())
+    })
+}
+
+/// [`compare_names`] with the level of two names given by `level(a_first, b_first)` (which of
+/// `a`'s names, which of `b`'s): training remembers the levels of pairs of names it has seen.
+pub(super) fn compare_names_by(
+    mut level: impl FnMut(bool, bool) -> Level,
+) -> (Level, Level, NamePairs) {
+    let first = level(true, true);
+    let last = level(false, false);
     if first >= Level::Close && last >= Level::Close {
         return (first, last, NamePairs::Straight);
     }
-    let x1 = opt_level(a.first.as_ref(), b.last.as_ref());
-    let x2 = opt_level(a.last.as_ref(), b.first.as_ref());
+    let x1 = level(true, false);
+    let x2 = level(false, true);
     if x1 >= Level::Close && x2 >= Level::Close {
         return (Level::Close, Level::Close, NamePairs::Swapped);
     }

@@ -233,7 +233,16 @@ pub(super) fn name_slots(
     a: &PreparedRecord,
     b: &PreparedRecord,
 ) -> (Level, Level, NamePairs, Option<Slot>, Option<Slot>) {
-    let (first, last, pairs) = compare_names(a, b);
+    name_slots_from(a, b, compare_names(a, b))
+}
+
+/// [`name_slots`] from the names' levels already compared ([`compare_names`] or
+/// [`super::compare::compare_names_by`]).
+pub(super) fn name_slots_from(
+    a: &PreparedRecord,
+    b: &PreparedRecord,
+    (first, last, pairs): (Level, Level, NamePairs),
+) -> (Level, Level, NamePairs, Option<Slot>, Option<Slot>) {
     if first == Level::Disagree && last == Level::Disagree {
         let s = Some(Slot::NamesBothDisagree);
         return (first, last, pairs, s, s);
