@@ -313,11 +313,7 @@ impl Name {
                 None => ([0; 3], false),
             };
             self.spaces = norm.bytes().filter(|&b| b == b' ').count().min(255) as u8;
-            self.letters = if norm.bytes().all(|b| b.is_ascii() && b != b'\r') {
-                norm.bytes().fold(0, |m, b| m | 1 << (b & 63))
-            } else {
-                0
-            };
+            self.letters = super::compare::letter_bits(norm);
             self.buf.clear();
             for (i, part) in [&*norm, &*compact, &*phonetic].into_iter().enumerate() {
                 self.buf.push_str(part);
