@@ -12,7 +12,9 @@ use super::household::{self, HouseholdValues};
 use super::MpiSettings;
 use crate::store::Store;
 use anyhow::Result;
-use kadi_sqlext::mpi::{explain_prepared_with, identity_contradiction, Level, PreparedRecord};
+use kadi_sqlext::mpi::{
+    explain_prepared_with, identity_contradiction, Explanation, Level, PreparedRecord,
+};
 
 /// What the rules make of one scored pair.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,13 +53,18 @@ impl Rules {
     ) -> Result<PairVerdict> {
         let link = settings.link_threshold;
         let floor = settings.floor();
-        if score >= floor && self.household_members_apart(store, settings, a, b)? {
+        if score < floor {
+            return Ok(PairVerdict::Scored(score, None));
+        }
+        // One explanation for both household rules (each used to explain the pair again).
+        let explanation = explain_prepared_with(&settings.params, a, b);
+        if self.household_members_apart(store, &explanation, a, b)? {
             return Ok(PairVerdict::Apart);
         }
         // In the link band on what one household shares: a person decides.
         let doubt = match learned_alone(settings, a, b, score) {
             Some(why) => Some(why),
-            None => self.household_doubt(store, settings, a, b, score)?,
+            None => self.household_doubt(store, settings, &explanation, a, b, score)?,
         };
         Ok(match doubt {
             Some(why) => PairVerdict::Scored(score.min(link.next_down()), Some(why.to_string())),
@@ -75,11 +82,10 @@ impl Rules {
     fn household_members_apart(
         &mut self,
         store: &Store,
-        settings: &MpiSettings,
+        explanation: &Explanation,
         a: &PreparedRecord,
         b: &PreparedRecord,
     ) -> Result<bool> {
-        let explanation = explain_prepared_with(&settings.params, a, b);
         if !explanation.one_personal_agreement_against_contradiction() {
             return Ok(false);
         }
@@ -94,6 +100,7 @@ impl Rules {
         &mut self,
         store: &Store,
         settings: &MpiSettings,
+        explanation: &Explanation,
         a: &PreparedRecord,
         b: &PreparedRecord,
         score: f64,
@@ -101,8 +108,7 @@ impl Rules {
         if score < settings.link_threshold {
             return Ok(None);
         }
-        let explanation = explain_prepared_with(&settings.params, a, b);
-        Ok(self.households(store)?.household_doubt(&explanation, a, b))
+        Ok(self.households(store)?.household_doubt(explanation, a, b))
     }
 }
 
