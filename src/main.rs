@@ -1,4 +1,5 @@
-//! The `kadi` command: parses arguments (src/cli/) and calls the library. Nothing else lives here.
+//! The `kadi` command: sets the process's allocator (src/alloc.rs), parses arguments (src/cli/)
+//! and calls the library. Nothing else lives here.
 mod alloc;
 mod cli;
 

@@ -14,11 +14,7 @@ pub(super) fn name_level(a: &Name, b: &Name) -> Level {
     }
     // Most pairs of different names are far apart (every random pair training counts): their
     // Jaro-Winkler is bounded under the lowest threshold below without computing it.
-    let jw = if jaro_winkler_at_most(a, b) < JW_LOWEST - 1e-9 {
-        0.0
-    } else {
-        jaro_winkler(a.norm(), b.norm())
-    };
+    let jw = jaro_winkler_reaching(a.norm(), b.norm(), a.letters, b.letters, JW_LOWEST);
     if jw >= 0.92 || short_name_typo(a.compact(), b.compact()) || names_misread(a, b) {
         return Level::Close;
     }
@@ -55,25 +51,7 @@ pub(super) fn name_level(a: &Name, b: &Name) -> Level {
 /// The lowest Jaro-Winkler threshold [`name_level`] tests (phonetic codes agreeing need it).
 const JW_LOWEST: f64 = 0.8;
 
-/// An upper bound of `jaro_winkler(a.norm(), b.norm())`, 1.0 when one name is not plain ASCII.
-/// Jaro is (m/|a| + m/|b| + (m - t)/m) / 3 over m matched letters and t transpositions; every
-/// letter of `a` that matches is somewhere in `b`, so m is at most the letters of `a` found in
-/// `b`'s set (and the other way round), and t >= 0. The Winkler boost grows with Jaro, so the
-/// bound of Jaro with the real common prefix bounds the whole. About a tenth of the work of
-/// computing it, and most pairs of two different names fall under [`JW_LOWEST`].
-pub(super) fn jaro_winkler_at_most(a: &Name, b: &Name) -> f64 {
-    if a.letters == 0 || b.letters == 0 {
-        return 1.0;
-    }
-    jaro_winkler_bound(
-        a.norm().as_bytes(),
-        b.norm().as_bytes(),
-        a.letters,
-        b.letters,
-    )
-}
-
-/// The bytes of a plain ASCII string as bits `byte & 63` ([`Name::letters`]); 0 when it is not
+/// The bytes of a plain ASCII string as bits `byte & 63` (`Name::letters`); 0 when it is not
 /// plain ASCII (no bound then).
 pub(super) fn letter_bits(s: &str) -> u64 {
     if s.bytes().all(|b| b.is_ascii() && b != b'\r') {
@@ -83,8 +61,17 @@ pub(super) fn letter_bits(s: &str) -> u64 {
     }
 }
 
-/// [`jaro_winkler_at_most`] of two plain ASCII strings and their [`letter_bits`].
-fn jaro_winkler_bound(x: &[u8], y: &[u8], x_bits: u64, y_bits: u64) -> f64 {
+/// An upper bound of `jaro_winkler(x, y)` from their [`letter_bits`], 1.0 when either string is
+/// not plain ASCII (bits 0). Jaro is (m/|x| + m/|y| + (m - t)/m) / 3 over m matched letters and
+/// t transpositions; every letter of `x` that matches is somewhere in `y`, so m is at most the letters of `x` found in
+/// `y`'s set (and the other way round), and t >= 0. The Winkler boost grows with Jaro, so the
+/// bound of Jaro with the real common prefix bounds the whole. About a tenth of the work of
+/// computing it, and most pairs of two different names fall under [`JW_LOWEST`].
+fn jaro_winkler_bound(x: &str, y: &str, x_bits: u64, y_bits: u64) -> f64 {
+    if x_bits == 0 || y_bits == 0 {
+        return 1.0;
+    }
+    let (x, y) = (x.as_bytes(), y.as_bytes());
     let found = |s: &[u8], set: u64| s.iter().filter(|&&c| set >> (c & 63) & 1 == 1).count();
     let m = found(x, y_bits).min(found(y, x_bits)) as f64;
     if m == 0.0 {
@@ -98,17 +85,15 @@ fn jaro_winkler_bound(x: &[u8], y: &[u8], x_bits: u64, y_bits: u64) -> f64 {
     jaro + prefix as f64 * 0.1 * (1.0 - jaro)
 }
 
-/// Jaro-Winkler of two address words when it may reach `at_least`, else 0 (the bound of
-/// [`jaro_winkler_at_most`]: address words of two different places are mostly far apart).
-fn address_word_jw(t: &str, u: &str, at_least: f64) -> f64 {
-    let (tb, ub) = (letter_bits(t), letter_bits(u));
-    if tb != 0
-        && ub != 0
-        && jaro_winkler_bound(t.as_bytes(), u.as_bytes(), tb, ub) < at_least - 1e-9
-    {
-        return 0.0;
+/// Jaro-Winkler of `x` and `y` when its bound ([`jaro_winkler_bound`]) may reach `at_least`,
+/// else 0: the same answer to every test against `at_least` or more, without computing it for
+/// the many pairs of names and address words that are far apart.
+fn jaro_winkler_reaching(x: &str, y: &str, x_bits: u64, y_bits: u64, at_least: f64) -> f64 {
+    if jaro_winkler_bound(x, y, x_bits, y_bits) < at_least - 1e-9 {
+        0.0
+    } else {
+        jaro_winkler(x, y)
     }
-    jaro_winkler(t, u)
 }
 
 /// One name read or heard wrong: the two spellings are one after folding together the letters a
@@ -545,7 +530,7 @@ pub(super) fn compare_address(a: &[String], b: &[String]) -> Level {
                     0.0
                 }
             } else if t.len() >= 3 && u.len() >= 3 {
-                let jw = address_word_jw(t, u, 0.88);
+                let jw = jaro_winkler_reaching(t, u, letter_bits(t), letter_bits(u), 0.88);
                 if jw >= 0.88 {
                     jw
                 } else if u.starts_with(t.as_str()) || t.starts_with(u.as_str()) {
@@ -802,7 +787,7 @@ mod tests {
         for a in &names {
             for b in &names {
                 let jw = jaro_winkler(a.norm(), b.norm());
-                let bound = jaro_winkler_at_most(a, b);
+                let bound = jaro_winkler_bound(a.norm(), b.norm(), a.letters, b.letters);
                 assert!(
                     bound >= jw - 1e-12,
                     "{:?} / {:?}: bound {bound} under {jw}",
@@ -841,7 +826,8 @@ mod tests {
             .collect();
         for t in &words {
             for u in &words {
-                let (jw, got) = (jaro_winkler(t, u), address_word_jw(t, u, 0.88));
+                let got = jaro_winkler_reaching(t, u, letter_bits(t), letter_bits(u), 0.88);
+                let jw = jaro_winkler(t, u);
                 assert!(
                     got == jw || (got == 0.0 && jw < 0.88),
                     "{t:?} / {u:?}: {got} for {jw}"

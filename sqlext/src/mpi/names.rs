@@ -24,7 +24,7 @@ pub(super) struct Name {
     /// time was 4% of training.
     pub(super) spaces: u8,
     /// The bytes of `norm`, each as bit `byte & 63`, when `norm` is plain ASCII (0 otherwise):
-    /// what [`super::compare::jaro_winkler_at_most`] bounds Jaro-Winkler with. Two letters on
+    /// what `compare::jaro_winkler_reaching` bounds Jaro-Winkler with. Two letters on
     /// one bit only loosen the bound.
     pub(super) letters: u64,
 }

@@ -69,7 +69,16 @@ const MISSING: u8 = u8::MAX;
 /// names disagreeing is [`Slot::NamesBothDisagree`] in both name fields, as the scorer weighs it.
 pub fn comparison_slots(a: &PreparedRecord, b: &PreparedRecord) -> [Option<Slot>; NF] {
     let (a, b) = score::ordered(a, b);
-    let (_, _, _, first, last) = score::name_slots(a, b);
+    slots_of_ordered(a, b, compare_names(a, b))
+}
+
+/// [`comparison_slots`] of a pair already in [`score::ordered`] order, its names compared.
+fn slots_of_ordered(
+    a: &PreparedRecord,
+    b: &PreparedRecord,
+    names: (Level, Level, NamePairs),
+) -> [Option<Slot>; NF] {
+    let (_, _, _, first, last) = score::name_slots_from(a, b, names);
     let others = score::other_levels(a, b);
     let mut out = [None; NF];
     out[0] = first;
@@ -91,14 +100,12 @@ fn outcome(
     i: usize,
     j: usize,
 ) -> [u8; NF] {
-    // As score::ordered: the record with the smaller order key first.
-    let (i, j) = if records[i].order_key <= records[j].order_key {
-        (i, j)
+    let (a, b) = score::ordered(&records[i], &records[j]);
+    let (ia, ib) = if std::ptr::eq(a, &records[i]) {
+        (names.0[i], names.0[j])
     } else {
-        (j, i)
+        (names.0[j], names.0[i])
     };
-    let (a, b) = (&records[i], &records[j]);
-    let (ia, ib) = (names.0[i], names.0[j]);
     let levels = compare_names_by(|a_first, b_first| {
         let (x, y) = (ia[usize::from(!a_first)], ib[usize::from(!b_first)]);
         if x == NO_NAME || y == NO_NAME {
@@ -110,13 +117,7 @@ fn outcome(
             opt_level(x.as_ref(), y.as_ref())
         })
     });
-    let (_, _, _, first, last) = score::name_slots_from(a, b, levels);
-    let mut out = [MISSING; NF];
-    out[0] = first.map_or(MISSING, |s| s as u8);
-    out[1] = last.map_or(MISSING, |s| s as u8);
-    for (k, o) in score::other_levels(a, b).iter().enumerate() {
-        out[k + 2] = o.2.map_or(MISSING, |s| s as u8);
-    }
+    let mut out = slots_of_ordered(a, b, levels).map(|s| s.map_or(MISSING, |s| s as u8));
     if out[0] == Slot::NamesBothDisagree as u8 {
         out[0] = Slot::FirstDisagree as u8;
         out[1] = Slot::LastDisagree as u8;
