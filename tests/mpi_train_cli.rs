@@ -187,6 +187,41 @@ fn eval_with_train_resolves_with_the_learned_table() {
     }
 }
 
+/// The evaluation trains on its records while it inserts them, not on the store afterwards:
+/// what it learns must be what `kadi mpi train` learns from the same records in the store, to
+/// the last digit, though the CSV is not in the store's order (`d0` is stored before `p0`).
+#[test]
+fn eval_with_train_learns_what_mpi_train_learns_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, t) = write_people(dir.path(), 600);
+    let csv = std::fs::read_to_string(&r).unwrap();
+    assert!(csv.find("\np0,").unwrap() < csv.find("\nd0,").unwrap());
+    let db = dir.path().join("eval.db");
+    let out = kadi(
+        &dir.path().join("unused.db"),
+        &[
+            "mpi",
+            "eval",
+            "--json",
+            "--train",
+            "--records",
+            r.to_str().unwrap(),
+            "--truth",
+            t.to_str().unwrap(),
+            "--store",
+            db.to_str().unwrap(),
+        ],
+    );
+    support::assert_success(&out);
+    let stored: String = query(&db, "SELECT params_json FROM mpi_params WHERE active = 1");
+    let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    let out = kadi(&db, &["mpi", "train", "--json"]);
+    support::assert_success(&out);
+    let trained = support::parse_json("mpi train", &out.stdout);
+    assert_eq!(stored["trained"]["records"], 720);
+    assert_eq!(stored, trained["params"]);
+}
+
 #[test]
 fn a_store_too_small_to_learn_from_is_refused_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();

@@ -499,7 +499,26 @@ pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
     let db_path = path.clone();
     let result: Result<(EvalReport, std::time::Duration)> = (move || {
         let store = Store::open(&db_path)?;
-        insert_records(&store, &records)?;
+        // With --train, training learns from the records while they are inserted (a store's
+        // single writer leaves the other core idle): the same parameters as training on the
+        // store afterwards (`kadi mpi train`), pinned by
+        // `eval_with_train_learns_what_mpi_train_learns_from_the_store`.
+        let trained = if opts.train {
+            let (inserted, trained) = std::thread::scope(|s| {
+                let training =
+                    s.spawn(|| super::learn::train_fields(&records, &Default::default()));
+                let inserted = insert_records(&store, &records);
+                let trained = training
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (inserted, trained)
+            });
+            inserted?;
+            Some(trained?)
+        } else {
+            insert_records(&store, &records)?;
+            None
+        };
         // Blocking recall reads the fields (and the block cap, which training leaves as it is).
         let t = Instant::now();
         let block_cap = super::MpiSettings::load(&store)?.block_cap;
@@ -511,8 +530,7 @@ pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
         let mut ids: Vec<String> = Vec::with_capacity(records.len());
         ids.extend(records.into_iter().map(|(id, _)| id));
         let records = ids;
-        if opts.train {
-            let params = super::learn::train_store(&store, &Default::default())?;
+        if let Some(params) = trained {
             super::learn::keep(&store, &params, true, &crate::actor::Actor::Cli)?;
         }
         // Every compared pair is checked against the truth without allocating (millions of
