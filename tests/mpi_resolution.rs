@@ -120,6 +120,25 @@ fn duplicates_link_twins_go_to_review_and_strangers_get_their_own_identity() {
         items[0].explain["fields"]["first_name"]["level"],
         "disagree"
     );
+    // The record asked about waits in review; every other one is resolved.
+    let states: Vec<(String, String)> = rusqlite::Connection::open(store.path())
+        .unwrap()
+        .prepare("SELECT enrollment_uid, mpi_state FROM card_records ORDER BY enrollment_uid")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let expected: Vec<(String, String)> = ["e1", "e2", "e3", "e4", "e5"]
+        .iter()
+        .map(|u| {
+            (
+                u.to_string(),
+                if *u == "e4" { "review" } else { "resolved" }.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(states, expected);
     // Resolving again does nothing: the pass is idempotent.
     assert_eq!(resolve_pending(&store).unwrap().comparisons, 0);
 }
