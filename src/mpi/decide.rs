@@ -34,6 +34,13 @@ pub(super) struct Rules {
 }
 
 impl Rules {
+    /// Rules with the store's household counts already made.
+    pub(super) fn with_households(households: HouseholdValues) -> Rules {
+        Rules {
+            households: Some(households),
+        }
+    }
+
     fn households(&mut self, store: &Store) -> Result<&HouseholdValues> {
         Ok(match self.households {
             Some(ref h) => h,

@@ -8,7 +8,8 @@
 //! resolver decides one batch (one record at a time, writing links, identities and keys: SQLite,
 //! one core), the next batch is read, prepared, filed and scored here, on a thread of its own
 //! and rayon's. One core used to sit idle through the decisions, which are most of a pass.
-use super::{prepare_pending, read_keys, score_pair, FastMap, Keys};
+use super::household::HouseholdValues;
+use super::{for_each_prepared, keys_of, prepare_pending, read_keys, score_pair, FastMap, Keys};
 use crate::store::mpi_data::PendingRecord;
 use anyhow::Result;
 use kadi_sqlext::mpi::{Params, PreparedRecord};
@@ -60,6 +61,28 @@ const MANY: u32 = 1 << 31;
 /// records; two keys with one hash, odds about 1 in 10^8, would only add candidates that
 /// scoring rejects), a record its number in the pass. Records are filed in enrollment order,
 /// so record numbers are in that order too and lists of them sort as numbers.
+/// Every card record of the store prepared before a first pass, with the household counts made
+/// from them (they need every record before the first decision): the first `keep_at_most`
+/// records (the pass's memory, `mpi.pass_records`) are kept by enrollment UID for the pass,
+/// which would otherwise read and prepare each of them again.
+pub(super) fn prepare_store(
+    store: &crate::store::Store,
+    keep_at_most: usize,
+) -> Result<(FastMap<String, Arc<PreparedRecord>>, HouseholdValues)> {
+    let mut ready: FastMap<String, Arc<PreparedRecord>> = FastMap::default();
+    let mut households = HouseholdValues::default();
+    // In enrollment order, as `household_values` counts (the birth years kept per value are
+    // the first ones seen).
+    for_each_prepared(store, |uid, record| {
+        households.add(&record);
+        if ready.len() < keep_at_most {
+            ready.insert(uid, Arc::new(record));
+        }
+        Ok(())
+    })?;
+    Ok((ready, households))
+}
+
 pub(super) struct PassIndex {
     /// Key hash to its one record's number, or to [`MANY`] | an index into `many`: 16 bytes an
     /// entry, not the 40 of a key and an enum holding a `Vec`. The table holds ~9 keys a record
@@ -70,6 +93,8 @@ pub(super) struct PassIndex {
     many: Vec<Vec<u32>>,
     window: Window,
     filed: u32,
+    /// Records prepared before the pass ([`prepare_store`]), taken as they are filed.
+    pub(super) ready: FastMap<String, Arc<PreparedRecord>>,
 }
 
 impl PassIndex {
@@ -79,6 +104,7 @@ impl PassIndex {
             many: Vec::new(),
             window: Window::new(max_live),
             filed: 0,
+            ready: FastMap::default(),
         }
     }
 
@@ -204,10 +230,25 @@ pub(super) fn file_and_score(
     batch: &[PendingRecord],
     scoring: &Scoring,
 ) -> Result<Vec<Filed>> {
+    // Records prepared before the pass are taken (and the map's memory freed once empty).
+    let ready: Vec<Option<Arc<PreparedRecord>>> = batch
+        .iter()
+        .map(|rec| index.ready.remove(&rec.enrollment_uid))
+        .collect();
+    if index.ready.is_empty() && index.ready.capacity() > 0 {
+        index.ready = FastMap::default();
+    }
     let prepared: Vec<(Arc<PreparedRecord>, Keys, String)> = batch
         .par_iter()
-        .map(|rec| {
-            let (me, keys) = prepare_pending(rec)?;
+        .zip(ready)
+        .map(|(rec, ready)| {
+            let (me, keys) = match ready {
+                Some(me) => {
+                    let keys = keys_of(&me);
+                    (me, keys)
+                }
+                None => prepare_pending(rec)?,
+            };
             let keys_json = serde_json::to_string(&keys.filed)?;
             Ok((me, keys, keys_json))
         })
@@ -256,4 +297,69 @@ pub(super) fn file_and_score(
             },
         )
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{CardFields, CardRecord};
+    use crate::store::Store;
+
+    /// Families of a few people each: a shared phone and address, one family name, parents and
+    /// children born decades apart, given names that recur across families.
+    fn household_store(dir: &std::path::Path) -> Store {
+        let store = Store::open(&dir.join("kadi.db")).unwrap();
+        let given = ["Awa", "Moussa", "Fatou", "Mamadou", "Aminata", "Ibrahima"];
+        let family = ["Diop", "Ndiaye", "Fall", "Sow", "Traoré"];
+        for h in 0..15 {
+            for m in 0..4 {
+                let uid = format!("e{:03}", (h * 37 + m * 11) % 1000);
+                let fields = CardFields {
+                    first_name: Some(given[(h + m * 5) % given.len()].into()),
+                    last_name: Some(family[h % family.len()].into()),
+                    date_of_birth: (m != 3)
+                        .then(|| format!("{}-0{}-1{}", 1950 + m * 22, 1 + h % 9, m)),
+                    gender: Some(if m % 2 == 0 { "M" } else { "F" }.into()),
+                    phone_number: Some(format!("+22177000{:04}", h / 2)),
+                    address: Some(format!("{} Médina", 100 + h)),
+                    ..Default::default()
+                };
+                store
+                    .upsert_card_record(&CardRecord {
+                        enrollment_uid: uid.clone(),
+                        tracked_entity_uid: uid,
+                        program_uid: "P3jJH5Tu5VC".into(),
+                        fields,
+                    })
+                    .unwrap();
+            }
+        }
+        store
+    }
+
+    /// What a first pass reads before it is what it would have read itself: the household
+    /// counts the rules would read the first time a pair needs them, and each record as the
+    /// pass prepares it (the first `keep_at_most` of them, in enrollment order).
+    #[test]
+    fn a_store_prepared_before_a_first_pass_is_what_the_pass_would_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = household_store(dir.path());
+        let stored: Vec<(String, String)> = store
+            .mpi_pending_records(None, 1000)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.enrollment_uid, r.fields_json))
+            .collect();
+        assert_eq!(stored.len(), 60);
+        let counted = crate::mpi::household::household_values(&store).unwrap();
+        for keep in [1000, 10] {
+            let (ready, households) = prepare_store(&store, keep).unwrap();
+            assert!(households == counted, "keep {keep}");
+            assert_eq!(ready.len(), keep.min(stored.len()));
+            for (uid, json) in stored.iter().take(keep) {
+                let prepared = super::super::prepare_json(uid, json).unwrap();
+                assert_eq!(ready.get(uid).map(|p| &**p), Some(&prepared), "{uid}");
+            }
+        }
+    }
 }

@@ -33,7 +33,7 @@ const NAME_IN_USE: u32 = 3;
 const SLIP_RARER: u32 = 20;
 
 /// Distinct birth years seen on the records holding a value, up to `YEARS_KEPT`.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
 struct Years {
     years: [u32; YEARS_KEPT],
     len: usize,
@@ -68,7 +68,7 @@ impl Years {
 
 /// The birth years (up to `YEARS_KEPT`) of the records holding each phone and address, and how
 /// many records hold each name.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct HouseholdValues {
     phones: HashMap<String, Years>,
     addresses: HashMap<String, Years>,
@@ -258,7 +258,7 @@ impl HouseholdValues {
 pub fn household_values(store: &Store) -> Result<HouseholdValues> {
     let mut values = HouseholdValues::default();
     // In enrollment order: the birth years kept per value are the first ones seen.
-    super::for_each_prepared(store, |record| {
+    super::for_each_prepared(store, |_, record| {
         values.add(&record);
         Ok(())
     })?;

@@ -12,8 +12,7 @@ use rayon::prelude::*;
 /// Trains parameters on every card record of the store. Changes nothing.
 pub fn train_store(store: &Store, opts: &TrainOptions) -> Result<Params> {
     let mut records = Vec::new();
-    super::for_each_prepared(store, |mut r| {
-        r.shrink_to_fit();
+    super::for_each_prepared(store, |_, r| {
         records.push(r);
         Ok(())
     })?;

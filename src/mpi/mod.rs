@@ -207,6 +207,17 @@ pub fn resolve_pending_observed(
     let pass_records = settings.pass_records;
     // Keys a killed first pass left staged join the table before anything looks at it.
     store.mpi_move_staged_block_keys()?;
+    let first_pass = !store.mpi_has_block_keys()?;
+    // A first pass meets pairs the household rules look at within its first records, and
+    // those rules count the whole store: the store is read and prepared once, before it, for
+    // the counts and for the pass (at 5,000 records a fifth less time than counting at the
+    // first such pair, then preparing every record again batch by batch).
+    let (ready, rules) = if first_pass {
+        let (ready, households) = first_pass::prepare_store(store, pass_records)?;
+        (ready, decide::Rules::with_households(households))
+    } else {
+        (FastMap::default(), decide::Rules::default())
+    };
     let mut engine = Engine {
         store,
         settings,
@@ -214,12 +225,9 @@ pub fn resolve_pending_observed(
         not_same,
         created_in_batch: Vec::new(),
         report: ResolveReport::default(),
-        rules: decide::Rules::default(),
-        blocks: if store.mpi_has_block_keys()? {
-            None
-        } else {
-            Some(PassBlocks::new(pass_records))
-        },
+        rules,
+        blocks: first_pass.then(|| PassBlocks::new(pass_records)),
+        ready,
     };
     let pass = store.mpi_prepare_for_pass()?;
     if engine.blocks.is_some() {
@@ -307,7 +315,8 @@ struct Engine<'s> {
     created_in_batch: Vec<(String, String)>,
     report: ResolveReport,
     /// The decision rules shared with `recheck` (with how many people hold each phone and
-    /// address, read from the store the first time a pair needs it: most passes never do).
+    /// address: counted before a first pass, else read from the store the first time a pair
+    /// needs it, which most later passes never do).
     rules: decide::Rules,
     /// The blocking index of this pass's records, when the pass began with `mpi_block_keys`
     /// empty (a first sync, an evaluation): then every candidate is a record of this pass, and
@@ -315,6 +324,8 @@ struct Engine<'s> {
     /// saves a statement per record and the UID-keyed cache (together a third of the CPU time
     /// of 100,000 records). `None`: candidates come from the table and `prepared`.
     blocks: Option<PassBlocks>,
+    /// A first pass's records prepared before it, handed to its index.
+    ready: FastMap<String, Arc<PreparedRecord>>,
 }
 
 /// The records of a first pass as the decisions see them, by their number in the pass
@@ -409,6 +420,7 @@ impl Engine<'_> {
             block_cap: self.settings.block_cap,
         };
         let mut index = first_pass::PassIndex::new(self.settings.pass_records);
+        index.ready = std::mem::take(&mut self.ready);
         // The first batch is small: nothing overlaps its preparation, the decisions wait for
         // it. Each next one is read three times larger (a record takes about three times as
         // long to decide as to prepare and score on two cores), up to `BATCH`.
@@ -1131,25 +1143,24 @@ pub fn record_block_keys(uid: &str, fields_json: &str) -> Result<Keys> {
     Ok(keys_of(&prepare_json(uid, fields_json)?))
 }
 
-/// Calls `f` with every card record of the store prepared, in enrollment order (the household
-/// counts and training read the whole store). Records are read in rounds of
+/// Calls `f` with every card record of the store prepared (as a pass keeps one), in enrollment
+/// order (the household counts, training and a first pass read the whole store). Records are read in rounds of
 /// [`PREPARE_ROUND`] and prepared on rayon's threads: preparing is nearly all of the read (8%
 /// of a 5,000-record household evaluation, a tenth of training, on one thread).
 pub(crate) fn for_each_prepared(
     store: &Store,
-    mut f: impl FnMut(PreparedRecord) -> Result<()>,
+    mut f: impl FnMut(String, PreparedRecord) -> Result<()>,
 ) -> Result<()> {
     let mut round: Vec<(String, String)> = Vec::with_capacity(PREPARE_ROUND);
     let mut prepare_round = |round: &mut Vec<(String, String)>| -> Result<()> {
         let prepared: Vec<Result<PreparedRecord>> = round
             .par_iter()
-            .map(|(uid, json)| {
-                PreparedRecord::from_json(json, 1)
-                    .map_err(|e| anyhow::anyhow!("card record {uid} has unreadable fields: {e}"))
-            })
+            .map(|(uid, json)| prepare_json(uid, json))
             .collect();
-        round.clear();
-        prepared.into_iter().try_for_each(|r| f(r?))
+        round
+            .drain(..)
+            .zip(prepared)
+            .try_for_each(|((uid, _), r)| f(uid, r?))
     };
     store.for_each_card_fields(|uid, json| {
         round.push((uid.to_string(), json.to_string()));
