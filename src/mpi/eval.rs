@@ -498,27 +498,7 @@ pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
     // they were 50 MB of the evaluation's peak memory).
     let db_path = path.clone();
     let result: Result<(EvalReport, std::time::Duration)> = (move || {
-        let store = Store::open(&db_path)?;
-        // With --train, training learns from the records while they are inserted (a store's
-        // single writer leaves the other core idle): the same parameters as training on the
-        // store afterwards (`kadi mpi train`), pinned by
-        // `eval_with_train_learns_what_mpi_train_learns_from_the_store`.
-        let trained = if opts.train {
-            let (inserted, trained) = std::thread::scope(|s| {
-                let training =
-                    s.spawn(|| super::learn::train_fields(&records, &Default::default()));
-                let inserted = insert_records(&store, &records);
-                let trained = training
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                (inserted, trained)
-            });
-            inserted?;
-            Some(trained?)
-        } else {
-            insert_records(&store, &records)?;
-            None
-        };
+        let (store, trained) = store_and_train(&db_path, &records, opts.train)?;
         // Blocking recall reads the fields (and the block cap, which training leaves as it is).
         let t = Instant::now();
         let block_cap = super::MpiSettings::load(&store)?.block_cap;
@@ -533,30 +513,12 @@ pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
         if let Some(params) = trained {
             super::learn::keep(&store, &params, true, &crate::actor::Actor::Cli)?;
         }
-        // Every compared pair is checked against the truth without allocating (millions of
-        // pairs at 100,000 records); only true pairs are kept. That is measuring, not
-        // resolving: its time (the map, and each pair's check, timed where the resolver calls
-        // it) is left out of `seconds`, as Splink's truth work is left out of its time (until
-        // session 16 it was counted in: 1.3 ms of a 5,000-record household set's 0.18 s).
-        let t = Instant::now();
-        let mut partners: HashMap<&str, Vec<&str>, foldhash::fast::RandomState> =
-            HashMap::default();
-        for (a, b) in &truth {
-            partners.entry(a).or_default().push(b);
-            partners.entry(b).or_default().push(a);
-        }
-        let mut scored: HashSet<(String, String)> = HashSet::new();
-        let mut calibration = Calibration::default();
-        let mut observing = t.elapsed();
-        let report = super::resolve_pending_observed(&store, &mut |a, b, score| {
-            let t = Instant::now();
-            let is_true = partners.get(a).is_some_and(|p| p.contains(&b));
-            if is_true {
-                scored.insert(ordered(a, b));
-            }
-            calibration.add(score, is_true);
-            observing += t.elapsed();
-        })?;
+        let Observed {
+            report,
+            scored,
+            calibration,
+            observing,
+        } = resolve_observed(&store, &truth)?;
         let measuring = measuring + observing;
         let t = Instant::now();
         let mut report = measure(
@@ -595,6 +557,73 @@ pub fn run(opts: &EvalOptions) -> Result<EvalReport> {
     report.seconds = (resolving.as_secs_f64() * 1000.0).round() / 1000.0;
     report.peak_rss_mb = peak_rss_mb();
     Ok(report)
+}
+
+/// A new store holding the records, and with `train` the parameters learnt from them. Training
+/// learns from the records while they are inserted (a store's single writer leaves the other
+/// core idle): the same parameters as training on the store afterwards (`kadi mpi train`),
+/// pinned by `eval_with_train_learns_what_mpi_train_learns_from_the_store`.
+fn store_and_train(
+    db_path: &Path,
+    records: &[(String, CardFields)],
+    train: bool,
+) -> Result<(Store, Option<super::Params>)> {
+    let store = Store::open(db_path)?;
+    if !train {
+        insert_records(&store, records)?;
+        return Ok((store, None));
+    }
+    let (inserted, trained) = std::thread::scope(|s| {
+        let training = s.spawn(|| super::learn::train_fields(records, &Default::default()));
+        let inserted = insert_records(&store, records);
+        let trained = training
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (inserted, trained)
+    });
+    inserted?;
+    Ok((store, Some(trained?)))
+}
+
+/// Resolves the store's records, checking every compared pair against the truth without
+/// allocating (millions of pairs at 100,000 records; only true pairs are kept): the report, the
+/// true pairs scored, the scores' calibration, and the time the checks took. That is measuring,
+/// not resolving: the caller leaves it out of `seconds`, as Splink's truth work is left out of
+/// its time (until session 16 it was counted in: 1.3 ms of a 5,000-record household set's
+/// 0.18 s); each check is timed where the resolver calls it.
+fn resolve_observed(store: &Store, truth: &HashSet<(String, String)>) -> Result<Observed> {
+    let t = Instant::now();
+    let mut partners: HashMap<&str, Vec<&str>, foldhash::fast::RandomState> = HashMap::default();
+    for (a, b) in truth {
+        partners.entry(a).or_default().push(b);
+        partners.entry(b).or_default().push(a);
+    }
+    let mut scored: HashSet<(String, String)> = HashSet::new();
+    let mut calibration = Calibration::default();
+    let mut observing = t.elapsed();
+    let report = super::resolve_pending_observed(store, &mut |a, b, score| {
+        let t = Instant::now();
+        let is_true = partners.get(a).is_some_and(|p| p.contains(&b));
+        if is_true {
+            scored.insert(ordered(a, b));
+        }
+        calibration.add(score, is_true);
+        observing += t.elapsed();
+    })?;
+    Ok(Observed {
+        report,
+        scored,
+        calibration,
+        observing,
+    })
+}
+
+/// What [`resolve_observed`] gives.
+struct Observed {
+    report: super::ResolveReport,
+    scored: HashSet<(String, String)>,
+    calibration: Calibration,
+    observing: std::time::Duration,
 }
 
 /// Where the evaluation resolves: `--store` (which must not exist yet) or a throwaway file.
