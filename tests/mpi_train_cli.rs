@@ -68,6 +68,28 @@ fn store_of(dir: &Path, people: usize) -> std::path::PathBuf {
     db
 }
 
+/// `kadi mpi eval --train` of the labelled CSV `records` into a new store, which it returns.
+fn eval_with_train(dir: &Path, records: &Path, truth: &Path) -> std::path::PathBuf {
+    let db = dir.join("eval.db");
+    let out = kadi(
+        &dir.join("unused.db"),
+        &[
+            "mpi",
+            "eval",
+            "--json",
+            "--train",
+            "--records",
+            records.to_str().unwrap(),
+            "--truth",
+            truth.to_str().unwrap(),
+            "--store",
+            db.to_str().unwrap(),
+        ],
+    );
+    support::assert_success(&out);
+    db
+}
+
 fn query<T: rusqlite::types::FromSql>(db: &Path, sql: &str) -> T {
     rusqlite::Connection::open(db)
         .unwrap()
@@ -149,23 +171,7 @@ fn applied_parameters_are_kept_audited_and_drive_resolution() {
 fn eval_with_train_resolves_with_the_learned_table() {
     let dir = tempfile::tempdir().unwrap();
     let (r, t) = write_people(dir.path(), 600);
-    let db = dir.path().join("eval.db");
-    let out = kadi(
-        &dir.path().join("unused.db"),
-        &[
-            "mpi",
-            "eval",
-            "--json",
-            "--train",
-            "--records",
-            r.to_str().unwrap(),
-            "--truth",
-            t.to_str().unwrap(),
-            "--store",
-            db.to_str().unwrap(),
-        ],
-    );
-    support::assert_success(&out);
+    let db = eval_with_train(dir.path(), &r, &t);
     let stored: String = query(&db, "SELECT params_json FROM mpi_params WHERE active = 1");
     let p = kadi_sqlext::mpi::Params::from_json(&stored).unwrap();
     assert_ne!(p.prior, kadi_sqlext::mpi::PRIOR);
@@ -196,23 +202,7 @@ fn eval_with_train_learns_what_mpi_train_learns_from_the_store() {
     let (r, t) = write_people(dir.path(), 600);
     let csv = std::fs::read_to_string(&r).unwrap();
     assert!(csv.find("\np0,").unwrap() < csv.find("\nd0,").unwrap());
-    let db = dir.path().join("eval.db");
-    let out = kadi(
-        &dir.path().join("unused.db"),
-        &[
-            "mpi",
-            "eval",
-            "--json",
-            "--train",
-            "--records",
-            r.to_str().unwrap(),
-            "--truth",
-            t.to_str().unwrap(),
-            "--store",
-            db.to_str().unwrap(),
-        ],
-    );
-    support::assert_success(&out);
+    let db = eval_with_train(dir.path(), &r, &t);
     let stored: String = query(&db, "SELECT params_json FROM mpi_params WHERE active = 1");
     let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
     let out = kadi(&db, &["mpi", "train", "--json"]);

@@ -8,8 +8,8 @@
 //! resolver decides one batch (one record at a time, writing links, identities and keys: SQLite,
 //! one core), the next batch is read, prepared, filed and scored here, on a thread of its own
 //! and rayon's. One core used to sit idle through the decisions, which are most of a pass.
-use super::household::HouseholdValues;
-use super::{for_each_prepared, keys_of, prepare_pending, read_keys, score_pair, FastMap, Keys};
+use super::household::{household_values_passing, HouseholdValues};
+use super::{keys_of, prepare_pending, read_keys, score_pair, FastMap, Keys};
 use crate::store::mpi_data::PendingRecord;
 use anyhow::Result;
 use kadi_sqlext::mpi::{Params, PreparedRecord};
@@ -54,13 +54,6 @@ impl Window {
     }
 }
 
-/// Marks a [`PassIndex::keys`] value as an index into `many` (record numbers stay below 2^31).
-const MANY: u32 = 1 << 31;
-
-/// The pass's blocking index: a key is its 64-bit hash (compact, about 15 MB at 100,000
-/// records; two keys with one hash, odds about 1 in 10^8, would only add candidates that
-/// scoring rejects), a record its number in the pass. Records are filed in enrollment order,
-/// so record numbers are in that order too and lists of them sort as numbers.
 /// Every card record of the store prepared before a first pass, with the household counts made
 /// from them (they need every record before the first decision): the first `keep_at_most`
 /// records (the pass's memory, `mpi.pass_records`) are kept by enrollment UID for the pass,
@@ -70,19 +63,21 @@ pub(super) fn prepare_store(
     keep_at_most: usize,
 ) -> Result<(FastMap<String, Arc<PreparedRecord>>, HouseholdValues)> {
     let mut ready: FastMap<String, Arc<PreparedRecord>> = FastMap::default();
-    let mut households = HouseholdValues::default();
-    // In enrollment order, as `household_values` counts (the birth years kept per value are
-    // the first ones seen).
-    for_each_prepared(store, |uid, record| {
-        households.add(&record);
+    let households = household_values_passing(store, |uid, record| {
         if ready.len() < keep_at_most {
             ready.insert(uid, Arc::new(record));
         }
-        Ok(())
     })?;
     Ok((ready, households))
 }
 
+/// Marks a [`PassIndex::keys`] value as an index into `many` (record numbers stay below 2^31).
+const MANY: u32 = 1 << 31;
+
+/// The pass's blocking index: a key is its 64-bit hash (compact, about 15 MB at 100,000
+/// records; two keys with one hash, odds about 1 in 10^8, would only add candidates that
+/// scoring rejects), a record its number in the pass. Records are filed in enrollment order,
+/// so record numbers are in that order too and lists of them sort as numbers.
 pub(super) struct PassIndex {
     /// Key hash to its one record's number, or to [`MANY`] | an index into `many`: 16 bytes an
     /// entry, not the 40 of a key and an enum holding a `Vec`. The table holds ~9 keys a record
@@ -94,17 +89,17 @@ pub(super) struct PassIndex {
     window: Window,
     filed: u32,
     /// Records prepared before the pass ([`prepare_store`]), taken as they are filed.
-    pub(super) ready: FastMap<String, Arc<PreparedRecord>>,
+    ready: FastMap<String, Arc<PreparedRecord>>,
 }
 
 impl PassIndex {
-    pub(super) fn new(max_live: usize) -> PassIndex {
+    pub(super) fn new(max_live: usize, ready: FastMap<String, Arc<PreparedRecord>>) -> PassIndex {
         PassIndex {
             keys: FastMap::default(),
             many: Vec::new(),
             window: Window::new(max_live),
             filed: 0,
-            ready: FastMap::default(),
+            ready,
         }
     }
 

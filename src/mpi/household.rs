@@ -256,10 +256,20 @@ impl HouseholdValues {
 /// Reads every card record of the store once and counts the people holding each phone and
 /// address (the whole store, not the pass: the answer must not depend on arrival order).
 pub fn household_values(store: &Store) -> Result<HouseholdValues> {
+    household_values_passing(store, |_, _| {})
+}
+
+/// As [`household_values`], handing each prepared record with its UID on to `each` once it is
+/// counted (a first pass keeps them instead of reading the store again).
+pub fn household_values_passing(
+    store: &Store,
+    mut each: impl FnMut(String, PreparedRecord),
+) -> Result<HouseholdValues> {
     let mut values = HouseholdValues::default();
     // In enrollment order: the birth years kept per value are the first ones seen.
-    super::for_each_prepared(store, |_, record| {
+    super::for_each_prepared(store, |uid, record| {
         values.add(&record);
+        each(uid, record);
         Ok(())
     })?;
     Ok(values)

@@ -207,12 +207,12 @@ pub fn resolve_pending_observed(
     let pass_records = settings.pass_records;
     // Keys a killed first pass left staged join the table before anything looks at it.
     store.mpi_move_staged_block_keys()?;
-    let first_pass = !store.mpi_has_block_keys()?;
+    let first = !store.mpi_has_block_keys()?;
     // A first pass meets pairs the household rules look at within its first records, and
     // those rules count the whole store: the store is read and prepared once, before it, for
     // the counts and for the pass (at 5,000 records a fifth less time than counting at the
     // first such pair, then preparing every record again batch by batch).
-    let (ready, rules) = if first_pass {
+    let (ready, rules) = if first {
         let (ready, households) = first_pass::prepare_store(store, pass_records)?;
         (ready, decide::Rules::with_households(households))
     } else {
@@ -226,12 +226,11 @@ pub fn resolve_pending_observed(
         created_in_batch: Vec::new(),
         report: ResolveReport::default(),
         rules,
-        blocks: first_pass.then(|| PassBlocks::new(pass_records)),
-        ready,
+        blocks: first.then(|| PassBlocks::new(pass_records)),
     };
     let pass = store.mpi_prepare_for_pass()?;
-    if engine.blocks.is_some() {
-        engine.first_pass(observe)?;
+    if first {
+        engine.first_pass(ready, observe)?;
     } else {
         engine.later_pass(observe)?;
     }
@@ -240,10 +239,9 @@ pub fn resolve_pending_observed(
     drop(pass);
     // The pass's prepared records and index (100 MB at 100,000 records) go before the move
     // sorts: together they were the pass's peak memory.
-    let first_pass = engine.blocks.is_some();
     let report = std::mem::take(&mut engine.report);
     drop(engine);
-    if first_pass {
+    if first {
         store.mpi_move_staged_block_keys()?;
     }
     Ok(report)
@@ -324,8 +322,6 @@ struct Engine<'s> {
     /// saves a statement per record and the UID-keyed cache (together a third of the CPU time
     /// of 100,000 records). `None`: candidates come from the table and `prepared`.
     blocks: Option<PassBlocks>,
-    /// A first pass's records prepared before it, handed to its index.
-    ready: FastMap<String, Arc<PreparedRecord>>,
 }
 
 /// The records of a first pass as the decisions see them, by their number in the pass
@@ -412,15 +408,19 @@ impl Engine<'_> {
     /// ([`first_pass::file_and_score`]) while the batch before it is decided. A batch is read
     /// after the last record of the one before (whose decisions have not run yet, so its records
     /// are still pending); records are filed in enrollment order, the order they are decided in.
-    fn first_pass(&mut self, observe: &mut dyn FnMut(&str, &str, Option<f64>)) -> Result<()> {
+    /// `ready`: the records [`first_pass::prepare_store`] prepared before the pass.
+    fn first_pass(
+        &mut self,
+        ready: FastMap<String, Arc<PreparedRecord>>,
+        observe: &mut dyn FnMut(&str, &str, Option<f64>),
+    ) -> Result<()> {
         let store = self.store;
         let scoring = first_pass::Scoring {
             params: self.settings.params.clone(),
             floor: self.settings.floor(),
             block_cap: self.settings.block_cap,
         };
-        let mut index = first_pass::PassIndex::new(self.settings.pass_records);
-        index.ready = std::mem::take(&mut self.ready);
+        let mut index = first_pass::PassIndex::new(self.settings.pass_records, ready);
         // The first batch is small: nothing overlaps its preparation, the decisions wait for
         // it. Each next one is read three times larger (a record takes about three times as
         // long to decide as to prepare and score on two cores), up to `BATCH`.
@@ -1143,10 +1143,11 @@ pub fn record_block_keys(uid: &str, fields_json: &str) -> Result<Keys> {
     Ok(keys_of(&prepare_json(uid, fields_json)?))
 }
 
-/// Calls `f` with every card record of the store prepared (as a pass keeps one), in enrollment
-/// order (the household counts, training and a first pass read the whole store). Records are read in rounds of
-/// [`PREPARE_ROUND`] and prepared on rayon's threads: preparing is nearly all of the read (8%
-/// of a 5,000-record household evaluation, a tenth of training, on one thread).
+/// Calls `f` with every card record of the store, its UID and its fields prepared (as a pass
+/// keeps one), in enrollment order (the household counts, training and a first pass read the
+/// whole store). Records are read in rounds of [`PREPARE_ROUND`] and prepared on rayon's
+/// threads: preparing is nearly all of the read (8% of a 5,000-record household evaluation, a
+/// tenth of training, on one thread).
 pub(crate) fn for_each_prepared(
     store: &Store,
     mut f: impl FnMut(String, PreparedRecord) -> Result<()>,
