@@ -10,6 +10,7 @@ pub mod backup;
 pub mod card_data;
 pub mod connection;
 pub mod desk_data;
+mod key_rows;
 pub mod mapping_data;
 pub mod mpi_data;
 pub mod outbox_data;
@@ -119,6 +120,7 @@ impl Store {
         self.conn
             .pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         kadi_sqlext::register(&self.conn).context("registering kadi SQL functions")?;
+        key_rows::load_module(&self.conn).context("registering kadi_key_rows")?;
         Ok(())
     }
 

@@ -182,6 +182,13 @@ fn row_to_review(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReviewItemRow> {
 
 const REVIEW_COLUMNS: &str = "id, enrollment_uid, candidate_enrollment_uid, candidate_mpi_id, score, explain_json, status, decided_by, decided_at, created_at, kind";
 
+/// Most staged rows (records' key arrays) whose keys are sorted in memory when they move
+/// ([`Store::mpi_move_staged_block_keys`]): about 400,000 keys, 15 MB; more go through SQLite's
+/// sorter, which spills to disk. A first pass's keys move after its prepared records are freed,
+/// but at 100,000 household records sorting all 1.5 million keys in memory took the evaluation's
+/// peak from 186 to 236 MB.
+const KEYS_SORTED_IN_MEMORY_MAX_ROWS: usize = 25_000;
+
 impl Store {
     /// Runs `f` in one transaction (IMMEDIATE when none is open, else a savepoint), committing on
     /// success and rolling back on error, so a resolution batch is all-or-nothing.
@@ -472,19 +479,15 @@ impl Store {
 
     fn move_staged_block_keys(&self) -> Result<usize> {
         self.mpi_batch(|| {
-            // A row is one key, or (a JSON array) all keys of its record.
-            let moved = self.conn().execute(
-                "INSERT OR IGNORE INTO mpi_block_keys(block_key, enrollment_uid)
-                 SELECT k, e FROM (
-                   SELECT j.value AS k, s.enrollment_uid AS e
-                     FROM mpi_block_keys_staged s, json_each(s.block_key) j
-                    WHERE substr(s.block_key, 1, 1) = '['
-                   UNION ALL
-                   SELECT block_key, enrollment_uid FROM mpi_block_keys_staged
-                    WHERE substr(block_key, 1, 1) <> '[')
-                 ORDER BY k, e",
-                [],
-            )?;
+            let staged: i64 = self
+                .conn()
+                .prepare_cached("SELECT count(*) FROM mpi_block_keys_staged")?
+                .query_row([], |r| r.get(0))?;
+            let moved = if usize::try_from(staged)? <= self.keys_sorted_in_memory_max_rows() {
+                self.insert_staged_keys_sorted()?
+            } else {
+                self.insert_staged_keys_by_sqlite()?
+            };
             // The way back from each record to its keys. The staged rows are in enrollment
             // order, so this appends; a record's JSON array is copied as it is. One-key rows
             // (earlier versions staged those) and a record that already had keys are merged.
@@ -503,6 +506,71 @@ impl Store {
             ))?;
             Ok(moved)
         })
+    }
+
+    #[cfg(not(test))]
+    fn keys_sorted_in_memory_max_rows(&self) -> usize {
+        KEYS_SORTED_IN_MEMORY_MAX_ROWS
+    }
+
+    /// Tests take either way (`tests::SORTED_IN_MEMORY_MAX_ROWS`).
+    #[cfg(test)]
+    fn keys_sorted_in_memory_max_rows(&self) -> usize {
+        tests::SORTED_IN_MEMORY_MAX_ROWS.with(|m| m.get())
+    }
+
+    /// Inserts every staged (key, record) into `mpi_block_keys` in the table's order, sorted by
+    /// SQLite, whose sorter spills to a temporary file past the connection's page cache: memory
+    /// stays flat however many keys there are. A staged row is one key, or (a JSON array) all
+    /// keys of its record.
+    fn insert_staged_keys_by_sqlite(&self) -> Result<usize> {
+        Ok(self.conn().execute(
+            "INSERT OR IGNORE INTO mpi_block_keys(block_key, enrollment_uid)
+             SELECT k, e FROM (
+               SELECT j.value AS k, s.enrollment_uid AS e
+                 FROM mpi_block_keys_staged s, json_each(s.block_key) j
+                WHERE substr(s.block_key, 1, 1) = '['
+               UNION ALL
+               SELECT block_key, enrollment_uid FROM mpi_block_keys_staged
+                WHERE substr(block_key, 1, 1) <> '[')
+             ORDER BY k, e",
+            [],
+        )?)
+    }
+
+    /// As [`Store::insert_staged_keys_by_sqlite`], the rows sorted in memory
+    /// ([`super::key_rows`]): at 5,000 household records SQLite's sorter was two thirds of the
+    /// move (21 of 32 ms, every comparison decoding two records); read, sorted here and appended
+    /// through `kadi_key_rows`, the move took 25 ms instead of 37.
+    fn insert_staged_keys_sorted(&self) -> Result<usize> {
+        let mut rows = super::key_rows::KeyRows::default();
+        {
+            let mut stmt = self.conn().prepare_cached(
+                "SELECT enrollment_uid, block_key FROM mpi_block_keys_staged ORDER BY enrollment_uid",
+            )?;
+            let mut q = stmt.query([])?;
+            while let Some(r) = q.next()? {
+                let uid = r.get_ref(0)?.as_str()?;
+                rows.record(uid);
+                let key = r.get_ref(1)?.as_str()?;
+                if !key.starts_with('[') {
+                    rows.key(key);
+                } else if !plain_json_strings(key, |k| rows.key(k)) {
+                    let keys: Vec<String> = serde_json::from_str(key)
+                        .with_context(|| format!("the staged blocking keys of {uid}"))?;
+                    keys.iter().for_each(|k| rows.key(k));
+                }
+            }
+        }
+        rows.sort();
+        let moved = self
+            .conn()
+            .prepare_cached(
+                "INSERT OR IGNORE INTO mpi_block_keys(block_key, enrollment_uid)
+                 SELECT block_key, enrollment_uid FROM kadi_key_rows(?1)",
+            )?
+            .execute([super::key_rows::KeyRowsParam(std::rc::Rc::new(rows))])?;
+        Ok(moved)
     }
 
     /// Creates an identity; false when the ID is already taken (the caller draws another).
@@ -959,5 +1027,154 @@ impl Store {
             Some(&serde_json::json!({ "in_force": before }).to_string()),
             Some(&serde_json::json!({ "in_force": id }).to_string()),
         )
+    }
+}
+
+/// Calls `each` with the strings of a JSON array of strings none of which has an escape
+/// (`["ad:1","fn:awa"]`, what serde_json writes for staged keys), as slices of it, without
+/// allocating a string per key; false, having called nothing, for anything else (which the
+/// caller parses with `serde_json`).
+fn plain_json_strings<'a>(json: &'a str, mut each: impl FnMut(&'a str)) -> bool {
+    let Some(inner) = json.strip_prefix('[').and_then(|j| j.strip_suffix(']')) else {
+        return false;
+    };
+    if inner.is_empty() {
+        return true;
+    }
+    if inner.contains('\\') {
+        return false;
+    }
+    // Without escapes a string ends at the next quote; between two strings exactly a comma.
+    let b = inner.as_bytes();
+    let mut at = 0;
+    let mut spans = Vec::new();
+    loop {
+        if b.get(at) != Some(&b'"') {
+            return false;
+        }
+        let Some(len) = b[at + 1..].iter().position(|&c| c == b'"') else {
+            return false;
+        };
+        spans.push((at + 1, at + 1 + len));
+        at += len + 2;
+        match b.get(at) {
+            None => break,
+            Some(b',') => at += 1,
+            Some(_) => return false,
+        }
+    }
+    for (start, end) in spans {
+        each(&inner[start..end]);
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_json_strings;
+    use crate::store::Store;
+
+    thread_local! {
+        pub(super) static SORTED_IN_MEMORY_MAX_ROWS: std::cell::Cell<usize> =
+            const { std::cell::Cell::new(super::KEYS_SORTED_IN_MEMORY_MAX_ROWS) };
+    }
+
+    type Pairs = Vec<(String, String)>;
+
+    /// The keys staged as a first pass stages them (a JSON array a record), as earlier versions
+    /// did (a row a key), with a key a record holds twice and one with an escape, moved by
+    /// `max_rows`' way: the blocking index and the record-to-keys table they leave.
+    fn moved_with(max_rows: usize) -> (usize, Pairs, Pairs) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("kadi.db")).unwrap();
+        s.conn()
+            .execute_batch(
+                r#"INSERT INTO card_records(enrollment_uid, tracked_entity_uid, program_uid, fields_json, content_hash, mapped_at)
+                   VALUES ('e1', 't', 'p', '{}', 'h', 't'), ('e2', 't', 'p', '{}', 'h', 't'),
+                          ('e3', 't', 'p', '{}', 'h', 't'), ('e10', 't', 'p', '{}', 'h', 't');
+                   INSERT INTO mpi_block_keys_staged(enrollment_uid, block_key) VALUES
+                     ('e2', '["fn:awa","ph:221","fn:awa","ad:1 rue \"x\""]'),
+                     ('e1', '["fn:awa","dob:1990"]'),
+                     ('e10', '["fn:aw","fn:awab"]'),
+                     ('e3', 'fn:awa'), ('e3', 'ln:diop');"#,
+            )
+            .unwrap();
+        SORTED_IN_MEMORY_MAX_ROWS.with(|m| m.set(max_rows));
+        let moved = s.mpi_move_staged_block_keys().unwrap();
+        SORTED_IN_MEMORY_MAX_ROWS.with(|m| m.set(super::KEYS_SORTED_IN_MEMORY_MAX_ROWS));
+        let read = |sql: &str| -> Pairs {
+            s.conn()
+                .prepare(sql)
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect()
+        };
+        let staged: i64 = s
+            .conn()
+            .query_row("SELECT count(*) FROM mpi_block_keys_staged", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(staged, 0);
+        (
+            moved,
+            read("SELECT block_key, enrollment_uid FROM mpi_block_keys"),
+            read("SELECT enrollment_uid, keys_json FROM mpi_record_keys ORDER BY enrollment_uid"),
+        )
+    }
+
+    /// Sorted in memory (few staged rows) or by SQLite's sorter (many), a move leaves the same
+    /// tables, every (key, record) once.
+    #[test]
+    fn keys_sorted_in_memory_move_as_keys_sorted_by_sqlite() {
+        let in_memory = moved_with(usize::MAX);
+        let by_sqlite = moved_with(0);
+        assert_eq!(in_memory, by_sqlite);
+        let (moved, keys, by_record) = in_memory;
+        assert_eq!(moved, 9, "{keys:?}");
+        assert_eq!(keys.len(), 9);
+        assert!(
+            keys.contains(&("ad:1 rue \"x\"".to_string(), "e2".to_string())),
+            "{keys:?}"
+        );
+        assert_eq!(by_record.len(), 4, "{by_record:?}");
+    }
+
+    fn read(json: &str) -> Option<Vec<String>> {
+        let mut out = Vec::new();
+        plain_json_strings(json, |k| out.push(k.to_string())).then_some(out)
+    }
+
+    /// What serde_json writes for keys without escapes is read as serde_json reads it; anything
+    /// else is left to serde_json (None), never misread.
+    #[test]
+    fn plain_arrays_are_read_as_serde_reads_them_and_anything_else_is_left_to_it() {
+        for keys in [
+            vec![],
+            vec!["fn:awa"],
+            vec!["ad:100:g653", "dob:1990-01-01", "fn:amélie", ""],
+            vec!["a,b", "c]", "[d"],
+        ] {
+            let json = serde_json::to_string(&keys).unwrap();
+            assert_eq!(
+                read(&json),
+                Some(keys.iter().map(|k| k.to_string()).collect())
+            );
+        }
+        for json in [
+            r#"["a\"b","c"]"#,
+            r#"["a\\b"]"#,
+            r#"["a", "b"]"#,
+            r#"["a""b"]"#,
+            r#"["a","b""#,
+            r#"["a",]"#,
+            r#"[1]"#,
+            "[",
+            "",
+        ] {
+            assert_eq!(read(json), None, "{json}");
+        }
     }
 }
