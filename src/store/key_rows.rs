@@ -41,6 +41,17 @@ struct Row {
 }
 
 impl KeyRows {
+    /// Room for `records` records and `text` bytes of keys (their JSON's length: an upper bound),
+    /// so the rows are not copied as they grow (a third of reading them, at 5,000 records).
+    pub fn with_capacity(records: usize, text: usize) -> KeyRows {
+        KeyRows {
+            text: String::with_capacity(text),
+            uids: Vec::with_capacity(records),
+            // A key takes ~16 bytes of its record's JSON array (~13 of text, quotes, a comma).
+            rows: Vec::with_capacity(text / 12),
+        }
+    }
+
     /// Starts the keys of record `uid`, or goes on with it when it is the last one started.
     /// Records come in increasing UID byte order (a record's index then orders as its UID).
     pub fn record(&mut self, uid: &str) {

@@ -479,12 +479,15 @@ impl Store {
 
     fn move_staged_block_keys(&self) -> Result<usize> {
         self.mpi_batch(|| {
-            let staged: i64 = self
+            let (staged, bytes): (i64, i64) = self
                 .conn()
-                .prepare_cached("SELECT count(*) FROM mpi_block_keys_staged")?
-                .query_row([], |r| r.get(0))?;
-            let moved = if usize::try_from(staged)? <= self.keys_sorted_in_memory_max_rows() {
-                self.insert_staged_keys_sorted()?
+                .prepare_cached(
+                    "SELECT count(*), coalesce(sum(octet_length(block_key)), 0) FROM mpi_block_keys_staged",
+                )?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let (staged, bytes) = (usize::try_from(staged)?, usize::try_from(bytes)?);
+            let moved = if staged <= self.keys_sorted_in_memory_max_rows() {
+                self.insert_staged_keys_sorted(staged, bytes)?
             } else {
                 self.insert_staged_keys_by_sqlite()?
             };
@@ -542,8 +545,8 @@ impl Store {
     /// ([`super::key_rows`]): at 5,000 household records SQLite's sorter was two thirds of the
     /// move (21 of 32 ms, every comparison decoding two records); read, sorted here and appended
     /// through `kadi_key_rows`, the move took 25 ms instead of 37.
-    fn insert_staged_keys_sorted(&self) -> Result<usize> {
-        let mut rows = super::key_rows::KeyRows::default();
+    fn insert_staged_keys_sorted(&self, staged: usize, bytes: usize) -> Result<usize> {
+        let mut rows = super::key_rows::KeyRows::with_capacity(staged, bytes);
         {
             let mut stmt = self.conn().prepare_cached(
                 "SELECT enrollment_uid, block_key FROM mpi_block_keys_staged ORDER BY enrollment_uid",
