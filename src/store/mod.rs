@@ -58,6 +58,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v17.sql"),
 ];
 
+/// The schema [`MIGRATIONS`] build from nothing, made at once for a new database
+/// (`Store::migrate`); `tests::a_new_database_gets_the_schema_its_migrations_build` keeps the two
+/// the same.
+const SCHEMA_FRESH: &str = include_str!("schema_fresh.sql");
+
 /// The first line of a migration that must run with foreign keys off (see `Store::migrate`).
 const FOREIGN_KEYS_OFF: &str = "-- kadi-migration: foreign_keys off";
 
@@ -176,7 +181,9 @@ impl Store {
                 "database schema version {current} is newer than this kadi understands ({SCHEMA_VERSION}); upgrade kadi"
             );
         }
-        if current == 0 {
+        if current == 0 && self.is_empty()? {
+            self.create_fresh_schema()?;
+        } else if current == 0 {
             self.apply_migrations(0..MIGRATIONS.len(), true)?;
         } else {
             for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
@@ -192,6 +199,25 @@ impl Store {
             self.refresh_search_index()
                 .context("filling the search index")?;
         }
+        Ok(())
+    }
+
+    /// True when the file holds no table, index, view or trigger (a new database).
+    fn is_empty(&self) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row("SELECT NOT EXISTS (SELECT 1 FROM sqlite_master)", [], |r| {
+                r.get(0)
+            })?)
+    }
+
+    /// Makes the newest schema in a new database in one transaction ([`SCHEMA_FRESH`]).
+    fn create_fresh_schema(&self) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute_batch(SCHEMA_FRESH)
+            .context("creating the schema of a new database")?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -551,6 +577,77 @@ mod tests {
         );
         assert!(s.quarantine_release("P", "Aaaaaaaaaa1").unwrap());
         assert!(s.quarantined("P").unwrap().is_empty());
+    }
+
+    /// `sqlite_master` as rows (type, name, table, SQL), and the user version.
+    fn schema_of(conn: &Connection) -> (Vec<(String, String, String, Option<String>)>, i64) {
+        let rows = conn
+            .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        let version = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        (rows, version)
+    }
+
+    /// A new database is made from `schema_fresh.sql` at once; it must be exactly what the
+    /// migrations build from nothing (every table, index, trigger and view, word for word, and
+    /// no rows in any table), or an upgraded box and a new one would differ. After a new
+    /// migration, `KADI_BLESS_SCHEMA=1` writes the file anew from the migrations.
+    #[test]
+    fn a_new_database_gets_the_schema_its_migrations_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = Store::open(&dir.path().join("fresh.db")).unwrap();
+        // The migrations, from nothing: a store whose file already holds an object (dropped in
+        // the same transaction as the migrations run) takes that path.
+        let migrated_path = dir.path().join("migrated.db");
+        let migrated = {
+            let c = Connection::open(&migrated_path).unwrap();
+            c.execute_batch("CREATE TABLE placeholder(x)").unwrap();
+            drop(c);
+            let s = Store::open(&migrated_path).unwrap();
+            s.conn().execute_batch("DROP TABLE placeholder").unwrap();
+            s
+        };
+        let expected = schema_of(migrated.conn());
+        assert_eq!(expected.1, SCHEMA_VERSION);
+        assert!(expected.0.len() > 50, "{expected:?}");
+        if std::env::var_os("KADI_BLESS_SCHEMA").is_some() {
+            let header: String = SCHEMA_FRESH
+                .lines()
+                .take_while(|l| l.starts_with("--"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let body: String = migrated
+                .conn()
+                .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid")
+                .unwrap()
+                .query_map([], |r| r.get::<_, String>(0))
+                .unwrap()
+                .map(|r| format!("{};\n", r.unwrap()))
+                .collect();
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/schema_fresh.sql");
+            std::fs::write(path, header + &body).unwrap();
+        }
+        assert_eq!(
+            schema_of(fresh.conn()),
+            expected,
+            "schema_fresh.sql is not what the migrations build: regenerate it with \
+             KADI_BLESS_SCHEMA=1 cargo test --lib a_new_database_gets_the_schema"
+        );
+        for (kind, name, _, _) in &expected.0 {
+            if kind == "table" {
+                assert_eq!(
+                    fresh.count(name).unwrap(),
+                    migrated.count(name).unwrap(),
+                    "{name}"
+                );
+            }
+        }
     }
 
     #[test]
