@@ -579,8 +579,11 @@ mod tests {
         assert!(s.quarantined("P").unwrap().is_empty());
     }
 
-    /// `sqlite_master` as rows (type, name, table, SQL), and the user version.
-    fn schema_of(conn: &Connection) -> (Vec<(String, String, String, Option<String>)>, i64) {
+    /// A `sqlite_master` row: type, name, table, SQL.
+    type SchemaRow = (String, String, String, Option<String>);
+
+    /// `sqlite_master` as rows, and the user version.
+    fn schema_of(conn: &Connection) -> (Vec<SchemaRow>, i64) {
         let rows = conn
             .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")
             .unwrap()
