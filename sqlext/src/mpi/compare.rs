@@ -572,16 +572,21 @@ pub(super) fn compare_address(a: &[String], b: &[String]) -> Level {
 /// name outweighs the digits), but they are two houses of one quarter, not a split or merged
 /// word. A postcode typed one digit off ("2086" / "2085") is still a slip.
 pub(super) fn same_numbers(a: &[String], b: &[String]) -> bool {
-    fn numbers(t: &[String]) -> Vec<&[u8]> {
+    // Iterated, not collected: nearly every pair of different addresses gets here (training's
+    // random pairs: two vectors allocated a pair).
+    fn numbers(t: &[String]) -> impl Iterator<Item = &[u8]> + Clone {
         t.iter()
             .map(|w| w.as_bytes())
             .filter(|w| w.iter().all(u8::is_ascii_digit))
-            .collect()
     }
     let (x, y) = (numbers(a), numbers(b));
-    let (few, many) = if x.len() <= y.len() { (x, y) } else { (y, x) };
-    few.iter().all(|n| {
-        many.iter()
+    let (mut few, many) = if x.clone().count() <= y.clone().count() {
+        (x, y)
+    } else {
+        (y, x)
+    };
+    few.all(|n| {
+        many.clone()
             .any(|m| n == m || one_typo(n, m) || adjacent_swap(n, m))
     })
 }
