@@ -155,14 +155,13 @@ unsafe impl<'vtab> VTab<'vtab> for KeyRowsTab {
                 usage.set_omit(true);
             }
         }
+        // Without its rows the table has no plan: a query that forgets them fails ("no query
+        // solution") instead of reading an empty table and moving nothing.
         if bound {
             info.set_estimated_cost(1.0);
             info.set_idx_num(1);
-        } else {
-            info.set_estimated_cost(f64::from(i32::MAX));
-            info.set_idx_num(0);
         }
-        Ok(true)
+        Ok(bound)
     }
 
     fn open(&'vtab mut self) -> Result<KeyRowsCursor<'vtab>> {
@@ -184,12 +183,14 @@ struct KeyRowsCursor<'vtab> {
 // it reads is the `Rc<KeyRows>` bound by `KeyRowsParam`, alive while the statement runs.
 unsafe impl VTabCursor for KeyRowsCursor<'_> {
     fn filter(&mut self, idx_num: c_int, _idx_str: Option<&str>, args: &Filters<'_>) -> Result<()> {
-        self.rows = if idx_num > 0 {
-            // SAFETY: the pointer type tags a `KeyRows` (see `KeyRowsParam`).
-            unsafe { args.get_pointer::<KeyRows>(0, POINTER_TYPE) }
-        } else {
-            None
-        };
+        debug_assert_eq!(idx_num, 1);
+        // SAFETY: the pointer type tags a `KeyRows` (see `KeyRowsParam`).
+        self.rows = unsafe { args.get_pointer::<KeyRows>(0, POINTER_TYPE) };
+        if self.rows.is_none() {
+            return Err(rusqlite::Error::ModuleError(
+                "kadi_key_rows(?1) reads rows bound as ?1 (KeyRowsParam), not a value".into(),
+            ));
+        }
         self.at = 0;
         Ok(())
     }
@@ -281,14 +282,20 @@ mod tests {
         assert_eq!(rows_read_back(rows), by_sqlite);
     }
 
+    /// No rows read as an empty table; a query without rows bound fails, never reading as if
+    /// there were none (a move would then delete the staged keys having moved nothing).
     #[test]
-    fn no_rows_and_no_pointer_read_as_an_empty_table() {
+    fn no_rows_read_as_none_and_rows_not_bound_are_an_error() {
         assert!(rows_read_back(KeyRows::default()).is_empty());
         let conn = Connection::open_in_memory().unwrap();
         load_module(&conn).unwrap();
-        let n: i64 = conn
-            .query_row("SELECT count(*) FROM kadi_key_rows(NULL)", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(n, 0);
+        for sql in [
+            "SELECT count(*) FROM kadi_key_rows(NULL)",
+            "SELECT count(*) FROM kadi_key_rows('x')",
+            "SELECT count(*) FROM kadi_key_rows",
+        ] {
+            let n = conn.query_row(sql, [], |r| r.get::<_, i64>(0));
+            assert!(n.is_err(), "{sql}: {n:?}");
+        }
     }
 }

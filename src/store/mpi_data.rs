@@ -189,6 +189,10 @@ const REVIEW_COLUMNS: &str = "id, enrollment_uid, candidate_enrollment_uid, cand
 /// peak from 186 to 236 MB.
 const KEYS_SORTED_IN_MEMORY_MAX_ROWS: usize = 25_000;
 
+/// Most bytes of staged key arrays sorted in memory (25,000 records' take ~6 MB): a few records
+/// with huge arrays go through SQLite's sorter too (and key offsets stay far inside `u32`).
+const KEYS_SORTED_IN_MEMORY_MAX_BYTES: usize = 64 << 20;
+
 impl Store {
     /// Runs `f` in one transaction (IMMEDIATE when none is open, else a savepoint), committing on
     /// success and rolling back on error, so a resolution batch is all-or-nothing.
@@ -486,7 +490,9 @@ impl Store {
                 )?
                 .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             let (staged, bytes) = (usize::try_from(staged)?, usize::try_from(bytes)?);
-            let moved = if staged <= self.keys_sorted_in_memory_max_rows() {
+            let in_memory = staged <= self.keys_sorted_in_memory_max_rows()
+                && bytes <= KEYS_SORTED_IN_MEMORY_MAX_BYTES;
+            let moved = if in_memory {
                 self.insert_staged_keys_sorted(staged, bytes)?
             } else {
                 self.insert_staged_keys_by_sqlite()?
@@ -1044,7 +1050,8 @@ fn plain_json_strings<'a>(json: &'a str, mut each: impl FnMut(&'a str)) -> bool 
     if inner.is_empty() {
         return true;
     }
-    if inner.contains('\\') {
+    // An escape, or a control character serde_json would refuse: left to serde_json.
+    if inner.bytes().any(|c| c == b'\\' || c < 0x20) {
         return false;
     }
     // Without escapes a string ends at the next quote; between two strings exactly a comma.
@@ -1169,6 +1176,8 @@ mod tests {
         for json in [
             r#"["a\"b","c"]"#,
             r#"["a\\b"]"#,
+            "[\"a\nb\"]",
+            "[\"a\tb\"]",
             r#"["a", "b"]"#,
             r#"["a""b"]"#,
             r#"["a","b""#,
