@@ -183,9 +183,21 @@ struct KeyRowsCursor<'vtab> {
 // it reads is the `Rc<KeyRows>` bound by `KeyRowsParam`, alive while the statement runs.
 unsafe impl VTabCursor for KeyRowsCursor<'_> {
     fn filter(&mut self, idx_num: c_int, _idx_str: Option<&str>, args: &Filters<'_>) -> Result<()> {
-        debug_assert_eq!(idx_num, 1);
-        // SAFETY: the pointer type tags a `KeyRows` (see `KeyRowsParam`).
-        self.rows = unsafe { args.get_pointer::<KeyRows>(0, POINTER_TYPE) };
+        // Nothing here may panic (this runs inside SQLite). A bound pointer reads as NULL;
+        // anything else (text, a number) is not rows, and rusqlite's `get_pointer` asserts the
+        // NULL in debug builds, so it is only asked for one.
+        let is_null = idx_num == 1
+            && !args.is_empty()
+            && matches!(
+                args.get::<rusqlite::types::Value>(0),
+                Ok(rusqlite::types::Value::Null)
+            );
+        self.rows = if is_null {
+            // SAFETY: the pointer type tags a `KeyRows` (see `KeyRowsParam`).
+            unsafe { args.get_pointer::<KeyRows>(0, POINTER_TYPE) }
+        } else {
+            None
+        };
         if self.rows.is_none() {
             return Err(rusqlite::Error::ModuleError(
                 "kadi_key_rows(?1) reads rows bound as ?1 (KeyRowsParam), not a value".into(),
