@@ -459,6 +459,12 @@ impl Store {
     /// simulator records the two were half of the move's 4 s. Inside a caller's transaction
     /// SQLite ignores the pragma, so the move is then just slower, never unchecked by surprise.
     pub fn mpi_move_staged_block_keys(&self) -> Result<usize> {
+        self.move_staged_block_keys_sorting_at_most(KEYS_SORTED_IN_MEMORY_MAX_ROWS)
+    }
+
+    /// [`Store::mpi_move_staged_block_keys`], sorting in memory up to `in_memory_rows` staged
+    /// rows (tests take either way).
+    fn move_staged_block_keys_sorting_at_most(&self, in_memory_rows: usize) -> Result<usize> {
         let staged: bool = self
             .conn()
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM mpi_block_keys_staged)")?
@@ -471,7 +477,7 @@ impl Store {
             self.conn()
                 .execute_batch("PRAGMA foreign_keys = OFF; PRAGMA threads = 2;")?;
         }
-        let moved = self.move_staged_block_keys();
+        let moved = self.move_staged_block_keys(in_memory_rows);
         if fast {
             // Restored whatever the move did: every later statement relies on foreign keys.
             self.conn()
@@ -481,7 +487,7 @@ impl Store {
         moved.context("moving staged blocking keys into mpi_block_keys")
     }
 
-    fn move_staged_block_keys(&self) -> Result<usize> {
+    fn move_staged_block_keys(&self, in_memory_rows: usize) -> Result<usize> {
         self.mpi_batch(|| {
             let (staged, bytes): (i64, i64) = self
                 .conn()
@@ -490,8 +496,7 @@ impl Store {
                 )?
                 .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             let (staged, bytes) = (usize::try_from(staged)?, usize::try_from(bytes)?);
-            let in_memory = staged <= self.keys_sorted_in_memory_max_rows()
-                && bytes <= KEYS_SORTED_IN_MEMORY_MAX_BYTES;
+            let in_memory = staged <= in_memory_rows && bytes <= KEYS_SORTED_IN_MEMORY_MAX_BYTES;
             let moved = if in_memory {
                 self.insert_staged_keys_sorted(staged, bytes)?
             } else {
@@ -515,17 +520,6 @@ impl Store {
             ))?;
             Ok(moved)
         })
-    }
-
-    #[cfg(not(test))]
-    fn keys_sorted_in_memory_max_rows(&self) -> usize {
-        KEYS_SORTED_IN_MEMORY_MAX_ROWS
-    }
-
-    /// Tests take either way (`tests::SORTED_IN_MEMORY_MAX_ROWS`).
-    #[cfg(test)]
-    fn keys_sorted_in_memory_max_rows(&self) -> usize {
-        tests::SORTED_IN_MEMORY_MAX_ROWS.with(|m| m.get())
     }
 
     /// Inserts every staged (key, record) into `mpi_block_keys` in the table's order, sorted by
@@ -1084,11 +1078,6 @@ mod tests {
     use super::plain_json_strings;
     use crate::store::Store;
 
-    thread_local! {
-        pub(super) static SORTED_IN_MEMORY_MAX_ROWS: std::cell::Cell<usize> =
-            const { std::cell::Cell::new(super::KEYS_SORTED_IN_MEMORY_MAX_ROWS) };
-    }
-
     type Pairs = Vec<(String, String)>;
 
     /// The keys staged as a first pass stages them (a JSON array a record), as earlier versions
@@ -1109,9 +1098,7 @@ mod tests {
                      ('e3', 'fn:awa'), ('e3', 'ln:diop');"#,
             )
             .unwrap();
-        SORTED_IN_MEMORY_MAX_ROWS.with(|m| m.set(max_rows));
-        let moved = s.mpi_move_staged_block_keys().unwrap();
-        SORTED_IN_MEMORY_MAX_ROWS.with(|m| m.set(super::KEYS_SORTED_IN_MEMORY_MAX_ROWS));
+        let moved = s.move_staged_block_keys_sorting_at_most(max_rows).unwrap();
         let read = |sql: &str| -> Pairs {
             s.conn()
                 .prepare(sql)
